@@ -1,0 +1,96 @@
+# fmnist: see README.md. `make` builds ./fmnist, `make check` runs every test,
+# `make run` trains and evaluates on the real data, `make bench` measures.
+#
+# Variables: CC (gcc or clang), CFLAGS (optimisation, default -O2 -g),
+# SAN=1 (ASan + UBSan build of everything, in build-san/), PREFIX (install).
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+PREFIX  ?= /usr/local
+SAN     ?=
+
+PKGS      := libpng zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpng -lz)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+# -ffp-contract=off: no silent a*b+c fusion, so the reference kernels and the
+# explicitly fused fast kernels define the same arithmetic under gcc and clang.
+# -fno-math-errno lets sqrtf inline; it changes no result.
+WARN     := -std=c11 -Wall -Wextra -Wpedantic
+FPFLAGS  := -ffp-contract=off -fno-math-errno
+ALL_CFLAGS = $(WARN) $(FPFLAGS) $(CFLAGS) -Iinclude $(PKG_CFLAGS) -MMD -MP -pthread
+LDLIBS   = $(PKG_LIBS) -lm -pthread
+
+ifeq ($(SAN),1)
+BUILD    := build-san
+ALL_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=address,undefined
+else
+BUILD    := build
+endif
+
+LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
+LIB      := $(BUILD)/libfmnist.a
+BIN      := $(if $(filter 1,$(SAN)),$(BUILD)/fmnist,fmnist)
+
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all check run bench clean install deps deps-test deps-data fuzz
+all: $(BIN)
+
+# Missing packages are installed when we can (root with apt-get), otherwise
+# the one command that would do it is printed.
+$(BUILD)/.deps:
+	@sh tools/deps.sh build
+	@mkdir -p $(BUILD) && touch $@
+$(BUILD)/.deps-test:
+	@sh tools/deps.sh test
+	@mkdir -p $(BUILD) && touch $@
+deps: $(BUILD)/.deps
+deps-test: $(BUILD)/.deps-test
+deps-data:
+	@sh tools/deps.sh data
+
+$(BUILD)/%.o: src/%.c | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(BIN): $(BUILD)/main.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(LIB) tests/testutil.h | $(BUILD)/.deps-test
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB) $(LDFLAGS) $(CMOCKA_LIBS) $(LDLIBS)
+
+# Every test binary runs from the top directory; the CLI tests find the
+# binary through FMNIST_BIN.
+check: $(BIN) $(TEST_BIN)
+	@failed=0; for t in $(TEST_BIN); do \
+	  echo "== $$t"; \
+	  FMNIST_BIN=./$(BIN) ./$$t || failed=$$((failed+1)); \
+	done; \
+	if [ $$failed -ne 0 ]; then echo "$$failed test program(s) failed"; exit 1; fi; \
+	echo "all $(words $(TEST_BIN)) test programs passed"
+
+run: $(BIN)
+	@sh tools/deps.sh data
+	./$(BIN) train --epochs 5
+	./$(BIN) eval
+
+bench: $(BIN)
+	@sh bench/run.sh
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/fmnist
+
+clean:
+	rm -rf build build-san fmnist
+
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)

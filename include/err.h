@@ -1,0 +1,45 @@
+/* err.h: how the fmnist library reports failure.
+ *
+ * Every function that can fail returns an int status: FM_OK (0) or one of the
+ * FM_E* codes below. When it fails it also fills an optional fm_err with the
+ * file the fault is in and one line saying what is wrong, and leaves its
+ * outputs untouched. The library never prints and never exits; the CLI turns
+ * an fm_err into "fmnist: FILE: what is wrong" and an exit status. */
+#ifndef FMNIST_ERR_H
+#define FMNIST_ERR_H
+
+enum {
+    FM_OK = 0,
+    FM_ENOMEM,    /* an allocation failed */
+    FM_EIO,       /* open/read/write/rename/fsync failed (errno text in msg) */
+    FM_EFORMAT,   /* the input is malformed, truncated, corrupt or unsupported */
+    FM_EINVAL,    /* an argument or option value is invalid */
+    FM_ENOTFOUND, /* a file or data set could not be found */
+    FM_ENUMERIC,  /* a NaN or infinity appeared (training diverged) */
+    FM_EINTR,     /* stopped early on request (signal) */
+    FM_ELIMIT     /* the input is well formed but exceeds a documented limit */
+};
+
+typedef struct fm_err {
+    int code;
+    char file[512]; /* file or object the fault is in; "" when none */
+    char msg[512];  /* what is wrong: one line, no trailing newline */
+} fm_err;
+
+/* Fills *e (when e is not NULL) and returns code, so a failing path reads
+ * `return fm_fail(e, FM_EFORMAT, path, "bad magic 0x%08x", m);`.
+ * file may be NULL. Long texts are truncated, never overflowed. */
+int fm_fail(fm_err *e, int code, const char *file, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* Sets e->file (when e is not NULL) and returns code: for passing on a
+ * failure from a call that did not know the file name. */
+int fm_in_file(fm_err *e, int code, const char *file);
+
+/* A short fixed name for a status code ("out of memory", "I/O error", ...). */
+const char *fm_status_str(int code);
+
+#endif

@@ -1,0 +1,42 @@
+/* err.c: filling fm_err. */
+#include "err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int fm_fail(fm_err *e, int code, const char *file, const char *fmt, ...)
+{
+    if (!e)
+        return code;
+    e->code = code;
+    snprintf(e->file, sizeof e->file, "%s", file ? file : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int fm_in_file(fm_err *e, int code, const char *file)
+{
+    if (e)
+        snprintf(e->file, sizeof e->file, "%s", file ? file : "");
+    return code;
+}
+
+const char *fm_status_str(int code)
+{
+    switch (code) {
+    case FM_OK: return "ok";
+    case FM_ENOMEM: return "out of memory";
+    case FM_EIO: return "I/O error";
+    case FM_EFORMAT: return "malformed input";
+    case FM_EINVAL: return "invalid argument";
+    case FM_ENOTFOUND: return "not found";
+    case FM_ENUMERIC: return "numerical failure";
+    case FM_EINTR: return "interrupted";
+    case FM_ELIMIT: return "over a limit";
+    }
+    return "unknown error";
+}

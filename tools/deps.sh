@@ -1,0 +1,42 @@
+#!/bin/sh
+# deps.sh build|test|data: checks for what fmnist needs from Debian and
+# installs what is missing when it can (root with apt-get); otherwise prints
+# the one command that would, and fails.
+set -u
+what=${1:-build}
+missing=""
+have_pc() { pkg-config --exists "$1" 2>/dev/null; }
+command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+case $what in
+build)
+    have_pc libpng || missing="$missing libpng-dev"
+    have_pc zlib || missing="$missing zlib1g-dev"
+    ;;
+test)
+    have_pc cmocka || missing="$missing libcmocka-dev"
+    ;;
+data)
+    d=/usr/share/datasets/fashion-mnist
+    [ -n "${FMNIST_DATA:-}" ] && exit 0
+    for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+        if [ ! -f "$d/$f.gz" ] && [ ! -f "$d/$f" ] && [ ! -f "data/$f.gz" ] && [ ! -f "data/$f" ]; then
+            missing="$missing dataset-fashion-mnist"
+            break
+        fi
+    done
+    ;;
+esac
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "fmnist: installing$missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q $missing >/dev/null ||
+        { apt-get update -q >/dev/null && apt-get install -y -q $missing >/dev/null; } || {
+        echo "fmnist: could not install$missing with apt-get" >&2
+        exit 1
+    }
+    exit 0
+fi
+echo "fmnist: missing$missing; install with:" >&2
+echo "    sudo apt-get install$missing" >&2
+exit 1
