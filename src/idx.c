@@ -1,0 +1,507 @@
+/* idx.c: IDX files, raw or gzip-wrapped, checked byte by byte. */
+#define _POSIX_C_SOURCE 200809L
+#include "idx.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* deflate cannot expand data by more than about 1032:1, so a gzip file of S
+ * bytes cannot hold more than this; a header claiming more is a lie, caught
+ * before anything is allocated. */
+#define GZIP_MAX_RATIO 1040u
+#define READ_CHUNK (256u * 1024u)
+
+/* Where the bytes come from: memory, or a file read in chunks. */
+typedef struct src {
+    int fd; /* -1 for memory */
+    const uint8_t *mem;
+    size_t memlen, mempos;
+    uint8_t *chunk;
+    const uint8_t *p; /* unconsumed bytes */
+    size_t avail;
+    uint64_t size; /* total bytes of the file */
+} src;
+
+/* Makes s->avail > 0 when more input exists. 1: data, 0: end, -1: errno. */
+static int src_more(src *s)
+{
+    if (s->avail)
+        return 1;
+    if (s->fd < 0) {
+        if (s->mempos >= s->memlen)
+            return 0;
+        s->p = s->mem + s->mempos;
+        s->avail = s->memlen - s->mempos;
+        s->mempos = s->memlen;
+        return 1;
+    }
+    for (;;) {
+        ssize_t r = read(s->fd, s->chunk, READ_CHUNK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        s->p = s->chunk;
+        s->avail = (size_t)r;
+        return r > 0;
+    }
+}
+
+/* Copies up to n bytes; returns how many (fewer only at the end), -1 on error. */
+static ptrdiff_t src_take(src *s, uint8_t *dst, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        int r = src_more(s);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        size_t k = s->avail < n - got ? s->avail : n - got;
+        memcpy(dst + got, s->p, k);
+        s->p += k;
+        s->avail -= k;
+        got += k;
+    }
+    return (ptrdiff_t)got;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int looks_like_html(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    if (n >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
+        i = 3; /* UTF-8 byte order mark */
+    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+        i++;
+    return i < n && p[i] == '<';
+}
+
+static int is_gzip(const uint8_t *p, size_t n)
+{
+    return n >= 2 && p[0] == 0x1f && p[1] == 0x8b;
+}
+
+static const char *kind_noun(enum idx_kind kind)
+{
+    return kind == IDX_IMAGES ? "images" : "labels";
+}
+
+/* Checks an IDX header (8 bytes for labels, 16 for images) and returns the
+ * payload size in *payload and the count in *count. */
+static int check_header(const uint8_t *h, size_t hlen, const char *name, enum idx_kind kind,
+                        uint32_t *count, uint64_t *payload, fm_err *e)
+{
+    size_t need = kind == IDX_IMAGES ? 16 : 8;
+    uint32_t magic = hlen >= 4 ? be32(h) : (uint32_t)kind;
+    if (magic != (uint32_t)kind) {
+        if (magic == IDX_IMAGES || magic == IDX_LABELS)
+            return fm_fail(e, FM_EFORMAT, name, "is an IDX %s file, expected %s",
+                           kind_noun(magic == IDX_IMAGES ? IDX_IMAGES : IDX_LABELS),
+                           kind_noun(kind));
+        return fm_fail(e, FM_EFORMAT, name,
+                       "not an IDX %s file (magic 0x%08x, expected 0x%08x)", kind_noun(kind),
+                       magic, (unsigned)kind);
+    }
+    if (hlen < need)
+        return fm_fail(e, FM_EFORMAT, name, "truncated: %zu-byte IDX header expected, %zu read",
+                       need, hlen);
+    uint32_t n = be32(h + 4);
+    if (n == 0)
+        return fm_fail(e, FM_EFORMAT, name, "holds no %s (count 0)", kind_noun(kind));
+    if (n > IDX_MAX_COUNT)
+        return fm_fail(e, FM_ELIMIT, name, "header claims %u %s, more than the limit of %u", n,
+                       kind_noun(kind), IDX_MAX_COUNT);
+    if (kind == IDX_IMAGES) {
+        uint32_t r = be32(h + 8), c = be32(h + 12);
+        if (r != IDX_ROWS || c != IDX_COLS)
+            return fm_fail(e, FM_EFORMAT, name, "images are %ux%u, expected %dx%d", r, c,
+                           IDX_ROWS, IDX_COLS);
+    }
+    *count = n;
+    *payload = (uint64_t)n * (kind == IDX_IMAGES ? IDX_PIXELS : 1);
+    return FM_OK;
+}
+
+static int check_labels(const uint8_t *lab, uint32_t n, const char *name, fm_err *e)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (lab[i] >= IDX_CLASSES)
+            return fm_fail(e, FM_EFORMAT, name, "label %u at index %u is outside 0..%d", lab[i],
+                           i, IDX_CLASSES - 1);
+    return FM_OK;
+}
+
+static const char *payload_noun(enum idx_kind kind)
+{
+    return kind == IDX_IMAGES ? "pixel bytes" : "label bytes";
+}
+
+static int parse_raw(src *s, const char *name, enum idx_kind kind, uint8_t **data,
+                     uint32_t *count, fm_err *e)
+{
+    uint8_t h[16];
+    size_t hlen = kind == IDX_IMAGES ? 16 : 8;
+    ptrdiff_t got = src_take(s, h, hlen);
+    if (got < 0)
+        return fm_fail(e, FM_EIO, name, "read failed: %s", strerror(errno));
+    uint32_t n;
+    uint64_t payload;
+    int rc = check_header(h, (size_t)got, name, kind, &n, &payload, e);
+    if (rc)
+        return rc;
+    if (s->size != hlen + payload) {
+        if (s->size < hlen + payload)
+            return fm_fail(e, FM_EFORMAT, name,
+                           "truncated: header claims %u %s (%llu %s), file holds %llu", n,
+                           kind_noun(kind), (unsigned long long)payload, payload_noun(kind),
+                           (unsigned long long)(s->size - hlen));
+        return fm_fail(e, FM_EFORMAT, name,
+                       "%llu bytes longer than its header says (%u %s, %llu %s)",
+                       (unsigned long long)(s->size - hlen - payload), n, kind_noun(kind),
+                       (unsigned long long)payload, payload_noun(kind));
+    }
+    uint8_t *buf = malloc(payload);
+    if (!buf)
+        return fm_fail(e, FM_ENOMEM, name, "out of memory for %llu bytes",
+                       (unsigned long long)payload);
+    got = src_take(s, buf, payload);
+    if (got < 0 || (uint64_t)got != payload) {
+        free(buf);
+        if (got < 0)
+            return fm_fail(e, FM_EIO, name, "read failed: %s", strerror(errno));
+        return fm_fail(e, FM_EFORMAT, name, "truncated: %llu %s expected, %lld read",
+                       (unsigned long long)payload, payload_noun(kind), (long long)got);
+    }
+    uint8_t extra;
+    if (src_take(s, &extra, 1) != 0) {
+        free(buf);
+        return fm_fail(e, FM_EFORMAT, name, "file grew while being read");
+    }
+    if (kind == IDX_LABELS && (rc = check_labels(buf, n, name, e))) {
+        free(buf);
+        return rc;
+    }
+    *data = buf;
+    *count = n;
+    return FM_OK;
+}
+
+/* Inflates exactly n bytes into out (n may be 0: then it only checks that
+ * the stream ends here). Concatenated gzip members are one stream, as gzip
+ * itself reads them. *done counts the bytes produced so far, for messages. */
+static int inflate_exact(z_stream *z, src *s, uint8_t *out, size_t n, int *ended,
+                         const char *name, uint64_t total, uint64_t *done, fm_err *e)
+{
+    uint8_t scratch[1];
+    int want_end = (n == 0);
+    z->next_out = want_end ? scratch : out;
+    z->avail_out = want_end ? sizeof scratch : (uInt)n;
+    for (;;) {
+        if (!want_end && z->avail_out == 0)
+            return FM_OK;
+        if (*ended) {
+            if (want_end)
+                return FM_OK;
+            return fm_fail(e, FM_EFORMAT, name,
+                           "truncated: gzip data ends after %llu of %llu bytes",
+                           (unsigned long long)*done, (unsigned long long)total);
+        }
+        if (z->avail_in == 0) {
+            int r = src_more(s);
+            if (r < 0)
+                return fm_fail(e, FM_EIO, name, "read failed: %s", strerror(errno));
+            if (r == 0)
+                return fm_fail(e, FM_EFORMAT, name,
+                               "truncated gzip file: %llu of %llu bytes decompressed",
+                               (unsigned long long)*done, (unsigned long long)total);
+            z->next_in = (Bytef *)(uintptr_t)s->p;
+            z->avail_in = (uInt)(s->avail < (1u << 30) ? s->avail : (1u << 30));
+            s->p += z->avail_in;
+            s->avail -= z->avail_in;
+        }
+        uInt before = z->avail_out;
+        int ret = inflate(z, Z_NO_FLUSH);
+        uInt produced = before - z->avail_out;
+        *done += produced;
+        if (want_end && produced)
+            return fm_fail(e, FM_EFORMAT, name, "longer than its header says (%llu bytes)",
+                           (unsigned long long)total);
+        if (want_end) {
+            z->next_out = scratch;
+            z->avail_out = sizeof scratch;
+        }
+        if (ret == Z_STREAM_END) {
+            /* Another member may follow; anything else is garbage. */
+            if (z->avail_in == 0) {
+                int r = src_more(s);
+                if (r < 0)
+                    return fm_fail(e, FM_EIO, name, "read failed: %s", strerror(errno));
+                if (r) {
+                    z->next_in = (Bytef *)(uintptr_t)s->p;
+                    z->avail_in = (uInt)(s->avail < (1u << 30) ? s->avail : (1u << 30));
+                    s->p += z->avail_in;
+                    s->avail -= z->avail_in;
+                }
+            }
+            if (z->avail_in == 0) {
+                *ended = 1;
+                continue;
+            }
+            if (z->avail_in >= 2 && !is_gzip(z->next_in, 2))
+                return fm_fail(e, FM_EFORMAT, name, "trailing garbage after the gzip data");
+            if (inflateReset(z) != Z_OK)
+                return fm_fail(e, FM_EFORMAT, name, "corrupt gzip data");
+            continue;
+        }
+        if (ret == Z_MEM_ERROR)
+            return fm_fail(e, FM_ENOMEM, name, "out of memory while decompressing");
+        if (ret == Z_DATA_ERROR || ret == Z_NEED_DICT || ret == Z_STREAM_ERROR)
+            return fm_fail(e, FM_EFORMAT, name, "corrupt gzip data after %llu bytes: %s",
+                           (unsigned long long)*done, z->msg ? z->msg : "invalid data");
+        /* Z_OK or Z_BUF_ERROR: more input needed; the loop fetches it. */
+    }
+}
+
+static int parse_gzip(src *s, const char *name, enum idx_kind kind, uint8_t **data,
+                      uint32_t *count, fm_err *e)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+        return fm_fail(e, FM_ENOMEM, name, "cannot start gzip decompression");
+    uint8_t h[16];
+    size_t hlen = kind == IDX_IMAGES ? 16 : 8;
+    uint8_t *buf = NULL;
+    int ended = 0, rc;
+    uint64_t done = 0, payload = 0;
+    uint32_t n = 0;
+    if ((rc = inflate_exact(&z, s, h, hlen, &ended, name, hlen, &done, e)))
+        goto out;
+    if ((rc = check_header(h, hlen, name, kind, &n, &payload, e)))
+        goto out;
+    if (payload > s->size * (uint64_t)GZIP_MAX_RATIO) {
+        rc = fm_fail(e, FM_EFORMAT, name,
+                     "header claims %u %s (%llu bytes) but a %llu-byte gzip file cannot hold "
+                     "that much",
+                     n, kind_noun(kind), (unsigned long long)payload,
+                     (unsigned long long)s->size);
+        goto out;
+    }
+    buf = malloc(payload);
+    if (!buf) {
+        rc = fm_fail(e, FM_ENOMEM, name, "out of memory for %llu bytes",
+                     (unsigned long long)payload);
+        goto out;
+    }
+    if ((rc = inflate_exact(&z, s, buf, payload, &ended, name, hlen + payload, &done, e)))
+        goto out;
+    if ((rc = inflate_exact(&z, s, NULL, 0, &ended, name, hlen + payload, &done, e)))
+        goto out;
+    if (kind == IDX_LABELS && (rc = check_labels(buf, n, name, e)))
+        goto out;
+    *data = buf;
+    *count = n;
+    buf = NULL;
+out:
+    free(buf);
+    inflateEnd(&z);
+    return rc;
+}
+
+/* Looks at the first bytes and dispatches; wrap says what the name promised. */
+static int parse_src(src *s, const char *name, int wrap, enum idx_kind kind, uint8_t **data,
+                     uint32_t *count, fm_err *e)
+{
+    int r = src_more(s);
+    if (r < 0)
+        return fm_fail(e, FM_EIO, name, "read failed: %s", strerror(errno));
+    if (r == 0)
+        return fm_fail(e, FM_EFORMAT, name, "empty file");
+    int gz = is_gzip(s->p, s->avail);
+    if (wrap == IDX_WRAP_GZIP && !gz) {
+        if (s->avail >= 4 && be32(s->p) == (uint32_t)kind)
+            return fm_fail(e, FM_EFORMAT, name,
+                           "named .gz but holds uncompressed IDX data (already decompressed?); "
+                           "rename it without .gz");
+        if (looks_like_html(s->p, s->avail))
+            return fm_fail(e, FM_EFORMAT, name,
+                           "is an HTML page, not gzip data (a failed download?)");
+        return fm_fail(e, FM_EFORMAT, name, "not gzip data although named .gz");
+    }
+    if (wrap == IDX_WRAP_RAW && gz)
+        return fm_fail(e, FM_EFORMAT, name,
+                       "holds gzip data but is not named .gz; rename it to end in .gz");
+    if (!gz && looks_like_html(s->p, s->avail))
+        return fm_fail(e, FM_EFORMAT, name, "is an HTML page, not IDX data (a failed download?)");
+    return gz ? parse_gzip(s, name, kind, data, count, e)
+              : parse_raw(s, name, kind, data, count, e);
+}
+
+int idx_parse(const uint8_t *buf, size_t len, const char *name, int wrap, enum idx_kind kind,
+              uint8_t **data, uint32_t *count, fm_err *e)
+{
+    src s = {.fd = -1, .mem = buf, .memlen = len, .size = len};
+    return parse_src(&s, name, wrap, kind, data, count, e);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+int idx_read_file(const char *path, enum idx_kind kind, uint8_t **data, uint32_t *count,
+                  fm_err *e)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return fm_fail(e, errno == ENOENT ? FM_ENOTFOUND : FM_EIO, path, "cannot open: %s",
+                       strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        return fm_fail(e, FM_EIO, path, "cannot stat: %s", strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return fm_fail(e, FM_EFORMAT, path, "%s, not a regular file",
+                       S_ISDIR(st.st_mode) ? "is a directory" : "is a device or special file");
+    }
+    /* Regular files never block; clear O_NONBLOCK for clarity of reads. */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    src s = {.fd = fd, .size = (uint64_t)st.st_size};
+    s.chunk = malloc(READ_CHUNK);
+    if (!s.chunk) {
+        close(fd);
+        return fm_fail(e, FM_ENOMEM, path, "out of memory");
+    }
+    int rc = parse_src(&s, path, ends_with(path, ".gz") ? IDX_WRAP_GZIP : IDX_WRAP_RAW, kind,
+                       data, count, e);
+    free(s.chunk);
+    close(fd);
+    return rc;
+}
+
+int idx_load(const char *images_path, const char *labels_path, idx_set *out, fm_err *e)
+{
+    uint8_t *img = NULL, *lab = NULL;
+    uint32_t ni = 0, nl = 0;
+    int rc = idx_read_file(images_path, IDX_IMAGES, &img, &ni, e);
+    if (rc)
+        return rc;
+    rc = idx_read_file(labels_path, IDX_LABELS, &lab, &nl, e);
+    if (rc) {
+        free(img);
+        return rc;
+    }
+    if (ni != nl) {
+        free(img);
+        free(lab);
+        return fm_fail(e, FM_EFORMAT, labels_path, "holds %u labels but %s holds %u images", nl,
+                       images_path, ni);
+    }
+    out->n = ni;
+    out->images = img;
+    out->labels = lab;
+    return FM_OK;
+}
+
+void idx_free(idx_set *s)
+{
+    if (!s)
+        return;
+    free(s->images);
+    free(s->labels);
+    s->images = s->labels = NULL;
+    s->n = 0;
+}
+
+const char *idx_images_name(enum idx_split split)
+{
+    return split == IDX_TRAIN ? "train-images-idx3-ubyte" : "t10k-images-idx3-ubyte";
+}
+
+const char *idx_labels_name(enum idx_split split)
+{
+    return split == IDX_TRAIN ? "train-labels-idx1-ubyte" : "t10k-labels-idx1-ubyte";
+}
+
+static int is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* dir/name or dir/name.gz, whichever exists (raw first). */
+static int find_one(const char *dir, const char *name, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= cap)
+        return 0;
+    if (is_file(out))
+        return 1;
+    n = snprintf(out, cap, "%s/%s.gz", dir, name);
+    return n > 0 && (size_t)n < cap && is_file(out);
+}
+
+int idx_locate(const char *dir, const char *env_dir, const char *home, enum idx_split split,
+               char *images, char *labels, size_t cap, fm_err *e)
+{
+    char torch_dir[1024] = "";
+    const char *dirs[4];
+    int nd = 0;
+    if (dir && *dir) {
+        dirs[nd++] = dir;
+    } else if (env_dir && *env_dir) {
+        dirs[nd++] = env_dir;
+    } else {
+        dirs[nd++] = "./data";
+        dirs[nd++] = "/usr/share/datasets/fashion-mnist";
+        if (home && *home) {
+            int n = snprintf(torch_dir, sizeof torch_dir, "%s/.pytorch/F_MNIST_data/FashionMNIST/raw",
+                             home);
+            if (n > 0 && (size_t)n < sizeof torch_dir)
+                dirs[nd++] = torch_dir;
+        }
+    }
+    char img[4096], lab[4096];
+    for (int i = 0; i < nd; i++) {
+        if (find_one(dirs[i], idx_images_name(split), img, sizeof img) &&
+            find_one(dirs[i], idx_labels_name(split), lab, sizeof lab)) {
+            if (strlen(img) >= cap || strlen(lab) >= cap)
+                return fm_fail(e, FM_EINVAL, dirs[i], "path too long");
+            strcpy(images, img);
+            strcpy(labels, lab);
+            return FM_OK;
+        }
+    }
+    char where[400] = "";
+    for (int i = 0; i < nd; i++) {
+        size_t used = strlen(where);
+        snprintf(where + used, sizeof where - used, "%s%s", i ? ", " : "", dirs[i]);
+    }
+    return fm_fail(e, FM_ENOTFOUND, idx_images_name(split),
+                   "not found (with %s, raw or .gz) in %s%s", idx_labels_name(split), where,
+                   dir && *dir ? " (--data)" : env_dir && *env_dir ? " ($FMNIST_DATA)" : "");
+}
+
+void idx_norm_table(float table[256])
+{
+    /* ToTensor: float(p) / 255; Normalize: (x - 0.5) / 0.5; each a float32 op. */
+    for (int p = 0; p < 256; p++) {
+        float x = (float)p / 255.0f;
+        table[p] = (x - 0.5f) / 0.5f;
+    }
+}

@@ -1,0 +1,296 @@
+/* test_idx.c: the IDX loader on valid files (raw and gzip) and on every
+ * malformed case, each expecting its own error. */
+#include "testutil.h"
+
+#include "idx.h"
+
+#define N 3
+
+static uint8_t img_raw[16 + N * IDX_PIXELS];
+static uint8_t lab_raw[8 + N];
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    put_be32(img_raw, 0x803);
+    put_be32(img_raw + 4, N);
+    put_be32(img_raw + 8, 28);
+    put_be32(img_raw + 12, 28);
+    for (int i = 0; i < N * IDX_PIXELS; i++)
+        img_raw[16 + i] = (uint8_t)(i * 7 + 3);
+    put_be32(lab_raw, 0x801);
+    put_be32(lab_raw + 4, N);
+    lab_raw[8] = 9;
+    lab_raw[9] = 0;
+    lab_raw[10] = 4;
+    return 0;
+}
+
+/* Expects idx_parse to fail with code and a message containing text. */
+static void expect_fail(const uint8_t *buf, size_t len, int wrap, enum idx_kind kind, int code,
+                        const char *text)
+{
+    uint8_t *data = (uint8_t *)0x1;
+    uint32_t count = 77;
+    fm_err e;
+    int rc = idx_parse(buf, len, "f", wrap, kind, &data, &count, &e);
+    if (rc != code || !strstr(e.msg, text))
+        fail_msg("expected code %d with '%s'; got %d: '%s'", code, text, rc, e.msg);
+    assert_string_equal(e.file, "f");
+    assert_ptr_equal(data, (uint8_t *)0x1); /* outputs untouched */
+    assert_int_equal(count, 77);
+}
+
+static void test_valid_raw_and_gzip(void **state)
+{
+    (void)state;
+    for (int gz = 0; gz < 2; gz++) {
+        size_t il = sizeof img_raw, ll = sizeof lab_raw;
+        uint8_t *ib = img_raw, *lb = lab_raw;
+        if (gz) {
+            ib = tu_gzip(img_raw, sizeof img_raw, &il);
+            lb = tu_gzip(lab_raw, sizeof lab_raw, &ll);
+        }
+        uint8_t *data;
+        uint32_t count;
+        fm_err e;
+        assert_int_equal(idx_parse(ib, il, "i", gz, IDX_IMAGES, &data, &count, &e), FM_OK);
+        assert_int_equal(count, N);
+        assert_memory_equal(data, img_raw + 16, N * IDX_PIXELS);
+        free(data);
+        assert_int_equal(idx_parse(lb, ll, "l", IDX_WRAP_ANY, IDX_LABELS, &data, &count, &e),
+                         FM_OK);
+        assert_int_equal(count, N);
+        assert_memory_equal(data, lab_raw + 8, N);
+        free(data);
+        if (gz) {
+            free(ib);
+            free(lb);
+        }
+    }
+}
+
+static void test_files_on_disk(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    char ip[4200], lp[4200];
+    size_t gl;
+    snprintf(ip, sizeof ip, "%s/t10k-images-idx3-ubyte.gz", dir);
+    uint8_t *g = tu_gzip(img_raw, sizeof img_raw, &gl);
+    tu_write(ip, g, gl);
+    free(g);
+    snprintf(lp, sizeof lp, "%s/t10k-labels-idx1-ubyte", dir);
+    tu_write(lp, lab_raw, sizeof lab_raw);
+
+    char fi[4096], fl[4096];
+    fm_err e;
+    assert_int_equal(idx_locate(dir, NULL, NULL, IDX_TEST, fi, fl, sizeof fi, &e), FM_OK);
+    assert_string_equal(fi, ip);
+    assert_string_equal(fl, lp);
+    idx_set s;
+    assert_int_equal(idx_load(fi, fl, &s, &e), FM_OK);
+    assert_int_equal(s.n, N);
+    assert_int_equal(s.labels[0], 9);
+    assert_int_equal(s.images[5], img_raw[16 + 5]);
+    idx_free(&s);
+
+    /* --data is exclusive; $FMNIST_DATA likewise; the training split is absent. */
+    assert_int_equal(idx_locate(dir, NULL, NULL, IDX_TRAIN, fi, fl, sizeof fi, &e), FM_ENOTFOUND);
+    assert_non_null(strstr(e.msg, dir));
+    assert_non_null(strstr(e.msg, "(--data)"));
+    assert_int_equal(idx_locate(NULL, dir, NULL, IDX_TEST, fi, fl, sizeof fi, &e), FM_OK);
+    assert_int_equal(idx_locate(NULL, "/nonexistent", NULL, IDX_TEST, fi, fl, sizeof fi, &e),
+                     FM_ENOTFOUND);
+    assert_non_null(strstr(e.msg, "$FMNIST_DATA"));
+
+    /* The default search lists every place, torchvision's layout last. */
+    assert_int_equal(idx_locate(NULL, NULL, "/nohome", IDX_TRAIN, fi, fl, sizeof fi, &e) == FM_OK ||
+                         strstr(e.msg, "/nohome/.pytorch/F_MNIST_data/FashionMNIST/raw") != NULL,
+                     1);
+
+    /* A .gz name on raw data and a plain name on gzip data are both named faults. */
+    char bad[4200];
+    snprintf(bad, sizeof bad, "%s/raw-named.gz", dir);
+    tu_write(bad, img_raw, sizeof img_raw);
+    uint8_t *data;
+    uint32_t count;
+    assert_int_equal(idx_read_file(bad, IDX_IMAGES, &data, &count, &e), FM_EFORMAT);
+    assert_non_null(strstr(e.msg, "named .gz but holds uncompressed IDX data"));
+    assert_string_equal(e.file, bad);
+    snprintf(bad, sizeof bad, "%s/gzip-named-raw", dir);
+    g = tu_gzip(img_raw, sizeof img_raw, &gl);
+    tu_write(bad, g, gl);
+    free(g);
+    assert_int_equal(idx_read_file(bad, IDX_IMAGES, &data, &count, &e), FM_EFORMAT);
+    assert_non_null(strstr(e.msg, "holds gzip data but is not named .gz"));
+
+    /* A directory, a device, a missing file. */
+    assert_int_equal(idx_read_file(dir, IDX_IMAGES, &data, &count, &e), FM_EFORMAT);
+    assert_non_null(strstr(e.msg, "is a directory"));
+    assert_int_equal(idx_read_file("/dev/zero", IDX_IMAGES, &data, &count, &e), FM_EFORMAT);
+    assert_non_null(strstr(e.msg, "not a regular file"));
+    snprintf(bad, sizeof bad, "%s/missing", dir);
+    assert_int_equal(idx_read_file(bad, IDX_IMAGES, &data, &count, &e), FM_ENOTFOUND);
+
+    /* Image and label counts that differ. */
+    uint8_t lab2[8 + 2];
+    memcpy(lab2, lab_raw, sizeof lab2);
+    put_be32(lab2 + 4, 2);
+    tu_write(lp, lab2, sizeof lab2);
+    assert_int_equal(idx_load(ip, lp, &s, &e), FM_EFORMAT);
+    assert_non_null(strstr(e.msg, "holds 2 labels but"));
+    assert_non_null(strstr(e.msg, "holds 3 images"));
+    tu_rmtree(dir);
+}
+
+static void test_malformed(void **state)
+{
+    (void)state;
+    uint8_t b[sizeof img_raw + 64] = {0};
+    size_t gl;
+    uint8_t *g;
+
+    expect_fail(b, 0, IDX_WRAP_ANY, IDX_IMAGES, FM_EFORMAT, "empty file");
+
+    /* Bad magic, the other kind, bad dimensions, zero count. */
+    memcpy(b, img_raw, sizeof img_raw);
+    put_be32(b, 0x12345678);
+    expect_fail(b, sizeof img_raw, IDX_WRAP_RAW, IDX_IMAGES, FM_EFORMAT,
+                "not an IDX images file (magic 0x12345678, expected 0x00000803)");
+    expect_fail(lab_raw, sizeof lab_raw, IDX_WRAP_RAW, IDX_IMAGES, FM_EFORMAT,
+                "is an IDX labels file, expected images");
+    expect_fail(img_raw, sizeof img_raw, IDX_WRAP_RAW, IDX_LABELS, FM_EFORMAT,
+                "is an IDX images file, expected labels");
+    memcpy(b, img_raw, sizeof img_raw);
+    put_be32(b + 12, 27);
+    expect_fail(b, sizeof img_raw, IDX_WRAP_RAW, IDX_IMAGES, FM_EFORMAT, "images are 28x27");
+    memcpy(b, img_raw, 16);
+    put_be32(b + 4, 0);
+    expect_fail(b, 16, IDX_WRAP_RAW, IDX_IMAGES, FM_EFORMAT, "holds no images");
+
+    /* Truncated header, truncated and over-long payload. */
+    expect_fail(img_raw, 10, IDX_WRAP_RAW, IDX_IMAGES, FM_EFORMAT, "16-byte IDX header expected");
+    expect_fail(img_raw, sizeof img_raw - 1, IDX_WRAP_RAW, IDX_IMAGES, FM_EFORMAT,
+                "truncated: header claims 3 images (2352 pixel bytes), file holds 2351");
+    memcpy(b, img_raw, sizeof img_raw);
+    expect_fail(b, sizeof img_raw + 5, IDX_WRAP_RAW, IDX_IMAGES, FM_EFORMAT,
+                "5 bytes longer than its header says");
+
+    /* A header claiming 2^31 images (over the count limit) or a million
+     * (under it) in a 1 KB file: refused before allocating. */
+    uint8_t kb[1024];
+    memset(kb, 0, sizeof kb);
+    memcpy(kb, img_raw, 16);
+    put_be32(kb + 4, 1u << 31);
+    expect_fail(kb, sizeof kb, IDX_WRAP_RAW, IDX_IMAGES, FM_ELIMIT,
+                "header claims 2147483648 images, more than the limit");
+    put_be32(kb + 4, 1000000);
+    expect_fail(kb, sizeof kb, IDX_WRAP_RAW, IDX_IMAGES, FM_EFORMAT,
+                "truncated: header claims 1000000 images");
+    g = tu_gzip(kb, sizeof kb, &gl);
+    expect_fail(g, gl, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "cannot hold that much");
+    free(g);
+
+    /* Labels outside 0..9. */
+    memcpy(b, lab_raw, sizeof lab_raw);
+    b[9] = 10;
+    expect_fail(b, sizeof lab_raw, IDX_WRAP_RAW, IDX_LABELS, FM_EFORMAT,
+                "label 10 at index 1 is outside 0..9");
+    b[9] = 255;
+    g = tu_gzip(b, sizeof lab_raw, &gl);
+    expect_fail(g, gl, IDX_WRAP_GZIP, IDX_LABELS, FM_EFORMAT, "label 255 at index 1");
+    free(g);
+
+    /* gzip faults: truncated at several points, garbage, corrupt, bad CRC,
+     * trailing garbage, longer than the header says. */
+    g = tu_gzip(img_raw, sizeof img_raw, &gl);
+    expect_fail(g, gl / 2, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "truncated gzip file");
+    expect_fail(g, 12, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "truncated gzip file");
+    expect_fail(g, gl - 4, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "truncated gzip file");
+    memcpy(b, g, gl);
+    b[gl - 8] ^= 0xff; /* the CRC-32 of the trailer */
+    expect_fail(b, gl, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "incorrect data check");
+    memcpy(b, g, gl);
+    memset(b + 10, 0xff, 16);
+    expect_fail(b, gl, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "corrupt gzip data");
+    memcpy(b, g, gl);
+    memcpy(b + gl, "junk", 4);
+    expect_fail(b, gl + 4, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "trailing garbage");
+    free(g);
+    uint8_t rnd[4096];
+    for (size_t i = 0; i < sizeof rnd; i++)
+        rnd[i] = (uint8_t)(i * 2654435761u >> 13);
+    g = tu_gzip(rnd, sizeof rnd, &gl);
+    expect_fail(g, gl, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "not an IDX images file");
+    free(g);
+    memcpy(b, img_raw, sizeof img_raw);
+    b[sizeof img_raw] = 1;
+    g = tu_gzip(b, sizeof img_raw + 1, &gl);
+    expect_fail(g, gl, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "longer than its header says");
+    free(g);
+
+    /* An HTML page saved as .gz, or as a raw file. */
+    const char *html = "<!DOCTYPE html><html><body>Moved</body></html>\n";
+    expect_fail((const uint8_t *)html, strlen(html), IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT,
+                "is an HTML page, not gzip data");
+    expect_fail((const uint8_t *)html, strlen(html), IDX_WRAP_RAW, IDX_IMAGES, FM_EFORMAT,
+                "is an HTML page, not IDX data");
+    expect_fail((const uint8_t *)"hello", 5, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT,
+                "not gzip data although named .gz");
+}
+
+static void test_concatenated_members(void **state)
+{
+    (void)state;
+    /* gzip a b > c is one stream to gzip; so it is here. */
+    size_t l1, l2;
+    uint8_t *g1 = tu_gzip(img_raw, 1000, &l1), *g2 = tu_gzip(img_raw + 1000, sizeof img_raw - 1000, &l2);
+    uint8_t *g = malloc(l1 + l2);
+    memcpy(g, g1, l1);
+    memcpy(g + l1, g2, l2);
+    uint8_t *data;
+    uint32_t count;
+    fm_err e;
+    assert_int_equal(idx_parse(g, l1 + l2, "c", IDX_WRAP_GZIP, IDX_IMAGES, &data, &count, &e),
+                     FM_OK);
+    assert_memory_equal(data, img_raw + 16, N * IDX_PIXELS);
+    free(data);
+    free(g);
+    free(g1);
+    free(g2);
+}
+
+static void test_norm_table(void **state)
+{
+    (void)state;
+    float t[256];
+    idx_norm_table(t);
+    assert_true(t[0] == -1.0f);
+    assert_true(t[255] == 1.0f);
+    /* (128/255 - 0.5) / 0.5 in float32, as torchvision computes it. */
+    float x = 128.0f / 255.0f;
+    assert_true(t[128] == (x - 0.5f) / 0.5f);
+    for (int i = 1; i < 256; i++)
+        assert_true(t[i] > t[i - 1]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_valid_raw_and_gzip, setup),
+        cmocka_unit_test_setup(test_files_on_disk, setup),
+        cmocka_unit_test_setup(test_malformed, setup),
+        cmocka_unit_test_setup(test_concatenated_members, setup),
+        cmocka_unit_test(test_norm_table),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,133 @@
+/* testutil.h: what every test program includes: cmocka and small helpers
+ * for temporary files, gzip and running the built binary. Header-only. */
+#ifndef FMNIST_TESTUTIL_H
+#define FMNIST_TESTUTIL_H
+
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* A fresh directory under $TMPDIR (or /tmp), removed by tu_rmtree. */
+static inline char *tu_tmpdir(void)
+{
+    const char *base = getenv("TMPDIR");
+    char *p = malloc(4096);
+    assert_non_null(p);
+    snprintf(p, 4096, "%s/fmnist-test-XXXXXX", base && *base ? base : "/tmp");
+    assert_non_null(mkdtemp(p));
+    return p;
+}
+
+static inline int tu_rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)flag;
+    (void)f;
+    chmod(path, 0700);
+    return remove(path);
+}
+
+static inline void tu_rmtree(char *dir)
+{
+    if (!dir)
+        return;
+    chmod(dir, 0700);
+    nftw(dir, tu_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(dir);
+}
+
+static inline void tu_write(const char *path, const void *buf, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Reads a whole file; returns NULL when it does not exist. */
+static inline uint8_t *tu_read(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, len = 0;
+    uint8_t *b = malloc(cap);
+    size_t r;
+    while ((r = fread(b + len, 1, cap - len, f)) > 0) {
+        len += r;
+        if (len == cap)
+            b = realloc(b, cap *= 2);
+    }
+    fclose(f);
+    *n = len;
+    return b;
+}
+
+/* gzip-wraps a buffer (level 6, no name, zero time). */
+static inline uint8_t *tu_gzip(const uint8_t *buf, size_t n, size_t *out_len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&z, (uLong)n) + 64;
+    uint8_t *out = malloc(cap);
+    z.next_in = (Bytef *)(uintptr_t)buf;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    *out_len = z.total_out;
+    deflateEnd(&z);
+    return out;
+}
+
+/* Runs a shell command line; stdout and stderr are captured into malloc'd
+ * strings (when out/err are not NULL). Returns the exit status, or 128 + N
+ * when killed by signal N. */
+static inline int tu_run(const char *cmd, char **out, char **err)
+{
+    char *dir = tu_tmpdir();
+    char o[4200], e[4200], full[16384];
+    snprintf(o, sizeof o, "%s/out", dir);
+    snprintf(e, sizeof e, "%s/err", dir);
+    snprintf(full, sizeof full, "(%s) >'%s' 2>'%s'", cmd, o, e);
+    int st = system(full);
+    size_t n = 0;
+    if (out) {
+        n = 0;
+        *out = (char *)tu_read(o, &n);
+        *out = realloc(*out, n + 1);
+        (*out)[n] = 0;
+    }
+    if (err) {
+        n = 0;
+        *err = (char *)tu_read(e, &n);
+        *err = realloc(*err, n + 1);
+        (*err)[n] = 0;
+    }
+    tu_rmtree(dir);
+    if (WIFSIGNALED(st))
+        return 128 + WTERMSIG(st);
+    return WEXITSTATUS(st);
+}
+
+/* The binary under test: $FMNIST_BIN, else ./fmnist. */
+static inline const char *tu_bin(void)
+{
+    const char *b = getenv("FMNIST_BIN");
+    return b && *b ? b : "./fmnist";
+}
+
+#endif
