@@ -1,0 +1,108 @@
+/* kernels.h: the numerical kernels of the network, each with a plain reference.
+ *
+ * Layout. Parameters are stored as PyTorch's nn.Linear stores them: w (OC, C)
+ * row-major, b (OC). Activations of a batch of B samples are feature-major:
+ * xT (C, B), row c holding feature c of every sample, so that the forward
+ * pass and the input gradient vectorise along the batch. The weight
+ * gradient needs its input batch-major as well: x (B, C).
+ *
+ * Exactness. Every matrix kernel computes each output element as one
+ * sequential chain of fused multiply-adds over k = 0..K-1, starting from 0:
+ *     s = 0; for k: s = fmaf(A(i,k), B(k,j), s)
+ * then applies its epilogue (bias, ReLU, mask) in a fixed order. The
+ * vectorised kernels hold one element per SIMD lane and keep that order, so
+ * every implementation, on any number of threads, gives the same bits as the
+ * reference. */
+#ifndef FMNIST_KERNELS_H
+#define FMNIST_KERNELS_H
+
+#include <stddef.h>
+
+/* C(i,j) for i in [m0,m1), j in [0,N):  s = sum_k A(i,k) B(k,j) as above, then
+ *   accumulate ? C + s : s + (bias ? bias[i] : 0); then relu -> max(0, .);
+ *   then mask -> 0 where mask(i,j) <= 0.
+ * A(i,k) = a[i*a_rs + k*a_ks] (any strides), B(k,j) = b[k*ldb + j],
+ * C(i,j) = c[i*ldc + j], mask(i,j) = mask[i*ldm + j]. */
+typedef struct gemm_op {
+    int M, N, K;
+    const float *a;
+    ptrdiff_t a_rs, a_ks;
+    const float *b;
+    ptrdiff_t ldb;
+    float *c;
+    ptrdiff_t ldc;
+    const float *bias;
+    const float *mask;
+    ptrdiff_t ldm;
+    int accumulate, relu;
+} gemm_op;
+
+typedef void (*gemm_fn)(const gemm_op *op, int m0, int m1);
+
+/* The implementations. gemm_ref is the definition; the others must match it
+ * bit for bit. Only call those that kernel_available() reports. */
+void gemm_ref(const gemm_op *op, int m0, int m1);
+void gemm_generic(const gemm_op *op, int m0, int m1); /* tiled portable C */
+void gemm_avx2(const gemm_op *op, int m0, int m1);    /* x86-64 AVX2 + FMA */
+void gemm_avx512(const gemm_op *op, int m0, int m1);  /* x86-64 AVX-512F */
+
+/* One Adam step over elements [i0, i1) (see adam.h for the formulas). */
+typedef struct adam_coef {
+    float b1, one_minus_b1, b2, one_minus_b2, eps, neg_step_size, bc2_sqrt, decay;
+} adam_coef;
+typedef void (*adam_fn)(const adam_coef *c, float *params, const float *grads, float *m,
+                        float *v, size_t i0, size_t i1);
+void adam_update_ref(const adam_coef *c, float *params, const float *grads, float *m, float *v,
+                     size_t i0, size_t i1);
+void adam_update_avx2(const adam_coef *c, float *params, const float *grads, float *m, float *v,
+                      size_t i0, size_t i1);
+void adam_update_avx512(const adam_coef *c, float *params, const float *grads, float *m,
+                        float *v, size_t i0, size_t i1);
+
+typedef struct kernel_impl {
+    const char *name; /* "avx512", "avx2", "generic", "ref" */
+    gemm_fn gemm;
+    adam_fn adam;
+} kernel_impl;
+
+/* The implementation called name (NULL: the fastest this CPU runs), or NULL
+ * when unknown or unsupported here. */
+const kernel_impl *kernel_find(const char *name);
+/* All implementations this CPU can run, fastest first; returns the count. */
+int kernel_list(const kernel_impl **out, int cap);
+
+/* The row tile the fast kernels use; threads split rows in multiples of it. */
+#define GEMM_ROW_TILE 6
+
+/* out = relu?(w x + b):  xT (C, B), w (OC, C), b (OC), outT (OC, B).
+ * Computes output rows (features) [r0, r1). */
+void linear_forward(gemm_fn gemm, float *outT, const float *xT, const float *w, const float *b,
+                    int B, int C, int OC, int relu, int r0, int r1);
+
+/* Weight and bias gradients of out = w x + b, overwriting dw and db:
+ *   dw (OC, C) = dyT (OC, B) x (B, C);  db[o] = sum_b dyT[o][b] (sequential in b).
+ * Computes rows [r0, r1) of dw and db. */
+void linear_backward_weights(gemm_fn gemm, float *dw, float *db, const float *dyT,
+                             const float *x, int B, int C, int OC, int r0, int r1);
+
+/* Input gradient of out = w x + b through the ReLU that produced x:
+ *   dxT (C, B) = w^T dyT, then 0 where maskT (C, B) <= 0 (maskT NULL: no ReLU).
+ * Computes rows [r0, r1) of dxT. */
+void linear_backward_input(gemm_fn gemm, float *dxT, const float *dyT, const float *w,
+                           const float *maskT, int B, int C, int OC, int r0, int r1);
+
+/* Log-softmax over each column of logitsT (K, B) into logpT (may alias),
+ * the max subtracted first so that exp never overflows and the log is of a
+ * sum >= 1: finite for logits of +-1000. */
+void logsoftmax_forward(float *logpT, const float *logitsT, int B, int K);
+
+/* Gradient of mean NLL through log-softmax: dlogitsT = (exp(logp) - onehot) / B. */
+void logsoftmax_nll_backward(float *dlogitsT, const float *logpT, const unsigned char *labels,
+                             int B, int K);
+
+/* Flush-to-zero and denormals-are-zero for the calling thread (x86 MXCSR,
+ * arm64 FPCR.FZ). Returns an opaque previous state for fp_restore. */
+unsigned fp_flush_denormals(void);
+void fp_restore(unsigned state);
+
+#endif

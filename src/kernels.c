@@ -1,0 +1,264 @@
+/* kernels.c: the reference kernels, the portable tiled kernel, dispatch and
+ * the small per-batch kernels (log-softmax, NLL). */
+#include "kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
+
+/* The definition every implementation must match bit for bit. */
+static float epilogue(const gemm_op *op, int i, int j, float s)
+{
+    float v;
+    if (op->accumulate)
+        v = op->c[(ptrdiff_t)i * op->ldc + j] + s;
+    else
+        v = op->bias ? s + op->bias[i] : s;
+    if (op->relu)
+        v = 0.0f > v ? 0.0f : v; /* NaN passes through, as in torch.relu */
+    if (op->mask && op->mask[(ptrdiff_t)i * op->ldm + j] <= 0.0f)
+        v = 0.0f;
+    return v;
+}
+
+void gemm_ref(const gemm_op *op, int m0, int m1)
+{
+    for (int i = m0; i < m1; i++)
+        for (int j = 0; j < op->N; j++) {
+            float s = 0.0f;
+            for (int k = 0; k < op->K; k++)
+                s = fmaf(op->a[i * op->a_rs + k * op->a_ks], op->b[(ptrdiff_t)k * op->ldb + j], s);
+            op->c[(ptrdiff_t)i * op->ldc + j] = epilogue(op, i, j, s);
+        }
+}
+
+/* Portable tiling: 4 rows x 8 columns of independent fmaf chains. Where the
+ * target has a fused multiply-add instruction (arm64, x86 with FMA enabled)
+ * the compiler can vectorise it; elsewhere fmaf is libm's exact software
+ * version: slow but still the same bits. */
+#define GR 4
+#define GC 8
+void gemm_generic(const gemm_op *op, int m0, int m1)
+{
+    int N = op->N, K = op->K;
+    int i = m0;
+    for (; i + GR <= m1; i += GR) {
+        int j = 0;
+        for (; j + GC <= N; j += GC) {
+            float s[GR][GC] = {{0}};
+            for (int k = 0; k < K; k++) {
+                const float *bk = op->b + (ptrdiff_t)k * op->ldb + j;
+                for (int r = 0; r < GR; r++) {
+                    float a = op->a[(i + r) * op->a_rs + k * op->a_ks];
+                    for (int c = 0; c < GC; c++)
+                        s[r][c] = fmaf(a, bk[c], s[r][c]);
+                }
+            }
+            for (int r = 0; r < GR; r++)
+                for (int c = 0; c < GC; c++)
+                    op->c[(ptrdiff_t)(i + r) * op->ldc + j + c] = epilogue(op, i + r, j + c, s[r][c]);
+        }
+        if (j < N) {
+            gemm_op tail = *op;
+            tail.N = N - j;
+            tail.b += j;
+            tail.c += j;
+            if (tail.mask)
+                tail.mask += j;
+            gemm_ref(&tail, i, i + GR);
+        }
+    }
+    if (i < m1)
+        gemm_ref(op, i, m1);
+}
+
+#if !(defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)))
+void gemm_avx2(const gemm_op *op, int m0, int m1)
+{
+    gemm_generic(op, m0, m1);
+}
+void gemm_avx512(const gemm_op *op, int m0, int m1)
+{
+    gemm_generic(op, m0, m1);
+}
+void adam_update_avx2(const adam_coef *c, float *params, const float *grads, float *m, float *v,
+                      size_t i0, size_t i1)
+{
+    adam_update_ref(c, params, grads, m, v, i0, i1);
+}
+void adam_update_avx512(const adam_coef *c, float *params, const float *grads, float *m,
+                        float *v, size_t i0, size_t i1)
+{
+    adam_update_ref(c, params, grads, m, v, i0, i1);
+}
+static int have_avx2(void) { return 0; }
+static int have_avx512(void) { return 0; }
+#else
+static int have_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+static int have_avx512(void)
+{
+    __builtin_cpu_init();
+    return have_avx2() && __builtin_cpu_supports("avx512f");
+}
+#endif
+
+static const kernel_impl impls[] = {
+    {"avx512", gemm_avx512, adam_update_avx512},
+    {"avx2", gemm_avx2, adam_update_avx2},
+    {"generic", gemm_generic, adam_update_ref},
+    {"ref", gemm_ref, adam_update_ref},
+};
+
+static int available(const kernel_impl *k)
+{
+    if (k->gemm == gemm_avx512)
+        return have_avx512();
+    if (k->gemm == gemm_avx2)
+        return have_avx2();
+    return 1;
+}
+
+const kernel_impl *kernel_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof impls / sizeof impls[0]; i++)
+        if (available(&impls[i]) && (!name || strcmp(name, impls[i].name) == 0))
+            return &impls[i];
+    return NULL;
+}
+
+int kernel_list(const kernel_impl **out, int cap)
+{
+    int n = 0;
+    for (size_t i = 0; i < sizeof impls / sizeof impls[0]; i++)
+        if (available(&impls[i]) && n < cap)
+            out[n++] = &impls[i];
+    return n;
+}
+
+void adam_update_ref(const adam_coef *c, float *params, const float *grads, float *m, float *v,
+                     size_t i0, size_t i1)
+{
+    const float b1 = c->b1, b2 = c->b2, ob1 = c->one_minus_b1, ob2 = c->one_minus_b2;
+    const float eps = c->eps, nss = c->neg_step_size, bc2s = c->bc2_sqrt, decay = c->decay;
+    for (size_t i = i0; i < i1; i++) {
+        float g = grads[i];
+        float p = decay != 1.0f ? params[i] * decay : params[i]; /* AdamW: p.mul_(1-lr*wd) */
+        float mi = fmaf(ob1, g, m[i] * b1);     /* m.mul_(b1).add_(g, alpha=1-b1) */
+        float vi = v[i] * b2 + ob2 * g * g;     /* v.mul_(b2).addcmul_(g, g, value=1-b2) */
+        float denom = sqrtf(vi) / bc2s + eps;   /* (v.sqrt() / bc2_sqrt).add_(eps) */
+        m[i] = mi;
+        v[i] = vi;
+        params[i] = p + nss * mi / denom;       /* p.addcdiv_(m, denom, value=-step_size) */
+    }
+}
+
+void linear_forward(gemm_fn gemm, float *outT, const float *xT, const float *w, const float *b,
+                    int B, int C, int OC, int relu, int r0, int r1)
+{
+    // xT (C, B), w (OC, C), b (OC), outT (OC, B)
+    gemm_op op = {.M = OC, .N = B, .K = C, .a = w, .a_rs = C, .a_ks = 1, .b = xT, .ldb = B,
+                  .c = outT, .ldc = B, .bias = b, .relu = relu};
+    gemm(&op, r0, r1);
+}
+
+void linear_backward_weights(gemm_fn gemm, float *dw, float *db, const float *dyT,
+                             const float *x, int B, int C, int OC, int r0, int r1)
+{
+    // dyT (OC, B), x (B, C), dw (OC, C), db (OC)
+    gemm_op op = {.M = OC, .N = C, .K = B, .a = dyT, .a_rs = B, .a_ks = 1, .b = x, .ldb = C,
+                  .c = dw, .ldc = C};
+    gemm(&op, r0, r1);
+    /* Row sums, sequential in b; eight rows at a time so that their
+     * dependency chains overlap. */
+    int o = r0;
+    for (; o + 8 <= r1; o += 8) {
+        float s[8] = {0};
+        for (int b = 0; b < B; b++)
+            for (int r = 0; r < 8; r++)
+                s[r] += dyT[(ptrdiff_t)(o + r) * B + b];
+        memcpy(db + o, s, sizeof s);
+    }
+    for (; o < r1; o++) {
+        float s = 0;
+        for (int b = 0; b < B; b++)
+            s += dyT[(ptrdiff_t)o * B + b];
+        db[o] = s;
+    }
+}
+
+void linear_backward_input(gemm_fn gemm, float *dxT, const float *dyT, const float *w,
+                           const float *maskT, int B, int C, int OC, int r0, int r1)
+{
+    // w (OC, C) read as w^T (C, OC); dyT (OC, B); dxT, maskT (C, B)
+    gemm_op op = {.M = C, .N = B, .K = OC, .a = w, .a_rs = 1, .a_ks = C, .b = dyT, .ldb = B,
+                  .c = dxT, .ldc = B, .mask = maskT, .ldm = B};
+    gemm(&op, r0, r1);
+}
+
+void logsoftmax_forward(float *logpT, const float *logitsT, int B, int K)
+{
+    for (int b = 0; b < B; b++) {
+        /* Subtracting the max keeps every exp argument <= 0 (no overflow)
+         * and makes the largest term exactly 1 (the log stays finite). */
+        float mx = logitsT[b];
+        for (int k = 1; k < K; k++) {
+            float v = logitsT[(ptrdiff_t)k * B + b];
+            mx = v > mx ? v : mx;
+        }
+        float sum = 0;
+        for (int k = 0; k < K; k++)
+            sum += expf(logitsT[(ptrdiff_t)k * B + b] - mx);
+        float lse = logf(sum);
+        for (int k = 0; k < K; k++)
+            logpT[(ptrdiff_t)k * B + b] = (logitsT[(ptrdiff_t)k * B + b] - mx) - lse;
+    }
+}
+
+void logsoftmax_nll_backward(float *dlogitsT, const float *logpT, const unsigned char *labels,
+                             int B, int K)
+{
+    /* As torch computes it: NLL's gradient g = -1/B at the label, then
+     * log-softmax's backward d = g_k - exp(logp_k) * sum_k g_k. */
+    float g = -1.0f / (float)B;
+    for (int k = 0; k < K; k++)
+        for (int b = 0; b < B; b++) {
+            ptrdiff_t at = (ptrdiff_t)k * B + b;
+            float onehot = labels[b] == k ? g : 0.0f;
+            dlogitsT[at] = onehot - expf(logpT[at]) * g;
+        }
+}
+
+unsigned fp_flush_denormals(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned old = _mm_getcsr();
+    _mm_setcsr(old | 0x8040); /* FTZ (bit 15) | DAZ (bit 6) */
+    return old;
+#elif defined(__aarch64__)
+    unsigned long fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    __asm__ volatile("msr fpcr, %0" ::"r"(fpcr | (1ul << 24)));
+    return (unsigned)fpcr;
+#else
+    return 0;
+#endif
+}
+
+void fp_restore(unsigned state)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_setcsr(state);
+#elif defined(__aarch64__)
+    unsigned long fpcr = state;
+    __asm__ volatile("msr fpcr, %0" ::"r"(fpcr));
+#else
+    (void)state;
+#endif
+}

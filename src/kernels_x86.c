@@ -1,0 +1,148 @@
+/* kernels_x86.c: the AVX2+FMA and AVX-512 GEMMs, compiled for those
+ * instruction sets function by function (the rest of the program stays
+ * baseline x86-64) and chosen at run time by kernel_find. */
+#include "kernels.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#if GEMM_ROW_TILE != 6
+#error "gemm_x86.inc dispatches on 6-row tiles"
+#endif
+
+/* ---- AVX2 + FMA: 8 floats per vector, tiles of 6 x 16 ---- */
+#define TARGET __attribute__((target("avx2,fma")))
+#define VEC __m256
+#define W 8
+#define NVMAX 2
+#define MASK __m256i
+#define TILE tile_avx2
+#define ROWS rows_avx2
+#define FN gemm_avx2
+
+static inline TARGET __m256i mask_for(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline TARGET __m256 vzero(void) { return _mm256_setzero_ps(); }
+static inline TARGET __m256 vload(const float *p) { return _mm256_loadu_ps(p); }
+static inline TARGET __m256 vload_m(const float *p, __m256i m) { return _mm256_maskload_ps(p, m); }
+static inline TARGET void vstore(float *p, __m256 v) { _mm256_storeu_ps(p, v); }
+static inline TARGET void vstore_m(float *p, __m256i m, __m256 v) { _mm256_maskstore_ps(p, m, v); }
+static inline TARGET __m256 vbcast(const float *p) { return _mm256_broadcast_ss(p); }
+static inline TARGET __m256 vfma(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
+static inline TARGET __m256 vadd(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
+/* maxps returns its second operand when either is NaN: max(0, NaN) = NaN. */
+static inline TARGET __m256 vmax0(__m256 v) { return _mm256_max_ps(_mm256_setzero_ps(), v); }
+static inline TARGET __m256 vkeep_gt0(__m256 v, __m256 mk)
+{
+    return _mm256_andnot_ps(_mm256_cmp_ps(mk, _mm256_setzero_ps(), _CMP_LE_OQ), v);
+}
+
+#include "gemm_x86.inc"
+
+/* The same sequence of float operations as adam_update_ref, 8 lanes wide. */
+TARGET void adam_update_avx2(const adam_coef *c, float *params, const float *grads, float *m,
+                             float *v, size_t i0, size_t i1)
+{
+    const __m256 b1 = _mm256_set1_ps(c->b1), b2 = _mm256_set1_ps(c->b2);
+    const __m256 ob1 = _mm256_set1_ps(c->one_minus_b1), ob2 = _mm256_set1_ps(c->one_minus_b2);
+    const __m256 eps = _mm256_set1_ps(c->eps), nss = _mm256_set1_ps(c->neg_step_size);
+    const __m256 bc2s = _mm256_set1_ps(c->bc2_sqrt), decay = _mm256_set1_ps(c->decay);
+    const int decoupled = c->decay != 1.0f;
+    size_t i = i0;
+    for (; i + 8 <= i1; i += 8) {
+        __m256 g = _mm256_loadu_ps(grads + i);
+        __m256 p = _mm256_loadu_ps(params + i);
+        if (decoupled)
+            p = _mm256_mul_ps(p, decay);
+        __m256 mi = _mm256_fmadd_ps(ob1, g, _mm256_mul_ps(_mm256_loadu_ps(m + i), b1));
+        __m256 vi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), b2),
+                                  _mm256_mul_ps(_mm256_mul_ps(ob2, g), g));
+        __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), bc2s), eps);
+        _mm256_storeu_ps(m + i, mi);
+        _mm256_storeu_ps(v + i, vi);
+        _mm256_storeu_ps(params + i, _mm256_add_ps(p, _mm256_div_ps(_mm256_mul_ps(nss, mi), denom)));
+    }
+    if (i < i1)
+        adam_update_ref(c, params, grads, m, v, i, i1);
+}
+
+#undef TARGET
+#undef VEC
+#undef W
+#undef NVMAX
+#undef MASK
+#undef TILE
+#undef ROWS
+#undef FN
+#define mask_for mask_for512
+#define vzero vzero512
+#define vload vload512
+#define vload_m vload_m512
+#define vstore vstore512
+#define vstore_m vstore_m512
+#define vbcast vbcast512
+#define vfma vfma512
+#define vadd vadd512
+#define vmax0 vmax0512
+#define vkeep_gt0 vkeep_gt0512
+
+/* ---- AVX-512F: 16 floats per vector, tiles of 6 x 64 ---- */
+#define TARGET __attribute__((target("avx512f,avx2,fma")))
+#define VEC __m512
+#define W 16
+#define NVMAX 4
+#define MASK __mmask16
+#define TILE tile_avx512
+#define ROWS rows_avx512
+#define FN gemm_avx512
+
+static inline TARGET __mmask16 mask_for(int n) { return (__mmask16)((1u << n) - 1u); }
+static inline TARGET __m512 vzero(void) { return _mm512_setzero_ps(); }
+static inline TARGET __m512 vload(const float *p) { return _mm512_loadu_ps(p); }
+static inline TARGET __m512 vload_m(const float *p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+static inline TARGET void vstore(float *p, __m512 v) { _mm512_storeu_ps(p, v); }
+static inline TARGET void vstore_m(float *p, __mmask16 m, __m512 v) { _mm512_mask_storeu_ps(p, m, v); }
+static inline TARGET __m512 vbcast(const float *p) { return _mm512_set1_ps(*p); }
+static inline TARGET __m512 vfma(__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); }
+static inline TARGET __m512 vadd(__m512 a, __m512 b) { return _mm512_add_ps(a, b); }
+static inline TARGET __m512 vmax0(__m512 v) { return _mm512_max_ps(_mm512_setzero_ps(), v); }
+static inline TARGET __m512 vkeep_gt0(__m512 v, __m512 mk)
+{
+    __mmask16 le = _mm512_cmp_ps_mask(mk, _mm512_setzero_ps(), _CMP_LE_OQ);
+    return _mm512_maskz_mov_ps((__mmask16)~le, v);
+}
+
+#include "gemm_x86.inc"
+
+TARGET void adam_update_avx512(const adam_coef *c, float *params, const float *grads, float *m,
+                               float *v, size_t i0, size_t i1)
+{
+    const __m512 b1 = _mm512_set1_ps(c->b1), b2 = _mm512_set1_ps(c->b2);
+    const __m512 ob1 = _mm512_set1_ps(c->one_minus_b1), ob2 = _mm512_set1_ps(c->one_minus_b2);
+    const __m512 eps = _mm512_set1_ps(c->eps), nss = _mm512_set1_ps(c->neg_step_size);
+    const __m512 bc2s = _mm512_set1_ps(c->bc2_sqrt), decay = _mm512_set1_ps(c->decay);
+    const int decoupled = c->decay != 1.0f;
+    size_t i = i0;
+    for (; i + 16 <= i1; i += 16) {
+        __m512 g = _mm512_loadu_ps(grads + i);
+        __m512 p = _mm512_loadu_ps(params + i);
+        if (decoupled)
+            p = _mm512_mul_ps(p, decay);
+        __m512 mi = _mm512_fmadd_ps(ob1, g, _mm512_mul_ps(_mm512_loadu_ps(m + i), b1));
+        __m512 vi = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(v + i), b2),
+                                  _mm512_mul_ps(_mm512_mul_ps(ob2, g), g));
+        __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), bc2s), eps);
+        _mm512_storeu_ps(m + i, mi);
+        _mm512_storeu_ps(v + i, vi);
+        _mm512_storeu_ps(params + i, _mm512_add_ps(p, _mm512_div_ps(_mm512_mul_ps(nss, mi), denom)));
+    }
+    if (i < i1)
+        adam_update_avx2(c, params, grads, m, v, i, i1);
+}
+
+#else
+/* Not x86-64: kernels.c provides stand-ins that are never selected. */
+typedef int kernels_x86_unused;
+#endif

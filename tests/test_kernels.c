@@ -1,0 +1,218 @@
+/* test_kernels.c: every optimised kernel against its plain reference, bit for
+ * bit, over many shapes (odd ones included), and the small kernels' values. */
+#include "testutil.h"
+
+#include <math.h>
+
+#include "kernels.h"
+#include "rng.h"
+
+static float *randbuf(rng *r, size_t n, float zero_frac)
+{
+    float *p = malloc(n * sizeof *p + 64);
+    for (size_t i = 0; i < n; i++) {
+        float u = rng_uniform(r);
+        p[i] = u < zero_frac ? (u < zero_frac / 2 ? 0.0f : -0.0f) : 4.0f * rng_uniform(r) - 2.0f;
+    }
+    return p;
+}
+
+/* Same bits, or both NaN. */
+static void assert_same(const float *a, const float *b, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t x, y;
+        memcpy(&x, &a[i], 4);
+        memcpy(&y, &b[i], 4);
+        if (x != y && !(isnan(a[i]) && isnan(b[i])))
+            fail_msg("%s: element %zu differs: %a vs %a", what, i, (double)a[i], (double)b[i]);
+    }
+}
+
+static const int Ms[] = {1, 2, 3, 5, 6, 7, 10, 12, 13, 64, 100};
+static const int Ns[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 100};
+static const int Ks[] = {1, 2, 5, 10, 64, 129};
+
+static void check_impl(const kernel_impl *k)
+{
+    rng r;
+    rng_seed(&r, 42);
+    char what[160];
+    int cases = 0;
+    for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++)
+        for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++)
+            for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++) {
+                int M = Ms[mi], N = Ns[ni], K = Ks[ki];
+                /* The three layouts training uses. */
+                float *w = randbuf(&r, (size_t)M * K, 0.1f);   /* (M, K) */
+                float *xT = randbuf(&r, (size_t)K * N, 0.3f);  /* (K, N) */
+                float *bias = randbuf(&r, (size_t)M, 0);
+                float *mask = randbuf(&r, (size_t)M * N, 0.3f);
+                float *c1 = randbuf(&r, (size_t)M * N, 0), *c2 = malloc((size_t)M * N * 4 + 64);
+                for (int variant = 0; variant < 4; variant++) {
+                    gemm_op op = {.M = M, .N = N, .K = K, .a = w, .a_rs = K, .a_ks = 1, .b = xT,
+                                  .ldb = N, .c = c1, .ldc = N};
+                    if (variant == 0) { /* forward: bias + ReLU */
+                        op.bias = bias;
+                        op.relu = 1;
+                    } else if (variant == 1) { /* accumulate */
+                        op.accumulate = 1;
+                    } else if (variant == 2) { /* input gradient: A transposed, masked */
+                        op.a_rs = 1;
+                        op.a_ks = M;
+                        op.mask = mask;
+                        op.ldm = N;
+                    } /* variant 3: plain */
+                    memcpy(c2, c1, (size_t)M * N * 4);
+                    gemm_op op2 = op;
+                    op2.c = c2;
+                    gemm_ref(&op, 0, M);
+                    /* The fast one in two uneven row ranges, as threads run it. */
+                    int cut = M > 1 ? (M * 2) / 5 : M;
+                    k->gemm(&op2, 0, cut);
+                    k->gemm(&op2, cut, M);
+                    snprintf(what, sizeof what, "%s M=%d N=%d K=%d variant %d", k->name, M, N, K,
+                             variant);
+                    assert_same(c1, c2, (size_t)M * N, what);
+                    cases++;
+                }
+                free(w);
+                free(xT);
+                free(bias);
+                free(mask);
+                free(c1);
+                free(c2);
+            }
+    printf("# %s: %d gemm cases bit-identical to gemm_ref\n", k->name, cases);
+}
+
+static void test_gemm_all_impls(void **state)
+{
+    (void)state;
+    const kernel_impl *ks[8];
+    int n = kernel_list(ks, 8);
+    assert_true(n >= 2); /* at least generic and ref */
+    for (int i = 0; i < n; i++)
+        check_impl(ks[i]);
+}
+
+static void test_linear_wrappers_training_shapes(void **state)
+{
+    (void)state;
+    /* The real layer shapes and batch sizes 64, 32 (the last batch) and 1. */
+    const kernel_impl *best = kernel_find(NULL), *ref = kernel_find("ref");
+    const int widths[] = {784, 256, 128, 64, 10};
+    const int batches[] = {64, 32, 1};
+    rng r;
+    rng_seed(&r, 7);
+    for (int bi = 0; bi < 3; bi++)
+        for (int l = 0; l < 4; l++) {
+            int B = batches[bi], C = widths[l], OC = widths[l + 1];
+            float *w = randbuf(&r, (size_t)OC * C, 0), *b = randbuf(&r, (size_t)OC, 0);
+            float *xT = randbuf(&r, (size_t)C * B, 0.5f), *x = malloc((size_t)B * C * 4);
+            for (int i = 0; i < C; i++)
+                for (int j = 0; j < B; j++)
+                    x[(size_t)j * C + i] = xT[(size_t)i * B + j];
+            float *dyT = randbuf(&r, (size_t)OC * B, 0);
+            size_t no = (size_t)OC * B, nw = (size_t)OC * C, nx = (size_t)C * B;
+            float *o1 = malloc(no * 4), *o2 = malloc(no * 4);
+            float *dw1 = malloc(nw * 4), *dw2 = malloc(nw * 4), *db1 = malloc(OC * 4),
+                  *db2 = malloc(OC * 4);
+            float *dx1 = malloc(nx * 4), *dx2 = malloc(nx * 4);
+            linear_forward(ref->gemm, o1, xT, w, b, B, C, OC, 1, 0, OC);
+            linear_forward(best->gemm, o2, xT, w, b, B, C, OC, 1, 0, OC);
+            assert_same(o1, o2, no, "linear_forward");
+            linear_backward_weights(ref->gemm, dw1, db1, dyT, x, B, C, OC, 0, OC);
+            linear_backward_weights(best->gemm, dw2, db2, dyT, x, B, C, OC, 0, OC);
+            assert_same(dw1, dw2, nw, "linear_backward_weights dw");
+            assert_same(db1, db2, (size_t)OC, "linear_backward_weights db");
+            linear_backward_input(ref->gemm, dx1, dyT, w, xT, B, C, OC, 0, C);
+            linear_backward_input(best->gemm, dx2, dyT, w, xT, B, C, OC, 0, C);
+            assert_same(dx1, dx2, nx, "linear_backward_input");
+            /* Masked where the input (a ReLU output) was not positive. */
+            for (size_t i = 0; i < nx; i++)
+                if (xT[i] <= 0)
+                    assert_true(dx1[i] == 0.0f);
+            free(w), free(b), free(xT), free(x), free(dyT), free(o1), free(o2);
+            free(dw1), free(dw2), free(db1), free(db2), free(dx1), free(dx2);
+        }
+}
+
+static void test_adam_impls(void **state)
+{
+    (void)state;
+    const kernel_impl *ks[8];
+    int n = kernel_list(ks, 8);
+    const kernel_impl *ref = kernel_find("ref");
+    rng r;
+    rng_seed(&r, 3);
+    size_t N = 1003; /* odd: tails of every vector width */
+    float *g = randbuf(&r, N, 0.2f);
+    for (size_t i = 0; i < 50; i++)
+        g[i] = 1e-30f; /* tiny values: their squares underflow */
+    float *want = malloc(3 * N * sizeof(float)), *got = malloc(3 * N * sizeof(float));
+    for (int decay = 0; decay < 2; decay++) {
+        adam_coef c = {0.9f, 0.1f, 0.999f, 0.001f, 1e-8f, -0.003f / 0.1f, 0.0316f,
+                       decay ? 0.9999f : 1.0f};
+        for (int i = 0; i < n; i++) {
+            float *buf = i == 0 ? want : got;
+            rng rr;
+            rng_seed(&rr, 99);
+            for (size_t j = 0; j < 3 * N; j++)
+                buf[j] = rng_uniform(&rr) * (j >= N ? 0.01f : 1.0f);
+            const kernel_impl *k = i == 0 ? ref : ks[i];
+            for (int step = 0; step < 3; step++)
+                k->adam(&c, buf, g, buf + N, buf + 2 * N, 0, N);
+            if (i > 0)
+                assert_same(want, got, 3 * N, k->name);
+        }
+    }
+    free(want);
+    free(got);
+    free(g);
+}
+
+static void test_logsoftmax_extremes(void **state)
+{
+    (void)state;
+    /* Columns: +-1000 logits, all equal, one huge gap. */
+    enum { K = 10, B = 4 };
+    float lg[K * B], lp[K * B], d[K * B];
+    for (int k = 0; k < K; k++) {
+        lg[k * B + 0] = k == 3 ? 1000.0f : -1000.0f;
+        lg[k * B + 1] = k % 2 ? 1000.0f : -1000.0f;
+        lg[k * B + 2] = 0.5f;
+        lg[k * B + 3] = (float)k * 100.0f;
+    }
+    logsoftmax_forward(lp, lg, B, K);
+    for (int i = 0; i < K * B; i++)
+        assert_true(isfinite(lp[i]));
+    assert_true(lp[3 * B + 0] == 0.0f);
+    assert_true(lp[0 * B + 0] == -2000.0f);
+    assert_true(fabsf(lp[1 * B + 1] - -logf(5.0f)) < 1e-6f);
+    assert_true(fabsf(lp[0 * B + 2] - -logf(10.0f)) < 1e-6f);
+    unsigned char labels[B] = {3, 0, 9, 0};
+    logsoftmax_nll_backward(d, lp, labels, B, K);
+    for (int i = 0; i < K * B; i++)
+        assert_true(isfinite(d[i]));
+    /* Columns of the gradient sum to ~0; at a confident right answer ~0. */
+    for (int b = 0; b < B; b++) {
+        double s = 0;
+        for (int k = 0; k < K; k++)
+            s += d[k * B + b];
+        assert_true(fabs(s) < 1e-6);
+    }
+    assert_true(fabsf(d[3 * B + 0]) < 1e-6f);
+    assert_true(fabsf(d[0 * B + 1] - (-1.0f / B)) < 1e-6f); /* wrong and sure: -1/B */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemm_all_impls),
+        cmocka_unit_test(test_linear_wrappers_training_shapes),
+        cmocka_unit_test(test_adam_impls),
+        cmocka_unit_test(test_logsoftmax_extremes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
