@@ -1,0 +1,82 @@
+/* mlp.h: the multilayer perceptron: parameters, a batch workspace, and the
+ * forward and backward passes over a thread pool.
+ *
+ * The network is a chain of nn.Linear layers, ReLU between them, log-softmax
+ * at the end: 784-256-128-64-10 for fmnist. All parameters live in ONE float
+ * block, layer after layer, weights then bias, each weight (out, in)
+ * row-major as PyTorch stores it; gradients and Adam's moments use the same
+ * layout, so zeroing, stepping, saving and copying are flat operations. */
+#ifndef FMNIST_MLP_H
+#define FMNIST_MLP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "kernels.h"
+#include "pool.h"
+#include "rng.h"
+
+#define MLP_MAX_LAYERS 8
+/* Widths are at most this (a sanity bound for loaded files). */
+#define MLP_MAX_WIDTH 65536
+
+extern const int mlp_fmnist_widths[5]; /* 784, 256, 128, 64, 10 */
+
+typedef struct mlp {
+    int nlayers;                     /* number of Linear layers */
+    int width[MLP_MAX_LAYERS + 1];   /* width[0] inputs ... width[nlayers] classes */
+    size_t w_off[MLP_MAX_LAYERS];    /* offset of layer l's weight (width[l+1], width[l]) */
+    size_t b_off[MLP_MAX_LAYERS];    /* offset of layer l's bias (width[l+1]) */
+    size_t nparams;
+    float *params;
+} mlp;
+
+/* Allocates a zeroed network of the given shape (nlayers >= 1, each width
+ * 1..MLP_MAX_WIDTH). On failure *m is untouched. */
+int mlp_create(mlp *m, int nlayers, const int *width, fm_err *e);
+void mlp_free(mlp *m);
+/* 1 when both have the same layer widths. */
+int mlp_same_shape(const mlp *a, const mlp *b);
+
+/* nn.Linear's default initialisation, layer by layer, weight then bias, each
+ * element uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)) from r. */
+void mlp_init_params(mlp *m, rng *r);
+
+/* Buffers for one batch of up to max_batch samples, sized once. In training
+ * mode it also holds batch-major copies of each layer's input (for the
+ * weight gradients) and the parameter gradients. */
+typedef struct mlp_work {
+    int max_batch, training, B;
+    float *block;
+    float *actT[MLP_MAX_LAYERS + 1];  /* (width[l], B): input, hidden outputs, log-probs */
+    float *act[MLP_MAX_LAYERS];       /* (B, width[l]): layer inputs, batch-major (training) */
+    float *gradT[MLP_MAX_LAYERS + 1]; /* (width[l], B): dLoss/d(layer output) (training) */
+    float *grads;                     /* nparams, same layout as params (training) */
+    uint8_t *labels;                  /* (B) the batch's labels, when gathered */
+    float norm[256];                  /* pixel value -> normalised input */
+    long correct;                     /* running count for mlp_loss */
+} mlp_work;
+
+int mlp_work_create(mlp_work *w, const mlp *m, int max_batch, int training, fm_err *e);
+void mlp_work_free(mlp_work *w);
+
+/* Loads B (1..max_batch) images of width[0] bytes each into the input
+ * activations: sample b is image idx[b] (idx NULL: image b), normalised as
+ * the reference does; and its label into w->labels when labels is given. */
+void mlp_gather(const mlp *m, mlp_work *w, pool *p, const uint8_t *images,
+                const uint8_t *labels, const uint32_t *idx, int B);
+
+/* Forward pass of the batch last gathered; leaves log-probabilities in
+ * w->actT[nlayers] (classes, B). */
+void mlp_forward(const mlp *m, mlp_work *w, pool *p, gemm_fn gemm);
+
+/* Mean NLL of the batch against its gathered labels, in double; adds the
+ * number of correct argmax predictions (first maximum on ties) to w->correct. */
+double mlp_loss(const mlp *m, mlp_work *w);
+
+/* Backward pass of the mean NLL after mlp_forward in training mode:
+ * overwrites w->grads (no separate zeroing needed). */
+void mlp_backward(const mlp *m, mlp_work *w, pool *p, gemm_fn gemm);
+
+#endif

@@ -1,0 +1,257 @@
+/* mlp.c: parameters, workspace and the forward/backward chain. */
+#include "mlp.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "idx.h"
+
+const int mlp_fmnist_widths[5] = {784, 256, 128, 64, 10};
+
+int mlp_create(mlp *m, int nlayers, const int *width, fm_err *e)
+{
+    if (nlayers < 1 || nlayers > MLP_MAX_LAYERS)
+        return fm_fail(e, FM_EINVAL, NULL, "%d layers: 1..%d supported", nlayers,
+                       MLP_MAX_LAYERS);
+    mlp t;
+    memset(&t, 0, sizeof t);
+    t.nlayers = nlayers;
+    size_t off = 0;
+    for (int l = 0; l <= nlayers; l++) {
+        if (width[l] < 1 || width[l] > MLP_MAX_WIDTH)
+            return fm_fail(e, FM_EINVAL, NULL, "layer width %d: 1..%d supported", width[l],
+                           MLP_MAX_WIDTH);
+        t.width[l] = width[l];
+    }
+    for (int l = 0; l < nlayers; l++) {
+        t.w_off[l] = off;
+        off += (size_t)width[l + 1] * (size_t)width[l];
+        t.b_off[l] = off;
+        off += (size_t)width[l + 1];
+    }
+    t.nparams = off;
+    t.params = calloc(off, sizeof(float));
+    if (!t.params)
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory for %zu parameters", off);
+    *m = t;
+    return FM_OK;
+}
+
+void mlp_free(mlp *m)
+{
+    if (!m)
+        return;
+    free(m->params);
+    m->params = NULL;
+    m->nparams = 0;
+}
+
+int mlp_same_shape(const mlp *a, const mlp *b)
+{
+    if (a->nlayers != b->nlayers)
+        return 0;
+    for (int l = 0; l <= a->nlayers; l++)
+        if (a->width[l] != b->width[l])
+            return 0;
+    return 1;
+}
+
+void mlp_init_params(mlp *m, rng *r)
+{
+    /* nn.Linear.reset_parameters: kaiming_uniform_(w, a=sqrt(5)) gives a
+     * bound of gain * sqrt(3 / fan_in) with gain = sqrt(2 / (1 + 5)), that
+     * is 1 / sqrt(fan_in); the bias uses the same bound. */
+    for (int l = 0; l < m->nlayers; l++) {
+        float bound = (float)(1.0 / sqrt((double)m->width[l]));
+        size_t nw = (size_t)m->width[l + 1] * (size_t)m->width[l];
+        float *w = m->params + m->w_off[l], *b = m->params + m->b_off[l];
+        for (size_t i = 0; i < nw; i++)
+            w[i] = (2.0f * rng_uniform(r) - 1.0f) * bound;
+        for (int i = 0; i < m->width[l + 1]; i++)
+            b[i] = (2.0f * rng_uniform(r) - 1.0f) * bound;
+    }
+}
+
+int mlp_work_create(mlp_work *w, const mlp *m, int max_batch, int training, fm_err *e)
+{
+    if (max_batch < 1 || max_batch > (1 << 20))
+        return fm_fail(e, FM_EINVAL, NULL, "batch size %d: 1..%d supported", max_batch, 1 << 20);
+    mlp_work t;
+    memset(&t, 0, sizeof t);
+    t.max_batch = max_batch;
+    t.training = training;
+    size_t sum = 0;
+    for (int l = 0; l <= m->nlayers; l++)
+        sum += (size_t)m->width[l];
+    size_t n = sum * (size_t)max_batch;            /* actT */
+    if (training)
+        n += 2 * sum * (size_t)max_batch + m->nparams; /* act, gradT, grads */
+    /* One block, each array 64-byte aligned. */
+    size_t slots = 3 * (size_t)(m->nlayers + 1) + 1;
+    t.block = aligned_alloc(64, ((n + slots * 16) * sizeof(float) + 63) / 64 * 64);
+    t.labels = malloc((size_t)max_batch);
+    if (!t.block || !t.labels) {
+        free(t.block);
+        free(t.labels);
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory for a batch of %d", max_batch);
+    }
+    float *p = t.block;
+#define TAKE(count) (p += ((count) + 15) / 16 * 16, p - ((count) + 15) / 16 * 16)
+    for (int l = 0; l <= m->nlayers; l++)
+        t.actT[l] = TAKE((size_t)m->width[l] * max_batch);
+    if (training) {
+        for (int l = 0; l < m->nlayers; l++)
+            t.act[l] = TAKE((size_t)m->width[l] * max_batch);
+        for (int l = 1; l <= m->nlayers; l++)
+            t.gradT[l] = TAKE((size_t)m->width[l] * max_batch);
+        t.grads = TAKE(m->nparams);
+    }
+#undef TAKE
+    idx_norm_table(t.norm);
+    *w = t;
+    return FM_OK;
+}
+
+void mlp_work_free(mlp_work *w)
+{
+    if (!w)
+        return;
+    free(w->block);
+    free(w->labels);
+    w->block = NULL;
+    w->labels = NULL;
+}
+
+/* ---- gather ---- */
+
+typedef struct gather_ctx {
+    mlp_work *w;
+    const uint8_t *images;
+    const uint32_t *idx;
+    int B, C;
+} gather_ctx;
+
+static void gather_part(void *arg, int t, int n)
+{
+    gather_ctx *g = arg;
+    mlp_work *w = g->w;
+    int B = g->B, C = g->C, c0, c1;
+    pool_split(C, 16, t, n, &c0, &c1);
+    const float *norm = w->norm;
+    /* Feature-major: contiguous writes, reads from B images at once. */
+    float *xT = w->actT[0];
+    for (int c = c0; c < c1; c++)
+        for (int b = 0; b < B; b++) {
+            size_t img = g->idx ? g->idx[b] : (size_t)b;
+            xT[(size_t)c * B + b] = norm[g->images[img * C + c]];
+        }
+    if (w->training) {
+        float *x = w->act[0];
+        for (int b = 0; b < B; b++) {
+            const uint8_t *src = g->images + (g->idx ? g->idx[b] : (size_t)b) * C;
+            for (int c = c0; c < c1; c++)
+                x[(size_t)b * C + c] = norm[src[c]];
+        }
+    }
+}
+
+void mlp_gather(const mlp *m, mlp_work *w, pool *p, const uint8_t *images,
+                const uint8_t *labels, const uint32_t *idx, int B)
+{
+    gather_ctx g = {w, images, idx, B, m->width[0]};
+    w->B = B;
+    if (labels)
+        for (int b = 0; b < B; b++)
+            w->labels[b] = labels[idx ? idx[b] : (size_t)b];
+    pool_run(p, gather_part, &g);
+}
+
+/* ---- forward ---- */
+
+typedef struct layer_ctx {
+    const mlp *m;
+    mlp_work *w;
+    gemm_fn gemm;
+    int l;
+} layer_ctx;
+
+static void forward_part(void *arg, int t, int n)
+{
+    layer_ctx *c = arg;
+    const mlp *m = c->m;
+    mlp_work *w = c->w;
+    int l = c->l, B = w->B, C = m->width[l], OC = m->width[l + 1], r0, r1;
+    int last = l == m->nlayers - 1;
+    pool_split(OC, GEMM_ROW_TILE, t, n, &r0, &r1);
+    if (r0 >= r1)
+        return;
+    float *outT = w->actT[l + 1];
+    linear_forward(c->gemm, outT, w->actT[l], m->params + m->w_off[l],
+                   m->params + m->b_off[l], B, C, OC, !last, r0, r1);
+    if (w->training && !last) {
+        /* The batch-major copy the weight gradient of the next layer reads. */
+        float *x = w->act[l + 1];
+        for (int b = 0; b < B; b++)
+            for (int o = r0; o < r1; o++)
+                x[(size_t)b * OC + o] = outT[(size_t)o * B + b];
+    }
+}
+
+void mlp_forward(const mlp *m, mlp_work *w, pool *p, gemm_fn gemm)
+{
+    layer_ctx c = {m, w, gemm, 0};
+    for (c.l = 0; c.l < m->nlayers; c.l++)
+        pool_run(p, forward_part, &c);
+    int L = m->nlayers;
+    /* In place: logits become log-probabilities. */
+    logsoftmax_forward(w->actT[L], w->actT[L], w->B, m->width[L]);
+}
+
+double mlp_loss(const mlp *m, mlp_work *w)
+{
+    int L = m->nlayers, B = w->B, K = m->width[L];
+    const float *lp = w->actT[L];
+    double loss = 0;
+    for (int b = 0; b < B; b++) {
+        int arg = 0;
+        for (int k = 1; k < K; k++)
+            if (lp[(size_t)k * B + b] > lp[(size_t)arg * B + b])
+                arg = k;
+        w->correct += arg == w->labels[b];
+        loss -= lp[(size_t)w->labels[b] * B + b];
+    }
+    return loss / B;
+}
+
+/* ---- backward ---- */
+
+static void backward_part(void *arg, int t, int n)
+{
+    layer_ctx *c = arg;
+    const mlp *m = c->m;
+    mlp_work *w = c->w;
+    int l = c->l, B = w->B, C = m->width[l], OC = m->width[l + 1], r0, r1;
+    const float *dyT = w->gradT[l + 1];
+    pool_split(OC, GEMM_ROW_TILE, t, n, &r0, &r1);
+    if (r0 < r1)
+        linear_backward_weights(c->gemm, w->grads + m->w_off[l], w->grads + m->b_off[l], dyT,
+                                w->act[l], B, C, OC, r0, r1);
+    if (l > 0) {
+        /* Through the ReLU that produced this layer's input: its output is
+         * positive exactly where its input was. */
+        pool_split(C, GEMM_ROW_TILE, t, n, &r0, &r1);
+        if (r0 < r1)
+            linear_backward_input(c->gemm, w->gradT[l], dyT, m->params + m->w_off[l],
+                                  w->actT[l], B, C, OC, r0, r1);
+    }
+}
+
+void mlp_backward(const mlp *m, mlp_work *w, pool *p, gemm_fn gemm)
+{
+    int L = m->nlayers;
+    logsoftmax_nll_backward(w->gradT[L], w->actT[L], w->labels, w->B, m->width[L]);
+    layer_ctx c = {m, w, gemm, 0};
+    for (c.l = L - 1; c.l >= 0; c.l--)
+        pool_run(p, backward_part, &c);
+}
