@@ -1,0 +1,265 @@
+/* model_file.c: encoding, decoding and checking model files. */
+#include "model_file.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "fileio.h"
+
+/* Largest file model_load reads: 8 layers of 65536 x 65536 would be absurd;
+ * this bounds the read before any parsing. */
+#define MODEL_FILE_MAX ((size_t)1 << 31)
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_floats(uint8_t *p, const float *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &f[i], 4);
+        put32(p + 4 * i, u);
+    }
+}
+
+static void get_floats(float *f, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = get32(p + 4 * i);
+        memcpy(&f[i], &u, 4);
+    }
+}
+
+static uint32_t crc(const uint8_t *p, size_t n)
+{
+    uLong c = crc32(0L, Z_NULL, 0);
+    while (n) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        c = crc32(c, p, k);
+        p += k;
+        n -= k;
+    }
+    return (uint32_t)c;
+}
+
+int model_encode(const mlp *m, const char *meta, const float *adam_mv, uint8_t **buf,
+                 size_t *len, fm_err *e)
+{
+    size_t mlen = meta ? strlen(meta) : 0;
+    if (mlen > MODEL_META_MAX)
+        return fm_fail(e, FM_EINVAL, NULL, "metadata of %zu bytes is over %d", mlen,
+                       MODEL_META_MAX);
+    size_t L = (size_t)m->nlayers, P = m->nparams;
+    size_t n = 20 + 4 * (L + 1) + 4 + mlen + 4 * P * (adam_mv ? 3 : 1) + 4;
+    uint8_t *b = malloc(n), *p = b;
+    if (!b)
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory for a %zu-byte model file", n);
+    memcpy(p, MODEL_MAGIC, 8);
+    put32(p + 8, MODEL_FORMAT);
+    put32(p + 12, adam_mv ? MODEL_FLAG_ADAM : 0);
+    put32(p + 16, (uint32_t)L);
+    p += 20;
+    for (size_t l = 0; l <= L; l++, p += 4)
+        put32(p, (uint32_t)m->width[l]);
+    put32(p, (uint32_t)mlen);
+    p += 4;
+    memcpy(p, meta ? meta : "", mlen);
+    p += mlen;
+    put_floats(p, m->params, P);
+    p += 4 * P;
+    if (adam_mv) {
+        put_floats(p, adam_mv, 2 * P);
+        p += 8 * P;
+    }
+    put32(p, crc(b, (size_t)(p - b)));
+    *buf = b;
+    *len = n;
+    return FM_OK;
+}
+
+#define CUT_IN_HEADER ((size_t)-1)
+
+/* The length a format-1 header implies; 0 when the header is nonsense,
+ * CUT_IN_HEADER when the file ends inside a plausible header. */
+static size_t implied_length(const uint8_t *b, size_t len)
+{
+    if (len < 20)
+        return CUT_IN_HEADER;
+    uint32_t L = get32(b + 16), flags = get32(b + 12);
+    if (L < 1 || L > MLP_MAX_LAYERS)
+        return 0;
+    if (len < 20 + 4 * ((size_t)L + 1) + 4)
+        return CUT_IN_HEADER;
+    size_t P = 0;
+    for (uint32_t l = 0; l < L; l++) {
+        uint32_t in = get32(b + 20 + 4 * l), out = get32(b + 24 + 4 * l);
+        if (in < 1 || in > MLP_MAX_WIDTH || out < 1 || out > MLP_MAX_WIDTH)
+            return 0;
+        P += (size_t)out * in + out;
+    }
+    uint32_t mlen = get32(b + 20 + 4 * ((size_t)L + 1));
+    if (mlen > MODEL_META_MAX)
+        return 0;
+    return 20 + 4 * ((size_t)L + 1) + 4 + mlen + 4 * P * ((flags & MODEL_FLAG_ADAM) ? 3 : 1) + 4;
+}
+
+int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **meta,
+                 float **adam_mv, fm_err *e)
+{
+    size_t ml = len < 8 ? len : 8;
+    if (len == 0)
+        return fm_fail(e, FM_EFORMAT, name, "empty file, not an fmnist model");
+    if (memcmp(b, MODEL_MAGIC, ml) != 0)
+        return fm_fail(e, FM_EFORMAT, name, "not an fmnist model file");
+    if (len < 20 + 4)
+        return fm_fail(e, FM_EFORMAT, name, "truncated: %zu bytes, too short for a model file",
+                       len);
+    /* Every format keeps the checksum of everything before it in its last
+     * four bytes, so damage is reported as damage, whatever the version. */
+    if (crc(b, len - 4) != get32(b + len - 4)) {
+        size_t want = implied_length(b, len);
+        if (want == CUT_IN_HEADER)
+            return fm_fail(e, FM_EFORMAT, name, "truncated: %zu bytes, the file ends in its header",
+                           len);
+        if (want > len)
+            return fm_fail(e, FM_EFORMAT, name,
+                           "truncated (or its header corrupt): %zu bytes, the header implies %zu",
+                           len, want);
+        return fm_fail(e, FM_EFORMAT, name, "corrupt: checksum mismatch");
+    }
+    uint32_t version = get32(b + 8);
+    if (version > MODEL_FORMAT)
+        return fm_fail(e, FM_EFORMAT, name,
+                       "written by a newer fmnist (format %u; this one reads format %d)",
+                       version, MODEL_FORMAT);
+    if (version < 1)
+        return fm_fail(e, FM_EFORMAT, name, "corrupt: format version 0");
+    uint32_t flags = get32(b + 12), L = get32(b + 16);
+    if (flags & ~MODEL_FLAG_ADAM)
+        return fm_fail(e, FM_EFORMAT, name, "unknown flags 0x%x", flags);
+    if (L < 1 || L > MLP_MAX_LAYERS)
+        return fm_fail(e, FM_EFORMAT, name, "%u layers: 1..%d supported", L, MLP_MAX_LAYERS);
+    if (len < 20 + 4 * ((size_t)L + 1) + 4)
+        return fm_fail(e, FM_EFORMAT, name, "truncated header");
+    int width[MLP_MAX_LAYERS + 1];
+    for (uint32_t l = 0; l <= L; l++) {
+        uint32_t w = get32(b + 20 + 4 * l);
+        if (w < 1 || w > MLP_MAX_WIDTH)
+            return fm_fail(e, FM_EFORMAT, name, "layer width %u: 1..%d supported", w,
+                           MLP_MAX_WIDTH);
+        width[l] = (int)w;
+    }
+    size_t want = implied_length(b, len);
+    if (want != len)
+        return fm_fail(e, FM_EFORMAT, name, "%zu bytes, its header implies %zu", len, want);
+    const uint8_t *p = b + 20 + 4 * ((size_t)L + 1);
+    uint32_t mlen = get32(p);
+    p += 4;
+    for (uint32_t i = 0; i < mlen; i++)
+        if (!(p[i] == '\n' || (p[i] >= 0x20 && p[i] < 0x7f)))
+            return fm_fail(e, FM_EFORMAT, name, "metadata byte %u is not printable ASCII", i);
+    mlp t;
+    int rc = mlp_create(&t, (int)L, width, e);
+    if (rc)
+        return fm_in_file(e, rc, name);
+    char *mt = malloc((size_t)mlen + 1);
+    float *mv = NULL;
+    if (adam_mv && (flags & MODEL_FLAG_ADAM))
+        mv = malloc(8 * t.nparams);
+    if (!mt || (adam_mv && (flags & MODEL_FLAG_ADAM) && !mv)) {
+        free(mt);
+        free(mv);
+        mlp_free(&t);
+        return fm_fail(e, FM_ENOMEM, name, "out of memory");
+    }
+    memcpy(mt, p, mlen);
+    mt[mlen] = 0;
+    p += mlen;
+    get_floats(t.params, p, t.nparams);
+    p += 4 * t.nparams;
+    if (mv)
+        get_floats(mv, p, 2 * t.nparams);
+    *m = t;
+    if (meta)
+        *meta = mt;
+    else
+        free(mt);
+    if (adam_mv)
+        *adam_mv = mv;
+    return FM_OK;
+}
+
+int model_save(const char *path, const mlp *m, const char *meta, const float *adam_mv,
+               fm_err *e)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc = model_encode(m, meta, adam_mv, &buf, &len, e);
+    if (rc)
+        return fm_in_file(e, rc, path);
+    rc = file_write_atomic(path, buf, len, e);
+    free(buf);
+    return rc;
+}
+
+int model_load(const char *path, mlp *m, char **meta, float **adam_mv, fm_err *e)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc = file_read_all(path, MODEL_FILE_MAX, &buf, &len, e);
+    if (rc)
+        return rc;
+    rc = model_decode(buf, len, path, m, meta, adam_mv, e);
+    free(buf);
+    return rc;
+}
+
+int meta_append(char *buf, size_t cap, const char *key, const char *fmt, ...)
+{
+    char val[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(val, sizeof val, fmt, ap);
+    va_end(ap);
+    size_t used = strlen(buf);
+    if (n < 0 || (size_t)n >= sizeof val || strchr(val, '\n') || strchr(key, '=') ||
+        strchr(key, '\n') || !*key ||
+        used + strlen(key) + 1 + (size_t)n + 2 > cap)
+        return FM_EINVAL;
+    snprintf(buf + used, cap - used, "%s=%s\n", key, val);
+    return FM_OK;
+}
+
+int meta_get(const char *meta, const char *key, char *out, size_t cap)
+{
+    size_t k = strlen(key);
+    for (const char *line = meta; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t n = end ? (size_t)(end - line) : strlen(line);
+        if (n > k && strncmp(line, key, k) == 0 && line[k] == '=') {
+            size_t v = n - k - 1;
+            if (cap) {
+                if (v >= cap)
+                    v = cap - 1;
+                memcpy(out, line + k + 1, v);
+                out[v] = 0;
+            }
+            return 1;
+        }
+        line = end ? end + 1 : NULL;
+    }
+    return 0;
+}

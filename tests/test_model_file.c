@@ -1,0 +1,218 @@
+/* test_model_file.c: save/load round trips, and every kind of damage
+ * rejected with its own error. */
+#include "testutil.h"
+
+#include <zlib.h>
+
+#include "fileio.h"
+#include "model_file.h"
+
+static const int small[] = {6, 4, 3};
+
+static void make_net(mlp *m, const int *widths, int layers, uint64_t seed)
+{
+    assert_int_equal(mlp_create(m, layers, widths, NULL), FM_OK);
+    rng r;
+    rng_seed(&r, seed);
+    mlp_init_params(m, &r);
+}
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    mlp m, back;
+    make_net(&m, mlp_fmnist_widths, 4, 1);
+    assert_int_equal(m.nparams, 242762);
+    char meta[256] = "";
+    assert_int_equal(meta_append(meta, sizeof meta, "epochs", "%d", 5), FM_OK);
+    assert_int_equal(meta_append(meta, sizeof meta, "lr", "%g", 0.003), FM_OK);
+    assert_int_equal(meta_append(meta, sizeof meta, "bad\nkey", "x"), FM_EINVAL);
+    assert_int_equal(meta_append(meta, sizeof meta, "a=b", "x"), FM_EINVAL);
+    assert_int_equal(meta_append(meta, sizeof meta, "k", "new\nline"), FM_EINVAL);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(model_encode(&m, meta, NULL, &buf, &len, NULL), FM_OK);
+    assert_int_equal(len, 20 + 4 * 5 + 4 + strlen(meta) + 4 * 242762 + 4);
+    char *meta2;
+    float *mv = (float *)0x1;
+    fm_err e;
+    assert_int_equal(model_decode(buf, len, "x", &back, &meta2, &mv, &e), FM_OK);
+    assert_null(mv);
+    assert_true(mlp_same_shape(&m, &back));
+    assert_memory_equal(m.params, back.params, m.nparams * sizeof(float));
+    assert_string_equal(meta, meta2);
+    char v[32];
+    assert_int_equal(meta_get(meta2, "lr", v, sizeof v), 1);
+    assert_string_equal(v, "0.003");
+    assert_int_equal(meta_get(meta2, "l", v, sizeof v), 0);
+    /* Encoding again gives the same bytes. */
+    uint8_t *buf2;
+    size_t len2;
+    assert_int_equal(model_encode(&back, meta2, NULL, &buf2, &len2, NULL), FM_OK);
+    assert_int_equal(len, len2);
+    assert_memory_equal(buf, buf2, len);
+    free(buf), free(buf2), free(meta2);
+    mlp_free(&back);
+
+    /* With Adam's moments (a checkpoint). */
+    float *adam = malloc(2 * m.nparams * sizeof(float));
+    for (size_t i = 0; i < 2 * m.nparams; i++)
+        adam[i] = (float)i * 1e-6f;
+    assert_int_equal(model_encode(&m, "", adam, &buf, &len, NULL), FM_OK);
+    assert_int_equal(model_decode(buf, len, "x", &back, NULL, &mv, &e), FM_OK);
+    assert_non_null(mv);
+    assert_memory_equal(mv, adam, 2 * m.nparams * sizeof(float));
+    free(mv), free(buf), free(adam);
+    mlp_free(&back);
+    mlp_free(&m);
+}
+
+/* Decoding must fail with code and text, leaving the outputs alone. */
+static void expect_reject(const uint8_t *b, size_t len, const char *text)
+{
+    mlp out;
+    memset(&out, 0xab, sizeof out);
+    char *meta = (char *)0x1;
+    fm_err e;
+    int rc = model_decode(b, len, "m", &out, &meta, NULL, &e);
+    if (rc != FM_EFORMAT || !strstr(e.msg, text))
+        fail_msg("len %zu: expected '%s', got %d '%s'", len, text, rc, e.msg);
+    assert_ptr_equal(meta, (char *)0x1);
+    assert_int_equal(out.nlayers, (int)0xabababab);
+}
+
+static void fix_crc(uint8_t *b, size_t len)
+{
+    uint32_t c = (uint32_t)crc32(0, b, (uInt)(len - 4));
+    for (int i = 0; i < 4; i++)
+        b[len - 4 + i] = (uint8_t)(c >> (8 * i));
+}
+
+static void test_damage(void **state)
+{
+    (void)state;
+    mlp m;
+    make_net(&m, small, 2, 2);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(model_encode(&m, "epochs=1\n", NULL, &buf, &len, NULL), FM_OK);
+    uint8_t *b = malloc(len);
+
+    /* Truncated at every length. */
+    expect_reject(buf, 0, "empty file");
+    for (size_t n = 1; n < len; n++)
+        expect_reject(buf, n, "truncated");
+    /* Any single byte flipped. */
+    for (size_t i = 0; i < len; i++) {
+        memcpy(b, buf, len);
+        b[i] ^= 0x10;
+        expect_reject(b, len, i < 8 ? "not an fmnist model file" : "corrupt");
+    }
+    /* Wrong magic; a newer format; a version 0; unknown flags; junk appended. */
+    memcpy(b, buf, len);
+    memcpy(b, "PK\3\4xxxx", 8);
+    expect_reject(b, len, "not an fmnist model file");
+    memcpy(b, buf, len);
+    b[8] = 3;
+    fix_crc(b, len);
+    expect_reject(b, len, "written by a newer fmnist (format 3");
+    b[8] = 0;
+    fix_crc(b, len);
+    expect_reject(b, len, "format version 0");
+    memcpy(b, buf, len);
+    b[12] = 4;
+    fix_crc(b, len);
+    expect_reject(b, len, "unknown flags");
+    uint8_t *longer = malloc(len + 8);
+    memcpy(longer, buf, len - 4);
+    memset(longer + len - 4, 0, 8);
+    fix_crc(longer, len + 8);
+    expect_reject(longer, len + 8, "its header implies");
+    free(longer);
+    /* Non-ASCII metadata. */
+    memcpy(b, buf, len);
+    b[20 + 12 + 4] = 0x80;
+    fix_crc(b, len);
+    expect_reject(b, len, "not printable ASCII");
+    /* Zero-width layers. */
+    memcpy(b, buf, len);
+    memset(b + 24, 0, 4);
+    fix_crc(b, len);
+    expect_reject(b, len, "layer width 0");
+    free(b), free(buf);
+    mlp_free(&m);
+}
+
+static void test_other_architecture_loads_as_itself(void **state)
+{
+    (void)state;
+    /* The file is self-describing; callers compare shapes (the CLI refuses
+     * anything but 784-256-128-64-10). */
+    mlp m, back, want;
+    make_net(&m, small, 2, 3);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(model_encode(&m, NULL, NULL, &buf, &len, NULL), FM_OK);
+    assert_int_equal(model_decode(buf, len, "m", &back, NULL, NULL, NULL), FM_OK);
+    make_net(&want, mlp_fmnist_widths, 4, 1);
+    assert_false(mlp_same_shape(&back, &want));
+    assert_int_equal(back.width[1], 4);
+    free(buf);
+    mlp_free(&m), mlp_free(&back), mlp_free(&want);
+}
+
+static void test_save_atomically(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof path, "%s/a.model", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    mlp m, back;
+    make_net(&m, small, 2, 4);
+    fm_err e;
+    assert_int_equal(model_save(path, &m, "x=1\n", NULL, &e), FM_OK);
+    /* A stale temporary from a killed run is replaced, not left behind. */
+    tu_write(tmp, "junk", 4);
+    m.params[0] += 1;
+    assert_int_equal(model_save(path, &m, "x=2\n", NULL, &e), FM_OK);
+    struct stat st;
+    assert_int_not_equal(stat(tmp, &st), 0);
+    char *meta;
+    assert_int_equal(model_load(path, &back, &meta, NULL, &e), FM_OK);
+    assert_string_equal(meta, "x=2\n");
+    assert_true(back.params[0] == m.params[0]);
+    free(meta);
+    mlp_free(&back);
+    /* Failures leave the previous file: a directory in the way, a missing folder. */
+    char sub[4300];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    mkdir(sub, 0755);
+    assert_int_equal(model_save(sub, &m, NULL, NULL, &e), FM_EIO);
+    assert_non_null(strstr(e.msg, "is a directory"));
+    snprintf(sub, sizeof sub, "%s/no/such/dir/m.model", dir);
+    assert_int_equal(model_save(sub, &m, NULL, NULL, &e), FM_EIO);
+    assert_string_equal(e.file, sub);
+    /* Loading: missing file, empty file, a directory. */
+    snprintf(sub, sizeof sub, "%s/missing.model", dir);
+    assert_int_equal(model_load(sub, &back, NULL, NULL, &e), FM_ENOTFOUND);
+    snprintf(sub, sizeof sub, "%s/empty.model", dir);
+    tu_write(sub, "", 0);
+    assert_int_equal(model_load(sub, &back, NULL, NULL, &e), FM_EFORMAT);
+    assert_non_null(strstr(e.msg, "empty file"));
+    assert_int_equal(model_load(dir, &back, NULL, NULL, &e), FM_EIO);
+    assert_non_null(strstr(e.msg, "is a directory"));
+    mlp_free(&m);
+    tu_rmtree(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_damage),
+        cmocka_unit_test(test_other_architecture_loads_as_itself),
+        cmocka_unit_test(test_save_atomically),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
