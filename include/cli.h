@@ -1,0 +1,52 @@
+/* cli.h: the command line, parsed without printing or exiting.
+ *
+ *   fmnist train    [--epochs N=5] [--batch-size N=64] [--lr X=0.003] [--seed N=1]
+ *                   [--data DIR] [--model FILE] [--threads N] [--json] [--quiet]
+ *   fmnist eval     [--data DIR] [--model FILE] [--threads N] [--json]
+ *   fmnist classify [--model FILE] [--top K=3] [--invert auto|yes|no] [--json] IMAGE.png...
+ *   fmnist export   [--data DIR] [--split test|train] --index N [-o FILE.png]
+ *   fmnist --help | --version ;  fmnist COMMAND --help
+ *
+ * Options take their value as the next argument or after '='. "--" ends
+ * the options. Every value is checked: a malformed or out-of-range value is
+ * a usage error (FM_EINVAL) naming the option. */
+#ifndef FMNIST_CLI_H
+#define FMNIST_CLI_H
+
+#include <stdint.h>
+
+#include "err.h"
+
+enum cli_command { CLI_NONE, CLI_TRAIN, CLI_EVAL, CLI_CLASSIFY, CLI_EXPORT, CLI_HELP, CLI_VERSION };
+
+#define CLI_MAX_EPOCHS 100000
+#define CLI_MAX_BATCH 60000
+#define CLI_MAX_THREADS 256
+#define CLI_MAX_LR 1e6
+
+typedef struct cli_opts {
+    enum cli_command command;
+    int help;                /* COMMAND --help */
+    int epochs, batch_size;
+    double lr;
+    uint64_t seed;
+    const char *data, *model, *output;
+    int threads;             /* 0: every CPU the process may use */
+    int json, quiet;
+    int top;
+    int invert;              /* enum image_invert */
+    int split;               /* enum idx_split */
+    long index;              /* export; -1 when not given */
+    char **files;            /* classify's images (points into argv) */
+    int nfiles;
+} cli_opts;
+
+/* Parses argv[1..argc). On success fills *o (defaults for what is not
+ * given). On a usage error returns FM_EINVAL with the message in e (e->file
+ * holds the option at fault) and o is unspecified. */
+int cli_parse(int argc, char **argv, cli_opts *o, fm_err *e);
+
+/* The command's name ("train", ...) for messages. */
+const char *cli_command_name(enum cli_command c);
+
+#endif

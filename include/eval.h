@@ -1,0 +1,34 @@
+/* eval.h: a network's accuracy, loss and confusion matrix on a data set. */
+#ifndef FMNIST_EVAL_H
+#define FMNIST_EVAL_H
+
+#include "err.h"
+#include "idx.h"
+#include "kernels.h"
+#include "mlp.h"
+#include "pool.h"
+
+#define EVAL_BATCH 500
+
+typedef struct eval_result {
+    long n, correct;
+    double loss;                                 /* mean NLL */
+    long confusion[IDX_CLASSES][IDX_CLASSES];    /* [true][predicted] */
+} eval_result;
+
+/* Classifies every image of d (the network must have 784 inputs and 10
+ * outputs). predictions (NULL: not wanted) receives d->n predicted labels.
+ * Works in batches of up to EVAL_BATCH on the pool's threads, in work when
+ * given (an inference or training workspace of m), else in one of its own.
+ * On failure *out is untouched. */
+int eval_run(const mlp *m, const idx_set *d, pool *p, const kernel_impl *k, mlp_work *work,
+             eval_result *out, uint8_t *predictions, fm_err *e);
+
+/* Precision and recall of class c, as fractions (0 when undefined). */
+double eval_precision(const eval_result *r, int c);
+double eval_recall(const eval_result *r, int c);
+
+/* The class names of Fashion-MNIST, by label. */
+extern const char *const fmnist_class_names[IDX_CLASSES];
+
+#endif

@@ -1,0 +1,249 @@
+/* cli.c: strict parsing of the command line. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "idx.h"
+#include "image.h"
+
+const char *cli_command_name(enum cli_command c)
+{
+    switch (c) {
+    case CLI_TRAIN: return "train";
+    case CLI_EVAL: return "eval";
+    case CLI_CLASSIFY: return "classify";
+    case CLI_EXPORT: return "export";
+    default: return "";
+    }
+}
+
+static int parse_long(const char *opt, const char *s, long min, long max, long *out, fm_err *e)
+{
+    char *end;
+    errno = 0;
+    if (!*s || !(s[0] == '-' || s[0] == '+' || (s[0] >= '0' && s[0] <= '9')))
+        return fm_fail(e, FM_EINVAL, opt, "'%s' is not an integer", s);
+    long v = strtol(s, &end, 10);
+    if (*end)
+        return fm_fail(e, FM_EINVAL, opt, "'%s' is not an integer", s);
+    if (errno == ERANGE || v < min || v > max)
+        return fm_fail(e, FM_EINVAL, opt, "%s is out of range %ld..%ld", s, min, max);
+    *out = v;
+    return FM_OK;
+}
+
+static int parse_int(const char *opt, const char *s, int min, int max, int *out, fm_err *e)
+{
+    long v;
+    int rc = parse_long(opt, s, min, max, &v, e);
+    if (!rc)
+        *out = (int)v;
+    return rc;
+}
+
+static int parse_u64(const char *opt, const char *s, uint64_t *out, fm_err *e)
+{
+    char *end;
+    errno = 0;
+    if (!*s || s[0] < '0' || s[0] > '9')
+        return fm_fail(e, FM_EINVAL, opt, "'%s' is not a non-negative integer", s);
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end)
+        return fm_fail(e, FM_EINVAL, opt, "'%s' is not a non-negative integer", s);
+    if (errno == ERANGE)
+        return fm_fail(e, FM_EINVAL, opt, "%s is out of range 0..18446744073709551615", s);
+    *out = (uint64_t)v;
+    return FM_OK;
+}
+
+static int parse_double(const char *opt, const char *s, double min_excl, double max, double *out,
+                        fm_err *e)
+{
+    char *end;
+    errno = 0;
+    if (!*s || !(s[0] == '-' || s[0] == '+' || s[0] == '.' || (s[0] >= '0' && s[0] <= '9')))
+        return fm_fail(e, FM_EINVAL, opt, "'%s' is not a number", s);
+    double v = strtod(s, &end);
+    if (*end)
+        return fm_fail(e, FM_EINVAL, opt, "'%s' is not a number", s);
+    if (!isfinite(v) || !(v > min_excl) || v > max)
+        return fm_fail(e, FM_EINVAL, opt, "%s is out of range (%g, %g]", s, min_excl, max);
+    *out = v;
+    return FM_OK;
+}
+
+/* Which options each command takes. */
+enum {
+    O_EPOCHS, O_BATCH, O_LR, O_SEED, O_DATA, O_MODEL, O_THREADS, O_JSON, O_QUIET, O_TOP,
+    O_INVERT, O_SPLIT, O_INDEX, O_OUTPUT, O_HELP, O_COUNT
+};
+typedef struct opt_def {
+    const char *name;
+    int takes_value;
+    unsigned commands; /* bit per cli_command */
+} opt_def;
+#define B(c) (1u << (c))
+static const opt_def defs[O_COUNT] = {
+    [O_EPOCHS] = {"--epochs", 1, B(CLI_TRAIN)},
+    [O_BATCH] = {"--batch-size", 1, B(CLI_TRAIN)},
+    [O_LR] = {"--lr", 1, B(CLI_TRAIN)},
+    [O_SEED] = {"--seed", 1, B(CLI_TRAIN)},
+    [O_DATA] = {"--data", 1, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_EXPORT)},
+    [O_MODEL] = {"--model", 1, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY)},
+    [O_THREADS] = {"--threads", 1, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY)},
+    [O_JSON] = {"--json", 0, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY)},
+    [O_QUIET] = {"--quiet", 0, B(CLI_TRAIN)},
+    [O_TOP] = {"--top", 1, B(CLI_CLASSIFY)},
+    [O_INVERT] = {"--invert", 1, B(CLI_CLASSIFY)},
+    [O_SPLIT] = {"--split", 1, B(CLI_EXPORT)},
+    [O_INDEX] = {"--index", 1, B(CLI_EXPORT)},
+    [O_OUTPUT] = {"-o", 1, B(CLI_EXPORT)},
+    [O_HELP] = {"--help", 0, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY) | B(CLI_EXPORT)},
+};
+
+static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e)
+{
+    switch (id) {
+    case O_EPOCHS: return parse_int(name, v, 1, CLI_MAX_EPOCHS, &o->epochs, e);
+    case O_BATCH: return parse_int(name, v, 1, CLI_MAX_BATCH, &o->batch_size, e);
+    case O_LR: return parse_double(name, v, 0.0, CLI_MAX_LR, &o->lr, e);
+    case O_SEED: return parse_u64(name, v, &o->seed, e);
+    case O_THREADS: return parse_int(name, v, 1, CLI_MAX_THREADS, &o->threads, e);
+    case O_TOP: return parse_int(name, v, 1, IDX_CLASSES, &o->top, e);
+    case O_INDEX: return parse_long(name, v, 0, (long)IDX_MAX_COUNT - 1, &o->index, e);
+    case O_DATA:
+    case O_MODEL:
+    case O_OUTPUT:
+        if (!*v)
+            return fm_fail(e, FM_EINVAL, name, "needs a non-empty path");
+        if (id == O_DATA)
+            o->data = v;
+        else if (id == O_MODEL)
+            o->model = v;
+        else
+            o->output = v;
+        return FM_OK;
+    case O_INVERT:
+        if (!strcmp(v, "auto"))
+            o->invert = IMAGE_INVERT_AUTO;
+        else if (!strcmp(v, "yes"))
+            o->invert = IMAGE_INVERT_YES;
+        else if (!strcmp(v, "no"))
+            o->invert = IMAGE_INVERT_NO;
+        else
+            return fm_fail(e, FM_EINVAL, name, "'%s' is not one of auto, yes, no", v);
+        return FM_OK;
+    case O_SPLIT:
+        if (!strcmp(v, "test"))
+            o->split = IDX_TEST;
+        else if (!strcmp(v, "train"))
+            o->split = IDX_TRAIN;
+        else
+            return fm_fail(e, FM_EINVAL, name, "'%s' is not one of test, train", v);
+        return FM_OK;
+    case O_JSON: o->json = 1; return FM_OK;
+    case O_QUIET: o->quiet = 1; return FM_OK;
+    case O_HELP: o->help = 1; return FM_OK;
+    }
+    return fm_fail(e, FM_EINVAL, name, "unknown option");
+}
+
+int cli_parse(int argc, char **argv, cli_opts *o, fm_err *e)
+{
+    memset(o, 0, sizeof *o);
+    o->epochs = 5;
+    o->batch_size = 64;
+    o->lr = 0.003;
+    o->seed = 1;
+    o->model = "fmnist.model";
+    o->top = 3;
+    o->invert = IMAGE_INVERT_AUTO;
+    o->split = IDX_TEST;
+    o->index = -1;
+    o->files = NULL;
+    if (argc < 2)
+        return fm_fail(e, FM_EINVAL, NULL, "no command given");
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        o->command = CLI_HELP;
+        if (argc > 2)
+            return fm_fail(e, FM_EINVAL, argv[2], "unexpected argument after %s", cmd);
+        return FM_OK;
+    }
+    if (!strcmp(cmd, "--version")) {
+        o->command = CLI_VERSION;
+        if (argc > 2)
+            return fm_fail(e, FM_EINVAL, argv[2], "unexpected argument after --version");
+        return FM_OK;
+    }
+    if (!strcmp(cmd, "train"))
+        o->command = CLI_TRAIN;
+    else if (!strcmp(cmd, "eval"))
+        o->command = CLI_EVAL;
+    else if (!strcmp(cmd, "classify"))
+        o->command = CLI_CLASSIFY;
+    else if (!strcmp(cmd, "export"))
+        o->command = CLI_EXPORT;
+    else if (cmd[0] == '-')
+        return fm_fail(e, FM_EINVAL, cmd, "unknown option (a command comes first)");
+    else
+        return fm_fail(e, FM_EINVAL, cmd, "unknown command");
+
+    int only_files = 0;
+    for (int i = 2; i < argc; i++) {
+        char *a = argv[i];
+        if (only_files || a[0] != '-' || !strcmp(a, "-")) {
+            if (o->command != CLI_CLASSIFY)
+                return fm_fail(e, FM_EINVAL, a, "unexpected argument");
+            /* Compact the files to the front of their span of argv (the
+             * entries overwritten were options already consumed). */
+            if (!o->files)
+                o->files = argv + i;
+            o->files[o->nfiles++] = a;
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            only_files = 1;
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+        int id = -1;
+        for (int d = 0; d < O_COUNT; d++)
+            if (strlen(defs[d].name) == nlen && !strncmp(defs[d].name, a, nlen)) {
+                id = d;
+                break;
+            }
+        if (id < 0 || !(defs[id].commands & B(o->command))) {
+            char name[64];
+            snprintf(name, sizeof name, "%.*s", (int)(nlen < 60 ? nlen : 60), a);
+            return fm_fail(e, FM_EINVAL, name, id < 0 ? "unknown option" : "not an option of %s",
+                           cli_command_name(o->command));
+        }
+        const char *name = defs[id].name, *v = NULL;
+        if (defs[id].takes_value) {
+            if (eq)
+                v = eq + 1;
+            else if (i + 1 < argc)
+                v = argv[++i];
+            else
+                return fm_fail(e, FM_EINVAL, name, "needs a value");
+        } else if (eq) {
+            return fm_fail(e, FM_EINVAL, name, "takes no value");
+        }
+        int rc = apply(o, id, name, v ? v : "", e);
+        if (rc)
+            return rc;
+    }
+    if (o->help)
+        return FM_OK;
+    if (o->command == CLI_CLASSIFY && o->nfiles == 0)
+        return fm_fail(e, FM_EINVAL, NULL, "classify needs at least one IMAGE.png (or - for stdin)");
+    if (o->command == CLI_EXPORT && o->index < 0)
+        return fm_fail(e, FM_EINVAL, "--index", "export needs --index N");
+    return FM_OK;
+}

@@ -1,0 +1,338 @@
+/* image.c: PNG through libpng's simplified API, and the data set's
+ * preprocessing pipeline for a person's pictures. */
+#include "image.h"
+
+#include <math.h>
+#include <png.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+
+int image_decode_png(const uint8_t *buf, size_t len, const char *name, image *out, fm_err *e)
+{
+    if (len == 0)
+        return fm_fail(e, FM_EFORMAT, name, "empty file, not a PNG");
+    if (len < 8 || png_sig_cmp(buf, 0, 8) != 0)
+        return fm_fail(e, FM_EFORMAT, name, "not a PNG file");
+    png_image pi;
+    memset(&pi, 0, sizeof pi);
+    pi.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory(&pi, buf, len)) {
+        int rc = fm_fail(e, FM_EFORMAT, name, "bad PNG: %s", pi.message);
+        png_image_free(&pi);
+        return rc;
+    }
+    uint64_t pixels = (uint64_t)pi.width * pi.height;
+    if (pi.width == 0 || pi.height == 0) {
+        png_image_free(&pi);
+        return fm_fail(e, FM_EFORMAT, name, "bad PNG: %ux%u pixels", pi.width, pi.height);
+    }
+    if (pixels > IMAGE_MAX_PIXELS) {
+        int rc = fm_fail(e, FM_ELIMIT, name,
+                         "%ux%u pixels is over the limit of %u megapixels", pi.width, pi.height,
+                         IMAGE_MAX_PIXELS / 1000000u);
+        png_image_free(&pi);
+        return rc;
+    }
+    pi.format = PNG_FORMAT_RGBA;
+    uint8_t *px = malloc((size_t)pixels * 4);
+    if (!px) {
+        png_image_free(&pi);
+        return fm_fail(e, FM_ENOMEM, name, "out of memory for %ux%u pixels", pi.width,
+                       pi.height);
+    }
+    if (!png_image_finish_read(&pi, NULL, px, 0, NULL)) {
+        int rc = fm_fail(e, FM_EFORMAT, name, "bad PNG: %s", pi.message);
+        png_image_free(&pi);
+        free(px);
+        return rc;
+    }
+    out->w = (int)pi.width;
+    out->h = (int)pi.height;
+    out->rgba = px;
+    return FM_OK;
+}
+
+int image_read_png(const char *path, image *out, fm_err *e)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc = file_read_all(path, IMAGE_MAX_FILE_BYTES, &buf, &len, e);
+    if (rc)
+        return rc;
+    rc = image_decode_png(buf, len, strcmp(path, "-") == 0 ? "<stdin>" : path, out, e);
+    free(buf);
+    return rc;
+}
+
+void image_free(image *img)
+{
+    if (!img)
+        return;
+    free(img->rgba);
+    img->rgba = NULL;
+}
+
+int image_encode_gray_png(const uint8_t *pix, int w, int h, uint8_t **buf, size_t *len,
+                          fm_err *e)
+{
+    png_image pi;
+    memset(&pi, 0, sizeof pi);
+    pi.version = PNG_IMAGE_VERSION;
+    pi.width = (png_uint_32)w;
+    pi.height = (png_uint_32)h;
+    pi.format = PNG_FORMAT_GRAY;
+    png_alloc_size_t n = 0;
+    if (!png_image_write_to_memory(&pi, NULL, &n, 0, pix, 0, NULL))
+        return fm_fail(e, FM_EINVAL, NULL, "cannot encode PNG: %s", pi.message);
+    uint8_t *b = malloc(n);
+    if (!b)
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
+    if (!png_image_write_to_memory(&pi, b, &n, 0, pix, 0, NULL)) {
+        free(b);
+        return fm_fail(e, FM_EINVAL, NULL, "cannot encode PNG: %s", pi.message);
+    }
+    *buf = b;
+    *len = n;
+    return FM_OK;
+}
+
+int image_write_gray_png(const char *path, const uint8_t *pix, int w, int h, fm_err *e)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc = image_encode_gray_png(pix, w, h, &buf, &len, e);
+    if (rc)
+        return fm_in_file(e, rc, path);
+    rc = file_write_atomic(path, buf, len, e);
+    free(buf);
+    return rc;
+}
+
+/* ---- preprocessing ---- */
+
+#define SIDE 28
+/* The paper trims "close to the corner colour": pixels within 5% of the
+ * background count as background when finding the item's box. */
+#define TRIM_TOLERANCE (0.05f * 255.0f)
+
+/* Luma as PIL's convert("L") computes it (ITU-R 601-2). */
+static int luma(const uint8_t *p)
+{
+    return (p[0] * 19595 + p[1] * 38470 + p[2] * 7471 + 0x8000) >> 16;
+}
+
+/* How each pixel becomes "ink" (0 = background, 255 = full item). */
+typedef struct ink_rule {
+    int invert;  /* ink from darkness (light background) rather than lightness */
+    float floor; /* the background's own ink, subtracted */
+} ink_rule;
+
+static float ink(const ink_rule *r, const uint8_t *p)
+{
+    /* Transparent pixels are background: alpha scales the ink. */
+    float y = (float)luma(p), a = (float)p[3] / 255.0f;
+    float v = (r->invert ? 255.0f - y : y) * a - r->floor;
+    return v > 0 ? v : 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+/* 1-D resampling of n source samples to m: area averaging when shrinking,
+ * linear interpolation between pixel centres when enlarging. */
+static void resample_weights(int n, int m, int i, int *j0, int *j1, float *wt)
+{
+    if (m < n) {
+        double s0 = (double)i * n / m, s1 = (double)(i + 1) * n / m;
+        int a = (int)floor(s0), b = (int)ceil(s1);
+        if (b > n)
+            b = n;
+        for (int j = a; j < b; j++) {
+            double lo = j > s0 ? j : s0, hi = j + 1 < s1 ? j + 1 : s1;
+            wt[j - a] = (float)((hi - lo) * m / n);
+        }
+        *j0 = a;
+        *j1 = b;
+        return;
+    }
+    double s = (i + 0.5) * n / m - 0.5;
+    if (s < 0)
+        s = 0;
+    if (s > n - 1)
+        s = n - 1;
+    int a = (int)floor(s);
+    int b = a + 1 < n ? a + 1 : a;
+    float f = (float)(s - a);
+    *j0 = a;
+    *j1 = b + 1;
+    if (b == a)
+        wt[0] = 1;
+    else {
+        wt[0] = 1 - f;
+        wt[1] = f;
+    }
+}
+
+int image_prepare(const image *img, enum image_invert invert, uint8_t out[SIDE * SIDE],
+                  image_prep_info *info, fm_err *e)
+{
+    int w = img->w, h = img->h;
+    const uint8_t *px = img->rgba;
+    image_prep_info inf;
+    memset(&inf, 0, sizeof inf);
+
+    /* The background, from the outermost ring of pixels. */
+    int ring = w == 1 || h == 1 ? w * h : 2 * (w + h) - 4;
+    int *ys = malloc(sizeof(int) * (size_t)ring);
+    if (!ys)
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
+    int n_transparent = 0, n_opaque = 0, all_opaque = 1;
+    for (int i = 0; i < w * h; i++)
+        if (px[4 * (size_t)i + 3] != 255) {
+            all_opaque = 0;
+            break;
+        }
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            if (y != 0 && y != h - 1 && x != 0 && x != w - 1) {
+                x = w - 2; /* jump to the right edge */
+                continue;
+            }
+            const uint8_t *p = px + 4 * ((size_t)y * w + x);
+            if (p[3] < 128)
+                n_transparent++;
+            else
+                ys[n_opaque++] = luma(p);
+        }
+    ink_rule rule = {0, 0};
+    if (n_transparent * 2 >= n_transparent + n_opaque) {
+        /* Transparent background: the item's own brightness says which way
+         * to make it light on black. */
+        inf.transparent_bg = 1;
+        double sum = 0, wsum = 0;
+        for (size_t i = 0; i < (size_t)w * h; i++) {
+            double a = px[4 * i + 3];
+            sum += a * luma(px + 4 * i);
+            wsum += a;
+        }
+        rule.invert = wsum > 0 && sum / wsum < 128;
+    } else {
+        qsort(ys, (size_t)n_opaque, sizeof(int), cmp_int);
+        int bg = ys[n_opaque / 2];
+        rule.invert = bg >= 128;
+        rule.floor = (float)(rule.invert ? 255 - bg : bg);
+    }
+    free(ys);
+    if (invert != IMAGE_INVERT_AUTO) {
+        rule.invert = invert == IMAGE_INVERT_YES;
+        rule.floor = 0;
+    }
+    inf.inverted = rule.invert;
+
+    /* A picture that already is a data set image is used exactly as is. */
+    if (w == SIDE && h == SIDE && all_opaque && (invert != IMAGE_INVERT_AUTO || !rule.invert)) {
+        for (int i = 0; i < SIDE * SIDE; i++) {
+            int y = luma(px + 4 * i);
+            out[i] = (uint8_t)(rule.invert ? 255 - y : y);
+        }
+        inf.passthrough = 1;
+        inf.box_w = inf.box_h = SIDE;
+        if (info)
+            *info = inf;
+        return FM_OK;
+    }
+
+    /* The item's bounding box. */
+    int x0 = w, y0 = h, x1 = -1, y1 = -1;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            if (ink(&rule, px + 4 * ((size_t)y * w + x)) > TRIM_TOLERANCE) {
+                if (x < x0)
+                    x0 = x;
+                if (x > x1)
+                    x1 = x;
+                if (y < y0)
+                    y0 = y;
+                if (y > y1)
+                    y1 = y;
+            }
+    if (x1 < 0) {
+        x0 = y0 = 0;
+        x1 = w - 1;
+        y1 = h - 1;
+    }
+    int bw = x1 - x0 + 1, bh = y1 - y0 + 1;
+    inf.box_x = x0;
+    inf.box_y = y0;
+    inf.box_w = bw;
+    inf.box_h = bh;
+
+    /* Longest edge to 28, the other in proportion. */
+    int tw, th;
+    if (bw >= bh) {
+        tw = SIDE;
+        th = (int)lround((double)bh * SIDE / bw);
+    } else {
+        th = SIDE;
+        tw = (int)lround((double)bw * SIDE / bh);
+    }
+    if (tw < 1)
+        tw = 1;
+    if (th < 1)
+        th = 1;
+
+    /* Horizontal pass into (bh, tw), then vertical into (th, tw). The
+     * largest source span of one output pixel is n/m + 2 samples. */
+    float *rows = calloc((size_t)bh * tw, sizeof(float));
+    float *wt = malloc(sizeof(float) * ((size_t)(bw > bh ? bw : bh) + 3));
+    if (!rows || !wt) {
+        free(rows);
+        free(wt);
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
+    }
+    float res[SIDE * SIDE];
+    memset(res, 0, sizeof res);
+    {
+        for (int y = 0; y < bh; y++) {
+            const uint8_t *src = px + 4 * ((size_t)(y0 + y) * w + x0);
+            for (int i = 0; i < tw; i++) {
+                int j0, j1;
+                resample_weights(bw, tw, i, &j0, &j1, wt);
+                float s = 0;
+                for (int j = j0; j < j1; j++)
+                    s += wt[j - j0] * ink(&rule, src + 4 * (size_t)j);
+                rows[(size_t)y * tw + i] = s;
+            }
+        }
+        int top = (SIDE - th + 1) / 2, left = (SIDE - tw + 1) / 2;
+        for (int i = 0; i < th; i++) {
+            int j0, j1;
+            resample_weights(bh, th, i, &j0, &j1, wt);
+            for (int x = 0; x < tw; x++) {
+                float s = 0;
+                for (int j = j0; j < j1; j++)
+                    s += wt[j - j0] * rows[(size_t)j * tw + x];
+                res[(top + i) * SIDE + left + x] = s;
+            }
+        }
+    }
+    free(rows);
+    free(wt);
+
+    /* Data set items reach 254-255 at their brightest: stretch to full range. */
+    float mx = 0;
+    for (int i = 0; i < SIDE * SIDE; i++)
+        mx = res[i] > mx ? res[i] : mx;
+    float scale = mx > 0 ? 255.0f / mx : 0;
+    for (int i = 0; i < SIDE * SIDE; i++) {
+        float v = res[i] * scale + 0.5f;
+        out[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+    if (info)
+        *info = inf;
+    return FM_OK;
+}

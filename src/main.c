@@ -1,0 +1,588 @@
+/* main.c: the fmnist command line. The only file that prints or exits. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "eval.h"
+#include "idx.h"
+#include "image.h"
+#include "kernels.h"
+#include "mlp.h"
+#include "model_file.h"
+#include "pool.h"
+#include "rng.h"
+#include "train.h"
+#include "version.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+static const char usage_main[] =
+    "usage: fmnist COMMAND [OPTIONS]\n"
+    "\n"
+    "Trains a 784-256-128-64-10 network on Fashion-MNIST and classifies clothing.\n"
+    "\n"
+    "commands:\n"
+    "  train      train a model on the training set and save it\n"
+    "  eval       accuracy of a model on the 10,000 test images\n"
+    "  classify   classify PNG pictures of clothing\n"
+    "  export     write a data set image as a PNG\n"
+    "\n"
+    "  fmnist COMMAND --help   options of a command\n"
+    "  fmnist --version        version and build\n"
+    "\n"
+    "The data set is found in --data DIR, else $FMNIST_DATA, else ./data, else\n"
+    "/usr/share/datasets/fashion-mnist (Debian: apt-get install dataset-fashion-mnist),\n"
+    "else ~/.pytorch/F_MNIST_data/FashionMNIST/raw; files raw or .gz.\n";
+
+static const char usage_train[] =
+    "usage: fmnist train [OPTIONS]\n"
+    "\n"
+    "Trains the network with the tutorial's recipe (Adam, batch 64, reshuffled\n"
+    "every epoch) and saves it. After each epoch prints the training loss and\n"
+    "accuracy, the test accuracy and the seconds taken; progress goes to stderr.\n"
+    "\n"
+    "  --epochs N        passes over the training set (default 5)\n"
+    "  --batch-size N    images per step, 1..60000 (default 64)\n"
+    "  --lr X            Adam's learning rate (default 0.003)\n"
+    "  --seed N          seed of the initialisation and shuffles (default 1);\n"
+    "                    the same seed gives the same model file, bit for bit\n"
+    "  --data DIR        where the data set is (default: searched, see fmnist --help)\n"
+    "  --model FILE      where to save the model (default fmnist.model)\n"
+    "  --threads N       threads to use (default: every CPU available); the\n"
+    "                    model does not depend on it\n"
+    "  --json            one JSON object per epoch on stdout, nothing else there\n"
+    "  --quiet           no progress on stderr\n";
+
+static const char usage_eval[] =
+    "usage: fmnist eval [OPTIONS]\n"
+    "\n"
+    "Evaluates a model on the 10,000 test images: accuracy with its standard\n"
+    "error, mean loss, per-class precision and recall, confusion matrix.\n"
+    "\n"
+    "  --data DIR        where the data set is (default: searched, see fmnist --help)\n"
+    "  --model FILE      the model (default fmnist.model)\n"
+    "  --threads N       threads to use (default: every CPU available)\n"
+    "  --json            one JSON object on stdout\n";
+
+static const char usage_classify[] =
+    "usage: fmnist classify [OPTIONS] IMAGE.png...\n"
+    "\n"
+    "Classifies pictures (any PNG: gray, color, palette, alpha, 8 or 16 bits,\n"
+    "interlaced, any size up to 50 megapixels; - reads standard input). Each is\n"
+    "turned into what the network saw in training: the item cropped, scaled to\n"
+    "fill 28x28 along its longest side, centred, light on black.\n"
+    "\n"
+    "  --model FILE      the model (default fmnist.model)\n"
+    "  --top K           classes to list per image, 1..10 (default 3)\n"
+    "  --invert MODE     auto (default: invert light backgrounds), yes, no\n"
+    "  --threads N       threads to use (default: every CPU available)\n"
+    "  --json            one JSON object per image on stdout\n";
+
+static const char usage_export[] =
+    "usage: fmnist export [OPTIONS] --index N\n"
+    "\n"
+    "Writes image N of the data set as a 28x28 gray PNG, to try classify on.\n"
+    "\n"
+    "  --data DIR        where the data set is (default: searched, see fmnist --help)\n"
+    "  --split S         test (default) or train\n"
+    "  --index N         which image, from 0\n"
+    "  -o FILE.png       output (default SPLIT-INDEX-CLASS.png)\n";
+
+static const char *usage_of(enum cli_command c)
+{
+    switch (c) {
+    case CLI_TRAIN: return usage_train;
+    case CLI_EVAL: return usage_eval;
+    case CLI_CLASSIFY: return usage_classify;
+    case CLI_EXPORT: return usage_export;
+    default: return usage_main;
+    }
+}
+
+static int report(const fm_err *e)
+{
+    if (e->file[0])
+        fprintf(stderr, "fmnist: %s: %s\n", e->file, e->msg);
+    else
+        fprintf(stderr, "fmnist: %s\n", e->msg);
+    return EXIT_FAIL;
+}
+
+/* The data set could not be found: say where we looked and how to get it. */
+static int report_data(const fm_err *e)
+{
+    report(e);
+    if (e->code == FM_ENOTFOUND)
+        fprintf(stderr, "HINT: install it with 'sudo apt-get install dataset-fashion-mnist',\n"
+                        "      or pass --data DIR with the four files (raw or .gz)\n");
+    return EXIT_FAIL;
+}
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+typedef struct runtime {
+    pool *pool;
+    const kernel_impl *kernel;
+} runtime;
+
+static int runtime_open(runtime *rt, int threads, int ftz)
+{
+    fm_err e;
+    const char *name = getenv("FMNIST_KERNEL");
+    rt->kernel = kernel_find(name && *name ? name : NULL);
+    if (!rt->kernel) {
+        fprintf(stderr, "fmnist: FMNIST_KERNEL=%s: unknown or not supported by this CPU\n", name);
+        return EXIT_USAGE;
+    }
+    int n = threads > 0 ? threads : pool_cpu_count();
+    if (pool_create(&rt->pool, n, ftz, &e))
+        return report(&e);
+    return EXIT_OK;
+}
+
+static void runtime_close(runtime *rt)
+{
+    pool_destroy(rt->pool);
+}
+
+static int load_split(const cli_opts *o, enum idx_split split, idx_set *out, char *where,
+                      size_t cap)
+{
+    char img[4096], lab[4096];
+    fm_err e;
+    if (idx_locate(o->data, getenv("FMNIST_DATA"), getenv("HOME"), split, img, lab, sizeof img,
+                   &e))
+        return report_data(&e);
+    if (idx_load(img, lab, out, &e))
+        return report(&e);
+    if (where)
+        snprintf(where, cap, "%s", img);
+    return EXIT_OK;
+}
+
+/* ---- train ---- */
+
+typedef struct progress {
+    int tty, quiet, json;
+    double last_draw;
+} progress;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void on_step(void *ctx, const train_status *s)
+{
+    progress *pr = ctx;
+    if (pr->quiet || !pr->tty)
+        return;
+    double t = now();
+    if (s->step != s->steps && t - pr->last_draw < 0.1)
+        return;
+    pr->last_draw = t;
+    double frac = (double)s->step / (double)s->steps;
+    double rate = s->seconds > 0 ? (double)s->images / s->seconds : 0;
+    double eta = frac > 0 ? s->seconds * (1 - frac) / frac : 0;
+    char bar[31];
+    int fill = (int)(frac * 30);
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[30] = 0;
+    fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %ld/%ld  loss %.4f  %.0f img/s  ETA %.1fs", s->epoch,
+            s->epochs, bar, s->step, s->steps, s->loss, rate, eta);
+    fflush(stderr);
+}
+
+static void on_epoch(void *ctx, const train_status *s)
+{
+    progress *pr = ctx;
+    if (!pr->quiet) {
+        if (pr->tty)
+            fprintf(stderr, "\r\033[K");
+        else
+            fprintf(stderr, "epoch %d/%d: %ld steps, %ld images, %.2f s\n", s->epoch, s->epochs,
+                    s->steps, s->images, s->seconds);
+        fflush(stderr);
+    }
+    if (pr->json) {
+        printf("{\"epoch\":%d,\"train_loss\":%.6f,\"train_accuracy\":%.6f,\"test_accuracy\":%.6f,"
+               "\"test_loss\":%.6f,\"seconds\":%.3f}\n",
+               s->epoch, s->loss, s->accuracy, s->test_accuracy, s->test_loss, s->seconds);
+    } else {
+        printf("epoch %d/%d  train loss %.4f  train acc %.2f%%  test acc %.2f%%  %.2f s\n",
+               s->epoch, s->epochs, s->loss, 100 * s->accuracy, 100 * s->test_accuracy,
+               s->seconds);
+    }
+    fflush(stdout);
+}
+
+static int cmd_train(const cli_opts *o)
+{
+    idx_set train = {0}, test = {0};
+    int rc = load_split(o, IDX_TRAIN, &train, NULL, 0);
+    if (rc)
+        return rc;
+    if ((rc = load_split(o, IDX_TEST, &test, NULL, 0))) {
+        idx_free(&train);
+        return rc;
+    }
+    runtime rt;
+    if ((rc = runtime_open(&rt, o->threads, 1))) {
+        idx_free(&train);
+        idx_free(&test);
+        return rc;
+    }
+    fm_err e;
+    mlp net;
+    if (mlp_create(&net, 4, mlp_fmnist_widths, &e)) {
+        rc = report(&e);
+        goto out_rt;
+    }
+    rng r;
+    rng_seed(&r, o->seed);
+    mlp_init_params(&net, &r);
+    train_config cfg = {o->epochs, o->batch_size, o->lr};
+    progress pr = {isatty(STDERR_FILENO), o->quiet, o->json, 0};
+    train_hooks hooks = {on_step, on_epoch, &pr};
+    double acc = -1;
+    if (train_run(&net, &r, &train, &test, &cfg, rt.pool, rt.kernel, &hooks, &acc, &e)) {
+        if (pr.tty && !pr.quiet)
+            fprintf(stderr, "\r\033[K");
+        rc = report(&e);
+        if (e.code == FM_ENUMERIC)
+            fprintf(stderr, "fmnist: %s: not written; the previous file, if any, is unchanged\n",
+                    o->model);
+        goto out_net;
+    }
+    char meta[1024] = "";
+    meta_append(meta, sizeof meta, "fmnist_version", "%s", FMNIST_VERSION);
+    meta_append(meta, sizeof meta, "epochs", "%d", o->epochs);
+    meta_append(meta, sizeof meta, "batch_size", "%d", o->batch_size);
+    meta_append(meta, sizeof meta, "lr", "%.17g", o->lr);
+    meta_append(meta, sizeof meta, "seed", "%llu", (unsigned long long)o->seed);
+    meta_append(meta, sizeof meta, "train_images", "%u", train.n);
+    meta_append(meta, sizeof meta, "test_accuracy", "%.4f", acc);
+    if (model_save(o->model, &net, meta, NULL, &e)) {
+        rc = report(&e);
+        goto out_net;
+    }
+    if (!o->quiet)
+        fprintf(stderr, "saved %s (test accuracy %.2f%%)\n", o->model, 100 * acc);
+out_net:
+    mlp_free(&net);
+out_rt:
+    runtime_close(&rt);
+    idx_free(&train);
+    idx_free(&test);
+    return rc;
+}
+
+/* ---- eval ---- */
+
+/* Loads a model and checks it is fmnist's network. */
+static int load_model(const char *path, mlp *net, char **meta)
+{
+    fm_err e;
+    if (model_load(path, net, meta, NULL, &e)) {
+        report(&e);
+        if (e.code == FM_ENOTFOUND)
+            fprintf(stderr, "HINT: train one first with 'fmnist train', or pass --model FILE\n");
+        return EXIT_FAIL;
+    }
+    mlp want;
+    want.nlayers = 4;
+    memcpy(want.width, mlp_fmnist_widths, sizeof mlp_fmnist_widths);
+    if (!mlp_same_shape(net, &want)) {
+        char shape[128] = "";
+        for (int l = 0; l <= net->nlayers; l++) {
+            size_t n = strlen(shape);
+            snprintf(shape + n, sizeof shape - n, "%s%d", l ? "-" : "", net->width[l]);
+        }
+        fprintf(stderr, "fmnist: %s: a %s network; fmnist uses 784-256-128-64-10\n", path, shape);
+        mlp_free(net);
+        free(*meta);
+        *meta = NULL;
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+static void print_meta_json(const char *meta)
+{
+    printf("{");
+    int first = 1;
+    for (const char *line = meta; *line;) {
+        const char *eq = strchr(line, '='), *nl = strchr(line, '\n');
+        if (!nl)
+            nl = line + strlen(line);
+        if (eq && eq < nl) {
+            char key[128], val[512];
+            snprintf(key, sizeof key, "%.*s", (int)(eq - line), line);
+            snprintf(val, sizeof val, "%.*s", (int)(nl - eq - 1), eq + 1);
+            printf("%s", first ? "" : ",");
+            json_str(stdout, key);
+            printf(":");
+            json_str(stdout, val);
+            first = 0;
+        }
+        line = *nl ? nl + 1 : nl;
+    }
+    printf("}");
+}
+
+static int cmd_eval(const cli_opts *o)
+{
+    mlp net;
+    char *meta = NULL;
+    int rc = load_model(o->model, &net, &meta);
+    if (rc)
+        return rc;
+    idx_set test = {0};
+    char where[4096];
+    if ((rc = load_split(o, IDX_TEST, &test, where, sizeof where))) {
+        mlp_free(&net);
+        free(meta);
+        return rc;
+    }
+    runtime rt;
+    if ((rc = runtime_open(&rt, o->threads, 0)))
+        goto out;
+    fm_err e;
+    eval_result r;
+    if (eval_run(&net, &test, rt.pool, rt.kernel, NULL, &r, NULL, &e)) {
+        rc = report(&e);
+        runtime_close(&rt);
+        goto out;
+    }
+    runtime_close(&rt);
+    double acc = (double)r.correct / (double)r.n;
+    double se = sqrt(acc * (1 - acc) / (double)r.n);
+    if (o->json) {
+        printf("{\"accuracy\":%.6f,\"accuracy_stderr\":%.6f,\"correct\":%ld,\"n\":%ld,\"loss\":%.6f,",
+               acc, se, r.correct, r.n, r.loss);
+        printf("\"model\":");
+        json_str(stdout, o->model);
+        printf(",\"meta\":");
+        print_meta_json(meta);
+        printf(",\"per_class\":[");
+        for (int c = 0; c < IDX_CLASSES; c++) {
+            printf("%s{\"label\":%d,\"name\":", c ? "," : "", c);
+            json_str(stdout, fmnist_class_names[c]);
+            printf(",\"precision\":%.6f,\"recall\":%.6f}", eval_precision(&r, c),
+                   eval_recall(&r, c));
+        }
+        printf("],\"confusion\":[");
+        for (int t = 0; t < IDX_CLASSES; t++) {
+            printf("%s[", t ? "," : "");
+            for (int p = 0; p < IDX_CLASSES; p++)
+                printf("%s%ld", p ? "," : "", r.confusion[t][p]);
+            printf("]");
+        }
+        printf("]}\n");
+    } else {
+        char ep[32] = "?", lr[32] = "?", seed[32] = "?";
+        meta_get(meta, "epochs", ep, sizeof ep);
+        meta_get(meta, "lr", lr, sizeof lr);
+        meta_get(meta, "seed", seed, sizeof seed);
+        printf("model:    %s (784-256-128-64-10; epochs %s, lr %s, seed %s)\n", o->model, ep, lr,
+               seed);
+        printf("test set: %s (%ld images)\n", where, r.n);
+        printf("accuracy: %.2f%% +- %.2f%% (%ld of %ld)\n", 100 * acc, 100 * se, r.correct, r.n);
+        printf("loss:     %.4f (mean NLL)\n\n", r.loss);
+        printf("   class         precision  recall\n");
+        for (int c = 0; c < IDX_CLASSES; c++)
+            printf("   %d %-12s  %6.2f%%   %6.2f%%\n", c, fmnist_class_names[c],
+                   100 * eval_precision(&r, c), 100 * eval_recall(&r, c));
+        printf("\nconfusion matrix (rows: true class, columns: predicted)\n");
+        printf("%-13s", "");
+        for (int p = 0; p < IDX_CLASSES; p++)
+            printf(" %5.5s", fmnist_class_names[p]);
+        printf("\n");
+        for (int t = 0; t < IDX_CLASSES; t++) {
+            printf("%-13s", fmnist_class_names[t]);
+            for (int p = 0; p < IDX_CLASSES; p++)
+                printf(" %5ld", r.confusion[t][p]);
+            printf("\n");
+        }
+    }
+out:
+    idx_free(&test);
+    mlp_free(&net);
+    free(meta);
+    return rc;
+}
+
+/* ---- classify ---- */
+
+static int cmd_classify(const cli_opts *o)
+{
+    mlp net;
+    char *meta = NULL;
+    int rc = load_model(o->model, &net, &meta);
+    if (rc)
+        return rc;
+    free(meta);
+    runtime rt;
+    if ((rc = runtime_open(&rt, o->threads, 0))) {
+        mlp_free(&net);
+        return rc;
+    }
+    fm_err e;
+    mlp_work w;
+    if (mlp_work_create(&w, &net, 1, 0, &e)) {
+        rc = report(&e);
+        goto out;
+    }
+    int failures = 0;
+    for (int f = 0; f < o->nfiles; f++) {
+        const char *path = o->files[f];
+        const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+        image img;
+        uint8_t in[IDX_PIXELS];
+        int bad = image_read_png(path, &img, &e);
+        if (!bad) {
+            bad = image_prepare(&img, o->invert, in, NULL, &e);
+            image_free(&img);
+        }
+        if (bad) {
+            report(&e);
+            failures++;
+            continue;
+        }
+        mlp_gather(&net, &w, rt.pool, in, NULL, NULL, 1);
+        mlp_forward(&net, &w, rt.pool, rt.kernel->gemm);
+        const float *lp = w.actT[net.nlayers];
+        int order[IDX_CLASSES];
+        for (int c = 0; c < IDX_CLASSES; c++)
+            order[c] = c;
+        /* Stable selection by probability, ties to the lower label. */
+        for (int i = 0; i < IDX_CLASSES; i++)
+            for (int j = i + 1; j < IDX_CLASSES; j++)
+                if (lp[order[j]] > lp[order[i]]) {
+                    int t = order[i];
+                    order[i] = order[j];
+                    order[j] = t;
+                }
+        if (o->json) {
+            printf("{\"file\":");
+            json_str(stdout, name);
+            printf(",\"label\":%d,\"name\":", order[0]);
+            json_str(stdout, fmnist_class_names[order[0]]);
+            printf(",\"probability\":%.6f,\"top\":[", exp(lp[order[0]]));
+            for (int k = 0; k < o->top; k++) {
+                printf("%s{\"label\":%d,\"name\":", k ? "," : "", order[k]);
+                json_str(stdout, fmnist_class_names[order[k]]);
+                printf(",\"probability\":%.6f}", exp(lp[order[k]]));
+            }
+            printf("]}\n");
+        } else {
+            printf("%s: %s (%.1f%%)", name, fmnist_class_names[order[0]],
+                   100 * exp(lp[order[0]]));
+            for (int k = 1; k < o->top; k++)
+                printf("%s%s %.1f%%", k == 1 ? "; then " : ", ", fmnist_class_names[order[k]],
+                       100 * exp(lp[order[k]]));
+            printf("\n");
+        }
+        fflush(stdout);
+    }
+    mlp_work_free(&w);
+    rc = failures ? EXIT_FAIL : EXIT_OK;
+out:
+    runtime_close(&rt);
+    mlp_free(&net);
+    return rc;
+}
+
+/* ---- export ---- */
+
+static int cmd_export(const cli_opts *o)
+{
+    idx_set d = {0};
+    int rc = load_split(o, (enum idx_split)o->split, &d, NULL, 0);
+    if (rc)
+        return rc;
+    const char *split = o->split == IDX_TRAIN ? "train" : "test";
+    if ((uint32_t)o->index >= d.n) {
+        fprintf(stderr, "fmnist: --index: %ld is past the last %s image (%u)\n", o->index, split,
+                d.n - 1);
+        idx_free(&d);
+        return EXIT_USAGE;
+    }
+    int label = d.labels[o->index];
+    char name[256], slug[64];
+    const char *cn = fmnist_class_names[label];
+    size_t j = 0;
+    for (size_t i = 0; cn[i] && j + 1 < sizeof slug; i++) {
+        char c = cn[i];
+        slug[j++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a')
+                    : ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) ? c : '-';
+    }
+    slug[j] = 0;
+    snprintf(name, sizeof name, "%s-%ld-%s.png", split, o->index, slug);
+    const char *out = o->output ? o->output : name;
+    fm_err e;
+    if (image_write_gray_png(out, d.images + (size_t)o->index * IDX_PIXELS, IDX_COLS, IDX_ROWS,
+                             &e))
+        rc = report(&e);
+    else
+        printf("%s: %s image %ld, label %d (%s)\n", out, split, o->index, label, cn);
+    idx_free(&d);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    cli_opts o;
+    fm_err e;
+    if (cli_parse(argc, argv, &o, &e)) {
+        if (e.file[0])
+            fprintf(stderr, "fmnist: %s: %s\n", e.file, e.msg);
+        else
+            fprintf(stderr, "fmnist: %s\n", e.msg);
+        if (o.command >= CLI_TRAIN && o.command <= CLI_EXPORT)
+            fprintf(stderr, "Try 'fmnist %s --help'.\n", cli_command_name(o.command));
+        else
+            fprintf(stderr, "Try 'fmnist --help'.\n");
+        return EXIT_USAGE;
+    }
+    if (o.command == CLI_HELP || o.help) {
+        fputs(usage_of(o.help ? o.command : CLI_NONE), stdout);
+        return EXIT_OK;
+    }
+    switch (o.command) {
+    case CLI_VERSION: {
+        const kernel_impl *k = kernel_find(NULL);
+        printf("fmnist %s (kernels: %s; model format %d)\n", FMNIST_VERSION, k ? k->name : "?",
+               MODEL_FORMAT);
+        return EXIT_OK;
+    }
+    case CLI_TRAIN: return cmd_train(&o);
+    case CLI_EVAL: return cmd_eval(&o);
+    case CLI_CLASSIFY: return cmd_classify(&o);
+    case CLI_EXPORT: return cmd_export(&o);
+    default: break;
+    }
+    fputs(usage_main, stderr);
+    return EXIT_USAGE;
+}
