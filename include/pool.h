@@ -1,31 +1,41 @@
-/* pool.h: a fixed team of threads that run one function together.
+/* pool.h: a fixed team of threads that share the chunks of one job.
  *
- * pool_run(p, fn, ctx) calls fn(ctx, t, n) once for every t in [0, n) on n
- * threads (the caller is thread 0) and returns when all have finished. The
- * workers spin briefly between runs (a training step issues a run every few
- * microseconds), then sleep. Work is split by the caller's fn, by output
- * rows, so the result never depends on n. */
+ * pool_run(p, n, fn, ctx) calls fn(ctx, c) exactly once for every chunk c in
+ * [0, n), spread over the team (the caller works too), and returns when all
+ * are done. Threads claim chunks one at a time, so a thread the OS has
+ * descheduled delays nobody: the others take its share. Which thread runs
+ * a chunk never matters: callers cut work so that every output element
+ * belongs to one chunk and is computed the same way whoever computes it,
+ * which makes results identical for any team size.
+ *
+ * Between jobs the workers spin briefly (a training step issues a job every
+ * few tens of microseconds), then sleep. */
 #ifndef FMNIST_POOL_H
 #define FMNIST_POOL_H
 
 #include "err.h"
 
 typedef struct pool pool;
-typedef void (*pool_fn)(void *ctx, int t, int n);
+typedef void (*pool_fn)(void *ctx, int chunk);
 
-/* n >= 1 threads in all (n - 1 are created). Every thread, the caller
- * included, runs with flush-to-zero set while inside pool_run when ftz is
- * nonzero. On failure *out is untouched. */
+/* Chunks per job are at most this. */
+#define POOL_MAX_CHUNKS (1 << 20)
+
+/* A team of n >= 1 threads in all (n - 1 are created). When ftz is
+ * nonzero every thread, the caller included while inside pool_run, runs
+ * with flush-to-zero and denormals-are-zero set. On failure *out is
+ * untouched. */
 int pool_create(pool **out, int n, int ftz, fm_err *e);
+/* The team size; 1 for a NULL pool. */
 int pool_size(const pool *p);
-void pool_run(pool *p, pool_fn fn, void *ctx);
+/* Runs the job; p may be NULL (then the caller runs every chunk, in order). */
+void pool_run(pool *p, int nchunks, pool_fn fn, void *ctx);
 void pool_destroy(pool *p);
 
 /* The CPUs this process may run on (sched_getaffinity), at least 1. */
 int pool_cpu_count(void);
 
-/* Rows [*r0, *r1) of m for thread t of n, cut at multiples of tile so that
- * the kernels' tiles stay whole. */
-void pool_split(int m, int tile, int t, int n, int *r0, int *r1);
+/* Chunk c of n over [0, total), cut at multiples of align: [*lo, *hi). */
+void pool_chunk(int total, int n, int c, int align, int *lo, int *hi);
 
 #endif

@@ -56,18 +56,13 @@ typedef struct step_ctx {
     const float *grads;
 } step_ctx;
 
-static void step_part(void *arg, int t, int n)
+/* Elements per chunk of the step: 64 KB of each array. */
+#define CHUNK 16384
+
+static void step_chunk(void *arg, int chunk)
 {
     step_ctx *s = arg;
-    size_t N = s->a->n;
-    /* Ranges in whole 64-byte lines so threads never share one. */
-    size_t lines = (N + 15) / 16, per = lines / (size_t)n, extra = lines % (size_t)n;
-    size_t first = (size_t)t * per + ((size_t)t < extra ? (size_t)t : extra);
-    size_t i0 = first * 16, i1 = (first + per + ((size_t)t < extra)) * 16;
-    if (i0 > N)
-        i0 = N;
-    if (i1 > N)
-        i1 = N;
+    size_t i0 = (size_t)chunk * CHUNK, i1 = i0 + CHUNK < s->a->n ? i0 + CHUNK : s->a->n;
     s->update(&s->c, s->params, s->grads, s->a->m, s->a->v, i0, i1);
 }
 
@@ -75,5 +70,5 @@ void adam_step(adam *a, pool *p, adam_fn update, float *params, const float *gra
 {
     a->step++;
     step_ctx s = {a, adam_coefficients(a, a->step, lr), update, params, grads};
-    pool_run(p, step_part, &s);
+    pool_run(p, (int)((a->n + CHUNK - 1) / CHUNK), step_chunk, &s);
 }

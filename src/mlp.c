@@ -125,6 +125,10 @@ void mlp_work_free(mlp_work *w)
 
 /* ---- gather ---- */
 
+/* Jobs are cut into about this many chunks: enough for two threads to
+ * balance, few enough that claiming one costs nothing. */
+#define CHUNKS 16
+
 typedef struct gather_ctx {
     mlp_work *w;
     const uint8_t *images;
@@ -132,12 +136,12 @@ typedef struct gather_ctx {
     int B, C;
 } gather_ctx;
 
-static void gather_part(void *arg, int t, int n)
+static void gather_chunk(void *arg, int chunk)
 {
     gather_ctx *g = arg;
     mlp_work *w = g->w;
     int B = g->B, C = g->C, c0, c1;
-    pool_split(C, 16, t, n, &c0, &c1);
+    pool_chunk(C, CHUNKS, chunk, 16, &c0, &c1);
     const float *norm = w->norm;
     /* Feature-major: contiguous writes, reads from B images at once. */
     float *xT = w->actT[0];
@@ -164,7 +168,7 @@ void mlp_gather(const mlp *m, mlp_work *w, pool *p, const uint8_t *images,
     if (labels)
         for (int b = 0; b < B; b++)
             w->labels[b] = labels[idx ? idx[b] : (size_t)b];
-    pool_run(p, gather_part, &g);
+    pool_run(p, CHUNKS, gather_chunk, &g);
 }
 
 /* ---- forward ---- */
@@ -176,16 +180,24 @@ typedef struct layer_ctx {
     int l;
 } layer_ctx;
 
-static void forward_part(void *arg, int t, int n)
+/* Row tiles per chunk: 2 tiles of 6 rows, so a layer of 256 outputs is 22
+ * chunks; tiles stay whole so chunking never changes the kernels' work. */
+#define TILES_PER_CHUNK 2
+#define CHUNK_ROWS (TILES_PER_CHUNK * GEMM_ROW_TILE)
+
+static int row_chunks(int rows)
+{
+    return (rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
+}
+
+static void forward_chunk(void *arg, int chunk)
 {
     layer_ctx *c = arg;
     const mlp *m = c->m;
     mlp_work *w = c->w;
-    int l = c->l, B = w->B, C = m->width[l], OC = m->width[l + 1], r0, r1;
+    int l = c->l, B = w->B, C = m->width[l], OC = m->width[l + 1];
     int last = l == m->nlayers - 1;
-    pool_split(OC, GEMM_ROW_TILE, t, n, &r0, &r1);
-    if (r0 >= r1)
-        return;
+    int r0 = chunk * CHUNK_ROWS, r1 = r0 + CHUNK_ROWS < OC ? r0 + CHUNK_ROWS : OC;
     float *outT = w->actT[l + 1];
     linear_forward(c->gemm, outT, w->actT[l], m->params + m->w_off[l],
                    m->params + m->b_off[l], B, C, OC, !last, r0, r1);
@@ -202,7 +214,7 @@ void mlp_forward(const mlp *m, mlp_work *w, pool *p, gemm_fn gemm)
 {
     layer_ctx c = {m, w, gemm, 0};
     for (c.l = 0; c.l < m->nlayers; c.l++)
-        pool_run(p, forward_part, &c);
+        pool_run(p, row_chunks(m->width[c.l + 1]), forward_chunk, &c);
     int L = m->nlayers;
     /* In place: logits become log-probabilities. */
     logsoftmax_forward(w->actT[L], w->actT[L], w->B, m->width[L]);
@@ -226,24 +238,26 @@ double mlp_loss(const mlp *m, mlp_work *w)
 
 /* ---- backward ---- */
 
-static void backward_part(void *arg, int t, int n)
+/* The chunks of layer l's backward job: first those of the weight
+ * gradient (rows of dw), then those of the input gradient (rows of dx). */
+static void backward_chunk(void *arg, int chunk)
 {
     layer_ctx *c = arg;
     const mlp *m = c->m;
     mlp_work *w = c->w;
-    int l = c->l, B = w->B, C = m->width[l], OC = m->width[l + 1], r0, r1;
+    int l = c->l, B = w->B, C = m->width[l], OC = m->width[l + 1];
     const float *dyT = w->gradT[l + 1];
-    pool_split(OC, GEMM_ROW_TILE, t, n, &r0, &r1);
-    if (r0 < r1)
+    int nw = row_chunks(OC);
+    if (chunk < nw) {
+        int r0 = chunk * CHUNK_ROWS, r1 = r0 + CHUNK_ROWS < OC ? r0 + CHUNK_ROWS : OC;
         linear_backward_weights(c->gemm, w->grads + m->w_off[l], w->grads + m->b_off[l], dyT,
                                 w->act[l], B, C, OC, r0, r1);
-    if (l > 0) {
+    } else {
         /* Through the ReLU that produced this layer's input: its output is
          * positive exactly where its input was. */
-        pool_split(C, GEMM_ROW_TILE, t, n, &r0, &r1);
-        if (r0 < r1)
-            linear_backward_input(c->gemm, w->gradT[l], dyT, m->params + m->w_off[l],
-                                  w->actT[l], B, C, OC, r0, r1);
+        int r0 = (chunk - nw) * CHUNK_ROWS, r1 = r0 + CHUNK_ROWS < C ? r0 + CHUNK_ROWS : C;
+        linear_backward_input(c->gemm, w->gradT[l], dyT, m->params + m->w_off[l], w->actT[l], B,
+                              C, OC, r0, r1);
     }
 }
 
@@ -253,5 +267,6 @@ void mlp_backward(const mlp *m, mlp_work *w, pool *p, gemm_fn gemm)
     logsoftmax_nll_backward(w->gradT[L], w->actT[L], w->labels, w->B, m->width[L]);
     layer_ctx c = {m, w, gemm, 0};
     for (c.l = L - 1; c.l >= 0; c.l--)
-        pool_run(p, backward_part, &c);
+        pool_run(p, row_chunks(m->width[c.l + 1]) + (c.l > 0 ? row_chunks(m->width[c.l]) : 0),
+                 backward_chunk, &c);
 }

@@ -1,10 +1,11 @@
-/* pool.c: a spinning thread team over pthreads. */
+/* pool.c: a thread team over pthreads; chunks are claimed with one CAS. */
 #define _GNU_SOURCE
 #include "pool.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,59 +20,75 @@
 #define cpu_relax() ((void)0)
 #endif
 
-/* Spins before sleeping: about 50 us, long enough to bridge the gaps
- * between the runs of one training step. */
-#define SPINS 20000
+/* Idle spins before a worker sleeps: some tens of microseconds, enough to
+ * bridge the gaps between the jobs of a training step. */
+#define SPINS 4000
+
+/* The job word: generation (24 bits) | chunk count (20) | next chunk (20).
+ * Claiming a chunk is a compare-and-swap on it, which also proves the chunk
+ * belongs to the job the claimer saw. */
+#define IDX_BITS 20
+#define IDX_MASK ((UINT64_C(1) << IDX_BITS) - 1)
+#define GEN_SHIFT (2 * IDX_BITS)
+#define JOB(gen, n, idx) ((uint64_t)(gen) << GEN_SHIFT | (uint64_t)(n) << IDX_BITS | (uint64_t)(idx))
+#define JOB_GEN(w) ((w) >> GEN_SHIFT)
+#define JOB_N(w) (((w) >> IDX_BITS) & IDX_MASK)
+#define JOB_IDX(w) ((w)&IDX_MASK)
 
 struct pool {
     int n, ftz;
     pthread_t *threads;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    atomic_uint gen;     /* bumped for every run */
-    atomic_int pending;  /* workers still busy with the current run */
+    _Atomic uint64_t job;
+    atomic_int done;     /* chunks finished in the current job */
     atomic_int sleepers; /* workers blocked on cv */
-    int quit;
-    pool_fn fn;
+    atomic_int quit;
+    pool_fn fn; /* of the current job; stable while it has unclaimed chunks */
     void *ctx;
+    uint64_t gen;
 };
 
-typedef struct worker_arg {
-    pool *p;
-    int t;
-} worker_arg;
+/* Claims and runs chunks of the job generation gen until none is left. */
+static void work(pool *p, uint64_t gen)
+{
+    uint64_t w = atomic_load_explicit(&p->job, memory_order_acquire);
+    while (JOB_GEN(w) == gen && JOB_IDX(w) < JOB_N(w)) {
+        if (atomic_compare_exchange_weak_explicit(&p->job, &w, w + 1, memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            p->fn(p->ctx, (int)JOB_IDX(w));
+            atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+            w = atomic_load_explicit(&p->job, memory_order_acquire);
+        }
+    }
+}
 
 static void *worker(void *arg)
 {
-    worker_arg wa = *(worker_arg *)arg;
-    free(arg);
-    pool *p = wa.p;
+    pool *p = arg;
     if (p->ftz)
         fp_flush_denormals();
-    unsigned seen = 0;
+    uint64_t seen = 0;
     for (;;) {
-        unsigned g;
+        uint64_t w;
         int spins = 0;
-        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen) {
+        while (JOB_GEN(w = atomic_load_explicit(&p->job, memory_order_acquire)) == seen) {
+            if (atomic_load_explicit(&p->quit, memory_order_relaxed))
+                return NULL;
             if (++spins < SPINS) {
                 cpu_relax();
                 continue;
             }
             pthread_mutex_lock(&p->mu);
             atomic_fetch_add(&p->sleepers, 1);
-            while (atomic_load(&p->gen) == seen && !p->quit)
+            while (JOB_GEN(atomic_load(&p->job)) == seen && !atomic_load(&p->quit))
                 pthread_cond_wait(&p->cv, &p->mu);
             atomic_fetch_sub(&p->sleepers, 1);
             pthread_mutex_unlock(&p->mu);
             spins = 0;
-            if (p->quit && atomic_load(&p->gen) == seen)
-                return NULL;
         }
-        seen = g;
-        if (p->quit)
-            return NULL;
-        p->fn(p->ctx, wa.t, p->n);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        seen = JOB_GEN(w);
+        work(p, seen);
     }
 }
 
@@ -82,30 +99,25 @@ int pool_create(pool **out, int n, int ftz, fm_err *e)
     pool *p = calloc(1, sizeof *p);
     if (!p)
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory for the thread pool");
-    p->n = n;
-    p->ftz = ftz;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
-    atomic_init(&p->gen, 0);
-    atomic_init(&p->pending, 0);
-    atomic_init(&p->sleepers, 0);
     p->threads = calloc((size_t)n, sizeof *p->threads);
     if (!p->threads) {
         free(p);
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory for the thread pool");
     }
+    p->n = 1;
+    p->ftz = ftz;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    atomic_init(&p->job, JOB(0, 0, 0));
+    atomic_init(&p->done, 0);
+    atomic_init(&p->sleepers, 0);
+    atomic_init(&p->quit, 0);
     for (int t = 1; t < n; t++) {
-        worker_arg *wa = malloc(sizeof *wa);
-        if (wa) {
-            wa->p = p;
-            wa->t = t;
-        }
-        if (!wa || pthread_create(&p->threads[t], NULL, worker, wa) != 0) {
-            free(wa);
-            p->n = t; /* the ones started so far */
+        if (pthread_create(&p->threads[t], NULL, worker, p) != 0) {
             pool_destroy(p);
             return fm_fail(e, FM_ENOMEM, NULL, "cannot start thread %d of %d", t + 1, n);
         }
+        p->n = t + 1;
     }
     *out = p;
     return FM_OK;
@@ -116,33 +128,35 @@ int pool_size(const pool *p)
     return p ? p->n : 1;
 }
 
-void pool_run(pool *p, pool_fn fn, void *ctx)
+void pool_run(pool *p, int nchunks, pool_fn fn, void *ctx)
 {
-    if (!p || p->n == 1) {
-        unsigned st = p && p->ftz ? fp_flush_denormals() : 0;
-        fn(ctx, 0, 1);
-        if (p && p->ftz)
-            fp_restore(st);
+    if (nchunks <= 0)
         return;
-    }
-    unsigned st = p->ftz ? fp_flush_denormals() : 0;
-    p->fn = fn;
-    p->ctx = ctx;
-    atomic_store_explicit(&p->pending, p->n - 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
-    if (atomic_load(&p->sleepers) > 0) {
-        pthread_mutex_lock(&p->mu);
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-    }
-    fn(ctx, 0, p->n);
-    int spins = 0;
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
-        if (++spins < SPINS)
+    unsigned st = p && p->ftz ? fp_flush_denormals() : 0;
+    if (!p || p->n == 1 || nchunks == 1) {
+        for (int c = 0; c < nchunks; c++)
+            fn(ctx, c);
+    } else {
+        p->fn = fn;
+        p->ctx = ctx;
+        atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+        p->gen = (p->gen + 1) & ((UINT64_C(1) << (64 - GEN_SHIFT)) - 1);
+        if (p->gen == 0)
+            p->gen = 1; /* workers start having seen generation 0 */
+        /* Sequentially consistent, pairing with the worker's sleepers
+         * increment: either it sees this job or we see it sleeping. */
+        atomic_store(&p->job, JOB(p->gen, nchunks, 0));
+        if (atomic_load(&p->sleepers) > 0) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_broadcast(&p->cv);
+            pthread_mutex_unlock(&p->mu);
+        }
+        work(p, p->gen);
+        /* Only chunks already claimed remain: their threads are running. */
+        while (atomic_load_explicit(&p->done, memory_order_acquire) < nchunks)
             cpu_relax();
-        else
-            sched_yield();
-    if (p->ftz)
+    }
+    if (p && p->ftz)
         fp_restore(st);
 }
 
@@ -151,8 +165,7 @@ void pool_destroy(pool *p)
     if (!p)
         return;
     pthread_mutex_lock(&p->mu);
-    p->quit = 1;
-    atomic_fetch_add(&p->gen, 1);
+    atomic_store(&p->quit, 1);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     for (int t = 1; t < p->n; t++)
@@ -174,13 +187,13 @@ int pool_cpu_count(void)
     return 1;
 }
 
-void pool_split(int m, int tile, int t, int n, int *r0, int *r1)
+void pool_chunk(int total, int n, int c, int align, int *lo, int *hi)
 {
-    int tiles = (m + tile - 1) / tile;
-    int per = tiles / n, extra = tiles % n;
-    int first = t * per + (t < extra ? t : extra);
-    int count = per + (t < extra);
-    int a = first * tile, b = (first + count) * tile;
-    *r0 = a < m ? a : m;
-    *r1 = b < m ? b : m;
+    int units = (total + align - 1) / align;
+    int per = units / n, extra = units % n;
+    int first = c * per + (c < extra ? c : extra);
+    int count = per + (c < extra);
+    int a = first * align, b = (first + count) * align;
+    *lo = a < total ? a : total;
+    *hi = b < total ? b : total;
 }
