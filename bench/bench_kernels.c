@@ -1,0 +1,87 @@
+/* bench_kernels.c: single-thread GFLOP/s of each GEMM shape training uses,
+ * per kernel implementation, against this core's measured FMA peak.
+ * Times are the minimum over repetitions (robust to a busy machine).
+ *   build/bench/bench_kernels [impl...] */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels.h"
+#include "peak.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static float *buf(size_t n)
+{
+    float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.3f;
+    return p;
+}
+
+int main(int argc, char **argv)
+{
+    const int widths[] = {784, 256, 128, 64, 10};
+    const int B = 64;
+    const kernel_impl *ks[8];
+    int nk = 0;
+    if (argc > 1) {
+        for (int i = 1; i < argc && nk < 8; i++)
+            if ((ks[nk] = kernel_find(argv[i])))
+                nk++;
+    } else {
+        nk = kernel_list(ks, 8);
+        if (nk > 2)
+            nk = 2; /* the two fastest */
+    }
+    unsigned st = fp_flush_denormals();
+    printf("FMA peak, one core: %.1f GFLOP/s (AVX2), %.1f GFLOP/s (AVX-512)\n",
+           peak_gflops_avx2(0.2), peak_gflops_avx512(0.2));
+    printf("%-8s %-22s %10s %10s\n", "kernel", "shape", "us", "GFLOP/s");
+    for (int k = 0; k < nk; k++) {
+        double total_flop = 0, total_s = 0;
+        for (int l = 0; l < 4; l++) {
+            int C = widths[l], OC = widths[l + 1];
+            float *w = buf((size_t)OC * C), *b = buf((size_t)OC), *xT = buf((size_t)C * B);
+            float *x = buf((size_t)B * C), *outT = buf((size_t)OC * B), *dyT = buf((size_t)OC * B);
+            float *dw = buf((size_t)OC * C), *db = buf((size_t)OC), *dxT = buf((size_t)C * B);
+            for (int op = 0; op < 3; op++) {
+                if (op == 2 && l == 0)
+                    continue;
+                double flop = 2.0 * B * C * OC, best = 1e9;
+                int reps = (int)(2e8 / flop) + 3;
+                for (int r = 0; r < reps; r++) {
+                    double t0 = now();
+                    if (op == 0)
+                        linear_forward(ks[k]->gemm, outT, xT, w, b, B, C, OC, 1, 0, OC);
+                    else if (op == 1)
+                        linear_backward_weights(ks[k]->gemm, dw, db, dyT, x, B, C, OC, 0, OC);
+                    else
+                        linear_backward_input(ks[k]->gemm, dxT, dyT, w, xT, B, C, OC, 0, C);
+                    double t = now() - t0;
+                    best = t < best ? t : best;
+                }
+                static const char *names[] = {"forward", "weight grad", "input grad"};
+                char shape[64];
+                snprintf(shape, sizeof shape, "%s %dx%d", names[op], OC, C);
+                printf("%-8s %-22s %10.2f %10.1f\n", ks[k]->name, shape, best * 1e6,
+                       flop / best * 1e-9);
+                total_flop += flop;
+                total_s += best;
+            }
+            free(w), free(b), free(xT), free(x), free(outT), free(dyT), free(dw), free(db),
+                free(dxT);
+        }
+        printf("%-8s %-22s %10.2f %10.1f\n", ks[k]->name, "one step, all GEMMs", total_s * 1e6,
+               total_flop / total_s * 1e-9);
+    }
+    fp_restore(st);
+    return 0;
+}
