@@ -221,8 +221,8 @@ static void on_epoch(void *ctx, const train_status *s)
         if (pr->tty)
             fprintf(stderr, "\r\033[K");
         else
-            fprintf(stderr, "epoch %d/%d: %ld steps, %ld images, %.2f s\n", s->epoch, s->epochs,
-                    s->steps, s->images, s->seconds);
+            fprintf(stderr, "epoch %d/%d: %ld steps, %.0f images/s\n", s->epoch, s->epochs,
+                    s->steps, s->seconds > 0 ? (double)s->images / s->seconds : 0.0);
         fflush(stderr);
     }
     if (pr->json) {
@@ -235,6 +235,17 @@ static void on_epoch(void *ctx, const train_status *s)
                s->seconds);
     }
     fflush(stdout);
+}
+
+/* The shortest "%g" text that reads back as exactly x (0.003, not
+ * 0.0030000000000000001). */
+static void shortest(char *buf, size_t cap, double x)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x)
+            return;
+    }
 }
 
 static int cmd_train(const cli_opts *o)
@@ -279,7 +290,9 @@ static int cmd_train(const cli_opts *o)
     meta_append(meta, sizeof meta, "fmnist_version", "%s", FMNIST_VERSION);
     meta_append(meta, sizeof meta, "epochs", "%d", o->epochs);
     meta_append(meta, sizeof meta, "batch_size", "%d", o->batch_size);
-    meta_append(meta, sizeof meta, "lr", "%.17g", o->lr);
+    char lr[32];
+    shortest(lr, sizeof lr, o->lr);
+    meta_append(meta, sizeof meta, "lr", "%s", lr);
     meta_append(meta, sizeof meta, "seed", "%llu", (unsigned long long)o->seed);
     meta_append(meta, sizeof meta, "train_images", "%u", train.n);
     meta_append(meta, sizeof meta, "test_accuracy", "%.4f", acc);
