@@ -15,6 +15,8 @@
 
 #include "err.h"
 
+/* Refuses to replace anything but a regular file (a directory, /dev/full);
+ * through a symlink it replaces the file the link points to. */
 int file_write_atomic(const char *path, const void *data, size_t len, fm_err *e);
 
 /* Reads a whole regular file of at most max bytes into a malloc'd buffer.

@@ -3,15 +3,18 @@
  * Little-endian on every machine. Offsets in bytes:
  *   0   8   magic "FMNISTMD"
  *   8   4   format version (1)
- *   12  4   flags: bit 0 set when Adam's moments follow the parameters
- *           (a training checkpoint); other bits 0
+ *   12  4   flags: bit 0 set when state blocks follow the parameters (a
+ *           training checkpoint); other bits 0
  *   16  4   L, the number of Linear layers (1..8)
  *   20  4(L+1)  the layer widths, inputs first (784 256 128 64 10)
  *   ..  4   M, the length of the metadata text (0..65536)
  *   ..  M   metadata: "key=value\n" lines of printable ASCII (see below)
  *   ..  4P  the P parameters as float32: for each layer its weight
  *           (out, in) row-major, then its bias, as PyTorch's state_dict
- *   ..  8P  (flag bit 0 only) Adam's first moments, then second moments
+ *   ..  4   (flag bit 0 only) K, the number of state blocks (1..8)
+ *   ..  4PK (flag bit 0 only) K blocks of P float32 each: a training
+ *           checkpoint's state (Adam's moments, ...), named in order by the
+ *           metadata key "blocks" (e.g. "blocks=adam_m,adam_v")
  *   end-4 4 CRC-32 (zlib's crc32) of every byte before it
  * Metadata keys written by fmnist train: fmnist_version, epochs, seed, lr,
  * batch_size, test_accuracy (and the training options of later versions).
@@ -28,27 +31,28 @@
 #define MODEL_MAGIC "FMNISTMD"
 #define MODEL_FORMAT 1
 #define MODEL_META_MAX 65536
-#define MODEL_FLAG_ADAM 1u
+#define MODEL_FLAG_STATE 1u
+#define MODEL_MAX_BLOCKS 8
 
-/* Encodes into a malloc'd buffer. adam_mv (NULL: none) holds 2 * nparams
- * floats, first moments then second. meta may be NULL (empty). */
-int model_encode(const mlp *m, const char *meta, const float *adam_mv, uint8_t **buf,
-                 size_t *len, fm_err *e);
+/* Encodes into a malloc'd buffer. blocks (NULL or nblocks == 0: a plain
+ * model) holds nblocks * nparams floats of state. meta may be NULL. */
+int model_encode(const mlp *m, const char *meta, const float *blocks, int nblocks,
+                 uint8_t **buf, size_t *len, fm_err *e);
 
 /* Decodes and checks a whole file image: magic, checksum, version, widths,
  * exact length, metadata text. On success *m is a new network (mlp_free
- * it), *meta a malloc'd NUL-terminated string, and *adam_mv (when adam_mv
- * is not NULL) a malloc'd 2 * nparams block or NULL when the file has no
- * Adam state. name is for messages. On failure nothing is allocated and
- * the outputs are untouched. */
+ * it), *meta (when meta is not NULL) a malloc'd NUL-terminated string, and
+ * when blocks is not NULL, *blocks a malloc'd nblocks * nparams block (NULL
+ * for a plain model) with *nblocks its count. name is for messages. On
+ * failure nothing is allocated and the outputs are untouched. */
 int model_decode(const uint8_t *buf, size_t len, const char *name, mlp *m, char **meta,
-                 float **adam_mv, fm_err *e);
+                 float **blocks, int *nblocks, fm_err *e);
 
 /* model_encode + file_write_atomic. */
-int model_save(const char *path, const mlp *m, const char *meta, const float *adam_mv,
-               fm_err *e);
+int model_save(const char *path, const mlp *m, const char *meta, const float *blocks,
+               int nblocks, fm_err *e);
 /* file_read_all + model_decode. */
-int model_load(const char *path, mlp *m, char **meta, float **adam_mv, fm_err *e);
+int model_load(const char *path, mlp *m, char **meta, float **blocks, int *nblocks, fm_err *e);
 
 /* Metadata text helpers. meta_append adds "key=value\n" (value printf'd) to
  * the NUL-terminated text in buf (cap bytes); returns FM_EINVAL when it

@@ -1,10 +1,12 @@
 /* fileio.c: atomic replacement and bounded whole-file reads. */
+#define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,33 +31,42 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-int file_write_atomic(const char *path, const void *data, size_t len, fm_err *e)
+int file_write_atomic(const char *name, const void *data, size_t len, fm_err *e)
 {
-    char tmp[4096];
+    /* Through a symlink, replace what it points to, not the link. */
+    char resolved[PATH_MAX];
+    struct stat st;
+    const char *path = name;
+    if (lstat(name, &st) == 0 && S_ISLNK(st.st_mode)) {
+        if (!realpath(name, resolved))
+            return fm_fail(e, FM_EIO, name, "cannot follow the symlink: %s", strerror(errno));
+        path = resolved;
+    }
+    char tmp[PATH_MAX + 8];
     int n = snprintf(tmp, sizeof tmp, "%s.tmp", path);
     if (n < 0 || (size_t)n >= sizeof tmp)
-        return fm_fail(e, FM_EINVAL, path, "path too long");
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return fm_fail(e, FM_EIO, path, "is a directory");
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        return fm_fail(e, FM_EINVAL, name, "path too long");
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return fm_fail(e, FM_EIO, name, "%s, not a regular file: not replacing it",
+                       S_ISDIR(st.st_mode) ? "is a directory" : "is a device or special file");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
-        return fm_fail(e, FM_EIO, path, "cannot write: %s", strerror(errno));
+        return fm_fail(e, FM_EIO, name, "cannot write: %s", strerror(errno));
     if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
         int err = errno;
         close(fd);
         unlink(tmp);
-        return fm_fail(e, FM_EIO, path, "cannot write: %s", strerror(err));
+        return fm_fail(e, FM_EIO, name, "cannot write: %s", strerror(err));
     }
     if (close(fd) != 0) {
         int err = errno;
         unlink(tmp);
-        return fm_fail(e, FM_EIO, path, "cannot write: %s", strerror(err));
+        return fm_fail(e, FM_EIO, name, "cannot write: %s", strerror(err));
     }
     if (rename(tmp, path) != 0) {
         int err = errno;
         unlink(tmp);
-        return fm_fail(e, FM_EIO, path, "cannot replace: %s", strerror(err));
+        return fm_fail(e, FM_EIO, name, "cannot replace: %s", strerror(err));
     }
     /* Make the rename itself durable. */
     char dir[4096];

@@ -296,7 +296,7 @@ static int cmd_train(const cli_opts *o)
     meta_append(meta, sizeof meta, "seed", "%llu", (unsigned long long)o->seed);
     meta_append(meta, sizeof meta, "train_images", "%u", train.n);
     meta_append(meta, sizeof meta, "test_accuracy", "%.4f", acc);
-    if (model_save(o->model, &net, meta, NULL, &e)) {
+    if (model_save(o->model, &net, meta, NULL, 0, &e)) {
         rc = report(&e);
         goto out_net;
     }
@@ -317,7 +317,7 @@ out_rt:
 static int load_model(const char *path, mlp *net, char **meta)
 {
     fm_err e;
-    if (model_load(path, net, meta, NULL, &e)) {
+    if (model_load(path, net, meta, NULL, NULL, &e)) {
         report(&e);
         if (e.code == FM_ENOTFOUND)
             fprintf(stderr, "HINT: train one first with 'fmnist train', or pass --model FILE\n");

@@ -55,21 +55,26 @@ static uint32_t crc(const uint8_t *p, size_t n)
     return (uint32_t)c;
 }
 
-int model_encode(const mlp *m, const char *meta, const float *adam_mv, uint8_t **buf,
-                 size_t *len, fm_err *e)
+int model_encode(const mlp *m, const char *meta, const float *blocks, int nblocks,
+                 uint8_t **buf, size_t *len, fm_err *e)
 {
     size_t mlen = meta ? strlen(meta) : 0;
     if (mlen > MODEL_META_MAX)
         return fm_fail(e, FM_EINVAL, NULL, "metadata of %zu bytes is over %d", mlen,
                        MODEL_META_MAX);
-    size_t L = (size_t)m->nlayers, P = m->nparams;
-    size_t n = 20 + 4 * (L + 1) + 4 + mlen + 4 * P * (adam_mv ? 3 : 1) + 4;
+    if (!blocks)
+        nblocks = 0;
+    if (nblocks < 0 || nblocks > MODEL_MAX_BLOCKS)
+        return fm_fail(e, FM_EINVAL, NULL, "%d state blocks: 0..%d supported", nblocks,
+                       MODEL_MAX_BLOCKS);
+    size_t L = (size_t)m->nlayers, P = m->nparams, K = (size_t)nblocks;
+    size_t n = 20 + 4 * (L + 1) + 4 + mlen + 4 * P + (K ? 4 + 4 * P * K : 0) + 4;
     uint8_t *b = malloc(n), *p = b;
     if (!b)
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory for a %zu-byte model file", n);
     memcpy(p, MODEL_MAGIC, 8);
     put32(p + 8, MODEL_FORMAT);
-    put32(p + 12, adam_mv ? MODEL_FLAG_ADAM : 0);
+    put32(p + 12, K ? MODEL_FLAG_STATE : 0);
     put32(p + 16, (uint32_t)L);
     p += 20;
     for (size_t l = 0; l <= L; l++, p += 4)
@@ -80,9 +85,11 @@ int model_encode(const mlp *m, const char *meta, const float *adam_mv, uint8_t *
     p += mlen;
     put_floats(p, m->params, P);
     p += 4 * P;
-    if (adam_mv) {
-        put_floats(p, adam_mv, 2 * P);
-        p += 8 * P;
+    if (K) {
+        put32(p, (uint32_t)K);
+        p += 4;
+        put_floats(p, blocks, K * P);
+        p += 4 * P * K;
     }
     put32(p, crc(b, (size_t)(p - b)));
     *buf = b;
@@ -113,11 +120,21 @@ static size_t implied_length(const uint8_t *b, size_t len)
     uint32_t mlen = get32(b + 20 + 4 * ((size_t)L + 1));
     if (mlen > MODEL_META_MAX)
         return 0;
-    return 20 + 4 * ((size_t)L + 1) + 4 + mlen + 4 * P * ((flags & MODEL_FLAG_ADAM) ? 3 : 1) + 4;
+    size_t n = 20 + 4 * ((size_t)L + 1) + 4 + mlen + 4 * P + 4;
+    if (flags & MODEL_FLAG_STATE) {
+        size_t at = n - 4; /* where K is */
+        if (len < at + 4)
+            return CUT_IN_HEADER;
+        uint32_t K = get32(b + at);
+        if (K < 1 || K > MODEL_MAX_BLOCKS)
+            return 0;
+        n += 4 + 4 * P * K;
+    }
+    return n;
 }
 
 int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **meta,
-                 float **adam_mv, fm_err *e)
+                 float **blocks, int *nblocks, fm_err *e)
 {
     size_t ml = len < 8 ? len : 8;
     if (len == 0)
@@ -148,7 +165,7 @@ int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **
     if (version < 1)
         return fm_fail(e, FM_EFORMAT, name, "corrupt: format version 0");
     uint32_t flags = get32(b + 12), L = get32(b + 16);
-    if (flags & ~MODEL_FLAG_ADAM)
+    if (flags & ~MODEL_FLAG_STATE)
         return fm_fail(e, FM_EFORMAT, name, "unknown flags 0x%x", flags);
     if (L < 1 || L > MLP_MAX_LAYERS)
         return fm_fail(e, FM_EFORMAT, name, "%u layers: 1..%d supported", L, MLP_MAX_LAYERS);
@@ -163,6 +180,12 @@ int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **
         width[l] = (int)w;
     }
     size_t want = implied_length(b, len);
+    if (want == 0 || want == CUT_IN_HEADER) {
+        if (flags & MODEL_FLAG_STATE)
+            return fm_fail(e, FM_EFORMAT, name, "state block count outside 1..%d",
+                           MODEL_MAX_BLOCKS);
+        return fm_fail(e, FM_EFORMAT, name, "corrupt header");
+    }
     if (want != len)
         return fm_fail(e, FM_EFORMAT, name, "%zu bytes, its header implies %zu", len, want);
     const uint8_t *p = b + 20 + 4 * ((size_t)L + 1);
@@ -175,39 +198,43 @@ int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **
     int rc = mlp_create(&t, (int)L, width, e);
     if (rc)
         return fm_in_file(e, rc, name);
+    const uint8_t *params = p + mlen;
+    const uint8_t *state = params + 4 * t.nparams;
+    uint32_t K = (flags & MODEL_FLAG_STATE) ? get32(state) : 0;
     char *mt = malloc((size_t)mlen + 1);
-    float *mv = NULL;
-    if (adam_mv && (flags & MODEL_FLAG_ADAM))
-        mv = malloc(8 * t.nparams);
-    if (!mt || (adam_mv && (flags & MODEL_FLAG_ADAM) && !mv)) {
+    float *bl = NULL;
+    if (blocks && K)
+        bl = malloc(4 * t.nparams * K);
+    if (!mt || (blocks && K && !bl)) {
         free(mt);
-        free(mv);
+        free(bl);
         mlp_free(&t);
         return fm_fail(e, FM_ENOMEM, name, "out of memory");
     }
     memcpy(mt, p, mlen);
     mt[mlen] = 0;
-    p += mlen;
-    get_floats(t.params, p, t.nparams);
-    p += 4 * t.nparams;
-    if (mv)
-        get_floats(mv, p, 2 * t.nparams);
+    get_floats(t.params, params, t.nparams);
+    if (bl)
+        get_floats(bl, state + 4, K * t.nparams);
     *m = t;
     if (meta)
         *meta = mt;
     else
         free(mt);
-    if (adam_mv)
-        *adam_mv = mv;
+    if (blocks) {
+        *blocks = bl;
+        if (nblocks)
+            *nblocks = (int)K;
+    }
     return FM_OK;
 }
 
-int model_save(const char *path, const mlp *m, const char *meta, const float *adam_mv,
-               fm_err *e)
+int model_save(const char *path, const mlp *m, const char *meta, const float *blocks,
+               int nblocks, fm_err *e)
 {
     uint8_t *buf;
     size_t len;
-    int rc = model_encode(m, meta, adam_mv, &buf, &len, e);
+    int rc = model_encode(m, meta, blocks, nblocks, &buf, &len, e);
     if (rc)
         return fm_in_file(e, rc, path);
     rc = file_write_atomic(path, buf, len, e);
@@ -215,14 +242,14 @@ int model_save(const char *path, const mlp *m, const char *meta, const float *ad
     return rc;
 }
 
-int model_load(const char *path, mlp *m, char **meta, float **adam_mv, fm_err *e)
+int model_load(const char *path, mlp *m, char **meta, float **blocks, int *nblocks, fm_err *e)
 {
     uint8_t *buf;
     size_t len;
     int rc = file_read_all(path, MODEL_FILE_MAX, &buf, &len, e);
     if (rc)
         return rc;
-    rc = model_decode(buf, len, path, m, meta, adam_mv, e);
+    rc = model_decode(buf, len, path, m, meta, blocks, nblocks, e);
     free(buf);
     return rc;
 }

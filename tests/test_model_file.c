@@ -31,13 +31,15 @@ static void test_round_trip(void **state)
     assert_int_equal(meta_append(meta, sizeof meta, "k", "new\nline"), FM_EINVAL);
     uint8_t *buf;
     size_t len;
-    assert_int_equal(model_encode(&m, meta, NULL, &buf, &len, NULL), FM_OK);
+    assert_int_equal(model_encode(&m, meta, NULL, 0, &buf, &len, NULL), FM_OK);
     assert_int_equal(len, 20 + 4 * 5 + 4 + strlen(meta) + 4 * 242762 + 4);
     char *meta2;
     float *mv = (float *)0x1;
+    int nb = -1;
     fm_err e;
-    assert_int_equal(model_decode(buf, len, "x", &back, &meta2, &mv, &e), FM_OK);
+    assert_int_equal(model_decode(buf, len, "x", &back, &meta2, &mv, &nb, &e), FM_OK);
     assert_null(mv);
+    assert_int_equal(nb, 0);
     assert_true(mlp_same_shape(&m, &back));
     assert_memory_equal(m.params, back.params, m.nparams * sizeof(float));
     assert_string_equal(meta, meta2);
@@ -48,20 +50,22 @@ static void test_round_trip(void **state)
     /* Encoding again gives the same bytes. */
     uint8_t *buf2;
     size_t len2;
-    assert_int_equal(model_encode(&back, meta2, NULL, &buf2, &len2, NULL), FM_OK);
+    assert_int_equal(model_encode(&back, meta2, NULL, 0, &buf2, &len2, NULL), FM_OK);
     assert_int_equal(len, len2);
     assert_memory_equal(buf, buf2, len);
     free(buf), free(buf2), free(meta2);
     mlp_free(&back);
 
-    /* With Adam's moments (a checkpoint). */
-    float *adam = malloc(2 * m.nparams * sizeof(float));
-    for (size_t i = 0; i < 2 * m.nparams; i++)
+    /* With three state blocks (a checkpoint). */
+    float *adam = malloc(3 * m.nparams * sizeof(float));
+    for (size_t i = 0; i < 3 * m.nparams; i++)
         adam[i] = (float)i * 1e-6f;
-    assert_int_equal(model_encode(&m, "", adam, &buf, &len, NULL), FM_OK);
-    assert_int_equal(model_decode(buf, len, "x", &back, NULL, &mv, &e), FM_OK);
+    assert_int_equal(model_encode(&m, "blocks=a,b,c\n", adam, 3, &buf, &len, NULL), FM_OK);
+    assert_int_equal(len, 20 + 4 * 5 + 4 + 13 + 4 * 242762 + 4 + 3 * 4 * 242762 + 4);
+    assert_int_equal(model_decode(buf, len, "x", &back, NULL, &mv, &nb, &e), FM_OK);
     assert_non_null(mv);
-    assert_memory_equal(mv, adam, 2 * m.nparams * sizeof(float));
+    assert_int_equal(nb, 3);
+    assert_memory_equal(mv, adam, 3 * m.nparams * sizeof(float));
     free(mv), free(buf), free(adam);
     mlp_free(&back);
     mlp_free(&m);
@@ -74,7 +78,7 @@ static void expect_reject(const uint8_t *b, size_t len, const char *text)
     memset(&out, 0xab, sizeof out);
     char *meta = (char *)0x1;
     fm_err e;
-    int rc = model_decode(b, len, "m", &out, &meta, NULL, &e);
+    int rc = model_decode(b, len, "m", &out, &meta, NULL, NULL, &e);
     if (rc != FM_EFORMAT || !strstr(e.msg, text))
         fail_msg("len %zu: expected '%s', got %d '%s'", len, text, rc, e.msg);
     assert_ptr_equal(meta, (char *)0x1);
@@ -95,7 +99,7 @@ static void test_damage(void **state)
     make_net(&m, small, 2, 2);
     uint8_t *buf;
     size_t len;
-    assert_int_equal(model_encode(&m, "epochs=1\n", NULL, &buf, &len, NULL), FM_OK);
+    assert_int_equal(model_encode(&m, "epochs=1\n", NULL, 0, &buf, &len, NULL), FM_OK);
     uint8_t *b = malloc(len);
 
     /* Truncated at every length. */
@@ -123,6 +127,10 @@ static void test_damage(void **state)
     b[12] = 4;
     fix_crc(b, len);
     expect_reject(b, len, "unknown flags");
+    memcpy(b, buf, len);
+    b[12] = 1; /* state blocks announced, none there */
+    fix_crc(b, len);
+    expect_reject(b, len, "state block count outside 1..8");
     uint8_t *longer = malloc(len + 8);
     memcpy(longer, buf, len - 4);
     memset(longer + len - 4, 0, 8);
@@ -152,8 +160,8 @@ static void test_other_architecture_loads_as_itself(void **state)
     make_net(&m, small, 2, 3);
     uint8_t *buf;
     size_t len;
-    assert_int_equal(model_encode(&m, NULL, NULL, &buf, &len, NULL), FM_OK);
-    assert_int_equal(model_decode(buf, len, "m", &back, NULL, NULL, NULL), FM_OK);
+    assert_int_equal(model_encode(&m, NULL, NULL, 0, &buf, &len, NULL), FM_OK);
+    assert_int_equal(model_decode(buf, len, "m", &back, NULL, NULL, NULL, NULL), FM_OK);
     make_net(&want, mlp_fmnist_widths, 4, 1);
     assert_false(mlp_same_shape(&back, &want));
     assert_int_equal(back.width[1], 4);
@@ -171,15 +179,15 @@ static void test_save_atomically(void **state)
     mlp m, back;
     make_net(&m, small, 2, 4);
     fm_err e;
-    assert_int_equal(model_save(path, &m, "x=1\n", NULL, &e), FM_OK);
+    assert_int_equal(model_save(path, &m, "x=1\n", NULL, 0, &e), FM_OK);
     /* A stale temporary from a killed run is replaced, not left behind. */
     tu_write(tmp, "junk", 4);
     m.params[0] += 1;
-    assert_int_equal(model_save(path, &m, "x=2\n", NULL, &e), FM_OK);
+    assert_int_equal(model_save(path, &m, "x=2\n", NULL, 0, &e), FM_OK);
     struct stat st;
     assert_int_not_equal(stat(tmp, &st), 0);
     char *meta;
-    assert_int_equal(model_load(path, &back, &meta, NULL, &e), FM_OK);
+    assert_int_equal(model_load(path, &back, &meta, NULL, NULL, &e), FM_OK);
     assert_string_equal(meta, "x=2\n");
     assert_true(back.params[0] == m.params[0]);
     free(meta);
@@ -188,19 +196,33 @@ static void test_save_atomically(void **state)
     char sub[4300];
     snprintf(sub, sizeof sub, "%s/sub", dir);
     mkdir(sub, 0755);
-    assert_int_equal(model_save(sub, &m, NULL, NULL, &e), FM_EIO);
+    assert_int_equal(model_save(sub, &m, NULL, NULL, 0, &e), FM_EIO);
     assert_non_null(strstr(e.msg, "is a directory"));
+    assert_int_equal(model_save("/dev/null", &m, NULL, NULL, 0, &e), FM_EIO);
+    assert_non_null(strstr(e.msg, "not a regular file: not replacing it"));
+    /* Through a symlink: the target is replaced, the link stays. */
+    char link[4300];
+    snprintf(link, sizeof link, "%s/link.model", dir);
+    assert_int_equal(symlink(path, link), 0);
+    assert_int_equal(model_save(link, &m, "x=3\n", NULL, 0, &e), FM_OK);
+    struct stat ls;
+    assert_int_equal(lstat(link, &ls), 0);
+    assert_true(S_ISLNK(ls.st_mode));
+    assert_int_equal(model_load(path, &back, &meta, NULL, NULL, &e), FM_OK);
+    assert_string_equal(meta, "x=3\n");
+    free(meta);
+    mlp_free(&back);
     snprintf(sub, sizeof sub, "%s/no/such/dir/m.model", dir);
-    assert_int_equal(model_save(sub, &m, NULL, NULL, &e), FM_EIO);
+    assert_int_equal(model_save(sub, &m, NULL, NULL, 0, &e), FM_EIO);
     assert_string_equal(e.file, sub);
     /* Loading: missing file, empty file, a directory. */
     snprintf(sub, sizeof sub, "%s/missing.model", dir);
-    assert_int_equal(model_load(sub, &back, NULL, NULL, &e), FM_ENOTFOUND);
+    assert_int_equal(model_load(sub, &back, NULL, NULL, NULL, &e), FM_ENOTFOUND);
     snprintf(sub, sizeof sub, "%s/empty.model", dir);
     tu_write(sub, "", 0);
-    assert_int_equal(model_load(sub, &back, NULL, NULL, &e), FM_EFORMAT);
+    assert_int_equal(model_load(sub, &back, NULL, NULL, NULL, &e), FM_EFORMAT);
     assert_non_null(strstr(e.msg, "empty file"));
-    assert_int_equal(model_load(dir, &back, NULL, NULL, &e), FM_EIO);
+    assert_int_equal(model_load(dir, &back, NULL, NULL, NULL, &e), FM_EIO);
     assert_non_null(strstr(e.msg, "is a directory"));
     mlp_free(&m);
     tu_rmtree(dir);
