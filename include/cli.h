@@ -1,7 +1,7 @@
 /* cli.h: the command line, parsed without printing or exiting.
  *
  *   fmnist train    [--epochs N=5] [--batch-size N=64] [--lr X=0.003] [--seed N=1]
- *                   [--data DIR] [--model FILE] [--threads N] [--json] [--quiet]
+ *                   [--data DIR] [--model FILE] [--threads N] [--json] [--quiet] [--resume]
  *   fmnist eval     [--data DIR] [--model FILE] [--threads N] [--json]
  *   fmnist classify [--model FILE] [--top K=3] [--invert auto|yes|no] [--json] IMAGE.png...
  *   fmnist export   [--data DIR] [--split test|train] --index N [-o FILE.png]
@@ -24,8 +24,13 @@ enum cli_command { CLI_NONE, CLI_TRAIN, CLI_EVAL, CLI_CLASSIFY, CLI_EXPORT, CLI_
 #define CLI_MAX_THREADS 256
 #define CLI_MAX_LR 1e6
 
+/* Bits of cli_opts.given: which options the command line set. */
+enum { CLI_GIVEN_EPOCHS = 1, CLI_GIVEN_BATCH = 2, CLI_GIVEN_LR = 4, CLI_GIVEN_SEED = 8 };
+
 typedef struct cli_opts {
     enum cli_command command;
+    unsigned given;          /* CLI_GIVEN_* */
+    int resume;              /* train --resume */
     int help;                /* COMMAND --help */
     int epochs, batch_size;
     double lr;

@@ -79,7 +79,7 @@ static int parse_double(const char *opt, const char *s, double min_excl, double 
 /* Which options each command takes. */
 enum {
     O_EPOCHS, O_BATCH, O_LR, O_SEED, O_DATA, O_MODEL, O_THREADS, O_JSON, O_QUIET, O_TOP,
-    O_INVERT, O_SPLIT, O_INDEX, O_OUTPUT, O_HELP, O_COUNT
+    O_INVERT, O_SPLIT, O_INDEX, O_OUTPUT, O_HELP, O_RESUME, O_COUNT
 };
 typedef struct opt_def {
     const char *name;
@@ -103,15 +103,25 @@ static const opt_def defs[O_COUNT] = {
     [O_INDEX] = {"--index", 1, B(CLI_EXPORT)},
     [O_OUTPUT] = {"-o", 1, B(CLI_EXPORT)},
     [O_HELP] = {"--help", 0, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY) | B(CLI_EXPORT)},
+    [O_RESUME] = {"--resume", 0, B(CLI_TRAIN)},
 };
 
 static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e)
 {
     switch (id) {
-    case O_EPOCHS: return parse_int(name, v, 1, CLI_MAX_EPOCHS, &o->epochs, e);
-    case O_BATCH: return parse_int(name, v, 1, CLI_MAX_BATCH, &o->batch_size, e);
-    case O_LR: return parse_double(name, v, 0.0, CLI_MAX_LR, &o->lr, e);
-    case O_SEED: return parse_u64(name, v, &o->seed, e);
+    case O_EPOCHS:
+        o->given |= CLI_GIVEN_EPOCHS;
+        return parse_int(name, v, 1, CLI_MAX_EPOCHS, &o->epochs, e);
+    case O_BATCH:
+        o->given |= CLI_GIVEN_BATCH;
+        return parse_int(name, v, 1, CLI_MAX_BATCH, &o->batch_size, e);
+    case O_LR:
+        o->given |= CLI_GIVEN_LR;
+        return parse_double(name, v, 0.0, CLI_MAX_LR, &o->lr, e);
+    case O_SEED:
+        o->given |= CLI_GIVEN_SEED;
+        return parse_u64(name, v, &o->seed, e);
+    case O_RESUME: o->resume = 1; return FM_OK;
     case O_THREADS: return parse_int(name, v, 1, CLI_MAX_THREADS, &o->threads, e);
     case O_TOP: return parse_int(name, v, 1, IDX_CLASSES, &o->top, e);
     case O_INDEX: return parse_long(name, v, 0, (long)IDX_MAX_COUNT - 1, &o->index, e);

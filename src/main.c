@@ -1,6 +1,7 @@
 /* main.c: the fmnist command line. The only file that prints or exits. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,12 @@ static const char usage_train[] =
     "  --threads N       threads to use (default: every CPU available); the\n"
     "                    model does not depend on it\n"
     "  --json            one JSON object per epoch on stdout, nothing else there\n"
-    "  --quiet           no progress on stderr\n";
+    "  --quiet           no progress on stderr\n"
+    "  --resume          continue the run whose checkpoint is FILE.ckpt\n"
+    "\n"
+    "Ctrl-C or SIGTERM stops after the current step and saves a checkpoint\n"
+    "(weights, Adam's state, position, generator) to FILE.ckpt, exit status 130\n"
+    "or 143; --resume then ends with the model an uninterrupted run would give.\n";
 
 static const char usage_eval[] =
     "usage: fmnist eval [OPTIONS]\n"
@@ -161,6 +167,7 @@ static int runtime_open(runtime *rt, int threads, int ftz)
 static void runtime_close(runtime *rt)
 {
     pool_destroy(rt->pool);
+    rt->pool = NULL;
 }
 
 static int load_split(const cli_opts *o, enum idx_split split, idx_set *out, char *where,
@@ -183,6 +190,7 @@ static int load_split(const cli_opts *o, enum idx_split split, idx_set *out, cha
 typedef struct progress {
     int tty, quiet, json;
     double last_draw;
+    long steps, stop_after; /* FMNIST_STOP_AFTER_STEP: a test raises SIGINT there */
 } progress;
 
 static double now(void)
@@ -195,6 +203,8 @@ static double now(void)
 static void on_step(void *ctx, const train_status *s)
 {
     progress *pr = ctx;
+    if (++pr->steps == pr->stop_after)
+        raise(SIGINT);
     if (pr->quiet || !pr->tty)
         return;
     double t = now();
@@ -248,63 +258,196 @@ static void shortest(char *buf, size_t cap, double x)
     }
 }
 
+/* Set by SIGINT/SIGTERM; training stops after the current step. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+/* The first Ctrl-C or SIGTERM asks for a clean stop with a checkpoint; the
+ * handler then resets, so a second one kills at once (the files on disk are
+ * still whole: every save is atomic). */
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static void checkpoint_path(char *buf, size_t cap, const char *model)
+{
+    snprintf(buf, cap, "%s.ckpt", model);
+}
+
+/* The run's configuration as model metadata. */
+static void config_meta(char *meta, size_t cap, const train_config *cfg, uint64_t seed,
+                        uint32_t train_images)
+{
+    char lr[32];
+    shortest(lr, sizeof lr, cfg->lr);
+    meta_append(meta, cap, "fmnist_version", "%s", FMNIST_VERSION);
+    meta_append(meta, cap, "epochs", "%d", cfg->epochs);
+    meta_append(meta, cap, "batch_size", "%d", cfg->batch_size);
+    meta_append(meta, cap, "lr", "%s", lr);
+    meta_append(meta, cap, "seed", "%llu", (unsigned long long)seed);
+    meta_append(meta, cap, "train_images", "%u", train_images);
+}
+
+/* Loads a checkpoint and checks it against the options given with --resume.
+ * Fills net, state, cfg and seed from it. Returns an exit status. */
+static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_state *st,
+                           train_config *cfg, uint64_t *seed)
+{
+    fm_err e;
+    char *meta = NULL;
+    float *blocks = NULL;
+    int nblocks = 0;
+    if (model_load(path, net, &meta, &blocks, &nblocks, &e)) {
+        report(&e);
+        if (e.code == FM_ENOTFOUND)
+            fprintf(stderr, "HINT: --resume continues a run stopped with Ctrl-C or SIGTERM, "
+                            "which saves %s\n", path);
+        return EXIT_FAIL;
+    }
+    int rc = EXIT_OK;
+    char v[64], *end;
+    memset(st, 0, sizeof *st);
+    if (train_state_from_meta(st, meta, &e) || nblocks != 2) {
+        if (nblocks != 2 && !e.msg[0])
+            snprintf(e.msg, sizeof e.msg, "not a training checkpoint");
+        fm_in_file(&e, e.code ? e.code : FM_EFORMAT, path);
+        rc = report(&e);
+        goto out;
+    }
+    mlp want = {.nlayers = 4};
+    memcpy(want.width, mlp_fmnist_widths, sizeof mlp_fmnist_widths);
+    int ok = mlp_same_shape(net, &want);
+    train_config c = *cfg;
+    ok = ok && meta_get(meta, "epochs", v, sizeof v) && (c.epochs = (int)strtol(v, &end, 10)) > 0;
+    ok = ok && meta_get(meta, "batch_size", v, sizeof v) &&
+         (c.batch_size = (int)strtol(v, &end, 10)) > 0;
+    ok = ok && meta_get(meta, "lr", v, sizeof v) && (c.lr = strtod(v, &end)) > 0;
+    ok = ok && meta_get(meta, "seed", v, sizeof v);
+    unsigned long long sd = ok ? strtoull(v, &end, 10) : 0;
+    if (!ok) {
+        fprintf(stderr, "fmnist: %s: not a checkpoint of fmnist's network\n", path);
+        rc = EXIT_FAIL;
+        goto out;
+    }
+    /* Options given again must agree, but --epochs may extend the run. */
+    if (((o->given & CLI_GIVEN_BATCH) && o->batch_size != c.batch_size) ||
+        ((o->given & CLI_GIVEN_LR) && o->lr != c.lr) ||
+        ((o->given & CLI_GIVEN_SEED) && o->seed != sd)) {
+        meta_get(meta, "lr", v, sizeof v);
+        fprintf(stderr, "fmnist: %s: was made with --batch-size %d --lr %s --seed %llu; "
+                        "--resume continues with those\n", path, c.batch_size, v, sd);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (o->given & CLI_GIVEN_EPOCHS)
+        c.epochs = o->epochs;
+    if (st->epoch >= c.epochs) {
+        fprintf(stderr, "fmnist: %s: already %d epochs in; give --epochs N with N > %d\n", path,
+                st->epoch, st->epoch);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    *cfg = c;
+    *seed = sd;
+    st->blocks = blocks;
+    st->nblocks = nblocks;
+    blocks = NULL;
+out:
+    free(blocks);
+    free(meta);
+    if (rc)
+        mlp_free(net);
+    return rc;
+}
+
 static int cmd_train(const cli_opts *o)
 {
-    idx_set train = {0}, test = {0};
-    int rc = load_split(o, IDX_TRAIN, &train, NULL, 0);
-    if (rc)
-        return rc;
-    if ((rc = load_split(o, IDX_TEST, &test, NULL, 0))) {
-        idx_free(&train);
-        return rc;
-    }
-    runtime rt;
-    if ((rc = runtime_open(&rt, o->threads, 1))) {
-        idx_free(&train);
-        idx_free(&test);
-        return rc;
-    }
+    char ckpt[4200];
+    checkpoint_path(ckpt, sizeof ckpt, o->model);
     fm_err e;
     mlp net;
-    if (mlp_create(&net, 4, mlp_fmnist_widths, &e)) {
-        rc = report(&e);
-        goto out_rt;
-    }
-    rng r;
-    rng_seed(&r, o->seed);
-    mlp_init_params(&net, &r);
+    train_state resume, stopped;
+    memset(&stopped, 0, sizeof stopped);
     train_config cfg = {o->epochs, o->batch_size, o->lr};
-    progress pr = {isatty(STDERR_FILENO), o->quiet, o->json, 0};
-    train_hooks hooks = {on_step, on_epoch, &pr};
+    uint64_t seed = o->seed;
+    rng r;
+    rng_seed(&r, seed);
+    int rc;
+    if (o->resume) {
+        if ((rc = load_checkpoint(o, ckpt, &net, &resume, &cfg, &seed)))
+            return rc;
+    } else {
+        if (mlp_create(&net, 4, mlp_fmnist_widths, &e))
+            return report(&e);
+        mlp_init_params(&net, &r);
+    }
+    idx_set train = {0}, test = {0};
+    runtime rt = {0};
+    if ((rc = load_split(o, IDX_TRAIN, &train, NULL, 0)) ||
+        (rc = load_split(o, IDX_TEST, &test, NULL, 0)) ||
+        (rc = runtime_open(&rt, o->threads, 1)))
+        goto out;
+    progress pr = {isatty(STDERR_FILENO), o->quiet, o->json, 0, 0, 0};
+    const char *stop_at = getenv("FMNIST_STOP_AFTER_STEP");
+    pr.stop_after = stop_at && *stop_at ? atol(stop_at) : 0;
+    train_hooks hooks = {on_step, on_epoch, &pr, &stop_signal};
     double acc = -1;
-    if (train_run(&net, &r, &train, &test, &cfg, rt.pool, rt.kernel, &hooks, &acc, &e)) {
-        if (pr.tty && !pr.quiet)
-            fprintf(stderr, "\r\033[K");
+    catch_stop_signals();
+    rc = train_run(&net, &r, &train, &test, &cfg, rt.pool, rt.kernel, &hooks,
+                   o->resume ? &resume : NULL, &stopped, &acc, &e);
+    if (rc && pr.tty && !pr.quiet)
+        fprintf(stderr, "\r\033[K");
+    if (rc == FM_EINTR) {
+        int sig = stop_signal ? stop_signal : SIGINT;
+        char meta[2048] = "";
+        config_meta(meta, sizeof meta, &cfg, seed, train.n);
+        train_state_to_meta(&stopped, meta, sizeof meta);
+        if (model_save(ckpt, &net, meta, stopped.blocks, stopped.nblocks, &e)) {
+            rc = report(&e);
+            goto out;
+        }
+        fprintf(stderr, "fmnist: %s: %s; checkpoint saved to %s\n"
+                        "HINT: continue with 'fmnist train --resume%s%s'\n",
+                sig == SIGTERM ? "terminated" : "interrupted", e.msg, ckpt,
+                strcmp(o->model, "fmnist.model") ? " --model " : "",
+                strcmp(o->model, "fmnist.model") ? o->model : "");
+        rc = 128 + sig;
+        goto out;
+    }
+    if (rc) {
         rc = report(&e);
         if (e.code == FM_ENUMERIC)
             fprintf(stderr, "fmnist: %s: not written; the previous file, if any, is unchanged\n",
                     o->model);
-        goto out_net;
+        goto out;
     }
     char meta[1024] = "";
-    meta_append(meta, sizeof meta, "fmnist_version", "%s", FMNIST_VERSION);
-    meta_append(meta, sizeof meta, "epochs", "%d", o->epochs);
-    meta_append(meta, sizeof meta, "batch_size", "%d", o->batch_size);
-    char lr[32];
-    shortest(lr, sizeof lr, o->lr);
-    meta_append(meta, sizeof meta, "lr", "%s", lr);
-    meta_append(meta, sizeof meta, "seed", "%llu", (unsigned long long)o->seed);
-    meta_append(meta, sizeof meta, "train_images", "%u", train.n);
+    config_meta(meta, sizeof meta, &cfg, seed, train.n);
     meta_append(meta, sizeof meta, "test_accuracy", "%.4f", acc);
     if (model_save(o->model, &net, meta, NULL, 0, &e)) {
         rc = report(&e);
-        goto out_net;
+        goto out;
     }
+    if (o->resume)
+        unlink(ckpt); /* used up */
     if (!o->quiet)
         fprintf(stderr, "saved %s (test accuracy %.2f%%)\n", o->model, 100 * acc);
-out_net:
+out:
+    if (o->resume)
+        train_state_free(&resume);
+    train_state_free(&stopped);
     mlp_free(&net);
-out_rt:
     runtime_close(&rt);
     idx_free(&train);
     idx_free(&test);

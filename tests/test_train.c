@@ -48,8 +48,8 @@ static int train(mlp *m, uint32_t n, int epochs, int batch, double lr, int threa
     pool *p;
     assert_int_equal(pool_create(&p, threads, 1, NULL), FM_OK);
     train_config cfg = {epochs, batch, lr};
-    train_hooks h = {NULL, on_epoch, NULL};
-    int rc = train_run(m, &r, &sub, NULL, &cfg, p, kernel_find(kernel), &h, NULL, e);
+    train_hooks h = {NULL, on_epoch, NULL, NULL};
+    int rc = train_run(m, &r, &sub, NULL, &cfg, p, kernel_find(kernel), &h, NULL, NULL, NULL, e);
     pool_destroy(p);
     return rc;
 }
@@ -98,7 +98,7 @@ static void test_divergence_stops_and_keeps_the_network(void **state)
     memcpy(before, m.params, m.nparams * sizeof(float));
     idx_set sub = {512, sample.images, sample.labels};
     train_config cfg = {3, 64, 1000};
-    int rc = train_run(&m, &r, &sub, NULL, &cfg, NULL, kernel_find(NULL), NULL, NULL, &e);
+    int rc = train_run(&m, &r, &sub, NULL, &cfg, NULL, kernel_find(NULL), NULL, NULL, NULL, NULL, &e);
     assert_int_equal(rc, FM_ENUMERIC);
     assert_non_null(strstr(e.msg, "training diverged"));
     assert_memory_equal(before, m.params, m.nparams * sizeof(float));

@@ -99,7 +99,7 @@ static inline uint8_t *tu_gzip(const uint8_t *buf, size_t n, size_t *out_len)
 static inline int tu_run(const char *cmd, char **out, char **err)
 {
     char *dir = tu_tmpdir();
-    char o[4200], e[4200], full[16384];
+    char o[4200], e[4200], full[24576];
     snprintf(o, sizeof o, "%s/out", dir);
     snprintf(e, sizeof e, "%s/err", dir);
     snprintf(full, sizeof full, "(%s) >'%s' 2>'%s'", cmd, o, e);

@@ -1,0 +1,262 @@
+/* test_resume.c: nothing is lost. Interrupted training resumes to the same
+ * bits as an uninterrupted run; kill -9 during saves never leaves a broken
+ * model file; a full disk, a read-only folder or a diverging run leave the
+ * previous model file intact. */
+#include "testutil.h"
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "model_file.h"
+
+static char *T;
+static char ref[4200]; /* an uninterrupted 3-epoch run on the sample */
+
+#define TRAIN "train --data data/sample --epochs 3 --seed 9 --quiet"
+
+static int run(char **out, char **err, const char *fmt, ...)
+{
+    char args[8192], cmd[12288];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s", tu_bin(), args);
+    return tu_run(cmd, out, err);
+}
+
+static int same_file(const char *a, const char *b)
+{
+    size_t na = 0, nb = 0;
+    uint8_t *x = tu_read(a, &na), *y = tu_read(b, &nb);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+static int exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    T = tu_tmpdir();
+    snprintf(ref, sizeof ref, "%s/ref.model", T);
+    return run(NULL, NULL, TRAIN " --model %s", ref);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tu_rmtree(T);
+    return 0;
+}
+
+static void test_stop_and_resume_same_bits(void **state)
+{
+    (void)state;
+    /* 32 steps an epoch: mid-epoch, at the end of an epoch, the last step
+     * but one, and twice in one run. */
+    const long points[] = {1, 17, 32, 33, 63, 95};
+    char m[4200], ck[4300];
+    snprintf(m, sizeof m, "%s/r.model", T);
+    snprintf(ck, sizeof ck, "%s.ckpt", m);
+    for (size_t i = 0; i < sizeof points / sizeof *points; i++) {
+        char *out, *err;
+        unlink(m);
+        char cmd[12288];
+        snprintf(cmd, sizeof cmd, "FMNIST_STOP_AFTER_STEP=%ld %s " TRAIN " --model %s", points[i],
+                 tu_bin(), m);
+        int rc = tu_run(cmd, &out, &err);
+        assert_int_equal(rc, 130);
+        assert_non_null(strstr(err, "interrupted: stopped"));
+        assert_non_null(strstr(err, "--resume"));
+        assert_true(exists(ck));
+        assert_false(exists(m));
+        free(out), free(err);
+        /* Resume, interrupted once more at a later step, then to the end. */
+        snprintf(cmd, sizeof cmd, "FMNIST_STOP_AFTER_STEP=5 %s train --resume --data data/sample --quiet --model %s",
+                 tu_bin(), m);
+        rc = tu_run(cmd, NULL, NULL);
+        assert_true(rc == 130 || rc == 0); /* 0 when fewer than 5 steps were left */
+        if (rc == 130) {
+            assert_int_equal(run(NULL, &err, "train --resume --data data/sample --quiet --model %s", m), 0);
+            free(err);
+        }
+        if (!same_file(m, ref))
+            fail_msg("stopped after step %ld and resumed: the model differs", points[i]);
+        assert_false(exists(ck)); /* used up */
+    }
+}
+
+static void test_sigterm_during_training(void **state)
+{
+    (void)state;
+    char m[4200];
+    snprintf(m, sizeof m, "%s/t.model", T);
+    /* A longer run, terminated by a real signal after a moment. */
+    char cmd[12288];
+    snprintf(cmd, sizeof cmd,
+             "%s train --data data/sample --epochs 400 --seed 9 --quiet --model %s & pid=$!; "
+             "sleep 0.3; kill -TERM $pid; wait $pid",
+             tu_bin(), m);
+    char *err;
+    int rc = tu_run(cmd, NULL, &err);
+    assert_int_equal(rc, 143);
+    assert_non_null(strstr(err, "terminated"));
+    free(err);
+    /* Resuming with a different --lr is refused; --epochs may change. */
+    assert_int_equal(run(NULL, &err, "train --resume --lr 0.1 --data data/sample --model %s", m), 2);
+    assert_non_null(strstr(err, "--resume continues with those"));
+    free(err);
+    assert_int_equal(run(NULL, &err, "train --resume --epochs 3 --data data/sample --quiet --model %s", m) == 0 ||
+                         strstr(err, "already") != NULL,
+                     1);
+    free(err);
+    /* No checkpoint to resume. */
+    assert_int_equal(run(NULL, &err, "train --resume --data data/sample --model %s/none.model", T), 1);
+    assert_non_null(strstr(err, "none.model.ckpt: cannot open"));
+    free(err);
+}
+
+/* A child that saves two alternating models to path as fast as it can. */
+static pid_t start_saver(const char *path, mlp *a, mlp *b)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (unsigned i = 0;; i++)
+            model_save(path, i % 2 ? a : b, i % 2 ? "v=a\n" : "v=b\n", NULL, 0, NULL);
+    }
+    return pid;
+}
+
+static void test_kill9_during_saves(void **state)
+{
+    (void)state;
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof path, "%s/k.model", T);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    mlp a, b;
+    assert_int_equal(mlp_create(&a, 4, mlp_fmnist_widths, NULL), FM_OK);
+    assert_int_equal(mlp_create(&b, 4, mlp_fmnist_widths, NULL), FM_OK);
+    rng r;
+    rng_seed(&r, 1);
+    mlp_init_params(&a, &r);
+    mlp_init_params(&b, &r);
+    assert_int_equal(model_save(path, &a, "v=a\n", NULL, 0, NULL), FM_OK);
+    struct timespec ts = {0, 0};
+    int tmp_seen = 0;
+    for (int i = 0; i < 25; i++) {
+        pid_t pid = start_saver(path, &a, &b);
+        assert_true(pid > 0);
+        ts.tv_nsec = 3000000 + 1700000 * (i % 7); /* 3..13 ms: anywhere in a save */
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        /* Always a whole model, one of the two. */
+        mlp back;
+        char *meta;
+        fm_err e;
+        if (model_load(path, &back, &meta, NULL, NULL, &e))
+            fail_msg("after kill -9 #%d: %s", i, e.msg);
+        mlp *want = strcmp(meta, "v=a\n") == 0 ? &a : &b;
+        assert_memory_equal(back.params, want->params, a.nparams * sizeof(float));
+        free(meta);
+        mlp_free(&back);
+        tmp_seen += exists(tmp);
+    }
+    printf("# 25 kills during saves: the model file was whole every time; a stray .tmp after %d\n",
+           tmp_seen);
+    /* The next successful save leaves no temporary behind. */
+    assert_int_equal(model_save(path, &a, "v=a\n", NULL, 0, NULL), FM_OK);
+    assert_false(exists(tmp));
+    mlp_free(&a);
+    mlp_free(&b);
+}
+
+static void test_disk_full_keeps_previous(void **state)
+{
+    (void)state;
+    char m[4200], keep[4300];
+    snprintf(m, sizeof m, "%s/full.model", T);
+    snprintf(keep, sizeof keep, "%s/full.copy", T);
+    assert_int_equal(run(NULL, NULL, "train --data data/sample --epochs 1 --quiet --model %s", m), 0);
+    char cmd[12288];
+    snprintf(cmd, sizeof cmd, "cp %s %s", m, keep);
+    assert_int_equal(system(cmd), 0);
+    /* A file size limit makes writes fail as a full disk does (EFBIG). */
+    snprintf(cmd, sizeof cmd,
+             "trap '' XFSZ; ulimit -f 64; %s train --data data/sample --epochs 1 --seed 2 --quiet --model %s",
+             tu_bin(), m);
+    char *err;
+    assert_int_equal(tu_run(cmd, NULL, &err), 1);
+    assert_non_null(strstr(err, "full.model: cannot write: File too large"));
+    free(err);
+    assert_true(same_file(m, keep));
+    snprintf(cmd, sizeof cmd, "%s.tmp", m);
+    assert_false(exists(cmd));
+    /* And a device is never replaced. */
+    assert_int_equal(run(NULL, &err, "train --data data/sample --epochs 1 --quiet --model /dev/full"), 1);
+    assert_non_null(strstr(err, "/dev/full: is a device or special file, not a regular file"));
+    free(err);
+}
+
+static void test_read_only_folder_keeps_previous(void **state)
+{
+    (void)state;
+    if (geteuid() != 0 || system("unshare -m true 2>/dev/null") != 0) {
+        printf("# skipped: needs root and unshare to mount a read-only folder\n");
+        return;
+    }
+    char dir[1024], cmd[16384];
+    snprintf(dir, sizeof dir, "%s/ro", T);
+    mkdir(dir, 0755);
+    assert_int_equal(run(NULL, NULL, "train --data data/sample --epochs 1 --quiet --model %s/m.model", dir), 0);
+    snprintf(cmd, sizeof cmd,
+             "cp %s/m.model %s/copy && unshare -m sh -c 'mount --bind %s %s && mount -o remount,bind,ro %s && "
+             "%s train --data data/sample --epochs 1 --seed 4 --quiet --model %s/m.model'",
+             dir, T, dir, dir, dir, tu_bin(), dir);
+    char *err;
+    assert_int_equal(tu_run(cmd, NULL, &err), 1);
+    assert_non_null(strstr(err, "m.model: cannot write: Read-only file system"));
+    free(err);
+    char a[4300], b[4300];
+    snprintf(a, sizeof a, "%s/m.model", dir);
+    snprintf(b, sizeof b, "%s/copy", T);
+    assert_true(same_file(a, b));
+}
+
+static void test_divergence_keeps_previous(void **state)
+{
+    (void)state;
+    char m[4200], keep[4300], cmd[9000];
+    snprintf(m, sizeof m, "%s/d.model", T);
+    snprintf(keep, sizeof keep, "%s/d.copy", T);
+    assert_int_equal(run(NULL, NULL, "train --data data/sample --epochs 1 --quiet --model %s", m), 0);
+    snprintf(cmd, sizeof cmd, "cp %s %s", m, keep);
+    assert_int_equal(system(cmd), 0);
+    char *err;
+    assert_int_equal(run(NULL, &err, "train --data data/sample --epochs 2 --lr 1000 --model %s", m), 1);
+    assert_non_null(strstr(err, "training diverged: the loss"));
+    assert_non_null(strstr(err, "not written; the previous file"));
+    free(err);
+    assert_true(same_file(m, keep));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stop_and_resume_same_bits),
+        cmocka_unit_test(test_sigterm_during_training),
+        cmocka_unit_test(test_kill9_during_saves),
+        cmocka_unit_test(test_disk_full_keeps_previous),
+        cmocka_unit_test(test_read_only_folder_keeps_previous),
+        cmocka_unit_test(test_divergence_keeps_previous),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
