@@ -39,4 +39,18 @@ void adam_step(adam *a, pool *p, adam_fn update, float *params, const float *gra
 /* This step's float coefficients for adam_update_* (kernels.h). */
 adam_coef adam_coefficients(const adam *a, long step, double lr);
 
+/* For steps fused into the backward pass (mlp_update): adam_begin counts
+ * the step and fixes its coefficients in *s; adam_update_range then updates
+ * any range, from any thread, once per element per step. */
+typedef struct adam_stepper {
+    adam *a;
+    adam_coef c;
+    adam_fn update;
+    float *params;
+    const float *grads;
+} adam_stepper;
+void adam_begin(adam_stepper *s, adam *a, adam_fn update, float *params, const float *grads,
+                double lr);
+void adam_update_range(void *stepper, size_t i0, size_t i1);
+
 #endif

@@ -59,10 +59,28 @@ void adam_update_avx2(const adam_coef *c, float *params, const float *grads, flo
 void adam_update_avx512(const adam_coef *c, float *params, const float *grads, float *m,
                         float *v, size_t i0, size_t i1);
 
+/* out[i] = ((float)in[i] / 255 - 0.5) / 0.5 for i < n: the reference's
+ * ToTensor + Normalize, each a float32 operation (exact in every version). */
+typedef void (*normalize_fn)(float *out, const unsigned char *in, size_t n);
+void normalize_u8_ref(float *out, const unsigned char *in, size_t n);
+void normalize_u8_avx2(float *out, const unsigned char *in, size_t n);
+void normalize_u8_avx512(float *out, const unsigned char *in, size_t n);
+
+/* dst (cols, rows) = transpose of src (rows, cols); leading dimensions in
+ * floats. Pure data movement. */
+typedef void (*transpose_fn)(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds,
+                             int rows, int cols);
+void transpose_ref(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds, int rows,
+                   int cols);
+void transpose_avx2(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds, int rows,
+                    int cols);
+
 typedef struct kernel_impl {
     const char *name; /* "avx512", "avx2", "generic", "ref" */
     gemm_fn gemm;
     adam_fn adam;
+    normalize_fn normalize;
+    transpose_fn transpose;
 } kernel_impl;
 
 /* The implementation called name (NULL: the fastest this CPU runs), or NULL

@@ -50,11 +50,11 @@ typedef struct mlp_work {
     int max_batch, training, B;
     float *block;
     float *actT[MLP_MAX_LAYERS + 1];  /* (width[l], B): input, hidden outputs, log-probs */
-    float *act[MLP_MAX_LAYERS];       /* (B, width[l]): layer inputs, batch-major (training) */
+    float *act[MLP_MAX_LAYERS];       /* (B, width[l]): layer inputs, batch-major (the
+                                         input always, hidden ones in training) */
     float *gradT[MLP_MAX_LAYERS + 1]; /* (width[l], B): dLoss/d(layer output) (training) */
     float *grads;                     /* nparams, same layout as params (training) */
     uint8_t *labels;                  /* (B) the batch's labels, when gathered */
-    float norm[256];                  /* pixel value -> normalised input */
     long correct;                     /* running count for mlp_loss */
 } mlp_work;
 
@@ -64,19 +64,30 @@ void mlp_work_free(mlp_work *w);
 /* Loads B (1..max_batch) images of width[0] bytes each into the input
  * activations: sample b is image idx[b] (idx NULL: image b), normalised as
  * the reference does; and its label into w->labels when labels is given. */
-void mlp_gather(const mlp *m, mlp_work *w, pool *p, const uint8_t *images,
-                const uint8_t *labels, const uint32_t *idx, int B);
+void mlp_gather(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k,
+                const uint8_t *images, const uint8_t *labels, const uint32_t *idx, int B);
 
 /* Forward pass of the batch last gathered; leaves log-probabilities in
  * w->actT[nlayers] (classes, B). */
-void mlp_forward(const mlp *m, mlp_work *w, pool *p, gemm_fn gemm);
+void mlp_forward(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k);
 
 /* Mean NLL of the batch against its gathered labels, in double; adds the
  * number of correct argmax predictions (first maximum on ties) to w->correct. */
 double mlp_loss(const mlp *m, mlp_work *w);
 
+/* An update of parameters [i0, i1) from w->grads (an optimiser step),
+ * run by mlp_backward as soon as those gradients are final and the
+ * backward pass no longer reads those parameters. */
+typedef struct mlp_update {
+    void (*fn)(void *ctx, size_t i0, size_t i1);
+    void *ctx;
+} mlp_update;
+
 /* Backward pass of the mean NLL after mlp_forward in training mode:
- * overwrites w->grads (no separate zeroing needed). */
-void mlp_backward(const mlp *m, mlp_work *w, pool *p, gemm_fn gemm);
+ * overwrites w->grads (no separate zeroing needed). When u is given, every
+ * parameter is also updated through it exactly once, fused into the
+ * backward jobs (the first layer's weights right after their gradient rows
+ * are computed, while in cache) rather than in a pass of its own. */
+void mlp_backward(mlp *m, mlp_work *w, pool *p, const kernel_impl *k, const mlp_update *u);
 
 #endif

@@ -72,3 +72,20 @@ void adam_step(adam *a, pool *p, adam_fn update, float *params, const float *gra
     step_ctx s = {a, adam_coefficients(a, a->step, lr), update, params, grads};
     pool_run(p, (int)((a->n + CHUNK - 1) / CHUNK), step_chunk, &s);
 }
+
+void adam_begin(adam_stepper *s, adam *a, adam_fn update, float *params, const float *grads,
+                double lr)
+{
+    a->step++;
+    s->a = a;
+    s->c = adam_coefficients(a, a->step, lr);
+    s->update = update;
+    s->params = params;
+    s->grads = grads;
+}
+
+void adam_update_range(void *stepper, size_t i0, size_t i1)
+{
+    adam_stepper *s = stepper;
+    s->update(&s->c, s->params, s->grads, s->a->m, s->a->v, i0, i1);
+}

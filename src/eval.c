@@ -32,8 +32,8 @@ int eval_run(const mlp *m, const idx_set *d, pool *p, const kernel_impl *k, mlp_
     double loss = 0;
     for (uint32_t i = 0; i < d->n; i += (uint32_t)bs) {
         int B = d->n - i < (uint32_t)bs ? (int)(d->n - i) : bs;
-        mlp_gather(m, w, p, d->images + (size_t)i * IDX_PIXELS, d->labels + i, NULL, B);
-        mlp_forward(m, w, p, k->gemm);
+        mlp_gather(m, w, p, k, d->images + (size_t)i * IDX_PIXELS, d->labels + i, NULL, B);
+        mlp_forward(m, w, p, k);
         loss += mlp_loss(m, w) * B;
         const float *lp = w->actT[L];
         for (int b = 0; b < B; b++) {

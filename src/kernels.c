@@ -94,6 +94,19 @@ void adam_update_avx512(const adam_coef *c, float *params, const float *grads, f
 {
     adam_update_ref(c, params, grads, m, v, i0, i1);
 }
+void normalize_u8_avx2(float *out, const unsigned char *in, size_t n)
+{
+    normalize_u8_ref(out, in, n);
+}
+void normalize_u8_avx512(float *out, const unsigned char *in, size_t n)
+{
+    normalize_u8_ref(out, in, n);
+}
+void transpose_avx2(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds, int rows,
+                    int cols)
+{
+    transpose_ref(dst, ldd, src, lds, rows, cols);
+}
 static int have_avx2(void) { return 0; }
 static int have_avx512(void) { return 0; }
 #else
@@ -110,10 +123,10 @@ static int have_avx512(void)
 #endif
 
 static const kernel_impl impls[] = {
-    {"avx512", gemm_avx512, adam_update_avx512},
-    {"avx2", gemm_avx2, adam_update_avx2},
-    {"generic", gemm_generic, adam_update_ref},
-    {"ref", gemm_ref, adam_update_ref},
+    {"avx512", gemm_avx512, adam_update_avx512, normalize_u8_avx512, transpose_avx2},
+    {"avx2", gemm_avx2, adam_update_avx2, normalize_u8_avx2, transpose_avx2},
+    {"generic", gemm_generic, adam_update_ref, normalize_u8_ref, transpose_ref},
+    {"ref", gemm_ref, adam_update_ref, normalize_u8_ref, transpose_ref},
 };
 
 static int available(const kernel_impl *k)
@@ -157,6 +170,23 @@ void adam_update_ref(const adam_coef *c, float *params, const float *grads, floa
         v[i] = vi;
         params[i] = p + nss * mi / denom;       /* p.addcdiv_(m, denom, value=-step_size) */
     }
+}
+
+void normalize_u8_ref(float *out, const unsigned char *in, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = ((float)in[i] / 255.0f - 0.5f) / 0.5f;
+}
+
+void transpose_ref(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds, int rows,
+                   int cols)
+{
+    /* In 16 x 16 blocks, so both sides stay in cache lines. */
+    for (int r0 = 0; r0 < rows; r0 += 16)
+        for (int c0 = 0; c0 < cols; c0 += 16)
+            for (int r = r0; r < r0 + 16 && r < rows; r++)
+                for (int c = c0; c < c0 + 16 && c < cols; c++)
+                    dst[c * ldd + r] = src[r * lds + c];
 }
 
 void linear_forward(gemm_fn gemm, float *outT, const float *xT, const float *w, const float *b,

@@ -68,6 +68,56 @@ TARGET void adam_update_avx2(const adam_coef *c, float *params, const float *gra
         adam_update_ref(c, params, grads, m, v, i, i1);
 }
 
+TARGET void normalize_u8_avx2(float *out, const unsigned char *in, size_t n)
+{
+    const __m256 k255 = _mm256_set1_ps(255.0f), half = _mm256_set1_ps(0.5f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m128i b = _mm_loadl_epi64((const __m128i *)(in + i));
+        __m256 x = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+        /* The same three float32 operations as normalize_u8_ref. */
+        _mm256_storeu_ps(out + i, _mm256_div_ps(_mm256_sub_ps(_mm256_div_ps(x, k255), half), half));
+    }
+    if (i < n)
+        normalize_u8_ref(out + i, in + i, n - i);
+}
+
+/* 8 x 8 blocks transposed in registers; the ragged edges plainly. */
+TARGET void transpose_avx2(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds, int rows,
+                           int cols)
+{
+    int r8 = rows & ~7, c8 = cols & ~7;
+    for (int r = 0; r < r8; r += 8)
+        for (int c = 0; c < c8; c += 8) {
+            const float *s = src + r * lds + c;
+            __m256 a0 = _mm256_loadu_ps(s), a1 = _mm256_loadu_ps(s + lds);
+            __m256 a2 = _mm256_loadu_ps(s + 2 * lds), a3 = _mm256_loadu_ps(s + 3 * lds);
+            __m256 a4 = _mm256_loadu_ps(s + 4 * lds), a5 = _mm256_loadu_ps(s + 5 * lds);
+            __m256 a6 = _mm256_loadu_ps(s + 6 * lds), a7 = _mm256_loadu_ps(s + 7 * lds);
+            __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
+            __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+            __m256 t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5);
+            __m256 t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
+            __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+            __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+            __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
+            __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+            float *d = dst + c * ldd + r;
+            _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
+            _mm256_storeu_ps(d + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+            _mm256_storeu_ps(d + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+            _mm256_storeu_ps(d + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+            _mm256_storeu_ps(d + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+            _mm256_storeu_ps(d + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+            _mm256_storeu_ps(d + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+            _mm256_storeu_ps(d + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+        }
+    if (c8 < cols)
+        transpose_ref(dst + c8 * ldd, ldd, src + c8, lds, r8, cols - c8);
+    if (r8 < rows)
+        transpose_ref(dst + r8, ldd, src + r8 * lds, lds, rows - r8, cols);
+}
+
 #undef TARGET
 #undef VEC
 #undef W
@@ -140,6 +190,19 @@ TARGET void adam_update_avx512(const adam_coef *c, float *params, const float *g
     }
     if (i < i1)
         adam_update_avx2(c, params, grads, m, v, i, i1);
+}
+
+TARGET void normalize_u8_avx512(float *out, const unsigned char *in, size_t n)
+{
+    const __m512 k255 = _mm512_set1_ps(255.0f), half = _mm512_set1_ps(0.5f);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(in + i));
+        __m512 x = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b));
+        _mm512_storeu_ps(out + i, _mm512_div_ps(_mm512_sub_ps(_mm512_div_ps(x, k255), half), half));
+    }
+    if (i < n)
+        normalize_u8_avx2(out + i, in + i, n - i);
 }
 
 #else

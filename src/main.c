@@ -626,8 +626,8 @@ static int cmd_classify(const cli_opts *o)
             failures++;
             continue;
         }
-        mlp_gather(&net, &w, rt.pool, in, NULL, NULL, 1);
-        mlp_forward(&net, &w, rt.pool, rt.kernel->gemm);
+        mlp_gather(&net, &w, rt.pool, rt.kernel, in, NULL, NULL, 1);
+        mlp_forward(&net, &w, rt.pool, rt.kernel);
         const float *lp = w.actT[net.nlayers];
         int order[IDX_CLASSES];
         for (int c = 0; c < IDX_CLASSES; c++)

@@ -84,9 +84,9 @@ int mlp_work_create(mlp_work *w, const mlp *m, int max_batch, int training, fm_e
     size_t sum = 0;
     for (int l = 0; l <= m->nlayers; l++)
         sum += (size_t)m->width[l];
-    size_t n = sum * (size_t)max_batch;            /* actT */
+    size_t n = (sum + (size_t)m->width[0]) * (size_t)max_batch; /* actT, act[0] */
     if (training)
-        n += 2 * sum * (size_t)max_batch + m->nparams; /* act, gradT, grads */
+        n += 2 * sum * (size_t)max_batch + m->nparams;           /* act, gradT, grads */
     /* One block, each array 64-byte aligned. */
     size_t slots = 3 * (size_t)(m->nlayers + 1) + 1;
     t.block = aligned_alloc(64, ((n + slots * 16) * sizeof(float) + 63) / 64 * 64);
@@ -100,15 +100,15 @@ int mlp_work_create(mlp_work *w, const mlp *m, int max_batch, int training, fm_e
 #define TAKE(count) (p += ((count) + 15) / 16 * 16, p - ((count) + 15) / 16 * 16)
     for (int l = 0; l <= m->nlayers; l++)
         t.actT[l] = TAKE((size_t)m->width[l] * max_batch);
+    t.act[0] = TAKE((size_t)m->width[0] * max_batch);
     if (training) {
-        for (int l = 0; l < m->nlayers; l++)
+        for (int l = 1; l < m->nlayers; l++)
             t.act[l] = TAKE((size_t)m->width[l] * max_batch);
         for (int l = 1; l <= m->nlayers; l++)
             t.gradT[l] = TAKE((size_t)m->width[l] * max_batch);
         t.grads = TAKE(m->nparams);
     }
 #undef TAKE
-    idx_norm_table(t.norm);
     *w = t;
     return FM_OK;
 }
@@ -125,45 +125,37 @@ void mlp_work_free(mlp_work *w)
 
 /* ---- gather ---- */
 
-/* Jobs are cut into about this many chunks: enough for two threads to
- * balance, few enough that claiming one costs nothing. */
-#define CHUNKS 16
+/* The gather is cut into this many chunks of columns. */
+#define CHUNKS 7
 
 typedef struct gather_ctx {
     mlp_work *w;
+    const kernel_impl *k;
     const uint8_t *images;
     const uint32_t *idx;
     int B, C;
 } gather_ctx;
 
+/* Columns [c0, c1) of the batch: normalised batch-major into act[0], then
+ * transposed into actT[0]. */
 static void gather_chunk(void *arg, int chunk)
 {
     gather_ctx *g = arg;
     mlp_work *w = g->w;
     int B = g->B, C = g->C, c0, c1;
     pool_chunk(C, CHUNKS, chunk, 16, &c0, &c1);
-    const float *norm = w->norm;
-    /* Feature-major: contiguous writes, reads from B images at once. */
-    float *xT = w->actT[0];
-    for (int c = c0; c < c1; c++)
-        for (int b = 0; b < B; b++) {
-            size_t img = g->idx ? g->idx[b] : (size_t)b;
-            xT[(size_t)c * B + b] = norm[g->images[img * C + c]];
-        }
-    if (w->training) {
-        float *x = w->act[0];
-        for (int b = 0; b < B; b++) {
-            const uint8_t *src = g->images + (g->idx ? g->idx[b] : (size_t)b) * C;
-            for (int c = c0; c < c1; c++)
-                x[(size_t)b * C + c] = norm[src[c]];
-        }
+    float *x = w->act[0];
+    for (int b = 0; b < B; b++) {
+        size_t img = g->idx ? g->idx[b] : (size_t)b;
+        g->k->normalize(x + (size_t)b * C + c0, g->images + img * C + c0, (size_t)(c1 - c0));
     }
+    g->k->transpose(w->actT[0] + (size_t)c0 * B, B, x + c0, C, B, c1 - c0);
 }
 
-void mlp_gather(const mlp *m, mlp_work *w, pool *p, const uint8_t *images,
-                const uint8_t *labels, const uint32_t *idx, int B)
+void mlp_gather(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k,
+                const uint8_t *images, const uint8_t *labels, const uint32_t *idx, int B)
 {
-    gather_ctx g = {w, images, idx, B, m->width[0]};
+    gather_ctx g = {w, k, images, idx, B, m->width[0]};
     w->B = B;
     if (labels)
         for (int b = 0; b < B; b++)
@@ -176,7 +168,7 @@ void mlp_gather(const mlp *m, mlp_work *w, pool *p, const uint8_t *images,
 typedef struct layer_ctx {
     const mlp *m;
     mlp_work *w;
-    gemm_fn gemm;
+    const kernel_impl *k;
     int l;
 } layer_ctx;
 
@@ -199,20 +191,15 @@ static void forward_chunk(void *arg, int chunk)
     int last = l == m->nlayers - 1;
     int r0 = chunk * CHUNK_ROWS, r1 = r0 + CHUNK_ROWS < OC ? r0 + CHUNK_ROWS : OC;
     float *outT = w->actT[l + 1];
-    linear_forward(c->gemm, outT, w->actT[l], m->params + m->w_off[l],
+    linear_forward(c->k->gemm, outT, w->actT[l], m->params + m->w_off[l],
                    m->params + m->b_off[l], B, C, OC, !last, r0, r1);
-    if (w->training && !last) {
-        /* The batch-major copy the weight gradient of the next layer reads. */
-        float *x = w->act[l + 1];
-        for (int b = 0; b < B; b++)
-            for (int o = r0; o < r1; o++)
-                x[(size_t)b * OC + o] = outT[(size_t)o * B + b];
-    }
+    if (w->training && !last) /* the batch-major copy the next weight gradient reads */
+        c->k->transpose(w->act[l + 1] + r0, OC, outT + (size_t)r0 * B, B, r1 - r0, B);
 }
 
-void mlp_forward(const mlp *m, mlp_work *w, pool *p, gemm_fn gemm)
+void mlp_forward(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k)
 {
-    layer_ctx c = {m, w, gemm, 0};
+    layer_ctx c = {m, w, k, 0};
     for (c.l = 0; c.l < m->nlayers; c.l++)
         pool_run(p, row_chunks(m->width[c.l + 1]), forward_chunk, &c);
     int L = m->nlayers;
@@ -238,35 +225,74 @@ double mlp_loss(const mlp *m, mlp_work *w)
 
 /* ---- backward ---- */
 
-/* The chunks of layer l's backward job: first those of the weight
- * gradient (rows of dw), then those of the input gradient (rows of dx). */
+/* Parameters per update chunk: 64 KB of each array Adam touches. */
+#define UPDATE_CHUNK 16384
+
+typedef struct backward_ctx {
+    mlp *m;
+    mlp_work *w;
+    const kernel_impl *k;
+    const mlp_update *u;
+    int l;
+    int nw, nx, nu; /* chunks of dw rows, of dx rows, of updates of layer l+1 */
+} backward_ctx;
+
+/* Layer l's parameters [w_off, b_off + width[l+1]). */
+static void layer_range(const mlp *m, int l, size_t *i0, size_t *i1)
+{
+    *i0 = m->w_off[l];
+    *i1 = m->b_off[l] + (size_t)m->width[l + 1];
+}
+
+/* The chunks of layer l's backward job: rows of dw (and, for the first
+ * layer, their update), rows of dx, then the update of layer l+1, whose
+ * gradients the previous job finished and which this job does not read. */
 static void backward_chunk(void *arg, int chunk)
 {
-    layer_ctx *c = arg;
-    const mlp *m = c->m;
+    backward_ctx *c = arg;
+    mlp *m = c->m;
     mlp_work *w = c->w;
     int l = c->l, B = w->B, C = m->width[l], OC = m->width[l + 1];
     const float *dyT = w->gradT[l + 1];
-    int nw = row_chunks(OC);
-    if (chunk < nw) {
+    if (chunk < c->nw) {
         int r0 = chunk * CHUNK_ROWS, r1 = r0 + CHUNK_ROWS < OC ? r0 + CHUNK_ROWS : OC;
-        linear_backward_weights(c->gemm, w->grads + m->w_off[l], w->grads + m->b_off[l], dyT,
+        linear_backward_weights(c->k->gemm, w->grads + m->w_off[l], w->grads + m->b_off[l], dyT,
                                 w->act[l], B, C, OC, r0, r1);
-    } else {
+        if (l == 0 && c->u) {
+            /* No dx here, so nothing reads these weights any more. */
+            c->u->fn(c->u->ctx, m->w_off[0] + (size_t)r0 * C, m->w_off[0] + (size_t)r1 * C);
+            c->u->fn(c->u->ctx, m->b_off[0] + (size_t)r0, m->b_off[0] + (size_t)r1);
+        }
+    } else if ((chunk -= c->nw) < c->nx) {
         /* Through the ReLU that produced this layer's input: its output is
          * positive exactly where its input was. */
-        int r0 = (chunk - nw) * CHUNK_ROWS, r1 = r0 + CHUNK_ROWS < C ? r0 + CHUNK_ROWS : C;
-        linear_backward_input(c->gemm, w->gradT[l], dyT, m->params + m->w_off[l], w->actT[l], B,
+        int r0 = chunk * CHUNK_ROWS, r1 = r0 + CHUNK_ROWS < C ? r0 + CHUNK_ROWS : C;
+        linear_backward_input(c->k->gemm, w->gradT[l], dyT, m->params + m->w_off[l], w->actT[l], B,
                               C, OC, r0, r1);
+    } else {
+        chunk -= c->nx;
+        size_t i0, i1;
+        layer_range(m, l + 1, &i0, &i1);
+        size_t a = i0 + (size_t)chunk * UPDATE_CHUNK, b = a + UPDATE_CHUNK < i1 ? a + UPDATE_CHUNK : i1;
+        c->u->fn(c->u->ctx, a, b);
     }
 }
 
-void mlp_backward(const mlp *m, mlp_work *w, pool *p, gemm_fn gemm)
+void mlp_backward(mlp *m, mlp_work *w, pool *p, const kernel_impl *k, const mlp_update *u)
 {
     int L = m->nlayers;
     logsoftmax_nll_backward(w->gradT[L], w->actT[L], w->labels, w->B, m->width[L]);
-    layer_ctx c = {m, w, gemm, 0};
-    for (c.l = L - 1; c.l >= 0; c.l--)
-        pool_run(p, row_chunks(m->width[c.l + 1]) + (c.l > 0 ? row_chunks(m->width[c.l]) : 0),
-                 backward_chunk, &c);
+    backward_ctx c = {m, w, k, u, 0, 0, 0, 0};
+    for (c.l = L - 1; c.l >= 0; c.l--) {
+        c.nw = row_chunks(m->width[c.l + 1]);
+        c.nx = c.l > 0 ? row_chunks(m->width[c.l]) : 0;
+        c.nu = 0;
+        if (u && c.l + 1 < L) {
+            size_t i0, i1;
+            layer_range(m, c.l + 1, &i0, &i1);
+            c.nu = (int)((i1 - i0 + UPDATE_CHUNK - 1) / UPDATE_CHUNK);
+        }
+        pool_run(p, c.nw + c.nx + c.nu, backward_chunk, &c);
+    }
+    /* A one-layer network's only layer was updated in its own job. */
 }

@@ -9,6 +9,7 @@
 #include "rng.h"
 
 static gemm_fn G;
+static const kernel_impl *K;
 
 static void fill(rng *r, float *p, size_t n, float scale)
 {
@@ -155,10 +156,10 @@ static void test_whole_network(void **state)
         lab[i] = (uint8_t)rng_below(&r, 5);
     mlp_work w;
     assert_int_equal(mlp_work_create(&w, &m, NB, 1, &e), FM_OK);
-    mlp_gather(&m, &w, NULL, img, lab, NULL, NB);
-    mlp_forward(&m, &w, NULL, G);
+    mlp_gather(&m, &w, NULL, K, img, lab, NULL, NB);
+    mlp_forward(&m, &w, NULL, K);
     mlp_loss(&m, &w);
-    mlp_backward(&m, &w, NULL, G);
+    mlp_backward(&m, &w, NULL, K, NULL);
     float *g = malloc(m.nparams * sizeof(float));
     memcpy(g, w.grads, m.nparams * sizeof(float));
 
@@ -184,7 +185,7 @@ static void test_whole_network(void **state)
         int kink = 0;
         for (int s = 0; s < 2; s++) {
             m.params[i] = keep + (s ? -h : h);
-            mlp_forward(&m, &w, NULL, G);
+            mlp_forward(&m, &w, NULL, K);
             f[s] = mlp_loss(&m, &w);
             PATTERN(pat);
             kink |= memcmp(pat, pat0, nact) != 0;
@@ -215,9 +216,11 @@ int main(void)
         cmocka_unit_test(test_whole_network),
     };
     /* Once with the reference kernels, once with the fastest here. */
-    G = gemm_ref;
+    K = kernel_find("ref");
+    G = K->gemm;
     int failed = cmocka_run_group_tests_name("reference kernels", tests, NULL, NULL);
-    G = kernel_find(NULL)->gemm;
+    K = kernel_find(NULL);
+    G = K->gemm;
     failed += cmocka_run_group_tests_name("fastest kernels", tests, NULL, NULL);
     return failed;
 }

@@ -4,6 +4,7 @@
 
 #include <math.h>
 
+#include "idx.h"
 #include "kernels.h"
 #include "rng.h"
 
@@ -172,6 +173,43 @@ static void test_adam_impls(void **state)
     free(g);
 }
 
+static void test_normalize_and_transpose(void **state)
+{
+    (void)state;
+    const kernel_impl *ks[8];
+    int n = kernel_list(ks, 8);
+    float table[256];
+    idx_norm_table(table);
+    unsigned char in[1000];
+    for (int i = 0; i < 1000; i++)
+        in[i] = (unsigned char)(i * 37 + i / 256);
+    float out[1000];
+    rng r;
+    rng_seed(&r, 8);
+    for (int k = 0; k < n; k++) {
+        /* Every offset and odd length: vector bodies and tails. */
+        for (int off = 0; off < 3; off++) {
+            ks[k]->normalize(out, in + off, 997);
+            for (int i = 0; i < 997; i++)
+                if (memcmp(&out[i], &table[in[off + i]], 4) != 0)
+                    fail_msg("%s normalize: %u -> %a, want %a", ks[k]->name, in[off + i],
+                             (double)out[i], (double)table[in[off + i]]);
+        }
+        const int shapes[][2] = {{1, 1}, {8, 8}, {64, 784}, {13, 29}, {7, 16}, {16, 7}, {64, 10}};
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            int R = shapes[s][0], C = shapes[s][1];
+            float *src = randbuf(&r, (size_t)R * (C + 3), 0), *dst = malloc((size_t)C * (R + 5) * 4);
+            ks[k]->transpose(dst, R + 5, src, C + 3, R, C);
+            for (int i = 0; i < R; i++)
+                for (int j = 0; j < C; j++)
+                    if (dst[(size_t)j * (R + 5) + i] != src[(size_t)i * (C + 3) + j])
+                        fail_msg("%s transpose %dx%d: (%d,%d)", ks[k]->name, R, C, i, j);
+            free(src);
+            free(dst);
+        }
+    }
+}
+
 static void test_logsoftmax_extremes(void **state)
 {
     (void)state;
@@ -212,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_gemm_all_impls),
         cmocka_unit_test(test_linear_wrappers_training_shapes),
         cmocka_unit_test(test_adam_impls),
+        cmocka_unit_test(test_normalize_and_transpose),
         cmocka_unit_test(test_logsoftmax_extremes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

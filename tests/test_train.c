@@ -5,6 +5,7 @@
 
 #include <math.h>
 
+#include "adam.h"
 #include "idx.h"
 #include "train.h"
 
@@ -85,6 +86,43 @@ static void test_same_bits_any_threads_any_kernel(void **state)
     mlp_free(&a);
 }
 
+/* train_run fuses Adam into the backward jobs; a plain loop of backward
+ * then a separate Adam pass must give the same bits. */
+static void test_fused_update_same_as_separate(void **state)
+{
+    (void)state;
+    mlp a, b;
+    fm_err e;
+    assert_int_equal(train(&a, 300, 1, 64, 0.003, 2, NULL, &e), FM_OK);
+
+    const kernel_impl *k = kernel_find(NULL);
+    assert_int_equal(mlp_create(&b, 4, mlp_fmnist_widths, NULL), FM_OK);
+    rng r;
+    rng_seed(&r, 5);
+    mlp_init_params(&b, &r);
+    uint32_t perm[300];
+    for (uint32_t i = 0; i < 300; i++)
+        perm[i] = i;
+    rng_shuffle(&r, perm, 300);
+    mlp_work w;
+    adam opt;
+    assert_int_equal(mlp_work_create(&w, &b, 64, 1, NULL), FM_OK);
+    assert_int_equal(adam_create(&opt, b.nparams, 0.003, NULL), FM_OK);
+    for (uint32_t pos = 0; pos < 300; pos += 64) {
+        int B = 300 - pos < 64 ? (int)(300 - pos) : 64;
+        mlp_gather(&b, &w, NULL, k, sample.images, sample.labels, perm + pos, B);
+        mlp_forward(&b, &w, NULL, k);
+        mlp_loss(&b, &w);
+        mlp_backward(&b, &w, NULL, k, NULL);
+        adam_step(&opt, NULL, k->adam, b.params, w.grads, 0.003);
+    }
+    assert_memory_equal(a.params, b.params, a.nparams * sizeof(float));
+    adam_free(&opt);
+    mlp_work_free(&w);
+    mlp_free(&a);
+    mlp_free(&b);
+}
+
 static void test_divergence_stops_and_keeps_the_network(void **state)
 {
     (void)state;
@@ -111,6 +149,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_overfits_32_images),
         cmocka_unit_test(test_same_bits_any_threads_any_kernel),
+        cmocka_unit_test(test_fused_update_same_as_separate),
         cmocka_unit_test(test_divergence_stops_and_keeps_the_network),
     };
     return cmocka_run_group_tests(tests, load_sample, free_sample);
