@@ -2,6 +2,9 @@
  *
  *   fmnist train    [--epochs N=5] [--batch-size N=64] [--lr X=0.003] [--seed N=1]
  *                   [--data DIR] [--model FILE] [--threads N] [--json] [--quiet] [--resume]
+ *                   [--dropout P] [--weight-decay W] [--schedule const|cosine|step]
+ *                   [--warmup N] [--label-smoothing S] [--ema D] [--val N]
+ *                   [--keep last|best] [--patience N] [--preset best]
  *   fmnist eval     [--data DIR] [--model FILE] [--threads N] [--json]
  *   fmnist classify [--model FILE] [--top K=3] [--invert auto|yes|no] [--json] IMAGE.png...
  *   fmnist export   [--data DIR] [--split test|train] --index N [-o FILE.png]
@@ -16,6 +19,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "train.h"
 
 enum cli_command { CLI_NONE, CLI_TRAIN, CLI_EVAL, CLI_CLASSIFY, CLI_EXPORT, CLI_HELP, CLI_VERSION };
 
@@ -24,17 +28,25 @@ enum cli_command { CLI_NONE, CLI_TRAIN, CLI_EVAL, CLI_CLASSIFY, CLI_EXPORT, CLI_
 #define CLI_MAX_THREADS 256
 #define CLI_MAX_LR 1e6
 
-/* Bits of cli_opts.given: which options the command line set. */
-enum { CLI_GIVEN_EPOCHS = 1, CLI_GIVEN_BATCH = 2, CLI_GIVEN_LR = 4, CLI_GIVEN_SEED = 8 };
+/* Bits of cli_opts.given: which training options the command line set. */
+enum {
+    CLI_GIVEN_EPOCHS = 1 << 0, CLI_GIVEN_BATCH = 1 << 1, CLI_GIVEN_LR = 1 << 2,
+    CLI_GIVEN_SEED = 1 << 3, CLI_GIVEN_DROPOUT = 1 << 4, CLI_GIVEN_WD = 1 << 5,
+    CLI_GIVEN_SCHEDULE = 1 << 6, CLI_GIVEN_WARMUP = 1 << 7, CLI_GIVEN_SMOOTHING = 1 << 8,
+    CLI_GIVEN_EMA = 1 << 9, CLI_GIVEN_VAL = 1 << 10, CLI_GIVEN_KEEP = 1 << 11,
+    CLI_GIVEN_PATIENCE = 1 << 12
+};
+
+/* The named presets: "best" is the tuned recipe (see cli.c and the README). */
+#define CLI_PRESETS "best"
 
 typedef struct cli_opts {
     enum cli_command command;
     unsigned given;          /* CLI_GIVEN_* */
     int resume;              /* train --resume */
     int help;                /* COMMAND --help */
-    int epochs, batch_size;
-    double lr;
-    uint64_t seed;
+    train_config train;      /* the recipe, changed by the options given */
+    const char *preset;      /* --preset NAME, or NULL */
     const char *data, *model, *output;
     int threads;             /* 0: every CPU the process may use */
     int json, quiet;

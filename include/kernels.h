@@ -17,6 +17,7 @@
 #define FMNIST_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* C(i,j) for i in [m0,m1), j in [0,N):  s = sum_k A(i,k) B(k,j) as above, then
  *   accumulate ? C + s : s + (bias ? bias[i] : 0); then relu -> max(0, .);
@@ -114,9 +115,23 @@ void linear_backward_input(gemm_fn gemm, float *dxT, const float *dyT, const flo
  * sum >= 1: finite for logits of +-1000. */
 void logsoftmax_forward(float *logpT, const float *logitsT, int B, int K);
 
-/* Gradient of mean NLL through log-softmax: dlogitsT = (exp(logp) - onehot) / B. */
+/* Gradient of the mean cross-entropy through log-softmax, against targets
+ * smoothed by s (0: plain NLL of the label; PyTorch's label_smoothing):
+ *   target_k = (1 - s) [k == label] + s / K,
+ *   dlogitsT = (exp(logp) - target) / B, computed as torch does for s = 0. */
 void logsoftmax_nll_backward(float *dlogitsT, const float *logpT, const unsigned char *labels,
-                             int B, int K);
+                             int B, int K, float s);
+
+/* Inverted dropout of rows [r0, r1) of xT (rows, B): element e = row * B + b
+ * is zeroed when its 16 random bits, bits(key, e), are below threshold
+ * (= round(p * 65536)), else multiplied by scale (= 1 / (1 - p)). The bits
+ * depend only on key and e, so any split over threads gives the same mask. */
+void dropout_forward(float *xT, int B, int r0, int r1, uint64_t key, uint32_t threshold,
+                     float scale);
+/* The 16 random bits of element e under key. */
+unsigned dropout_bits(uint64_t key, uint64_t e);
+/* Multiplies n floats by scale (the dropout scale on a gradient). */
+void scale_floats(float *x, size_t n, float scale);
 
 /* Flush-to-zero and denormals-are-zero for the calling thread (x86 MXCSR,
  * arm64 FPCR.FZ). Returns an opaque previous state for fp_restore. */

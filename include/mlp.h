@@ -56,6 +56,10 @@ typedef struct mlp_work {
     float *grads;                     /* nparams, same layout as params (training) */
     uint8_t *labels;                  /* (B) the batch's labels, when gathered */
     long correct;                     /* running count for mlp_loss */
+    /* Training regularisers (0: off), set by the caller between steps. */
+    float smoothing;                  /* label smoothing of the loss */
+    float dropout;                    /* probability of dropping a hidden unit */
+    uint64_t dropout_key;             /* this step's mask: see dropout_forward */
 } mlp_work;
 
 int mlp_work_create(mlp_work *w, const mlp *m, int max_batch, int training, fm_err *e);
@@ -68,10 +72,13 @@ void mlp_gather(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k,
                 const uint8_t *images, const uint8_t *labels, const uint32_t *idx, int B);
 
 /* Forward pass of the batch last gathered; leaves log-probabilities in
- * w->actT[nlayers] (classes, B). */
+ * w->actT[nlayers] (classes, B). In training mode with w->dropout set, the
+ * hidden layers' outputs go through inverted dropout (mask from
+ * w->dropout_key), which mlp_backward then differentiates. */
 void mlp_forward(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k);
 
-/* Mean NLL of the batch against its gathered labels, in double; adds the
+/* Mean NLL of the batch against its gathered labels (the cross-entropy
+ * against smoothed targets when w->smoothing is set), in double; adds the
  * number of correct argmax predictions (first maximum on ties) to w->correct. */
 double mlp_loss(const mlp *m, mlp_work *w);
 

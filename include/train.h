@@ -1,9 +1,11 @@
-/* train.h: the training loop of the recipe.
+/* train.h: the training loop: the tutorial's recipe, and the options beyond it.
  *
- * Per epoch: reshuffle the training set from the generator, then per batch
- * (the last, partial one kept): gather and normalise, forward, loss,
- * backward, Adam step; then evaluate the test set when one is given. The
- * loop reports through callbacks and never prints. */
+ * Per epoch: reshuffle the training images from the generator, then per
+ * batch (the last, partial one kept): gather and normalise, forward, loss,
+ * backward and the optimiser step (fused into the backward pass); then
+ * evaluate the validation images (when held out) and the test set (when
+ * given). Every option is off by default, which is the tutorial's recipe.
+ * The loop reports through callbacks and never prints. */
 #ifndef FMNIST_TRAIN_H
 #define FMNIST_TRAIN_H
 
@@ -18,11 +20,36 @@
 #include "pool.h"
 #include "rng.h"
 
+enum train_schedule { SCHEDULE_CONST, SCHEDULE_COSINE, SCHEDULE_STEP };
+enum train_keep { KEEP_LAST, KEEP_BEST };
+
 typedef struct train_config {
-    int epochs;      /* >= 1 */
-    int batch_size;  /* >= 1 */
-    double lr;       /* Adam's learning rate */
+    int epochs;             /* >= 1 */
+    int batch_size;         /* >= 1 */
+    double lr;              /* Adam's (peak) learning rate */
+    uint64_t seed;          /* of the validation split and the dropout masks */
+    double dropout;         /* hidden units dropped in training, [0, 1) */
+    double weight_decay;    /* decoupled, as AdamW: p *= 1 - lr * wd each step */
+    int schedule;           /* enum train_schedule, see train_lr */
+    int warmup;             /* epochs of linear warm-up */
+    double label_smoothing; /* [0, 1) */
+    double ema;             /* decay of the weights' moving average, [0, 1); 0: off */
+    uint32_t val;           /* training images held out for validation */
+    int keep;               /* enum train_keep; KEEP_BEST needs val */
+    int patience;           /* stop after this many epochs without a better
+                               validation accuracy; 0: never; needs val */
 } train_config;
+
+/* The recipe's defaults: 5 epochs, batch 64, lr 0.003, seed 1, nothing else. */
+train_config train_defaults(void);
+
+/* The learning rate of step t (0-based, of total steps, spe per epoch):
+ * warm-up: lr (t + 1) / W for t < W = warmup * spe; then, over the
+ * remaining steps u = t - W of T = total - W:
+ *   const:  lr
+ *   cosine: lr (1 + cos(pi u / T)) / 2
+ *   step:   lr, times 0.1 from u >= T/2, times 0.01 from u >= 3T/4. */
+double train_lr(const train_config *c, long t, long spe);
 
 /* What the callbacks see. */
 typedef struct train_status {
@@ -31,9 +58,13 @@ typedef struct train_status {
     long images;            /* images seen in this epoch */
     double loss;            /* mean training loss of this epoch so far */
     double accuracy;        /* training accuracy of this epoch so far */
+    double lr;              /* the learning rate of the last step */
     double seconds;         /* since the epoch began */
-    double test_accuracy;   /* after the epoch (epoch callback), -1 when no test set */
-    double test_loss;
+    /* After the epoch (epoch callback); -1 when there is no such set. The
+     * model evaluated is the one that would be saved (the EMA when on). */
+    double val_accuracy, val_loss;
+    double test_accuracy, test_loss;
+    int best;               /* this epoch is the best on validation so far */
 } train_status;
 
 typedef struct train_hooks {
@@ -54,35 +85,61 @@ typedef struct train_state {
     long step;         /* optimiser steps taken */
     double loss_sum;   /* that epoch's running sums, for its report */
     long correct;
-    int nblocks;       /* state blocks of nparams floats: adam_m, adam_v */
+    int best_epoch;    /* best validation epoch so far (0: none) */
+    double best_val;   /* its validation accuracy */
+    int bad_epochs;    /* epochs since it */
+    int nblocks;       /* state blocks of nparams floats: adam_m, adam_v,
+                          then ema when on, then best when keeping the best */
     float *blocks;     /* malloc'd; train_state_free */
 } train_state;
 
 void train_state_free(train_state *s);
-/* The state's scalars as metadata lines (appended to meta), and back. The
- * blocks travel as model file state blocks. */
-int train_state_to_meta(const train_state *s, char *meta, size_t cap);
-int train_state_from_meta(train_state *s, const char *meta, fm_err *e);
+
+/* The configuration as metadata lines (appended to meta; only what differs
+ * from the recipe, plus epochs, batch_size, lr and seed), and back. */
+int train_config_to_meta(const train_config *c, char *meta, size_t cap);
+int train_config_from_meta(train_config *c, const char *meta, fm_err *e);
+/* One line naming the options beyond the recipe ("" when none), e.g.
+ * "dropout 0.2, weight decay 0.05, cosine schedule". */
+void train_config_describe(const train_config *c, char *buf, size_t cap);
+/* The state's scalars as metadata lines, and back. The blocks travel as
+ * model file state blocks (their names in the "blocks" key). */
+int train_state_to_meta(const train_state *s, const train_config *c, char *meta, size_t cap);
+int train_state_from_meta(train_state *s, const train_config *c, const char *meta, fm_err *e);
+/* How many state blocks a run with this configuration keeps. */
+int train_state_blocks(const train_config *c);
 
 /* A batch's mean loss at or above this (nats per image; a random network
  * starts near ln 10 = 2.3) means training has diverged, as does NaN. */
 #define TRAIN_DIVERGED_LOSS 1e4
 
+/* What a finished run reports. */
+typedef struct train_result {
+    double test_accuracy; /* of the model returned; -1 without a test set */
+    double val_accuracy;  /* of the model returned; -1 without validation */
+    int best_epoch;       /* the epoch of the model returned */
+    int epochs_run;       /* fewer than configured after early stopping */
+} train_result;
+
 /* Trains m in place from its current parameters, drawing each epoch's
  * shuffle from r; or, when resume is given, continues the run it
  * describes (m then holds that run's parameters and r is ignored). test
- * may be NULL. The workspace, Adam's moments and the permutation are
- * allocated once, before the first step.
+ * may be NULL. Everything is allocated once, before the first step.
+ * On success m holds the model to keep: the last, its moving average when
+ * ema is on, or the best on validation with KEEP_BEST.
  * When h->stop is raised, training stops after the current step: m gets
  * the parameters reached, *stopped (when not NULL) the state to resume
  * from, and the result is FM_EINTR.
  * When a batch's loss becomes NaN, infinite or at least
  * TRAIN_DIVERGED_LOSS, training stops at once with FM_ENUMERIC and m keeps
- * the parameters it had on entry; the same holds for any other failure.
- * *test_accuracy (may be NULL) gets the final test accuracy. */
+ * the parameters it had on entry; the same holds for any other failure. */
 int train_run(mlp *m, rng *r, const idx_set *train, const idx_set *test,
               const train_config *cfg, pool *p, const kernel_impl *k, const train_hooks *h,
-              const train_state *resume, train_state *stopped, double *test_accuracy,
-              fm_err *e);
+              const train_state *resume, train_state *stopped, train_result *res, fm_err *e);
+
+/* The validation split of a run: the images held out, as indices into a
+ * training set of n images, in *val (cfg->val of them) and the rest in
+ * *rest (ascending both). Depends only on the seed, n and cfg->val. */
+void train_split(const train_config *cfg, uint32_t n, uint32_t *val, uint32_t *rest);
 
 #endif

@@ -79,7 +79,8 @@ static int parse_double(const char *opt, const char *s, double min_excl, double 
 /* Which options each command takes. */
 enum {
     O_EPOCHS, O_BATCH, O_LR, O_SEED, O_DATA, O_MODEL, O_THREADS, O_JSON, O_QUIET, O_TOP,
-    O_INVERT, O_SPLIT, O_INDEX, O_OUTPUT, O_HELP, O_RESUME, O_COUNT
+    O_INVERT, O_SPLIT, O_INDEX, O_OUTPUT, O_HELP, O_RESUME, O_DROPOUT, O_WD, O_SCHEDULE,
+    O_WARMUP, O_SMOOTHING, O_EMA, O_VAL, O_KEEP, O_PATIENCE, O_PRESET, O_COUNT
 };
 typedef struct opt_def {
     const char *name;
@@ -104,24 +105,117 @@ static const opt_def defs[O_COUNT] = {
     [O_OUTPUT] = {"-o", 1, B(CLI_EXPORT)},
     [O_HELP] = {"--help", 0, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY) | B(CLI_EXPORT)},
     [O_RESUME] = {"--resume", 0, B(CLI_TRAIN)},
+    [O_DROPOUT] = {"--dropout", 1, B(CLI_TRAIN)},
+    [O_WD] = {"--weight-decay", 1, B(CLI_TRAIN)},
+    [O_SCHEDULE] = {"--schedule", 1, B(CLI_TRAIN)},
+    [O_WARMUP] = {"--warmup", 1, B(CLI_TRAIN)},
+    [O_SMOOTHING] = {"--label-smoothing", 1, B(CLI_TRAIN)},
+    [O_EMA] = {"--ema", 1, B(CLI_TRAIN)},
+    [O_VAL] = {"--val", 1, B(CLI_TRAIN)},
+    [O_KEEP] = {"--keep", 1, B(CLI_TRAIN)},
+    [O_PATIENCE] = {"--patience", 1, B(CLI_TRAIN)},
+    [O_PRESET] = {"--preset", 1, B(CLI_TRAIN)},
 };
+
+/* A number in [0, max]. */
+static int parse_fraction(const char *opt, const char *s, double max, double *out, fm_err *e)
+{
+    if (!strcmp(s, "0") || !strcmp(s, "0.0")) {
+        *out = 0;
+        return FM_OK;
+    }
+    double v;
+    int rc = parse_double(opt, s, 0.0, max, &v, e);
+    if (rc)
+        return fm_fail(e, FM_EINVAL, opt, "'%s' is not a number in [0, %g]", s, max);
+    *out = v;
+    return FM_OK;
+}
+
+/* The tuned recipe of --preset best (README: "Beyond the recipe"). */
+static void preset_best(cli_opts *o)
+{
+    train_config *t = &o->train;
+    if (!(o->given & CLI_GIVEN_EPOCHS)) t->epochs = 40;
+    if (!(o->given & CLI_GIVEN_LR)) t->lr = 0.001;
+    if (!(o->given & CLI_GIVEN_WD)) t->weight_decay = 0.05;
+    if (!(o->given & CLI_GIVEN_DROPOUT)) t->dropout = 0.2;
+    if (!(o->given & CLI_GIVEN_SCHEDULE)) t->schedule = SCHEDULE_COSINE;
+    if (!(o->given & CLI_GIVEN_SMOOTHING)) t->label_smoothing = 0.1;
+    if (!(o->given & CLI_GIVEN_EMA)) t->ema = 0.999;
+    if (!(o->given & CLI_GIVEN_VAL)) t->val = 5000;
+    if (!(o->given & CLI_GIVEN_KEEP)) t->keep = KEEP_BEST;
+}
 
 static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e)
 {
+    train_config *t = &o->train;
     switch (id) {
     case O_EPOCHS:
         o->given |= CLI_GIVEN_EPOCHS;
-        return parse_int(name, v, 1, CLI_MAX_EPOCHS, &o->epochs, e);
+        return parse_int(name, v, 1, CLI_MAX_EPOCHS, &t->epochs, e);
     case O_BATCH:
         o->given |= CLI_GIVEN_BATCH;
-        return parse_int(name, v, 1, CLI_MAX_BATCH, &o->batch_size, e);
+        return parse_int(name, v, 1, CLI_MAX_BATCH, &t->batch_size, e);
     case O_LR:
         o->given |= CLI_GIVEN_LR;
-        return parse_double(name, v, 0.0, CLI_MAX_LR, &o->lr, e);
+        return parse_double(name, v, 0.0, CLI_MAX_LR, &t->lr, e);
     case O_SEED:
         o->given |= CLI_GIVEN_SEED;
-        return parse_u64(name, v, &o->seed, e);
+        return parse_u64(name, v, &t->seed, e);
     case O_RESUME: o->resume = 1; return FM_OK;
+    case O_DROPOUT:
+        o->given |= CLI_GIVEN_DROPOUT;
+        return parse_fraction(name, v, 0.95, &t->dropout, e);
+    case O_WD:
+        o->given |= CLI_GIVEN_WD;
+        return parse_fraction(name, v, 10, &t->weight_decay, e);
+    case O_SMOOTHING:
+        o->given |= CLI_GIVEN_SMOOTHING;
+        return parse_fraction(name, v, 0.5, &t->label_smoothing, e);
+    case O_EMA:
+        o->given |= CLI_GIVEN_EMA;
+        return parse_fraction(name, v, 0.99999, &t->ema, e);
+    case O_WARMUP:
+        o->given |= CLI_GIVEN_WARMUP;
+        return parse_int(name, v, 0, CLI_MAX_EPOCHS, &t->warmup, e);
+    case O_PATIENCE:
+        o->given |= CLI_GIVEN_PATIENCE;
+        return parse_int(name, v, 0, CLI_MAX_EPOCHS, &t->patience, e);
+    case O_VAL: {
+        int n;
+        o->given |= CLI_GIVEN_VAL;
+        int rc = parse_int(name, v, 0, CLI_MAX_BATCH - 1, &n, e);
+        if (!rc)
+            t->val = (uint32_t)n;
+        return rc;
+    }
+    case O_SCHEDULE:
+        o->given |= CLI_GIVEN_SCHEDULE;
+        if (!strcmp(v, "const"))
+            t->schedule = SCHEDULE_CONST;
+        else if (!strcmp(v, "cosine"))
+            t->schedule = SCHEDULE_COSINE;
+        else if (!strcmp(v, "step"))
+            t->schedule = SCHEDULE_STEP;
+        else
+            return fm_fail(e, FM_EINVAL, name, "'%s' is not one of const, cosine, step", v);
+        return FM_OK;
+    case O_KEEP:
+        o->given |= CLI_GIVEN_KEEP;
+        if (!strcmp(v, "last"))
+            t->keep = KEEP_LAST;
+        else if (!strcmp(v, "best"))
+            t->keep = KEEP_BEST;
+        else
+            return fm_fail(e, FM_EINVAL, name, "'%s' is not one of last, best", v);
+        return FM_OK;
+    case O_PRESET:
+        if (strcmp(v, "best") != 0)
+            return fm_fail(e, FM_EINVAL, name, "'%s' is not a preset (presets: %s)", v,
+                           CLI_PRESETS);
+        o->preset = v;
+        return FM_OK;
     case O_THREADS: return parse_int(name, v, 1, CLI_MAX_THREADS, &o->threads, e);
     case O_TOP: return parse_int(name, v, 1, IDX_CLASSES, &o->top, e);
     case O_INDEX: return parse_long(name, v, 0, (long)IDX_MAX_COUNT - 1, &o->index, e);
@@ -165,10 +259,7 @@ static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e
 int cli_parse(int argc, char **argv, cli_opts *o, fm_err *e)
 {
     memset(o, 0, sizeof *o);
-    o->epochs = 5;
-    o->batch_size = 64;
-    o->lr = 0.003;
-    o->seed = 1;
+    o->train = train_defaults();
     o->model = "fmnist.model";
     o->top = 3;
     o->invert = IMAGE_INVERT_AUTO;
@@ -251,6 +342,17 @@ int cli_parse(int argc, char **argv, cli_opts *o, fm_err *e)
     }
     if (o->help)
         return FM_OK;
+    if (o->preset)
+        preset_best(o);
+    if (o->command == CLI_TRAIN) {
+        const train_config *t = &o->train;
+        if ((t->keep == KEEP_BEST || t->patience) && !t->val)
+            return fm_fail(e, FM_EINVAL, t->keep == KEEP_BEST ? "--keep" : "--patience",
+                           "needs a validation split: add --val N");
+        if (t->warmup > t->epochs)
+            return fm_fail(e, FM_EINVAL, "--warmup", "%d epochs is more than --epochs %d",
+                           t->warmup, t->epochs);
+    }
     if (o->command == CLI_CLASSIFY && o->nfiles == 0)
         return fm_fail(e, FM_EINVAL, NULL, "classify needs at least one IMAGE.png (or - for stdin)");
     if (o->command == CLI_EXPORT && o->index < 0)

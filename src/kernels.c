@@ -252,17 +252,67 @@ void logsoftmax_forward(float *logpT, const float *logitsT, int B, int K)
 }
 
 void logsoftmax_nll_backward(float *dlogitsT, const float *logpT, const unsigned char *labels,
-                             int B, int K)
+                             int B, int K, float s)
 {
     /* As torch computes it: NLL's gradient g = -1/B at the label, then
      * log-softmax's backward d = g_k - exp(logp_k) * sum_k g_k. */
     float g = -1.0f / (float)B;
+    if (s == 0.0f) {
+        for (int k = 0; k < K; k++)
+            for (int b = 0; b < B; b++) {
+                ptrdiff_t at = (ptrdiff_t)k * B + b;
+                float onehot = labels[b] == k ? g : 0.0f;
+                dlogitsT[at] = onehot - expf(logpT[at]) * g;
+            }
+        return;
+    }
+    /* Smoothed targets sum to 1 too: d = t_k g - exp(logp_k) g. */
+    float on = (1.0f - s) + s / (float)K, off = s / (float)K;
     for (int k = 0; k < K; k++)
         for (int b = 0; b < B; b++) {
             ptrdiff_t at = (ptrdiff_t)k * B + b;
-            float onehot = labels[b] == k ? g : 0.0f;
-            dlogitsT[at] = onehot - expf(logpT[at]) * g;
+            float t = labels[b] == k ? on : off;
+            dlogitsT[at] = t * g - expf(logpT[at]) * g;
         }
+}
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+unsigned dropout_bits(uint64_t key, uint64_t e)
+{
+    /* One 64-bit hash serves four consecutive elements. */
+    return (unsigned)(mix64(key + (e >> 2) * 0x9e3779b97f4a7c15u) >> (16 * (e & 3))) & 0xffffu;
+}
+
+void dropout_forward(float *xT, int B, int r0, int r1, uint64_t key, uint32_t threshold,
+                     float scale)
+{
+    for (int r = r0; r < r1; r++) {
+        float *row = xT + (size_t)r * B;
+        uint64_t e0 = (uint64_t)r * (uint64_t)B;
+        int b = 0;
+        /* Whole groups of four share a hash. */
+        for (; b < B && ((e0 + (uint64_t)b) & 3); b++)
+            row[b] = dropout_bits(key, e0 + (uint64_t)b) < threshold ? 0.0f : row[b] * scale;
+        for (; b + 4 <= B; b += 4) {
+            uint64_t h = mix64(key + ((e0 + (uint64_t)b) >> 2) * 0x9e3779b97f4a7c15u);
+            for (int j = 0; j < 4; j++)
+                row[b + j] = ((h >> (16 * j)) & 0xffffu) < threshold ? 0.0f : row[b + j] * scale;
+        }
+        for (; b < B; b++)
+            row[b] = dropout_bits(key, e0 + (uint64_t)b) < threshold ? 0.0f : row[b] * scale;
+    }
+}
+
+void scale_floats(float *x, size_t n, float scale)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] *= scale;
 }
 
 unsigned fp_flush_denormals(void)

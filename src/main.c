@@ -236,26 +236,21 @@ static void on_epoch(void *ctx, const train_status *s)
         fflush(stderr);
     }
     if (pr->json) {
-        printf("{\"epoch\":%d,\"train_loss\":%.6f,\"train_accuracy\":%.6f,\"test_accuracy\":%.6f,"
-               "\"test_loss\":%.6f,\"seconds\":%.3f}\n",
-               s->epoch, s->loss, s->accuracy, s->test_accuracy, s->test_loss, s->seconds);
+        printf("{\"epoch\":%d,\"train_loss\":%.6f,\"train_accuracy\":%.6f,", s->epoch, s->loss,
+               s->accuracy);
+        if (s->val_accuracy >= 0)
+            printf("\"val_loss\":%.6f,\"val_accuracy\":%.6f,\"best\":%s,", s->val_loss,
+                   s->val_accuracy, s->best ? "true" : "false");
+        printf("\"test_accuracy\":%.6f,\"test_loss\":%.6f,\"lr\":%.6g,\"seconds\":%.3f}\n",
+               s->test_accuracy, s->test_loss, s->lr, s->seconds);
     } else {
-        printf("epoch %d/%d  train loss %.4f  train acc %.2f%%  test acc %.2f%%  %.2f s\n",
-               s->epoch, s->epochs, s->loss, 100 * s->accuracy, 100 * s->test_accuracy,
-               s->seconds);
+        printf("epoch %d/%d  train loss %.4f  train acc %.2f%%", s->epoch, s->epochs, s->loss,
+               100 * s->accuracy);
+        if (s->val_accuracy >= 0)
+            printf("  val acc %.2f%%%s", 100 * s->val_accuracy, s->best ? "*" : " ");
+        printf("  test acc %.2f%%  %.2f s\n", 100 * s->test_accuracy, s->seconds);
     }
     fflush(stdout);
-}
-
-/* The shortest "%g" text that reads back as exactly x (0.003, not
- * 0.0030000000000000001). */
-static void shortest(char *buf, size_t cap, double x)
-{
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, cap, "%.*g", prec, x);
-        if (strtod(buf, NULL) == x)
-            return;
-    }
 }
 
 /* Set by SIGINT/SIGTERM; training stops after the current step. */
@@ -285,29 +280,15 @@ static void checkpoint_path(char *buf, size_t cap, const char *model)
     snprintf(buf, cap, "%s.ckpt", model);
 }
 
-/* The run's configuration as model metadata. */
-static void config_meta(char *meta, size_t cap, const train_config *cfg, uint64_t seed,
-                        uint32_t train_images)
-{
-    char lr[32];
-    shortest(lr, sizeof lr, cfg->lr);
-    meta_append(meta, cap, "fmnist_version", "%s", FMNIST_VERSION);
-    meta_append(meta, cap, "epochs", "%d", cfg->epochs);
-    meta_append(meta, cap, "batch_size", "%d", cfg->batch_size);
-    meta_append(meta, cap, "lr", "%s", lr);
-    meta_append(meta, cap, "seed", "%llu", (unsigned long long)seed);
-    meta_append(meta, cap, "train_images", "%u", train_images);
-}
-
 /* Loads a checkpoint and checks it against the options given with --resume.
- * Fills net, state, cfg and seed from it. Returns an exit status. */
+ * Fills net, state and cfg from it. Returns an exit status. */
 static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_state *st,
-                           train_config *cfg, uint64_t *seed)
+                           train_config *cfg)
 {
     fm_err e;
     char *meta = NULL;
     float *blocks = NULL;
-    int nblocks = 0;
+    int nblocks = 0, rc = EXIT_OK;
     if (model_load(path, net, &meta, &blocks, &nblocks, &e)) {
         report(&e);
         if (e.code == FM_ENOTFOUND)
@@ -315,43 +296,41 @@ static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_
                             "which saves %s\n", path);
         return EXIT_FAIL;
     }
-    int rc = EXIT_OK;
-    char v[64], *end;
     memset(st, 0, sizeof *st);
-    if (train_state_from_meta(st, meta, &e) || nblocks != 2) {
-        if (nblocks != 2 && !e.msg[0])
-            snprintf(e.msg, sizeof e.msg, "not a training checkpoint");
-        fm_in_file(&e, e.code ? e.code : FM_EFORMAT, path);
-        rc = report(&e);
-        goto out;
-    }
+    train_config c;
     mlp want = {.nlayers = 4};
     memcpy(want.width, mlp_fmnist_widths, sizeof mlp_fmnist_widths);
-    int ok = mlp_same_shape(net, &want);
-    train_config c = *cfg;
-    ok = ok && meta_get(meta, "epochs", v, sizeof v) && (c.epochs = (int)strtol(v, &end, 10)) > 0;
-    ok = ok && meta_get(meta, "batch_size", v, sizeof v) &&
-         (c.batch_size = (int)strtol(v, &end, 10)) > 0;
-    ok = ok && meta_get(meta, "lr", v, sizeof v) && (c.lr = strtod(v, &end)) > 0;
-    ok = ok && meta_get(meta, "seed", v, sizeof v);
-    unsigned long long sd = ok ? strtoull(v, &end, 10) : 0;
-    if (!ok) {
+    if (!mlp_same_shape(net, &want)) {
         fprintf(stderr, "fmnist: %s: not a checkpoint of fmnist's network\n", path);
         rc = EXIT_FAIL;
         goto out;
     }
-    /* Options given again must agree, but --epochs may extend the run. */
-    if (((o->given & CLI_GIVEN_BATCH) && o->batch_size != c.batch_size) ||
-        ((o->given & CLI_GIVEN_LR) && o->lr != c.lr) ||
-        ((o->given & CLI_GIVEN_SEED) && o->seed != sd)) {
-        meta_get(meta, "lr", v, sizeof v);
-        fprintf(stderr, "fmnist: %s: was made with --batch-size %d --lr %s --seed %llu; "
-                        "--resume continues with those\n", path, c.batch_size, v, sd);
+    if (train_config_from_meta(&c, meta, &e) || train_state_from_meta(st, &c, meta, &e) ||
+        nblocks != train_state_blocks(&c)) {
+        if (!e.msg[0] || nblocks != train_state_blocks(&c))
+            snprintf(e.msg, sizeof e.msg, "not a training checkpoint");
+        fm_in_file(&e, FM_EFORMAT, path);
+        rc = report(&e);
+        goto out;
+    }
+    /* Options given again must agree, except --epochs, which may extend the run. */
+    unsigned must_match = o->given & ~(unsigned)CLI_GIVEN_EPOCHS;
+    train_config g = o->train;
+    g.epochs = c.epochs;
+    char have[512], asked[512];
+    have[0] = asked[0] = 0;
+    train_config_to_meta(&c, have, sizeof have);
+    train_config_to_meta(&g, asked, sizeof asked);
+    if (must_match && strcmp(have, asked) != 0) {
+        for (char *q = have; (q = strchr(q, '\n'));)
+            *q = ' ';
+        fprintf(stderr, "fmnist: %s: was made with %s; --resume continues with those\n", path,
+                have);
         rc = EXIT_USAGE;
         goto out;
     }
     if (o->given & CLI_GIVEN_EPOCHS)
-        c.epochs = o->epochs;
+        c.epochs = o->train.epochs;
     if (st->epoch >= c.epochs) {
         fprintf(stderr, "fmnist: %s: already %d epochs in; give --epochs N with N > %d\n", path,
                 st->epoch, st->epoch);
@@ -359,7 +338,6 @@ static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_
         goto out;
     }
     *cfg = c;
-    *seed = sd;
     st->blocks = blocks;
     st->nblocks = nblocks;
     blocks = NULL;
@@ -379,13 +357,13 @@ static int cmd_train(const cli_opts *o)
     mlp net;
     train_state resume, stopped;
     memset(&stopped, 0, sizeof stopped);
-    train_config cfg = {o->epochs, o->batch_size, o->lr};
-    uint64_t seed = o->seed;
+    memset(&resume, 0, sizeof resume);
+    train_config cfg = o->train;
     rng r;
-    rng_seed(&r, seed);
+    rng_seed(&r, cfg.seed);
     int rc;
     if (o->resume) {
-        if ((rc = load_checkpoint(o, ckpt, &net, &resume, &cfg, &seed)))
+        if ((rc = load_checkpoint(o, ckpt, &net, &resume, &cfg)))
             return rc;
     } else {
         if (mlp_create(&net, 4, mlp_fmnist_widths, &e))
@@ -398,21 +376,28 @@ static int cmd_train(const cli_opts *o)
         (rc = load_split(o, IDX_TEST, &test, NULL, 0)) ||
         (rc = runtime_open(&rt, o->threads, 1)))
         goto out;
+    if (cfg.val >= train.n) {
+        fprintf(stderr, "fmnist: --val: %u leaves no training images (the training set has %u)\n",
+                cfg.val, train.n);
+        rc = EXIT_USAGE;
+        goto out;
+    }
     progress pr = {isatty(STDERR_FILENO), o->quiet, o->json, 0, 0, 0};
     const char *stop_at = getenv("FMNIST_STOP_AFTER_STEP");
     pr.stop_after = stop_at && *stop_at ? atol(stop_at) : 0;
     train_hooks hooks = {on_step, on_epoch, &pr, &stop_signal};
-    double acc = -1;
+    train_result res;
     catch_stop_signals();
     rc = train_run(&net, &r, &train, &test, &cfg, rt.pool, rt.kernel, &hooks,
-                   o->resume ? &resume : NULL, &stopped, &acc, &e);
+                   o->resume ? &resume : NULL, &stopped, &res, &e);
     if (rc && pr.tty && !pr.quiet)
         fprintf(stderr, "\r\033[K");
     if (rc == FM_EINTR) {
         int sig = stop_signal ? stop_signal : SIGINT;
-        char meta[2048] = "";
-        config_meta(meta, sizeof meta, &cfg, seed, train.n);
-        train_state_to_meta(&stopped, meta, sizeof meta);
+        char meta[4096] = "";
+        meta_append(meta, sizeof meta, "fmnist_version", "%s", FMNIST_VERSION);
+        train_config_to_meta(&cfg, meta, sizeof meta);
+        train_state_to_meta(&stopped, &cfg, meta, sizeof meta);
         if (model_save(ckpt, &net, meta, stopped.blocks, stopped.nblocks, &e)) {
             rc = report(&e);
             goto out;
@@ -432,20 +417,34 @@ static int cmd_train(const cli_opts *o)
                     o->model);
         goto out;
     }
-    char meta[1024] = "";
-    config_meta(meta, sizeof meta, &cfg, seed, train.n);
-    meta_append(meta, sizeof meta, "test_accuracy", "%.4f", acc);
+    char meta[4096] = "";
+    meta_append(meta, sizeof meta, "fmnist_version", "%s", FMNIST_VERSION);
+    train_config_to_meta(&cfg, meta, sizeof meta);
+    if (o->preset)
+        meta_append(meta, sizeof meta, "preset", "%s", o->preset);
+    meta_append(meta, sizeof meta, "train_images", "%u", train.n - cfg.val);
+    if (res.epochs_run != cfg.epochs)
+        meta_append(meta, sizeof meta, "epochs_run", "%d", res.epochs_run);
+    if (cfg.val) {
+        meta_append(meta, sizeof meta, "best_epoch", "%d", res.best_epoch);
+        meta_append(meta, sizeof meta, "val_accuracy", "%.4f", res.val_accuracy);
+    }
+    meta_append(meta, sizeof meta, "test_accuracy", "%.4f", res.test_accuracy);
     if (model_save(o->model, &net, meta, NULL, 0, &e)) {
         rc = report(&e);
         goto out;
     }
     if (o->resume)
         unlink(ckpt); /* used up */
-    if (!o->quiet)
-        fprintf(stderr, "saved %s (test accuracy %.2f%%)\n", o->model, 100 * acc);
+    if (!o->quiet) {
+        if (cfg.keep == KEEP_BEST)
+            fprintf(stderr, "saved %s: epoch %d, the best on validation (%.2f%%); test accuracy %.2f%%\n",
+                    o->model, res.best_epoch, 100 * res.val_accuracy, 100 * res.test_accuracy);
+        else
+            fprintf(stderr, "saved %s (test accuracy %.2f%%)\n", o->model, 100 * res.test_accuracy);
+    }
 out:
-    if (o->resume)
-        train_state_free(&resume);
+    train_state_free(&resume);
     train_state_free(&stopped);
     mlp_free(&net);
     runtime_close(&rt);

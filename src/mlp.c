@@ -172,6 +172,17 @@ typedef struct layer_ctx {
     int l;
 } layer_ctx;
 
+static uint32_t dropout_threshold(float p)
+{
+    return (uint32_t)lrintf(p * 65536.0f);
+}
+
+/* As torch: the kept units are multiplied by 1 / (1 - p), in float. */
+static float dropout_scale(float p)
+{
+    return 1.0f / (1.0f - p);
+}
+
 /* Row tiles per chunk: 2 tiles of 6 rows, so a layer of 256 outputs is 22
  * chunks; tiles stay whole so chunking never changes the kernels' work. */
 #define TILES_PER_CHUNK 2
@@ -193,6 +204,9 @@ static void forward_chunk(void *arg, int chunk)
     float *outT = w->actT[l + 1];
     linear_forward(c->k->gemm, outT, w->actT[l], m->params + m->w_off[l],
                    m->params + m->b_off[l], B, C, OC, !last, r0, r1);
+    if (w->training && !last && w->dropout > 0)
+        dropout_forward(outT, B, r0, r1, w->dropout_key + (uint64_t)l * 0x632be59bd9b4e019u,
+                        dropout_threshold(w->dropout), dropout_scale(w->dropout));
     if (w->training && !last) /* the batch-major copy the next weight gradient reads */
         c->k->transpose(w->act[l + 1] + r0, OC, outT + (size_t)r0 * B, B, r1 - r0, B);
 }
@@ -211,14 +225,21 @@ double mlp_loss(const mlp *m, mlp_work *w)
 {
     int L = m->nlayers, B = w->B, K = m->width[L];
     const float *lp = w->actT[L];
-    double loss = 0;
+    double loss = 0, s = w->smoothing;
     for (int b = 0; b < B; b++) {
         int arg = 0;
+        double all = 0;
         for (int k = 1; k < K; k++)
             if (lp[(size_t)k * B + b] > lp[(size_t)arg * B + b])
                 arg = k;
         w->correct += arg == w->labels[b];
-        loss -= lp[(size_t)w->labels[b] * B + b];
+        if (s > 0) {
+            for (int k = 0; k < K; k++)
+                all += lp[(size_t)k * B + b];
+            loss -= (1 - s) * lp[(size_t)w->labels[b] * B + b] + s * all / K;
+        } else {
+            loss -= lp[(size_t)w->labels[b] * B + b];
+        }
     }
     return loss / B;
 }
@@ -269,6 +290,11 @@ static void backward_chunk(void *arg, int chunk)
         int r0 = chunk * CHUNK_ROWS, r1 = r0 + CHUNK_ROWS < C ? r0 + CHUNK_ROWS : C;
         linear_backward_input(c->k->gemm, w->gradT[l], dyT, m->params + m->w_off[l], w->actT[l], B,
                               C, OC, r0, r1);
+        /* Dropped units are zero in actT[l], so the mask above zeroed their
+         * gradient; the kept ones were scaled, and so is their gradient. */
+        if (w->dropout > 0)
+            scale_floats(w->gradT[l] + (size_t)r0 * B, (size_t)(r1 - r0) * B,
+                         dropout_scale(w->dropout));
     } else {
         chunk -= c->nx;
         size_t i0, i1;
@@ -281,7 +307,7 @@ static void backward_chunk(void *arg, int chunk)
 void mlp_backward(mlp *m, mlp_work *w, pool *p, const kernel_impl *k, const mlp_update *u)
 {
     int L = m->nlayers;
-    logsoftmax_nll_backward(w->gradT[L], w->actT[L], w->labels, w->B, m->width[L]);
+    logsoftmax_nll_backward(w->gradT[L], w->actT[L], w->labels, w->B, m->width[L], w->smoothing);
     backward_ctx c = {m, w, k, u, 0, 0, 0, 0};
     for (c.l = L - 1; c.l >= 0; c.l--) {
         c.nw = row_chunks(m->width[c.l + 1]);

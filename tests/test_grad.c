@@ -124,7 +124,7 @@ static void test_logsoftmax_nll_backward(void **state)
     fill(&r, lg, K * B, 3);
     unsigned char labels[B] = {0, 9, 4, 4, 7};
     logsoftmax_forward(lp, lg, B, K);
-    logsoftmax_nll_backward(d, lp, labels, B, K);
+    logsoftmax_nll_backward(d, lp, labels, B, K, 0.0f);
     const float h = 1.0f / 256;
     for (int i = 0; i < K * B; i++) {
         float keep = lg[i];

@@ -230,7 +230,7 @@ static void test_logsoftmax_extremes(void **state)
     assert_true(fabsf(lp[1 * B + 1] - -logf(5.0f)) < 1e-6f);
     assert_true(fabsf(lp[0 * B + 2] - -logf(10.0f)) < 1e-6f);
     unsigned char labels[B] = {3, 0, 9, 0};
-    logsoftmax_nll_backward(d, lp, labels, B, K);
+    logsoftmax_nll_backward(d, lp, labels, B, K, 0.0f);
     for (int i = 0; i < K * B; i++)
         assert_true(isfinite(d[i]));
     /* Columns of the gradient sum to ~0; at a confident right answer ~0. */
