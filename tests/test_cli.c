@@ -246,7 +246,11 @@ static void test_usage_errors(void **state)
         "train --foo", "train extra", "train --json=1", "train --top 3", "eval --epochs 1",
         "classify", "classify --top 0 x.png", "classify --top 11 x.png", "classify --invert maybe x.png",
         "export", "export --index -1", "export --index 1 --split dev", "export --index x",
-        "--version extra", "train --data=",
+        "--version extra", "train --data=", "train --dropout 1", "train --dropout -0.1",
+        "train --keep best", "train --patience 3", "train --keep worst --val 10",
+        "train --schedule linear", "train --preset fast", "train --warmup 6", "train --ema 1",
+        "train --label-smoothing 0.6", "train --weight-decay x", "train --val -1",
+        "train --resume=yes",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char *out, *err;

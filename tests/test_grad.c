@@ -137,10 +137,10 @@ static void test_logsoftmax_nll_backward(void **state)
     }
 }
 
-/* The whole chain on a small network: 16 inputs (uint8 pixels), 12-8-6 hidden, 5 classes. */
-static void test_whole_network(void **state)
+/* The whole chain on a small network: 16 inputs (uint8 pixels), 12-8-6 hidden,
+ * 5 classes; plain, or with dropout (a fixed mask) and label smoothing. */
+static void whole_network(float dropout, float smoothing)
 {
-    (void)state;
     const int widths[] = {16, 12, 8, 6, 5};
     enum { NB = 9 };
     mlp m;
@@ -156,6 +156,9 @@ static void test_whole_network(void **state)
         lab[i] = (uint8_t)rng_below(&r, 5);
     mlp_work w;
     assert_int_equal(mlp_work_create(&w, &m, NB, 1, &e), FM_OK);
+    w.dropout = dropout;
+    w.smoothing = smoothing;
+    w.dropout_key = 99;
     mlp_gather(&m, &w, NULL, K, img, lab, NULL, NB);
     mlp_forward(&m, &w, NULL, K);
     mlp_loss(&m, &w);
@@ -198,13 +201,26 @@ static void test_whole_network(void **state)
         close_to(g[i], (f[0] - f[1]) / (2 * h), 2e-4, 2e-3, "dparams", i);
         checked++;
     }
-    printf("# whole network: %d parameters checked, %d on a ReLU kink skipped\n", checked, skipped);
+    printf("# whole network (dropout %g, smoothing %g): %d parameters checked, %d on a kink "
+           "skipped\n", dropout, smoothing, checked, skipped);
     assert_true(checked > (int)m.nparams * 9 / 10);
     free(pat0);
     free(pat);
     free(g);
     mlp_work_free(&w);
     mlp_free(&m);
+}
+
+static void test_whole_network(void **state)
+{
+    (void)state;
+    whole_network(0, 0);
+}
+
+static void test_whole_network_dropout_smoothing(void **state)
+{
+    (void)state;
+    whole_network(0.3f, 0.1f);
 }
 
 int main(void)
@@ -214,6 +230,7 @@ int main(void)
         cmocka_unit_test(test_relu_backward),
         cmocka_unit_test(test_logsoftmax_nll_backward),
         cmocka_unit_test(test_whole_network),
+        cmocka_unit_test(test_whole_network_dropout_smoothing),
     };
     /* Once with the reference kernels, once with the fastest here. */
     K = kernel_find("ref");

@@ -94,6 +94,25 @@ static void test_stop_and_resume_same_bits(void **state)
     }
 }
 
+static void test_resume_with_every_option(void **state)
+{
+    (void)state;
+    const char *opts = "train --data data/sample --epochs 4 --seed 3 --quiet --dropout 0.2 "
+                       "--weight-decay 0.05 --schedule cosine --warmup 1 --label-smoothing 0.1 "
+                       "--ema 0.99 --val 300 --keep best --patience 3";
+    char a[4200], b[4200], cmd[12288];
+    snprintf(a, sizeof a, "%s/opt-ref.model", T);
+    snprintf(b, sizeof b, "%s/opt.model", T);
+    assert_int_equal(run(NULL, NULL, "%s --model %s", opts, a), 0);
+    snprintf(cmd, sizeof cmd, "FMNIST_STOP_AFTER_STEP=40 %s %s --model %s", tu_bin(), opts, b);
+    assert_int_equal(tu_run(cmd, NULL, NULL), 130);
+    char *err;
+    assert_int_equal(run(NULL, &err, "train --resume --data data/sample --quiet --model %s", b), 0);
+    free(err);
+    if (!same_file(a, b))
+        fail_msg("with every option on, the resumed run's model differs");
+}
+
 static void test_sigterm_during_training(void **state)
 {
     (void)state;
@@ -252,6 +271,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stop_and_resume_same_bits),
+        cmocka_unit_test(test_resume_with_every_option),
         cmocka_unit_test(test_sigterm_during_training),
         cmocka_unit_test(test_kill9_during_saves),
         cmocka_unit_test(test_disk_full_keeps_previous),
