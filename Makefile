@@ -87,8 +87,13 @@ run: $(BIN)
 	./$(BIN) train --epochs 5
 	./$(BIN) eval
 
-bench: $(BIN)
-	@sh bench/run.sh
+BENCH_BIN := $(BUILD)/bench/bench_kernels
+$(BENCH_BIN): bench/bench_kernels.c bench/peak.c bench/peak.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Ibench -o $@ bench/bench_kernels.c bench/peak.c $(LIB) $(LDFLAGS) $(LDLIBS)
+
+bench: $(BIN) $(BENCH_BIN)
+	@FMNIST_BIN=./$(BIN) BENCH_KERNELS=$(BENCH_BIN) sh bench/run.sh
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin

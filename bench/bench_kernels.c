@@ -28,6 +28,12 @@ static float *buf(size_t n)
 
 int main(int argc, char **argv)
 {
+    if (argc == 3 && !strcmp(argv[1], "--peak")) {
+        /* --peak N: the FMA peak of N threads at once, AVX2 and AVX-512. */
+        int n = atoi(argv[2]);
+        printf("%.1f %.1f\n", peak_gflops_threads(n, 0, 0.5), peak_gflops_threads(n, 1, 0.5));
+        return 0;
+    }
     const int widths[] = {784, 256, 128, 64, 10};
     const int B = 64;
     const kernel_impl *ks[8];

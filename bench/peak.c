@@ -62,6 +62,38 @@ __attribute__((target("avx512f"))) static double run_avx512(double seconds)
     return sink == 12345.0f ? 0 : best;
 }
 
+#include <pthread.h>
+
+typedef struct peak_job {
+    int avx512;
+    double seconds, result;
+} peak_job;
+
+static void *peak_thread(void *arg)
+{
+    peak_job *j = arg;
+    j->result = j->avx512 ? run_avx512(j->seconds) : run_avx2(j->seconds);
+    return NULL;
+}
+
+double peak_gflops_threads(int n, int avx512, double seconds)
+{
+    if (!kernel_find(avx512 ? "avx512" : "avx2") || n < 1 || n > 64)
+        return 0;
+    pthread_t th[64];
+    peak_job jobs[64];
+    for (int i = 0; i < n; i++) {
+        jobs[i] = (peak_job){avx512, seconds, 0};
+        pthread_create(&th[i], NULL, peak_thread, &jobs[i]);
+    }
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        pthread_join(th[i], NULL);
+        sum += jobs[i].result;
+    }
+    return sum;
+}
+
 double peak_gflops_avx2(double seconds)
 {
     return kernel_find("avx2") ? run_avx2(seconds) : 0;
@@ -74,4 +106,9 @@ double peak_gflops_avx512(double seconds)
 #else
 double peak_gflops_avx2(double seconds) { (void)seconds; return 0; }
 double peak_gflops_avx512(double seconds) { (void)seconds; return 0; }
+double peak_gflops_threads(int n, int avx512, double seconds)
+{
+    (void)n, (void)avx512, (void)seconds;
+    return 0;
+}
 #endif

@@ -4,4 +4,6 @@
 #define FMNIST_BENCH_PEAK_H
 double peak_gflops_avx2(double seconds);
 double peak_gflops_avx512(double seconds);
+/* The same on n threads at once (the machine's peak), summed. */
+double peak_gflops_threads(int n, int avx512, double seconds);
 #endif

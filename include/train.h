@@ -60,6 +60,7 @@ typedef struct train_status {
     double accuracy;        /* training accuracy of this epoch so far */
     double lr;              /* the learning rate of the last step */
     double seconds;         /* since the epoch began */
+    double train_seconds;   /* of that, the training steps (without evaluation) */
     /* After the epoch (epoch callback); -1 when there is no such set. The
      * model evaluated is the one that would be saved (the EMA when on). */
     double val_accuracy, val_loss;

@@ -261,8 +261,9 @@ static void on_epoch(void *ctx, const train_status *s)
         if (s->val_accuracy >= 0)
             printf("\"val_loss\":%.6f,\"val_accuracy\":%.6f,\"best\":%s,", s->val_loss,
                    s->val_accuracy, s->best ? "true" : "false");
-        printf("\"test_accuracy\":%.6f,\"test_loss\":%.6f,\"lr\":%.6g,\"seconds\":%.3f}\n",
-               s->test_accuracy, s->test_loss, s->lr, s->seconds);
+        printf("\"test_accuracy\":%.6f,\"test_loss\":%.6f,\"lr\":%.6g,\"seconds\":%.3f,"
+               "\"train_seconds\":%.3f}\n",
+               s->test_accuracy, s->test_loss, s->lr, s->seconds, s->train_seconds);
     } else {
         printf("epoch %d/%d  train loss %.4f  train acc %.2f%%", s->epoch, s->epochs, s->loss,
                100 * s->accuracy);

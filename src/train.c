@@ -562,6 +562,7 @@ int train_run(mlp *m, rng *r, const idx_set *train, const idx_set *test,
         }
         s.loss = loss_sum / (double)s.images;
         s.accuracy = (double)w.correct / (double)s.images;
+        s.train_seconds = now() - t0;
         eval_result er;
         if (cfg->val) {
             if ((rc = eval_run(&shown, &val, p, k, &ew, &er, NULL, e)))
