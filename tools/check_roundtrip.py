@@ -208,8 +208,9 @@ def main():
         sub = subset_dir(d, imgs, labs, os.path.join(tmp, "data"))
         xte, yte = load(d, "t10k")
         labels = yte.numpy()
-        print(f"data: {d}: trainers use the first {len(labs)} training images, "
-              f"{args.epochs} epoch(s); {len(labels)} test images; torch {torch.__version__}")
+        trained = "" if args.torch_model and args.fmnist_model else (
+            f"; trainers use the first {len(labs)} training images, {args.epochs} epoch(s)")
+        print(f"data: {d}: {len(labels)} test images{trained}; torch {torch.__version__}")
 
         # PyTorch -> fmnist.
         pt, fm = os.path.join(tmp, "torch.pt"), os.path.join(tmp, "from_torch.model")
