@@ -37,8 +37,10 @@ BIN      := $(if $(filter 1,$(SAN)),$(BUILD)/fmnist,fmnist)
 
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+# Development helpers linking the library (not installed).
+TOOL_BIN := $(BUILD)/tools/fmnist_predict
 
-.PHONY: all check run bench clean install deps deps-test deps-data fuzz
+.PHONY: all check check-torch run bench clean install deps deps-test deps-data fuzz
 all: $(BIN)
 
 # Missing packages are installed when we can (root with apt-get), otherwise
@@ -68,9 +70,14 @@ $(BUILD)/tests/%: tests/%.c $(LIB) tests/testutil.h | $(BUILD)/.deps-test
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB) $(LDFLAGS) $(CMOCKA_LIBS) $(LDLIBS)
 
+$(BUILD)/tools/%: tools/%.c $(LIB) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+
 # Every test binary runs from the top directory; the CLI tests find the
-# binary through FMNIST_BIN.
-check: $(BIN) $(TEST_BIN)
+# binary through FMNIST_BIN. Then the PyTorch round trip, which skips itself
+# (with a message) where Debian's python3-torch is missing.
+check: $(BIN) $(TEST_BIN) $(TOOL_BIN)
 	@failed=0; for t in $(TEST_BIN); do \
 	  echo "== $$t"; \
 	  FMNIST_BIN=./$(BIN) ./$$t || failed=$$((failed+1)); \
@@ -79,8 +86,13 @@ check: $(BIN) $(TEST_BIN)
 	  echo "== $$t"; \
 	  FMNIST_BIN=./$(BIN) sh $$t || failed=$$((failed+1)); \
 	done; \
+	echo "== tools/check_roundtrip.sh"; \
+	sh tools/check_roundtrip.sh ./$(BIN) $(TOOL_BIN) || failed=$$((failed+1)); \
 	if [ $$failed -ne 0 ]; then echo "$$failed test program(s) failed"; exit 1; fi; \
 	echo "all test programs passed"
+
+check-torch: $(BIN) $(TOOL_BIN)
+	@sh tools/check_roundtrip.sh ./$(BIN) $(TOOL_BIN)
 
 run: $(BIN)
 	@sh tools/deps.sh data
@@ -102,4 +114,4 @@ install: $(BIN)
 clean:
 	rm -rf build build-san fmnist
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(BUILD)/tools/*.d)

@@ -1,0 +1,270 @@
+#!/usr/bin/python3
+"""Models travel both ways: the same predictions in fmnist and in PyTorch, image by image.
+
+    /usr/bin/python3 tools/check_roundtrip.py [--fmnist ./fmnist]
+        [--predict build/tools/fmnist_predict] [--data DIR] [--train-images 10000]
+        [--epochs 1] [--torch-model STATE_DICT.pt] [--fmnist-model MODEL] [--keep DIR]
+
+(`make check` runs it through tools/check_roundtrip.sh when Debian's python3-torch
+is there, and says "skipped" otherwise.)
+
+1. PyTorch trains the tutorial's Classifier with its recipe (Adam lr 0.003, batch 64,
+   a fresh shuffle per epoch, torch.manual_seed(1)) on the first N training images
+   (or --torch-model gives a state_dict); tools/from_torch.py converts it; `fmnist
+   eval --json` and tools/fmnist_predict (the same eval_run, per image) classify the
+   test set with it.
+2. `fmnist train` trains a model on the same N images (or --fmnist-model gives one);
+   tools/to_torch.py converts it; the Classifier loads it (load_state_dict, strict)
+   and PyTorch classifies the test set.
+Each direction must give the same class for every test image, except near-ties:
+images whose two best log-probabilities in PyTorch are within TIE of each other,
+where float32 round-off may pick either; they are counted and reported. The
+round-off itself is measured (the difference of the two best log-probabilities
+between the two programs) and must stay under TIE / 8. The confusion matrix of
+`fmnist eval --json` must equal PyTorch's but for the ties, and converting back
+must give the same bits.
+
+DIR (default: $FMNIST_DATA, else /usr/share/datasets/fashion-mnist, else the
+committed data/sample) holds the IDX files, raw or gzipped.
+"""
+import argparse
+import gzip
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ left in tools/
+sys.path.insert(0, HERE)
+import fmnist_model  # noqa: E402
+import from_torch  # noqa: E402
+import to_torch  # noqa: E402
+from torch_reference import Classifier, find  # noqa: E402
+
+# Two log-probabilities closer than this (nats) are a tie: the float32 round-off of
+# the difference of the two best is a few ulps of the logits, ~1e-6 to 1e-5 for
+# trained networks (measured each run; it must stay under TIE / 8).
+TIE = 1e-3
+FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def data_dir(given):
+    cands = [given] if given else [os.environ.get("FMNIST_DATA"),
+                                   "/usr/share/datasets/fashion-mnist", "data/sample"]
+    for d in cands:
+        if d and all(os.path.exists(os.path.join(d, f)) or os.path.exists(os.path.join(d, f + ".gz"))
+                     for f in FILES):
+            return d
+    raise SystemExit(f"check_roundtrip: no Fashion-MNIST files in {', '.join(c for c in cands if c)}")
+
+
+def load(d, split):
+    lab = read_all(find(d, f"{split}-labels-idx1-ubyte"))
+    img = read_all(find(d, f"{split}-images-idx3-ubyte")).reshape(len(lab), 784)
+    # As ToTensor + Normalize((0.5,), (0.5,)): float32 (p / 255 - 0.5) / 0.5.
+    x = torch.from_numpy(img.copy()).to(torch.float32).div(255)
+    x = x.sub_(torch.tensor(0.5)).div_(torch.tensor(0.5))
+    return x, torch.from_numpy(lab.astype(np.int64))
+
+
+def read_all(path):
+    """Every item of an IDX file (raw or gzip) as uint8."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    nd = data[3]
+    dims = struct.unpack(">" + "I" * nd, data[4:4 + 4 * nd])
+    return np.frombuffer(data, np.uint8, int(np.prod(dims)), 4 + 4 * nd).reshape(dims)
+
+
+def torch_train(x, y, epochs, seed):
+    torch.manual_seed(seed)
+    model = Classifier()
+    opt = torch.optim.Adam(model.parameters(), lr=0.003)
+    for _ in range(epochs):
+        perm = torch.randperm(x.shape[0])
+        for i in range(0, x.shape[0], 64):
+            idx = perm[i:i + 64]
+            loss = F.nll_loss(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model
+
+
+def torch_logp(model, x):
+    model.eval()
+    with torch.inference_mode():
+        return model(x).numpy().astype(np.float64)
+
+
+def fmnist_predict(predict, model, d):
+    out = subprocess.run([predict, model, d], check=True, capture_output=True, text=True).stdout
+    a = np.array([line.split() for line in out.splitlines()], dtype=np.float64)
+    return a[:, 0].astype(int), a[:, 1].astype(int), a[:, 2:]
+
+
+def fmnist_eval(fmnist, model, d):
+    out = subprocess.run([fmnist, "eval", "--json", "--model", model, "--data", d, "--threads", "1"],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def confusion(labels, pred):
+    c = np.zeros((10, 10), dtype=int)
+    np.add.at(c, (labels, pred), 1)
+    return c
+
+
+def compare(title, labels, lp_torch, pred_fm, lp_fm, ev):
+    """Prints the comparison; returns the number of problems found."""
+    problems = 0
+    n = len(labels)
+    pred_t = lp_torch.argmax(axis=1)  # the first maximum, as fmnist takes it
+    order = np.argsort(-lp_torch, axis=1, kind="stable")
+    rows = np.arange(n)
+    a, b = order[:, 0], order[:, 1]
+    margin = lp_torch[rows, a] - lp_torch[rows, b]
+    dmargin = np.abs(margin - (lp_fm[rows, a] - lp_fm[rows, b]))
+    ties = margin < TIE
+    exact_ties = margin == 0
+    differ = pred_t != pred_fm
+    dlp = np.abs(lp_torch - lp_fm)
+    print(f"{title}: {n} test images")
+    print(f"  PyTorch accuracy {np.mean(pred_t == labels):.2%}, fmnist eval "
+          f"{ev['accuracy']:.2%} ({ev['correct']} of {ev['n']})")
+    print(f"  log-probabilities: largest difference {dlp.max():.3g} (relative "
+          f"{(dlp / np.maximum(1, np.abs(lp_torch))).max():.3g}); two best's margin: "
+          f"smallest {margin.min():.3g}, largest difference {dmargin.max():.3g}")
+    print(f"  same prediction for {n - differ.sum()} of {n}; near-ties (two best within "
+          f"{TIE:g} in PyTorch): {ties.sum()} ({exact_ties.sum()} exact), "
+          f"{(differ & ties).sum()} of them predicted differently")
+    if dmargin.max() > TIE / 8:
+        print(f"  FAIL: the margins differ by up to {dmargin.max():.3g}, not round-off "
+              f"(< {TIE / 8:g})")
+        problems += 1
+    bad = np.flatnonzero(differ & ~ties)
+    if len(bad):
+        i = bad[0]
+        print(f"  FAIL: {len(bad)} images predicted differently without a tie; image {i}: "
+              f"PyTorch {pred_t[i]} (margin {margin[i]:.3g}), fmnist {pred_fm[i]}")
+        problems += 1
+    cm_t = confusion(labels, pred_t)
+    cm_f = np.array(ev["confusion"])
+    cm_pf = confusion(labels, pred_fm)
+    if not np.array_equal(cm_f, cm_pf):
+        print("  FAIL: fmnist eval's confusion matrix is not that of its per-image predictions")
+        problems += 1
+    cells = int(np.abs(cm_t - cm_f).sum()) // 2
+    print(f"  confusion matrices: {'identical' if cells == 0 else f'{cells} images in other cells (ties)'}")
+    return problems
+
+
+def subset_dir(d, imgs, labs, out):
+    """A data directory with the first len(labs) training images and d's test set."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "train-images-idx3-ubyte"), "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, len(labs), 28, 28) + imgs.tobytes())
+    with open(os.path.join(out, "train-labels-idx1-ubyte"), "wb") as f:
+        f.write(struct.pack(">II", 0x801, len(labs)) + labs.tobytes())
+    for name in FILES[2:]:
+        src = find(d, name)
+        shutil.copyfile(src, os.path.join(out, os.path.basename(src)))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--fmnist", default="./fmnist")
+    ap.add_argument("--predict", default="build/tools/fmnist_predict")
+    ap.add_argument("--data", help="directory with the four IDX files")
+    ap.add_argument("--train-images", type=int, default=10000,
+                    help="train both on the first N training images (default 10000)")
+    ap.add_argument("--epochs", type=int, default=1, help="of each trainer (default 1)")
+    ap.add_argument("--torch-model", help="a state_dict to convert instead of training one")
+    ap.add_argument("--fmnist-model", help="an fmnist model to convert instead of training one")
+    ap.add_argument("--keep", help="keep the models in this directory")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    t0 = time.time()
+    d = data_dir(args.data)
+    tmp = args.keep or tempfile.mkdtemp(prefix="fmnist-roundtrip-")
+    os.makedirs(tmp, exist_ok=True)
+    problems = 0
+    try:
+        labs = read_all(find(d, "train-labels-idx1-ubyte"))[:args.train_images]
+        imgs = read_all(find(d, "train-images-idx3-ubyte"))[:len(labs)]
+        sub = subset_dir(d, imgs, labs, os.path.join(tmp, "data"))
+        xte, yte = load(d, "t10k")
+        labels = yte.numpy()
+        trained = "" if args.torch_model and args.fmnist_model else (
+            f"; trainers use the first {len(labs)} training images, {args.epochs} epoch(s)")
+        print(f"data: {d}: {len(labels)} test images{trained}; torch {torch.__version__}")
+
+        # PyTorch -> fmnist.
+        pt, fm = os.path.join(tmp, "torch.pt"), os.path.join(tmp, "from_torch.model")
+        if args.torch_model:
+            pt = args.torch_model
+            model = Classifier()
+            model.load_state_dict(from_torch.load_state_dict(pt))
+            meta = []
+        else:
+            xtr, ytr = load(sub, "train")
+            model = torch_train(xtr, ytr, args.epochs, 1)
+            torch.save(model.state_dict(), pt)
+            meta = ["--meta", f"epochs={args.epochs}", "--meta", "seed=1", "--meta", "lr=0.003",
+                    "--meta", f"train_images={len(labs)}"]
+        from_torch.main([pt, fm] + meta)
+        back = to_torch.state_dict_of(fmnist_model.read(fm)[0])
+        sd = model.state_dict()
+        if list(back) != list(sd) or not all(torch.equal(back[k], sd[k]) for k in sd):
+            print("FAIL: to_torch(from_torch(state_dict)) is not the same state_dict")
+            problems += 1
+        lab, pred, lp = fmnist_predict(args.predict, fm, d)
+        if not np.array_equal(lab, labels) or not np.array_equal(pred, lp.argmax(axis=1)):
+            print("FAIL: fmnist_predict's labels or predictions are inconsistent")
+            problems += 1
+        problems += compare("PyTorch-trained model, converted to fmnist", labels,
+                            torch_logp(model, xte), pred, lp, fmnist_eval(args.fmnist, fm, d))
+
+        # fmnist -> PyTorch.
+        fmm, pt2 = os.path.join(tmp, "fmnist.model"), os.path.join(tmp, "to_torch.pt")
+        if args.fmnist_model:
+            fmm = args.fmnist_model
+        else:
+            subprocess.run([args.fmnist, "train", "--epochs", str(args.epochs), "--seed", "1",
+                            "--data", sub, "--model", fmm, "--quiet"],
+                           check=True, stdout=subprocess.DEVNULL)
+        to_torch.main([fmm, pt2])
+        m2 = Classifier()
+        m2.load_state_dict(torch.load(pt2))
+        again = os.path.join(tmp, "again.model")
+        from_torch.main([pt2, again])
+        a, b = fmnist_model.read(fmm)[0], fmnist_model.read(again)[0]
+        if not all(np.array_equal(x.view(np.uint32), y.view(np.uint32))
+                   for la, lb in zip(a, b) for x, y in zip(la, lb)):
+            print("FAIL: from_torch(to_torch(model)) does not give the same parameters")
+            problems += 1
+        lab, pred, lp = fmnist_predict(args.predict, fmm, d)
+        problems += compare("fmnist-trained model, converted to PyTorch", labels,
+                            torch_logp(m2, xte), pred, lp, fmnist_eval(args.fmnist, fmm, d))
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(f"round trip: {'FAILED' if problems else 'passed'} ({time.time() - t0:.1f} s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
