@@ -23,6 +23,11 @@ int image_decode_png(const uint8_t *buf, size_t len, const char *name, image *ou
         png_image_free(&pi);
         return rc;
     }
+    /* 16-bit samples without gAMA or sRGB are sRGB-encoded in practice (what
+     * every editor writes); libpng would otherwise take them as linear and
+     * brighten them through the sRGB curve (v * 257 read back as far more
+     * than v). 8-bit data and files that state their gamma are unaffected. */
+    pi.flags |= PNG_IMAGE_FLAG_16BIT_sRGB;
     uint64_t pixels = (uint64_t)pi.width * pi.height;
     if (pi.width == 0 || pi.height == 0) {
         png_image_free(&pi);
