@@ -71,7 +71,8 @@ static const char usage_eval[] =
     "  --json            one JSON object on stdout\n"
     "  --errors FILE.png a sheet of the misclassified test images, grouped by\n"
     "                    true class, each labelled with the class it was taken for\n"
-    "  --confusion FILE.png  the confusion matrix as a heat map\n";
+    "  --confusion FILE.png\n"
+    "                    the confusion matrix as a heat map, with class names\n";
 
 static const char usage_classify[] =
     "usage: fmnist classify [OPTIONS] IMAGE.png...\n"
