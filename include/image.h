@@ -24,8 +24,13 @@ typedef struct image {
 } image;
 
 /* Decodes any PNG libpng reads (gray, gray+alpha, RGB, RGBA, palette with
- * tRNS, 1 to 16 bits, interlaced) to 8-bit RGBA. name is for messages. On
- * failure *out is untouched. */
+ * tRNS, 1 to 16 bits, interlaced) to 8-bit RGBA. 16-bit samples without a
+ * gAMA or sRGB chunk are taken as sRGB (v * 257 reads as v), not linear.
+ * The declared size is judged from the IHDR before libpng runs or anything
+ * is allocated: over IMAGE_MAX_PIXELS is FM_ELIMIT; 0 pixels, or more than
+ * the file's image data could inflate to (deflate: at most 1032x), is
+ * FM_EFORMAT, as are not-a-PNG, truncated and corrupt files, each with its
+ * own message. name is for messages. On failure *out is untouched. */
 int image_decode_png(const uint8_t *buf, size_t len, const char *name, image *out, fm_err *e);
 /* Reads a PNG file; path "-" reads standard input. */
 int image_read_png(const char *path, image *out, fm_err *e);
