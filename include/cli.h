@@ -6,7 +6,9 @@
  *                   [--warmup N] [--label-smoothing S] [--ema D] [--val N]
  *                   [--keep last|best] [--patience N] [--preset best]
  *   fmnist eval     [--data DIR] [--model FILE] [--threads N] [--json]
- *   fmnist classify [--model FILE] [--top K=3] [--invert auto|yes|no] [--json] IMAGE.png...
+ *                   [--errors FILE.png] [--confusion FILE.png]
+ *   fmnist classify [--model FILE] [--top K=3] [--invert auto|yes|no] [--json]
+ *                   [--show FILE.png] [--ascii] IMAGE.png...
  *   fmnist export   [--data DIR] [--split test|train] --index N [-o FILE.png]
  *   fmnist --help | --version ;  fmnist COMMAND --help
  *
@@ -16,6 +18,7 @@
 #ifndef FMNIST_CLI_H
 #define FMNIST_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -56,12 +59,23 @@ typedef struct cli_opts {
     long index;              /* export; -1 when not given */
     char **files;            /* classify's images (points into argv) */
     int nfiles;
+    const char *show;        /* classify --show: the input as seen, per cli_show_path */
+    int ascii;               /* classify --ascii */
+    const char *errors_png;  /* eval --errors */
+    const char *confusion_png; /* eval --confusion */
 } cli_opts;
 
 /* Parses argv[1..argc). On success fills *o (defaults for what is not
  * given). On a usage error returns FM_EINVAL with the message in e (e->file
  * holds the option at fault) and o is unspecified. */
 int cli_parse(int argc, char **argv, cli_opts *o, fm_err *e);
+
+/* Where classify --show PATTERN writes image number index (1, 2, ... in
+ * the order given): "%d" in the pattern becomes the number, "%%" a single
+ * '%'. cli_parse has already checked the pattern (no other '%' sequence,
+ * at most one "%d", and one is required with several images). Returns
+ * FM_EINVAL when the result does not fit in cap bytes. */
+int cli_show_path(const char *pattern, int index, char *out, size_t cap);
 
 /* The command's name ("train", ...) for messages. */
 const char *cli_command_name(enum cli_command c);

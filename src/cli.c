@@ -80,7 +80,8 @@ static int parse_double(const char *opt, const char *s, double min_excl, double 
 enum {
     O_EPOCHS, O_BATCH, O_LR, O_SEED, O_DATA, O_MODEL, O_THREADS, O_JSON, O_QUIET, O_TOP,
     O_INVERT, O_SPLIT, O_INDEX, O_OUTPUT, O_HELP, O_RESUME, O_DROPOUT, O_WD, O_SCHEDULE,
-    O_WARMUP, O_SMOOTHING, O_EMA, O_VAL, O_KEEP, O_PATIENCE, O_PRESET, O_COUNT
+    O_WARMUP, O_SMOOTHING, O_EMA, O_VAL, O_KEEP, O_PATIENCE, O_PRESET, O_SHOW, O_ASCII,
+    O_ERRORS, O_CONFUSION, O_COUNT
 };
 typedef struct opt_def {
     const char *name;
@@ -115,6 +116,10 @@ static const opt_def defs[O_COUNT] = {
     [O_KEEP] = {"--keep", 1, B(CLI_TRAIN)},
     [O_PATIENCE] = {"--patience", 1, B(CLI_TRAIN)},
     [O_PRESET] = {"--preset", 1, B(CLI_TRAIN)},
+    [O_SHOW] = {"--show", 1, B(CLI_CLASSIFY)},
+    [O_ASCII] = {"--ascii", 0, B(CLI_CLASSIFY)},
+    [O_ERRORS] = {"--errors", 1, B(CLI_EVAL)},
+    [O_CONFUSION] = {"--confusion", 1, B(CLI_EVAL)},
 };
 
 /* A number in [0, max]. */
@@ -145,6 +150,49 @@ static void preset_best(cli_opts *o)
     if (!(o->given & CLI_GIVEN_EMA)) t->ema = 0.999;
     if (!(o->given & CLI_GIVEN_VAL)) t->val = 5000;
     if (!(o->given & CLI_GIVEN_KEEP)) t->keep = KEEP_BEST;
+}
+
+/* How many "%d" a --show pattern holds, or -1 when it has another '%'
+ * sequence. */
+static int show_pattern_ds(const char *p)
+{
+    int n = 0;
+    for (; *p; p++) {
+        if (*p != '%')
+            continue;
+        if (p[1] == 'd')
+            n++;
+        else if (p[1] != '%')
+            return -1;
+        p++;
+    }
+    return n;
+}
+
+int cli_show_path(const char *pattern, int index, char *out, size_t cap)
+{
+    if (cap == 0)
+        return FM_EINVAL;
+    size_t at = 0;
+    for (const char *p = pattern; *p; p++) {
+        char num[16];
+        const char *piece = p;
+        size_t n = 1;
+        if (*p == '%' && p[1] == 'd') {
+            snprintf(num, sizeof num, "%d", index);
+            piece = num;
+            n = strlen(num);
+            p++;
+        } else if (*p == '%' && p[1] == '%') {
+            p++;
+        }
+        if (at + n >= cap)
+            return FM_EINVAL;
+        memcpy(out + at, piece, n);
+        at += n;
+    }
+    out[at] = 0;
+    return FM_OK;
 }
 
 static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e)
@@ -249,6 +297,25 @@ static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e
         else
             return fm_fail(e, FM_EINVAL, name, "'%s' is not one of test, train", v);
         return FM_OK;
+    case O_SHOW:
+    case O_ERRORS:
+    case O_CONFUSION:
+        if (!*v)
+            return fm_fail(e, FM_EINVAL, name, "needs a non-empty path");
+        if (id == O_SHOW) {
+            int ds = show_pattern_ds(v);
+            if (ds < 0 || ds > 1)
+                return fm_fail(e, FM_EINVAL, name,
+                               "'%s': the only '%%' sequences allowed are one %%d (the image's "
+                               "number) and %%%%", v);
+            o->show = v;
+        } else if (id == O_ERRORS) {
+            o->errors_png = v;
+        } else {
+            o->confusion_png = v;
+        }
+        return FM_OK;
+    case O_ASCII: o->ascii = 1; return FM_OK;
     case O_JSON: o->json = 1; return FM_OK;
     case O_QUIET: o->quiet = 1; return FM_OK;
     case O_HELP: o->help = 1; return FM_OK;
@@ -355,6 +422,12 @@ int cli_parse(int argc, char **argv, cli_opts *o, fm_err *e)
     }
     if (o->command == CLI_CLASSIFY && o->nfiles == 0)
         return fm_fail(e, FM_EINVAL, NULL, "classify needs at least one IMAGE.png (or - for stdin)");
+    if (o->show && o->nfiles > 1 && show_pattern_ds(o->show) != 1)
+        return fm_fail(e, FM_EINVAL, "--show",
+                       "with %d images the name needs a %%d for the image's number "
+                       "(e.g. --show seen-%%d.png)", o->nfiles);
+    if (o->ascii && o->json)
+        return fm_fail(e, FM_EINVAL, "--ascii", "cannot be combined with --json");
     if (o->command == CLI_EXPORT && o->index < 0)
         return fm_fail(e, FM_EINVAL, "--index", "export needs --index N");
     return FM_OK;

@@ -15,6 +15,7 @@
 #include "kernels.h"
 #include "mlp.h"
 #include "model_file.h"
+#include "plot.h"
 #include "pool.h"
 #include "rng.h"
 #include "train.h"
@@ -93,7 +94,11 @@ static const char usage_eval[] =
     "  --data DIR        where the data set is (default: searched, see fmnist --help)\n"
     "  --model FILE      the model (default fmnist.model)\n"
     "  --threads N       threads to use (default: every CPU available)\n"
-    "  --json            one JSON object on stdout\n";
+    "  --json            one JSON object on stdout\n"
+    "  --errors FILE.png a sheet of the misclassified test images, grouped by\n"
+    "                    true class, each labelled with the class it was taken for\n"
+    "  --confusion FILE.png\n"
+    "                    the confusion matrix as a heat map, with class names\n";
 
 static const char usage_classify[] =
     "usage: fmnist classify [OPTIONS] IMAGE.png...\n"
@@ -107,7 +112,14 @@ static const char usage_classify[] =
     "  --top K           classes to list per image, 1..10 (default 3)\n"
     "  --invert MODE     auto (default: invert light backgrounds), yes, no\n"
     "  --threads N       threads to use (default: every CPU available)\n"
-    "  --json            one JSON object per image on stdout\n";
+    "  --json            one JSON object per image on stdout\n"
+    "  --show FILE.png   write the 28x28 image the network received, enlarged\n"
+    "                    10x; with several images FILE needs a %d, replaced by\n"
+    "                    the image's number (1, 2, ...): --show seen-%d.png\n"
+    "  --ascii           print the image the network received as text\n"
+    "\n"
+    "A light item on a transparent background needs --invert no (transparent\n"
+    "counts as white, the background of product photos).\n";
 
 static const char usage_export[] =
     "usage: fmnist export [OPTIONS] --index N\n"
@@ -527,6 +539,45 @@ static void print_meta_json(const char *meta)
     printf("}");
 }
 
+/* --errors and --confusion: pictures written atomically; a line on stdout
+ * says where, unless --json keeps stdout for the JSON object. */
+static int write_picture(const cli_opts *o, const char *path, const plot_canvas *c,
+                         const char *what)
+{
+    fm_err e;
+    if (image_write_rgb_png(path, c->rgb, c->w, c->h, &e))
+        return report(&e);
+    if (!o->json)
+        printf("wrote %s: %s (%dx%d)\n", path, what, c->w, c->h);
+    return EXIT_OK;
+}
+
+static int write_errors_sheet(const cli_opts *o, const idx_set *test, const uint8_t *preds,
+                              long nwrong)
+{
+    fm_err e;
+    plot_canvas c;
+    if (plot_errors_sheet(test->images, test->labels, preds, test->n, IDX_CLASSES,
+                          fmnist_class_names, &c, &e))
+        return report(&e);
+    char what[128];
+    snprintf(what, sizeof what, "the %ld misclassified test images by true class", nwrong);
+    int rc = write_picture(o, o->errors_png, &c, what);
+    plot_canvas_free(&c);
+    return rc;
+}
+
+static int write_confusion(const cli_opts *o, const eval_result *r)
+{
+    fm_err e;
+    plot_canvas c;
+    if (plot_confusion(&r->confusion[0][0], IDX_CLASSES, fmnist_class_names, &c, &e))
+        return report(&e);
+    int rc = write_picture(o, o->confusion_png, &c, "the confusion matrix as a heat map");
+    plot_canvas_free(&c);
+    return rc;
+}
+
 static int cmd_eval(const cli_opts *o)
 {
     mlp net;
@@ -541,12 +592,19 @@ static int cmd_eval(const cli_opts *o)
         free(meta);
         return rc;
     }
+    uint8_t *preds = NULL; /* --errors: each test image's predicted class */
     runtime rt;
     if ((rc = runtime_open(&rt, o->threads, 0)))
         goto out;
     fm_err e;
     eval_result r;
-    if (eval_run(&net, &test, rt.pool, rt.kernel, NULL, &r, NULL, &e)) {
+    if (o->errors_png && !(preds = malloc(test.n ? test.n : 1))) {
+        fprintf(stderr, "fmnist: out of memory\n");
+        rc = EXIT_FAIL;
+        runtime_close(&rt);
+        goto out;
+    }
+    if (eval_run(&net, &test, rt.pool, rt.kernel, NULL, &r, preds, &e)) {
         rc = report(&e);
         runtime_close(&rt);
         goto out;
@@ -610,7 +668,13 @@ static int cmd_eval(const cli_opts *o)
             printf("\n");
         }
     }
+    fflush(stdout);
+    if (o->errors_png && write_errors_sheet(o, &test, preds, r.n - r.correct))
+        rc = EXIT_FAIL;
+    if (o->confusion_png && write_confusion(o, &r))
+        rc = EXIT_FAIL;
 out:
+    free(preds);
     idx_free(&test);
     mlp_free(&net);
     free(meta);
@@ -618,6 +682,50 @@ out:
 }
 
 /* ---- classify ---- */
+
+/* --ascii: what the network received, and how it was made. */
+static void print_seen(const uint8_t *in, const image_prep_info *info, int w, int h)
+{
+    char how[256];
+    if (info->empty)
+        snprintf(how, sizeof how, "nothing stood out from the background: blank");
+    else if (info->passthrough)
+        snprintf(how, sizeof how, "already a data set image: used as is%s",
+                 info->inverted ? ", negated" : "");
+    else
+        snprintf(how, sizeof how, "the item's %dx%d box at %d,%d of %dx%d, scaled and centred; %s",
+                 info->box_w, info->box_h, info->box_x, info->box_y, w, h,
+                 info->silhouette ? "its silhouette (white on transparent)"
+                 : info->transparent_bg ? (info->inverted ? "transparent taken as white, negated"
+                                                          : "transparent taken as black")
+                 : info->inverted ? "negated (light background)" : "light on dark");
+    printf("  seen by the network (28x28; %s):\n", how);
+    char art[(IDX_COLS * 2 + 1) * IDX_ROWS + 1];
+    plot_ascii(in, IDX_COLS, IDX_ROWS, art, sizeof art);
+    for (char *line = art; *line;) {
+        char *nl = strchr(line, '\n');
+        printf("  |%.*s|\n", (int)(nl - line), line);
+        line = nl + 1;
+    }
+}
+
+/* --show: writes the network's input, enlarged 10x, where the pattern
+ * says for image number index. */
+static int show_input(const char *pattern, int index, const uint8_t *in)
+{
+    char path[4096];
+    if (cli_show_path(pattern, index, path, sizeof path)) {
+        fprintf(stderr, "fmnist: --show: the name for image %d is too long\n", index);
+        return EXIT_FAIL;
+    }
+    fm_err e;
+    uint8_t *big;
+    if (plot_enlarge_gray(in, IDX_COLS, IDX_ROWS, 10, &big, &e))
+        return report(&e);
+    int rc = image_write_gray_png(path, big, IDX_COLS * 10, IDX_ROWS * 10, &e);
+    free(big);
+    return rc ? report(&e) : EXIT_OK;
+}
 
 static int cmd_classify(const cli_opts *o)
 {
@@ -644,9 +752,13 @@ static int cmd_classify(const cli_opts *o)
         const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
         image img;
         uint8_t in[IDX_PIXELS];
+        image_prep_info info;
+        int pic_w = 0, pic_h = 0;
         int bad = image_read_png(path, &img, &e);
         if (!bad) {
-            bad = image_prepare(&img, o->invert, in, NULL, &e);
+            pic_w = img.w;
+            pic_h = img.h;
+            bad = image_prepare(&img, o->invert, in, &info, &e);
             image_free(&img);
         }
         if (bad) {
@@ -654,6 +766,9 @@ static int cmd_classify(const cli_opts *o)
             failures++;
             continue;
         }
+        if (info.empty)
+            fprintf(stderr, "fmnist: %s: nothing stands out from the background; "
+                            "classified a blank image\n", name);
         mlp_gather(&net, &w, rt.pool, rt.kernel, in, NULL, NULL, 1);
         mlp_forward(&net, &w, rt.pool, rt.kernel);
         const float *lp = w.actT[net.nlayers];
@@ -688,7 +803,11 @@ static int cmd_classify(const cli_opts *o)
                        100 * exp(lp[order[k]]));
             printf("\n");
         }
+        if (o->ascii)
+            print_seen(in, &info, pic_w, pic_h);
         fflush(stdout);
+        if (o->show && show_input(o->show, f + 1, in))
+            failures++;
     }
     mlp_work_free(&w);
     rc = failures ? EXIT_FAIL : EXIT_OK;

@@ -1,0 +1,325 @@
+/* test_cli_image.c: the built binary's picture options end to end:
+ * classify --show / --ascii, eval --errors / --confusion, their usage
+ * errors, and hostile PNGs through classify. Uses data/sample and
+ * tests/fixtures/; runs from the top directory. */
+#include "testutil.h"
+
+#include "cli.h"
+#include "idx.h"
+#include "image.h"
+
+#define FIX "tests/fixtures/"
+
+static char *T; /* a temporary directory for the whole run */
+
+static int run(char **out, char **err, const char *fmt, ...)
+{
+    char args[4096], cmd[7000]; /* short enough for tu_run's buffer */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s", tu_bin(), args);
+    return tu_run(cmd, out, err);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    T = tu_tmpdir();
+    char *out, *err;
+    int rc = run(&out, &err, "train --data data/sample --epochs 1 --quiet --model %s/m.model", T);
+    if (rc != 0)
+        fprintf(stderr, "train failed (%d): %s\n", rc, err);
+    free(out);
+    free(err);
+    return rc;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tu_rmtree(T);
+    return 0;
+}
+
+static void test_help_lists_the_picture_options(void **state)
+{
+    (void)state;
+    char *out, *err;
+    assert_int_equal(run(&out, &err, "classify --help"), 0);
+    assert_non_null(strstr(out, "--show FILE.png"));
+    assert_non_null(strstr(out, "--show seen-%d.png"));
+    assert_non_null(strstr(out, "--ascii"));
+    free(out), free(err);
+    assert_int_equal(run(&out, &err, "eval --help"), 0);
+    assert_non_null(strstr(out, "--errors FILE.png"));
+    assert_non_null(strstr(out, "--confusion FILE.png"));
+    free(out), free(err);
+}
+
+/* The 28x28 input, recovered from a --show file: each 10x10 block must be
+ * one gray level. */
+static void read_shown(const char *path, uint8_t seen[IDX_PIXELS])
+{
+    image img;
+    fm_err e;
+    if (image_read_png(path, &img, &e))
+        fail_msg("%s: %s", path, e.msg);
+    assert_int_equal(img.w, 280);
+    assert_int_equal(img.h, 280);
+    for (int y = 0; y < 280; y++)
+        for (int x = 0; x < 280; x++) {
+            const uint8_t *p = img.rgba + 4 * ((size_t)y * 280 + x);
+            uint8_t v = img.rgba[4 * ((size_t)(y / 10 * 10) * 280 + x / 10 * 10)];
+            assert_true(p[0] == v && p[1] == v && p[2] == v && p[3] == 255);
+            if (y % 10 == 0 && x % 10 == 0)
+                seen[(y / 10) * 28 + x / 10] = v;
+        }
+    image_free(&img);
+}
+
+static void test_show_writes_what_the_network_received(void **state)
+{
+    (void)state;
+    const char *fixtures[] = {"t0-gray28.png", "t0-white10x.png", "t1-offcentre.png",
+                              "t8-alpha.png"};
+    for (int f = 0; f < 4; f++) {
+        char *out, *err, shown[4200];
+        snprintf(shown, sizeof shown, "%s/shown.png", T);
+        assert_int_equal(run(&out, &err, "classify --model %s/m.model --show %s " FIX "%s", T,
+                             shown, fixtures[f]), 0);
+        assert_non_null(strstr(out, fixtures[f]));
+        free(out), free(err);
+        uint8_t seen[IDX_PIXELS], want[IDX_PIXELS];
+        read_shown(shown, seen);
+        image img;
+        char path[256];
+        snprintf(path, sizeof path, FIX "%s", fixtures[f]);
+        assert_int_equal(image_read_png(path, &img, NULL), FM_OK);
+        assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, want, NULL, NULL), FM_OK);
+        image_free(&img);
+        assert_memory_equal(seen, want, IDX_PIXELS);
+    }
+}
+
+static void test_show_numbers_several_images(void **state)
+{
+    (void)state;
+    char *out, *err;
+    /* Standard input counts by its place too. */
+    assert_int_equal(run(&out, &err,
+                         "classify --model %s/m.model --show '%s/s-%%d.png' " FIX "t0-gray28.png "
+                         "- " FIX "t8-palette.png < " FIX "t1-gray28.png", T, T), 0);
+    free(out), free(err);
+    uint8_t seen[IDX_PIXELS];
+    idx_set s;
+    assert_int_equal(idx_load("data/sample/t10k-images-idx3-ubyte.gz",
+                              "data/sample/t10k-labels-idx1-ubyte.gz", &s, NULL), FM_OK);
+    char p[4200];
+    snprintf(p, sizeof p, "%s/s-1.png", T);
+    read_shown(p, seen);
+    assert_memory_equal(seen, s.images, IDX_PIXELS);
+    snprintf(p, sizeof p, "%s/s-2.png", T);
+    read_shown(p, seen);
+    assert_memory_equal(seen, s.images + IDX_PIXELS, IDX_PIXELS);
+    snprintf(p, sizeof p, "%s/s-3.png", T);
+    read_shown(p, seen);
+    idx_free(&s);
+    /* %% is a literal %. */
+    assert_int_equal(run(&out, &err, "classify --model %s/m.model --show '%s/100%%%%-%%d.png' "
+                         FIX "t0-gray28.png", T, T), 0);
+    free(out), free(err);
+    snprintf(p, sizeof p, "%s/100%%-1.png", T);
+    read_shown(p, seen);
+}
+
+static void test_show_path_expansion(void **state)
+{
+    (void)state;
+    char buf[32];
+    assert_int_equal(cli_show_path("a-%d.png", 12, buf, sizeof buf), FM_OK);
+    assert_string_equal(buf, "a-12.png");
+    assert_int_equal(cli_show_path("100%%/%d", 3, buf, sizeof buf), FM_OK);
+    assert_string_equal(buf, "100%/3");
+    assert_int_equal(cli_show_path("plain.png", 7, buf, sizeof buf), FM_OK);
+    assert_string_equal(buf, "plain.png");
+    assert_int_equal(cli_show_path("x%d", 123456, buf, 8), FM_OK);
+    assert_string_equal(buf, "x123456");
+    assert_int_equal(cli_show_path("x%d", 123456, buf, 7), FM_EINVAL);
+    assert_int_equal(cli_show_path("abc", 1, buf, 3), FM_EINVAL);
+    assert_int_equal(cli_show_path("", 1, buf, 0), FM_EINVAL);
+}
+
+static void test_usage_errors(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "classify --show x.png a.png b.png",       /* several images, no %d */
+        "classify --show x-%s.png a.png",          /* another % sequence */
+        "classify --show x-%d-%d.png a.png",       /* two numbers */
+        "classify --show x-% a.png",               /* a lone % */
+        "classify --show= a.png",                  /* empty */
+        "classify --show",                         /* no value */
+        "classify --ascii --json a.png",           /* text in the JSON stream */
+        "classify --ascii=1 a.png",
+        "classify --errors e.png a.png",           /* eval's options */
+        "classify --confusion c.png a.png",
+        "eval --show x.png",                       /* classify's options */
+        "eval --ascii",
+        "eval --errors",
+        "eval --confusion=",
+        "train --errors e.png",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char *out, *err;
+        int rc = run(&out, &err, "%s", bad[i]);
+        if (rc != 2 || !strstr(err, "fmnist: ") || !strstr(err, "Try 'fmnist"))
+            fail_msg("'fmnist %s': status %d, stderr: %s", bad[i], rc, err);
+        assert_string_equal(out, "");
+        free(out), free(err);
+    }
+}
+
+static void test_show_failure_is_reported(void **state)
+{
+    (void)state;
+    char *out, *err;
+    assert_int_equal(run(&out, &err, "classify --model %s/m.model --show %s/no/such/dir/s.png "
+                         FIX "t0-gray28.png", T, T), 1);
+    /* The classification is still printed; the error names the file. */
+    assert_non_null(strstr(out, "t0-gray28.png: "));
+    assert_non_null(strstr(err, "no/such/dir/s.png: cannot write"));
+    free(out), free(err);
+}
+
+static void test_ascii_prints_the_input(void **state)
+{
+    (void)state;
+    char *out, *err;
+    assert_int_equal(run(&out, &err, "classify --model %s/m.model --ascii " FIX "t0-gray28.png "
+                         FIX "t1-offcentre.png", T), 0);
+    assert_non_null(strstr(out, "seen by the network (28x28; already a data set image: used as is)"));
+    assert_non_null(strstr(out, "the item's 63x84 box at 52,190 of 400x300, scaled and centred; "
+                                "negated (light background)"));
+    /* 28 rows of 56 characters between bars, per image. */
+    int rows = 0;
+    for (char *line = out; *line;) {
+        char *nl = strchr(line, '\n');
+        if (strncmp(line, "  |", 3) == 0) {
+            assert_int_equal(nl - line, 2 + 1 + 56 + 1);
+            assert_int_equal(nl[-1], '|');
+            rows++;
+        }
+        line = nl + 1;
+    }
+    assert_int_equal(rows, 2 * 28);
+    /* The data set item's brightest pixels are '@', its background ' '. */
+    assert_non_null(strstr(out, "@@"));
+    free(out), free(err);
+}
+
+static int png_size(const char *path, int *w, int *h)
+{
+    image img;
+    if (image_read_png(path, &img, NULL))
+        return -1;
+    *w = img.w;
+    *h = img.h;
+    image_free(&img);
+    return 0;
+}
+
+static void test_eval_pictures(void **state)
+{
+    (void)state;
+    char *out, *err, e_png[4200], c_png[4200];
+    snprintf(e_png, sizeof e_png, "%s/errors.png", T);
+    snprintf(c_png, sizeof c_png, "%s/confusion.png", T);
+    assert_int_equal(run(&out, &err, "eval --data data/sample --model %s/m.model --errors %s "
+                         "--confusion %s", T, e_png, c_png), 0);
+    assert_non_null(strstr(out, "accuracy: "));
+    assert_non_null(strstr(out, "misclassified test images by true class"));
+    assert_non_null(strstr(out, "the confusion matrix as a heat map (960x558)"));
+    free(out), free(err);
+    int w, h;
+    assert_int_equal(png_size(e_png, &w, &h), 0);
+    assert_int_equal(w, 2124);
+    assert_true(h > 100);
+    assert_int_equal(png_size(c_png, &w, &h), 0);
+    assert_int_equal(w, 960);
+    assert_int_equal(h, 558);
+    /* --json keeps stdout to the one JSON object. */
+    remove(e_png);
+    assert_int_equal(run(&out, &err, "eval --data data/sample --model %s/m.model --json "
+                         "--errors %s", T, e_png), 0);
+    assert_true(out[0] == '{');
+    assert_non_null(strstr(out, "}\n"));
+    assert_string_equal(strstr(out, "}\n") + 2, "");
+    assert_null(strstr(out, "wrote"));
+    free(out), free(err);
+    assert_int_equal(png_size(e_png, &w, &h), 0);
+}
+
+static void test_eval_picture_failure_is_reported(void **state)
+{
+    (void)state;
+    char *out, *err;
+    assert_int_equal(run(&out, &err, "eval --data data/sample --model %s/m.model --errors "
+                         "%s/nowhere/e.png --confusion %s/c2.png", T, T, T), 1);
+    assert_non_null(strstr(out, "accuracy: "));
+    assert_non_null(strstr(err, "nowhere/e.png: cannot write"));
+    /* The other picture is still written. */
+    assert_non_null(strstr(out, "c2.png"));
+    free(out), free(err);
+}
+
+/* A PNG whose IHDR (valid CRC) declares 100000x100000 pixels. */
+static void write_bomb(const char *path)
+{
+    uint8_t b[8 + 25 + 12] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
+                              'I',  'H', 'D', 'R', 0, 1, 0x86, 0xa0, 0, 1, 0x86, 0xa0, 8, 0};
+    uint32_t crc = (uint32_t)crc32(0, b + 12, 17);
+    b[29] = (uint8_t)(crc >> 24), b[30] = (uint8_t)(crc >> 16), b[31] = (uint8_t)(crc >> 8);
+    b[32] = (uint8_t)crc;
+    memcpy(b + 33, "\0\0\0\0IEND\xae\x42\x60\x82", 12);
+    tu_write(path, b, sizeof b);
+}
+
+static void test_hostile_pngs_through_classify(void **state)
+{
+    (void)state;
+    char bomb[4200], blank[4200];
+    snprintf(bomb, sizeof bomb, "%s/bomb.png", T);
+    write_bomb(bomb);
+    snprintf(blank, sizeof blank, "%s/blank.png", T);
+    uint8_t white[20 * 20];
+    memset(white, 255, sizeof white);
+    fm_err e;
+    assert_int_equal(image_write_gray_png(blank, white, 20, 20, &e), FM_OK);
+    char *out, *err;
+    assert_int_equal(run(&out, &err, "classify --model %s/m.model %s %s " FIX "t1-gray28.png", T,
+                         bomb, blank), 1);
+    assert_non_null(strstr(err, "bomb.png: 100000x100000 pixels is over the limit of 50 megapixels"));
+    assert_non_null(strstr(err, "blank.png: nothing stands out from the background"));
+    assert_non_null(strstr(out, "blank.png: "));
+    assert_non_null(strstr(out, "t1-gray28.png: "));
+    free(out), free(err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help_lists_the_picture_options),
+        cmocka_unit_test(test_show_writes_what_the_network_received),
+        cmocka_unit_test(test_show_numbers_several_images),
+        cmocka_unit_test(test_show_path_expansion),
+        cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_show_failure_is_reported),
+        cmocka_unit_test(test_ascii_prints_the_input),
+        cmocka_unit_test(test_eval_pictures),
+        cmocka_unit_test(test_eval_picture_failure_is_reported),
+        cmocka_unit_test(test_hostile_pngs_through_classify),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
