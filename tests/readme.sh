@@ -11,6 +11,7 @@ case $bin in /*) ;; *) bin=$top/$bin ;; esac
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 ln -s "$bin" "$dir/fmnist"
+ln -s "$top/tests" "$dir/tests"
 export FMNIST_DATA="$top/data/sample"
 fail=0 n=0
 awk '

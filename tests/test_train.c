@@ -48,7 +48,10 @@ static int train(mlp *m, uint32_t n, int epochs, int batch, double lr, int threa
     idx_set sub = {n, sample.images, sample.labels};
     pool *p;
     assert_int_equal(pool_create(&p, threads, 1, NULL), FM_OK);
-    train_config cfg = {epochs, batch, lr};
+    train_config cfg = train_defaults();
+    cfg.epochs = epochs;
+    cfg.batch_size = batch;
+    cfg.lr = lr;
     train_hooks h = {NULL, on_epoch, NULL, NULL};
     int rc = train_run(m, &r, &sub, NULL, &cfg, p, kernel_find(kernel), &h, NULL, NULL, NULL, e);
     pool_destroy(p);
@@ -135,7 +138,9 @@ static void test_divergence_stops_and_keeps_the_network(void **state)
     float *before = malloc(m.nparams * sizeof(float));
     memcpy(before, m.params, m.nparams * sizeof(float));
     idx_set sub = {512, sample.images, sample.labels};
-    train_config cfg = {3, 64, 1000};
+    train_config cfg = train_defaults();
+    cfg.epochs = 3;
+    cfg.lr = 1000;
     int rc = train_run(&m, &r, &sub, NULL, &cfg, NULL, kernel_find(NULL), NULL, NULL, NULL, NULL, &e);
     assert_int_equal(rc, FM_ENUMERIC);
     assert_non_null(strstr(e.msg, "training diverged"));
