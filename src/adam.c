@@ -1,5 +1,6 @@
 /* adam.c: the optimiser step. */
 #include "adam.h"
+#include "mem.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -7,7 +8,7 @@
 
 int adam_create(adam *a, size_t n, double lr, fm_err *e)
 {
-    float *mv = calloc(2 * n + 1, sizeof(float));
+    float *mv = mem_zalloc((2 * n + 1) * sizeof(float));
     if (!mv)
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory for Adam's moments");
     a->lr = lr;

@@ -2,6 +2,7 @@
 #define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #include "fileio.h"
+#include "mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -108,7 +109,7 @@ int file_read_all(const char *path, size_t max, uint8_t **data, size_t *len, fm_
         }
     }
     size_t cap = is_stdin ? 65536 : (size_t)st.st_size + 1, used = 0;
-    uint8_t *buf = malloc(cap);
+    uint8_t *buf = mem_alloc(cap);
     if (!buf) {
         if (!is_stdin)
             close(fd);

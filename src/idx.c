@@ -1,6 +1,7 @@
 /* idx.c: IDX files, raw or gzip-wrapped, checked byte by byte. */
 #define _POSIX_C_SOURCE 200809L
 #include "idx.h"
+#include "mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -171,7 +172,7 @@ static int parse_raw(src *s, const char *name, enum idx_kind kind, uint8_t **dat
                        (unsigned long long)(s->size - hlen - payload), n, kind_noun(kind),
                        (unsigned long long)payload, payload_noun(kind));
     }
-    uint8_t *buf = malloc(payload);
+    uint8_t *buf = mem_alloc(payload);
     if (!buf)
         return fm_fail(e, FM_ENOMEM, name, "out of memory for %llu bytes",
                        (unsigned long long)payload);
@@ -298,7 +299,7 @@ static int parse_gzip(src *s, const char *name, enum idx_kind kind, uint8_t **da
                      (unsigned long long)s->size);
         goto out;
     }
-    buf = malloc(payload);
+    buf = mem_alloc(payload);
     if (!buf) {
         rc = fm_fail(e, FM_ENOMEM, name, "out of memory for %llu bytes",
                      (unsigned long long)payload);

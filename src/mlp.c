@@ -1,5 +1,6 @@
 /* mlp.c: parameters, workspace and the forward/backward chain. */
 #include "mlp.h"
+#include "mem.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -31,7 +32,7 @@ int mlp_create(mlp *m, int nlayers, const int *width, fm_err *e)
         off += (size_t)width[l + 1];
     }
     t.nparams = off;
-    t.params = calloc(off, sizeof(float));
+    t.params = mem_zalloc(off * sizeof(float));
     if (!t.params)
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory for %zu parameters", off);
     *m = t;
@@ -89,7 +90,7 @@ int mlp_work_create(mlp_work *w, const mlp *m, int max_batch, int training, fm_e
         n += 2 * sum * (size_t)max_batch + m->nparams;           /* act, gradT, grads */
     /* One block, each array 64-byte aligned. */
     size_t slots = 3 * (size_t)(m->nlayers + 1) + 1;
-    t.block = aligned_alloc(64, ((n + slots * 16) * sizeof(float) + 63) / 64 * 64);
+    t.block = mem_alloc((n + slots * 16) * sizeof(float));
     t.labels = malloc((size_t)max_batch);
     if (!t.block || !t.labels) {
         free(t.block);

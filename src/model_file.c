@@ -1,5 +1,6 @@
 /* model_file.c: encoding, decoding and checking model files. */
 #include "model_file.h"
+#include "mem.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,7 +70,7 @@ int model_encode(const mlp *m, const char *meta, const float *blocks, int nblock
                        MODEL_MAX_BLOCKS);
     size_t L = (size_t)m->nlayers, P = m->nparams, K = (size_t)nblocks;
     size_t n = 20 + 4 * (L + 1) + 4 + mlen + 4 * P + (K ? 4 + 4 * P * K : 0) + 4;
-    uint8_t *b = malloc(n), *p = b;
+    uint8_t *b = mem_alloc(n), *p = b;
     if (!b)
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory for a %zu-byte model file", n);
     memcpy(p, MODEL_MAGIC, 8);
@@ -204,7 +205,7 @@ int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **
     char *mt = malloc((size_t)mlen + 1);
     float *bl = NULL;
     if (blocks && K)
-        bl = malloc(4 * t.nparams * K);
+        bl = mem_alloc(4 * t.nparams * K);
     if (!mt || (blocks && K && !bl)) {
         free(mt);
         free(bl);

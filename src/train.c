@@ -1,6 +1,7 @@
 /* train.c: the training loop, its options, and its resumable state. */
 #define _POSIX_C_SOURCE 200809L
 #include "train.h"
+#include "mem.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -432,11 +433,11 @@ int train_run(mlp *m, rng *r, const idx_set *train, const idx_set *test,
     uint32_t *order = malloc((size_t)ntrain * sizeof *order);
     uint32_t *perm = malloc((size_t)ntrain * sizeof *perm);
     uint32_t *val_idx = cfg->val ? malloc((size_t)cfg->val * sizeof *val_idx) : NULL;
-    float *ema = cfg->ema > 0 ? malloc(P * sizeof(float)) : NULL;
-    float *best = cfg->keep == KEEP_BEST ? malloc(P * sizeof(float)) : NULL;
+    float *ema = cfg->ema > 0 ? mem_alloc(P * sizeof(float)) : NULL;
+    float *best = cfg->keep == KEEP_BEST ? mem_alloc(P * sizeof(float)) : NULL;
     if (cfg->val) {
         val.n = cfg->val;
-        val.images = malloc((size_t)cfg->val * IDX_PIXELS);
+        val.images = mem_alloc((size_t)cfg->val * IDX_PIXELS);
         val.labels = malloc(cfg->val);
     }
     if (!order || !perm || (cfg->val && (!val_idx || !val.images || !val.labels)) ||
