@@ -47,9 +47,13 @@ void gemm_generic(const gemm_op *op, int m0, int m1); /* tiled portable C */
 void gemm_avx2(const gemm_op *op, int m0, int m1);    /* x86-64 AVX2 + FMA */
 void gemm_avx512(const gemm_op *op, int m0, int m1);  /* x86-64 AVX-512F */
 
-/* One Adam step over elements [i0, i1) (see adam.h for the formulas). */
+/* One Adam step over elements [i0, i1) (see adam.h for the formulas); when
+ * ema is set, then the moving average of the new parameters, in float:
+ *     ema[i] = ema[i] * ema_d + ema_od * params[i]   (ema_od = 1 - d). */
 typedef struct adam_coef {
     float b1, one_minus_b1, b2, one_minus_b2, eps, neg_step_size, bc2_sqrt, decay;
+    float *ema;
+    float ema_d, ema_od;
 } adam_coef;
 typedef void (*adam_fn)(const adam_coef *c, float *params, const float *grads, float *m,
                         float *v, size_t i0, size_t i1);
@@ -76,12 +80,36 @@ void transpose_ref(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds, i
 void transpose_avx2(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds, int rows,
                     int cols);
 
+/* Inverted dropout of rows [r0, r1) of xT (rows, B): element e = row * B + b
+ * is zeroed when its 16 random bits, dropout_bits(key, e), are below
+ * threshold (= round(p * 65536)), else multiplied by scale (= 1 / (1 - p)).
+ * The bits depend only on key and e, so any split over threads, and every
+ * implementation, gives the same mask. */
+typedef void (*dropout_fn)(float *xT, int B, int r0, int r1, uint32_t key, uint32_t threshold,
+                           float scale);
+void dropout_forward_ref(float *xT, int B, int r0, int r1, uint32_t key, uint32_t threshold,
+                         float scale);
+void dropout_forward_avx2(float *xT, int B, int r0, int r1, uint32_t key, uint32_t threshold,
+                          float scale);
+/* The 16 random bits of element e under key: the top half of a 32-bit
+ * integer hash (lowbias32, https://nullprogram.com/blog/2018/07/31/). */
+static inline unsigned dropout_bits(uint32_t key, uint32_t e)
+{
+    uint32_t x = key + e * 0x9e3779b9u;
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    x ^= x >> 16;
+    return x >> 16;
+}
 typedef struct kernel_impl {
     const char *name; /* "avx512", "avx2", "generic", "ref" */
     gemm_fn gemm;
     adam_fn adam;
     normalize_fn normalize;
     transpose_fn transpose;
+    dropout_fn dropout;
 } kernel_impl;
 
 /* The implementation called name (NULL: the fastest this CPU runs), or NULL
@@ -122,14 +150,6 @@ void logsoftmax_forward(float *logpT, const float *logitsT, int B, int K);
 void logsoftmax_nll_backward(float *dlogitsT, const float *logpT, const unsigned char *labels,
                              int B, int K, float s);
 
-/* Inverted dropout of rows [r0, r1) of xT (rows, B): element e = row * B + b
- * is zeroed when its 16 random bits, bits(key, e), are below threshold
- * (= round(p * 65536)), else multiplied by scale (= 1 / (1 - p)). The bits
- * depend only on key and e, so any split over threads gives the same mask. */
-void dropout_forward(float *xT, int B, int r0, int r1, uint64_t key, uint32_t threshold,
-                     float scale);
-/* The 16 random bits of element e under key. */
-unsigned dropout_bits(uint64_t key, uint64_t e);
 /* Multiplies n floats by scale (the dropout scale on a gradient). */
 void scale_floats(float *x, size_t n, float scale);
 

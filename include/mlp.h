@@ -59,7 +59,7 @@ typedef struct mlp_work {
     /* Training regularisers (0: off), set by the caller between steps. */
     float smoothing;                  /* label smoothing of the loss */
     float dropout;                    /* probability of dropping a hidden unit */
-    uint64_t dropout_key;             /* this step's mask: see dropout_forward */
+    uint32_t dropout_key;             /* this step's mask: see dropout_forward */
 } mlp_work;
 
 int mlp_work_create(mlp_work *w, const mlp *m, int max_batch, int training, fm_err *e);

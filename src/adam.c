@@ -46,6 +46,9 @@ adam_coef adam_coefficients(const adam *a, long step, double lr)
     c.neg_step_size = (float)-(lr / bc1);
     c.bc2_sqrt = (float)sqrt(bc2);
     c.decay = (float)(1.0 - lr * a->weight_decay);
+    c.ema = NULL;
+    c.ema_d = 1.0f;
+    c.ema_od = 0.0f;
     return c;
 }
 

@@ -107,6 +107,11 @@ void transpose_avx2(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds, 
 {
     transpose_ref(dst, ldd, src, lds, rows, cols);
 }
+void dropout_forward_avx2(float *xT, int B, int r0, int r1, uint32_t key, uint32_t threshold,
+                          float scale)
+{
+    dropout_forward_ref(xT, B, r0, r1, key, threshold, scale);
+}
 static int have_avx2(void) { return 0; }
 static int have_avx512(void) { return 0; }
 #else
@@ -123,10 +128,11 @@ static int have_avx512(void)
 #endif
 
 static const kernel_impl impls[] = {
-    {"avx512", gemm_avx512, adam_update_avx512, normalize_u8_avx512, transpose_avx2},
-    {"avx2", gemm_avx2, adam_update_avx2, normalize_u8_avx2, transpose_avx2},
-    {"generic", gemm_generic, adam_update_ref, normalize_u8_ref, transpose_ref},
-    {"ref", gemm_ref, adam_update_ref, normalize_u8_ref, transpose_ref},
+    {"avx512", gemm_avx512, adam_update_avx512, normalize_u8_avx512, transpose_avx2,
+     dropout_forward_avx2},
+    {"avx2", gemm_avx2, adam_update_avx2, normalize_u8_avx2, transpose_avx2, dropout_forward_avx2},
+    {"generic", gemm_generic, adam_update_ref, normalize_u8_ref, transpose_ref, dropout_forward_ref},
+    {"ref", gemm_ref, adam_update_ref, normalize_u8_ref, transpose_ref, dropout_forward_ref},
 };
 
 static int available(const kernel_impl *k)
@@ -169,6 +175,8 @@ void adam_update_ref(const adam_coef *c, float *params, const float *grads, floa
         m[i] = mi;
         v[i] = vi;
         params[i] = p + nss * mi / denom;       /* p.addcdiv_(m, denom, value=-step_size) */
+        if (c->ema)
+            c->ema[i] = c->ema[i] * c->ema_d + c->ema_od * params[i];
     }
 }
 
@@ -276,36 +284,14 @@ void logsoftmax_nll_backward(float *dlogitsT, const float *logpT, const unsigned
         }
 }
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-unsigned dropout_bits(uint64_t key, uint64_t e)
-{
-    /* One 64-bit hash serves four consecutive elements. */
-    return (unsigned)(mix64(key + (e >> 2) * 0x9e3779b97f4a7c15u) >> (16 * (e & 3))) & 0xffffu;
-}
-
-void dropout_forward(float *xT, int B, int r0, int r1, uint64_t key, uint32_t threshold,
-                     float scale)
+void dropout_forward_ref(float *xT, int B, int r0, int r1, uint32_t key, uint32_t threshold,
+                         float scale)
 {
     for (int r = r0; r < r1; r++) {
         float *row = xT + (size_t)r * B;
-        uint64_t e0 = (uint64_t)r * (uint64_t)B;
-        int b = 0;
-        /* Whole groups of four share a hash. */
-        for (; b < B && ((e0 + (uint64_t)b) & 3); b++)
-            row[b] = dropout_bits(key, e0 + (uint64_t)b) < threshold ? 0.0f : row[b] * scale;
-        for (; b + 4 <= B; b += 4) {
-            uint64_t h = mix64(key + ((e0 + (uint64_t)b) >> 2) * 0x9e3779b97f4a7c15u);
-            for (int j = 0; j < 4; j++)
-                row[b + j] = ((h >> (16 * j)) & 0xffffu) < threshold ? 0.0f : row[b + j] * scale;
-        }
-        for (; b < B; b++)
-            row[b] = dropout_bits(key, e0 + (uint64_t)b) < threshold ? 0.0f : row[b] * scale;
+        uint32_t e0 = (uint32_t)r * (uint32_t)B;
+        for (int b = 0; b < B; b++)
+            row[b] = dropout_bits(key, e0 + (uint32_t)b) < threshold ? 0.0f : row[b] * scale;
     }
 }
 

@@ -49,6 +49,7 @@ TARGET void adam_update_avx2(const adam_coef *c, float *params, const float *gra
     const __m256 ob1 = _mm256_set1_ps(c->one_minus_b1), ob2 = _mm256_set1_ps(c->one_minus_b2);
     const __m256 eps = _mm256_set1_ps(c->eps), nss = _mm256_set1_ps(c->neg_step_size);
     const __m256 bc2s = _mm256_set1_ps(c->bc2_sqrt), decay = _mm256_set1_ps(c->decay);
+    const __m256 ed = _mm256_set1_ps(c->ema_d), eod = _mm256_set1_ps(c->ema_od);
     const int decoupled = c->decay != 1.0f;
     size_t i = i0;
     for (; i + 8 <= i1; i += 8) {
@@ -62,10 +63,46 @@ TARGET void adam_update_avx2(const adam_coef *c, float *params, const float *gra
         __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), bc2s), eps);
         _mm256_storeu_ps(m + i, mi);
         _mm256_storeu_ps(v + i, vi);
-        _mm256_storeu_ps(params + i, _mm256_add_ps(p, _mm256_div_ps(_mm256_mul_ps(nss, mi), denom)));
+        __m256 np = _mm256_add_ps(p, _mm256_div_ps(_mm256_mul_ps(nss, mi), denom));
+        _mm256_storeu_ps(params + i, np);
+        if (c->ema)
+            _mm256_storeu_ps(c->ema + i, _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(c->ema + i), ed),
+                                                       _mm256_mul_ps(eod, np)));
     }
     if (i < i1)
         adam_update_ref(c, params, grads, m, v, i, i1);
+}
+
+/* The same hash as dropout_bits, 8 lanes at a time. */
+TARGET void dropout_forward_avx2(float *xT, int B, int r0, int r1, uint32_t key,
+                                 uint32_t threshold, float scale)
+{
+    const __m256i golden = _mm256_set1_epi32((int)0x9e3779b9u);
+    const __m256i m1 = _mm256_set1_epi32(0x7feb352d), m2 = _mm256_set1_epi32((int)0x846ca68bu);
+    const __m256i thr = _mm256_set1_epi32((int)threshold), lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 sc = _mm256_set1_ps(scale);
+    for (int r = r0; r < r1; r++) {
+        float *row = xT + (size_t)r * B;
+        uint32_t e0 = (uint32_t)r * (uint32_t)B;
+        int b = 0;
+        for (; b + 8 <= B; b += 8) {
+            __m256i e = _mm256_add_epi32(_mm256_set1_epi32((int)(e0 + (uint32_t)b)), lanes);
+            __m256i x = _mm256_add_epi32(_mm256_set1_epi32((int)key), _mm256_mullo_epi32(e, golden));
+            x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
+            x = _mm256_mullo_epi32(x, m1);
+            x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 15));
+            x = _mm256_mullo_epi32(x, m2);
+            x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
+            x = _mm256_srli_epi32(x, 16);
+            /* keep where bits >= threshold (both below 2^31: signed compare is fine) */
+            __m256i drop = _mm256_cmpgt_epi32(thr, x);
+            __m256 kept = _mm256_mul_ps(_mm256_loadu_ps(row + b), sc);
+            _mm256_storeu_ps(row + b, _mm256_andnot_ps(_mm256_castsi256_ps(drop), kept));
+        }
+        if (b < B)
+            for (; b < B; b++)
+                row[b] = dropout_bits(key, e0 + (uint32_t)b) < threshold ? 0.0f : row[b] * scale;
+    }
 }
 
 TARGET void normalize_u8_avx2(float *out, const unsigned char *in, size_t n)
@@ -173,6 +210,7 @@ TARGET void adam_update_avx512(const adam_coef *c, float *params, const float *g
     const __m512 ob1 = _mm512_set1_ps(c->one_minus_b1), ob2 = _mm512_set1_ps(c->one_minus_b2);
     const __m512 eps = _mm512_set1_ps(c->eps), nss = _mm512_set1_ps(c->neg_step_size);
     const __m512 bc2s = _mm512_set1_ps(c->bc2_sqrt), decay = _mm512_set1_ps(c->decay);
+    const __m512 ed = _mm512_set1_ps(c->ema_d), eod = _mm512_set1_ps(c->ema_od);
     const int decoupled = c->decay != 1.0f;
     size_t i = i0;
     for (; i + 16 <= i1; i += 16) {
@@ -186,7 +224,11 @@ TARGET void adam_update_avx512(const adam_coef *c, float *params, const float *g
         __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), bc2s), eps);
         _mm512_storeu_ps(m + i, mi);
         _mm512_storeu_ps(v + i, vi);
-        _mm512_storeu_ps(params + i, _mm512_add_ps(p, _mm512_div_ps(_mm512_mul_ps(nss, mi), denom)));
+        __m512 np = _mm512_add_ps(p, _mm512_div_ps(_mm512_mul_ps(nss, mi), denom));
+        _mm512_storeu_ps(params + i, np);
+        if (c->ema)
+            _mm512_storeu_ps(c->ema + i, _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(c->ema + i), ed),
+                                                       _mm512_mul_ps(eod, np)));
     }
     if (i < i1)
         adam_update_avx2(c, params, grads, m, v, i, i1);

@@ -206,8 +206,8 @@ static void forward_chunk(void *arg, int chunk)
     linear_forward(c->k->gemm, outT, w->actT[l], m->params + m->w_off[l],
                    m->params + m->b_off[l], B, C, OC, !last, r0, r1);
     if (w->training && !last && w->dropout > 0)
-        dropout_forward(outT, B, r0, r1, w->dropout_key + (uint64_t)l * 0x632be59bd9b4e019u,
-                        dropout_threshold(w->dropout), dropout_scale(w->dropout));
+        c->k->dropout(outT, B, r0, r1, w->dropout_key + (uint32_t)l * 0x632be59du,
+                      dropout_threshold(w->dropout), dropout_scale(w->dropout));
     if (w->training && !last) /* the batch-major copy the next weight gradient reads */
         c->k->transpose(w->act[l + 1] + r0, OC, outT + (size_t)r0 * B, B, r1 - r0, B);
 }

@@ -328,32 +328,19 @@ static void prefetch_images(const idx_set *d, const uint32_t *idx, int B)
 #endif
 }
 
-/* The optimiser step of a range of parameters, then its moving average:
- * run by mlp_backward inside its jobs. ema = ema d + (1 - d) p, in float. */
-typedef struct step_update {
-    adam_stepper as;
-    float *ema;
-    float d, one_minus_d;
-} step_update;
-
+/* The optimiser step of a range of parameters (and its moving average, in
+ * the same pass): run by mlp_backward inside its jobs. */
 static void update_range(void *ctx, size_t i0, size_t i1)
 {
-    step_update *u = ctx;
-    adam_update_range(&u->as, i0, i1);
-    if (u->ema) {
-        const float *p = u->as.params;
-        float *a = u->ema, d = u->d, od = u->one_minus_d;
-        for (size_t i = i0; i < i1; i++)
-            a[i] = a[i] * d + od * p[i];
-    }
+    adam_update_range(ctx, i0, i1);
 }
 
 /* The step's dropout key: a function of the seed and the step only. */
-static uint64_t dropout_key(uint64_t seed, long step)
+static uint32_t dropout_key(uint64_t seed, long step)
 {
     uint64_t z = seed * 0xd1342543de82ef95u + (uint64_t)step * 0x9e3779b97f4a7c15u;
     z = (z ^ (z >> 32)) * 0xbf58476d1ce4e5b9u;
-    return z ^ (z >> 29);
+    return (uint32_t)((z ^ (z >> 29)) >> 32);
 }
 
 /* Fills *st with where the run stands (copying the state blocks). */
@@ -537,9 +524,14 @@ int train_run(mlp *m, rng *r, const idx_set *train, const idx_set *test,
                 goto out;
             }
             double lr = train_lr(cfg, opt.step, steps);
-            step_update u = {.ema = ema, .d = (float)cfg->ema, .one_minus_d = (float)(1 - cfg->ema)};
-            adam_begin(&u.as, &opt, k->adam, net.params, w.grads, lr);
-            mlp_update upd = {update_range, &u};
+            adam_stepper as;
+            adam_begin(&as, &opt, k->adam, net.params, w.grads, lr);
+            if (ema) { /* e = e d + (1 - d) p, fused into the Adam pass */
+                as.c.ema = ema;
+                as.c.ema_d = (float)cfg->ema;
+                as.c.ema_od = (float)(1 - cfg->ema);
+            }
+            mlp_update upd = {update_range, &as};
             mlp_backward(&net, &w, p, k, &upd);
             loss_sum += loss * B;
             s.step++;
