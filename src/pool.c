@@ -133,7 +133,7 @@ void pool_run(pool *p, int nchunks, pool_fn fn, void *ctx)
     if (nchunks <= 0)
         return;
     unsigned st = p && p->ftz ? fp_flush_denormals() : 0;
-    if (!p || p->n == 1 || nchunks == 1) {
+    if (!p || p->n == 1 || nchunks == 1 || (uint64_t)nchunks > IDX_MASK) {
         for (int c = 0; c < nchunks; c++)
             fn(ctx, c);
     } else {
