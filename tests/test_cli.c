@@ -7,34 +7,13 @@
 
 static char *T; /* a temporary directory for the whole run */
 
-static int run(char **out, char **err, const char *fmt, ...)
-{
-    char args[8192], cmd[12288];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", tu_bin(), args);
-    return tu_run(cmd, out, err);
-}
-
-static int same_file(const char *a, const char *b)
-{
-    size_t na = 0, nb = 0;
-    uint8_t *x = tu_read(a, &na), *y = tu_read(b, &nb);
-    int same = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
 static int setup(void **state)
 {
     (void)state;
     T = tu_tmpdir();
     char *out, *err;
     /* One model shared by the tests below. */
-    int rc = run(&out, &err, "train --data data/sample --epochs 2 --seed 3 --model %s/m.model", T);
+    int rc = tu_fmnist(&out, &err, "train --data data/sample --epochs 2 --seed 3 --model %s/m.model", T);
     if (rc != 0)
         fprintf(stderr, "train failed (%d): %s\n", rc, err);
     free(out);
@@ -53,7 +32,7 @@ static void test_train_output(void **state)
 {
     (void)state;
     char *out, *err;
-    assert_int_equal(run(&out, &err, "train --data data/sample --epochs 2 --model %s/t.model", T), 0);
+    assert_int_equal(tu_fmnist(&out, &err, "train --data data/sample --epochs 2 --model %s/t.model", T), 0);
     assert_non_null(strstr(out, "epoch 1/2  train loss "));
     assert_non_null(strstr(out, "epoch 2/2  train loss "));
     assert_non_null(strstr(out, "test acc "));
@@ -64,7 +43,7 @@ static void test_train_output(void **state)
     free(out), free(err);
 
     /* --json: only JSON objects on stdout, one per epoch. */
-    assert_int_equal(run(&out, &err, "train --data data/sample --epochs 2 --json --model %s/t.model", T), 0);
+    assert_int_equal(tu_fmnist(&out, &err, "train --data data/sample --epochs 2 --json --model %s/t.model", T), 0);
     char *line = out;
     int lines = 0;
     for (char *nl; (nl = strchr(line, '\n')); line = nl + 1, lines++) {
@@ -78,7 +57,7 @@ static void test_train_output(void **state)
     assert_non_null(strstr(out, "{\"epoch\":2,"));
     free(out), free(err);
     /* --quiet: nothing on stderr. */
-    assert_int_equal(run(&out, &err, "train --data data/sample --epochs 1 --quiet --model %s/t.model", T), 0);
+    assert_int_equal(tu_fmnist(&out, &err, "train --data data/sample --epochs 1 --quiet --model %s/t.model", T), 0);
     assert_string_equal(err, "");
     free(out), free(err);
 }
@@ -90,26 +69,26 @@ static void test_same_seed_same_file(void **state)
     snprintf(a, sizeof a, "%s/s1.model", T);
     for (int t = 1; t <= 3; t++) {
         snprintf(b, sizeof b, "%s/s%d.model", T, t);
-        assert_int_equal(run(NULL, NULL, "train --data data/sample --epochs 1 --seed 11 --threads %d --quiet --model %s", t, b), 0);
-        if (t > 1 && !same_file(a, b))
+        assert_int_equal(tu_fmnist(NULL, NULL, "train --data data/sample --epochs 1 --seed 11 --threads %d --quiet --model %s", t, b), 0);
+        if (t > 1 && !tu_same_file(a, b))
             fail_msg("--threads %d gave a different model file from --threads 1", t);
     }
     snprintf(b, sizeof b, "%s/s12.model", T);
-    assert_int_equal(run(NULL, NULL, "train --data data/sample --epochs 1 --seed 12 --quiet --model %s", b), 0);
-    assert_false(same_file(a, b));
+    assert_int_equal(tu_fmnist(NULL, NULL, "train --data data/sample --epochs 1 --seed 12 --quiet --model %s", b), 0);
+    assert_false(tu_same_file(a, b));
 }
 
 static void test_eval(void **state)
 {
     (void)state;
     char *out, *err;
-    assert_int_equal(run(&out, &err, "eval --data data/sample --model %s/m.model", T), 0);
+    assert_int_equal(tu_fmnist(&out, &err, "eval --data data/sample --model %s/m.model", T), 0);
     assert_non_null(strstr(out, "accuracy: "));
     assert_non_null(strstr(out, "(1000 images)"));
     assert_non_null(strstr(out, "Ankle boot"));
     assert_non_null(strstr(out, "confusion matrix"));
     free(out), free(err);
-    assert_int_equal(run(&out, &err, "eval --data data/sample --model %s/m.model --json", T), 0);
+    assert_int_equal(tu_fmnist(&out, &err, "eval --data data/sample --model %s/m.model --json", T), 0);
     assert_true(out[0] == '{');
     assert_non_null(strstr(out, "\"accuracy\":0."));
     assert_non_null(strstr(out, "\"loss\":"));
@@ -138,7 +117,7 @@ static int eval_prediction(int i)
     snprintf(p, sizeof p, "%s/t10k-labels-idx1-ubyte", dir);
     tu_write(p, lab, sizeof lab);
     char *out;
-    assert_int_equal(run(&out, NULL, "eval --data %s --model %s/m.model --json", dir, T), 0);
+    assert_int_equal(tu_fmnist(&out, NULL, "eval --data %s --model %s/m.model --json", dir, T), 0);
     /* The true label's row holds a single 1, in the predicted column. */
     char *row = strstr(out, "\"confusion\":[") + 13;
     for (int r = 0; r < s.labels[i]; r++)
@@ -164,13 +143,13 @@ static void test_export_then_classify_agrees_with_eval(void **state)
     for (int i = 0; i < 6; i++) {
         char png[4300];
         snprintf(png, sizeof png, "%s/x%d.png", T, i);
-        assert_int_equal(run(&out, &err, "export --data data/sample --index %d -o %s", i, png), 0);
+        assert_int_equal(tu_fmnist(&out, &err, "export --data data/sample --index %d -o %s", i, png), 0);
         assert_non_null(strstr(out, "test image"));
         free(out), free(err);
         strcat(files, " ");
         strcat(files, png);
     }
-    assert_int_equal(run(&out, &err, "classify --model %s/m.model --json%s", T, files), 0);
+    assert_int_equal(tu_fmnist(&out, &err, "classify --model %s/m.model --json%s", T, files), 0);
     char *line = out;
     for (int i = 0; i < 6; i++) {
         char *lp = strstr(line, "\"label\":");
@@ -190,7 +169,7 @@ static void test_export_then_classify_agrees_with_eval(void **state)
     assert_int_equal(tu_run(cmd, &out, &err), 0);
     assert_non_null(strstr(out, "test-0-ankle-boot.png"));
     free(out), free(err);
-    assert_int_equal(run(&out, &err, "classify --model %s/m.model --top 2 - < %s/test-0-ankle-boot.png", T, T), 0);
+    assert_int_equal(tu_fmnist(&out, &err, "classify --model %s/m.model --top 2 - < %s/test-0-ankle-boot.png", T, T), 0);
     assert_non_null(strstr(out, "<stdin>: "));
     assert_non_null(strstr(out, "; then "));
     free(out), free(err);
@@ -202,9 +181,9 @@ static void test_classify_bad_file_does_not_stop_the_rest(void **state)
     char *out, *err, bad[4200];
     snprintf(bad, sizeof bad, "%s/bad.png", T);
     tu_write(bad, "not a png", 9);
-    assert_int_equal(run(&out, &err, "export --data data/sample --index 1 -o %s/good.png", T), 0);
+    assert_int_equal(tu_fmnist(&out, &err, "export --data data/sample --index 1 -o %s/good.png", T), 0);
     free(out), free(err);
-    assert_int_equal(run(&out, &err, "classify --model %s/m.model %s %s/good.png", T, bad, T), 1);
+    assert_int_equal(tu_fmnist(&out, &err, "classify --model %s/m.model %s %s/good.png", T, bad, T), 1);
     assert_non_null(strstr(err, "bad.png: not a PNG file"));
     assert_non_null(strstr(out, "good.png: "));
     free(out), free(err);
@@ -214,11 +193,11 @@ static void test_runtime_errors(void **state)
 {
     (void)state;
     char *out, *err;
-    assert_int_equal(run(&out, &err, "eval --data data/sample --model %s/none.model", T), 1);
+    assert_int_equal(tu_fmnist(&out, &err, "eval --data data/sample --model %s/none.model", T), 1);
     assert_non_null(strstr(err, "none.model: cannot open: No such file or directory"));
     assert_non_null(strstr(err, "HINT: train one first"));
     free(out), free(err);
-    assert_int_equal(run(&out, &err, "train --data %s/nowhere --model %s/x.model", T, T), 1);
+    assert_int_equal(tu_fmnist(&out, &err, "train --data %s/nowhere --model %s/x.model", T, T), 1);
     assert_non_null(strstr(err, "fmnist: train-images-idx3-ubyte: not found"));
     assert_non_null(strstr(err, "apt-get install dataset-fashion-mnist"));
     free(out), free(err);
@@ -226,10 +205,10 @@ static void test_runtime_errors(void **state)
     char p[4200];
     snprintf(p, sizeof p, "%s/garbage.model", T);
     tu_write(p, "hello world, not a model", 24);
-    assert_int_equal(run(&out, &err, "eval --data data/sample --model %s", p), 1);
+    assert_int_equal(tu_fmnist(&out, &err, "eval --data data/sample --model %s", p), 1);
     assert_non_null(strstr(err, "garbage.model: not an fmnist model file"));
     free(out), free(err);
-    assert_int_equal(run(&out, &err, "export --data data/sample --index 1000"), 2);
+    assert_int_equal(tu_fmnist(&out, &err, "export --data data/sample --index 1000"), 2);
     assert_non_null(strstr(err, "past the last test image (999)"));
     free(out), free(err);
 }
@@ -254,7 +233,7 @@ static void test_usage_errors(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char *out, *err;
-        int rc = run(&out, &err, "%s", bad[i]);
+        int rc = tu_fmnist(&out, &err, "%s", bad[i]);
         if (rc != 2 || !strstr(err, "fmnist: ") || !strstr(err, "Try 'fmnist"))
             fail_msg("'fmnist %s': status %d, stderr: %s", bad[i], rc, err);
         assert_string_equal(out, "");
@@ -269,7 +248,7 @@ static void test_help_and_version(void **state)
                           "export --help", "--version"};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         char *out, *err;
-        assert_int_equal(run(&out, &err, "%s", cmds[i]), 0);
+        assert_int_equal(tu_fmnist(&out, &err, "%s", cmds[i]), 0);
         assert_true(strncmp(out, i == 5 ? "fmnist " : "usage: fmnist", 7) == 0);
         free(out), free(err);
     }

@@ -12,23 +12,12 @@
 
 static char *T; /* a temporary directory for the whole run */
 
-static int run(char **out, char **err, const char *fmt, ...)
-{
-    char args[4096], cmd[7000]; /* short enough for tu_run's buffer */
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", tu_bin(), args);
-    return tu_run(cmd, out, err);
-}
-
 static int setup(void **state)
 {
     (void)state;
     T = tu_tmpdir();
     char *out, *err;
-    int rc = run(&out, &err, "train --data data/sample --epochs 1 --quiet --model %s/m.model", T);
+    int rc = tu_fmnist(&out, &err, "train --data data/sample --epochs 1 --quiet --model %s/m.model", T);
     if (rc != 0)
         fprintf(stderr, "train failed (%d): %s\n", rc, err);
     free(out);
@@ -47,12 +36,12 @@ static void test_help_lists_the_picture_options(void **state)
 {
     (void)state;
     char *out, *err;
-    assert_int_equal(run(&out, &err, "classify --help"), 0);
+    assert_int_equal(tu_fmnist(&out, &err, "classify --help"), 0);
     assert_non_null(strstr(out, "--show FILE.png"));
     assert_non_null(strstr(out, "--show seen-%d.png"));
     assert_non_null(strstr(out, "--ascii"));
     free(out), free(err);
-    assert_int_equal(run(&out, &err, "eval --help"), 0);
+    assert_int_equal(tu_fmnist(&out, &err, "eval --help"), 0);
     assert_non_null(strstr(out, "--errors FILE.png"));
     assert_non_null(strstr(out, "--confusion FILE.png"));
     free(out), free(err);
@@ -87,7 +76,7 @@ static void test_show_writes_what_the_network_received(void **state)
     for (int f = 0; f < 4; f++) {
         char *out, *err, shown[4200];
         snprintf(shown, sizeof shown, "%s/shown.png", T);
-        assert_int_equal(run(&out, &err, "classify --model %s/m.model --show %s " FIX "%s", T,
+        assert_int_equal(tu_fmnist(&out, &err, "classify --model %s/m.model --show %s " FIX "%s", T,
                              shown, fixtures[f]), 0);
         assert_non_null(strstr(out, fixtures[f]));
         free(out), free(err);
@@ -108,7 +97,7 @@ static void test_show_numbers_several_images(void **state)
     (void)state;
     char *out, *err;
     /* Standard input counts by its place too. */
-    assert_int_equal(run(&out, &err,
+    assert_int_equal(tu_fmnist(&out, &err,
                          "classify --model %s/m.model --show '%s/s-%%d.png' " FIX "t0-gray28.png "
                          "- " FIX "t8-palette.png < " FIX "t1-gray28.png", T, T), 0);
     free(out), free(err);
@@ -127,7 +116,7 @@ static void test_show_numbers_several_images(void **state)
     read_shown(p, seen);
     idx_free(&s);
     /* %% is a literal %. */
-    assert_int_equal(run(&out, &err, "classify --model %s/m.model --show '%s/100%%%%-%%d.png' "
+    assert_int_equal(tu_fmnist(&out, &err, "classify --model %s/m.model --show '%s/100%%%%-%%d.png' "
                          FIX "t0-gray28.png", T, T), 0);
     free(out), free(err);
     snprintf(p, sizeof p, "%s/100%%-1.png", T);
@@ -173,7 +162,7 @@ static void test_usage_errors(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char *out, *err;
-        int rc = run(&out, &err, "%s", bad[i]);
+        int rc = tu_fmnist(&out, &err, "%s", bad[i]);
         if (rc != 2 || !strstr(err, "fmnist: ") || !strstr(err, "Try 'fmnist"))
             fail_msg("'fmnist %s': status %d, stderr: %s", bad[i], rc, err);
         assert_string_equal(out, "");
@@ -185,7 +174,7 @@ static void test_show_failure_is_reported(void **state)
 {
     (void)state;
     char *out, *err;
-    assert_int_equal(run(&out, &err, "classify --model %s/m.model --show %s/no/such/dir/s.png "
+    assert_int_equal(tu_fmnist(&out, &err, "classify --model %s/m.model --show %s/no/such/dir/s.png "
                          FIX "t0-gray28.png", T, T), 1);
     /* The classification is still printed; the error names the file. */
     assert_non_null(strstr(out, "t0-gray28.png: "));
@@ -197,7 +186,7 @@ static void test_ascii_prints_the_input(void **state)
 {
     (void)state;
     char *out, *err;
-    assert_int_equal(run(&out, &err, "classify --model %s/m.model --ascii " FIX "t0-gray28.png "
+    assert_int_equal(tu_fmnist(&out, &err, "classify --model %s/m.model --ascii " FIX "t0-gray28.png "
                          FIX "t1-offcentre.png", T), 0);
     assert_non_null(strstr(out, "seen by the network (28x28; already a data set image: used as is)"));
     assert_non_null(strstr(out, "the item's 63x84 box at 52,190 of 400x300, scaled and centred; "
@@ -236,7 +225,7 @@ static void test_eval_pictures(void **state)
     char *out, *err, e_png[4200], c_png[4200];
     snprintf(e_png, sizeof e_png, "%s/errors.png", T);
     snprintf(c_png, sizeof c_png, "%s/confusion.png", T);
-    assert_int_equal(run(&out, &err, "eval --data data/sample --model %s/m.model --errors %s "
+    assert_int_equal(tu_fmnist(&out, &err, "eval --data data/sample --model %s/m.model --errors %s "
                          "--confusion %s", T, e_png, c_png), 0);
     assert_non_null(strstr(out, "accuracy: "));
     assert_non_null(strstr(out, "misclassified test images by true class"));
@@ -251,7 +240,7 @@ static void test_eval_pictures(void **state)
     assert_int_equal(h, 558);
     /* --json keeps stdout to the one JSON object. */
     remove(e_png);
-    assert_int_equal(run(&out, &err, "eval --data data/sample --model %s/m.model --json "
+    assert_int_equal(tu_fmnist(&out, &err, "eval --data data/sample --model %s/m.model --json "
                          "--errors %s", T, e_png), 0);
     assert_true(out[0] == '{');
     assert_non_null(strstr(out, "}\n"));
@@ -265,7 +254,7 @@ static void test_eval_picture_failure_is_reported(void **state)
 {
     (void)state;
     char *out, *err;
-    assert_int_equal(run(&out, &err, "eval --data data/sample --model %s/m.model --errors "
+    assert_int_equal(tu_fmnist(&out, &err, "eval --data data/sample --model %s/m.model --errors "
                          "%s/nowhere/e.png --confusion %s/c2.png", T, T, T), 1);
     assert_non_null(strstr(out, "accuracy: "));
     assert_non_null(strstr(err, "nowhere/e.png: cannot write"));
@@ -298,7 +287,7 @@ static void test_hostile_pngs_through_classify(void **state)
     fm_err e;
     assert_int_equal(image_write_gray_png(blank, white, 20, 20, &e), FM_OK);
     char *out, *err;
-    assert_int_equal(run(&out, &err, "classify --model %s/m.model %s %s " FIX "t1-gray28.png", T,
+    assert_int_equal(tu_fmnist(&out, &err, "classify --model %s/m.model %s %s " FIX "t1-gray28.png", T,
                          bomb, blank), 1);
     assert_non_null(strstr(err, "bomb.png: 100000x100000 pixels is over the limit of 50 megapixels"));
     assert_non_null(strstr(err, "blank.png: nothing stands out from the background"));

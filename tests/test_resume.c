@@ -15,39 +15,12 @@ static char ref[4200]; /* an uninterrupted 3-epoch run on the sample */
 
 #define TRAIN "train --data data/sample --epochs 3 --seed 9 --quiet"
 
-static int run(char **out, char **err, const char *fmt, ...)
-{
-    char args[8192], cmd[12288];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", tu_bin(), args);
-    return tu_run(cmd, out, err);
-}
-
-static int same_file(const char *a, const char *b)
-{
-    size_t na = 0, nb = 0;
-    uint8_t *x = tu_read(a, &na), *y = tu_read(b, &nb);
-    int same = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
-static int exists(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0;
-}
-
 static int setup(void **state)
 {
     (void)state;
     T = tu_tmpdir();
     snprintf(ref, sizeof ref, "%s/ref.model", T);
-    return run(NULL, NULL, TRAIN " --model %s", ref);
+    return tu_fmnist(NULL, NULL, TRAIN " --model %s", ref);
 }
 
 static int teardown(void **state)
@@ -76,8 +49,8 @@ static void test_stop_and_resume_same_bits(void **state)
         assert_int_equal(rc, 130);
         assert_non_null(strstr(err, "interrupted: stopped"));
         assert_non_null(strstr(err, "--resume"));
-        assert_true(exists(ck));
-        assert_false(exists(m));
+        assert_true(tu_exists(ck));
+        assert_false(tu_exists(m));
         free(out), free(err);
         /* Resume, interrupted once more at a later step, then to the end. */
         snprintf(cmd, sizeof cmd, "FMNIST_STOP_AFTER_STEP=5 %s train --resume --data data/sample --quiet --model %s",
@@ -85,12 +58,12 @@ static void test_stop_and_resume_same_bits(void **state)
         rc = tu_run(cmd, NULL, NULL);
         assert_true(rc == 130 || rc == 0); /* 0 when fewer than 5 steps were left */
         if (rc == 130) {
-            assert_int_equal(run(NULL, &err, "train --resume --data data/sample --quiet --model %s", m), 0);
+            assert_int_equal(tu_fmnist(NULL, &err, "train --resume --data data/sample --quiet --model %s", m), 0);
             free(err);
         }
-        if (!same_file(m, ref))
+        if (!tu_same_file(m, ref))
             fail_msg("stopped after step %ld and resumed: the model differs", points[i]);
-        assert_false(exists(ck)); /* used up */
+        assert_false(tu_exists(ck)); /* used up */
     }
 }
 
@@ -103,13 +76,13 @@ static void test_resume_with_every_option(void **state)
     char a[4200], b[4200], cmd[12288];
     snprintf(a, sizeof a, "%s/opt-ref.model", T);
     snprintf(b, sizeof b, "%s/opt.model", T);
-    assert_int_equal(run(NULL, NULL, "%s --model %s", opts, a), 0);
+    assert_int_equal(tu_fmnist(NULL, NULL, "%s --model %s", opts, a), 0);
     snprintf(cmd, sizeof cmd, "FMNIST_STOP_AFTER_STEP=40 %s %s --model %s", tu_bin(), opts, b);
     assert_int_equal(tu_run(cmd, NULL, NULL), 130);
     char *err;
-    assert_int_equal(run(NULL, &err, "train --resume --data data/sample --quiet --model %s", b), 0);
+    assert_int_equal(tu_fmnist(NULL, &err, "train --resume --data data/sample --quiet --model %s", b), 0);
     free(err);
-    if (!same_file(a, b))
+    if (!tu_same_file(a, b))
         fail_msg("with every option on, the resumed run's model differs");
 }
 
@@ -130,15 +103,15 @@ static void test_sigterm_during_training(void **state)
     assert_non_null(strstr(err, "terminated"));
     free(err);
     /* Resuming with a different --lr is refused; --epochs may change. */
-    assert_int_equal(run(NULL, &err, "train --resume --lr 0.1 --data data/sample --model %s", m), 2);
+    assert_int_equal(tu_fmnist(NULL, &err, "train --resume --lr 0.1 --data data/sample --model %s", m), 2);
     assert_non_null(strstr(err, "--resume continues with those"));
     free(err);
-    assert_int_equal(run(NULL, &err, "train --resume --epochs 3 --data data/sample --quiet --model %s", m) == 0 ||
+    assert_int_equal(tu_fmnist(NULL, &err, "train --resume --epochs 3 --data data/sample --quiet --model %s", m) == 0 ||
                          strstr(err, "already") != NULL,
                      1);
     free(err);
     /* No checkpoint to resume. */
-    assert_int_equal(run(NULL, &err, "train --resume --data data/sample --model %s/none.model", T), 1);
+    assert_int_equal(tu_fmnist(NULL, &err, "train --resume --data data/sample --model %s/none.model", T), 1);
     assert_non_null(strstr(err, "none.model.ckpt: cannot open"));
     free(err);
 }
@@ -187,13 +160,13 @@ static void test_kill9_during_saves(void **state)
         assert_memory_equal(back.params, want->params, a.nparams * sizeof(float));
         free(meta);
         mlp_free(&back);
-        tmp_seen += exists(tmp);
+        tmp_seen += tu_exists(tmp);
     }
     printf("# 25 kills during saves: the model file was whole every time; a stray .tmp after %d\n",
            tmp_seen);
     /* The next successful save leaves no temporary behind. */
     assert_int_equal(model_save(path, &a, "v=a\n", NULL, 0, NULL), FM_OK);
-    assert_false(exists(tmp));
+    assert_false(tu_exists(tmp));
     mlp_free(&a);
     mlp_free(&b);
 }
@@ -204,7 +177,7 @@ static void test_disk_full_keeps_previous(void **state)
     char m[4200], keep[4300];
     snprintf(m, sizeof m, "%s/full.model", T);
     snprintf(keep, sizeof keep, "%s/full.copy", T);
-    assert_int_equal(run(NULL, NULL, "train --data data/sample --epochs 1 --quiet --model %s", m), 0);
+    assert_int_equal(tu_fmnist(NULL, NULL, "train --data data/sample --epochs 1 --quiet --model %s", m), 0);
     char cmd[12288];
     snprintf(cmd, sizeof cmd, "cp %s %s", m, keep);
     assert_int_equal(system(cmd), 0);
@@ -216,11 +189,11 @@ static void test_disk_full_keeps_previous(void **state)
     assert_int_equal(tu_run(cmd, NULL, &err), 1);
     assert_non_null(strstr(err, "full.model: cannot write: File too large"));
     free(err);
-    assert_true(same_file(m, keep));
+    assert_true(tu_same_file(m, keep));
     snprintf(cmd, sizeof cmd, "%s.tmp", m);
-    assert_false(exists(cmd));
+    assert_false(tu_exists(cmd));
     /* And a device is never replaced. */
-    assert_int_equal(run(NULL, &err, "train --data data/sample --epochs 1 --quiet --model /dev/full"), 1);
+    assert_int_equal(tu_fmnist(NULL, &err, "train --data data/sample --epochs 1 --quiet --model /dev/full"), 1);
     assert_non_null(strstr(err, "/dev/full: is a device or special file, not a regular file"));
     free(err);
 }
@@ -235,7 +208,7 @@ static void test_read_only_folder_keeps_previous(void **state)
     char dir[1024], cmd[16384];
     snprintf(dir, sizeof dir, "%s/ro", T);
     mkdir(dir, 0755);
-    assert_int_equal(run(NULL, NULL, "train --data data/sample --epochs 1 --quiet --model %s/m.model", dir), 0);
+    assert_int_equal(tu_fmnist(NULL, NULL, "train --data data/sample --epochs 1 --quiet --model %s/m.model", dir), 0);
     snprintf(cmd, sizeof cmd,
              "cp %s/m.model %s/copy && unshare -m sh -c 'mount --bind %s %s && mount -o remount,bind,ro %s && "
              "%s train --data data/sample --epochs 1 --seed 4 --quiet --model %s/m.model'",
@@ -247,7 +220,7 @@ static void test_read_only_folder_keeps_previous(void **state)
     char a[4300], b[4300];
     snprintf(a, sizeof a, "%s/m.model", dir);
     snprintf(b, sizeof b, "%s/copy", T);
-    assert_true(same_file(a, b));
+    assert_true(tu_same_file(a, b));
 }
 
 static void test_divergence_keeps_previous(void **state)
@@ -256,15 +229,15 @@ static void test_divergence_keeps_previous(void **state)
     char m[4200], keep[4300], cmd[9000];
     snprintf(m, sizeof m, "%s/d.model", T);
     snprintf(keep, sizeof keep, "%s/d.copy", T);
-    assert_int_equal(run(NULL, NULL, "train --data data/sample --epochs 1 --quiet --model %s", m), 0);
+    assert_int_equal(tu_fmnist(NULL, NULL, "train --data data/sample --epochs 1 --quiet --model %s", m), 0);
     snprintf(cmd, sizeof cmd, "cp %s %s", m, keep);
     assert_int_equal(system(cmd), 0);
     char *err;
-    assert_int_equal(run(NULL, &err, "train --data data/sample --epochs 2 --lr 1000 --model %s", m), 1);
+    assert_int_equal(tu_fmnist(NULL, &err, "train --data data/sample --epochs 2 --lr 1000 --model %s", m), 1);
     assert_non_null(strstr(err, "training diverged: the loss"));
     assert_non_null(strstr(err, "not written; the previous file"));
     free(err);
-    assert_true(same_file(m, keep));
+    assert_true(tu_same_file(m, keep));
 }
 
 int main(void)

@@ -99,11 +99,15 @@ static inline uint8_t *tu_gzip(const uint8_t *buf, size_t n, size_t *out_len)
 static inline int tu_run(const char *cmd, char **out, char **err)
 {
     char *dir = tu_tmpdir();
-    char o[4200], e[4200], full[24576];
+    char o[4200], e[4200];
     snprintf(o, sizeof o, "%s/out", dir);
     snprintf(e, sizeof e, "%s/err", dir);
-    snprintf(full, sizeof full, "(%s) >'%s' 2>'%s'", cmd, o, e);
+    size_t fl = strlen(cmd) + strlen(o) + strlen(e) + 32;
+    char *full = malloc(fl);
+    assert_non_null(full);
+    snprintf(full, fl, "(%s) >'%s' 2>'%s'", cmd, o, e);
     int st = system(full);
+    free(full);
     size_t n = 0;
     if (out) {
         n = 0;
@@ -128,6 +132,38 @@ static inline const char *tu_bin(void)
 {
     const char *b = getenv("FMNIST_BIN");
     return b && *b ? b : "./fmnist";
+}
+
+/* Runs the binary under test with printf-formatted arguments (see tu_run). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static inline int tu_fmnist(char **out, char **err, const char *fmt, ...)
+{
+    char args[8192], cmd[8192 + 1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s", tu_bin(), args);
+    return tu_run(cmd, out, err);
+}
+
+/* 1 when both files exist with the same bytes. */
+static inline int tu_same_file(const char *a, const char *b)
+{
+    size_t na = 0, nb = 0;
+    uint8_t *x = tu_read(a, &na), *y = tu_read(b, &nb);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+static inline int tu_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
 }
 
 #endif
