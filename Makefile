@@ -93,4 +93,7 @@ install: $(BIN)
 clean:
 	rm -rf build build-san fmnist
 
+# The fuzz harnesses (tests/fuzz/): their replays are part of make check.
+include tests/fuzz/fuzz.mk
+
 -include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)
