@@ -93,7 +93,7 @@ install: $(BIN)
 clean:
 	rm -rf build build-san fmnist
 
-# The fuzz harnesses (tests/fuzz/): their replays are part of make check.
+# make fuzz, make fuzz-ci, and the fuzz replays that make check runs.
 include tests/fuzz/fuzz.mk
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)
