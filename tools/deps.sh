@@ -1,5 +1,5 @@
 #!/bin/sh
-# deps.sh build|test|data|fuzz: checks for what fmnist needs from Debian and
+# deps.sh build|test|data|fuzz|memcheck: checks for what fmnist needs from Debian and
 # installs what is missing when it can (root with apt-get); otherwise prints
 # the one command that would, and fails.
 set -u
@@ -24,6 +24,9 @@ fuzz)
         rt=$("$cc" -print-file-name="libclang_rt.fuzzer-$(uname -m).a" 2>/dev/null)
         [ -f "$rt" ] || missing="$missing libclang-rt-dev"
     fi
+    ;;
+memcheck)
+    command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
     ;;
 data)
     d=/usr/share/datasets/fashion-mnist
