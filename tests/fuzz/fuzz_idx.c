@@ -1,4 +1,5 @@
-/* fuzz_idx.c: idx_parse, the IDX loader, on any bytes, raw or gzip.
+/* fuzz_idx.c: the IDX loader on any bytes, raw or gzip, from memory
+ * (idx_parse) and from a file (idx_read_file).
  *
  * Input: one selector byte, then the file. Selector bit 0: 0 parses images,
  * 1 labels; (selector >> 1) % 3: what the file's name promised: 0 nothing
@@ -6,9 +7,18 @@
  *
  * On success the result is checked against an independent reading: the
  * bytes after the header for raw files, zlib inflating every member for
- * gzip ones. The libFuzzer build adds a mutator that, half the time, edits
- * the IDX bytes inside a gzip file and compresses them again, so that
- * mutations reach the header checks through valid gzip streams. */
+ * gzip ones. The same bytes are then written to a file named as promised
+ * (".gz" or not; by content when nothing was promised) and read back by
+ * idx_read_file, which streams them in chunks: it must agree, status and
+ * data. The fuzz build makes those chunks 61 bytes (IDX_READ_CHUNK), so
+ * headers and gzip members split across reads in every way.
+ *
+ * The libFuzzer build adds a mutator that, half the time, edits the IDX
+ * bytes inside a gzip file and compresses them again, so that mutations
+ * reach the header checks through valid gzip streams. */
+#define _POSIX_C_SOURCE 200809L
+#include <fcntl.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "fuzz.h"
@@ -17,6 +27,11 @@
 static int is_gzip(const uint8_t *p, size_t n)
 {
     return n >= 2 && p[0] == 0x1f && p[1] == 0x8b;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /* Inflates every gzip member of in as one stream, as gzip -d does, into
@@ -56,6 +71,83 @@ static size_t inflate_all(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
     return result;
 }
 
+/* The files the input is also written to: in /dev/shm when there is one
+ * (no disk traffic), in a directory made once and removed at exit. */
+static char tmp_dir[512], tmp_raw[600], tmp_gz[600];
+
+static void remove_tmp(void)
+{
+    unlink(tmp_raw);
+    unlink(tmp_gz);
+    rmdir(tmp_dir);
+}
+
+static int make_tmp(void)
+{
+    static int tried;
+    if (tried)
+        return tmp_dir[0] != 0;
+    tried = 1;
+    const char *bases[3] = {"/dev/shm", getenv("TMPDIR"), "/tmp"};
+    for (int i = 0; i < 3; i++) {
+        if (!bases[i] || !*bases[i])
+            continue;
+        snprintf(tmp_dir, sizeof tmp_dir, "%s/fmnist-fuzz-XXXXXX", bases[i]);
+        if (mkdtemp(tmp_dir)) {
+            snprintf(tmp_raw, sizeof tmp_raw, "%s/fuzz.idx", tmp_dir);
+            snprintf(tmp_gz, sizeof tmp_gz, "%s/fuzz.idx.gz", tmp_dir);
+            atexit(remove_tmp);
+            return 1;
+        }
+    }
+    tmp_dir[0] = 0;
+    return 0;
+}
+
+static int write_file(const char *path, const uint8_t *p, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return 0;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w <= 0) {
+            close(fd);
+            return 0;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return close(fd) == 0;
+}
+
+/* idx_read_file on the input as a file must end as idx_parse did: status
+ * rc, and on success count items equal to out (n bytes). Messages may
+ * differ: a few checks look only at the first chunk read. */
+static void check_file_read(const uint8_t *buf, size_t len, int wrap, enum idx_kind kind, int rc,
+                            const uint8_t *out, uint32_t count, size_t n)
+{
+    static uint8_t untouched;
+    int gz_name = wrap == IDX_WRAP_GZIP || (wrap == IDX_WRAP_ANY && is_gzip(buf, len));
+    const char *path = gz_name ? tmp_gz : tmp_raw;
+    if (!make_tmp() || !write_file(path, buf, len))
+        return; /* no place to write: only the memory reading is tested */
+    uint8_t *fout = &untouched;
+    uint32_t fcount = 77;
+    fm_err e;
+    memset(&e, 0, sizeof e);
+    int frc = idx_read_file(path, kind, &fout, &fcount, &e);
+    FUZZ_ASSERT(frc == rc);
+    if (frc != FM_OK) {
+        fuzz_check_err(&e, frc, path);
+        FUZZ_ASSERT(fout == &untouched && fcount == 77);
+        return;
+    }
+    FUZZ_ASSERT(fcount == count);
+    FUZZ_ASSERT(memcmp(fout, out, n) == 0);
+    free(fout);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const int wraps[3] = {IDX_WRAP_ANY, IDX_WRAP_RAW, IDX_WRAP_GZIP};
@@ -76,6 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_check_err(&e, rc, "fuzz.idx");
         FUZZ_ASSERT(rc == FM_EFORMAT || rc == FM_ELIMIT || rc == FM_ENOMEM);
         FUZZ_ASSERT(out == &untouched && count == 77);
+        check_file_read(buf, len, wrap, kind, rc, NULL, 0, 0);
         return 0;
     }
 
@@ -88,15 +181,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t *ref = malloc(hlen + n);
         FUZZ_ASSERT(ref != NULL);
         FUZZ_ASSERT(inflate_all(buf, len, ref, hlen + n) == hlen + n);
+        FUZZ_ASSERT(be32(ref) == (uint32_t)kind && be32(ref + 4) == count);
         FUZZ_ASSERT(memcmp(ref + hlen, out, n) == 0);
         free(ref);
     } else {
         FUZZ_ASSERT(len == hlen + n);
+        FUZZ_ASSERT(be32(buf) == (uint32_t)kind && be32(buf + 4) == count);
         FUZZ_ASSERT(memcmp(buf + hlen, out, n) == 0);
     }
     if (kind == IDX_LABELS)
         for (size_t i = 0; i < n; i++)
             FUZZ_ASSERT(out[i] < IDX_CLASSES);
+    check_file_read(buf, len, wrap, kind, rc, out, count, n);
     free(out);
     return 0;
 }
