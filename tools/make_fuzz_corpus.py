@@ -205,6 +205,7 @@ def model_seeds():
         "5-4-3-2-1.model": model([5, 4, 3, 2, 1]),
         "8-layers.model": model([2] * 9, b"k=v\n"),
         "truncated.model": good[:40],
+        "cut-in-widths.model": model([2] * 9)[:48],
         "newer-format.model": (lambda b: b + struct.pack("<I", zlib.crc32(b)))(
             good[:8] + struct.pack("<I", 2) + good[12:-4]),
     }
