@@ -114,4 +114,13 @@ install: $(BIN)
 clean:
 	rm -rf build build-san fmnist
 
+# make fuzz, make fuzz-ci, and the fuzz replays that make check runs.
+include tests/fuzz/fuzz.mk
+
+# valgrind's memcheck over train, eval, export and classify (tools/memcheck.sh).
+.PHONY: memcheck
+memcheck: $(BIN)
+	@if [ "$(SAN)" = 1 ]; then echo "memcheck: valgrind needs the plain build, not SAN=1" >&2; exit 2; fi
+	@sh tools/memcheck.sh ./$(BIN)
+
 -include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(BUILD)/tools/*.d)

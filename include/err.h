@@ -28,7 +28,9 @@ typedef struct fm_err {
 
 /* Fills *e (when e is not NULL) and returns code, so a failing path reads
  * `return fm_fail(e, FM_EFORMAT, path, "bad magic 0x%08x", m);`.
- * file may be NULL. Long texts are truncated, never overflowed. */
+ * file may be NULL. Long texts are truncated, never overflowed. Control
+ * characters (a newline or an escape in an option value or a file name)
+ * become '?', so file and msg are always one printable line. */
 int fm_fail(fm_err *e, int code, const char *file, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))

@@ -5,6 +5,17 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Messages quote untrusted text (option values, file names, bytes read
+ * from files): a newline in it would split the one line, an escape sequence
+ * would reach the terminal. Control characters are shown as '?', as ls -q
+ * does. */
+static void printable(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 int fm_fail(fm_err *e, int code, const char *file, const char *fmt, ...)
 {
     if (!e)
@@ -15,13 +26,17 @@ int fm_fail(fm_err *e, int code, const char *file, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     va_end(ap);
+    printable(e->file);
+    printable(e->msg);
     return code;
 }
 
 int fm_in_file(fm_err *e, int code, const char *file)
 {
-    if (e)
+    if (e) {
         snprintf(e->file, sizeof e->file, "%s", file ? file : "");
+        printable(e->file);
+    }
     return code;
 }
 

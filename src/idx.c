@@ -16,7 +16,11 @@
  * bytes cannot hold more than this; a header claiming more is a lie, caught
  * before anything is allocated. */
 #define GZIP_MAX_RATIO 1040u
-#define READ_CHUNK (256u * 1024u)
+/* Bytes per read() of a file. The fuzz build (tests/fuzz/fuzz.mk) makes it
+ * tiny, so that small inputs reach every case of data split across reads. */
+#ifndef IDX_READ_CHUNK
+#define IDX_READ_CHUNK (256u * 1024u)
+#endif
 
 /* Where the bytes come from: memory, or a file read in chunks. */
 typedef struct src {
@@ -43,7 +47,7 @@ static int src_more(src *s)
         return 1;
     }
     for (;;) {
-        ssize_t r = read(s->fd, s->chunk, READ_CHUNK);
+        ssize_t r = read(s->fd, s->chunk, IDX_READ_CHUNK);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
@@ -383,7 +387,7 @@ int idx_read_file(const char *path, enum idx_kind kind, uint8_t **data, uint32_t
     /* Regular files never block; clear O_NONBLOCK for clarity of reads. */
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     src s = {.fd = fd, .size = (uint64_t)st.st_size};
-    s.chunk = malloc(READ_CHUNK);
+    s.chunk = malloc(IDX_READ_CHUNK);
     if (!s.chunk) {
         close(fd);
         return fm_fail(e, FM_ENOMEM, path, "out of memory");

@@ -1,5 +1,5 @@
 #!/bin/sh
-# deps.sh build|test|data: checks for what fmnist needs from Debian and
+# deps.sh build|test|data|fuzz|memcheck: checks for what fmnist needs from Debian and
 # installs what is missing when it can (root with apt-get); otherwise prints
 # the one command that would, and fails.
 set -u
@@ -14,6 +14,19 @@ build)
     ;;
 test)
     have_pc cmocka || missing="$missing libcmocka-dev"
+    ;;
+fuzz)
+    # clang with its libFuzzer runtime ($FUZZ_CC, default clang).
+    cc=${FUZZ_CC:-clang}
+    if ! command -v "$cc" >/dev/null 2>&1; then
+        missing="$missing clang libclang-rt-dev"
+    else
+        rt=$("$cc" -print-file-name="libclang_rt.fuzzer-$(uname -m).a" 2>/dev/null)
+        [ -f "$rt" ] || missing="$missing libclang-rt-dev"
+    fi
+    ;;
+memcheck)
+    command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
     ;;
 data)
     d=/usr/share/datasets/fashion-mnist

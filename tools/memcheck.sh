@@ -1,0 +1,73 @@
+#!/bin/sh
+# memcheck.sh [FMNIST]: runs the fmnist binary (default ./fmnist, the plain
+# build: valgrind and ASan do not mix) under valgrind's memcheck:
+#   train 1 epoch on data/sample (2 threads), eval, export, classify,
+# then three failing runs (a truncated PNG, a damaged model file, a
+# truncated data set), because error paths are where leaks hide.
+# Every run must report no memory error and no leak of any kind (definite,
+# indirect, possible or still reachable); the failing runs must also exit
+# with fmnist's status 1. valgrind's own error status is 99, so it is never
+# mistaken for that. Takes about two minutes: valgrind runs one thread at a
+# time and the pool's threads spin while they wait.
+set -u
+cd "$(dirname "$0")/.."
+bin=${1:-./fmnist}
+sh tools/deps.sh memcheck || exit 1
+[ -x "$bin" ] || { echo "memcheck: $bin not built (make)" >&2; exit 1; }
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/fmnist-memcheck-XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT INT TERM
+failed=0
+n=0
+
+# vg EXPECTED_STATUS NAME ARGS...: one fmnist run under memcheck.
+vg() {
+    want=$1 name=$2
+    shift 2
+    n=$((n + 1))
+    log=$T/vg-$n.log
+    start=$(date +%s)
+    valgrind --tool=memcheck --leak-check=full --show-leak-kinds=all \
+        --errors-for-leak-kinds=all --error-exitcode=99 --track-origins=yes \
+        --log-file="$log" "$bin" "$@" >"$T/out-$n" 2>"$T/err-$n"
+    st=$?
+    secs=$(($(date +%s) - start))
+    errors=$(sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' "$log" | tail -n 1)
+    inuse=$(sed -n 's/.*in use at exit: \(.*\)$/\1/p' "$log" | tail -n 1)
+    if [ "$st" -eq "$want" ] && [ "${errors:-x}" = 0 ]; then
+        echo "memcheck: $name: ok, exit $st, 0 errors, in use at exit: ${inuse:-?} (${secs} s)"
+    else
+        failed=$((failed + 1))
+        echo "memcheck: $name: FAILED: exit $st (expected $want), ${errors:-?} errors"
+        echo "---- fmnist stderr"
+        cat "$T/err-$n"
+        echo "---- valgrind"
+        cat "$log"
+    fi
+}
+
+vg 0 "train --epochs 1 (2,000 images, 2 threads)" \
+    train --epochs 1 --data data/sample --model "$T/x.model" --threads 2 --quiet
+vg 0 "eval (1,000 images, 2 threads)" eval --data data/sample --model "$T/x.model" --threads 2
+vg 0 "export" export --data data/sample --index 0 -o "$T/item.png"
+vg 0 "classify (the exported image, a colour picture)" \
+    classify --model "$T/x.model" --threads 2 "$T/item.png" \
+    tests/fuzz/corpus/fuzz_png/rgb8-20x14-light-bg.png
+
+# The failing runs.
+head -c 100 "$T/item.png" >"$T/cut.png"
+vg 1 "classify of a truncated PNG" classify --model "$T/x.model" "$T/cut.png"
+cp "$T/x.model" "$T/bad.model"
+printf 'X' | dd of="$T/bad.model" bs=1 seek=5000 conv=notrunc 2>/dev/null
+vg 1 "eval of a damaged model" eval --data data/sample --model "$T/bad.model"
+mkdir "$T/data"
+cp data/sample/t10k-* "$T/data/"
+head -c 300000 data/sample/train-images-idx3-ubyte.gz >"$T/data/train-images-idx3-ubyte.gz"
+cp data/sample/train-labels-idx1-ubyte.gz "$T/data/"
+vg 1 "train on a truncated data set" train --epochs 1 --data "$T/data" --model "$T/y.model"
+
+if [ $failed -ne 0 ]; then
+    echo "memcheck: $failed of $n runs failed"
+    exit 1
+fi
+echo "memcheck: all $n runs clean"
