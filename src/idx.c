@@ -226,6 +226,10 @@ static int inflate_exact(z_stream *z, src *s, uint8_t *out, size_t n, int *ended
             int r = src_more(s);
             if (r < 0)
                 return fm_fail(e, FM_EIO, name, "read failed: %s", strerror(errno));
+            /* A member cannot be under 2 bytes: after a complete one, a
+             * lone last byte is garbage, not a truncated member. */
+            if (r == 0 && z->total_in < 2)
+                return fm_fail(e, FM_EFORMAT, name, "trailing garbage after the gzip data");
             if (r == 0)
                 return fm_fail(e, FM_EFORMAT, name,
                                "truncated gzip file: %llu of %llu bytes decompressed",

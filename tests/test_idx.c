@@ -225,6 +225,9 @@ static void test_malformed(void **state)
     memcpy(b, g, gl);
     memcpy(b + gl, "junk", 4);
     expect_fail(b, gl + 4, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "trailing garbage");
+    expect_fail(b, gl + 1, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "trailing garbage");
+    b[gl] = 0x1f; /* the first byte of a gzip member, alone */
+    expect_fail(b, gl + 1, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "trailing garbage");
     free(g);
     uint8_t rnd[4096];
     for (size_t i = 0; i < sizeof rnd; i++)
