@@ -153,8 +153,9 @@ static void test_adam_impls(void **state)
         g[i] = 1e-30f; /* tiny values: their squares underflow */
     float *want = malloc(3 * N * sizeof(float)), *got = malloc(3 * N * sizeof(float));
     for (int decay = 0; decay < 2; decay++) {
-        adam_coef c = {0.9f, 0.1f, 0.999f, 0.001f, 1e-8f, -0.003f / 0.1f, 0.0316f,
-                       decay ? 0.9999f : 1.0f};
+        adam_coef c = {.b1 = 0.9f, .one_minus_b1 = 0.1f, .b2 = 0.999f, .one_minus_b2 = 0.001f,
+                       .eps = 1e-8f, .neg_step_size = -0.003f / 0.1f, .bc2_sqrt = 0.0316f,
+                       .decay = decay ? 0.9999f : 1.0f};
         for (int i = 0; i < n; i++) {
             float *buf = i == 0 ? want : got;
             rng rr;
