@@ -3,16 +3,20 @@
 #
 # Variables: CC (gcc or clang), CFLAGS (optimisation, default -O2 -g),
 # SAN=1 (ASan + UBSan build of everything, in build-san/), PREFIX (install).
+# Cross builds (tools/cross_arm64.sh): CC, AR, PKG_CONFIG (the target's, e.g.
+# aarch64-linux-gnu-pkg-config) and BUILD (objects, tests and the binary in
+# that folder instead of build/ and ./fmnist).
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 PREFIX  ?= /usr/local
 SAN     ?=
+PKG_CONFIG ?= pkg-config
 
 PKGS      := libpng zlib
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpng -lz)
-CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lpng -lz)
+CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
 # -ffp-contract=off: no silent a*b+c fusion, so the reference kernels and the
 # explicitly fused fast kernels define the same arithmetic under gcc and clang.
@@ -22,18 +26,20 @@ FPFLAGS  := -ffp-contract=off -fno-math-errno
 ALL_CFLAGS = $(WARN) $(FPFLAGS) $(CFLAGS) -Iinclude $(PKG_CFLAGS) -MMD -MP -pthread
 LDLIBS   = $(PKG_LIBS) -lm -pthread
 
+# BUILD is taken from the command line only (an environment variable of
+# that name must not move the build).
+ifneq ($(origin BUILD),command line)
+BUILD    := $(if $(filter 1,$(SAN)),build-san,build)
+endif
 ifeq ($(SAN),1)
-BUILD    := build-san
 ALL_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=address,undefined
-else
-BUILD    := build
 endif
 
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 LIB      := $(BUILD)/libfmnist.a
-BIN      := $(if $(filter 1,$(SAN)),$(BUILD)/fmnist,fmnist)
+BIN      := $(if $(filter build,$(BUILD)),fmnist,$(BUILD)/fmnist)
 
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -46,10 +52,10 @@ all: $(BIN)
 # Missing packages are installed when we can (root with apt-get), otherwise
 # the one command that would do it is printed.
 $(BUILD)/.deps:
-	@sh tools/deps.sh build
+	@PKG_CONFIG='$(PKG_CONFIG)' sh tools/deps.sh build
 	@mkdir -p $(BUILD) && touch $@
 $(BUILD)/.deps-test:
-	@sh tools/deps.sh test
+	@PKG_CONFIG='$(PKG_CONFIG)' sh tools/deps.sh test
 	@mkdir -p $(BUILD) && touch $@
 deps: $(BUILD)/.deps
 deps-test: $(BUILD)/.deps-test
@@ -112,7 +118,7 @@ install: $(BIN)
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/fmnist
 
 clean:
-	rm -rf build build-san fmnist
+	rm -rf build build-san build-arm64 fmnist
 
 # make fuzz, make fuzz-ci, and the fuzz replays that make check runs.
 include tests/fuzz/fuzz.mk

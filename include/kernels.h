@@ -138,6 +138,13 @@ void linear_backward_weights(gemm_fn gemm, float *dw, float *db, const float *dy
 void linear_backward_input(gemm_fn gemm, float *dxT, const float *dyT, const float *w,
                            const float *maskT, int B, int C, int OC, int r0, int r1);
 
+/* expf(x) computed from basic IEEE operations only, so that it gives the
+ * same bits on every machine (libm's need not: glibc's expf on x86-64 picks
+ * an FMA build at run time whose results differ from arm64's and from
+ * non-FMA x86-64's for x = -0x1.f8cbb2p+5). glibc's and musl's method and
+ * bits, error below 0.502 ULP; 0 below -103.97, +inf above 88.72. */
+float kernel_expf(float x);
+
 /* Log-softmax over each column of logitsT (K, B) into logpT (may alias),
  * the max subtracted first so that exp never overflows and the log is of a
  * sum >= 1: finite for logits of +-1000. */

@@ -240,6 +240,59 @@ void linear_backward_input(gemm_fn gemm, float *dxT, const float *dyT, const flo
     gemm(&op, r0, r1);
 }
 
+/* 2^(i/32) for i = 0..31, each the double nearest to it. */
+static const double exp2_32th[32] = {
+    0x1.0000000000000p+0, 0x1.059b0d3158574p+0, 0x1.0b5586cf9890fp+0, 0x1.11301d0125b51p+0,
+    0x1.172b83c7d517bp+0, 0x1.1d4873168b9aap+0, 0x1.2387a6e756238p+0, 0x1.29e9df51fdee1p+0,
+    0x1.306fe0a31b715p+0, 0x1.371a7373aa9cbp+0, 0x1.3dea64c123422p+0, 0x1.44e086061892dp+0,
+    0x1.4bfdad5362a27p+0, 0x1.5342b569d4f82p+0, 0x1.5ab07dd485429p+0, 0x1.6247eb03a5585p+0,
+    0x1.6a09e667f3bcdp+0, 0x1.71f75e8ec5f74p+0, 0x1.7a11473eb0187p+0, 0x1.82589994cce13p+0,
+    0x1.8ace5422aa0dbp+0, 0x1.93737b0cdc5e5p+0, 0x1.9c49182a3f090p+0, 0x1.a5503b23e255dp+0,
+    0x1.ae89f995ad3adp+0, 0x1.b7f76f2fb5e47p+0, 0x1.c199bdd85529cp+0, 0x1.cb720dcef9069p+0,
+    0x1.d5818dcfba487p+0, 0x1.dfc97337b9b5fp+0, 0x1.ea4afa2a490dap+0, 0x1.f50765b6e4540p+0,
+};
+
+float kernel_expf(float x)
+{
+    uint32_t ux;
+    memcpy(&ux, &x, sizeof ux);
+    if ((ux & 0x7fffffffu) >= 0x42b00000u) { /* |x| >= 88, inf, NaN */
+        if (ux == 0xff800000u)
+            return 0.0f;
+        if ((ux & 0x7fffffffu) >= 0x7f800000u)
+            return x + x; /* +inf, NaN */
+        if (x > 0x1.62e42ep6f) /* x > ln 2^128: overflow */
+            return HUGE_VALF;
+        if (x < -0x1.9fe368p6f) /* x < ln 2^-150: rounds to 0 */
+            return 0.0f;
+    }
+    /* z = x 32/ln2 = k + r with k the nearest integer (ties to even: adding
+     * and subtracting 1.5 2^52 rounds it off) and |r| <= 1/2. */
+    const double shift = 0x1.8p52;
+    double z = 0x1.71547652b82fep+0 * 32 * (double)x;
+    double kd = z + shift;
+    kd -= shift;
+    double r = z - kd;
+    /* 2^(k/32) = 2^(i/32) 2^((k - i)/32), i = k mod 32: the table entry with
+     * (k - i)/32 added to its exponent field (k is in [-4800, 4096]). */
+    int k = (int)kd;
+    int i = (int)((unsigned)k & 31u);
+    uint64_t sbits;
+    memcpy(&sbits, &exp2_32th[i], sizeof sbits);
+    sbits += (uint64_t)(int64_t)((k - i) / 32) << 52;
+    double s;
+    memcpy(&s, &sbits, sizeof s);
+    /* 2^(r/32) ~ 1 + c2 r + c1 r^2 + c0 r^3: the cubic of glibc and musl
+     * (Arm's optimized-routines, MIT licence), in their order of operations. */
+    const double c0 = 0x1.c6af84b912394p-5 / 32768, c1 = 0x1.ebfce50fac4f3p-3 / 1024,
+                 c2 = 0x1.62e42ff0c52d6p-1 / 32; /* scaled by powers of 2: exact */
+    double p = c0 * r + c1;
+    double r2 = r * r;
+    double y = c2 * r + 1;
+    y = p * r2 + y;
+    return (float)(y * s);
+}
+
 void logsoftmax_forward(float *logpT, const float *logitsT, int B, int K)
 {
     for (int b = 0; b < B; b++) {
@@ -252,7 +305,7 @@ void logsoftmax_forward(float *logpT, const float *logitsT, int B, int K)
         }
         float sum = 0;
         for (int k = 0; k < K; k++)
-            sum += expf(logitsT[(ptrdiff_t)k * B + b] - mx);
+            sum += kernel_expf(logitsT[(ptrdiff_t)k * B + b] - mx);
         float lse = logf(sum);
         for (int k = 0; k < K; k++)
             logpT[(ptrdiff_t)k * B + b] = (logitsT[(ptrdiff_t)k * B + b] - mx) - lse;
@@ -270,7 +323,7 @@ void logsoftmax_nll_backward(float *dlogitsT, const float *logpT, const unsigned
             for (int b = 0; b < B; b++) {
                 ptrdiff_t at = (ptrdiff_t)k * B + b;
                 float onehot = labels[b] == k ? g : 0.0f;
-                dlogitsT[at] = onehot - expf(logpT[at]) * g;
+                dlogitsT[at] = onehot - kernel_expf(logpT[at]) * g;
             }
         return;
     }
@@ -280,7 +333,7 @@ void logsoftmax_nll_backward(float *dlogitsT, const float *logpT, const unsigned
         for (int b = 0; b < B; b++) {
             ptrdiff_t at = (ptrdiff_t)k * B + b;
             float t = labels[b] == k ? on : off;
-            dlogitsT[at] = t * g - expf(logpT[at]) * g;
+            dlogitsT[at] = t * g - kernel_expf(logpT[at]) * g;
         }
 }
 

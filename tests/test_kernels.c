@@ -2,6 +2,7 @@
  * bit, over many shapes (odd ones included), and the small kernels' values. */
 #include "testutil.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "idx.h"
@@ -245,6 +246,80 @@ static void test_logsoftmax_extremes(void **state)
     assert_true(fabsf(d[0 * B + 1] - (-1.0f / B)) < 1e-6f); /* wrong and sure: -1/B */
 }
 
+static float f32(uint32_t u)
+{
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+static void test_expf(void **state)
+{
+    (void)state;
+    /* Where glibc's FMA build of expf (x86-64 with FMA) rounds the other way:
+     * exp(x) = 0x1.f45324ffe...p-92 (0.49988 ULP above the value here). */
+    assert_true(kernel_expf(-0x1.f8cbb2p+5f) == 0x1.f45324p-92f);
+    assert_true(kernel_expf(0.0f) == 1.0f && kernel_expf(-0.0f) == 1.0f);
+    assert_true(kernel_expf(-INFINITY) == 0.0f && kernel_expf(INFINITY) == INFINITY);
+    assert_true(isnan(kernel_expf(NAN)));
+    assert_true(kernel_expf(-104.0f) == 0.0f && kernel_expf(89.0f) == INFINITY);
+    assert_true(kernel_expf(-0x1.9fe368p6f) == 0x1p-149f); /* the last nonzero */
+    assert_true(kernel_expf(0x1.62e42ep6f) == 0x1.ffff08p127f); /* the last finite */
+    /* Against exp in double rounded to float (correct but for double
+     * rounding), over every 257th float from -104 to 89: within 1 ULP, and the
+     * same but for a few near-ties (the method's error is below 0.502 ULP). */
+    long n = 0, off = 0;
+    for (uint32_t u = 0x80000000u; u <= 0xc2d00000u; u += 257) {
+        float x = f32(u), got = kernel_expf(x), want = (float)exp((double)x);
+        n++;
+        if (got != want) {
+            off++;
+            if (got != nextafterf(want, 0.0f) && got != nextafterf(want, INFINITY))
+                fail_msg("kernel_expf(%a) = %a, exp gives %a", (double)x, (double)got, (double)want);
+        }
+    }
+    for (uint32_t u = 0; u <= 0x42b17217u; u += 257) {
+        float x = f32(u), got = kernel_expf(x), want = (float)exp((double)x);
+        n++;
+        if (got != want) {
+            off++;
+            if (got != nextafterf(want, 0.0f) && got != nextafterf(want, INFINITY))
+                fail_msg("kernel_expf(%a) = %a, exp gives %a", (double)x, (double)got, (double)want);
+        }
+    }
+    printf("# kernel_expf: %ld of %ld sampled inputs 1 ULP from exp rounded to float\n", off, n);
+    assert_true(off * 10000 < n);
+}
+
+/* Flush-to-zero is the one place where x86-64 and arm64 arithmetic differ:
+ * x86 (MXCSR.FTZ) decides "tiny" after rounding, arm64 (FPCR.FZ) before, so
+ * an exact result of magnitude in [FLT_MIN (1 - 2^-25), FLT_MIN) becomes
+ * FLT_MIN on x86-64 and 0 on arm64. Pinned here, and shown never to arise
+ * where values decay geometrically into the subnormals: Adam's moments with
+ * a zero gradient, m * 0.9f and v * 0.999f. */
+static void test_flush_to_zero_rounding(void **state)
+{
+    (void)state;
+    volatile float a = 0x1.000002p-126f, b = 0x1.fffffcp-1f; /* a b = FLT_MIN (1 - 2^-46) */
+    volatile float c = FLT_MIN, d = 0x1.fffffep-1f;          /* c d = FLT_MIN (1 - 2^-24) */
+    unsigned st = fp_flush_denormals();
+    volatile float p = a * b, q = c * d;
+    fp_restore(st);
+#if defined(__x86_64__) || defined(__i386__)
+    assert_true(p == FLT_MIN);
+#elif defined(__aarch64__)
+    assert_true(p == 0.0f);
+#endif
+    assert_true(q == 0.0f); /* tiny either way */
+    const float decay[] = {0.9f, 0.999f};
+    for (int k = 0; k < 2; k++)
+        for (uint32_t u = 0x00800000u; u < 0x01000000u; u++) { /* m in [FLT_MIN, 2 FLT_MIN) */
+            double exact = (double)f32(u) * decay[k]; /* 24 x 24 bits: exact in double */
+            if (exact >= (double)FLT_MIN * (1 - 0x1p-25) && exact < (double)FLT_MIN)
+                fail_msg("%a * %a lands in the window", (double)f32(u), (double)decay[k]);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +328,8 @@ int main(void)
         cmocka_unit_test(test_adam_impls),
         cmocka_unit_test(test_normalize_and_transpose),
         cmocka_unit_test(test_logsoftmax_extremes),
+        cmocka_unit_test(test_expf),
+        cmocka_unit_test(test_flush_to_zero_rounding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

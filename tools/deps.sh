@@ -5,8 +5,10 @@
 set -u
 what=${1:-build}
 missing=""
-have_pc() { pkg-config --exists "$1" 2>/dev/null; }
-command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+# PKG_CONFIG: the target's pkg-config in a cross build (the Makefile's).
+pc=${PKG_CONFIG:-pkg-config}
+have_pc() { "$pc" --exists "$1" 2>/dev/null; }
+command -v "$pc" >/dev/null 2>&1 || missing="$missing pkg-config"
 case $what in
 build)
     have_pc libpng || missing="$missing libpng-dev"
@@ -40,6 +42,18 @@ data)
     ;;
 esac
 [ -z "$missing" ] && exit 0
+# A cross pkg-config (aarch64-linux-gnu-pkg-config) looks for the target's
+# packages: name them with its Debian architecture (libpng-dev:arm64).
+case ${pc##*/} in
+*-pkg-config)
+    triplet=${pc##*/}
+    arch=$(dpkg-architecture -t "${triplet%-pkg-config}" -qDEB_HOST_ARCH 2>/dev/null) &&
+        missing=$(for p in $missing; do
+            case $p in pkg-config) p=pkgconf ;; esac
+            case $p in dataset-*) printf ' %s' "$p" ;; *) printf ' %s:%s' "$p" "$arch" ;; esac
+        done)
+    ;;
+esac
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "fmnist: installing$missing" >&2
     export DEBIAN_FRONTEND=noninteractive
