@@ -18,6 +18,8 @@
 #include "rng.h"
 
 #define MLP_MAX_LAYERS 8
+/* Threads that get a private copy of the batch's input (see mlp_work). */
+#define MLP_MAX_COPIES 8
 /* Widths are at most this (a sanity bound for loaded files). */
 #define MLP_MAX_WIDTH 65536
 
@@ -54,6 +56,14 @@ typedef struct mlp_work {
                                          input always, hidden ones in training) */
     float *gradT[MLP_MAX_LAYERS + 1]; /* (width[l], B): dLoss/d(layer output) (training) */
     float *grads;                     /* nparams, same layout as params (training) */
+    /* The batch's input, once per thread of the team (up to MLP_MAX_COPIES;
+     * thread t uses copy t % copies): every chunk of the first layer reads
+     * all of it, and reading it from another core's cache costs more than
+     * gathering it again. Copy 0 is actT[0] and act[0]. */
+    int copies;
+    float *inT[MLP_MAX_COPIES], *in[MLP_MAX_COPIES];
+    const uint32_t *next_idx;         /* the next batch's images, to prefetch (or NULL) */
+    int next_B;
     uint8_t *labels;                  /* (B) the batch's labels, when gathered */
     long correct;                     /* running count for mlp_loss */
     /* Training regularisers (0: off), set by the caller between steps. */
@@ -63,6 +73,9 @@ typedef struct mlp_work {
 } mlp_work;
 
 int mlp_work_create(mlp_work *w, const mlp *m, int max_batch, int training, fm_err *e);
+/* The same with an input copy for each of a team of threads threads. */
+int mlp_work_create_team(mlp_work *w, const mlp *m, int max_batch, int training, int threads,
+                         fm_err *e);
 void mlp_work_free(mlp_work *w);
 
 /* Loads B (1..max_batch) images of width[0] bytes each into the input

@@ -1,8 +1,8 @@
 /* pool.h: a fixed team of threads that share the chunks of one job.
  *
- * pool_run(p, n, fn, ctx) calls fn(ctx, c) exactly once for every chunk c in
- * [0, n), spread over the team (the caller works too), and returns when all
- * are done. Threads claim chunks one at a time, so a thread the OS has
+ * pool_run(p, n, fn, ctx) calls fn(ctx, c, t) exactly once for every chunk c
+ * in [0, n), spread over the team (the caller works too; t is the thread
+ * running it, 0 for the caller), and returns when all are done. Threads claim chunks one at a time, so a thread the OS has
  * descheduled delays nobody: the others take its share. Which thread runs
  * a chunk never matters: callers cut work so that every output element
  * belongs to one chunk and is computed the same way whoever computes it,
@@ -16,7 +16,7 @@
 #include "err.h"
 
 typedef struct pool pool;
-typedef void (*pool_fn)(void *ctx, int chunk);
+typedef void (*pool_fn)(void *ctx, int chunk, int thread);
 
 /* Chunks per job are at most this. */
 #define POOL_MAX_CHUNKS (1 << 20)

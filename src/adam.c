@@ -63,8 +63,9 @@ typedef struct step_ctx {
 /* Elements per chunk of the step: 64 KB of each array. */
 #define CHUNK 16384
 
-static void step_chunk(void *arg, int chunk)
+static void step_chunk(void *arg, int chunk, int thread)
 {
+    (void)thread;
     step_ctx *s = arg;
     size_t i0 = (size_t)chunk * CHUNK, i1 = i0 + CHUNK < s->a->n ? i0 + CHUNK : s->a->n;
     s->update(&s->c, s->params, s->grads, s->a->m, s->a->v, i0, i1);

@@ -22,7 +22,7 @@ int eval_run(const mlp *m, const idx_set *d, pool *p, const kernel_impl *k, mlp_
     if (work && bs > work->max_batch)
         bs = work->max_batch;
     if (!work) {
-        int rc = mlp_work_create(&own, m, bs, 0, e);
+        int rc = mlp_work_create_team(&own, m, bs, 0, pool_size(p), e);
         if (rc)
             return rc;
     }

@@ -76,20 +76,29 @@ void mlp_init_params(mlp *m, rng *r)
 
 int mlp_work_create(mlp_work *w, const mlp *m, int max_batch, int training, fm_err *e)
 {
+    return mlp_work_create_team(w, m, max_batch, training, 1, e);
+}
+
+int mlp_work_create_team(mlp_work *w, const mlp *m, int max_batch, int training, int threads,
+                         fm_err *e)
+{
     if (max_batch < 1 || max_batch > (1 << 20))
         return fm_fail(e, FM_EINVAL, NULL, "batch size %d: 1..%d supported", max_batch, 1 << 20);
     mlp_work t;
     memset(&t, 0, sizeof t);
     t.max_batch = max_batch;
     t.training = training;
+    t.copies = threads < 1 ? 1 : threads > MLP_MAX_COPIES ? MLP_MAX_COPIES : threads;
     size_t sum = 0;
     for (int l = 0; l <= m->nlayers; l++)
         sum += (size_t)m->width[l];
-    size_t n = (sum + (size_t)m->width[0]) * (size_t)max_batch; /* actT, act[0] */
+    /* actT, act[0], and the other copies of the input */
+    size_t n = (sum + (size_t)m->width[0]) * (size_t)max_batch +
+               (size_t)(t.copies - 1) * 2 * ((size_t)m->width[0] * max_batch + 16);
     if (training)
         n += 2 * sum * (size_t)max_batch + m->nparams;           /* act, gradT, grads */
     /* One block, each array 64-byte aligned. */
-    size_t slots = 3 * (size_t)(m->nlayers + 1) + 1;
+    size_t slots = 3 * (size_t)(m->nlayers + 1) + 1 + 2 * (size_t)t.copies;
     t.block = mem_alloc((n + slots * 16) * sizeof(float));
     t.labels = malloc((size_t)max_batch);
     if (!t.block || !t.labels) {
@@ -102,6 +111,12 @@ int mlp_work_create(mlp_work *w, const mlp *m, int max_batch, int training, fm_e
     for (int l = 0; l <= m->nlayers; l++)
         t.actT[l] = TAKE((size_t)m->width[l] * max_batch);
     t.act[0] = TAKE((size_t)m->width[0] * max_batch);
+    t.inT[0] = t.actT[0];
+    t.in[0] = t.act[0];
+    for (int c = 1; c < t.copies; c++) {
+        t.inT[c] = TAKE((size_t)m->width[0] * max_batch);
+        t.in[c] = TAKE((size_t)m->width[0] * max_batch);
+    }
     if (training) {
         for (int l = 1; l < m->nlayers; l++)
             t.act[l] = TAKE((size_t)m->width[l] * max_batch);
@@ -137,20 +152,52 @@ typedef struct gather_ctx {
     int B, C;
 } gather_ctx;
 
-/* Columns [c0, c1) of the batch: normalised batch-major into act[0], then
- * transposed into actT[0]. */
-static void gather_chunk(void *arg, int chunk)
+/* Columns [c0, c1) of the batch into input copy c: normalised batch-major
+ * into in[c], then transposed into inT[c]. */
+static void gather_columns(gather_ctx *g, int copy, int c0, int c1)
 {
-    gather_ctx *g = arg;
     mlp_work *w = g->w;
-    int B = g->B, C = g->C, c0, c1;
-    pool_chunk(C, CHUNKS, chunk, 16, &c0, &c1);
-    float *x = w->act[0];
+    int B = g->B, C = g->C;
+    float *x = w->in[copy];
     for (int b = 0; b < B; b++) {
         size_t img = g->idx ? g->idx[b] : (size_t)b;
         g->k->normalize(x + (size_t)b * C + c0, g->images + img * C + c0, (size_t)(c1 - c0));
     }
-    g->k->transpose(w->actT[0] + (size_t)c0 * B, B, x + c0, C, B, c1 - c0);
+    g->k->transpose(w->inT[copy] + (size_t)c0 * B, B, x + c0, C, B, c1 - c0);
+}
+
+/* Asks the caches for the next batch's images (random in 47 MB). */
+static void prefetch_next(const gather_ctx *g)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    const mlp_work *w = g->w;
+    for (int b = 0; w->next_idx && b < w->next_B; b++) {
+        const uint8_t *img = g->images + (size_t)w->next_idx[b] * g->C;
+        for (int off = 0; off < g->C; off += 64)
+            __builtin_prefetch(img + off, 0, 2);
+        __builtin_prefetch(img + g->C - 1, 0, 2);
+    }
+#else
+    (void)g;
+#endif
+}
+
+/* With one copy, chunk = a range of columns; with several, chunk = a whole
+ * copy, gathered by (usually) the thread that will read it. */
+static void gather_chunk(void *arg, int chunk, int thread)
+{
+    gather_ctx *g = arg;
+    (void)thread;
+    if (g->w->copies == 1) {
+        int c0, c1;
+        pool_chunk(g->C, CHUNKS, chunk, 16, &c0, &c1);
+        gather_columns(g, 0, c0, c1);
+        if (chunk == 0)
+            prefetch_next(g);
+    } else {
+        gather_columns(g, chunk, 0, g->C);
+        prefetch_next(g);
+    }
 }
 
 void mlp_gather(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k,
@@ -161,7 +208,7 @@ void mlp_gather(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k,
     if (labels)
         for (int b = 0; b < B; b++)
             w->labels[b] = labels[idx ? idx[b] : (size_t)b];
-    pool_run(p, CHUNKS, gather_chunk, &g);
+    pool_run(p, w->copies == 1 ? CHUNKS : w->copies, gather_chunk, &g);
 }
 
 /* ---- forward ---- */
@@ -194,7 +241,7 @@ static int row_chunks(int rows)
     return (rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
 }
 
-static void forward_chunk(void *arg, int chunk)
+static void forward_chunk(void *arg, int chunk, int thread)
 {
     layer_ctx *c = arg;
     const mlp *m = c->m;
@@ -203,7 +250,8 @@ static void forward_chunk(void *arg, int chunk)
     int last = l == m->nlayers - 1;
     int r0 = chunk * CHUNK_ROWS, r1 = r0 + CHUNK_ROWS < OC ? r0 + CHUNK_ROWS : OC;
     float *outT = w->actT[l + 1];
-    linear_forward(c->k->gemm, outT, w->actT[l], m->params + m->w_off[l],
+    const float *xT = l == 0 ? w->inT[thread % w->copies] : w->actT[l];
+    linear_forward(c->k->gemm, outT, xT, m->params + m->w_off[l],
                    m->params + m->b_off[l], B, C, OC, !last, r0, r1);
     if (w->training && !last && w->dropout > 0)
         c->k->dropout(outT, B, r0, r1, w->dropout_key + (uint32_t)l * 0x632be59du,
@@ -269,7 +317,7 @@ static void layer_range(const mlp *m, int l, size_t *i0, size_t *i1)
 /* The chunks of layer l's backward job: rows of dw (and, for the first
  * layer, their update), rows of dx, then the update of layer l+1, whose
  * gradients the previous job finished and which this job does not read. */
-static void backward_chunk(void *arg, int chunk)
+static void backward_chunk(void *arg, int chunk, int thread)
 {
     backward_ctx *c = arg;
     mlp *m = c->m;
@@ -278,8 +326,9 @@ static void backward_chunk(void *arg, int chunk)
     const float *dyT = w->gradT[l + 1];
     if (chunk < c->nw) {
         int r0 = chunk * CHUNK_ROWS, r1 = r0 + CHUNK_ROWS < OC ? r0 + CHUNK_ROWS : OC;
+        const float *x = l == 0 ? w->in[thread % w->copies] : w->act[l];
         linear_backward_weights(c->k->gemm, w->grads + m->w_off[l], w->grads + m->b_off[l], dyT,
-                                w->act[l], B, C, OC, r0, r1);
+                                x, B, C, OC, r0, r1);
         if (l == 0 && c->u) {
             /* No dx here, so nothing reads these weights any more. */
             c->u->fn(c->u->ctx, m->w_off[0] + (size_t)r0 * C, m->w_off[0] + (size_t)r1 * C);

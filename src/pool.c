@@ -24,23 +24,31 @@
  * bridge the gaps between the jobs of a training step. */
 #define SPINS 4000
 
-/* The job word: generation (24 bits) | chunk count (20) | next chunk (20).
- * Claiming a chunk is a compare-and-swap on it, which also proves the chunk
- * belongs to the job the claimer saw. */
+/* A job's chunks are dealt out in one range per thread, the same way for
+ * every job of the same size, so a thread keeps working on the same rows of
+ * the same matrices step after step and finds them in its own cache. A
+ * thread that runs out takes chunks from the other ranges, so one the OS
+ * has descheduled delays nobody.
+ *
+ * A range word: generation (24 bits) | end (20) | next chunk (20). Claiming
+ * a chunk is a compare-and-swap on it, which also proves the chunk belongs
+ * to the job the claimer saw. */
 #define IDX_BITS 20
 #define IDX_MASK ((UINT64_C(1) << IDX_BITS) - 1)
 #define GEN_SHIFT (2 * IDX_BITS)
-#define JOB(gen, n, idx) ((uint64_t)(gen) << GEN_SHIFT | (uint64_t)(n) << IDX_BITS | (uint64_t)(idx))
+#define JOB(gen, end, idx) ((uint64_t)(gen) << GEN_SHIFT | (uint64_t)(end) << IDX_BITS | (uint64_t)(idx))
 #define JOB_GEN(w) ((w) >> GEN_SHIFT)
-#define JOB_N(w) (((w) >> IDX_BITS) & IDX_MASK)
+#define JOB_END(w) (((w) >> IDX_BITS) & IDX_MASK)
 #define JOB_IDX(w) ((w)&IDX_MASK)
+#define MAX_TEAM 256
 
 struct pool {
     int n, ftz;
     pthread_t *threads;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    _Atomic uint64_t job;
+    _Atomic uint64_t job;        /* the current job's generation */
+    _Atomic uint64_t *range;     /* n range words, each on its own cache line */
     atomic_int done;     /* chunks finished in the current job */
     atomic_int sleepers; /* workers blocked on cv */
     atomic_int quit;
@@ -49,30 +57,48 @@ struct pool {
     uint64_t gen;
 };
 
-/* Claims and runs chunks of the job generation gen until none is left. */
-static void work(pool *p, uint64_t gen)
+#define RANGE_STRIDE 8 /* 64 bytes between range words */
+
+/* Claims and runs chunks of range r of job generation gen, as thread t,
+ * until none is left. */
+static void work_range(pool *p, int r, int t, uint64_t gen)
 {
-    uint64_t w = atomic_load_explicit(&p->job, memory_order_acquire);
-    while (JOB_GEN(w) == gen && JOB_IDX(w) < JOB_N(w)) {
-        if (atomic_compare_exchange_weak_explicit(&p->job, &w, w + 1, memory_order_acq_rel,
+    _Atomic uint64_t *word = &p->range[r * RANGE_STRIDE];
+    uint64_t w = atomic_load_explicit(word, memory_order_acquire);
+    while (JOB_GEN(w) == gen && JOB_IDX(w) < JOB_END(w)) {
+        if (atomic_compare_exchange_weak_explicit(word, &w, w + 1, memory_order_acq_rel,
                                                   memory_order_acquire)) {
-            p->fn(p->ctx, (int)JOB_IDX(w));
+            p->fn(p->ctx, (int)JOB_IDX(w), t);
             atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
-            w = atomic_load_explicit(&p->job, memory_order_acquire);
+            w = atomic_load_explicit(word, memory_order_acquire);
         }
     }
 }
 
+/* Thread t's own range first, then the others'. */
+static void work(pool *p, int t, uint64_t gen)
+{
+    for (int k = 0; k < p->n; k++)
+        work_range(p, (t + k) % p->n, t, gen);
+}
+
+typedef struct worker_arg {
+    pool *p;
+    int t;
+} worker_arg;
+
 static void *worker(void *arg)
 {
-    pool *p = arg;
+    worker_arg wa = *(worker_arg *)arg;
+    free(arg);
+    pool *p = wa.p;
     if (p->ftz)
         fp_flush_denormals();
     uint64_t seen = 0;
     for (;;) {
         uint64_t w;
         int spins = 0;
-        while (JOB_GEN(w = atomic_load_explicit(&p->job, memory_order_acquire)) == seen) {
+        while ((w = atomic_load_explicit(&p->job, memory_order_acquire)) == seen) {
             if (atomic_load_explicit(&p->quit, memory_order_relaxed))
                 return NULL;
             if (++spins < SPINS) {
@@ -81,29 +107,34 @@ static void *worker(void *arg)
             }
             pthread_mutex_lock(&p->mu);
             atomic_fetch_add(&p->sleepers, 1);
-            while (JOB_GEN(atomic_load(&p->job)) == seen && !atomic_load(&p->quit))
+            while (atomic_load(&p->job) == seen && !atomic_load(&p->quit))
                 pthread_cond_wait(&p->cv, &p->mu);
             atomic_fetch_sub(&p->sleepers, 1);
             pthread_mutex_unlock(&p->mu);
             spins = 0;
         }
-        seen = JOB_GEN(w);
-        work(p, seen);
+        seen = w;
+        work(p, wa.t, seen);
     }
 }
 
 int pool_create(pool **out, int n, int ftz, fm_err *e)
 {
-    if (n < 1)
-        return fm_fail(e, FM_EINVAL, NULL, "thread count %d must be at least 1", n);
+    if (n < 1 || n > MAX_TEAM)
+        return fm_fail(e, FM_EINVAL, NULL, "thread count %d: 1..%d supported", n, MAX_TEAM);
     pool *p = calloc(1, sizeof *p);
     if (!p)
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory for the thread pool");
     p->threads = calloc((size_t)n, sizeof *p->threads);
-    if (!p->threads) {
+    p->range = aligned_alloc(64, (size_t)n * RANGE_STRIDE * sizeof *p->range);
+    if (!p->threads || !p->range) {
+        free(p->threads);
+        free(p->range);
         free(p);
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory for the thread pool");
     }
+    for (int r = 0; r < n; r++)
+        atomic_init(&p->range[r * RANGE_STRIDE], JOB(0, 0, 0));
     p->n = 1;
     p->ftz = ftz;
     pthread_mutex_init(&p->mu, NULL);
@@ -112,8 +143,16 @@ int pool_create(pool **out, int n, int ftz, fm_err *e)
     atomic_init(&p->done, 0);
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->quit, 0);
+    /* Ranges are dealt for the full team even while it starts. */
+    p->n = 1;
     for (int t = 1; t < n; t++) {
-        if (pthread_create(&p->threads[t], NULL, worker, p) != 0) {
+        worker_arg *wa = malloc(sizeof *wa);
+        if (wa) {
+            wa->p = p;
+            wa->t = t;
+        }
+        if (!wa || pthread_create(&p->threads[t], NULL, worker, wa) != 0) {
+            free(wa);
             pool_destroy(p);
             return fm_fail(e, FM_ENOMEM, NULL, "cannot start thread %d of %d", t + 1, n);
         }
@@ -135,7 +174,7 @@ void pool_run(pool *p, int nchunks, pool_fn fn, void *ctx)
     unsigned st = p && p->ftz ? fp_flush_denormals() : 0;
     if (!p || p->n == 1 || nchunks == 1 || (uint64_t)nchunks > IDX_MASK) {
         for (int c = 0; c < nchunks; c++)
-            fn(ctx, c);
+            fn(ctx, c, 0);
     } else {
         p->fn = fn;
         p->ctx = ctx;
@@ -143,15 +182,21 @@ void pool_run(pool *p, int nchunks, pool_fn fn, void *ctx)
         p->gen = (p->gen + 1) & ((UINT64_C(1) << (64 - GEN_SHIFT)) - 1);
         if (p->gen == 0)
             p->gen = 1; /* workers start having seen generation 0 */
+        for (int r = 0; r < p->n; r++) {
+            int lo, hi;
+            pool_chunk(nchunks, p->n, r, 1, &lo, &hi);
+            atomic_store_explicit(&p->range[r * RANGE_STRIDE], JOB(p->gen, hi, lo),
+                                  memory_order_relaxed);
+        }
         /* Sequentially consistent, pairing with the worker's sleepers
          * increment: either it sees this job or we see it sleeping. */
-        atomic_store(&p->job, JOB(p->gen, nchunks, 0));
+        atomic_store(&p->job, p->gen);
         if (atomic_load(&p->sleepers) > 0) {
             pthread_mutex_lock(&p->mu);
             pthread_cond_broadcast(&p->cv);
             pthread_mutex_unlock(&p->mu);
         }
-        work(p, p->gen);
+        work(p, 0, p->gen);
         /* Only chunks already claimed remain: their threads are running. */
         while (atomic_load_explicit(&p->done, memory_order_acquire) < nchunks)
             cpu_relax();
@@ -173,6 +218,7 @@ void pool_destroy(pool *p)
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p->threads);
+    free(p->range);
     free(p);
 }
 

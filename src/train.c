@@ -312,22 +312,6 @@ void train_split(const train_config *cfg, uint32_t n, uint32_t *val, uint32_t *r
     free(all);
 }
 
-/* Asks the caches for the images of the next batch: they lie at random in
- * 47 MB, and the gather otherwise waits on memory for each of them. */
-static void prefetch_images(const idx_set *d, const uint32_t *idx, int B)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    for (int b = 0; b < B; b++) {
-        const uint8_t *img = d->images + (size_t)idx[b] * IDX_PIXELS;
-        for (int off = 0; off < IDX_PIXELS; off += 64)
-            __builtin_prefetch(img + off, 0, 2);
-        __builtin_prefetch(img + IDX_PIXELS - 1, 0, 2);
-    }
-#else
-    (void)d, (void)idx, (void)B;
-#endif
-}
-
 /* The optimiser step of a range of parameters (and its moving average, in
  * the same pass): run by mlp_backward inside its jobs. */
 static void update_range(void *ctx, size_t i0, size_t i1)
@@ -434,7 +418,7 @@ int train_run(mlp *m, rng *r, const idx_set *train, const idx_set *test,
     }
     /* Train a copy: on failure the caller's network is as it was. */
     if ((rc = mlp_create(&net, m->nlayers, m->width, e)) ||
-        (rc = mlp_work_create(&w, &net, bs, 1, e)) ||
+        (rc = mlp_work_create_team(&w, &net, bs, 1, pool_size(p), e)) ||
         ((test || cfg->val) && (rc = mlp_work_create(&ew, &net, EVAL_BATCH, 0, e))) ||
         (rc = adam_create(&opt, P, cfg->lr, e)))
         goto out;
@@ -502,12 +486,10 @@ int train_run(mlp *m, rng *r, const idx_set *train, const idx_set *test,
         }
         for (; pos < ntrain; pos += (uint32_t)bs) {
             int B = ntrain - pos < (uint32_t)bs ? (int)(ntrain - pos) : bs;
+            uint32_t next = pos + (uint32_t)B;
+            w.next_idx = next < ntrain ? perm + next : NULL;
+            w.next_B = next < ntrain ? (ntrain - next < (uint32_t)bs ? (int)(ntrain - next) : bs) : 0;
             mlp_gather(&net, &w, p, k, train->images, train->labels, perm + pos, B);
-            if (pos + (uint32_t)B < ntrain) {
-                uint32_t next = pos + (uint32_t)B;
-                prefetch_images(train, perm + next,
-                                ntrain - next < (uint32_t)bs ? (int)(ntrain - next) : bs);
-            }
             w.dropout_key = dropout_key(cfg->seed, opt.step);
             mlp_forward(&net, &w, p, k);
             double loss = mlp_loss(&net, &w);
