@@ -64,6 +64,11 @@ typedef struct mlp_work {
     float *inT[MLP_MAX_COPIES], *in[MLP_MAX_COPIES];
     const uint32_t *next_idx;         /* the next batch's images, to prefetch (or NULL) */
     int next_B;
+    /* How each job is dealt out to a team of `team` threads: every thread
+     * gets the same rows of every matrix in every job (see mlp.c). */
+    int team, ntasks;
+    struct mlp_task *tasks;
+    int *first;
     uint8_t *labels;                  /* (B) the batch's labels, when gathered */
     long correct;                     /* running count for mlp_loss */
     /* Training regularisers (0: off), set by the caller between steps. */

@@ -18,8 +18,9 @@
 typedef struct pool pool;
 typedef void (*pool_fn)(void *ctx, int chunk, int thread);
 
-/* Chunks per job are at most this. */
+/* Chunks per job are at most this; threads per team at most POOL_MAX_TEAM. */
 #define POOL_MAX_CHUNKS (1 << 20)
+#define POOL_MAX_TEAM 256
 
 /* A team of n >= 1 threads in all (n - 1 are created). When ftz is
  * nonzero every thread, the caller included while inside pool_run, runs
@@ -30,6 +31,10 @@ int pool_create(pool **out, int n, int ftz, fm_err *e);
 int pool_size(const pool *p);
 /* Runs the job; p may be NULL (then the caller runs every chunk, in order). */
 void pool_run(pool *p, int nchunks, pool_fn fn, void *ctx);
+/* The same with the ranges dealt out given: thread t starts on chunks
+ * [first[t], first[t+1]) (first has pool_size(p) + 1 entries, first[0] = 0,
+ * the last = nchunks, never decreasing), then helps with the others. */
+void pool_run_ranges(pool *p, int nchunks, const int *first, pool_fn fn, void *ctx);
 void pool_destroy(pool *p);
 
 /* The CPUs this process may run on (sched_getaffinity), at least 1. */

@@ -74,6 +74,48 @@ void mlp_init_params(mlp *m, rng *r)
     }
 }
 
+/* ---- job plans ----
+ * The two CPUs may sit far apart (on this project's machine a cache line
+ * takes ~250 ns from one to the other), so a thread should keep touching
+ * the same data. Every job is therefore dealt out by rows, the same way in
+ * every job: thread t gets the same share of the row tiles of every
+ * matrix (the rows of a layer's output in its forward job, of its weight
+ * gradient and its update, and of the input gradient that feeds the
+ * previous layer), cut into chunks of a few tiles so that a thread that
+ * runs out can take over another's. How work is dealt never changes a
+ * result: each output element is computed the same way by any thread. */
+enum { TASK_FWD, TASK_DW, TASK_DX, TASK_UP };
+typedef struct mlp_task {
+    int kind, r0, r1;
+} mlp_task;
+/* Chunks per thread per kind are at most this many, of at least
+ * TILES_PER_CHUNK row tiles (a layer of 256 outputs is 22 chunks). */
+#define PART_CHUNKS 16
+#define TILES_PER_CHUNK 2
+#define MAX_TASKS(team) (3 * (team) * (PART_CHUNKS + 1) + 8)
+
+static void plan_begin(mlp_work *w)
+{
+    w->ntasks = 0;
+}
+
+/* Thread t's share of `rows` rows of one kind, in chunks of whole tiles. */
+static void plan_part(mlp_work *w, int T, int t, int kind, int rows)
+{
+    int tiles = (rows + GEMM_ROW_TILE - 1) / GEMM_ROW_TILE, a, b;
+    pool_chunk(tiles, T, t, 1, &a, &b);
+    int per = (b - a + PART_CHUNKS - 1) / PART_CHUNKS;
+    if (per < TILES_PER_CHUNK)
+        per = TILES_PER_CHUNK;
+    for (int x = a; x < b; x += per) {
+        int end = x + per < b ? x + per : b;
+        mlp_task *k = &w->tasks[w->ntasks++];
+        k->kind = kind;
+        k->r0 = x * GEMM_ROW_TILE;
+        k->r1 = end * GEMM_ROW_TILE < rows ? end * GEMM_ROW_TILE : rows;
+    }
+}
+
 int mlp_work_create(mlp_work *w, const mlp *m, int max_batch, int training, fm_err *e)
 {
     return mlp_work_create_team(w, m, max_batch, training, 1, e);
@@ -99,11 +141,16 @@ int mlp_work_create_team(mlp_work *w, const mlp *m, int max_batch, int training,
         n += 2 * sum * (size_t)max_batch + m->nparams;           /* act, gradT, grads */
     /* One block, each array 64-byte aligned. */
     size_t slots = 3 * (size_t)(m->nlayers + 1) + 1 + 2 * (size_t)t.copies;
+    t.team = threads < 1 ? 1 : threads;
     t.block = mem_alloc((n + slots * 16) * sizeof(float));
     t.labels = malloc((size_t)max_batch);
-    if (!t.block || !t.labels) {
+    t.tasks = malloc(sizeof *t.tasks * (size_t)MAX_TASKS(t.team));
+    t.first = malloc(sizeof *t.first * (POOL_MAX_TEAM + 1));
+    if (!t.block || !t.labels || !t.tasks || !t.first) {
         free(t.block);
         free(t.labels);
+        free(t.tasks);
+        free(t.first);
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory for a batch of %d", max_batch);
     }
     float *p = t.block;
@@ -135,8 +182,12 @@ void mlp_work_free(mlp_work *w)
         return;
     free(w->block);
     free(w->labels);
+    free(w->tasks);
+    free(w->first);
     w->block = NULL;
     w->labels = NULL;
+    w->tasks = NULL;
+    w->first = NULL;
 }
 
 /* ---- gather ---- */
@@ -231,14 +282,21 @@ static float dropout_scale(float p)
     return 1.0f / (1.0f - p);
 }
 
-/* Row tiles per chunk: 2 tiles of 6 rows, so a layer of 256 outputs is 22
- * chunks; tiles stay whole so chunking never changes the kernels' work. */
-#define TILES_PER_CHUNK 2
+/* Row tiles per chunk at least: 2 tiles of 6 rows. */
 #define CHUNK_ROWS (TILES_PER_CHUNK * GEMM_ROW_TILE)
 
-static int row_chunks(int rows)
+/* The team a plan is made for: the pool's, up to what w was sized for. */
+static int plan_team(const mlp_work *w, const pool *p)
 {
-    return (rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
+    int T = pool_size(p);
+    return T < w->team ? T : w->team;
+}
+
+/* Closes a plan for T threads; the pool's other threads get empty ranges. */
+static void plan_end(mlp_work *w, int T, const pool *p)
+{
+    for (int t = T; t <= pool_size(p); t++)
+        w->first[t] = w->ntasks;
 }
 
 static void forward_chunk(void *arg, int chunk, int thread)
@@ -248,7 +306,7 @@ static void forward_chunk(void *arg, int chunk, int thread)
     mlp_work *w = c->w;
     int l = c->l, B = w->B, C = m->width[l], OC = m->width[l + 1];
     int last = l == m->nlayers - 1;
-    int r0 = chunk * CHUNK_ROWS, r1 = r0 + CHUNK_ROWS < OC ? r0 + CHUNK_ROWS : OC;
+    int r0 = w->tasks[chunk].r0, r1 = w->tasks[chunk].r1;
     float *outT = w->actT[l + 1];
     const float *xT = l == 0 ? w->inT[thread % w->copies] : w->actT[l];
     linear_forward(c->k->gemm, outT, xT, m->params + m->w_off[l],
@@ -263,8 +321,16 @@ static void forward_chunk(void *arg, int chunk, int thread)
 void mlp_forward(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k)
 {
     layer_ctx c = {m, w, k, 0};
-    for (c.l = 0; c.l < m->nlayers; c.l++)
-        pool_run(p, row_chunks(m->width[c.l + 1]), forward_chunk, &c);
+    int T = plan_team(w, p);
+    for (c.l = 0; c.l < m->nlayers; c.l++) {
+        plan_begin(w);
+        for (int t = 0; t < T; t++) {
+            w->first[t] = w->ntasks;
+            plan_part(w, T, t, TASK_FWD, m->width[c.l + 1]);
+        }
+        plan_end(w, T, p);
+        pool_run_ranges(p, w->ntasks, w->first, forward_chunk, &c);
+    }
     int L = m->nlayers;
     /* In place: logits become log-probabilities. */
     logsoftmax_forward(w->actT[L], w->actT[L], w->B, m->width[L]);
@@ -295,27 +361,16 @@ double mlp_loss(const mlp *m, mlp_work *w)
 
 /* ---- backward ---- */
 
-/* Parameters per update chunk: 64 KB of each array Adam touches. */
-#define UPDATE_CHUNK 16384
-
 typedef struct backward_ctx {
     mlp *m;
     mlp_work *w;
     const kernel_impl *k;
     const mlp_update *u;
     int l;
-    int nw, nx, nu; /* chunks of dw rows, of dx rows, of updates of layer l+1 */
 } backward_ctx;
 
-/* Layer l's parameters [w_off, b_off + width[l+1]). */
-static void layer_range(const mlp *m, int l, size_t *i0, size_t *i1)
-{
-    *i0 = m->w_off[l];
-    *i1 = m->b_off[l] + (size_t)m->width[l + 1];
-}
-
-/* The chunks of layer l's backward job: rows of dw (and, for the first
- * layer, their update), rows of dx, then the update of layer l+1, whose
+/* The tasks of layer l's backward job: rows of dw (and, for the first
+ * layer, their update), rows of dx, and rows of layer l+1's update, whose
  * gradients the previous job finished and which this job does not read. */
 static void backward_chunk(void *arg, int chunk, int thread)
 {
@@ -324,8 +379,9 @@ static void backward_chunk(void *arg, int chunk, int thread)
     mlp_work *w = c->w;
     int l = c->l, B = w->B, C = m->width[l], OC = m->width[l + 1];
     const float *dyT = w->gradT[l + 1];
-    if (chunk < c->nw) {
-        int r0 = chunk * CHUNK_ROWS, r1 = r0 + CHUNK_ROWS < OC ? r0 + CHUNK_ROWS : OC;
+    const mlp_task *task = &w->tasks[chunk];
+    int r0 = task->r0, r1 = task->r1;
+    if (task->kind == TASK_DW) {
         const float *x = l == 0 ? w->in[thread % w->copies] : w->act[l];
         linear_backward_weights(c->k->gemm, w->grads + m->w_off[l], w->grads + m->b_off[l], dyT,
                                 x, B, C, OC, r0, r1);
@@ -334,10 +390,9 @@ static void backward_chunk(void *arg, int chunk, int thread)
             c->u->fn(c->u->ctx, m->w_off[0] + (size_t)r0 * C, m->w_off[0] + (size_t)r1 * C);
             c->u->fn(c->u->ctx, m->b_off[0] + (size_t)r0, m->b_off[0] + (size_t)r1);
         }
-    } else if ((chunk -= c->nw) < c->nx) {
+    } else if (task->kind == TASK_DX) {
         /* Through the ReLU that produced this layer's input: its output is
          * positive exactly where its input was. */
-        int r0 = chunk * CHUNK_ROWS, r1 = r0 + CHUNK_ROWS < C ? r0 + CHUNK_ROWS : C;
         linear_backward_input(c->k->gemm, w->gradT[l], dyT, m->params + m->w_off[l], w->actT[l], B,
                               C, OC, r0, r1);
         /* Dropped units are zero in actT[l], so the mask above zeroed their
@@ -346,29 +401,30 @@ static void backward_chunk(void *arg, int chunk, int thread)
             scale_floats(w->gradT[l] + (size_t)r0 * B, (size_t)(r1 - r0) * B,
                          dropout_scale(w->dropout));
     } else {
-        chunk -= c->nx;
-        size_t i0, i1;
-        layer_range(m, l + 1, &i0, &i1);
-        size_t a = i0 + (size_t)chunk * UPDATE_CHUNK, b = a + UPDATE_CHUNK < i1 ? a + UPDATE_CHUNK : i1;
-        c->u->fn(c->u->ctx, a, b);
+        /* Rows [r0, r1) of layer l+1: their weights, then their biases. */
+        size_t in = (size_t)m->width[l + 1];
+        c->u->fn(c->u->ctx, m->w_off[l + 1] + (size_t)r0 * in, m->w_off[l + 1] + (size_t)r1 * in);
+        c->u->fn(c->u->ctx, m->b_off[l + 1] + (size_t)r0, m->b_off[l + 1] + (size_t)r1);
     }
 }
 
 void mlp_backward(mlp *m, mlp_work *w, pool *p, const kernel_impl *k, const mlp_update *u)
 {
-    int L = m->nlayers;
+    int L = m->nlayers, T = plan_team(w, p);
     logsoftmax_nll_backward(w->gradT[L], w->actT[L], w->labels, w->B, m->width[L], w->smoothing);
-    backward_ctx c = {m, w, k, u, 0, 0, 0, 0};
+    backward_ctx c = {m, w, k, u, 0};
     for (c.l = L - 1; c.l >= 0; c.l--) {
-        c.nw = row_chunks(m->width[c.l + 1]);
-        c.nx = c.l > 0 ? row_chunks(m->width[c.l]) : 0;
-        c.nu = 0;
-        if (u && c.l + 1 < L) {
-            size_t i0, i1;
-            layer_range(m, c.l + 1, &i0, &i1);
-            c.nu = (int)((i1 - i0 + UPDATE_CHUNK - 1) / UPDATE_CHUNK);
+        plan_begin(w);
+        for (int t = 0; t < T; t++) {
+            w->first[t] = w->ntasks;
+            plan_part(w, T, t, TASK_DW, m->width[c.l + 1]);
+            if (c.l > 0)
+                plan_part(w, T, t, TASK_DX, m->width[c.l]);
+            if (u && c.l + 1 < L)
+                plan_part(w, T, t, TASK_UP, m->width[c.l + 2]);
         }
-        pool_run(p, c.nw + c.nx + c.nu, backward_chunk, &c);
+        plan_end(w, T, p);
+        pool_run_ranges(p, w->ntasks, w->first, backward_chunk, &c);
     }
     /* A one-layer network's only layer was updated in its own job. */
 }

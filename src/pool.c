@@ -40,7 +40,6 @@
 #define JOB_GEN(w) ((w) >> GEN_SHIFT)
 #define JOB_END(w) (((w) >> IDX_BITS) & IDX_MASK)
 #define JOB_IDX(w) ((w)&IDX_MASK)
-#define MAX_TEAM 256
 
 struct pool {
     int n, ftz;
@@ -120,8 +119,8 @@ static void *worker(void *arg)
 
 int pool_create(pool **out, int n, int ftz, fm_err *e)
 {
-    if (n < 1 || n > MAX_TEAM)
-        return fm_fail(e, FM_EINVAL, NULL, "thread count %d: 1..%d supported", n, MAX_TEAM);
+    if (n < 1 || n > POOL_MAX_TEAM)
+        return fm_fail(e, FM_EINVAL, NULL, "thread count %d: 1..%d supported", n, POOL_MAX_TEAM);
     pool *p = calloc(1, sizeof *p);
     if (!p)
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory for the thread pool");
@@ -167,7 +166,19 @@ int pool_size(const pool *p)
     return p ? p->n : 1;
 }
 
+static void run(pool *p, int nchunks, const int *first, pool_fn fn, void *ctx);
+
 void pool_run(pool *p, int nchunks, pool_fn fn, void *ctx)
+{
+    run(p, nchunks, NULL, fn, ctx);
+}
+
+void pool_run_ranges(pool *p, int nchunks, const int *first, pool_fn fn, void *ctx)
+{
+    run(p, nchunks, first, fn, ctx);
+}
+
+static void run(pool *p, int nchunks, const int *first, pool_fn fn, void *ctx)
 {
     if (nchunks <= 0)
         return;
@@ -184,7 +195,12 @@ void pool_run(pool *p, int nchunks, pool_fn fn, void *ctx)
             p->gen = 1; /* workers start having seen generation 0 */
         for (int r = 0; r < p->n; r++) {
             int lo, hi;
-            pool_chunk(nchunks, p->n, r, 1, &lo, &hi);
+            if (first) {
+                lo = first[r];
+                hi = first[r + 1];
+            } else {
+                pool_chunk(nchunks, p->n, r, 1, &lo, &hi);
+            }
             atomic_store_explicit(&p->range[r * RANGE_STRIDE], JOB(p->gen, hi, lo),
                                   memory_order_relaxed);
         }
