@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include "idx.h"
+#include "model_file.h"
 
 static char *T; /* a temporary directory for the whole run */
 
@@ -207,6 +208,16 @@ static void test_runtime_errors(void **state)
     tu_write(p, "hello world, not a model", 24);
     assert_int_equal(tu_fmnist(&out, &err, "eval --data data/sample --model %s", p), 1);
     assert_non_null(strstr(err, "garbage.model: not an fmnist model file"));
+    free(out), free(err);
+    /* A model file of another architecture: refused by name. */
+    mlp other;
+    const int widths[] = {784, 32, 10};
+    assert_int_equal(mlp_create(&other, 2, widths, NULL), FM_OK);
+    snprintf(p, sizeof p, "%s/other.model", T);
+    assert_int_equal(model_save(p, &other, "epochs=1\n", NULL, 0, NULL), FM_OK);
+    mlp_free(&other);
+    assert_int_equal(tu_fmnist(&out, &err, "eval --data data/sample --model %s", p), 1);
+    assert_non_null(strstr(err, "other.model: a 784-32-10 network; fmnist uses 784-256-128-64-10"));
     free(out), free(err);
     assert_int_equal(tu_fmnist(&out, &err, "export --data data/sample --index 1000"), 2);
     assert_non_null(strstr(err, "past the last test image (999)"));
