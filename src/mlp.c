@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "idx.h"
 
 const int mlp_fmnist_widths[5] = {784, 256, 128, 64, 10};
 

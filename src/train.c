@@ -312,13 +312,6 @@ void train_split(const train_config *cfg, uint32_t n, uint32_t *val, uint32_t *r
     free(all);
 }
 
-/* The optimiser step of a range of parameters (and its moving average, in
- * the same pass): run by mlp_backward inside its jobs. */
-static void update_range(void *ctx, size_t i0, size_t i1)
-{
-    adam_update_range(ctx, i0, i1);
-}
-
 /* The step's dropout key: a function of the seed and the step only. */
 static uint32_t dropout_key(uint64_t seed, long step)
 {
@@ -513,7 +506,7 @@ int train_run(mlp *m, rng *r, const idx_set *train, const idx_set *test,
                 as.c.ema_d = (float)cfg->ema;
                 as.c.ema_od = (float)(1 - cfg->ema);
             }
-            mlp_update upd = {update_range, &as};
+            mlp_update upd = {adam_update_range, &as}; /* run inside mlp_backward's jobs */
             mlp_backward(&net, &w, p, k, &upd);
             loss_sum += loss * B;
             s.step++;
