@@ -25,7 +25,7 @@
  *     flip=P        mirrored left-right with probability P
  *   intensity (each with its probability):
  *     blur=P        a 3x3 binomial blur
- *     gamma=P       levels to the power g, g log-uniform in [1/2, 2]
+ *     gamma=P       levels to the power g = 2^(k/16), k uniform in -16..16
  *     contrast=P    dark levels lifted towards the brightest (weaker texture)
  *     noise=P       +-24 levels of uniform noise on the item
  * Then the brightest pixel is stretched to 255, as classify's preprocessing

@@ -2,6 +2,7 @@
 #include "augment.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,13 +310,27 @@ static void blur(uint8_t *v)
             v[y * SIDE + x] = (uint8_t)((at(t, x, y - 1) + 2 * at(t, x, y) + at(t, x, y + 1) + 2) / 4);
 }
 
+/* Levels to the power g = 2^(k/16), k in -16..16: one table per k, made
+ * once (series_exp of 255 levels per image would cost more than the rest
+ * of the augmentation). */
+#define GAMMAS 33
+static uint8_t gamma_lut[GAMMAS][256];
+static pthread_once_t gamma_once = PTHREAD_ONCE_INIT;
+
+static void gamma_init(void)
+{
+    for (int k = 0; k < GAMMAS; k++) {
+        double g = series_exp(0.69314718055994530942 * (k - GAMMAS / 2) / 16);
+        gamma_lut[k][0] = 0;
+        for (int i = 1; i < 256; i++)
+            gamma_lut[k][i] = (uint8_t)(255 * series_exp(g * series_log(i / 255.0)) + 0.5);
+    }
+}
+
 static void gamma(rng *r, uint8_t *v)
 {
-    double g = series_exp(0.69314718055994530942 * uni(r)); /* in [1/2, 2) */
-    uint8_t lut[256];
-    lut[0] = 0;
-    for (int i = 1; i < 256; i++)
-        lut[i] = (uint8_t)(255 * series_exp(g * series_log(i / 255.0)) + 0.5);
+    pthread_once(&gamma_once, gamma_init);
+    const uint8_t *lut = gamma_lut[rng_below(r, GAMMAS)];
     for (int i = 0; i < N; i++)
         v[i] = lut[v[i]];
 }

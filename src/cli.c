@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "augment.h"
 #include "idx.h"
-#include "image.h"
+#include "prep.h"
 
 const char *cli_command_name(enum cli_command c)
 {
@@ -81,7 +82,7 @@ enum {
     O_EPOCHS, O_BATCH, O_LR, O_SEED, O_DATA, O_MODEL, O_THREADS, O_JSON, O_QUIET, O_TOP,
     O_INVERT, O_SPLIT, O_INDEX, O_OUTPUT, O_HELP, O_RESUME, O_DROPOUT, O_WD, O_SCHEDULE,
     O_WARMUP, O_SMOOTHING, O_EMA, O_VAL, O_KEEP, O_PATIENCE, O_PRESET, O_SHOW, O_ASCII,
-    O_ERRORS, O_CONFUSION, O_COUNT
+    O_ERRORS, O_CONFUSION, O_AUGMENT, O_COUNT
 };
 typedef struct opt_def {
     const char *name;
@@ -120,6 +121,7 @@ static const opt_def defs[O_COUNT] = {
     [O_ASCII] = {"--ascii", 0, B(CLI_CLASSIFY)},
     [O_ERRORS] = {"--errors", 1, B(CLI_EVAL)},
     [O_CONFUSION] = {"--confusion", 1, B(CLI_EVAL)},
+    [O_AUGMENT] = {"--augment", 1, B(CLI_TRAIN)},
 };
 
 /* A number in [0, max]. */
@@ -137,10 +139,17 @@ static int parse_fraction(const char *opt, const char *s, double max, double *ou
     return FM_OK;
 }
 
-/* The tuned recipe of --preset best (README: "Beyond the recipe"). */
-static void preset_best(cli_opts *o)
+/* The tuned recipe of --preset best (README: "Beyond the recipe"), and
+ * --preset robust: the same with the training images augmented, for
+ * people's own pictures (README: "Your own pictures"). */
+static void preset_apply(cli_opts *o)
 {
     train_config *t = &o->train;
+    if (!strcmp(o->preset, "robust")) {
+        if (!(o->given & CLI_GIVEN_AUGMENT)) t->augment = augment_default();
+        if (!(o->given & CLI_GIVEN_EPOCHS)) t->epochs = 30;
+        if (!(o->given & CLI_GIVEN_DROPOUT)) t->dropout = 0.1;
+    }
     if (!(o->given & CLI_GIVEN_EPOCHS)) t->epochs = 40;
     if (!(o->given & CLI_GIVEN_LR)) t->lr = 0.001;
     if (!(o->given & CLI_GIVEN_WD)) t->weight_decay = 0.05;
@@ -258,8 +267,11 @@ static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e
         else
             return fm_fail(e, FM_EINVAL, name, "'%s' is not one of last, best", v);
         return FM_OK;
+    case O_AUGMENT:
+        o->given |= CLI_GIVEN_AUGMENT;
+        return augment_parse(v, &t->augment, e);
     case O_PRESET:
-        if (strcmp(v, "best") != 0)
+        if (strcmp(v, "best") != 0 && strcmp(v, "robust") != 0)
             return fm_fail(e, FM_EINVAL, name, "'%s' is not a preset (presets: %s)", v,
                            CLI_PRESETS);
         o->preset = v;
@@ -410,7 +422,7 @@ int cli_parse(int argc, char **argv, cli_opts *o, fm_err *e)
     if (o->help)
         return FM_OK;
     if (o->preset)
-        preset_best(o);
+        preset_apply(o);
     if (o->command == CLI_TRAIN) {
         const train_config *t = &o->train;
         if ((t->keep == KEEP_BEST || t->patience) && !t->val)

@@ -17,6 +17,7 @@
 #include "model_file.h"
 #include "plot.h"
 #include "pool.h"
+#include "prep.h"
 #include "rng.h"
 #include "train.h"
 #include "version.h"
@@ -693,12 +694,13 @@ static void print_seen(const uint8_t *in, const image_prep_info *info, int w, in
         snprintf(how, sizeof how, "already a data set image: used as is%s",
                  info->inverted ? ", negated" : "");
     else
-        snprintf(how, sizeof how, "the item's %dx%d box at %d,%d of %dx%d, scaled and centred; %s",
+        snprintf(how, sizeof how, "the item's %dx%d box at %d,%d of %dx%d, scaled and centred; %s%s",
                  info->box_w, info->box_h, info->box_x, info->box_y, w, h,
-                 info->silhouette ? "its silhouette (white on transparent)"
-                 : info->transparent_bg ? (info->inverted ? "transparent taken as white, negated"
-                                                          : "transparent taken as black")
-                 : info->inverted ? "negated (light background)" : "light on dark");
+                 info->transparent_bg ? (info->inverted ? "dark on transparent"
+                                                        : "light on transparent")
+                 : info->inverted ? "darker than its background, negated"
+                                  : "lighter than its background",
+                 info->filled ? "; its inside filled" : "");
     printf("  seen by the network (28x28; %s):\n", how);
     char art[(IDX_COLS * 2 + 1) * IDX_ROWS + 1];
     plot_ascii(in, IDX_COLS, IDX_ROWS, art, sizeof art);
