@@ -48,19 +48,9 @@ static float cfield(const augment_spec *s, size_t i)
 augment_spec augment_default(void)
 {
     augment_spec s = {0};
-    s.outline = 0.15f;
-    s.silhouette = 0.1f;
-    s.flat = 0.15f;
-    s.posterize = 0.1f;
-    s.scale = 0.1f;
-    s.squeeze = 0.1f;
-    s.rotate = 8;
-    s.shift = 1.5f;
-    s.flip = 0.5f;
-    s.blur = 0.2f;
-    s.gamma = 0.3f;
-    s.contrast = 0.2f;
-    s.noise = 0.1f;
+    static const char text[] = AUGMENT_DEFAULT_STYLE "," AUGMENT_DEFAULT_GEOMETRY
+                               "," AUGMENT_DEFAULT_INTENSITY;
+    augment_parse(text, &s, NULL); /* test_augment checks that it parses */
     return s;
 }
 

@@ -139,26 +139,45 @@ static int parse_fraction(const char *opt, const char *s, double max, double *ou
     return FM_OK;
 }
 
-/* The tuned recipe of --preset best (README: "Beyond the recipe"), and
- * --preset robust: the same with the training images augmented, for
- * people's own pictures (README: "Your own pictures"). */
+/* The named recipes: "best", tuned for the data set (README: "Beyond the
+ * recipe"), and "robust", the same network trained on augmented images
+ * for people's own pictures (README: "Your own pictures"). Options given
+ * on the command line win over a preset's. */
+typedef struct preset {
+    const char *name;
+    int epochs;
+    double lr, weight_decay, dropout, smoothing, ema;
+    int schedule;
+    uint32_t val;
+    int keep, augment;
+} preset;
+static const preset presets[] = {
+    {"best", 40, 0.001, 0.05, 0.2, 0.1, 0.999, SCHEDULE_COSINE, 5000, KEEP_BEST, 0},
+    {"robust", 30, 0.001, 0.05, 0.1, 0.1, 0.999, SCHEDULE_COSINE, 5000, KEEP_BEST, 1},
+};
+
+static const preset *preset_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof presets / sizeof *presets; i++)
+        if (!strcmp(presets[i].name, name))
+            return &presets[i];
+    return NULL;
+}
+
 static void preset_apply(cli_opts *o)
 {
+    const preset *p = preset_find(o->preset);
     train_config *t = &o->train;
-    if (!strcmp(o->preset, "robust")) {
-        if (!(o->given & CLI_GIVEN_AUGMENT)) t->augment = augment_default();
-        if (!(o->given & CLI_GIVEN_EPOCHS)) t->epochs = 30;
-        if (!(o->given & CLI_GIVEN_DROPOUT)) t->dropout = 0.1;
-    }
-    if (!(o->given & CLI_GIVEN_EPOCHS)) t->epochs = 40;
-    if (!(o->given & CLI_GIVEN_LR)) t->lr = 0.001;
-    if (!(o->given & CLI_GIVEN_WD)) t->weight_decay = 0.05;
-    if (!(o->given & CLI_GIVEN_DROPOUT)) t->dropout = 0.2;
-    if (!(o->given & CLI_GIVEN_SCHEDULE)) t->schedule = SCHEDULE_COSINE;
-    if (!(o->given & CLI_GIVEN_SMOOTHING)) t->label_smoothing = 0.1;
-    if (!(o->given & CLI_GIVEN_EMA)) t->ema = 0.999;
-    if (!(o->given & CLI_GIVEN_VAL)) t->val = 5000;
-    if (!(o->given & CLI_GIVEN_KEEP)) t->keep = KEEP_BEST;
+    if (!(o->given & CLI_GIVEN_EPOCHS)) t->epochs = p->epochs;
+    if (!(o->given & CLI_GIVEN_LR)) t->lr = p->lr;
+    if (!(o->given & CLI_GIVEN_WD)) t->weight_decay = p->weight_decay;
+    if (!(o->given & CLI_GIVEN_DROPOUT)) t->dropout = p->dropout;
+    if (!(o->given & CLI_GIVEN_SCHEDULE)) t->schedule = p->schedule;
+    if (!(o->given & CLI_GIVEN_SMOOTHING)) t->label_smoothing = p->smoothing;
+    if (!(o->given & CLI_GIVEN_EMA)) t->ema = p->ema;
+    if (!(o->given & CLI_GIVEN_VAL)) t->val = p->val;
+    if (!(o->given & CLI_GIVEN_KEEP)) t->keep = p->keep;
+    if (!(o->given & CLI_GIVEN_AUGMENT) && p->augment) t->augment = augment_default();
 }
 
 /* How many "%d" a --show pattern holds, or -1 when it has another '%'
@@ -271,7 +290,7 @@ static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e
         o->given |= CLI_GIVEN_AUGMENT;
         return augment_parse(v, &t->augment, e);
     case O_PRESET:
-        if (strcmp(v, "best") != 0 && strcmp(v, "robust") != 0)
+        if (!preset_find(v))
             return fm_fail(e, FM_EINVAL, name, "'%s' is not a preset (presets: %s)", v,
                            CLI_PRESETS);
         o->preset = v;
