@@ -14,14 +14,20 @@ Needs (Debian 12 packages):
 and the sources:
     libjs-jsxc libkf5emoticons-data libjs-emojify fonts-unifont mkdocs-material
     bootstrap-icons openstreetmap-carto-common pysiogame flare-game
-    wesnoth-1.16-data imagemagick-6-doc
-    apt-get install --no-install-recommends <the above>
+    wesnoth-1.16-data raincat-data imagemagick-6-doc
+        apt-get install --no-install-recommends <the above>
+    freecol minetest-mod-3d-armor (they pull in Java and Minetest, so unpack
+    them instead):
+        apt-get download freecol minetest-mod-3d-armor
+        for d in freecol_*.deb minetest-mod-3d-armor_*.deb; do dpkg -x $d ROOT; done
+A source is read from its installed path, else from under ROOT (--root ROOT).
 
 None comes from fonts-noto-color-emoji, fonts-symbola or openclipart*, which
 are kept for an independent check; tuxpaint-stamps-default and qabcs-data were
 left out because their clothes pictures may be Open Clip Art Library work.
 
-Usage: /usr/bin/python3 tools/make_devset.py [OUTDIR]   (default tests/fixtures/devset)
+Usage: /usr/bin/python3 tools/make_devset.py [--root ROOT] [OUTDIR]
+       (OUTDIR: default tests/fixtures/devset)
 Writes OUTDIR/*.png and OUTDIR/labels.tsv; same bytes on every run.
 """
 import io
@@ -49,7 +55,7 @@ IMDOC = "/usr/share/doc/imagemagick-6-common/html/images"
 # Emoji code points drawn in the emoji sets, with their class (left out:
 # U+1F454 necktie (a shirt front with a tie), U+1F45E man's shoe, U+1F460
 # high heel; U+1F6CD shopping bags (two bags and gifts), U+1F45D pouch and
-# U+1F4BC briefcase, to keep Bag from swamping the set.
+# U+1F4BC briefcase, to keep Bag from swamping the set.)
 EMOJI = [
     ("1f455", 0, "t-shirt"),
     ("1f3bd", 0, "running-shirt"),
@@ -133,6 +139,22 @@ for name, lab, idx in [("cloth-shirt", 6, 129), ("cloth-pants", 1, 131),
 for name, lab in [("dress_silk_green", 3), ("sandals", 5), ("boots_elven", 9)]:
     ITEMS.append(("wesnoth-%s" % name.replace("_", "-"), lab, "game",
                   "wesnoth-1.16-data", "raster", "%s/%s.png" % (WES, name)))
+# More game items: FreeCol's goods "coats" (the default and the hutzli mod's
+# art), Minetest 3d_armor's inventory boots (16x16), Raincat's rain boots
+# button. (FreedroidRPG's rendered boots were left out: chunky lace-up shoes
+# with cleats, Sneaker or Ankle boot?)
+FREECOL = "/usr/share/games/freecol"
+ITEMS.append(("freecol-coats", 4, "game", "freecol", "raster",
+              FREECOL + "/default/resources/images/goods/coats.size2.png"))
+ITEMS.append(("freecol-hutzli-coats", 4, "game", "freecol", "raster",
+              FREECOL + "/mods/hutzli/resources/images/goods/coats.png"))
+for name in ["steel", "wood"]:
+    ITEMS.append(("minetest-3d-armor-boots-%s" % name, 9, "game",
+                  "minetest-mod-3d-armor", "raster",
+                  "/usr/share/games/minetest/mods/3d_armor/3d_armor/textures/"
+                  "3d_armor_inv_boots_%s.png" % name))
+ITEMS.append(("raincat-rainboots", 9, "game", "raincat-data", "raster",
+              "/usr/share/games/raincat/data/item-buttons/item-rainboots.png"))
 # A photo: ImageMagick's T-shirt, front and back side by side.
 ITEMS.append(("imagemagick-t-shirt", 0, "photo", "imagemagick-6-doc", "raster",
               "%s/t-shirt.png" % IMDOC))
@@ -142,6 +164,16 @@ GLYPH_SIZE = 128
 TILE = 32
 
 
+ROOT = None
+
+
+def find(path):
+    """The installed file, else the one unpacked under --root."""
+    if os.path.exists(path) or ROOT is None:
+        return path
+    return os.path.join(ROOT, path.lstrip("/"))
+
+
 def has_alpha(im):
     if im.mode in ("RGBA", "LA", "PA"):
         return True
@@ -149,7 +181,7 @@ def has_alpha(im):
 
 
 def load_raster(path):
-    im = Image.open(path)
+    im = Image.open(find(path))
     im.load()
     if has_alpha(im):
         return im.convert("RGBA")
@@ -158,7 +190,7 @@ def load_raster(path):
 
 def render_svg(path):
     png = subprocess.run(["rsvg-convert", "-w", str(SVG_SIZE), "-h",
-                          str(SVG_SIZE), "--keep-aspect-ratio", path],
+                          str(SVG_SIZE), "--keep-aspect-ratio", find(path)],
                          check=True, capture_output=True).stdout
     im = Image.open(io.BytesIO(png))
     im.load()
@@ -167,7 +199,7 @@ def render_svg(path):
 
 def render_glyph(src):
     path, cp = src.split(" U+")
-    font = ImageFont.truetype(path, GLYPH_SIZE)
+    font = ImageFont.truetype(find(path), GLYPH_SIZE)
     ch = chr(int(cp, 16))
     ascent, descent = font.getmetrics()
     width = int(round(font.getlength(ch)))
@@ -179,14 +211,19 @@ def render_glyph(src):
 def tile(src):
     path, idx = src.split(" #")
     idx = int(idx)
-    sheet = Image.open(path).convert("RGBA")
+    sheet = Image.open(find(path)).convert("RGBA")
     cols = sheet.width // TILE
     x, y = (idx % cols) * TILE, (idx // cols) * TILE
     return sheet.crop((x, y, x + TILE, y + TILE))
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/devset"
+    global ROOT
+    args = sys.argv[1:]
+    if args[:1] == ["--root"]:
+        ROOT = args[1]
+        args = args[2:]
+    out = args[0] if args else "tests/fixtures/devset"
     os.makedirs(out, exist_ok=True)
     rows = []
     names = set()
