@@ -14,7 +14,8 @@ Needs (Debian 12 packages):
 and the sources:
     libjs-jsxc libkf5emoticons-data libjs-emojify fonts-unifont mkdocs-material
     bootstrap-icons openstreetmap-carto-common pysiogame flare-game
-    wesnoth-1.16-data raincat-data imagemagick-6-doc
+    wesnoth-1.16-data raincat-data lincity-ng-data bomberclone-data
+    imagemagick-6-doc
         apt-get install --no-install-recommends <the above>
     freecol minetest-mod-3d-armor (they pull in Java and Minetest, so unpack
     them instead):
@@ -23,8 +24,9 @@ and the sources:
 A source is read from its installed path, else from under ROOT (--root ROOT).
 
 None comes from fonts-noto-color-emoji, fonts-symbola or openclipart*, which
-are kept for an independent check; tuxpaint-stamps-default and qabcs-data were
-left out because their clothes pictures may be Open Clip Art Library work.
+are kept for an independent check; tuxpaint-stamps-default, josm and
+qabcs-data were left out because their clothes pictures are, or may be, Open
+Clip Art Library work (see tests/fixtures/devset/SOURCES.md).
 
 Usage: /usr/bin/python3 tools/make_devset.py [--root ROOT] [OUTDIR]
        (OUTDIR: default tests/fixtures/devset)
@@ -155,7 +157,14 @@ for name in ["steel", "wood"]:
                   "3d_armor_inv_boots_%s.png" % name))
 ITEMS.append(("raincat-rainboots", 9, "game", "raincat-data", "raster",
               "/usr/share/games/raincat/data/item-buttons/item-rainboots.png"))
-# A photo: ImageMagick's T-shirt, front and back side by side.
+# LinCity NG's shoe-industry button (a work boot, 32x32).
+ITEMS.append(("lincity-ng-shoes", 9, "game", "lincity-ng-data", "raster",
+              "/usr/share/games/lincity-ng/images/gui/buttonpanel/shoes.png"))
+# Photos: BomberClone's "faster" power-up, a small photo of a running shoe on
+# the game's magenta key colour; ImageMagick's T-shirt, front and back side
+# by side.
+ITEMS.append(("bomberclone-pwshoe", 7, "photo", "bomberclone-data", "raster",
+              "/usr/share/games/bomberclone/tileset/default/pwshoe.png"))
 ITEMS.append(("imagemagick-t-shirt", 0, "photo", "imagemagick-6-doc", "raster",
               "%s/t-shirt.png" % IMDOC))
 
