@@ -10,6 +10,7 @@
  * not from libm).
  *
  * The transforms, in the order they are applied; each is off at 0:
+ *   clean=P         the image is left as it is (none of the below)
  *   style (at most one, drawn with these probabilities):
  *     outline=P     the item's outline and inner edges only, as a line drawing
  *     silhouette=P  the item filled with one level, as a filled icon
@@ -40,6 +41,7 @@
 #include "pool.h"
 
 typedef struct augment_spec {
+    float clean;
     float outline, silhouette, flat, posterize;
     float scale, squeeze, rotate, shift, flip;
     float blur, gamma, contrast, noise;

@@ -35,12 +35,13 @@
  *                      that reference (root mean square over R, G, B:
  *                      exactly the luma difference for gray), composited
  *                      by alpha (the background's kept up to the
- *                      tolerance: faint edges stay). In a drawing (at least PREP_DRAWING of
- *                      the item is enclosed background colour) those
- *                      enclosed pixels are raised to fill x the item's
- *                      strongest ink, so that a line drawing reaches the
- *                      network as a filled shape; a photo's few light
- *                      spots stay as they are.
+ *                      tolerance: faint edges stay). In a drawing (at
+ *                      least PREP_DRAWING of the item is enclosed
+ *                      background colour) those enclosed pixels may be
+ *                      raised to fill x the item's strongest ink, so that
+ *                      a line drawing reaches the network as a filled
+ *                      shape (PREP_FILL: measured best at 0); a photo's
+ *                      few light spots stay as they are.
  *  8. prep_resample    the box's longest edge to 28 (area averaging when
  *                      shrinking, linear interpolation when enlarging),
  *                      centred on 28x28 with the extra pixel of an odd
@@ -69,10 +70,14 @@
 #define PREP_TOLERANCE 12.75f
 /* Parts of the item under this fraction of its largest part are specks. */
 #define PREP_SPECK 0.01
-/* The inside of a drawing is raised to at least this fraction of its
- * strongest ink (step 7); a drawing is an item of which at least
- * PREP_DRAWING is enclosed background colour. */
-#define PREP_FILL 0.35f
+/* The inside of a drawing (an item of which at least PREP_DRAWING is
+ * enclosed background colour) is raised to at least this fraction of its
+ * strongest ink (step 7). 0: left as drawn. Measured on the development
+ * set (tools/devset_eval.py, README "Your own pictures"): with models
+ * trained on augmented images, which know outline drawings, leaving the
+ * inside as drawn is best (outline drawings 11 of 17 right at 0, 8 at
+ * 0.35, 6 at 1); with the tutorial's model 0.35 is one picture better. */
+#define PREP_FILL 0.0f
 #define PREP_DRAWING 0.25
 /* On a transparent background, an item whose rim's median luma differs
  * from its own by this much was cut from the rim's side (step 6). */
@@ -85,7 +90,7 @@ typedef struct image_prep_info {
     int inverted;        /* ink from darkness: the background is the light side */
     int passthrough;     /* already a 28x28 data set image: used as is */
     int transparent_bg;  /* the background was transparent */
-    int filled;          /* enclosed background-coloured parts were filled */
+    int drawing;         /* much of the item is enclosed background colour: a drawing */
     int empty;           /* nothing stood out from the background: out is all 0 */
     int reduced;         /* the picture was first shrunk by this factor (1: not) */
     int box_x, box_y, box_w, box_h; /* the item's bounding box in the picture */
@@ -93,7 +98,7 @@ typedef struct image_prep_info {
 
 typedef struct image_prep_opts {
     enum image_invert invert;
-    float fill; /* the inside's least ink, as a fraction of the strongest */
+    float fill; /* a drawing's inside's least ink, as a fraction of the strongest */
 } image_prep_opts;
 
 /* Turns img into the network's 28x28 8-bit gray input (out, 784 bytes,
@@ -151,8 +156,7 @@ void prep_polarity(const image *img, const prep_border *b, const uint8_t *item,
 
 /* 7. Ink of the box [x0, x1] x [y0, y1] into ink ((x1-x0+1) x (y1-y0+1),
  * row-major): the background's at most PREP_TOLERANCE; in a drawing, the enclosed pixels (2)
- * raised to at least fill x the strongest ink. Returns 1 when some pixels
- * were raised. */
+ * raised to at least fill x the strongest ink. Returns 1 for a drawing. */
 int prep_ink(const image *img, const uint8_t *item, const prep_ref *r, int x0, int y0, int x1,
              int y1, float fill, float *ink);
 

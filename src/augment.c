@@ -27,6 +27,7 @@ typedef struct spec_item {
 
 #define ITEM(f, m) {#f, offsetof(augment_spec, f), m}
 static const spec_item items[] = {
+    ITEM(clean, 1),
     ITEM(outline, 1),   ITEM(silhouette, 1), ITEM(flat, 1),   ITEM(posterize, 1),
     ITEM(scale, 0.5f),  ITEM(squeeze, 0.5f), ITEM(rotate, 45), ITEM(shift, 8),
     ITEM(flip, 1),      ITEM(blur, 1),       ITEM(gamma, 1),  ITEM(contrast, 1),
@@ -89,7 +90,7 @@ static int parse_item(const char *it, size_t n, augment_spec *s, fm_err *e)
         return FM_OK;
     }
     return fm_fail(e, FM_EINVAL, "--augment",
-                   "'%.*s' is not a transform (outline, silhouette, flat, posterize, scale, "
+                   "'%.*s' is not a transform (clean, outline, silhouette, flat, posterize, scale, "
                    "squeeze, rotate, shift, flip, blur, gamma, contrast, noise, or default)",
                    (int)(klen < 40 ? klen : 40), it);
 }
@@ -248,6 +249,18 @@ static void edges(const uint8_t *v, const uint8_t *mask, uint8_t *edge)
         }
 }
 
+/* Edges one pixel wider, inwards (within the item). */
+static void thicken(uint8_t *edge, const uint8_t *mask)
+{
+    uint8_t t[N];
+    memcpy(t, edge, N);
+    for (int y = 0; y < SIDE; y++)
+        for (int x = 0; x < SIDE; x++)
+            if (mask[y * SIDE + x] && !t[y * SIDE + x])
+                edge[y * SIDE + x] = (uint8_t)(at(t, x - 1, y) || at(t, x + 1, y) ||
+                                               at(t, x, y - 1) || at(t, x, y + 1));
+}
+
 enum { STYLE_NONE, STYLE_OUTLINE, STYLE_SILHOUETTE, STYLE_FLAT, STYLE_POSTERIZE };
 
 static void style(int kind, rng *r, const uint8_t *src, uint8_t *dst)
@@ -261,6 +274,8 @@ static void style(int kind, rng *r, const uint8_t *src, uint8_t *dst)
         return;
     }
     edges(src, mask, edge);
+    if (kind != STYLE_SILHOUETTE && rng_uniform(r) < 0.5f)
+        thicken(edge, mask); /* drawn lines are often 2 pixels wide at 28x28 */
     int fill = kind == STYLE_SILHOUETTE ? 255 : kind == STYLE_FLAT ? 40 + (int)(160 * rng_uniform(r)) : 0;
     for (int i = 0; i < N; i++)
         dst[i] = (uint8_t)(!mask[i] ? 0 : edge[i] && kind != STYLE_SILHOUETTE ? 255 : fill);
@@ -371,6 +386,10 @@ void augment_image(const augment_spec *s, const uint8_t *src, uint64_t key, int 
     rng r;
     rng_seed(&r, key ^ ((uint64_t)b + 1) * 0xd1b54a32d192ed03u);
     uint8_t t[N];
+    if (rng_uniform(&r) < s->clean) {
+        memcpy(dst, src, N);
+        return;
+    }
     float u = rng_uniform(&r);
     int kind = u < s->outline ? STYLE_OUTLINE
                : u < s->outline + s->silhouette ? STYLE_SILHOUETTE

@@ -713,7 +713,7 @@ static void print_seen(const uint8_t *in, const image_prep_info *info, int w, in
                                                         : "light on transparent")
                  : info->inverted ? "darker than its background, negated"
                                   : "lighter than its background",
-                 info->filled ? "; its inside filled" : "");
+                 info->drawing ? "; a drawing: its inside is item" : "");
     printf("  seen by the network (28x28; %s):\n", how);
     char art[(IDX_COLS * 2 + 1) * IDX_ROWS + 1];
     plot_ascii(in, IDX_COLS, IDX_ROWS, art, sizeof art);

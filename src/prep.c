@@ -355,16 +355,13 @@ int prep_ink(const image *img, const uint8_t *item, const prep_ref *r, int x0, i
     if (n_inside < PREP_DRAWING * (double)n_item)
         return 0;
     float least = fill * mx;
-    int raised = 0;
     for (int y = y0; y <= y1; y++)
         for (int x = x0; x <= x1; x++) {
             float *v = &ink[(size_t)(y - y0) * bw + (x - x0)];
-            if (item[(size_t)y * w + x] == 2 && *v < least) {
+            if (item[(size_t)y * w + x] == 2 && *v < least)
                 *v = least;
-                raised = 1;
-            }
         }
-    return raised;
+    return 1;
 }
 
 /* ---- 8. resample ---- */
@@ -526,7 +523,7 @@ static int prepare_small(const image *img, const image_prep_opts *opts, uint8_t 
         free(item);
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
     }
-    inf->filled = prep_ink(img, item, &r, x0, y0, x1, y1, opts->fill, ink);
+    inf->drawing = prep_ink(img, item, &r, x0, y0, x1, y1, opts->fill, ink);
     free(item);
     rc = prep_resample(ink, bw, bh, res, e);
     free(ink);

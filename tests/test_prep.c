@@ -474,8 +474,8 @@ static void test_polarity_and_ink(void **state)
     image_free(&img);
 }
 
-/* The outline drawing of a square on white reaches the network filled:
- * inside at the fill level, the line at 255. */
+/* The outline drawing of a square on white is a drawing; with a fill its
+ * inside reaches the network at the fill level, the line at 255. */
 static void test_line_drawing_comes_out_filled(void **state)
 {
     (void)state;
@@ -493,14 +493,68 @@ static void test_line_drawing_comes_out_filled(void **state)
         memcpy(big.rgba + 4 * ((size_t)(y + 12) * 80 + 12), img.rgba + 4 * (size_t)y * 56, 56 * 4);
     uint8_t out[IDX_PIXELS];
     image_prep_info info;
-    assert_int_equal(image_prepare(&big, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
-    assert_true(info.filled);
+    image_prep_opts opts = {IMAGE_INVERT_AUTO, 0.35f};
+    assert_int_equal(image_prepare_with(&big, &opts, out, &info, NULL), FM_OK);
+    assert_true(info.drawing);
     assert_true(info.inverted);
     assert_int_equal(info.box_w, 56);
     assert_int_equal(out[0], 255);
+    assert_int_equal(out[14 * 28 + 14], 89); /* 0.35 x 255 */
+    /* The default leaves it as drawn. */
+    assert_int_equal(image_prepare(&big, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
+    assert_true(info.drawing);
     assert_int_equal(out[14 * 28 + 14], (int)(PREP_FILL * 255 + 0.5f));
     image_free(&img);
     image_free(&big);
+}
+
+/* The development set (tests/fixtures/devset/, tools/make_devset.py):
+ * every picture yields an item, the line drawings are found as drawings, and
+ * the inputs the network receives are pinned by their CRC-32 together, so
+ * that any change to the preprocessing shows here and is measured with
+ * tools/devset_eval.py before it is accepted. */
+#define DEVSET "tests/fixtures/devset/"
+#define DEVSET_CRC 0x40a252deu
+
+static void test_devset_inputs(void **state)
+{
+    (void)state;
+    FILE *f = fopen(DEVSET "labels.tsv", "r");
+    assert_non_null(f);
+    char line[1024];
+    unsigned long crc = crc32(0, NULL, 0);
+    int n = 0, outlines = 0, drawings = 0;
+    assert_non_null(fgets(line, sizeof line, f)); /* the header */
+    while (fgets(line, sizeof line, f)) {
+        char name[256], style[64];
+        int label;
+        if (sscanf(line, "%255[^\t]\t%d\t%63[^\t]", name, &label, style) != 3)
+            fail_msg("labels.tsv: bad line '%s'", line);
+        char path[512];
+        snprintf(path, sizeof path, DEVSET "%s", name);
+        image img;
+        fm_err e;
+        if (image_read_png(path, &img, &e))
+            fail_msg("%s: %s", path, e.msg);
+        uint8_t out[IDX_PIXELS];
+        image_prep_info info;
+        assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
+        image_free(&img);
+        if (info.empty)
+            fail_msg("%s: nothing found", name);
+        if (!strcmp(style, "outline")) {
+            outlines++;
+            drawings += info.drawing;
+        }
+        crc = crc32(crc, out, IDX_PIXELS);
+        n++;
+    }
+    fclose(f);
+    print_message("# %d pictures; %d of %d outline drawings found as drawings; crc32 %08lx\n", n,
+                  drawings, outlines, crc);
+    assert_true(n >= 40);
+    assert_true(drawings * 4 >= outlines * 3);
+    assert_int_equal(crc, DEVSET_CRC);
 }
 
 int main(void)
@@ -519,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_tiny_and_thin_pictures),
         cmocka_unit_test(test_background_gray_is_not_ink),
         cmocka_unit_test(test_transparent_backgrounds),
+        cmocka_unit_test(test_devset_inputs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
