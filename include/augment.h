@@ -48,7 +48,7 @@ typedef struct augment_spec {
 } augment_spec;
 
 /* The mix --augment default names, and its text (for --help). */
-#define AUGMENT_DEFAULT_STYLE "outline=0.15,silhouette=0.1,flat=0.15,posterize=0.1"
+#define AUGMENT_DEFAULT_STYLE "clean=0.4,outline=0.15,silhouette=0.1,flat=0.15,posterize=0.1"
 #define AUGMENT_DEFAULT_GEOMETRY "scale=0.1,squeeze=0.1,rotate=8,shift=1.5,flip=0.5"
 #define AUGMENT_DEFAULT_INTENSITY "blur=0.2,gamma=0.3,contrast=0.2,noise=0.1"
 augment_spec augment_default(void);

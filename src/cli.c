@@ -153,7 +153,7 @@ typedef struct preset {
 } preset;
 static const preset presets[] = {
     {"best", 40, 0.001, 0.05, 0.2, 0.1, 0.999, SCHEDULE_COSINE, 5000, KEEP_BEST, 0},
-    {"robust", 30, 0.001, 0.05, 0.1, 0.1, 0.999, SCHEDULE_COSINE, 5000, KEEP_BEST, 1},
+    {"robust", 40, 0.001, 0.05, 0.1, 0.1, 0.999, SCHEDULE_COSINE, 5000, KEEP_BEST, 1},
 };
 
 static const preset *preset_find(const char *name)

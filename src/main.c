@@ -92,7 +92,7 @@ static const char usage_train[] =
     "                    --dropout 0.2 --schedule cosine --label-smoothing 0.1\n"
     "                    --ema 0.999 --val 5000 --keep best (options given too win)\n"
     "  --preset robust   the recipe for people's own pictures: --preset best with\n"
-    "                    --epochs 30 --dropout 0.1 --augment default\n"
+    "                    --dropout 0.1 --augment default\n"
     "\n"
     "The test set never chooses anything: validation images do.\n"
     "Ctrl-C or SIGTERM stops after the current step and saves a checkpoint\n"

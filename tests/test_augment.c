@@ -7,7 +7,7 @@
 #include "pool.h"
 
 /* CRC-32 of the default mix on 64 sample images at step 12, seed 1. */
-#define AUGMENT_CRC 0x8453e8d7u
+#define AUGMENT_CRC 0x244d9a46u
 
 static idx_set sample;
 
