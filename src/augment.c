@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prep.h"
 #include "rng.h"
 
 #define SIDE 28
@@ -30,7 +31,7 @@ static const spec_item items[] = {
     ITEM(clean, 1),
     ITEM(outline, 1),   ITEM(silhouette, 1), ITEM(flat, 1),   ITEM(posterize, 1),
     ITEM(scale, 0.5f),  ITEM(squeeze, 0.5f), ITEM(rotate, 45), ITEM(shift, 8),
-    ITEM(flip, 1),      ITEM(blur, 1),       ITEM(gamma, 1),  ITEM(contrast, 1),
+    ITEM(flip, 1),      ITEM(fit, 1),        ITEM(blur, 1),       ITEM(gamma, 1),  ITEM(contrast, 1),
     ITEM(noise, 1),
 };
 #undef ITEM
@@ -91,7 +92,7 @@ static int parse_item(const char *it, size_t n, augment_spec *s, fm_err *e)
     }
     return fm_fail(e, FM_EINVAL, "--augment",
                    "'%.*s' is not a transform (clean, outline, silhouette, flat, posterize, scale, "
-                   "squeeze, rotate, shift, flip, blur, gamma, contrast, noise, or default)",
+                   "squeeze, rotate, shift, flip, fit, blur, gamma, contrast, noise, or default)",
                    (int)(klen < 40 ? klen : 40), it);
 }
 
@@ -304,6 +305,34 @@ static void geometry(const augment_spec *s, rng *r, const uint8_t *src, uint8_t 
         }
 }
 
+/* The item's box (pixels over 5% of 255, as classify trims) scaled and
+ * centred to fill the frame along its longest side, as classify's
+ * preprocessing does (prep_resample), so that training sees items framed
+ * as classify frames them. */
+static void refit(uint8_t *v)
+{
+    int x0 = SIDE, y0 = SIDE, x1 = -1, y1 = -1;
+    for (int y = 0; y < SIDE; y++)
+        for (int x = 0; x < SIDE; x++)
+            if (v[y * SIDE + x] > 12) {
+                x0 = x < x0 ? x : x0;
+                x1 = x > x1 ? x : x1;
+                y0 = y < y0 ? y : y0;
+                y1 = y;
+            }
+    if (x1 < 0 || (x1 - x0 == SIDE - 1 && y0 == 0) || (y1 - y0 == SIDE - 1 && x0 == 0))
+        return;
+    int bw = x1 - x0 + 1, bh = y1 - y0 + 1;
+    float ink[N], res[N];
+    for (int y = 0; y < bh; y++)
+        for (int x = 0; x < bw; x++)
+            ink[y * bw + x] = v[(y + y0) * SIDE + x + x0];
+    if (prep_resample(ink, bw, bh, res, NULL))
+        return;
+    for (int i = 0; i < N; i++)
+        v[i] = (uint8_t)(res[i] < 0 ? 0 : res[i] > 255 ? 255 : res[i] + 0.5f);
+}
+
 static void blur(uint8_t *v)
 {
     uint8_t t[N];
@@ -404,6 +433,8 @@ void augment_image(const augment_spec *s, const uint8_t *src, uint64_t key, int 
         geometry(s, &r, t, dst);
     else
         memcpy(dst, t, N);
+    if (rng_uniform(&r) < s->fit)
+        refit(dst);
     if (rng_uniform(&r) < s->blur)
         blur(dst);
     if (rng_uniform(&r) < s->gamma)

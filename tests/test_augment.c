@@ -7,7 +7,7 @@
 #include "pool.h"
 
 /* CRC-32 of the default mix on 64 sample images at step 12, seed 1. */
-#define AUGMENT_CRC 0x244d9a46u
+#define AUGMENT_CRC 0x16da931cu
 
 static idx_set sample;
 
@@ -100,6 +100,31 @@ static void test_flip_mirrors_exactly(void **state)
             assert_int_equal(b[y * 28 + x], a[y * 28 + 27 - x]);
 }
 
+/* fit: the 10x16 item (off-centre) comes back 18x28 (16 -> 28 tall, 10 ->
+ * 17.5 rounded to 18 wide), centred with the odd pixel on the left. */
+static void test_fit_frames_the_item(void **state)
+{
+    (void)state;
+    augment_spec s = {0};
+    s.fit = 1;
+    uint8_t a[784], b[784];
+    make_item(a);
+    augment_image(&s, a, 3, 0, b);
+    int x0 = 28, x1 = -1, y0 = 28, y1 = -1;
+    for (int i = 0; i < 784; i++)
+        if (b[i] > 12) {
+            int x = i % 28, y = i / 28;
+            x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
+            y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
+        }
+    assert_int_equal(y0, 0);
+    assert_int_equal(y1, 27);
+    assert_int_equal(x0, 5);
+    assert_int_equal(x1, 22);
+    /* The 200 body, stretched a little: enlarging spread the 255 pixel. */
+    assert_int_equal(b[24 * 28 + 14], 203);
+}
+
 static void test_styles(void **state)
 {
     (void)state;
@@ -183,6 +208,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_parse_and_format),
         cmocka_unit_test(test_flip_mirrors_exactly),
+        cmocka_unit_test(test_fit_frames_the_item),
         cmocka_unit_test(test_styles),
         cmocka_unit_test(test_batch_same_bits_any_threads),
     };
