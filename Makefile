@@ -44,10 +44,23 @@ BIN      := $(if $(filter build,$(BUILD)),fmnist,$(BUILD)/fmnist)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 # Development helpers linking the library (not installed).
-TOOL_BIN := $(BUILD)/tools/fmnist_predict $(BUILD)/tools/augment_sheet
+TOOL_BIN := $(BUILD)/tools/fmnist_predict $(BUILD)/tools/augment_sheet $(BUILD)/tools/gen_docs
+# The man page and the completions, made from the option table (cli.c).
+DOCS := $(BUILD)/doc/fmnist.1 $(BUILD)/doc/fmnist.bash $(BUILD)/doc/_fmnist
 
-.PHONY: all check check-torch run bench clean install deps deps-test deps-data fuzz
-all: $(BIN)
+.PHONY: all check check-torch run bench clean install uninstall deps deps-test deps-data fuzz docs
+all: $(BIN) $(DOCS)
+docs: $(DOCS)
+
+$(BUILD)/doc/fmnist.1: $(BUILD)/tools/gen_docs
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/gen_docs man > $@.tmp && mv $@.tmp $@
+$(BUILD)/doc/fmnist.bash: $(BUILD)/tools/gen_docs
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/gen_docs bash > $@.tmp && mv $@.tmp $@
+$(BUILD)/doc/_fmnist: $(BUILD)/tools/gen_docs
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/gen_docs zsh > $@.tmp && mv $@.tmp $@
 
 # Missing packages are installed when we can (root with apt-get), otherwise
 # the one command that would do it is printed.
@@ -83,14 +96,14 @@ $(BUILD)/tools/%: tools/%.c $(LIB) | $(BUILD)/.deps
 # Every test binary runs from the top directory; the CLI tests find the
 # binary through FMNIST_BIN. Then the PyTorch round trip, which skips itself
 # (with a message) where Debian's python3-torch is missing.
-check: $(BIN) $(TEST_BIN) $(TOOL_BIN)
+check: $(BIN) $(TEST_BIN) $(TOOL_BIN) $(DOCS)
 	@failed=0; for t in $(TEST_BIN); do \
 	  echo "== $$t"; \
 	  FMNIST_BIN=./$(BIN) ./$$t || failed=$$((failed+1)); \
 	done; \
 	for t in tests/*.sh; do \
 	  echo "== $$t"; \
-	  FMNIST_BIN=./$(BIN) sh $$t || failed=$$((failed+1)); \
+	  FMNIST_BIN=./$(BIN) FMNIST_BUILD=$(BUILD) sh $$t || failed=$$((failed+1)); \
 	done; \
 	echo "== tools/check_roundtrip.sh"; \
 	sh tools/check_roundtrip.sh ./$(BIN) $(TOOL_BIN) || failed=$$((failed+1)); \
@@ -113,9 +126,27 @@ $(BENCH_BIN): bench/bench_kernels.c bench/peak.c bench/peak.h $(LIB)
 bench: $(BIN) $(BENCH_BIN)
 	@FMNIST_BIN=./$(BIN) BENCH_KERNELS=$(BENCH_BIN) sh bench/run.sh
 
-install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/fmnist
+# make install / make uninstall: GNU's directory variables; DESTDIR for
+# staging. uninstall removes exactly what install installs (INSTALLED).
+BINDIR  ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+MANDIR  ?= $(DATADIR)/man
+DOCDIR  ?= $(DATADIR)/doc/fmnist
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR  ?= $(DATADIR)/zsh/vendor-completions
+INSTALLED = $(BINDIR)/fmnist $(MANDIR)/man1/fmnist.1 $(BASHCOMPDIR)/fmnist \
+            $(ZSHCOMPDIR)/_fmnist $(DOCDIR)/README.md $(DOCDIR)/LICENSE
+install: $(BIN) $(DOCS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
+	  $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(DOCDIR)
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/fmnist
+	install -m 644 $(BUILD)/doc/fmnist.1 $(DESTDIR)$(MANDIR)/man1/fmnist.1
+	install -m 644 $(BUILD)/doc/fmnist.bash $(DESTDIR)$(BASHCOMPDIR)/fmnist
+	install -m 644 $(BUILD)/doc/_fmnist $(DESTDIR)$(ZSHCOMPDIR)/_fmnist
+	install -m 644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 clean:
 	rm -rf build build-san build-arm64 fmnist

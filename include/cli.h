@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "augment.h"
 #include "train.h"
 
 enum cli_command { CLI_NONE, CLI_TRAIN, CLI_EVAL, CLI_CLASSIFY, CLI_EXPORT, CLI_HELP, CLI_VERSION };
@@ -50,6 +51,8 @@ typedef struct cli_opts {
     unsigned given;          /* CLI_GIVEN_* */
     int resume;              /* train --resume */
     int help;                /* COMMAND --help */
+    int version;             /* COMMAND --version */
+    enum cli_command help_for; /* help COMMAND (CLI_NONE: the overview) */
     train_config train;      /* the recipe, changed by the options given */
     const char *preset;      /* --preset NAME, or NULL */
     const char *data, *model, *output;
@@ -66,6 +69,30 @@ typedef struct cli_opts {
     const char *errors_png;  /* eval --errors */
     const char *confusion_png; /* eval --confusion */
 } cli_opts;
+
+/* The option table: every option once, with what it takes, the commands
+ * it belongs to, its default and its help. The parser, --help, the man
+ * page and the completions are made from it. */
+enum cli_group { CLI_GROUP_RECIPE, CLI_GROUP_FILES, CLI_GROUP_RUN, CLI_GROUP_BEYOND,
+                 CLI_GROUP_INFO };
+typedef struct cli_option {
+    const char *name;     /* "--epochs" */
+    char short_name;      /* 'o' for -o, or 0 */
+    const char *arg;      /* the value's name ("N", "FILE"); NULL: a flag */
+    unsigned commands;    /* bit (1 << cli_command) per command that takes it */
+    int group;            /* enum cli_group: where --help lists it */
+    const char *complete; /* the values, space-separated; "@file", "@dir"; or NULL */
+    const char *deflt;    /* the default as shown, or NULL */
+    const char *help;     /* what it does, one paragraph */
+} cli_option;
+const cli_option *cli_options(int *n);
+
+/* The commands, for help and the man page. */
+typedef struct cli_command_doc {
+    enum cli_command command;
+    const char *name, *args, *summary, *description, *notes; /* notes may be NULL */
+} cli_command_doc;
+const cli_command_doc *cli_commands(int *n);
 
 /* Parses argv[1..argc). On success fills *o (defaults for what is not
  * given). On a usage error returns FM_EINVAL with the message in e (e->file

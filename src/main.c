@@ -25,135 +25,96 @@
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
-static const char usage_main[] =
-    "usage: fmnist COMMAND [OPTIONS]\n"
-    "\n"
-    "Trains a 784-256-128-64-10 network on Fashion-MNIST and classifies clothing.\n"
-    "\n"
-    "commands:\n"
-    "  train      train a model on the training set and save it\n"
-    "  eval       accuracy of a model on the 10,000 test images\n"
-    "  classify   classify PNG pictures of clothing\n"
-    "  export     write a data set image as a PNG\n"
-    "\n"
-    "  fmnist COMMAND --help   options of a command\n"
-    "  fmnist --version        version and build\n"
-    "\n"
-    "The data set is found in --data DIR, else $FMNIST_DATA, else ./data, else\n"
-    "/usr/share/datasets/fashion-mnist (Debian: apt-get install dataset-fashion-mnist),\n"
-    "else ~/.pytorch/F_MNIST_data/FashionMNIST/raw; files raw or .gz.\n";
+/* ---- help, made from the option table (cli.h) ---- */
 
-static const char usage_train[] =
-    "usage: fmnist train [OPTIONS]\n"
-    "\n"
-    "Trains the network with the tutorial's recipe (Adam, batch 64, reshuffled\n"
-    "every epoch) and saves it. After each epoch prints the training loss and\n"
-    "accuracy, the test accuracy and the seconds taken; progress goes to stderr.\n"
-    "\n"
-    "  --epochs N        passes over the training set (default 5)\n"
-    "  --batch-size N    images per step, 1..60000 (default 64)\n"
-    "  --lr X            Adam's learning rate (default 0.003)\n"
-    "  --seed N          seed of the initialisation, shuffles, validation split and\n"
-    "                    dropout (default 1); the same seed gives the same model\n"
-    "                    file, bit for bit\n"
-    "  --data DIR        where the data set is (default: searched, see fmnist --help)\n"
-    "  --model FILE      where to save the model (default fmnist.model)\n"
-    "  --threads N       threads to use (default: every CPU available); the\n"
-    "                    model does not depend on it\n"
-    "  --json            one JSON object per epoch on stdout, nothing else there\n"
-    "  --quiet           no progress on stderr\n"
-    "  --resume          continue the run whose checkpoint is FILE.ckpt\n"
-    "\n"
-    "Beyond the recipe (all off by default; the model file records them):\n"
-    "  --dropout P       inverted dropout on the hidden layers in training, 0..0.95\n"
-    "  --weight-decay W  decoupled weight decay, as AdamW: p *= 1 - lr*W each step\n"
-    "  --schedule S      learning rate over the run: const (default), cosine (down\n"
-    "                    to 0 by the last step), step (x0.1 at 1/2, x0.01 at 3/4)\n"
-    "  --warmup N        first N epochs: the rate rises linearly from lr/steps to lr\n"
-    "  --label-smoothing S  cross-entropy against targets (1-S) one-hot + S/10\n"
-    "  --ema D           keep a moving average of the weights (decay D per step,\n"
-    "                    e.g. 0.999); it is what is evaluated and saved\n"
-    "  --val N           hold out N training images (fixed by the seed) and report\n"
-    "                    validation loss and accuracy each epoch\n"
-    "  --keep best|last  save the best validation epoch's model, or the last\n"
-    "                    (default); best needs --val\n"
-    "  --patience N      stop after N epochs without a better validation accuracy\n"
-    "  --augment SPEC    change the training images at random, so the model\n"
-    "                    knows drawings, icons and photos: 'default', 'none', or\n"
-    "                    NAME=X items, e.g. default,flip=0 or outline=0.2,rotate=10:\n"
-    "                    style (probabilities): outline, silhouette, flat, posterize;\n"
-    "                    geometry: scale=F, squeeze=F (+-F), rotate=DEG, shift=PX,\n"
-    "                    flip=P; intensity (probabilities): blur, gamma, contrast,\n"
-    "                    noise. default is\n"
-    "                    " AUGMENT_DEFAULT_STYLE ",\n"
-    "                    " AUGMENT_DEFAULT_GEOMETRY ",\n"
-    "                    " AUGMENT_DEFAULT_INTENSITY "\n"
-    "  --preset best     the tuned recipe: --epochs 40 --lr 0.001 --weight-decay 0.05\n"
-    "                    --dropout 0.2 --schedule cosine --label-smoothing 0.1\n"
-    "                    --ema 0.999 --val 5000 --keep best (options given too win)\n"
-    "  --preset robust   the recipe for people's own pictures: --preset best with\n"
-    "                    --dropout 0.1 --augment default\n"
-    "\n"
-    "The test set never chooses anything: validation images do.\n"
-    "Ctrl-C or SIGTERM stops after the current step and saves a checkpoint\n"
-    "(weights, optimiser state, position, generator) to FILE.ckpt, exit status\n"
-    "130 or 143; --resume then ends with the model an uninterrupted run gives.\n";
-
-static const char usage_eval[] =
-    "usage: fmnist eval [OPTIONS]\n"
-    "\n"
-    "Evaluates a model on the 10,000 test images: accuracy with its standard\n"
-    "error, mean loss, per-class precision and recall, confusion matrix.\n"
-    "\n"
-    "  --data DIR        where the data set is (default: searched, see fmnist --help)\n"
-    "  --model FILE      the model (default fmnist.model)\n"
-    "  --threads N       threads to use (default: every CPU available)\n"
-    "  --json            one JSON object on stdout\n"
-    "  --errors FILE.png a sheet of the misclassified test images, grouped by\n"
-    "                    true class, each labelled with the class it was taken for\n"
-    "  --confusion FILE.png\n"
-    "                    the confusion matrix as a heat map, with class names\n";
-
-static const char usage_classify[] =
-    "usage: fmnist classify [OPTIONS] IMAGE.png...\n"
-    "\n"
-    "Classifies pictures (any PNG: gray, color, palette, alpha, 8 or 16 bits,\n"
-    "interlaced, any size up to 50 megapixels; - reads standard input). Each is\n"
-    "turned into what the network saw in training: the item (what differs from\n"
-    "the border's colour, and everything it encloses) cropped, scaled to fill\n"
-    "28x28 along its longest side, centred, light on black. For drawings and\n"
-    "photos of your own, use a model trained with --preset robust.\n"
-    "\n"
-    "  --model FILE      the model (default fmnist.model)\n"
-    "  --top K           classes to list per image, 1..10 (default 3)\n"
-    "  --invert MODE     auto (default: ink is what differs from the background),\n"
-    "                    yes (ink is darkness), no (ink is lightness)\n"
-    "  --threads N       threads to use (default: every CPU available)\n"
-    "  --json            one JSON object per image on stdout\n"
-    "  --show FILE.png   write the 28x28 image the network received, enlarged\n"
-    "                    10x; with several images FILE needs a %d, replaced by\n"
-    "                    the image's number (1, 2, ...): --show seen-%d.png\n"
-    "  --ascii           print the image the network received as text\n";
-
-static const char usage_export[] =
-    "usage: fmnist export [OPTIONS] --index N\n"
-    "\n"
-    "Writes image N of the data set as a 28x28 gray PNG, to try classify on.\n"
-    "\n"
-    "  --data DIR        where the data set is (default: searched, see fmnist --help)\n"
-    "  --split S         test (default) or train\n"
-    "  --index N         which image, from 0\n"
-    "  -o FILE.png       output (default SPLIT-INDEX-CLASS.png)\n";
-
-static const char *usage_of(enum cli_command c)
+/* Prints text wrapped at 79 columns, every line after the first indented
+ * by indent (the first continues at column col). */
+static void wrap(const char *text, int col, int indent)
 {
-    switch (c) {
-    case CLI_TRAIN: return usage_train;
-    case CLI_EVAL: return usage_eval;
-    case CLI_CLASSIFY: return usage_classify;
-    case CLI_EXPORT: return usage_export;
-    default: return usage_main;
+    const char *p = text;
+    while (*p) {
+        const char *sp = strchr(p, ' ');
+        int len = sp ? (int)(sp - p) : (int)strlen(p);
+        if (col > indent && col + 1 + len > 79) {
+            printf("\n%*s", indent, "");
+            col = indent;
+        } else if (col > indent) {
+            putchar(' ');
+            col++;
+        }
+        printf("%.*s", len, p);
+        col += len;
+        p += len;
+        while (*p == ' ')
+            p++;
     }
+    putchar('\n');
+}
+
+static void help_option(const cli_option *op)
+{
+    char head[64];
+    int n = snprintf(head, sizeof head, "  %s%s%s%s%s", op->short_name ? "-" : "",
+                     op->short_name ? (char[2]){op->short_name, 0} : "",
+                     op->short_name ? ", " : "", op->name, "");
+    if (op->arg)
+        n += snprintf(head + n, sizeof head - (size_t)n, " %s", op->arg);
+    char text[1024];
+    snprintf(text, sizeof text, "%s%s%s%s", op->help, op->deflt ? " (default " : "",
+             op->deflt ? op->deflt : "", op->deflt ? ")" : "");
+    if (n >= 20) {
+        printf("%s\n%*s", head, 20, "");
+        wrap(text, 20, 20);
+    } else {
+        printf("%-20s", head);
+        wrap(text, 20, 20);
+    }
+}
+
+static void help_command(enum cli_command c)
+{
+    static const char *const groups[] = {"the recipe", "files", "running", "beyond the recipe "
+                                         "(all off by default; the model file records them)",
+                                         "information"};
+    int nc, no;
+    const cli_command_doc *cd = cli_commands(&nc), *d = NULL;
+    const cli_option *ops = cli_options(&no);
+    for (int i = 0; i < nc; i++)
+        if (cd[i].command == c)
+            d = &cd[i];
+    printf("usage: fmnist %s %s\n\n", d->name, d->args);
+    wrap(d->description, 0, 0);
+    for (int g = CLI_GROUP_RECIPE; g <= CLI_GROUP_INFO; g++) {
+        int first = 1;
+        for (int k = 0; k < no; k++) {
+            if (ops[k].group != g || !(ops[k].commands & (1u << c)))
+                continue;
+            if (first)
+                printf("\n%c%s:\n", groups[g][0] - 'a' + 'A', groups[g] + 1);
+            first = 0;
+            help_option(&ops[k]);
+        }
+    }
+    if (d->notes) {
+        putchar('\n');
+        wrap(d->notes, 0, 0);
+    }
+}
+
+static void help_main(void)
+{
+    int nc;
+    const cli_command_doc *cd = cli_commands(&nc);
+    printf("usage: fmnist COMMAND [OPTIONS]\n\n"
+           "Trains a 784-256-128-64-10 network on Fashion-MNIST and classifies clothing.\n\n"
+           "commands:\n");
+    for (int i = 0; i < nc; i++)
+        printf("  %-10s %s\n", cd[i].name, cd[i].summary);
+    printf("\n  fmnist COMMAND --help   options of a command (or: fmnist help COMMAND)\n"
+           "  fmnist --version        version and build\n\n");
+    wrap("The data set is found in --data DIR, else $FMNIST_DATA, else ./data, else "
+         "/usr/share/datasets/fashion-mnist (Debian: apt-get install dataset-fashion-mnist), "
+         "else ~/.pytorch/F_MNIST_data/FashionMNIST/raw; files raw or .gz.", 0, 0);
 }
 
 static int report(const fm_err *e)
@@ -885,9 +846,15 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (o.command == CLI_HELP || o.help) {
-        fputs(usage_of(o.help ? o.command : CLI_NONE), stdout);
+        enum cli_command c = o.help ? o.command : o.help_for;
+        if (c >= CLI_TRAIN && c <= CLI_EXPORT)
+            help_command(c);
+        else
+            help_main();
         return EXIT_OK;
     }
+    if (o.version)
+        o.command = CLI_VERSION;
     switch (o.command) {
     case CLI_VERSION: {
         const kernel_impl *k = kernel_find(NULL);
@@ -901,6 +868,5 @@ int main(int argc, char **argv)
     case CLI_EXPORT: return cmd_export(&o);
     default: break;
     }
-    fputs(usage_main, stderr);
     return EXIT_USAGE;
 }

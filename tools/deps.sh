@@ -16,6 +16,8 @@ build)
     ;;
 test)
     have_pc cmocka || missing="$missing libcmocka-dev"
+    # tests/docs.sh lints the man page.
+    command -v mandoc >/dev/null 2>&1 || missing="$missing mandoc"
     ;;
 fuzz)
     # clang with its libFuzzer runtime ($FUZZ_CC, default clang).
