@@ -73,9 +73,9 @@ static void help_option(const cli_option *op)
 
 static void help_command(enum cli_command c)
 {
-    static const char *const groups[] = {"the recipe", "files", "running", "beyond the recipe "
-                                         "(all off by default; the model file records them)",
-                                         "information"};
+    static const char *const groups[] = {
+        "the recipe", "files", "running",
+        ("beyond the recipe (all off by default; the model file records them)"), "information"};
     int nc, no;
     const cli_command_doc *cd = cli_commands(&nc), *d = NULL;
     const cli_option *ops = cli_options(&no);
