@@ -62,15 +62,18 @@ $(BUILD)/doc/_fmnist: $(BUILD)/tools/gen_docs
 	@mkdir -p $(dir $@)
 	$(BUILD)/tools/gen_docs zsh > $@.tmp && mv $@.tmp $@
 
-# Missing packages are installed when we can (root with apt-get), otherwise
-# the one command that would do it is printed.
+# Missing packages: plain make and make install report them and the one
+# command that installs them; make deps installs them (as root), and so do
+# the README's set-up commands (make run, make check) and the CI targets.
+DEPS_GOALS := run check deps deps-test deps-data fuzz fuzz-ci memcheck
+export DEPS_INSTALL := $(if $(filter $(DEPS_GOALS),$(MAKECMDGOALS)),1,)
 $(BUILD)/.deps:
 	@PKG_CONFIG='$(PKG_CONFIG)' sh tools/deps.sh build
 	@mkdir -p $(BUILD) && touch $@
 $(BUILD)/.deps-test:
 	@PKG_CONFIG='$(PKG_CONFIG)' sh tools/deps.sh test
 	@mkdir -p $(BUILD) && touch $@
-deps: $(BUILD)/.deps
+deps: $(BUILD)/.deps $(BUILD)/.deps-test deps-data
 deps-test: $(BUILD)/.deps-test
 deps-data:
 	@sh tools/deps.sh data
@@ -126,8 +129,24 @@ $(BENCH_BIN): bench/bench_kernels.c bench/peak.c bench/peak.h $(LIB)
 bench: $(BIN) $(BENCH_BIN)
 	@FMNIST_BIN=./$(BIN) BENCH_KERNELS=$(BENCH_BIN) sh bench/run.sh
 
+# make model: the model the README recommends for people's own pictures,
+# --preset robust with seed 1 on Debian's data set: the same bits on every
+# machine, so its SHA-256 is known (README) and checked here.
+MODEL_SHA256 := 4a916421daf80a5047dc1fc1327c1a8bfb1dd8a654eebe882abacb0e06da28e6
+MODEL := $(BUILD)/fmnist.model
+.PHONY: model
+model: $(BIN)
+	@DEPS_INSTALL=1 sh tools/deps.sh data
+	./$(BIN) train --preset robust --seed 1 --quiet --model $(MODEL).new
+	@sum=$$(sha256sum $(MODEL).new | cut -d' ' -f1); \
+	if [ "$$sum" != "$(MODEL_SHA256)" ]; then \
+	  echo "make model: SHA-256 $$sum, the README says $(MODEL_SHA256)" >&2; \
+	  echo "    (another data set, or a change to training; kept as $(MODEL).new)" >&2; exit 1; \
+	fi; mv $(MODEL).new $(MODEL); echo "make model: $(MODEL), SHA-256 $$sum as documented"
+
 # make install / make uninstall: GNU's directory variables; DESTDIR for
-# staging. uninstall removes exactly what install installs (INSTALLED).
+# staging. uninstall removes exactly what install installs (INSTALLED); the
+# model of make model is installed when it was made.
 BINDIR  ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share
 MANDIR  ?= $(DATADIR)/man
@@ -135,7 +154,8 @@ DOCDIR  ?= $(DATADIR)/doc/fmnist
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 ZSHCOMPDIR  ?= $(DATADIR)/zsh/vendor-completions
 INSTALLED = $(BINDIR)/fmnist $(MANDIR)/man1/fmnist.1 $(BASHCOMPDIR)/fmnist \
-            $(ZSHCOMPDIR)/_fmnist $(DOCDIR)/README.md $(DOCDIR)/LICENSE
+            $(ZSHCOMPDIR)/_fmnist $(DOCDIR)/README.md $(DOCDIR)/LICENSE \
+            $(DATADIR)/fmnist/fmnist.model
 install: $(BIN) $(DOCS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
 	  $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(DOCDIR)
@@ -144,9 +164,14 @@ install: $(BIN) $(DOCS)
 	install -m 644 $(BUILD)/doc/fmnist.bash $(DESTDIR)$(BASHCOMPDIR)/fmnist
 	install -m 644 $(BUILD)/doc/_fmnist $(DESTDIR)$(ZSHCOMPDIR)/_fmnist
 	install -m 644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
+	@if [ -f $(MODEL) ]; then \
+	  echo "install -m 644 $(MODEL) $(DESTDIR)$(DATADIR)/fmnist/fmnist.model"; \
+	  install -d $(DESTDIR)$(DATADIR)/fmnist && \
+	  install -m 644 $(MODEL) $(DESTDIR)$(DATADIR)/fmnist/fmnist.model; \
+	else echo "make install: no model ($(MODEL)); 'make model' makes the recommended one"; fi
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(DATADIR)/fmnist 2>/dev/null
 
 clean:
 	rm -rf build build-san build-arm64 fmnist

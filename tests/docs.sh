@@ -77,6 +77,9 @@ if make -s install BUILD="$mkbuild" DESTDIR="$dest" PREFIX=/usr > "$tmp/install.
     printf '%s\n' ./usr/bin/fmnist ./usr/share/bash-completion/completions/fmnist \
         ./usr/share/doc/fmnist/LICENSE ./usr/share/doc/fmnist/README.md \
         ./usr/share/man/man1/fmnist.1 ./usr/share/zsh/vendor-completions/_fmnist > "$tmp/want"
+    # The model of make model, when it was made.
+    [ -f "$build/fmnist.model" ] && echo ./usr/share/fmnist/fmnist.model >> "$tmp/want"
+    sort -o "$tmp/want" "$tmp/want"
     cmp -s "$tmp/files" "$tmp/want" || { diff "$tmp/want" "$tmp/files"; bad "make install's files"; }
     "$dest/usr/bin/fmnist" --version | grep -q "^fmnist " || bad "the installed fmnist does not run"
     make -s uninstall BUILD="$mkbuild" DESTDIR="$dest" PREFIX=/usr > /dev/null 2>&1 || bad "make uninstall failed"
