@@ -3,7 +3,9 @@
  * every usage error giving status 2. */
 #include "testutil.h"
 
+#include "cli.h"
 #include "idx.h"
+#include "image.h"
 #include "model_file.h"
 
 static char *T; /* a temporary directory for the whole run */
@@ -381,6 +383,149 @@ static void test_usage_errors(void **state)
         expect_usage_error(bad[i].args, bad[i].line);
 }
 
+/* cli_parse itself: defaults, every value at its range's edges, both
+ * spellings, the preset and what overrides it. */
+static int parse(cli_opts *o, const char *line)
+{
+    static char buf[1024];
+    char *argv[64];
+    int argc = 0;
+    snprintf(buf, sizeof buf, "fmnist %s", line);
+    for (char *t = strtok(buf, " "); t && argc < 63; t = strtok(NULL, " "))
+        argv[argc++] = t;
+    argv[argc] = NULL;
+    fm_err e;
+    int rc = cli_parse(argc, argv, o, &e);
+    if (rc)
+        fail_msg("'%s': %s: %s", line, e.file, e.msg);
+    return rc;
+}
+
+static void test_parse_values(void **state)
+{
+    (void)state;
+    cli_opts o;
+    parse(&o, "train");
+    train_config d = train_defaults();
+    assert_int_equal(o.command, CLI_TRAIN);
+    assert_memory_equal(&o.train, &d, sizeof d);
+    assert_int_equal(d.epochs, 5);
+    assert_int_equal(d.batch_size, 64);
+    assert_true(d.lr == 0.003);
+    assert_true(d.seed == 1);
+    assert_true(d.dropout == 0 && d.weight_decay == 0 && d.label_smoothing == 0 && d.ema == 0);
+    assert_true(d.schedule == SCHEDULE_CONST && d.warmup == 0 && d.val == 0);
+    assert_true(d.keep == KEEP_LAST && d.patience == 0);
+    assert_string_equal(o.model, "fmnist.model");
+    assert_null(o.data);
+    assert_int_equal(o.given, 0);
+    assert_int_equal(o.threads, 0);
+    assert_int_equal(o.json + o.quiet + o.resume + o.help, 0);
+
+    /* The largest values each option takes. */
+    parse(&o, "train --epochs 100000 --batch-size=60000 --lr 1e6 --seed 18446744073709551615 "
+              "--dropout 0.95 --weight-decay=10 --label-smoothing 0.5 --ema 0.99999 --val 59999 "
+              "--warmup 100000 --patience 100000 --keep best --schedule step --threads 256 "
+              "--json --quiet --resume --data d --model=m");
+    assert_int_equal(o.train.epochs, 100000);
+    assert_int_equal(o.train.batch_size, 60000);
+    assert_true(o.train.lr == 1e6);
+    assert_true(o.train.seed == UINT64_MAX);
+    assert_true(o.train.dropout == 0.95 && o.train.weight_decay == 10);
+    assert_true(o.train.label_smoothing == 0.5 && o.train.ema == 0.99999);
+    assert_int_equal(o.train.val, 59999);
+    assert_int_equal(o.train.warmup, 100000);
+    assert_int_equal(o.train.patience, 100000);
+    assert_int_equal(o.train.keep, KEEP_BEST);
+    assert_int_equal(o.train.schedule, SCHEDULE_STEP);
+    assert_int_equal(o.threads, 256);
+    assert_true(o.json && o.quiet && o.resume);
+    assert_string_equal(o.data, "d");
+    assert_string_equal(o.model, "m");
+    assert_int_equal(o.given, CLI_GIVEN_EPOCHS | CLI_GIVEN_BATCH | CLI_GIVEN_LR | CLI_GIVEN_SEED |
+                                  CLI_GIVEN_DROPOUT | CLI_GIVEN_WD | CLI_GIVEN_SCHEDULE |
+                                  CLI_GIVEN_WARMUP | CLI_GIVEN_SMOOTHING | CLI_GIVEN_EMA |
+                                  CLI_GIVEN_VAL | CLI_GIVEN_KEEP | CLI_GIVEN_PATIENCE);
+    /* The smallest. */
+    parse(&o, "train --epochs 1 --batch-size 1 --lr 1e-300 --seed 0 --dropout 0 --weight-decay 0.0 "
+              "--label-smoothing 0 --ema 0 --val 0 --warmup 0 --patience 0 --keep last "
+              "--schedule cosine --threads 1");
+    assert_int_equal(o.train.epochs, 1);
+    assert_int_equal(o.train.batch_size, 1);
+    assert_true(o.train.lr == 1e-300);
+    assert_true(o.train.seed == 0);
+    assert_true(o.train.dropout == 0 && o.train.ema == 0);
+    assert_int_equal(o.train.schedule, SCHEDULE_COSINE);
+    assert_int_equal(o.train.keep, KEEP_LAST);
+    assert_int_equal(o.threads, 1);
+    parse(&o, "train --schedule const");
+    assert_int_equal(o.train.schedule, SCHEDULE_CONST);
+
+    /* The preset, exactly; options given win, in either order. */
+    parse(&o, "train --preset best");
+    assert_string_equal(o.preset, "best");
+    assert_int_equal(o.train.epochs, 40);
+    assert_true(o.train.lr == 0.001);
+    assert_true(o.train.weight_decay == 0.05);
+    assert_true(o.train.dropout == 0.2);
+    assert_int_equal(o.train.schedule, SCHEDULE_COSINE);
+    assert_true(o.train.label_smoothing == 0.1);
+    assert_true(o.train.ema == 0.999);
+    assert_int_equal(o.train.val, 5000);
+    assert_int_equal(o.train.keep, KEEP_BEST);
+    assert_int_equal(o.train.batch_size, 64);
+    assert_true(o.train.seed == 1);
+    assert_int_equal(o.train.warmup, 0);
+    assert_int_equal(o.train.patience, 0);
+    parse(&o, "train --epochs 3 --lr 0.01 --weight-decay 0 --dropout 0.1 --schedule step "
+              "--label-smoothing 0 --ema 0 --val 10 --keep last --preset best");
+    assert_int_equal(o.train.epochs, 3);
+    assert_true(o.train.lr == 0.01 && o.train.weight_decay == 0 && o.train.dropout == 0.1);
+    assert_int_equal(o.train.schedule, SCHEDULE_STEP);
+    assert_true(o.train.label_smoothing == 0 && o.train.ema == 0);
+    assert_int_equal(o.train.val, 10);
+    assert_int_equal(o.train.keep, KEEP_LAST);
+
+    /* The other commands. */
+    parse(&o, "classify --top 10 --invert yes --show s-%d.png --ascii a.png - b.png");
+    assert_int_equal(o.command, CLI_CLASSIFY);
+    assert_int_equal(o.top, 10);
+    assert_int_equal(o.invert, IMAGE_INVERT_YES);
+    assert_string_equal(o.show, "s-%d.png");
+    assert_int_equal(o.ascii, 1);
+    assert_int_equal(o.nfiles, 3);
+    assert_string_equal(o.files[0], "a.png");
+    assert_string_equal(o.files[1], "-");
+    assert_string_equal(o.files[2], "b.png");
+    parse(&o, "classify --invert=no -- --odd.png");
+    assert_int_equal(o.invert, IMAGE_INVERT_NO);
+    assert_int_equal(o.top, 3);
+    assert_int_equal(o.nfiles, 1);
+    assert_string_equal(o.files[0], "--odd.png");
+    parse(&o, "classify x.png");
+    assert_int_equal(o.invert, IMAGE_INVERT_AUTO);
+    parse(&o, "export --index 16777215 --split train -o out.png");
+    assert_int_equal(o.command, CLI_EXPORT);
+    assert_true(o.index == 16777215);
+    assert_int_equal(o.split, IDX_TRAIN);
+    assert_string_equal(o.output, "out.png");
+    parse(&o, "export --index 0");
+    assert_int_equal(o.split, IDX_TEST);
+    assert_true(o.index == 0);
+    parse(&o, "eval --errors e.png --confusion c.png --json --threads 2");
+    assert_int_equal(o.command, CLI_EVAL);
+    assert_string_equal(o.errors_png, "e.png");
+    assert_string_equal(o.confusion_png, "c.png");
+    assert_int_equal(o.json, 1);
+    assert_int_equal(o.threads, 2);
+    parse(&o, "eval --help");
+    assert_int_equal(o.help, 1);
+    parse(&o, "--version");
+    assert_int_equal(o.command, CLI_VERSION);
+    parse(&o, "help");
+    assert_int_equal(o.command, CLI_HELP);
+}
+
 static void test_help_and_version(void **state)
 {
     (void)state;
@@ -404,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_classify_bad_file_does_not_stop_the_rest),
         cmocka_unit_test(test_runtime_errors),
         cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_parse_values),
         cmocka_unit_test(test_help_and_version),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
