@@ -209,6 +209,7 @@ def compare_figures(n, labels, pred_t, lp_torch, dlp_max, tie_flips, cm_t, cm_f,
         print(f"  FAIL: loss: PyTorch {loss_t:.6f}, fmnist eval {ev['loss']:.6f}")
         problems += 1
     pc = ev["per_class"]
+    before = problems
     for c in range(10):
         p, r = pc[c]["precision"], pc[c]["recall"]
         if pc[c]["label"] != c or abs(p - prec_f[c]) > 5e-7 or abs(r - rec_f[c]) > 5e-7:
@@ -225,7 +226,7 @@ def compare_figures(n, labels, pred_t, lp_torch, dlp_max, tie_flips, cm_t, cm_f,
             problems += 1
     print(f"  accuracy: PyTorch {correct_t / n:.2%}, fmnist eval {ev['accuracy']:.2%}; loss "
           f"{loss_t:.6f} and {ev['loss']:.6f}; precisions and recalls "
-          f"{'equal' if problems == 0 else 'DIFFER'}")
+          f"{'equal' if problems == before else 'DIFFER'}")
     return problems
 
 
