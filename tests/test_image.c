@@ -3,8 +3,6 @@
  * directory. (The preprocessing of pictures is tested in test_prep.c.) */
 #include "testutil.h"
 
-#include <time.h>
-
 #include "idx.h"
 #include "image.h"
 
@@ -236,19 +234,15 @@ static void test_zero_size(void **state)
 }
 
 /* A header claiming 100000x100000 (40 GB as RGBA): refused from the header
- * alone, before libpng or any allocation. FM_ELIMIT, not FM_ENOMEM, shows
- * the guard ran first; it also returns at once. */
+ * alone, before libpng or any allocation. FM_ELIMIT, not FM_ENOMEM (what a
+ * failed 40 GB allocation gives) or libpng's message, shows the guard ran
+ * first. (No timing: a busy machine makes any bound flaky.) */
 static void test_decompression_bomb_header(void **state)
 {
     (void)state;
     uint8_t buf[256];
     size_t n = craft_png(buf, 100000, 100000);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     expect_fail(buf, n, FM_ELIMIT, "100000x100000 pixels is over the limit of 50 megapixels");
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    assert_true(s < 0.5);
     /* Just over the limit, and wide-but-short. */
     n = craft_png(buf, 7072, 7071);
     expect_fail(buf, n, FM_ELIMIT, "over the limit of 50 megapixels");

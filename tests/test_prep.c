@@ -319,6 +319,63 @@ static void test_transparent_backgrounds(void **state)
     image_free(&img);
 }
 
+/* Colour becomes gray as PIL's convert("L") (ITU-R 601-2, rounded):
+ * (r 19595 + g 38470 + b 7471 + 2^15) >> 16. A 28x28 opaque picture on
+ * black passes through, so out holds those values themselves. */
+static void test_colour_to_gray_as_pil(void **state)
+{
+    (void)state;
+    static const struct { uint8_t r, g, b, want; } c[] = {
+        {0, 255, 0, 150},    /* 149.69: rounded up, not truncated */
+        {255, 0, 0, 76},     /* 76.24 */
+        {0, 0, 255, 29},     /* 29.07 */
+        {255, 255, 0, 226},  /* 225.93 */
+        {12, 200, 77, 130},  /* 129.96 */
+        {255, 255, 255, 255},
+        {1, 1, 1, 1},
+    };
+    image img;
+    fill(&img, 28, 28, 0, 0, 0, 255);
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++)
+        set(&img, 5 + (int)i, 10, c[i].r, c[i].g, c[i].b, 255);
+    uint8_t out[IDX_PIXELS];
+    image_prep_info info;
+    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
+    assert_true(info.passthrough);
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++)
+        if (out[10 * 28 + 5 + i] != c[i].want)
+            fail_msg("(%d,%d,%d): gray %d, PIL gives %d", c[i].r, c[i].g, c[i].b,
+                     out[10 * 28 + 5 + i], c[i].want);
+    image_free(&img);
+}
+
+/* The item takes pixels whose ink is above 5% of 255 (12.75): a faint
+ * mark of ink 20 (8%) far from the item widens its box; one of ink 10 (4%)
+ * does not. */
+static void test_trim_tolerance_is_5_percent(void **state)
+{
+    (void)state;
+    image img;
+    fill(&img, 100, 100, 255, 255, 255, 255);
+    for (int y = 40; y < 60; y++)
+        for (int x = 40; x < 60; x++)
+            set(&img, x, y, 0, 0, 0, 255);
+    /* 3x3 marks: over the 1% of the item that despeckling drops. */
+    for (int d = 0; d < 9; d++) {
+        set(&img, 5 + d % 3, 8 + d / 3, 235, 235, 235, 255);   /* ink 20 */
+        set(&img, 90 + d % 3, 92 + d / 3, 245, 245, 245, 255); /* ink 10 */
+    }
+    uint8_t out[IDX_PIXELS];
+    image_prep_info info;
+    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
+    assert_true(info.inverted);
+    assert_int_equal(info.box_x, 5);
+    assert_int_equal(info.box_y, 8);
+    assert_int_equal(info.box_w, 55);
+    assert_int_equal(info.box_h, 52);
+    image_free(&img);
+}
+
 /* ---- the steps, one by one ---- */
 
 static void test_reduce_averages_blocks_by_alpha(void **state)
@@ -573,6 +630,8 @@ int main(void)
         cmocka_unit_test(test_tiny_and_thin_pictures),
         cmocka_unit_test(test_background_gray_is_not_ink),
         cmocka_unit_test(test_transparent_backgrounds),
+        cmocka_unit_test(test_colour_to_gray_as_pil),
+        cmocka_unit_test(test_trim_tolerance_is_5_percent),
         cmocka_unit_test(test_devset_inputs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
