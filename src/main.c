@@ -15,6 +15,7 @@
 #include "kernels.h"
 #include "mlp.h"
 #include "model_file.h"
+#include "picture.h"
 #include "plot.h"
 #include "pool.h"
 #include "rng.h"
@@ -31,7 +32,7 @@ static const char usage_main[] =
     "commands:\n"
     "  train      train a model on the training set and save it\n"
     "  eval       accuracy of a model on the 10,000 test images\n"
-    "  classify   classify PNG pictures of clothing\n"
+    "  classify   classify pictures of clothing (PNG or JPEG)\n"
     "  export     write a data set image as a PNG\n"
     "\n"
     "  fmnist COMMAND --help   options of a command\n"
@@ -101,10 +102,11 @@ static const char usage_eval[] =
     "                    the confusion matrix as a heat map, with class names\n";
 
 static const char usage_classify[] =
-    "usage: fmnist classify [OPTIONS] IMAGE.png...\n"
+    "usage: fmnist classify [OPTIONS] PICTURE...\n"
     "\n"
-    "Classifies pictures (any PNG: gray, color, palette, alpha, 8 or 16 bits,\n"
-    "interlaced, any size up to 50 megapixels; - reads standard input). Each is\n"
+    "Classifies pictures: any PNG (gray, color, palette, alpha, 8 or 16 bits,\n"
+    "interlaced) or JPEG (color, gray, CMYK, progressive; turned upright by its\n"
+    "EXIF orientation), up to 50 megapixels; - reads standard input. Each is\n"
     "turned into what the network saw in training: the item cropped, scaled to\n"
     "fill 28x28 along its longest side, centred, light on black.\n"
     "\n"
@@ -754,7 +756,7 @@ static int cmd_classify(const cli_opts *o)
         uint8_t in[IDX_PIXELS];
         image_prep_info info;
         int pic_w = 0, pic_h = 0;
-        int bad = image_read_png(path, &img, &e);
+        int bad = picture_read(path, &img, &e);
         if (!bad) {
             pic_w = img.w;
             pic_h = img.h;
