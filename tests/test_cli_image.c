@@ -1,6 +1,7 @@
 /* test_cli_image.c: the built binary's picture options end to end:
  * classify --show / --ascii, eval --errors / --confusion, their usage
- * errors, and hostile PNGs through classify. Uses data/sample and
+ * errors, hostile PNGs through classify, and JPEGs (upright or turned by
+ * EXIF) classified as their PNG. Uses data/sample and
  * tests/fixtures/; runs from the top directory. */
 #include "testutil.h"
 
@@ -296,6 +297,68 @@ static void test_hostile_pngs_through_classify(void **state)
     free(out), free(err);
 }
 
+/* The "label" of classify --json's output for one picture. */
+static int classify_label(const char *picture)
+{
+    char *out, *err;
+    int rc = tu_fmnist(&out, &err, "classify --json --model %s/m.model %s", T, picture);
+    if (rc != 0)
+        fail_msg("classify %s: status %d: %s", picture, rc, err);
+    const char *l = strstr(out, "\"label\":");
+    assert_non_null(l);
+    int label = atoi(l + 8);
+    free(out), free(err);
+    return label;
+}
+
+/* A test image exported as PNG, the same as a JPEG, and that JPEG stored
+ * turned with EXIF orientation 6 (a phone held upright): one class. */
+static void test_jpeg_classified_as_its_png(void **state)
+{
+    (void)state;
+    const int items[] = {0, 1, 8};
+    for (int i = 0; i < 3; i++) {
+        char png[256], jpg[256], turned[256];
+        snprintf(png, sizeof png, FIX "t%d-white10x.png", items[i]);
+        snprintf(jpg, sizeof jpg, FIX "t%d-white10x.jpg", items[i]);
+        snprintf(turned, sizeof turned, FIX "t%d-portrait.jpg", items[i]);
+        int want = classify_label(png);
+        assert_int_equal(classify_label(jpg), want);
+        assert_int_equal(classify_label(turned), want);
+    }
+    /* The bytes decide, not the name; standard input too. */
+    char *out, *err;
+    size_t n;
+    uint8_t *b = tu_read(FIX "t0-white10x.jpg", &n);
+    assert_non_null(b);
+    char named[4200];
+    snprintf(named, sizeof named, "%s/photo.png", T);
+    tu_write(named, b, n);
+    free(b);
+    assert_int_equal(classify_label(named), classify_label(FIX "t0-white10x.png"));
+    assert_int_equal(tu_fmnist(&out, &err, "classify --model %s/m.model - < " FIX "t1-portrait.jpg", T), 0);
+    assert_non_null(strstr(out, "<stdin>: "));
+    free(out), free(err);
+}
+
+/* Pictures fmnist does not read are named, and the others still classified. */
+static void test_other_formats_are_named(void **state)
+{
+    (void)state;
+    char gif[4200], webp[4200];
+    snprintf(gif, sizeof gif, "%s/cat.gif", T);
+    snprintf(webp, sizeof webp, "%s/cat.jpg", T);
+    tu_write(gif, "GIF89a\x01\0\x01\0\0\0\0", 13);
+    tu_write(webp, "RIFF\x10\0\0\0WEBPVP8 ", 16);
+    char *out, *err;
+    assert_int_equal(tu_fmnist(&out, &err, "classify --model %s/m.model %s " FIX "t8-white10x.jpg %s",
+                               T, gif, webp), 1);
+    assert_non_null(strstr(err, "cat.gif: a GIF picture; fmnist reads PNG and JPEG (convert it, e.g. 'convert "));
+    assert_non_null(strstr(err, "cat.jpg: a WebP picture; fmnist reads PNG and JPEG"));
+    assert_non_null(strstr(out, "t8-white10x.jpg: "));
+    free(out), free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +372,8 @@ int main(void)
         cmocka_unit_test(test_eval_pictures),
         cmocka_unit_test(test_eval_picture_failure_is_reported),
         cmocka_unit_test(test_hostile_pngs_through_classify),
+        cmocka_unit_test(test_jpeg_classified_as_its_png),
+        cmocka_unit_test(test_other_formats_are_named),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
