@@ -72,8 +72,14 @@ enum picture_format picture_sniff(const uint8_t *buf, size_t len)
         return PICTURE_TIFF;
     if (starts(buf, len, "8BPS", 4))
         return PICTURE_PSD;
-    if (starts(buf, len, "BM", 2) && len >= 14)
-        return PICTURE_BMP;
+    /* BMP: "BM", then its DIB header's size at 14, one of the known ones. */
+    if (starts(buf, len, "BM", 2) && len >= 18) {
+        uint32_t dib = buf[14] | (uint32_t)buf[15] << 8 | (uint32_t)buf[16] << 16 |
+                       (uint32_t)buf[17] << 24;
+        if (dib == 12 || dib == 40 || dib == 52 || dib == 56 || dib == 64 || dib == 108 ||
+            dib == 124)
+            return PICTURE_BMP;
+    }
     /* ICO and CUR: reserved 0, type 1 or 2, at least one image. */
     if (len >= 6 && buf[0] == 0 && buf[1] == 0 && (buf[2] == 1 || buf[2] == 2) && buf[3] == 0 &&
         (buf[4] | buf[5]) != 0)
@@ -103,6 +109,26 @@ const char *picture_format_name(enum picture_format f)
     return "unknown";
 }
 
+/* s as one shell word: as it is when it holds only safe characters, else
+ * in double quotes with ", \, $ and ` escaped. Cut to fit n. */
+static void shell_word(const char *s, char *out, size_t n)
+{
+    size_t safe = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/+-,=:@%");
+    if (s[0] && s[safe] == 0) {
+        snprintf(out, n, "%s", s);
+        return;
+    }
+    size_t k = 0;
+    out[k++] = '"';
+    for (; *s && k + 4 < n; s++) {
+        if (strchr("\"\\$`", *s))
+            out[k++] = '\\';
+        out[k++] = *s;
+    }
+    out[k++] = '"';
+    out[k] = 0;
+}
+
 /* The refusal of a format fmnist does not decode, with a command that
  * converts it: its input the file's name ("-" for standard input), its
  * output that name with .png for its extension. */
@@ -118,22 +144,24 @@ static int refuse(enum picture_format f, const char *name, fm_err *e)
     const char *base = strrchr(in, '/') ? strrchr(in, '/') + 1 : in;
     const char *dot = strrchr(base, '.');
     int stem = dot && dot != base ? (int)(dot - in) : (int)strlen(in);
-    char out[300];
+    char png[256], qin[300], qout[300];
     if (in_stdin)
-        snprintf(out, sizeof out, "picture.png");
+        snprintf(png, sizeof png, "picture.png");
     else if (strcmp(in + stem, ".png") == 0) /* a GIF named .png: not over itself */
-        snprintf(out, sizeof out, "%.*s-converted.png", stem > 200 ? 200 : stem, in);
+        snprintf(png, sizeof png, "%.*s-converted.png", stem > 200 ? 200 : stem, in);
     else
-        snprintf(out, sizeof out, "%.*s.png", stem > 200 ? 200 : stem, in);
+        snprintf(png, sizeof png, "%.*s.png", stem > 200 ? 200 : stem, in);
+    shell_word(in, qin, sizeof qin);
+    shell_word(png, qout, sizeof qout);
     char cmd[700];
     if (f == PICTURE_HEIF || f == PICTURE_AVIF)
-        snprintf(cmd, sizeof cmd, "heif-convert %.300s %s", in, out);
+        snprintf(cmd, sizeof cmd, "heif-convert %s %s", qin, qout);
     else if (f == PICTURE_SVG)
-        snprintf(cmd, sizeof cmd, "rsvg-convert -o %s %.300s", out, in);
+        snprintf(cmd, sizeof cmd, "rsvg-convert -o %s %s", qout, qin);
     else
-        snprintf(cmd, sizeof cmd, "convert %.300s %s", in, out);
+        snprintf(cmd, sizeof cmd, "convert %s %s", qin, qout);
     return fm_fail(e, FM_EFORMAT, name, "%s %s %s; fmnist reads PNG and JPEG (%s it, e.g. '%s')",
-                   f == PICTURE_ICO || f == PICTURE_AVIF ? "an" : "a", picture_format_name(f),
+                   f == PICTURE_ICO || f == PICTURE_AVIF || f == PICTURE_SVG ? "an" : "a", picture_format_name(f),
                    f == PICTURE_SVG ? "file" : "picture", f == PICTURE_SVG ? "render" : "convert",
                    cmd);
 }

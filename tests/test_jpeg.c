@@ -384,7 +384,8 @@ static void test_formats_by_their_bytes(void **state)
                                           "e.g. 'convert x.jpg x.png')"},
         {"GIF87a", 6, "a GIF picture"},
         {"RIFF\x10\0\0\0WEBPVP8 ", 16, "a WebP picture"},
-        {"BM\x46\0\0\0\0\0\0\0\x36\0\0\0", 14, "a BMP picture"},
+        {"BM\x46\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0", 18, "a BMP picture"},
+        {"BMW is a car, not a picture", 27, "not a picture fmnist knows"},
         {"\0\0\0\x18" "ftypheic\0\0\0\0mif1heic", 24, "a HEIC/HEIF picture; fmnist reads PNG and "
                                                      "JPEG (convert it, e.g. 'heif-convert x.jpg x.png')"},
         {"\0\0\0\x18" "ftypmif1\0\0\0\0mif1heix", 24, "a HEIC/HEIF picture"},
@@ -419,6 +420,9 @@ static void test_formats_by_their_bytes(void **state)
     assert_int_equal(picture_decode((const uint8_t *)"GIF89a", 6, "dir.v2/cat", &img, &e),
                      FM_EFORMAT);
     assert_non_null(strstr(e.msg, "'convert dir.v2/cat dir.v2/cat.png'"));
+    assert_int_equal(picture_decode((const uint8_t *)"GIF89a", 6, "my cat's \"best\".gif", &img, &e),
+                     FM_EFORMAT);
+    assert_non_null(strstr(e.msg, "'convert \"my cat's \\\"best\\\".gif\" \"my cat's \\\"best\\\".png\"'"));
     assert_int_equal(picture_decode((const uint8_t *)"GIF89a", 6, "<stdin>", &img, &e), FM_EFORMAT);
     assert_non_null(strstr(e.msg, "'convert - picture.png'"));
     assert_int_equal(img.w, -7);
