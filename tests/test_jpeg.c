@@ -105,7 +105,7 @@ static void test_orient_exact(void **state)
     assert_memory_equal(px + 4, "\x0a\x0b\x0c\x0d", 4); /* the input is unchanged */
 }
 
-static void test_progressive_gray_cmyk(void **state)
+static void test_progressive_gray_cmyk_arithmetic(void **state)
 {
     (void)state;
     image up, img;
@@ -121,6 +121,15 @@ static void test_progressive_gray_cmyk(void **state)
     read_picture("jpeg-cmyk.jpg", &img);
     expect_close("jpeg-cmyk.jpg", &img, &up, 12, 0);
     image_free(&img);
+    /* Arithmetic coding: the progressive file recoded, the same pixels. */
+    image prog;
+    read_picture("jpeg-progressive.jpg", &prog);
+    read_picture("jpeg-arithmetic.jpg", &img);
+    assert_int_equal(img.w, prog.w);
+    assert_int_equal(img.h, prog.h);
+    assert_memory_equal(img.rgba, prog.rgba, (size_t)img.w * img.h * 4);
+    image_free(&img);
+    image_free(&prog);
     image_free(&up);
 }
 
@@ -159,8 +168,9 @@ static size_t find_marker(const uint8_t *b, size_t n, int m)
 static void test_truncated(void **state)
 {
     (void)state;
-    const char *names[] = {"jpeg-orient-3.jpg", "jpeg-progressive.jpg", "jpeg-cmyk.jpg"};
-    for (int f = 0; f < 3; f++) {
+    const char *names[] = {"jpeg-orient-3.jpg", "jpeg-progressive.jpg", "jpeg-cmyk.jpg",
+                           "jpeg-arithmetic.jpg"};
+    for (int f = 0; f < 4; f++) {
         size_t n;
         uint8_t *b = fixture_bytes(names[f], &n);
         /* Every cut, from inside the first marker to just before EOI. */
@@ -457,7 +467,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_orientation_comes_out_upright),
         cmocka_unit_test(test_orient_exact),
-        cmocka_unit_test(test_progressive_gray_cmyk),
+        cmocka_unit_test(test_progressive_gray_cmyk_arithmetic),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_corrupt),
         cmocka_unit_test(test_zero_size),

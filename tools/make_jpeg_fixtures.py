@@ -4,7 +4,8 @@
     /usr/bin/python3 tools/make_jpeg_fixtures.py [--data data/sample] [--out tests/fixtures]
                                                  [--corpus tests/fuzz/corpus/fuzz_jpeg]
 
-Needs PIL (Debian's python3-pil). Writes:
+Needs PIL (Debian's python3-pil) and jpegtran (libjpeg-turbo-progs), which
+alone writes arithmetic-coded JPEGs. Writes:
 
   jpeg-upright.png       32x24 RGB: 4x3 flat blocks of 8x8 pixels, each its own
                          colour, so any wrong flip or rotation shows
@@ -17,6 +18,8 @@ Needs PIL (Debian's python3-pil). Writes:
   jpeg-gray.jpg          the upright picture as 8-bit gray
   jpeg-cmyk.jpg          the upright picture as CMYK (PIL writes Adobe's
                          inverted CMYK, as Photoshop does, with an APP14 marker)
+  jpeg-arithmetic.jpg    jpeg-progressive.jpg recoded (losslessly) with
+                         arithmetic coding
   tN-white10x.jpg        test image N enlarged 10x, dark on white (as
                          tN-white10x.png), quality 90, 4:2:0
   tN-portrait.jpg        the same, stored turned 90 degrees with EXIF
@@ -30,6 +33,7 @@ import gzip
 import io
 import os
 import struct
+import subprocess
 
 from PIL import Image
 
@@ -79,6 +83,15 @@ def jpeg(im, **kw):
     return b.getvalue()
 
 
+def arithmetic(data):
+    """The same JPEG, its entropy coding made arithmetic (jpegtran, lossless)."""
+    try:
+        return subprocess.run(["jpegtran", "-arithmetic", "-copy", "all"], input=data,
+                              stdout=subprocess.PIPE, check=True).stdout
+    except FileNotFoundError:
+        raise SystemExit("make_jpeg_fixtures: jpegtran missing: apt-get install libjpeg-turbo-progs")
+
+
 def png(im):
     b = io.BytesIO()
     im.save(b, "PNG", optimize=True)
@@ -106,6 +119,7 @@ def fixtures(data):
     out["jpeg-progressive.jpg"] = jpeg(up, quality=95, subsampling=0, progressive=True)
     out["jpeg-gray.jpg"] = jpeg(up.convert("L"), quality=95)
     out["jpeg-cmyk.jpg"] = jpeg(up.convert("CMYK"), quality=95)
+    out["jpeg-arithmetic.jpg"] = arithmetic(out["jpeg-progressive.jpg"])
     for i, item in load_items(data).items():
         photo = Image.eval(item, lambda v: 255 - v).resize((280, 280), Image.Resampling.NEAREST)
         photo = photo.convert("RGB")
@@ -132,6 +146,9 @@ def seeds(fix):
         "odd-size-7x5": jpeg(up.crop((3, 2, 10, 7)), quality=60, subsampling=2),
     }
     s["truncated"] = s["baseline-420"][:len(s["baseline-420"]) * 2 // 3]
+    s["arithmetic-420"] = arithmetic(s["baseline-420"])
+    s["arithmetic-progressive"] = arithmetic(s["progressive"])
+    s["arithmetic-cmyk"] = arithmetic(s["cmyk-adobe"])
     return s
 
 
