@@ -38,8 +38,12 @@
  * capped (max_memory_to_use) at what the declared picture can need: its
  * whole-image coefficient buffer (progressive and multi-scan files keep
  * one: 128 bytes per 8x8 block of every component, in whole MCUs) plus
- * 64 MB for tables and row buffers; beyond that libjpeg fails rather than
- * allocates. name is for messages. On failure *out is untouched. */
+ * 64 MB for tables and row buffers. libjpeg judges its whole-image
+ * buffers against it, so one larger than the header said fails
+ * (FM_ELIMIT) rather than being allocated. A 49-megapixel progressive
+ * JPEG peaks near 490 MB (coefficients, then the RGBA picture); turning it
+ * by its EXIF orientation needs a second picture's worth. name is for
+ * messages. On failure *out is untouched. */
 int image_decode_jpeg(const uint8_t *buf, size_t len, const char *name, image *out, fm_err *e);
 
 /* The orientation in an APP1 segment's payload (seg, len bytes: "Exif\0\0",
