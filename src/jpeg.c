@@ -227,8 +227,9 @@ static int choose_colour(jpeg_job *job)
         break;
     }
     return fm_fail(job->e, FM_EFORMAT, job->name,
-                   "a JPEG of %d colour components in colour space %d; fmnist reads gray, "
-                   "YCbCr, RGB, CMYK and YCCK JPEGs", n, (int)ci->jpeg_color_space);
+                   "a JPEG of %d colour components%s; fmnist reads gray, YCbCr, RGB, CMYK "
+                   "and YCCK JPEGs", n,
+                   ci->jpeg_color_space == JCS_UNKNOWN ? " in an unknown colour space" : "");
 }
 
 /* The orientation from the first EXIF APP1 segment, 1 when none. */

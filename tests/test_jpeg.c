@@ -7,6 +7,8 @@
 
 #include <time.h>
 
+#include <jpeglib.h>
+
 #include "image.h"
 #include "jpeg.h"
 #include "picture.h"
@@ -130,6 +132,91 @@ static void test_progressive_gray_cmyk_arithmetic(void **state)
     assert_memory_equal(img.rgba, prog.rgba, (size_t)img.w * img.h * 4);
     image_free(&img);
     image_free(&prog);
+    image_free(&up);
+}
+
+static void expect_fail(const uint8_t *buf, size_t len, int code, const char *msg_part);
+
+/* Encodes w x h pixels of comps components (row-major) with libjpeg's
+ * compressor, as colour space cs, with or without Adobe's APP14 marker,
+ * quality 95, no subsampling. */
+static uint8_t *encode(const uint8_t *px, int w, int h, int comps, J_COLOR_SPACE cs, int adobe,
+                       size_t *n)
+{
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr err;
+    c.err = jpeg_std_error(&err);
+    jpeg_create_compress(&c);
+    unsigned char *buf = NULL;
+    unsigned long len = 0;
+    jpeg_mem_dest(&c, &buf, &len);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = comps;
+    c.in_color_space = comps == 4 ? JCS_CMYK : comps == 3 ? JCS_RGB : JCS_UNKNOWN;
+    jpeg_set_defaults(&c);
+    jpeg_set_colorspace(&c, cs);
+    for (int i = 0; i < comps; i++)
+        c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
+    c.write_Adobe_marker = (boolean)adobe;
+    jpeg_set_quality(&c, 95, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = (JSAMPROW)(uintptr_t)(px + (size_t)c.next_scanline * w * comps);
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    *n = len;
+    return buf;
+}
+
+/* YCCK (Adobe), CMYK without Adobe's marker (not inverted), RGB (Adobe
+ * transform 0): the colours come back; 2 components are refused by name. */
+static void test_other_colour_spaces(void **state)
+{
+    (void)state;
+    image up;
+    read_picture("jpeg-upright.png", &up);
+    size_t np = (size_t)up.w * up.h, n;
+    uint8_t *inv = malloc(np * 4), *plain = malloc(np * 4), *rgb = malloc(np * 3);
+    for (size_t i = 0; i < np; i++) {
+        const uint8_t *p = up.rgba + 4 * i;
+        for (int k = 0; k < 3; k++) {
+            inv[4 * i + k] = p[k];           /* Adobe: 255 = no ink */
+            plain[4 * i + k] = (uint8_t)(255 - p[k]);
+            rgb[3 * i + k] = p[k];
+        }
+        inv[4 * i + 3] = 255;
+        plain[4 * i + 3] = 0;
+    }
+    struct {
+        const uint8_t *px;
+        int comps;
+        J_COLOR_SPACE cs;
+        int adobe;
+        const char *what;
+    } cases[] = {{inv, 4, JCS_YCCK, 1, "YCCK"},
+                 {inv, 4, JCS_CMYK, 1, "Adobe CMYK"},
+                 {plain, 4, JCS_CMYK, 0, "plain CMYK"},
+                 {rgb, 3, JCS_RGB, 1, "RGB"}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        uint8_t *b = encode(cases[k].px, up.w, up.h, cases[k].comps, cases[k].cs, cases[k].adobe, &n);
+        image img;
+        fm_err e;
+        if (picture_decode(b, n, "x.jpg", &img, &e))
+            fail_msg("%s: %s", cases[k].what, e.msg);
+        expect_close(cases[k].what, &img, &up, 12, 0);
+        image_free(&img);
+        free(b);
+    }
+    uint8_t two[32 * 24 * 2];
+    memset(two, 100, sizeof two);
+    uint8_t *b = encode(two, 32, 24, 2, JCS_UNKNOWN, 0, &n);
+    expect_fail(b, n, FM_EFORMAT, "a JPEG of 2 colour components in an unknown colour space; "
+                                  "fmnist reads gray, YCbCr, RGB, CMYK and YCCK JPEGs");
+    free(b);
+    free(inv), free(plain), free(rgb);
     image_free(&up);
 }
 
@@ -468,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_every_orientation_comes_out_upright),
         cmocka_unit_test(test_orient_exact),
         cmocka_unit_test(test_progressive_gray_cmyk_arithmetic),
+        cmocka_unit_test(test_other_colour_spaces),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_corrupt),
         cmocka_unit_test(test_zero_size),
