@@ -21,7 +21,7 @@ alone writes arithmetic-coded JPEGs. Writes:
   jpeg-arithmetic.jpg    jpeg-progressive.jpg recoded (losslessly) with
                          arithmetic coding
   tN-white10x.jpg        test image N enlarged 10x, dark on white (as
-                         tN-white10x.png), quality 90, 4:2:0
+                         tN-white10x.png), quality 75, 4:2:0
   tN-portrait.jpg        the same, stored turned 90 degrees with EXIF
                          orientation 6, as a phone in portrait stores it
 
@@ -123,8 +123,8 @@ def fixtures(data):
     for i, item in load_items(data).items():
         photo = Image.eval(item, lambda v: 255 - v).resize((280, 280), Image.Resampling.NEAREST)
         photo = photo.convert("RGB")
-        out[f"t{i}-white10x.jpg"] = jpeg(photo, quality=90)
-        out[f"t{i}-portrait.jpg"] = jpeg(photo.transpose(STORE[6]), quality=90, exif=exif(6))
+        out[f"t{i}-white10x.jpg"] = jpeg(photo, quality=75)
+        out[f"t{i}-portrait.jpg"] = jpeg(photo.transpose(STORE[6]), quality=75, exif=exif(6))
     return out
 
 
