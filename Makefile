@@ -44,7 +44,7 @@ BIN      := $(if $(filter build,$(BUILD)),fmnist,$(BUILD)/fmnist)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 # Development helpers linking the library (not installed).
-TOOL_BIN := $(BUILD)/tools/fmnist_predict
+TOOL_BIN := $(BUILD)/tools/fmnist_predict $(BUILD)/tools/augment_sheet
 
 .PHONY: all check check-torch run bench clean install deps deps-test deps-data fuzz
 all: $(BIN)

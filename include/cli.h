@@ -4,7 +4,8 @@
  *                   [--data DIR] [--model FILE] [--threads N] [--json] [--quiet] [--resume]
  *                   [--dropout P] [--weight-decay W] [--schedule const|cosine|step]
  *                   [--warmup N] [--label-smoothing S] [--ema D] [--val N]
- *                   [--keep last|best] [--patience N] [--preset best]
+ *                   [--keep last|best] [--patience N] [--augment SPEC]
+ *                   [--preset best|robust]
  *   fmnist eval     [--data DIR] [--model FILE] [--threads N] [--json]
  *                   [--errors FILE.png] [--confusion FILE.png]
  *   fmnist classify [--model FILE] [--top K=3] [--invert auto|yes|no] [--json]
@@ -37,11 +38,12 @@ enum {
     CLI_GIVEN_SEED = 1 << 3, CLI_GIVEN_DROPOUT = 1 << 4, CLI_GIVEN_WD = 1 << 5,
     CLI_GIVEN_SCHEDULE = 1 << 6, CLI_GIVEN_WARMUP = 1 << 7, CLI_GIVEN_SMOOTHING = 1 << 8,
     CLI_GIVEN_EMA = 1 << 9, CLI_GIVEN_VAL = 1 << 10, CLI_GIVEN_KEEP = 1 << 11,
-    CLI_GIVEN_PATIENCE = 1 << 12
+    CLI_GIVEN_PATIENCE = 1 << 12, CLI_GIVEN_AUGMENT = 1 << 13
 };
 
-/* The named presets: "best" is the tuned recipe (see cli.c and the README). */
-#define CLI_PRESETS "best"
+/* The named presets: "best" is the tuned recipe for the data set, "robust"
+ * the recipe for people's own pictures (see cli.c and the README). */
+#define CLI_PRESETS "best, robust"
 
 typedef struct cli_opts {
     enum cli_command command;

@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "augment.h"
 #include "idx.h"
-#include "image.h"
+#include "prep.h"
 
 const char *cli_command_name(enum cli_command c)
 {
@@ -81,7 +82,7 @@ enum {
     O_EPOCHS, O_BATCH, O_LR, O_SEED, O_DATA, O_MODEL, O_THREADS, O_JSON, O_QUIET, O_TOP,
     O_INVERT, O_SPLIT, O_INDEX, O_OUTPUT, O_HELP, O_RESUME, O_DROPOUT, O_WD, O_SCHEDULE,
     O_WARMUP, O_SMOOTHING, O_EMA, O_VAL, O_KEEP, O_PATIENCE, O_PRESET, O_SHOW, O_ASCII,
-    O_ERRORS, O_CONFUSION, O_COUNT
+    O_ERRORS, O_CONFUSION, O_AUGMENT, O_COUNT
 };
 typedef struct opt_def {
     const char *name;
@@ -120,6 +121,7 @@ static const opt_def defs[O_COUNT] = {
     [O_ASCII] = {"--ascii", 0, B(CLI_CLASSIFY)},
     [O_ERRORS] = {"--errors", 1, B(CLI_EVAL)},
     [O_CONFUSION] = {"--confusion", 1, B(CLI_EVAL)},
+    [O_AUGMENT] = {"--augment", 1, B(CLI_TRAIN)},
 };
 
 /* A number in [0, max]. */
@@ -137,19 +139,45 @@ static int parse_fraction(const char *opt, const char *s, double max, double *ou
     return FM_OK;
 }
 
-/* The tuned recipe of --preset best (README: "Beyond the recipe"). */
-static void preset_best(cli_opts *o)
+/* The named recipes: "best", tuned for the data set (README: "Beyond the
+ * recipe"), and "robust", the same network trained on augmented images
+ * for people's own pictures (README: "Your own pictures"). Options given
+ * on the command line win over a preset's. */
+typedef struct preset {
+    const char *name;
+    int epochs;
+    double lr, weight_decay, dropout, smoothing, ema;
+    int schedule;
+    uint32_t val;
+    int keep, augment;
+} preset;
+static const preset presets[] = {
+    {"best", 40, 0.001, 0.05, 0.2, 0.1, 0.999, SCHEDULE_COSINE, 5000, KEEP_BEST, 0},
+    {"robust", 40, 0.001, 0.05, 0.1, 0.1, 0.999, SCHEDULE_COSINE, 5000, KEEP_BEST, 1},
+};
+
+static const preset *preset_find(const char *name)
 {
+    for (size_t i = 0; i < sizeof presets / sizeof *presets; i++)
+        if (!strcmp(presets[i].name, name))
+            return &presets[i];
+    return NULL;
+}
+
+static void preset_apply(cli_opts *o)
+{
+    const preset *p = preset_find(o->preset);
     train_config *t = &o->train;
-    if (!(o->given & CLI_GIVEN_EPOCHS)) t->epochs = 40;
-    if (!(o->given & CLI_GIVEN_LR)) t->lr = 0.001;
-    if (!(o->given & CLI_GIVEN_WD)) t->weight_decay = 0.05;
-    if (!(o->given & CLI_GIVEN_DROPOUT)) t->dropout = 0.2;
-    if (!(o->given & CLI_GIVEN_SCHEDULE)) t->schedule = SCHEDULE_COSINE;
-    if (!(o->given & CLI_GIVEN_SMOOTHING)) t->label_smoothing = 0.1;
-    if (!(o->given & CLI_GIVEN_EMA)) t->ema = 0.999;
-    if (!(o->given & CLI_GIVEN_VAL)) t->val = 5000;
-    if (!(o->given & CLI_GIVEN_KEEP)) t->keep = KEEP_BEST;
+    if (!(o->given & CLI_GIVEN_EPOCHS)) t->epochs = p->epochs;
+    if (!(o->given & CLI_GIVEN_LR)) t->lr = p->lr;
+    if (!(o->given & CLI_GIVEN_WD)) t->weight_decay = p->weight_decay;
+    if (!(o->given & CLI_GIVEN_DROPOUT)) t->dropout = p->dropout;
+    if (!(o->given & CLI_GIVEN_SCHEDULE)) t->schedule = p->schedule;
+    if (!(o->given & CLI_GIVEN_SMOOTHING)) t->label_smoothing = p->smoothing;
+    if (!(o->given & CLI_GIVEN_EMA)) t->ema = p->ema;
+    if (!(o->given & CLI_GIVEN_VAL)) t->val = p->val;
+    if (!(o->given & CLI_GIVEN_KEEP)) t->keep = p->keep;
+    if (!(o->given & CLI_GIVEN_AUGMENT) && p->augment) t->augment = augment_default();
 }
 
 /* How many "%d" a --show pattern holds, or -1 when it has another '%'
@@ -258,8 +286,11 @@ static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e
         else
             return fm_fail(e, FM_EINVAL, name, "'%s' is not one of last, best", v);
         return FM_OK;
+    case O_AUGMENT:
+        o->given |= CLI_GIVEN_AUGMENT;
+        return augment_parse(v, &t->augment, e);
     case O_PRESET:
-        if (strcmp(v, "best") != 0)
+        if (!preset_find(v))
             return fm_fail(e, FM_EINVAL, name, "'%s' is not a preset (presets: %s)", v,
                            CLI_PRESETS);
         o->preset = v;
@@ -410,7 +441,7 @@ int cli_parse(int argc, char **argv, cli_opts *o, fm_err *e)
     if (o->help)
         return FM_OK;
     if (o->preset)
-        preset_best(o);
+        preset_apply(o);
     if (o->command == CLI_TRAIN) {
         const train_config *t = &o->train;
         if ((t->keep == KEEP_BEST || t->patience) && !t->val)

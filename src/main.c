@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "augment.h"
 #include "cli.h"
 #include "eval.h"
 #include "idx.h"
@@ -18,6 +19,7 @@
 #include "picture.h"
 #include "plot.h"
 #include "pool.h"
+#include "prep.h"
 #include "rng.h"
 #include "train.h"
 #include "version.h"
@@ -77,9 +79,21 @@ static const char usage_train[] =
     "  --keep best|last  save the best validation epoch's model, or the last\n"
     "                    (default); best needs --val\n"
     "  --patience N      stop after N epochs without a better validation accuracy\n"
+    "  --augment SPEC    change the training images at random, so the model\n"
+    "                    knows drawings, icons and photos: 'default', 'none', or\n"
+    "                    NAME=X items, e.g. default,flip=0 or outline=0.2,rotate=10:\n"
+    "                    style (probabilities): outline, silhouette, flat, posterize;\n"
+    "                    geometry: scale=F, squeeze=F (+-F), rotate=DEG, shift=PX,\n"
+    "                    flip=P; intensity (probabilities): blur, gamma, contrast,\n"
+    "                    noise. default is\n"
+    "                    " AUGMENT_DEFAULT_STYLE ",\n"
+    "                    " AUGMENT_DEFAULT_GEOMETRY ",\n"
+    "                    " AUGMENT_DEFAULT_INTENSITY "\n"
     "  --preset best     the tuned recipe: --epochs 40 --lr 0.001 --weight-decay 0.05\n"
     "                    --dropout 0.2 --schedule cosine --label-smoothing 0.1\n"
     "                    --ema 0.999 --val 5000 --keep best (options given too win)\n"
+    "  --preset robust   the recipe for people's own pictures: --preset best with\n"
+    "                    --dropout 0.1 --augment default\n"
     "\n"
     "The test set never chooses anything: validation images do.\n"
     "Ctrl-C or SIGTERM stops after the current step and saves a checkpoint\n"
@@ -107,21 +121,21 @@ static const char usage_classify[] =
     "Classifies pictures: any PNG (gray, color, palette, alpha, 8 or 16 bits,\n"
     "interlaced) or JPEG (color, gray, CMYK, progressive; turned upright by its\n"
     "EXIF orientation), up to 50 megapixels; - reads standard input. Each is\n"
-    "turned into what the network saw in training: the item cropped, scaled to\n"
-    "fill 28x28 along its longest side, centred, light on black.\n"
+    "turned into what the network saw in training: the item (what differs from\n"
+    "the border's colour, and everything it encloses) cropped, scaled to fill\n"
+    "28x28 along its longest side, centred, light on black. For drawings and\n"
+    "photos of your own, use a model trained with --preset robust.\n"
     "\n"
     "  --model FILE      the model (default fmnist.model)\n"
     "  --top K           classes to list per image, 1..10 (default 3)\n"
-    "  --invert MODE     auto (default: invert light backgrounds), yes, no\n"
+    "  --invert MODE     auto (default: ink is what differs from the background),\n"
+    "                    yes (ink is darkness), no (ink is lightness)\n"
     "  --threads N       threads to use (default: every CPU available)\n"
     "  --json            one JSON object per image on stdout\n"
     "  --show FILE.png   write the 28x28 image the network received, enlarged\n"
     "                    10x; with several images FILE needs a %d, replaced by\n"
     "                    the image's number (1, 2, ...): --show seen-%d.png\n"
-    "  --ascii           print the image the network received as text\n"
-    "\n"
-    "A light item on a transparent background needs --invert no (transparent\n"
-    "counts as white, the background of product photos).\n";
+    "  --ascii           print the image the network received as text\n";
 
 static const char usage_export[] =
     "usage: fmnist export [OPTIONS] --index N\n"
@@ -695,12 +709,13 @@ static void print_seen(const uint8_t *in, const image_prep_info *info, int w, in
         snprintf(how, sizeof how, "already a data set image: used as is%s",
                  info->inverted ? ", negated" : "");
     else
-        snprintf(how, sizeof how, "the item's %dx%d box at %d,%d of %dx%d, scaled and centred; %s",
+        snprintf(how, sizeof how, "the item's %dx%d box at %d,%d of %dx%d, scaled and centred; %s%s",
                  info->box_w, info->box_h, info->box_x, info->box_y, w, h,
-                 info->silhouette ? "its silhouette (white on transparent)"
-                 : info->transparent_bg ? (info->inverted ? "transparent taken as white, negated"
-                                                          : "transparent taken as black")
-                 : info->inverted ? "negated (light background)" : "light on dark");
+                 info->transparent_bg ? (info->inverted ? "dark on transparent"
+                                                        : "light on transparent")
+                 : info->inverted ? "darker than its background, negated"
+                                  : "lighter than its background",
+                 info->drawing ? "; a drawing: its inside is item" : "");
     printf("  seen by the network (28x28; %s):\n", how);
     char art[(IDX_COLS * 2 + 1) * IDX_ROWS + 1];
     plot_ascii(in, IDX_COLS, IDX_ROWS, art, sizeof art);

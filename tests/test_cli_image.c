@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "idx.h"
 #include "image.h"
+#include "prep.h"
 
 #define FIX "tests/fixtures/"
 
@@ -191,7 +192,7 @@ static void test_ascii_prints_the_input(void **state)
                          FIX "t1-offcentre.png", T), 0);
     assert_non_null(strstr(out, "seen by the network (28x28; already a data set image: used as is)"));
     assert_non_null(strstr(out, "the item's 63x84 box at 52,190 of 400x300, scaled and centred; "
-                                "negated (light background)"));
+                                "darker than its background, negated"));
     /* 28 rows of 56 characters between bars, per image. */
     int rows = 0;
     for (char *line = out; *line;) {

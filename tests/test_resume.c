@@ -72,7 +72,7 @@ static void test_resume_with_every_option(void **state)
     (void)state;
     const char *opts = "train --data data/sample --epochs 4 --seed 3 --quiet --dropout 0.2 "
                        "--weight-decay 0.05 --schedule cosine --warmup 1 --label-smoothing 0.1 "
-                       "--ema 0.99 --val 300 --keep best --patience 3";
+                       "--ema 0.99 --val 300 --keep best --patience 3 --augment default";
     char a[4200], b[4200], cmd[12288];
     snprintf(a, sizeof a, "%s/opt-ref.model", T);
     snprintf(b, sizeof b, "%s/opt.model", T);
