@@ -13,9 +13,9 @@ PREFIX  ?= /usr/local
 SAN     ?=
 PKG_CONFIG ?= pkg-config
 
-PKGS      := libpng zlib
+PKGS      := libpng zlib libjpeg
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lpng -lz)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lpng -lz -ljpeg)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
 # -ffp-contract=off: no silent a*b+c fusion, so the reference kernels and the

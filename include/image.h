@@ -11,7 +11,8 @@
 /* Pictures above this many pixels are refused before any pixel memory is
  * allocated (a decompression bomb guard): 50 megapixels. */
 #define IMAGE_MAX_PIXELS 50000000u
-/* PNG files above this many bytes are refused before being read. */
+/* Picture files (PNG or JPEG, picture.h) above this many bytes are refused
+ * before being read. */
 #define IMAGE_MAX_FILE_BYTES ((size_t)256 << 20)
 
 typedef struct image {

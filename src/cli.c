@@ -594,7 +594,8 @@ static int check_combination(cli_opts *o, fm_err *e)
                            t->warmup, t->epochs);
     }
     if (o->command == CLI_CLASSIFY && o->nfiles == 0)
-        return fm_fail(e, FM_EINVAL, NULL, "classify needs at least one PICTURE (or - for stdin)");
+        return fm_fail(e, FM_EINVAL, NULL,
+                       "classify needs at least one PICTURE (a PNG or JPEG, or - for stdin)");
     if (o->show && o->nfiles > 1 && show_pattern_ds(o->show) != 1)
         return fm_fail(e, FM_EINVAL, "--show",
                        "with %d images the name needs a %%d for the image's number "

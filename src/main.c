@@ -16,6 +16,7 @@
 #include "kernels.h"
 #include "mlp.h"
 #include "model_file.h"
+#include "picture.h"
 #include "plot.h"
 #include "pool.h"
 #include "prep.h"
@@ -730,7 +731,7 @@ static int cmd_classify(const cli_opts *o)
         uint8_t in[IDX_PIXELS];
         image_prep_info info;
         int pic_w = 0, pic_h = 0;
-        int bad = image_read_png(path, &img, &e);
+        int bad = picture_read(path, &img, &e);
         if (!bad) {
             pic_w = img.w;
             pic_h = img.h;

@@ -188,7 +188,7 @@ static void test_classify_bad_file_does_not_stop_the_rest(void **state)
     assert_int_equal(tu_fmnist(&out, &err, "export --data data/sample --index 1 -o %s/good.png", T), 0);
     free(out), free(err);
     assert_int_equal(tu_fmnist(&out, &err, "classify --model %s/m.model %s %s/good.png", T, bad, T), 1);
-    assert_non_null(strstr(err, "bad.png: not a PNG file"));
+    assert_non_null(strstr(err, "bad.png: not a picture fmnist knows; it reads PNG and JPEG"));
     assert_non_null(strstr(out, "good.png: "));
     free(out), free(err);
 }
@@ -312,7 +312,7 @@ static void test_usage_errors(void **state)
         {"eval --epochs 1",
          "fmnist: --epochs: not an option of eval"},
         {"classify",
-         "fmnist: classify needs at least one PICTURE (or - for stdin)"},
+         "fmnist: classify needs at least one PICTURE (a PNG or JPEG, or - for stdin)"},
         {"classify --top 0 x.png",
          "fmnist: --top: 0 is out of range 1..10"},
         {"classify --top 11 x.png",

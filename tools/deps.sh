@@ -14,6 +14,7 @@ case $what in
 build)
     have_pc libpng || missing="$missing libpng-dev"
     have_pc zlib || missing="$missing zlib1g-dev"
+    have_pc libjpeg || missing="$missing libjpeg62-turbo-dev"
     ;;
 test)
     have_pc cmocka || missing="$missing libcmocka-dev"
