@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "augment.h"
@@ -20,6 +21,7 @@
 #include "plot.h"
 #include "pool.h"
 #include "prep.h"
+#include "progress.h"
 #include "rng.h"
 #include "train.h"
 #include "version.h"
@@ -198,6 +200,7 @@ static int load_split(const cli_opts *o, enum idx_split split, idx_set *out, cha
 typedef struct progress {
     int tty, quiet, json;
     double last_draw;
+    double start, done_at_start; /* the first step's time and the run's fraction done */
     long steps, stop_after; /* FMNIST_STOP_AFTER_STEP: a test raises SIGINT there */
 } progress;
 
@@ -208,27 +211,43 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The terminal's width: of standard error, else $COLUMNS, else 80. */
+static int terminal_width(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    const char *c = getenv("COLUMNS");
+    int n = c ? atoi(c) : 0;
+    return n > 0 && n < 10000 ? n : 80;
+}
+
 static void on_step(void *ctx, const train_status *s)
 {
     progress *pr = ctx;
     if (++pr->steps == pr->stop_after)
         raise(SIGINT);
+    double t = now();
+    progress_status ps = {s->epoch, s->epochs, s->step, s->steps, s->loss,
+                          s->seconds > 0 ? (double)s->images / s->seconds : 0, 0, 0};
+    if (pr->start == 0) { /* the first step: where this run (perhaps resumed) began */
+        pr->start = t;
+        ps.step--;
+        pr->done_at_start = progress_fraction(&ps);
+        ps.step++;
+    }
     if (pr->quiet || !pr->tty)
         return;
-    double t = now();
     if (s->step != s->steps && t - pr->last_draw < 0.1)
         return;
     pr->last_draw = t;
-    double frac = (double)s->step / (double)s->steps;
-    double rate = s->seconds > 0 ? (double)s->images / s->seconds : 0;
-    double eta = frac > 0 ? s->seconds * (1 - frac) / frac : 0;
-    char bar[31];
-    int fill = (int)(frac * 30);
-    for (int i = 0; i < 30; i++)
-        bar[i] = i < fill ? '#' : '.';
-    bar[30] = 0;
-    fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %ld/%ld  loss %.4f  %.0f img/s  ETA %.1fs", s->epoch,
-            s->epochs, bar, s->step, s->steps, s->loss, rate, eta);
+    ps.elapsed = t - pr->start;
+    ps.done_at_start = pr->done_at_start;
+    char line[512];
+    progress_line(line, sizeof line, terminal_width(), &ps);
+    /* Cleared first, back to the line's start after: what a pipe (fmnist
+     * train | tee log) writes onto the same terminal starts at column 0. */
+    fprintf(stderr, "\r\033[K%s\r", line);
     fflush(stderr);
 }
 
@@ -260,6 +279,11 @@ static void on_epoch(void *ctx, const train_status *s)
         printf("  test acc %.2f%%  %.2f s\n", 100 * s->test_accuracy, s->seconds);
     }
     fflush(stdout);
+    if (!pr->quiet && s->epoch == s->epochs && pr->start > 0) {
+        char d[32];
+        progress_duration(d, sizeof d, now() - pr->start);
+        fprintf(stderr, "trained to epoch %d in %s\n", s->epochs, d);
+    }
 }
 
 /* Set by SIGINT/SIGTERM; training stops after the current step. */
@@ -391,7 +415,7 @@ static int cmd_train(const cli_opts *o)
         rc = EXIT_USAGE;
         goto out;
     }
-    progress pr = {isatty(STDERR_FILENO), o->quiet, o->json, 0, 0, 0};
+    progress pr = {.tty = isatty(STDERR_FILENO), .quiet = o->quiet, .json = o->json};
     const char *stop_at = getenv("FMNIST_STOP_AFTER_STEP");
     pr.stop_after = stop_at && *stop_at ? atol(stop_at) : 0;
     train_hooks hooks = {on_step, on_epoch, &pr, &stop_signal};
