@@ -96,6 +96,22 @@ typedef struct train_state {
 
 void train_state_free(train_state *s);
 
+/* The limits of the options (the command line's and the metadata's). */
+#define TRAIN_MAX_EPOCHS 100000
+#define TRAIN_MAX_BATCH 60000
+#define TRAIN_MAX_LR 1e6
+
+/* One check for each training option's value, shared by the command line
+ * and the metadata reader, so that what one accepts the other does. key is
+ * the metadata key: "epochs", "batch_size", "warmup", "val", "patience"
+ * (integers, in decimal), "lr" (0, 1e6], "dropout" [0, 0.95],
+ * "weight_decay" [0, 10], "label_smoothing" [0, 0.5], "ema" [0, 0.99999].
+ * Any text the C library reads as zero is zero ("0e0", ".0"). On success
+ * *out is the value; else FM_EINVAL with e->msg saying why (e->file ""). */
+int train_option_value(const char *key, const char *text, double *out, fm_err *e);
+/* The seed: a decimal integer in 0..2^64-1, no sign. */
+int train_seed_value(const char *text, uint64_t *out, fm_err *e);
+
 /* The configuration as metadata lines (appended to meta; only what differs
  * from the recipe, plus epochs, batch_size, lr and seed), and back. */
 int train_config_to_meta(const train_config *c, char *meta, size_t cap);
