@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "augment.h"
 #include "err.h"
 #include "idx.h"
 #include "kernels.h"
@@ -38,6 +39,8 @@ typedef struct train_config {
     int keep;               /* enum train_keep; KEEP_BEST needs val */
     int patience;           /* stop after this many epochs without a better
                                validation accuracy; 0: never; needs val */
+    augment_spec augment;   /* random changes of the training images (augment.h);
+                               all 0: off */
 } train_config;
 
 /* The recipe's defaults: 5 epochs, batch 64, lr 0.003, seed 1, nothing else. */

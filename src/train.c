@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "adam.h"
+#include "augment.h"
 #include "eval.h"
 #include "model_file.h"
 
@@ -425,38 +426,6 @@ static uint32_t dropout_key(uint64_t seed, long step)
     return (uint32_t)((z ^ (z >> 29)) >> 32);
 }
 
-/* Fills *st with where the run stands (copying the state blocks). */
-static int snapshot(train_state *st, const train_config *cfg, const adam *opt, const float *ema,
-                    const float *best, int epochs_done, uint32_t pos, const rng *epoch_rng,
-                    double loss_sum, long correct, int best_epoch, double best_val,
-                    int bad_epochs, fm_err *e)
-{
-    int nb = train_state_blocks(cfg);
-    size_t n = opt->n;
-    float *b = malloc((size_t)nb * n * sizeof(float));
-    if (!b)
-        return fm_fail(e, FM_ENOMEM, NULL, "out of memory for the checkpoint");
-    memcpy(b, opt->m, n * sizeof(float));
-    memcpy(b + n, opt->v, n * sizeof(float));
-    int at = 2;
-    if (cfg->ema > 0)
-        memcpy(b + (size_t)at++ * n, ema, n * sizeof(float));
-    if (cfg->keep == KEEP_BEST)
-        memcpy(b + (size_t)at * n, best, n * sizeof(float));
-    st->epoch = epochs_done;
-    st->pos = pos;
-    st->epoch_rng = *epoch_rng;
-    st->step = opt->step;
-    st->loss_sum = loss_sum;
-    st->correct = correct;
-    st->best_epoch = best_epoch;
-    st->best_val = best_val;
-    st->bad_epochs = bad_epochs;
-    st->nblocks = nb;
-    st->blocks = b;
-    return FM_OK;
-}
-
 static int check_config(const train_config *c, uint32_t n, fm_err *e)
 {
     if (c->epochs < 1 || c->batch_size < 1 || !(c->lr > 0) || !isfinite(c->lr))
@@ -472,238 +441,376 @@ static int check_config(const train_config *c, uint32_t n, fm_err *e)
     return FM_OK;
 }
 
-int train_run(mlp *m, rng *r, const idx_set *train, const idx_set *test,
-              const train_config *cfg, pool *p, const kernel_impl *k, const train_hooks *h,
-              const train_state *resume, train_state *stopped, train_result *res, fm_err *e)
+/* Everything one run needs, allocated once by run_open: the phases below
+ * (set-up and resume, one epoch, one step, end of epoch, stop and
+ * checkpoint, final choice) share it. */
+typedef struct run {
+    const train_config *cfg;
+    const idx_set *train, *test;
+    pool *p;
+    const kernel_impl *k;
+    const train_hooks *h;
+    uint32_t ntrain;     /* training images after the validation split */
+    int bs;              /* the batch size, at most ntrain */
+    long steps;          /* per epoch */
+    size_t P;            /* parameters */
+    mlp net;             /* the copy being trained */
+    mlp shown;           /* what is evaluated and kept: net, or its moving average */
+    mlp_work w, ew;      /* training and evaluation workspaces */
+    adam opt;
+    idx_set val;         /* the held-out validation images */
+    uint32_t *order;     /* the training images (ascending) */
+    uint32_t *perm;      /* this epoch's shuffle of them */
+    uint32_t *val_idx;
+    float *ema, *best;   /* when those options are on */
+    uint8_t *aug;        /* the batch's augmented images (bs x 784), when augmenting */
+    rng gen;             /* the shuffles' generator */
+    rng epoch_rng;       /* gen before this epoch's shuffle */
+    int best_epoch, bad_epochs, epochs_run;
+    double best_val, last_test, last_val;
+    double t0, loss_sum; /* this epoch's start and running loss */
+    train_status s;      /* this epoch's report */
+} run;
+
+static void run_close(run *r)
 {
+    adam_free(&r->opt);
+    mlp_work_free(&r->ew);
+    mlp_work_free(&r->w);
+    mlp_free(&r->net);
+    idx_free(&r->val);
+    free(r->order);
+    free(r->perm);
+    free(r->val_idx);
+    free(r->ema);
+    free(r->best);
+    free(r->aug);
+}
+
+/* The buffers, the network's copy (on failure the caller's is as it was)
+ * and the validation split. */
+static int run_alloc(run *r, const mlp *m, fm_err *e)
+{
+    const train_config *cfg = r->cfg;
+    size_t P = r->P;
     int rc;
-    if (train->n == 0)
-        return fm_fail(e, FM_EINVAL, NULL, "no training images");
-    if ((rc = check_config(cfg, train->n, e)))
+    r->order = malloc((size_t)r->ntrain * sizeof *r->order);
+    r->perm = malloc((size_t)r->ntrain * sizeof *r->perm);
+    r->val_idx = cfg->val ? malloc((size_t)cfg->val * sizeof *r->val_idx) : NULL;
+    r->ema = cfg->ema > 0 ? mem_alloc(P * sizeof(float)) : NULL;
+    r->best = cfg->keep == KEEP_BEST ? mem_alloc(P * sizeof(float)) : NULL;
+    r->aug = augment_active(&cfg->augment) ? malloc((size_t)r->bs * IDX_PIXELS) : NULL;
+    if (cfg->val) {
+        r->val.n = cfg->val;
+        r->val.images = mem_alloc((size_t)cfg->val * IDX_PIXELS);
+        r->val.labels = malloc(cfg->val);
+    }
+    if (!r->order || !r->perm || (cfg->val && (!r->val_idx || !r->val.images || !r->val.labels)) ||
+        (cfg->ema > 0 && !r->ema) || (cfg->keep == KEEP_BEST && !r->best) ||
+        (augment_active(&cfg->augment) && !r->aug))
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
+    if ((rc = mlp_create(&r->net, m->nlayers, m->width, e)) ||
+        (rc = mlp_work_create_team(&r->w, &r->net, r->bs, 1, pool_size(r->p), e)) ||
+        ((r->test || cfg->val) && (rc = mlp_work_create(&r->ew, &r->net, EVAL_BATCH, 0, e))) ||
+        (rc = adam_create(&r->opt, P, cfg->lr, e)))
         return rc;
-    uint32_t ntrain = train->n - cfg->val;
+    memcpy(r->net.params, m->params, P * sizeof(float));
+    r->opt.weight_decay = cfg->weight_decay;
+    r->w.smoothing = (float)cfg->label_smoothing;
+    r->w.dropout = (float)cfg->dropout;
+    train_split(cfg, r->train->n, r->val_idx, r->order);
+    for (uint32_t i = 0; i < cfg->val; i++) {
+        memcpy(r->val.images + (size_t)i * IDX_PIXELS,
+               r->train->images + (size_t)r->val_idx[i] * IDX_PIXELS, IDX_PIXELS);
+        r->val.labels[i] = r->train->labels[r->val_idx[i]];
+    }
+    if (r->ema)
+        memcpy(r->ema, r->net.params, P * sizeof(float));
+    return FM_OK;
+}
+
+/* Where a resumed run continues: its optimiser, moving average, best
+ * weights, generator and counters. */
+static void run_restore(run *r, const train_state *st)
+{
+    size_t P = r->P;
+    memcpy(r->opt.m, st->blocks, P * sizeof(float));
+    memcpy(r->opt.v, st->blocks + P, P * sizeof(float));
+    int at = 2;
+    if (r->ema)
+        memcpy(r->ema, st->blocks + (size_t)at++ * P, P * sizeof(float));
+    if (r->best)
+        memcpy(r->best, st->blocks + (size_t)at * P, P * sizeof(float));
+    r->opt.step = st->step;
+    r->gen = st->epoch_rng;
+    r->best_epoch = st->best_epoch;
+    r->best_val = st->best_val;
+    r->bad_epochs = st->bad_epochs;
+    r->epochs_run = st->epoch;
+}
+
+/* Set-up: checks, allocation, the split, and the resumed state if any. */
+static int run_open(run *r, const mlp *m, const rng *gen, const train_state *resume, fm_err *e)
+{
+    const train_config *cfg = r->cfg;
+    int rc;
+    if (r->train->n == 0)
+        return fm_fail(e, FM_EINVAL, NULL, "no training images");
+    if ((rc = check_config(cfg, r->train->n, e)))
+        return rc;
+    r->ntrain = r->train->n - cfg->val;
     if (resume && (resume->nblocks != train_state_blocks(cfg) || !resume->blocks ||
-                   resume->pos >= ntrain || resume->epoch >= cfg->epochs))
+                   resume->pos >= r->ntrain || resume->epoch >= cfg->epochs))
         return fm_fail(e, FM_EINVAL, NULL,
                        "the checkpoint does not fit this run (%d of %d epochs, image %u of %u)",
-                       resume->epoch, cfg->epochs, resume->pos, ntrain);
-    int bs = (uint32_t)cfg->batch_size < ntrain ? cfg->batch_size : (int)ntrain;
-    size_t P = m->nparams;
+                       resume->epoch, cfg->epochs, resume->pos, r->ntrain);
+    r->bs = (uint32_t)cfg->batch_size < r->ntrain ? cfg->batch_size : (int)r->ntrain;
+    r->P = m->nparams;
+    r->steps = (long)((r->ntrain + (uint32_t)r->bs - 1) / (uint32_t)r->bs);
+    r->best_val = r->last_test = r->last_val = -1;
+    if ((rc = run_alloc(r, m, e)))
+        return rc;
+    r->gen = *gen;
+    if (resume)
+        run_restore(r, resume);
+    r->shown = r->net;
+    if (r->ema)
+        r->shown.params = r->ema;
+    return FM_OK;
+}
 
-    /* Everything the run needs, allocated once. */
-    mlp net;
-    memset(&net, 0, sizeof net);
-    mlp_work w, ew;
-    memset(&w, 0, sizeof w);
-    memset(&ew, 0, sizeof ew);
-    adam opt;
-    memset(&opt, 0, sizeof opt);
-    idx_set val = {0};
-    uint32_t *order = malloc((size_t)ntrain * sizeof *order);
-    uint32_t *perm = malloc((size_t)ntrain * sizeof *perm);
-    uint32_t *val_idx = cfg->val ? malloc((size_t)cfg->val * sizeof *val_idx) : NULL;
-    float *ema = cfg->ema > 0 ? mem_alloc(P * sizeof(float)) : NULL;
-    float *best = cfg->keep == KEEP_BEST ? mem_alloc(P * sizeof(float)) : NULL;
-    if (cfg->val) {
-        val.n = cfg->val;
-        val.images = mem_alloc((size_t)cfg->val * IDX_PIXELS);
-        val.labels = malloc(cfg->val);
-    }
-    if (!order || !perm || (cfg->val && (!val_idx || !val.images || !val.labels)) ||
-        (cfg->ema > 0 && !ema) || (cfg->keep == KEEP_BEST && !best)) {
-        rc = fm_fail(e, FM_ENOMEM, NULL, "out of memory");
-        goto out;
-    }
-    /* Train a copy: on failure the caller's network is as it was. */
-    if ((rc = mlp_create(&net, m->nlayers, m->width, e)) ||
-        (rc = mlp_work_create_team(&w, &net, bs, 1, pool_size(p), e)) ||
-        ((test || cfg->val) && (rc = mlp_work_create(&ew, &net, EVAL_BATCH, 0, e))) ||
-        (rc = adam_create(&opt, P, cfg->lr, e)))
-        goto out;
-    memcpy(net.params, m->params, P * sizeof(float));
-    opt.weight_decay = cfg->weight_decay;
-    w.smoothing = (float)cfg->label_smoothing;
-    w.dropout = (float)cfg->dropout;
-    train_split(cfg, train->n, val_idx, order);
-    for (uint32_t i = 0; i < cfg->val; i++) {
-        memcpy(val.images + (size_t)i * IDX_PIXELS, train->images + (size_t)val_idx[i] * IDX_PIXELS,
-               IDX_PIXELS);
-        val.labels[i] = train->labels[val_idx[i]];
-    }
-    if (ema)
-        memcpy(ema, net.params, P * sizeof(float));
-
-    rng gen = *r;
-    int first_epoch = 1, best_epoch = 0, bad_epochs = 0;
-    double best_val = -1;
-    uint32_t first_pos = 0;
-    double resume_loss = 0;
-    long resume_correct = 0;
-    if (resume) {
-        memcpy(opt.m, resume->blocks, P * sizeof(float));
-        memcpy(opt.v, resume->blocks + P, P * sizeof(float));
+/* Stop and checkpoint: *st gets where the run stands (epochs_done complete
+ * epochs, pos images into the next, whose shuffle comes from epoch_rng),
+ * m the parameters reached. */
+static int run_stop(run *r, mlp *m, train_state *st, int epochs_done, uint32_t pos,
+                    const rng *epoch_rng, double loss_sum, long correct, fm_err *e)
+{
+    const train_config *cfg = r->cfg;
+    size_t n = r->P;
+    if (st) {
+        int nb = train_state_blocks(cfg);
+        float *b = malloc((size_t)nb * n * sizeof(float));
+        if (!b)
+            return fm_fail(e, FM_ENOMEM, NULL, "out of memory for the checkpoint");
+        memcpy(b, r->opt.m, n * sizeof(float));
+        memcpy(b + n, r->opt.v, n * sizeof(float));
         int at = 2;
-        if (ema)
-            memcpy(ema, resume->blocks + (size_t)at++ * P, P * sizeof(float));
-        if (best)
-            memcpy(best, resume->blocks + (size_t)at * P, P * sizeof(float));
-        opt.step = resume->step;
-        gen = resume->epoch_rng;
-        first_epoch = resume->epoch + 1;
-        first_pos = resume->pos;
-        resume_loss = resume->loss_sum;
-        resume_correct = resume->correct;
-        best_epoch = resume->best_epoch;
-        best_val = resume->best_val;
-        bad_epochs = resume->bad_epochs;
+        if (r->ema)
+            memcpy(b + (size_t)at++ * n, r->ema, n * sizeof(float));
+        if (r->best)
+            memcpy(b + (size_t)at * n, r->best, n * sizeof(float));
+        st->epoch = epochs_done;
+        st->pos = pos;
+        st->epoch_rng = *epoch_rng;
+        st->step = r->opt.step;
+        st->loss_sum = loss_sum;
+        st->correct = correct;
+        st->best_epoch = r->best_epoch;
+        st->best_val = r->best_val;
+        st->bad_epochs = r->bad_epochs;
+        st->nblocks = nb;
+        st->blocks = b;
     }
-    /* The network evaluated and kept: the moving average when on. */
-    mlp shown = net;
-    if (ema)
-        shown.params = ema;
+    memcpy(m->params, r->net.params, n * sizeof(float));
+    if (pos)
+        return fm_fail(e, FM_EINTR, NULL, "stopped at epoch %d, step %ld", epochs_done + 1,
+                       r->s.step);
+    return fm_fail(e, FM_EINTR, NULL, "stopped after epoch %d", epochs_done);
+}
 
-    long steps = (long)((ntrain + (uint32_t)bs - 1) / (uint32_t)bs);
-    double last_test = -1, last_val = -1;
-    int epochs_run = first_epoch - 1;
-    for (int epoch = first_epoch; epoch <= cfg->epochs; epoch++) {
-        double t0 = now(), loss_sum = 0;
-        rng epoch_rng = gen;
-        memcpy(perm, order, (size_t)ntrain * sizeof *perm);
-        rng_shuffle(&gen, perm, ntrain);
-        w.correct = 0;
-        uint32_t pos = 0;
-        train_status s = {.epoch = epoch, .epochs = cfg->epochs, .steps = steps,
-                          .val_accuracy = -1, .val_loss = -1, .test_accuracy = -1,
-                          .test_loss = -1};
-        if (epoch == first_epoch && first_pos) {
-            pos = first_pos;
-            loss_sum = resume_loss;
-            w.correct = resume_correct;
-            s.images = pos;
-            s.step = (long)(pos / (uint32_t)bs);
+static int stop_requested(const run *r)
+{
+    return r->h && r->h->stop && *r->h->stop;
+}
+
+static int diverged(const run *r, double loss, int epoch, long step, fm_err *e)
+{
+    char what[64];
+    if (isfinite(loss))
+        snprintf(what, sizeof what, "reached %.3g", loss);
+    else
+        snprintf(what, sizeof what, "became %s", isnan(loss) ? "NaN" : "infinite");
+    return fm_fail(e, FM_ENUMERIC, NULL,
+                   "training diverged: the loss %s at epoch %d, step %ld "
+                   "(is the learning rate %g too high?)",
+                   what, epoch, step, r->cfg->lr);
+}
+
+/* One step on the B images perm[pos..pos+B): gather (augmented when on),
+ * forward, loss, and the backward pass with Adam (and the moving average)
+ * fused into it. */
+static int run_step(run *r, uint32_t pos, int B, fm_err *e)
+{
+    const train_config *cfg = r->cfg;
+    mlp_work *w = &r->w;
+    const uint32_t *idx = r->perm + pos;
+    uint32_t next = pos + (uint32_t)B;
+    if (r->aug) {
+        augment_batch(&cfg->augment, r->train->images, idx, B,
+                      augment_key(cfg->seed, r->opt.step), r->aug, r->p);
+        w->next_idx = NULL;
+        w->next_B = 0;
+        mlp_gather(&r->net, w, r->p, r->k, r->aug, NULL, NULL, B);
+        for (int b = 0; b < B; b++)
+            w->labels[b] = r->train->labels[idx[b]];
+    } else {
+        w->next_idx = next < r->ntrain ? r->perm + next : NULL;
+        w->next_B = next < r->ntrain ? (r->ntrain - next < (uint32_t)r->bs ? (int)(r->ntrain - next)
+                                                                          : r->bs)
+                                     : 0;
+        mlp_gather(&r->net, w, r->p, r->k, r->train->images, r->train->labels, idx, B);
+    }
+    w->dropout_key = dropout_key(cfg->seed, r->opt.step);
+    mlp_forward(&r->net, w, r->p, r->k);
+    double loss = mlp_loss(&r->net, w);
+    if (!(loss < TRAIN_DIVERGED_LOSS))
+        return diverged(r, loss, r->s.epoch, r->s.step + 1, e);
+    double lr = train_lr(cfg, r->opt.step, r->steps);
+    adam_stepper as;
+    adam_begin(&as, &r->opt, r->k->adam, r->net.params, w->grads, lr);
+    if (r->ema) { /* e = e d + (1 - d) p, fused into the Adam pass */
+        as.c.ema = r->ema;
+        as.c.ema_d = (float)cfg->ema;
+        as.c.ema_od = (float)(1 - cfg->ema);
+    }
+    mlp_update upd = {adam_update_range, &as}; /* run inside mlp_backward's jobs */
+    mlp_backward(&r->net, w, r->p, r->k, &upd);
+    r->loss_sum += loss * B;
+    r->s.step++;
+    r->s.images += B;
+    r->s.lr = lr;
+    return FM_OK;
+}
+
+/* One epoch's steps from image first_pos of its shuffle (0 unless resumed
+ * mid-epoch, with that epoch's sums). */
+static int run_epoch(run *r, mlp *m, int epoch, uint32_t first_pos, double loss_sum, long correct,
+                     train_state *stopped, fm_err *e)
+{
+    const train_hooks *h = r->h;
+    r->t0 = now();
+    r->epoch_rng = r->gen;
+    memcpy(r->perm, r->order, (size_t)r->ntrain * sizeof *r->perm);
+    rng_shuffle(&r->gen, r->perm, r->ntrain);
+    train_status s0 = {.epoch = epoch, .epochs = r->cfg->epochs, .steps = r->steps,
+                       .val_accuracy = -1, .val_loss = -1, .test_accuracy = -1,
+                       .test_loss = -1};
+    r->s = s0;
+    r->loss_sum = loss_sum;
+    r->w.correct = correct;
+    r->s.images = first_pos;
+    r->s.step = (long)(first_pos / (uint32_t)r->bs);
+    for (uint32_t pos = first_pos; pos < r->ntrain; pos += (uint32_t)r->bs) {
+        int B = r->ntrain - pos < (uint32_t)r->bs ? (int)(r->ntrain - pos) : r->bs;
+        int rc = run_step(r, pos, B, e);
+        if (rc)
+            return rc;
+        if (h && h->on_step) {
+            r->s.loss = r->loss_sum / (double)r->s.images;
+            r->s.accuracy = (double)r->w.correct / (double)r->s.images;
+            r->s.seconds = now() - r->t0;
+            h->on_step(h->ctx, &r->s);
         }
-        for (; pos < ntrain; pos += (uint32_t)bs) {
-            int B = ntrain - pos < (uint32_t)bs ? (int)(ntrain - pos) : bs;
-            uint32_t next = pos + (uint32_t)B;
-            w.next_idx = next < ntrain ? perm + next : NULL;
-            w.next_B = next < ntrain ? (ntrain - next < (uint32_t)bs ? (int)(ntrain - next) : bs) : 0;
-            mlp_gather(&net, &w, p, k, train->images, train->labels, perm + pos, B);
-            w.dropout_key = dropout_key(cfg->seed, opt.step);
-            mlp_forward(&net, &w, p, k);
-            double loss = mlp_loss(&net, &w);
-            if (!(loss < TRAIN_DIVERGED_LOSS)) {
-                char what[64];
-                if (isfinite(loss))
-                    snprintf(what, sizeof what, "reached %.3g", loss);
-                else
-                    snprintf(what, sizeof what, "became %s", isnan(loss) ? "NaN" : "infinite");
-                rc = fm_fail(e, FM_ENUMERIC, NULL,
-                             "training diverged: the loss %s at epoch %d, step %ld "
-                             "(is the learning rate %g too high?)",
-                             what, epoch, s.step + 1, cfg->lr);
-                goto out;
-            }
-            double lr = train_lr(cfg, opt.step, steps);
-            adam_stepper as;
-            adam_begin(&as, &opt, k->adam, net.params, w.grads, lr);
-            if (ema) { /* e = e d + (1 - d) p, fused into the Adam pass */
-                as.c.ema = ema;
-                as.c.ema_d = (float)cfg->ema;
-                as.c.ema_od = (float)(1 - cfg->ema);
-            }
-            mlp_update upd = {adam_update_range, &as}; /* run inside mlp_backward's jobs */
-            mlp_backward(&net, &w, p, k, &upd);
-            loss_sum += loss * B;
-            s.step++;
-            s.images += B;
-            s.lr = lr;
-            if (h && h->on_step) {
-                s.loss = loss_sum / (double)s.images;
-                s.accuracy = (double)w.correct / (double)s.images;
-                s.seconds = now() - t0;
-                h->on_step(h->ctx, &s);
-            }
-            if (h && h->stop && *h->stop && pos + (uint32_t)B < ntrain) {
-                if (stopped && (rc = snapshot(stopped, cfg, &opt, ema, best, epoch - 1,
-                                              pos + (uint32_t)B, &epoch_rng, loss_sum,
-                                              w.correct, best_epoch, best_val, bad_epochs, e)))
-                    goto out;
-                memcpy(m->params, net.params, P * sizeof(float));
-                rc = fm_fail(e, FM_EINTR, NULL, "stopped at epoch %d, step %ld", epoch, s.step);
-                goto out;
-            }
-        }
-        s.loss = loss_sum / (double)s.images;
-        s.accuracy = (double)w.correct / (double)s.images;
-        s.train_seconds = now() - t0;
-        eval_result er;
-        if (cfg->val) {
-            if ((rc = eval_run(&shown, &val, p, k, &ew, &er, NULL, e)))
-                goto out;
-            s.val_accuracy = last_val = (double)er.correct / (double)er.n;
-            s.val_loss = er.loss;
-            /* The validation set alone decides what is kept. */
-            if (s.val_accuracy > best_val) {
-                best_val = s.val_accuracy;
-                best_epoch = epoch;
-                bad_epochs = 0;
-                s.best = 1;
-                if (best)
-                    memcpy(best, shown.params, P * sizeof(float));
-            } else {
-                bad_epochs++;
-            }
-        }
-        if (test) {
-            if ((rc = eval_run(&shown, test, p, k, &ew, &er, NULL, e)))
-                goto out;
-            s.test_accuracy = last_test = (double)er.correct / (double)er.n;
-            s.test_loss = er.loss;
-        }
-        s.seconds = now() - t0;
-        epochs_run = epoch;
-        if (h && h->on_epoch)
-            h->on_epoch(h->ctx, &s);
-        if (cfg->patience && bad_epochs >= cfg->patience)
-            break;
-        if (h && h->stop && *h->stop && epoch < cfg->epochs) {
-            if (stopped && (rc = snapshot(stopped, cfg, &opt, ema, best, epoch, 0, &gen, 0, 0,
-                                          best_epoch, best_val, bad_epochs, e)))
-                goto out;
-            memcpy(m->params, net.params, P * sizeof(float));
-            rc = fm_fail(e, FM_EINTR, NULL, "stopped after epoch %d", epoch);
-            goto out;
+        if (stop_requested(r) && pos + (uint32_t)B < r->ntrain)
+            return run_stop(r, m, stopped, epoch - 1, pos + (uint32_t)B, &r->epoch_rng,
+                            r->loss_sum, r->w.correct, e);
+    }
+    return FM_OK;
+}
+
+/* After an epoch: validation (which alone decides what is kept), the test
+ * set, the report. */
+static int run_end_epoch(run *r, int epoch, fm_err *e)
+{
+    train_status *s = &r->s;
+    eval_result er;
+    int rc;
+    s->loss = r->loss_sum / (double)s->images;
+    s->accuracy = (double)r->w.correct / (double)s->images;
+    s->train_seconds = now() - r->t0;
+    if (r->cfg->val) {
+        if ((rc = eval_run(&r->shown, &r->val, r->p, r->k, &r->ew, &er, NULL, e)))
+            return rc;
+        s->val_accuracy = r->last_val = (double)er.correct / (double)er.n;
+        s->val_loss = er.loss;
+        if (s->val_accuracy > r->best_val) {
+            r->best_val = s->val_accuracy;
+            r->best_epoch = epoch;
+            r->bad_epochs = 0;
+            s->best = 1;
+            if (r->best)
+                memcpy(r->best, r->shown.params, r->P * sizeof(float));
+        } else {
+            r->bad_epochs++;
         }
     }
-    train_result result = {last_test, last_val, epochs_run, epochs_run};
-    if (best && best_epoch > 0) {
-        memcpy(m->params, best, P * sizeof(float));
-        result.best_epoch = best_epoch;
-        result.val_accuracy = best_val;
+    if (r->test) {
+        if ((rc = eval_run(&r->shown, r->test, r->p, r->k, &r->ew, &er, NULL, e)))
+            return rc;
+        s->test_accuracy = r->last_test = (double)er.correct / (double)er.n;
+        s->test_loss = er.loss;
+    }
+    s->seconds = now() - r->t0;
+    r->epochs_run = epoch;
+    if (r->h && r->h->on_epoch)
+        r->h->on_epoch(r->h->ctx, s);
+    return FM_OK;
+}
+
+/* The model to keep: the best on validation with KEEP_BEST, else the
+ * last (its moving average when on). */
+static int run_finish(run *r, mlp *m, train_result *res, fm_err *e)
+{
+    train_result result = {r->last_test, r->last_val, r->epochs_run, r->epochs_run};
+    if (r->best && r->best_epoch > 0) {
+        memcpy(m->params, r->best, r->P * sizeof(float));
+        result.best_epoch = r->best_epoch;
+        result.val_accuracy = r->best_val;
         /* The test accuracy of the kept model, for the record. */
-        if (test) {
-            mlp kept = net;
-            kept.params = best;
+        if (r->test) {
+            mlp kept = r->net;
+            kept.params = r->best;
             eval_result er;
-            if ((rc = eval_run(&kept, test, p, k, &ew, &er, NULL, e)))
-                goto out;
+            int rc = eval_run(&kept, r->test, r->p, r->k, &r->ew, &er, NULL, e);
+            if (rc)
+                return rc;
             result.test_accuracy = (double)er.correct / (double)er.n;
         }
     } else {
-        memcpy(m->params, shown.params, P * sizeof(float));
+        memcpy(m->params, r->shown.params, r->P * sizeof(float));
     }
     if (res)
         *res = result;
-out:
-    adam_free(&opt);
-    mlp_work_free(&ew);
-    mlp_work_free(&w);
-    mlp_free(&net);
-    idx_free(&val);
-    free(order);
-    free(perm);
-    free(val_idx);
-    free(ema);
-    free(best);
+    return FM_OK;
+}
+
+int train_run(mlp *m, rng *gen, const idx_set *train, const idx_set *test,
+              const train_config *cfg, pool *p, const kernel_impl *k, const train_hooks *h,
+              const train_state *resume, train_state *stopped, train_result *res, fm_err *e)
+{
+    run r;
+    memset(&r, 0, sizeof r);
+    r.cfg = cfg;
+    r.train = train;
+    r.test = test;
+    r.p = p;
+    r.k = k;
+    r.h = h;
+    int rc = run_open(&r, m, gen, resume, e);
+    int first = resume && !rc ? resume->epoch + 1 : 1;
+    for (int epoch = first; !rc && epoch <= cfg->epochs; epoch++) {
+        int mid = resume && epoch == first && resume->pos;
+        rc = run_epoch(&r, m, epoch, mid ? resume->pos : 0, mid ? resume->loss_sum : 0,
+                       mid ? resume->correct : 0, stopped, e);
+        if (!rc)
+            rc = run_end_epoch(&r, epoch, e);
+        if (rc || (cfg->patience && r.bad_epochs >= cfg->patience))
+            break;
+        if (stop_requested(&r) && epoch < cfg->epochs)
+            rc = run_stop(&r, m, stopped, epoch, 0, &r.gen, 0, 0, e);
+    }
+    if (!rc)
+        rc = run_finish(&r, m, res, e);
+    run_close(&r);
     return rc;
 }

@@ -1,0 +1,78 @@
+/* augment.h: random changes of the training images, so that a model learns
+ * clothing as people draw and photograph it, not only as the data set
+ * shows it.
+ *
+ * Every transform works on the 28x28 uint8 images on the fly, one image at
+ * a time. Image b of the batch of step t is changed by a generator seeded
+ * from (seed, t, b) alone, so the result is the same on any number of
+ * threads and on any CPU: only integer arithmetic and basic float
+ * operations are used (sines and powers come from series in this module,
+ * not from libm).
+ *
+ * The transforms, in the order they are applied; each is off at 0:
+ *   style (at most one, drawn with these probabilities):
+ *     outline=P     the item's outline and inner edges only, as a line drawing
+ *     silhouette=P  the item filled with one level, as a filled icon
+ *     flat=P        the item filled with one level, its outline bright: a
+ *                   line drawing whose inside classify fills
+ *     posterize=P   the item's levels reduced to 2 or 3: flat colours, as
+ *                   clip art and emoji are drawn
+ *   geometry (every image, magnitudes uniform in the given ranges):
+ *     scale=F       size times 1 +- F
+ *     squeeze=F     width times 1 +- F, height divided by it
+ *     rotate=D      turned by +- D degrees
+ *     shift=N       moved by +- N pixels each way
+ *     flip=P        mirrored left-right with probability P
+ *   intensity (each with its probability):
+ *     blur=P        a 3x3 binomial blur
+ *     gamma=P       levels to the power g, g log-uniform in [1/2, 2]
+ *     contrast=P    dark levels lifted towards the brightest (weaker texture)
+ *     noise=P       +-24 levels of uniform noise on the item
+ * Then the brightest pixel is stretched to 255, as classify's preprocessing
+ * does. */
+#ifndef FMNIST_AUGMENT_H
+#define FMNIST_AUGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "pool.h"
+
+typedef struct augment_spec {
+    float outline, silhouette, flat, posterize;
+    float scale, squeeze, rotate, shift, flip;
+    float blur, gamma, contrast, noise;
+} augment_spec;
+
+/* The mix --augment default names (documented in --help and the README). */
+augment_spec augment_default(void);
+
+/* 1 when any transform is on. */
+int augment_active(const augment_spec *s);
+
+/* Parses SPEC: "none", or a comma-separated list of "default" (the default
+ * mix) and NAME=VALUE items (the names above; later items override earlier
+ * ones). Every value is checked against its range: probabilities 0..1,
+ * scale and squeeze 0..0.5, rotate 0..45, shift 0..8. On failure returns
+ * FM_EINVAL naming the item at fault, and *out is untouched. */
+int augment_parse(const char *spec, augment_spec *out, fm_err *e);
+
+/* The canonical text of a spec: its nonzero items in the order above, with
+ * the shortest decimal that reads back as the same float ("none" when all
+ * are off). augment_parse of it gives the same spec. */
+void augment_format(const augment_spec *s, char *buf, size_t cap);
+
+/* The key of a step's batch: a function of the seed and the step only. */
+uint64_t augment_key(uint64_t seed, long step);
+
+/* One image: src (784 bytes) changed as s says, into dst (784 bytes), by
+ * the generator of (key, b). src and dst may not overlap. */
+void augment_image(const augment_spec *s, const uint8_t *src, uint64_t key, int b, uint8_t *dst);
+
+/* Image b of the batch is images + idx[b] * 784, changed into dst + b * 784,
+ * spread over the pool's threads (p may be NULL). */
+void augment_batch(const augment_spec *s, const uint8_t *images, const uint32_t *idx, int B,
+                   uint64_t key, uint8_t *dst, pool *p);
+
+#endif

@@ -1,0 +1,419 @@
+/* augment.c: random changes of the training images (see augment.h). */
+#include "augment.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rng.h"
+
+#define SIDE 28
+#define N (SIDE * SIDE)
+/* A pixel at or above this level is part of the item (the data set's
+ * background is 0, its items' faint edges reach a few levels). */
+#define ITEM_LEVEL 24
+/* A jump of this many levels between a pixel's neighbours is an edge. */
+#define EDGE_JUMP 96
+
+/* ---- the spec ---- */
+
+typedef struct spec_item {
+    const char *name;
+    size_t off;
+    float max;
+} spec_item;
+
+#define ITEM(f, m) {#f, offsetof(augment_spec, f), m}
+static const spec_item items[] = {
+    ITEM(outline, 1),   ITEM(silhouette, 1), ITEM(flat, 1),   ITEM(posterize, 1),
+    ITEM(scale, 0.5f),  ITEM(squeeze, 0.5f), ITEM(rotate, 45), ITEM(shift, 8),
+    ITEM(flip, 1),      ITEM(blur, 1),       ITEM(gamma, 1),  ITEM(contrast, 1),
+    ITEM(noise, 1),
+};
+#undef ITEM
+#define NITEMS (sizeof items / sizeof *items)
+
+static float *field(augment_spec *s, size_t i)
+{
+    return (float *)((char *)s + items[i].off);
+}
+
+static float cfield(const augment_spec *s, size_t i)
+{
+    return *(const float *)((const char *)s + items[i].off);
+}
+
+augment_spec augment_default(void)
+{
+    augment_spec s = {0};
+    s.outline = 0.15f;
+    s.silhouette = 0.1f;
+    s.flat = 0.15f;
+    s.posterize = 0.1f;
+    s.scale = 0.1f;
+    s.squeeze = 0.1f;
+    s.rotate = 8;
+    s.shift = 1.5f;
+    s.flip = 0.5f;
+    s.blur = 0.2f;
+    s.gamma = 0.3f;
+    s.contrast = 0.2f;
+    s.noise = 0.1f;
+    return s;
+}
+
+int augment_active(const augment_spec *s)
+{
+    for (size_t i = 0; i < NITEMS; i++)
+        if (cfield(s, i) != 0)
+            return 1;
+    return 0;
+}
+
+/* One "NAME=VALUE" or "default" of length n into *s. */
+static int parse_item(const char *it, size_t n, augment_spec *s, fm_err *e)
+{
+    if (n == 7 && !strncmp(it, "default", 7)) {
+        *s = augment_default();
+        return FM_OK;
+    }
+    const char *eq = memchr(it, '=', n);
+    size_t klen = eq ? (size_t)(eq - it) : n;
+    for (size_t i = 0; i < NITEMS; i++) {
+        if (strlen(items[i].name) != klen || strncmp(items[i].name, it, klen))
+            continue;
+        char v[32], *end;
+        size_t vlen = eq ? n - klen - 1 : 0;
+        if (!eq || vlen == 0 || vlen >= sizeof v)
+            return fm_fail(e, FM_EINVAL, "--augment", "'%.*s' needs a value: %s=X", (int)n, it,
+                           items[i].name);
+        memcpy(v, eq + 1, vlen);
+        v[vlen] = 0;
+        double x = strtod(v, &end);
+        if (*end || !(x >= 0 && x <= items[i].max) || (v[0] != '.' && (v[0] < '0' || v[0] > '9')))
+            return fm_fail(e, FM_EINVAL, "--augment", "%s: '%s' is not a number in [0, %g]",
+                           items[i].name, v, (double)items[i].max);
+        *field(s, i) = (float)x;
+        return FM_OK;
+    }
+    return fm_fail(e, FM_EINVAL, "--augment",
+                   "'%.*s' is not a transform (outline, silhouette, flat, posterize, scale, "
+                   "squeeze, rotate, shift, flip, blur, gamma, contrast, noise, or default)",
+                   (int)(klen < 40 ? klen : 40), it);
+}
+
+int augment_parse(const char *spec, augment_spec *out, fm_err *e)
+{
+    augment_spec s = {0};
+    if (!strcmp(spec, "none")) {
+        *out = s;
+        return FM_OK;
+    }
+    if (!*spec)
+        return fm_fail(e, FM_EINVAL, "--augment", "needs a list of transforms, or none");
+    for (const char *it = spec;;) {
+        const char *comma = strchr(it, ',');
+        size_t n = comma ? (size_t)(comma - it) : strlen(it);
+        if (n == 0)
+            return fm_fail(e, FM_EINVAL, "--augment", "an empty item in '%s'", spec);
+        int rc = parse_item(it, n, &s, e);
+        if (rc)
+            return rc;
+        if (!comma)
+            break;
+        it = comma + 1;
+    }
+    *out = s;
+    return FM_OK;
+}
+
+void augment_format(const augment_spec *s, char *buf, size_t cap)
+{
+    size_t at = 0;
+    if (cap == 0)
+        return;
+    buf[0] = 0;
+    for (size_t i = 0; i < NITEMS; i++) {
+        float x = cfield(s, i);
+        if (x == 0)
+            continue;
+        char v[32];
+        for (int prec = 1; prec <= 9; prec++) {
+            snprintf(v, sizeof v, "%.*g", prec, (double)x);
+            if ((float)strtod(v, NULL) == x)
+                break;
+        }
+        int n = snprintf(buf + at, cap - at, "%s%s=%s", at ? "," : "", items[i].name, v);
+        if (n < 0 || (size_t)n >= cap - at) {
+            buf[at] = 0;
+            return;
+        }
+        at += (size_t)n;
+    }
+    if (at == 0)
+        snprintf(buf, cap, "none");
+}
+
+/* ---- exact elementary functions (basic IEEE operations only) ---- */
+
+static double series_sin(double x) /* |x| <= pi/4 */
+{
+    double x2 = x * x;
+    return x * (1 - x2 / 6 * (1 - x2 / 20 * (1 - x2 / 42 * (1 - x2 / 72 * (1 - x2 / 110)))));
+}
+
+static double series_cos(double x) /* |x| <= pi/4 */
+{
+    double x2 = x * x;
+    return 1 - x2 / 2 * (1 - x2 / 12 * (1 - x2 / 30 * (1 - x2 / 56 * (1 - x2 / 90))));
+}
+
+/* e^y for y in [-8, 8]: e^(y/16) by its series, then squared four times. */
+static double series_exp(double y)
+{
+    double r = y / 16, t = 1, s = 1;
+    for (int k = 1; k <= 12; k++) {
+        t = t * r / k;
+        s += t;
+    }
+    for (int i = 0; i < 4; i++)
+        s *= s;
+    return s;
+}
+
+/* ln x for x in [1/256, 1]: 2 atanh((x - 1) / (x + 1)) after halving the
+ * range with sqrt-free steps: x = m 2^-k, m in [1/2, 1]. */
+static double series_log(double x)
+{
+    int k = 0;
+    while (x < 0.5) {
+        x *= 2;
+        k++;
+    }
+    double z = (x - 1) / (x + 1), z2 = z * z, t = z, s = 0;
+    for (int i = 1; i <= 41; i += 2) {
+        s += t / i;
+        t *= z2;
+    }
+    return 2 * s - k * 0.69314718055994530942;
+}
+
+/* ---- the transforms, on one image ---- */
+
+static float uni(rng *r) /* [-1, 1) */
+{
+    return 2 * rng_uniform(r) - 1;
+}
+
+/* The item: pixels at ITEM_LEVEL or more, and the holes they enclose (what
+ * the border's background cannot reach, as classify's preprocessing finds
+ * an item by a flood fill from the border). */
+static void item_mask(const uint8_t *v, uint8_t *mask)
+{
+    uint8_t seen[N];
+    int stack[N], top = 0;
+    memset(seen, 0, sizeof seen);
+    for (int i = 0; i < N; i++) {
+        int x = i % SIDE, y = i / SIDE;
+        if ((x == 0 || y == 0 || x == SIDE - 1 || y == SIDE - 1) && v[i] < ITEM_LEVEL) {
+            seen[i] = 1;
+            stack[top++] = i;
+        }
+    }
+    while (top) {
+        int i = stack[--top], x = i % SIDE, y = i / SIDE;
+        const int nb[4] = {x > 0 ? i - 1 : -1, x < SIDE - 1 ? i + 1 : -1,
+                           y > 0 ? i - SIDE : -1, y < SIDE - 1 ? i + SIDE : -1};
+        for (int k = 0; k < 4; k++)
+            if (nb[k] >= 0 && !seen[nb[k]] && v[nb[k]] < ITEM_LEVEL) {
+                seen[nb[k]] = 1;
+                stack[top++] = nb[k];
+            }
+    }
+    for (int i = 0; i < N; i++)
+        mask[i] = !seen[i];
+}
+
+static int at(const uint8_t *v, int x, int y)
+{
+    return x < 0 || y < 0 || x >= SIDE || y >= SIDE ? 0 : v[y * SIDE + x];
+}
+
+/* The item's outline (mask pixels next to the background) and its inner
+ * edges (a large jump between opposite neighbours). */
+static void edges(const uint8_t *v, const uint8_t *mask, uint8_t *edge)
+{
+    for (int y = 0; y < SIDE; y++)
+        for (int x = 0; x < SIDE; x++) {
+            int i = y * SIDE + x, e = 0;
+            if (mask[i]) {
+                e = !at(mask, x - 1, y) || !at(mask, x + 1, y) || !at(mask, x, y - 1) ||
+                    !at(mask, x, y + 1);
+                int gx = at(v, x + 1, y) - at(v, x - 1, y), gy = at(v, x, y + 1) - at(v, x, y - 1);
+                e |= abs(gx) + abs(gy) >= EDGE_JUMP;
+            }
+            edge[i] = (uint8_t)e;
+        }
+}
+
+enum { STYLE_NONE, STYLE_OUTLINE, STYLE_SILHOUETTE, STYLE_FLAT, STYLE_POSTERIZE };
+
+static void style(int kind, rng *r, const uint8_t *src, uint8_t *dst)
+{
+    uint8_t mask[N], edge[N];
+    item_mask(src, mask);
+    if (kind == STYLE_POSTERIZE) {
+        int k = 2 + (rng_uniform(r) < 0.5f);
+        for (int i = 0; i < N; i++)
+            dst[i] = mask[i] ? (uint8_t)((src[i] * k / 256 + 1) * 255 / k) : 0;
+        return;
+    }
+    edges(src, mask, edge);
+    int fill = kind == STYLE_SILHOUETTE ? 255 : kind == STYLE_FLAT ? 40 + (int)(160 * rng_uniform(r)) : 0;
+    for (int i = 0; i < N; i++)
+        dst[i] = (uint8_t)(!mask[i] ? 0 : edge[i] && kind != STYLE_SILHOUETTE ? 255 : fill);
+}
+
+/* Scale, squeeze, rotation, shift and flip about the centre, sampled
+ * bilinearly (zero outside). */
+static void geometry(const augment_spec *s, rng *r, const uint8_t *src, uint8_t *dst)
+{
+    double th = (double)(s->rotate * uni(r)) * (3.14159265358979323846 / 180);
+    double sc = 1 + (double)(s->scale * uni(r)), sq = 1 + (double)(s->squeeze * uni(r));
+    double tx = (double)(s->shift * uni(r)), ty = (double)(s->shift * uni(r));
+    double sx = sc * sq, sy = sc / sq;
+    if (rng_uniform(r) < s->flip)
+        sx = -sx;
+    double c = series_cos(th), sn = series_sin(th), ctr = (SIDE - 1) / 2.0;
+    for (int y = 0; y < SIDE; y++)
+        for (int x = 0; x < SIDE; x++) {
+            double dx = x - ctr - tx, dy = y - ctr - ty;
+            double u = (c * dx + sn * dy) / sx + ctr, w = (-sn * dx + c * dy) / sy + ctr;
+            double fx = floor(u), fy = floor(w), ax = u - fx, ay = w - fy;
+            int x0 = (int)fx, y0 = (int)fy;
+            double v = (1 - ay) * ((1 - ax) * at(src, x0, y0) + ax * at(src, x0 + 1, y0)) +
+                       ay * ((1 - ax) * at(src, x0, y0 + 1) + ax * at(src, x0 + 1, y0 + 1));
+            dst[y * SIDE + x] = (uint8_t)(v + 0.5);
+        }
+}
+
+static void blur(uint8_t *v)
+{
+    uint8_t t[N];
+    for (int y = 0; y < SIDE; y++)
+        for (int x = 0; x < SIDE; x++)
+            t[y * SIDE + x] = (uint8_t)((at(v, x - 1, y) + 2 * at(v, x, y) + at(v, x + 1, y) + 2) / 4);
+    for (int y = 0; y < SIDE; y++)
+        for (int x = 0; x < SIDE; x++)
+            v[y * SIDE + x] = (uint8_t)((at(t, x, y - 1) + 2 * at(t, x, y) + at(t, x, y + 1) + 2) / 4);
+}
+
+static void gamma(rng *r, uint8_t *v)
+{
+    double g = series_exp(0.69314718055994530942 * uni(r)); /* in [1/2, 2) */
+    uint8_t lut[256];
+    lut[0] = 0;
+    for (int i = 1; i < 256; i++)
+        lut[i] = (uint8_t)(255 * series_exp(g * series_log(i / 255.0)) + 0.5);
+    for (int i = 0; i < N; i++)
+        v[i] = lut[v[i]];
+}
+
+static void contrast(rng *r, uint8_t *v)
+{
+    int c = 90 + (int)(166 * rng_uniform(r)); /* keep c/256 of each pixel's darkness */
+    for (int i = 0; i < N; i++)
+        if (v[i] >= ITEM_LEVEL)
+            v[i] = (uint8_t)(255 - (255 - v[i]) * c / 256);
+}
+
+static void noise(rng *r, uint8_t *v)
+{
+    for (int i = 0; i < N; i++)
+        if (v[i]) {
+            int x = v[i] + (int)(rng_below(r, 49)) - 24;
+            v[i] = (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
+        }
+}
+
+static void stretch(uint8_t *v)
+{
+    int mx = 0;
+    for (int i = 0; i < N; i++)
+        mx = v[i] > mx ? v[i] : mx;
+    if (mx == 0 || mx == 255)
+        return;
+    for (int i = 0; i < N; i++)
+        v[i] = (uint8_t)((v[i] * 255 + mx / 2) / mx);
+}
+
+uint64_t augment_key(uint64_t seed, long step)
+{
+    uint64_t z = seed * 0x9e3779b97f4a7c15u ^ ((uint64_t)step + 0x6a09e667f3bcc909u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static int geometric(const augment_spec *s)
+{
+    return s->scale || s->squeeze || s->rotate || s->shift || s->flip;
+}
+
+void augment_image(const augment_spec *s, const uint8_t *src, uint64_t key, int b, uint8_t *dst)
+{
+    rng r;
+    rng_seed(&r, key ^ ((uint64_t)b + 1) * 0xd1b54a32d192ed03u);
+    uint8_t t[N];
+    float u = rng_uniform(&r);
+    int kind = u < s->outline ? STYLE_OUTLINE
+               : u < s->outline + s->silhouette ? STYLE_SILHOUETTE
+               : u < s->outline + s->silhouette + s->flat ? STYLE_FLAT
+               : u < s->outline + s->silhouette + s->flat + s->posterize ? STYLE_POSTERIZE
+                                                                          : STYLE_NONE;
+    if (kind != STYLE_NONE)
+        style(kind, &r, src, t);
+    else
+        memcpy(t, src, N);
+    if (geometric(s))
+        geometry(s, &r, t, dst);
+    else
+        memcpy(dst, t, N);
+    if (rng_uniform(&r) < s->blur)
+        blur(dst);
+    if (rng_uniform(&r) < s->gamma)
+        gamma(&r, dst);
+    if (rng_uniform(&r) < s->contrast)
+        contrast(&r, dst);
+    if (rng_uniform(&r) < s->noise)
+        noise(&r, dst);
+    stretch(dst);
+}
+
+typedef struct batch_ctx {
+    const augment_spec *s;
+    const uint8_t *images;
+    const uint32_t *idx;
+    int B, chunks;
+    uint64_t key;
+    uint8_t *dst;
+} batch_ctx;
+
+static void batch_chunk(void *arg, int chunk, int thread)
+{
+    batch_ctx *c = arg;
+    (void)thread;
+    int b0, b1;
+    pool_chunk(c->B, c->chunks, chunk, 1, &b0, &b1);
+    for (int b = b0; b < b1; b++)
+        augment_image(c->s, c->images + (size_t)c->idx[b] * N, c->key, b, c->dst + (size_t)b * N);
+}
+
+void augment_batch(const augment_spec *s, const uint8_t *images, const uint32_t *idx, int B,
+                   uint64_t key, uint8_t *dst, pool *p)
+{
+    int chunks = B < 8 ? B : 8;
+    batch_ctx c = {s, images, idx, B, chunks, key, dst};
+    pool_run(p, chunks, batch_chunk, &c);
+}
