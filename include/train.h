@@ -152,7 +152,10 @@ typedef struct train_result {
  * from, and the result is FM_EINTR.
  * When a batch's loss becomes NaN, infinite or at least
  * TRAIN_DIVERGED_LOSS, training stops at once with FM_ENUMERIC and m keeps
- * the parameters it had on entry; the same holds for any other failure. */
+ * the parameters it had on entry; so it does when, after the last step,
+ * the model to keep has such a loss on (up to) the first 1,000 training
+ * images; the same holds for any other failure. A resume state whose
+ * generator is all zeros (xoshiro's fixed point) is FM_EINVAL. */
 int train_run(mlp *m, rng *r, const idx_set *train, const idx_set *test,
               const train_config *cfg, pool *p, const kernel_impl *k, const train_hooks *h,
               const train_state *resume, train_state *stopped, train_result *res, fm_err *e);

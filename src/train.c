@@ -511,7 +511,7 @@ static int run_alloc(run *r, const mlp *m, fm_err *e)
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
     if ((rc = mlp_create(&r->net, m->nlayers, m->width, e)) ||
         (rc = mlp_work_create_team(&r->w, &r->net, r->bs, 1, pool_size(r->p), e)) ||
-        ((r->test || cfg->val) && (rc = mlp_work_create(&r->ew, &r->net, EVAL_BATCH, 0, e))) ||
+        (rc = mlp_work_create(&r->ew, &r->net, EVAL_BATCH, 0, e)) ||
         (rc = adam_create(&r->opt, P, cfg->lr, e)))
         return rc;
     memcpy(r->net.params, m->params, P * sizeof(float));
@@ -560,7 +560,9 @@ static int run_open(run *r, const mlp *m, const rng *gen, const train_state *res
         return rc;
     r->ntrain = r->train->n - cfg->val;
     if (resume && (resume->nblocks != train_state_blocks(cfg) || !resume->blocks ||
-                   resume->pos >= r->ntrain || resume->epoch >= cfg->epochs))
+                   resume->pos >= r->ntrain || resume->epoch >= cfg->epochs ||
+                   !(resume->epoch_rng.s[0] | resume->epoch_rng.s[1] | resume->epoch_rng.s[2] |
+                     resume->epoch_rng.s[3])))
         return fm_fail(e, FM_EINVAL, NULL,
                        "the checkpoint does not fit this run (%d of %d epochs, image %u of %u)",
                        resume->epoch, cfg->epochs, resume->pos, r->ntrain);
@@ -757,11 +759,38 @@ static int run_end_epoch(run *r, int epoch, fm_err *e)
     return FM_OK;
 }
 
+/* The loss is checked before each update; the last update's outcome is
+ * checked here, on the parameters to keep: their loss on (up to) the first
+ * 1,000 training images must not have diverged either. */
+static int check_kept(run *r, const float *params, fm_err *e)
+{
+    idx_set some = *r->train;
+    if (some.n > 1000)
+        some.n = 1000;
+    mlp kept = r->net;
+    kept.params = (float *)params;
+    eval_result er;
+    int rc = eval_run(&kept, &some, r->p, r->k, &r->ew, &er, NULL, e);
+    if (rc || er.loss < TRAIN_DIVERGED_LOSS)
+        return rc;
+    char what[64];
+    if (isfinite(er.loss))
+        snprintf(what, sizeof what, "reached %.3g", er.loss);
+    else
+        snprintf(what, sizeof what, "became %s", isnan(er.loss) ? "NaN" : "infinite");
+    return fm_fail(e, FM_ENUMERIC, NULL,
+                   "training diverged: after the last step the loss %s "
+                   "(is the learning rate %g too high?)", what, r->cfg->lr);
+}
+
 /* The model to keep: the best on validation with KEEP_BEST, else the
  * last (its moving average when on). */
 static int run_finish(run *r, mlp *m, train_result *res, fm_err *e)
 {
     train_result result = {r->last_test, r->last_val, r->epochs_run, r->epochs_run};
+    int rc = check_kept(r, r->best && r->best_epoch > 0 ? r->best : r->shown.params, e);
+    if (rc)
+        return rc;
     if (r->best && r->best_epoch > 0) {
         memcpy(m->params, r->best, r->P * sizeof(float));
         result.best_epoch = r->best_epoch;
@@ -771,8 +800,7 @@ static int run_finish(run *r, mlp *m, train_result *res, fm_err *e)
             mlp kept = r->net;
             kept.params = r->best;
             eval_result er;
-            int rc = eval_run(&kept, r->test, r->p, r->k, &r->ew, &er, NULL, e);
-            if (rc)
+            if ((rc = eval_run(&kept, r->test, r->p, r->k, &r->ew, &er, NULL, e)))
                 return rc;
             result.test_accuracy = (double)er.correct / (double)er.n;
         }
