@@ -519,6 +519,65 @@ static void remove_checkpoint(const char *ckpt, int resumed)
                         "(this run's model replaces it)\n", shown(ckpt));
 }
 
+/* Training stopped on a signal (how, in what): the checkpoint to resume
+ * from. Returns 128 + the signal, or 1 when it cannot be saved. */
+static int save_checkpoint(const cli_opts *o, const char *ckpt, const mlp *net,
+                           const train_config *cfg, const train_state *stopped, const char *what)
+{
+    fm_err e;
+    int sig = stop_signal ? stop_signal : SIGINT;
+    char meta[4096] = "";
+    meta_append(meta, sizeof meta, "fmnist_version", "%s", FMNIST_VERSION);
+    train_config_to_meta(cfg, meta, sizeof meta);
+    train_state_to_meta(stopped, cfg, meta, sizeof meta);
+    if (model_save(ckpt, net, meta, stopped->blocks, stopped->nblocks, &e))
+        return report(&e);
+    fprintf(stderr, "fmnist: %s: %s; checkpoint saved to %s\n"
+                    "HINT: continue with 'fmnist train --resume%s%s'\n",
+            sig == SIGTERM ? "terminated" : "interrupted", what, shown(ckpt),
+            strcmp(o->model, "fmnist.model") ? " --model " : "",
+            strcmp(o->model, "fmnist.model") ? shown(o->model) : "");
+    return 128 + sig;
+}
+
+/* Training finished: the model, with what made it. Returns an exit status. */
+static int save_model(const cli_opts *o, const char *ckpt, const mlp *net,
+                      const train_config *cfg, uint32_t train_images, const train_result *res)
+{
+    fm_err e;
+    char meta[4096] = "";
+    meta_append(meta, sizeof meta, "fmnist_version", "%s", FMNIST_VERSION);
+    train_config_to_meta(cfg, meta, sizeof meta);
+    if (o->preset)
+        meta_append(meta, sizeof meta, "preset", "%s", o->preset);
+    meta_append(meta, sizeof meta, "train_images", "%u", train_images);
+    if (res->epochs_run != cfg->epochs)
+        meta_append(meta, sizeof meta, "epochs_run", "%d", res->epochs_run);
+    if (cfg->val) {
+        meta_append(meta, sizeof meta, "best_epoch", "%d", res->best_epoch);
+        meta_append(meta, sizeof meta, "val_accuracy", "%.4f", res->val_accuracy);
+    }
+    meta_append(meta, sizeof meta, "test_accuracy", "%.4f", res->test_accuracy);
+    if (model_save(o->model, net, meta, NULL, 0, &e))
+        return report(&e);
+    remove_checkpoint(ckpt, o->resume);
+    if (!o->quiet) {
+        if (cfg->keep == KEEP_BEST)
+            fprintf(stderr, "saved %s: epoch %d, the best on validation (%.2f%%); test accuracy %.2f%%\n",
+                    shown(o->model), res->best_epoch, 100 * res->val_accuracy,
+                    100 * res->test_accuracy);
+        else
+            fprintf(stderr, "saved %s (test accuracy %.2f%%)\n", shown(o->model),
+                    100 * res->test_accuracy);
+    }
+    if (stop_signal) { /* it came after the last step: nothing was left to stop */
+        fprintf(stderr, "fmnist: %s after the last step; the finished model is saved\n",
+                stop_signal == SIGTERM ? "terminated" : "interrupted");
+        return 128 + stop_signal;
+    }
+    return EXIT_OK;
+}
+
 static int cmd_train(const cli_opts *o)
 {
     char ckpt[4200];
@@ -569,59 +628,14 @@ static int cmd_train(const cli_opts *o)
     if (rc && pr.tty && !pr.quiet)
         fprintf(stderr, "\r\033[K");
     if (rc == FM_EINTR) {
-        int sig = stop_signal ? stop_signal : SIGINT;
-        char meta[4096] = "";
-        meta_append(meta, sizeof meta, "fmnist_version", "%s", FMNIST_VERSION);
-        train_config_to_meta(&cfg, meta, sizeof meta);
-        train_state_to_meta(&stopped, &cfg, meta, sizeof meta);
-        if (model_save(ckpt, &net, meta, stopped.blocks, stopped.nblocks, &e)) {
-            rc = report(&e);
-            goto out;
-        }
-        fprintf(stderr, "fmnist: %s: %s; checkpoint saved to %s\n"
-                        "HINT: continue with 'fmnist train --resume%s%s'\n",
-                sig == SIGTERM ? "terminated" : "interrupted", e.msg, shown(ckpt),
-                strcmp(o->model, "fmnist.model") ? " --model " : "",
-                strcmp(o->model, "fmnist.model") ? shown(o->model) : "");
-        rc = 128 + sig;
-        goto out;
-    }
-    if (rc) {
+        rc = save_checkpoint(o, ckpt, &net, &cfg, &stopped, e.msg);
+    } else if (rc) {
         rc = report(&e);
         if (e.code == FM_ENUMERIC)
             fprintf(stderr, "fmnist: %s: not written; the previous file, if any, is unchanged\n",
                     shown(o->model));
-        goto out;
-    }
-    char meta[4096] = "";
-    meta_append(meta, sizeof meta, "fmnist_version", "%s", FMNIST_VERSION);
-    train_config_to_meta(&cfg, meta, sizeof meta);
-    if (o->preset)
-        meta_append(meta, sizeof meta, "preset", "%s", o->preset);
-    meta_append(meta, sizeof meta, "train_images", "%u", train.n - cfg.val);
-    if (res.epochs_run != cfg.epochs)
-        meta_append(meta, sizeof meta, "epochs_run", "%d", res.epochs_run);
-    if (cfg.val) {
-        meta_append(meta, sizeof meta, "best_epoch", "%d", res.best_epoch);
-        meta_append(meta, sizeof meta, "val_accuracy", "%.4f", res.val_accuracy);
-    }
-    meta_append(meta, sizeof meta, "test_accuracy", "%.4f", res.test_accuracy);
-    if (model_save(o->model, &net, meta, NULL, 0, &e)) {
-        rc = report(&e);
-        goto out;
-    }
-    remove_checkpoint(ckpt, o->resume);
-    if (!o->quiet) {
-        if (cfg.keep == KEEP_BEST)
-            fprintf(stderr, "saved %s: epoch %d, the best on validation (%.2f%%); test accuracy %.2f%%\n",
-                    shown(o->model), res.best_epoch, 100 * res.val_accuracy, 100 * res.test_accuracy);
-        else
-            fprintf(stderr, "saved %s (test accuracy %.2f%%)\n", shown(o->model), 100 * res.test_accuracy);
-    }
-    if (stop_signal) { /* it came after the last step: nothing was left to stop */
-        fprintf(stderr, "fmnist: %s after the last step; the finished model is saved\n",
-                stop_signal == SIGTERM ? "terminated" : "interrupted");
-        rc = 128 + stop_signal;
+    } else {
+        rc = save_model(o, ckpt, &net, &cfg, train.n - cfg.val, &res);
     }
 out:
     train_state_free(&resume);
