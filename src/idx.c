@@ -386,8 +386,7 @@ int idx_read_file(const char *path, enum idx_kind kind, uint8_t **data, uint32_t
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return fm_fail(e, FM_EFORMAT, path, "%s, not a regular file",
-                       S_ISDIR(st.st_mode) ? "is a directory" : "is a device or special file");
+        return fm_fail(e, FM_EFORMAT, path, "is %s, not a regular file", file_kind(st.st_mode));
     }
     /* Regular files never block; clear O_NONBLOCK for clarity of reads. */
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
