@@ -71,6 +71,16 @@ static size_t first_non_finite(const float *f, size_t n)
     return n;
 }
 
+/* The same over n little-endian float32s in bytes: all exponent bits set
+ * is a NaN or an infinity. */
+static size_t first_non_finite_bytes(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((get32(p + 4 * i) & 0x7f800000u) == 0x7f800000u)
+            return i;
+    return n;
+}
+
 int model_encode(const mlp *m, const char *meta, const float *blocks, int nblocks,
                  uint8_t **buf, size_t *len, fm_err *e)
 {
@@ -234,6 +244,18 @@ int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **
     const uint8_t *params = p + mlen;
     const uint8_t *state = params + 4 * t.nparams;
     uint32_t K = (flags & MODEL_FLAG_STATE) ? get32(state) : 0;
+    /* NaN or infinite values: checked in the bytes, whatever is asked for. */
+    size_t P = t.nparams;
+    size_t bad = first_non_finite_bytes(params, P);
+    size_t bad_state = K ? first_non_finite_bytes(state + 4, K * P) : 0;
+    if (bad < P || bad_state < K * P) {
+        uint32_t u = bad < P ? get32(params + 4 * bad) : 0;
+        mlp_free(&t);
+        if (bad < P)
+            return fm_fail(e, FM_EFORMAT, name, "corrupt: parameter %zu is %s", bad,
+                           u & 0x7fffffu ? "NaN" : "infinite");
+        return fm_fail(e, FM_EFORMAT, name, "corrupt: state value %zu is not finite", bad_state);
+    }
     char *mt = malloc((size_t)mlen + 1);
     float *bl = NULL;
     if (blocks && K)
@@ -245,24 +267,8 @@ int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **
         return fm_fail(e, FM_ENOMEM, name, "out of memory");
     }
     get_floats(t.params, params, t.nparams);
-    size_t bad = first_non_finite(t.params, t.nparams);
-    if (bad < t.nparams) {
-        free(mt);
-        free(bl);
-        int nan = isnan(t.params[bad]);
-        mlp_free(&t);
-        return fm_fail(e, FM_EFORMAT, name, "corrupt: parameter %zu is %s", bad,
-                       nan ? "NaN" : "infinite");
-    }
-    if (bl) {
+    if (bl)
         get_floats(bl, state + 4, K * t.nparams);
-        if ((bad = first_non_finite(bl, K * t.nparams)) < K * t.nparams) {
-            free(mt);
-            free(bl);
-            mlp_free(&t);
-            return fm_fail(e, FM_EFORMAT, name, "corrupt: state value %zu is not finite", bad);
-        }
-    }
     memcpy(mt, p, mlen);
     mt[mlen] = 0;
     *m = t;
