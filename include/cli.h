@@ -28,10 +28,10 @@
 
 enum cli_command { CLI_NONE, CLI_TRAIN, CLI_EVAL, CLI_CLASSIFY, CLI_EXPORT, CLI_HELP, CLI_VERSION };
 
-#define CLI_MAX_EPOCHS 100000
-#define CLI_MAX_BATCH 60000
+#define CLI_MAX_EPOCHS TRAIN_MAX_EPOCHS
+#define CLI_MAX_BATCH TRAIN_MAX_BATCH
 #define CLI_MAX_THREADS 256
-#define CLI_MAX_LR 1e6
+#define CLI_MAX_LR TRAIN_MAX_LR
 
 /* Bits of cli_opts.given: which training options the command line set. */
 enum {

@@ -8,6 +8,8 @@
 #ifndef FMNIST_ERR_H
 #define FMNIST_ERR_H
 
+#include <stddef.h>
+
 enum {
     FM_OK = 0,
     FM_ENOMEM,    /* an allocation failed */
@@ -40,6 +42,12 @@ int fm_fail(fm_err *e, int code, const char *file, const char *fmt, ...)
 /* Sets e->file (when e is not NULL) and returns code: for passing on a
  * failure from a call that did not know the file name. */
 int fm_in_file(fm_err *e, int code, const char *file);
+
+/* Copies src into dst (cap bytes, NUL-terminated, truncated if need be)
+ * with every control character shown as '?': C0, DEL and the UTF-8 form of
+ * C1 (one '?' for its two bytes). What fm_fail does to its texts, for the
+ * CLI to show any name the same way. Returns the length written. */
+size_t fm_printable(char *dst, size_t cap, const char *src);
 
 /* A short fixed name for a status code ("out of memory", "I/O error", ...). */
 const char *fm_status_str(int code);

@@ -2,11 +2,13 @@
  *
  * file_write_atomic replaces a file so that, whatever happens (error, full
  * disk, signal, power loss, kill -9), the path holds either its previous
- * complete contents or the new complete contents: the bytes go to
- * PATH.tmp in the same directory, are flushed and fsync'd, then renamed
- * over PATH, and the directory is fsync'd. On failure the temporary file is
- * removed and PATH is untouched. A PATH.tmp left by a killed process is
- * simply overwritten and renamed by the next successful write. */
+ * complete contents or the new complete contents: the bytes go to a new
+ * temporary PATH.tmp-XXXXXX in the same directory (mkstemp: a unique name,
+ * so two processes writing the same PATH never share it), are flushed and
+ * fsync'd, then renamed over PATH, and the directory is fsync'd. The new
+ * file keeps the permission bits of the file it replaces (a new one gets
+ * 0666 less the umask). On failure the temporary file is removed and PATH
+ * is untouched. Only kill -9 or a power loss can leave a temporary behind. */
 #ifndef FMNIST_FILEIO_H
 #define FMNIST_FILEIO_H
 
@@ -15,9 +17,22 @@
 
 #include "err.h"
 
-/* Refuses to replace anything but a regular file (a directory, /dev/full);
- * through a symlink it replaces the file the link points to. */
+/* Refuses to replace anything but a regular file (a directory, /dev/full),
+ * and refuses to replace a non-empty file of another kind: the existing
+ * file's first bytes (up to 8) must be the new data's, so a PNG never
+ * replaces a model or a data file, nor a model a PNG (FM_EIO, "is an fmnist
+ * model, not a PNG image: not replacing it"). Through a symlink it replaces
+ * the file the link points to. */
 int file_write_atomic(const char *path, const void *data, size_t len, fm_err *e);
+
+/* Removes the temporary file that file_write_atomic is writing, if any.
+ * Async-signal-safe: for a signal handler that is about to end the
+ * process (SIGINT, SIGTERM, SIGHUP) in the middle of a save. */
+void file_remove_temporary(void);
+
+/* "a regular file", "a directory", "a FIFO", "a socket", "a device", ...
+ * for a stat st_mode, in messages. */
+const char *file_kind(unsigned mode);
 
 /* Reads a whole regular file of at most max bytes into a malloc'd buffer.
  * path "-" reads standard input (also bounded by max). On failure *data

@@ -61,8 +61,10 @@ const char *idx_labels_name(enum idx_split split);
  * given (--data), only it is searched; else env_dir ($FMNIST_DATA) when set;
  * else "./data", "/usr/share/datasets/fashion-mnist" and, when home is set,
  * home + "/.pytorch/F_MNIST_data/FashionMNIST/raw", in that order. On success
- * the two paths are written to images/labels (cap bytes each). On failure
- * the message lists every place looked in. */
+ * the two paths are written to images/labels (cap bytes each). When
+ * neither file is anywhere, FM_ENOTFOUND with every place looked in; when
+ * one of the names is there but is not a regular file (a FIFO, a
+ * directory, a device, a symlink loop), FM_EIO saying what it is. */
 int idx_locate(const char *dir, const char *env_dir, const char *home, enum idx_split split,
                char *images, char *labels, size_t cap, fm_err *e);
 

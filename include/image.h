@@ -11,6 +11,9 @@
 /* Pictures above this many pixels are refused before any pixel memory is
  * allocated (a decompression bomb guard): 50 megapixels. */
 #define IMAGE_MAX_PIXELS 50000000u
+/* Nor may a PNG's side exceed this: libpng's simplified API, which cannot
+ * change its limits, refuses wider or taller images. */
+#define IMAGE_MAX_SIDE 1000000u
 /* Picture files (PNG or JPEG, picture.h) above this many bytes are refused
  * before being read. */
 #define IMAGE_MAX_FILE_BYTES ((size_t)256 << 20)
@@ -24,7 +27,8 @@ typedef struct image {
  * tRNS, 1 to 16 bits, interlaced) to 8-bit RGBA. 16-bit samples without a
  * gAMA or sRGB chunk are taken as sRGB (v * 257 reads as v), not linear.
  * The declared size is judged from the IHDR before libpng runs or anything
- * is allocated: over IMAGE_MAX_PIXELS is FM_ELIMIT; 0 pixels, or more than
+ * is allocated: over IMAGE_MAX_PIXELS, or a side over IMAGE_MAX_SIDE, is
+ * FM_ELIMIT; 0 pixels, or more than
  * the file's image data could inflate to (deflate: at most 1032x), is
  * FM_EFORMAT, as are not-a-PNG, truncated and corrupt files, each with its
  * own message. name is for messages. On failure *out is untouched. */

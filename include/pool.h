@@ -22,10 +22,13 @@ typedef void (*pool_fn)(void *ctx, int chunk, int thread);
 #define POOL_MAX_CHUNKS (1 << 20)
 #define POOL_MAX_TEAM 256
 
-/* A team of n >= 1 threads in all (n - 1 are created). When ftz is
- * nonzero every thread, the caller included while inside pool_run, runs
- * with flush-to-zero and denormals-are-zero set. On failure *out is
- * untouched. */
+/* A team of n >= 1 threads in all (n - 1 are created). When the system
+ * refuses to start a thread (a process limit), the team is the threads
+ * already started, down to the caller alone: pool_size says how many, and
+ * results do not depend on it. When ftz is nonzero every thread, the
+ * caller included while inside pool_run, runs with flush-to-zero and
+ * denormals-are-zero set. On failure (an invalid n, no memory for the
+ * pool) *out is untouched. */
 int pool_create(pool **out, int n, int ftz, fm_err *e);
 /* The team size; 1 for a NULL pool. */
 int pool_size(const pool *p);

@@ -99,6 +99,22 @@ typedef struct train_state {
 
 void train_state_free(train_state *s);
 
+/* The limits of the options (the command line's and the metadata's). */
+#define TRAIN_MAX_EPOCHS 100000
+#define TRAIN_MAX_BATCH 60000
+#define TRAIN_MAX_LR 1e6
+
+/* One check for each training option's value, shared by the command line
+ * and the metadata reader, so that what one accepts the other does. key is
+ * the metadata key: "epochs", "batch_size", "warmup", "val", "patience"
+ * (integers, in decimal), "lr" (0, 1e6], "dropout" [0, 0.95],
+ * "weight_decay" [0, 10], "label_smoothing" [0, 0.5], "ema" [0, 0.99999].
+ * Any text the C library reads as zero is zero ("0e0", ".0"). On success
+ * *out is the value; else FM_EINVAL with e->msg saying why (e->file ""). */
+int train_option_value(const char *key, const char *text, double *out, fm_err *e);
+/* The seed: a decimal integer in 0..2^64-1, no sign. */
+int train_seed_value(const char *text, uint64_t *out, fm_err *e);
+
 /* The configuration as metadata lines (appended to meta; only what differs
  * from the recipe, plus epochs, batch_size, lr and seed), and back. */
 int train_config_to_meta(const train_config *c, char *meta, size_t cap);
@@ -136,7 +152,10 @@ typedef struct train_result {
  * from, and the result is FM_EINTR.
  * When a batch's loss becomes NaN, infinite or at least
  * TRAIN_DIVERGED_LOSS, training stops at once with FM_ENUMERIC and m keeps
- * the parameters it had on entry; the same holds for any other failure. */
+ * the parameters it had on entry; so it does when, after the last step,
+ * the model to keep has such a loss on (up to) the first 1,000 training
+ * images; the same holds for any other failure. A resume state whose
+ * generator is all zeros (xoshiro's fixed point) is FM_EINVAL. */
 int train_run(mlp *m, rng *r, const idx_set *train, const idx_set *test,
               const train_config *cfg, pool *p, const kernel_impl *k, const train_hooks *h,
               const train_state *resume, train_state *stopped, train_result *res, fm_err *e);

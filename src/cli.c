@@ -46,37 +46,6 @@ static int parse_int(const char *opt, const char *s, int min, int max, int *out,
     return rc;
 }
 
-static int parse_u64(const char *opt, const char *s, uint64_t *out, fm_err *e)
-{
-    char *end;
-    errno = 0;
-    if (!*s || s[0] < '0' || s[0] > '9')
-        return fm_fail(e, FM_EINVAL, opt, "'%s' is not a non-negative integer", s);
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end)
-        return fm_fail(e, FM_EINVAL, opt, "'%s' is not a non-negative integer", s);
-    if (errno == ERANGE)
-        return fm_fail(e, FM_EINVAL, opt, "%s is out of range 0..18446744073709551615", s);
-    *out = (uint64_t)v;
-    return FM_OK;
-}
-
-static int parse_double(const char *opt, const char *s, double min_excl, double max, double *out,
-                        fm_err *e)
-{
-    char *end;
-    errno = 0;
-    if (!*s || !(s[0] == '-' || s[0] == '+' || s[0] == '.' || (s[0] >= '0' && s[0] <= '9')))
-        return fm_fail(e, FM_EINVAL, opt, "'%s' is not a number", s);
-    double v = strtod(s, &end);
-    if (*end)
-        return fm_fail(e, FM_EINVAL, opt, "'%s' is not a number", s);
-    if (!isfinite(v) || !(v > min_excl) || v > max)
-        return fm_fail(e, FM_EINVAL, opt, "%s is out of range (%g, %g]", s, min_excl, max);
-    *out = v;
-    return FM_OK;
-}
-
 /* Which options each command takes: THE table. The parser, every --help
  * (main.c), the man page and the bash and zsh completions (tools/gen_docs.c)
  * are made from it, and tests/docs.sh checks that each shows every option. */
@@ -214,21 +183,6 @@ const cli_command_doc *cli_commands(int *n)
     return commands;
 }
 
-/* A number in [0, max]. */
-static int parse_fraction(const char *opt, const char *s, double max, double *out, fm_err *e)
-{
-    if (!strcmp(s, "0") || !strcmp(s, "0.0")) {
-        *out = 0;
-        return FM_OK;
-    }
-    double v;
-    int rc = parse_double(opt, s, 0.0, max, &v, e);
-    if (rc)
-        return fm_fail(e, FM_EINVAL, opt, "'%s' is not a number in [0, %g]", s, max);
-    *out = v;
-    return FM_OK;
-}
-
 /* The named recipes: "best", tuned for the data set (README: "Beyond the
  * recipe"), and "robust", the same network trained on augmented images
  * for people's own pictures (README: "Your own pictures"). Options given
@@ -313,49 +267,54 @@ int cli_show_path(const char *pattern, int index, char *out, size_t cap)
     return FM_OK;
 }
 
+/* The training options that are numbers, each checked by
+ * train_option_value, as the model file's metadata is. */
+static int apply_number(cli_opts *o, int id, const char *name, const char *v, fm_err *e)
+{
+    static const struct { int id; const char *key; unsigned given; } nums[] = {
+        {O_EPOCHS, "epochs", CLI_GIVEN_EPOCHS}, {O_BATCH, "batch_size", CLI_GIVEN_BATCH},
+        {O_LR, "lr", CLI_GIVEN_LR}, {O_DROPOUT, "dropout", CLI_GIVEN_DROPOUT},
+        {O_WD, "weight_decay", CLI_GIVEN_WD}, {O_SMOOTHING, "label_smoothing", CLI_GIVEN_SMOOTHING},
+        {O_EMA, "ema", CLI_GIVEN_EMA}, {O_WARMUP, "warmup", CLI_GIVEN_WARMUP},
+        {O_PATIENCE, "patience", CLI_GIVEN_PATIENCE}, {O_VAL, "val", CLI_GIVEN_VAL},
+    };
+    train_config *t = &o->train;
+    for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
+        if (nums[i].id != id)
+            continue;
+        double x;
+        o->given |= nums[i].given;
+        int rc = train_option_value(nums[i].key, v, &x, e);
+        if (rc)
+            return fm_in_file(e, rc, name);
+        switch (id) {
+        case O_EPOCHS: t->epochs = (int)x; break;
+        case O_BATCH: t->batch_size = (int)x; break;
+        case O_LR: t->lr = x; break;
+        case O_DROPOUT: t->dropout = x; break;
+        case O_WD: t->weight_decay = x; break;
+        case O_SMOOTHING: t->label_smoothing = x; break;
+        case O_EMA: t->ema = x; break;
+        case O_WARMUP: t->warmup = (int)x; break;
+        case O_PATIENCE: t->patience = (int)x; break;
+        default: t->val = (uint32_t)x; break;
+        }
+        return FM_OK;
+    }
+    return fm_fail(e, FM_EINVAL, name, "unknown option");
+}
+
 static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e)
 {
     train_config *t = &o->train;
     switch (id) {
-    case O_EPOCHS:
-        o->given |= CLI_GIVEN_EPOCHS;
-        return parse_int(name, v, 1, CLI_MAX_EPOCHS, &t->epochs, e);
-    case O_BATCH:
-        o->given |= CLI_GIVEN_BATCH;
-        return parse_int(name, v, 1, CLI_MAX_BATCH, &t->batch_size, e);
-    case O_LR:
-        o->given |= CLI_GIVEN_LR;
-        return parse_double(name, v, 0.0, CLI_MAX_LR, &t->lr, e);
+    case O_EPOCHS: case O_BATCH: case O_LR: case O_DROPOUT: case O_WD: case O_SMOOTHING:
+    case O_EMA: case O_WARMUP: case O_PATIENCE: case O_VAL:
+        return apply_number(o, id, name, v, e);
     case O_SEED:
         o->given |= CLI_GIVEN_SEED;
-        return parse_u64(name, v, &t->seed, e);
+        return fm_in_file(e, train_seed_value(v, &t->seed, e), name);
     case O_RESUME: o->resume = 1; return FM_OK;
-    case O_DROPOUT:
-        o->given |= CLI_GIVEN_DROPOUT;
-        return parse_fraction(name, v, 0.95, &t->dropout, e);
-    case O_WD:
-        o->given |= CLI_GIVEN_WD;
-        return parse_fraction(name, v, 10, &t->weight_decay, e);
-    case O_SMOOTHING:
-        o->given |= CLI_GIVEN_SMOOTHING;
-        return parse_fraction(name, v, 0.5, &t->label_smoothing, e);
-    case O_EMA:
-        o->given |= CLI_GIVEN_EMA;
-        return parse_fraction(name, v, 0.99999, &t->ema, e);
-    case O_WARMUP:
-        o->given |= CLI_GIVEN_WARMUP;
-        return parse_int(name, v, 0, CLI_MAX_EPOCHS, &t->warmup, e);
-    case O_PATIENCE:
-        o->given |= CLI_GIVEN_PATIENCE;
-        return parse_int(name, v, 0, CLI_MAX_EPOCHS, &t->patience, e);
-    case O_VAL: {
-        int n;
-        o->given |= CLI_GIVEN_VAL;
-        int rc = parse_int(name, v, 0, CLI_MAX_BATCH - 1, &n, e);
-        if (!rc)
-            t->val = (uint32_t)n;
-        return rc;
-    }
     case O_SCHEDULE:
         o->given |= CLI_GIVEN_SCHEDULE;
         if (!strcmp(v, "const"))

@@ -8,12 +8,30 @@
 /* Messages quote untrusted text (option values, file names, bytes read
  * from files): a newline in it would split the one line, an escape sequence
  * would reach the terminal. Control characters are shown as '?', as ls -q
- * does. */
+ * does: C0, DEL, and C1 in its UTF-8 form (0xc2 0x80..0x9f, which some
+ * terminals take as escapes). */
+size_t fm_printable(char *dst, size_t cap, const char *src)
+{
+    size_t j = 0;
+    if (cap == 0)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)src; *p && j + 1 < cap; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            dst[j++] = '?';
+        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            dst[j++] = '?';
+            p++;
+        } else {
+            dst[j++] = (char)*p;
+        }
+    }
+    dst[j] = 0;
+    return j;
+}
+
 static void printable(char *s)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            *s = '?';
+    fm_printable(s, strlen(s) + 1, s); /* never longer: in place is safe */
 }
 
 int fm_fail(fm_err *e, int code, const char *file, const char *fmt, ...)

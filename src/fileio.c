@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,102 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* The temporary file being written, for file_remove_temporary: set before
+ * the file is created and cleared after it is renamed, so a signal handler
+ * in between finds its name. */
+static char tmp_path[PATH_MAX + 16];
+static volatile sig_atomic_t tmp_live;
+
+void file_remove_temporary(void)
+{
+    if (tmp_live) {
+        unlink(tmp_path);
+        tmp_live = 0;
+    }
+}
+
+const char *file_kind(unsigned mode)
+{
+    if (S_ISREG(mode)) return "a regular file";
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+    if (S_ISLNK(mode)) return "a symlink";
+    return "a special file";
+}
+
+/* What the first bytes of a file say it is; NULL when nothing fmnist knows. */
+static const char *sniff(const uint8_t *p, size_t n)
+{
+    static const struct { const char *sig; size_t n; const char *what; } kinds[] = {
+        {"\x89PNG\r\n\x1a\n", 8, "a PNG image"},
+        {"FMNISTMD", 8, "an fmnist model"},
+        {"\x1f\x8b", 2, "gzip data"},
+        {"\0\0\x08\x01", 4, "an IDX label file"},
+        {"\0\0\x08\x03", 4, "an IDX image file"},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (n >= kinds[i].n && memcmp(p, kinds[i].sig, kinds[i].n) == 0)
+            return kinds[i].what;
+    return NULL;
+}
+
+/* An existing non-empty file is replaced only by the same kind of file:
+ * its first bytes (up to 8) must be those of the new data. */
+static int check_kind(const char *name, const char *path, const uint8_t *data, size_t len,
+                      fm_err *e)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return FM_OK; /* unreadable: the write will say why, or succeed */
+    uint8_t head[8];
+    ssize_t n;
+    do
+        n = read(fd, head, sizeof head);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    size_t k = len < sizeof head ? len : sizeof head;
+    if (n <= 0 || ((size_t)n >= k && memcmp(head, data, k) == 0))
+        return FM_OK;
+    const char *is = sniff(head, (size_t)n), *want = sniff(data, len);
+    return fm_fail(e, FM_EIO, name, "is %s, not %s: not replacing it",
+                   is ? is : "another kind of file", want ? want : "the kind being written");
+}
+
+/* Creates the temporary next to path, with the permission bits of the file
+ * it replaces (or 0666 less the umask). Returns its descriptor, or -1. */
+static int create_temporary(const char *path, const struct stat *old)
+{
+    int n = snprintf(tmp_path, sizeof tmp_path, "%s.tmp-XXXXXX", path);
+    if (n < 0 || (size_t)n >= sizeof tmp_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    tmp_live = 1;
+    int fd = mkstemp(tmp_path);
+    if (fd < 0) {
+        tmp_live = 0;
+        return -1;
+    }
+    mode_t mode;
+    if (old) {
+        mode = old->st_mode & 07777;
+    } else {
+        mode_t mask = umask(0);
+        umask(mask);
+        mode = 0666 & ~mask;
+    }
+    if (fchmod(fd, mode) != 0) {
+        int err = errno;
+        close(fd);
+        file_remove_temporary();
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
 int file_write_atomic(const char *name, const void *data, size_t len, fm_err *e)
 {
     /* Through a symlink, replace what it points to, not the link. */
@@ -43,32 +140,33 @@ int file_write_atomic(const char *name, const void *data, size_t len, fm_err *e)
             return fm_fail(e, FM_EIO, name, "cannot follow the symlink: %s", strerror(errno));
         path = resolved;
     }
-    char tmp[PATH_MAX + 8];
-    int n = snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (n < 0 || (size_t)n >= sizeof tmp)
-        return fm_fail(e, FM_EINVAL, name, "path too long");
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-        return fm_fail(e, FM_EIO, name, "%s, not a regular file: not replacing it",
-                       S_ISDIR(st.st_mode) ? "is a directory" : "is a device or special file");
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int exists = stat(path, &st) == 0;
+    if (exists && !S_ISREG(st.st_mode))
+        return fm_fail(e, FM_EIO, name, "is %s, not a regular file: not replacing it",
+                       file_kind(st.st_mode));
+    int rc;
+    if (exists && (rc = check_kind(name, path, data, len, e)))
+        return rc;
+    int fd = create_temporary(path, exists ? &st : NULL);
     if (fd < 0)
         return fm_fail(e, FM_EIO, name, "cannot write: %s", strerror(errno));
     if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
         int err = errno;
         close(fd);
-        unlink(tmp);
+        file_remove_temporary();
         return fm_fail(e, FM_EIO, name, "cannot write: %s", strerror(err));
     }
     if (close(fd) != 0) {
         int err = errno;
-        unlink(tmp);
+        file_remove_temporary();
         return fm_fail(e, FM_EIO, name, "cannot write: %s", strerror(err));
     }
-    if (rename(tmp, path) != 0) {
+    if (rename(tmp_path, path) != 0) {
         int err = errno;
-        unlink(tmp);
+        file_remove_temporary();
         return fm_fail(e, FM_EIO, name, "cannot replace: %s", strerror(err));
     }
+    tmp_live = 0;
     /* Make the rename itself durable. */
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
@@ -98,8 +196,7 @@ int file_read_all(const char *path, size_t max, uint8_t **data, size_t *len, fm_
     if (!is_stdin) {
         if (!S_ISREG(st.st_mode)) {
             close(fd);
-            return fm_fail(e, FM_EIO, name, "%s, not a regular file",
-                           S_ISDIR(st.st_mode) ? "is a directory" : "is a device or special file");
+            return fm_fail(e, FM_EIO, name, "is %s, not a regular file", file_kind(st.st_mode));
         }
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
         if ((uint64_t)st.st_size > max) {

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "idx.h"
 #include "mem.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -385,8 +386,7 @@ int idx_read_file(const char *path, enum idx_kind kind, uint8_t **data, uint32_t
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return fm_fail(e, FM_EFORMAT, path, "%s, not a regular file",
-                       S_ISDIR(st.st_mode) ? "is a directory" : "is a device or special file");
+        return fm_fail(e, FM_EFORMAT, path, "is %s, not a regular file", file_kind(st.st_mode));
     }
     /* Regular files never block; clear O_NONBLOCK for clarity of reads. */
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
@@ -447,22 +447,32 @@ const char *idx_labels_name(enum idx_split split)
     return split == IDX_TRAIN ? "train-labels-idx1-ubyte" : "t10k-labels-idx1-ubyte";
 }
 
-static int is_file(const char *path)
+/* 1: path is a regular file; 0: nothing is there; -1: something else is
+ * (a FIFO, a directory, a device, a symlink loop, ...), said in e. */
+static int probe(const char *path, fm_err *e)
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    if (stat(path, &st) == 0)
+        return S_ISREG(st.st_mode) ? 1
+               : (fm_fail(e, FM_EIO, path, "is %s, not a regular file", file_kind(st.st_mode)), -1);
+    if (errno == ENOENT || errno == ENOTDIR)
+        return 0;
+    fm_fail(e, FM_EIO, path, "cannot open: %s", strerror(errno));
+    return -1;
 }
 
-/* dir/name or dir/name.gz, whichever exists (raw first). */
-static int find_one(const char *dir, const char *name, char *out, size_t cap)
+/* dir/name or dir/name.gz, whichever exists (raw first): 1 found, 0
+ * neither is there, -1 one is there but unusable (said in e). */
+static int find_one(const char *dir, const char *name, char *out, size_t cap, fm_err *e)
 {
     int n = snprintf(out, cap, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= cap)
         return 0;
-    if (is_file(out))
-        return 1;
+    int raw = probe(out, e);
+    if (raw)
+        return raw;
     n = snprintf(out, cap, "%s/%s.gz", dir, name);
-    return n > 0 && (size_t)n < cap && is_file(out);
+    return n > 0 && (size_t)n < cap ? probe(out, e) : 0;
 }
 
 int idx_locate(const char *dir, const char *env_dir, const char *home, enum idx_split split,
@@ -487,8 +497,11 @@ int idx_locate(const char *dir, const char *env_dir, const char *home, enum idx_
     }
     char img[4096], lab[4096];
     for (int i = 0; i < nd; i++) {
-        if (find_one(dirs[i], idx_images_name(split), img, sizeof img) &&
-            find_one(dirs[i], idx_labels_name(split), lab, sizeof lab)) {
+        int fi = find_one(dirs[i], idx_images_name(split), img, sizeof img, e);
+        int fl = fi < 0 ? 0 : find_one(dirs[i], idx_labels_name(split), lab, sizeof lab, e);
+        if (fi < 0 || fl < 0)
+            return FM_EIO;
+        if (fi && fl) {
             if (strlen(img) >= cap || strlen(lab) >= cap)
                 return fm_fail(e, FM_EINVAL, dirs[i], "path too long");
             strcpy(images, img);

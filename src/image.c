@@ -44,6 +44,10 @@ int image_decode_png(const uint8_t *buf, size_t len, const char *name, image *ou
             return fm_fail(e, FM_ELIMIT, name,
                            "%" PRIu32 "x%" PRIu32 " pixels is over the limit of %u megapixels",
                            w, h, IMAGE_MAX_PIXELS / 1000000u);
+        if (w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE)
+            return fm_fail(e, FM_ELIMIT, name,
+                           "%" PRIu32 "x%" PRIu32 " pixels: a side over %u pixels is over the "
+                           "limit (libpng's)", w, h, IMAGE_MAX_SIDE);
         /* Deflate packs at most 1032 bytes into one (a 258-byte match in
          * two bits), so a small file cannot hold a large image: refuse one
          * whose IDAT bytes could not expand to the pixels it declares,

@@ -1,10 +1,13 @@
 /* main.c: the fmnist command line. The only file that prints or exits. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -12,6 +15,7 @@
 #include "augment.h"
 #include "cli.h"
 #include "eval.h"
+#include "fileio.h"
 #include "idx.h"
 #include "image.h"
 #include "kernels.h"
@@ -139,19 +143,70 @@ static int report_data(const fm_err *e)
     return EXIT_FAIL;
 }
 
+/* A name (a file, an option value) as normal output shows it: control
+ * characters as '?', the same as in error messages, so a name can neither
+ * colour the terminal nor forge a line. Four buffers in turn, so one printf
+ * can show up to four names. */
+static const char *shown(const char *name)
+{
+    static char buf[4][4200];
+    static unsigned next;
+    char *b = buf[next++ % 4];
+    fm_printable(b, sizeof buf[0], name);
+    return b;
+}
+
+/* The length of the valid UTF-8 sequence at s (1..4), or 0 when it is not
+ * one: overlong forms, surrogates and code points past U+10FFFF are not. */
+static int utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    int n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (n == 0 || (n == 2 && c < 0xc2))
+        return n == 1;
+    unsigned cp = c & (0x7fu >> n);
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* A JSON string, valid UTF-8 whatever the bytes: control characters
+ * escaped, and each byte that is not part of valid UTF-8 written as
+ * U+FFFD. */
 static void json_str(FILE *f, const char *s)
 {
     fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        int n = utf8_len(p);
+        if (n == 0) {
+            fputs("\\ufffd", f);
+            p++;
+        } else if (*p == '"' || *p == '\\') {
+            fprintf(f, "\\%c", *p++);
+        } else if (*p < 0x20 || *p == 0x7f || (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+            fprintf(f, "\\u%04x", n == 1 ? *p : p[1]);
+            p += n;
+        } else {
+            fwrite(p, 1, (size_t)n, f);
+            p += n;
+        }
     }
     fputc('"', f);
+}
+
+/* A number in JSON: NaN and infinities, which JSON has not, as null. */
+static void json_num(FILE *f, const char *fmt, double x)
+{
+    if (isfinite(x))
+        fprintf(f, fmt, x);
+    else
+        fputs("null", f);
 }
 
 typedef struct runtime {
@@ -165,12 +220,16 @@ static int runtime_open(runtime *rt, int threads, int ftz)
     const char *name = getenv("FMNIST_KERNEL");
     rt->kernel = kernel_find(name && *name ? name : NULL);
     if (!rt->kernel) {
-        fprintf(stderr, "fmnist: FMNIST_KERNEL=%s: unknown or not supported by this CPU\n", name);
+        fprintf(stderr, "fmnist: FMNIST_KERNEL=%s: unknown or not supported by this CPU\n", shown(name));
         return EXIT_USAGE;
     }
     int n = threads > 0 ? threads : pool_cpu_count();
     if (pool_create(&rt->pool, n, ftz, &e))
         return report(&e);
+    if (pool_size(rt->pool) < n)
+        fprintf(stderr, "fmnist: could start only %d of %d threads (a process limit?); "
+                        "going on with %d: the results are the same\n",
+                pool_size(rt->pool), n, pool_size(rt->pool));
     return EXIT_OK;
 }
 
@@ -180,18 +239,45 @@ static void runtime_close(runtime *rt)
     rt->pool = NULL;
 }
 
-static int load_split(const cli_opts *o, enum idx_split split, idx_set *out, char *where,
-                      size_t cap)
+/* The two files a split was read from. */
+typedef struct data_files {
+    char images[4096], labels[4096];
+} data_files;
+
+static int load_split(const cli_opts *o, enum idx_split split, idx_set *out, data_files *where)
 {
-    char img[4096], lab[4096];
+    data_files f;
     fm_err e;
-    if (idx_locate(o->data, getenv("FMNIST_DATA"), getenv("HOME"), split, img, lab, sizeof img,
-                   &e))
+    if (idx_locate(o->data, getenv("FMNIST_DATA"), getenv("HOME"), split, f.images, f.labels,
+                   sizeof f.images, &e))
         return report_data(&e);
-    if (idx_load(img, lab, out, &e))
+    if (idx_load(f.images, f.labels, out, &e))
         return report(&e);
     if (where)
-        snprintf(where, cap, "%s", img);
+        *where = f;
+    return EXIT_OK;
+}
+
+/* The file a path names (path "-": standard input); 0 when there is none. */
+static int file_id(const char *path, struct stat *st)
+{
+    return (strcmp(path, "-") == 0 ? fstat(STDIN_FILENO, st) : stat(path, st)) == 0;
+}
+
+/* An output must not be one of the command's inputs (nor, through a link,
+ * the same file): writing it would destroy what is being read. n inputs;
+ * NULL entries are skipped. Returns an exit status. */
+static int check_output(const char *out, const char *const *in, int n)
+{
+    struct stat so, si;
+    if (!file_id(out, &so))
+        return EXIT_OK;
+    for (int i = 0; i < n; i++)
+        if (in[i] && file_id(in[i], &si) && so.st_dev == si.st_dev && so.st_ino == si.st_ino) {
+            fprintf(stderr, "fmnist: %s: is the same file as the input %s; not overwriting it\n",
+                    shown(out), strcmp(in[i], "-") ? shown(in[i]) : "<stdin>");
+            return EXIT_FAIL;
+        }
     return EXIT_OK;
 }
 
@@ -265,12 +351,16 @@ static void on_epoch(void *ctx, const train_status *s)
     if (pr->json) {
         printf("{\"epoch\":%d,\"train_loss\":%.6f,\"train_accuracy\":%.6f,", s->epoch, s->loss,
                s->accuracy);
-        if (s->val_accuracy >= 0)
-            printf("\"val_loss\":%.6f,\"val_accuracy\":%.6f,\"best\":%s,", s->val_loss,
-                   s->val_accuracy, s->best ? "true" : "false");
-        printf("\"test_accuracy\":%.6f,\"test_loss\":%.6f,\"lr\":%.6g,\"seconds\":%.3f,"
-               "\"train_seconds\":%.3f}\n",
-               s->test_accuracy, s->test_loss, s->lr, s->seconds, s->train_seconds);
+        if (s->val_accuracy >= 0) {
+            printf("\"val_loss\":");
+            json_num(stdout, "%.6f", s->val_loss);
+            printf(",\"val_accuracy\":%.6f,\"best\":%s,", s->val_accuracy,
+                   s->best ? "true" : "false");
+        }
+        printf("\"test_accuracy\":%.6f,\"test_loss\":", s->test_accuracy);
+        json_num(stdout, "%.6f", s->test_loss);
+        printf(",\"lr\":%.6g,\"seconds\":%.3f,\"train_seconds\":%.3f}\n", s->lr, s->seconds,
+               s->train_seconds);
     } else {
         printf("epoch %d/%d  train loss %.4f  train acc %.2f%%", s->epoch, s->epochs, s->loss,
                100 * s->accuracy);
@@ -286,26 +376,40 @@ static void on_epoch(void *ctx, const train_status *s)
     }
 }
 
-/* Set by SIGINT/SIGTERM; training stops after the current step. */
-static volatile sig_atomic_t stop_signal;
+/* Set by the first SIGINT/SIGTERM while training may stop cleanly
+ * (stop_deferred); training then stops after the current step. */
+static volatile sig_atomic_t stop_signal, stop_deferred;
 
+/* Any other time, and at the second signal, the process ends as the
+ * signal would end it, but without leaving a temporary file behind (the
+ * files on disk are still whole: every save is atomic). */
 static void on_signal(int sig)
 {
-    stop_signal = sig;
+    if (stop_deferred && !stop_signal) {
+        stop_signal = sig;
+        return;
+    }
+    file_remove_temporary();
+    signal(sig, SIG_DFL);
+    raise(sig); /* delivered when the handler returns */
 }
 
-/* The first Ctrl-C or SIGTERM asks for a clean stop with a checkpoint; the
- * handler then resets, so a second one kills at once (the files on disk are
- * still whole: every save is atomic). */
-static void catch_stop_signals(void)
+/* SIGINT, SIGTERM and SIGHUP (unless ignored, as under nohup) go through
+ * on_signal; SIGXFSZ is ignored, so a write past ulimit -f fails with
+ * EFBIG ("File too large") and is reported like any failed write. */
+static void catch_signals(void)
 {
-    struct sigaction sa;
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        sigaddset(&sa.sa_mask, sigs[i]);
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 static void checkpoint_path(char *buf, size_t cap, const char *model)
@@ -334,7 +438,7 @@ static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_
     mlp want = {.nlayers = 4};
     memcpy(want.width, mlp_fmnist_widths, sizeof mlp_fmnist_widths);
     if (!mlp_same_shape(net, &want)) {
-        fprintf(stderr, "fmnist: %s: not a checkpoint of fmnist's network\n", path);
+        fprintf(stderr, "fmnist: %s: not a checkpoint of fmnist's network\n", shown(path));
         rc = EXIT_FAIL;
         goto out;
     }
@@ -357,7 +461,7 @@ static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_
     if (must_match && strcmp(have, asked) != 0) {
         for (char *q = have; (q = strchr(q, '\n'));)
             *q = ' ';
-        fprintf(stderr, "fmnist: %s: was made with %s; --resume continues with those\n", path,
+        fprintf(stderr, "fmnist: %s: was made with %s; --resume continues with those\n", shown(path),
                 have);
         rc = EXIT_USAGE;
         goto out;
@@ -365,7 +469,7 @@ static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_
     if (o->given & CLI_GIVEN_EPOCHS)
         c.epochs = o->train.epochs;
     if (st->epoch >= c.epochs) {
-        fprintf(stderr, "fmnist: %s: already %d epochs in; give --epochs N with N > %d\n", path,
+        fprintf(stderr, "fmnist: %s: already %d epochs in; give --epochs N with N > %d\n", shown(path),
                 st->epoch, st->epoch);
         rc = EXIT_USAGE;
         goto out;
@@ -382,6 +486,97 @@ out:
     return rc;
 }
 
+/* A checkpoint older than the model belongs to a run that a later one
+ * replaced: resuming it would bring the older run back over the newer
+ * model. Returns an exit status. */
+static int check_checkpoint_age(const char *ckpt, const char *model)
+{
+    struct stat c, m;
+    if (stat(ckpt, &c) != 0 || stat(model, &m) != 0)
+        return EXIT_OK;
+    if (m.st_mtim.tv_sec < c.st_mtim.tv_sec ||
+        (m.st_mtim.tv_sec == c.st_mtim.tv_sec && m.st_mtim.tv_nsec <= c.st_mtim.tv_nsec))
+        return EXIT_OK;
+    fprintf(stderr, "fmnist: %s: older than %s, which a later run wrote; not resuming it\n"
+                    "HINT: remove the checkpoint, or move the model away to resume anyway\n",
+            shown(ckpt), shown(model));
+    return EXIT_FAIL;
+}
+
+/* The model is saved: its checkpoint, used up by --resume or left by an
+ * earlier interrupted run, must not bring that run back later. */
+static void remove_checkpoint(const char *ckpt, int resumed)
+{
+    struct stat st;
+    if (lstat(ckpt, &st) != 0 || !S_ISREG(st.st_mode))
+        return;
+    if (unlink(ckpt) != 0)
+        fprintf(stderr, "fmnist: %s: cannot remove the old checkpoint: %s\n", shown(ckpt),
+                strerror(errno));
+    else if (!resumed)
+        fprintf(stderr, "fmnist: removed %s, the checkpoint of an earlier interrupted run "
+                        "(this run's model replaces it)\n", shown(ckpt));
+}
+
+/* Training stopped on a signal (how, in what): the checkpoint to resume
+ * from. Returns 128 + the signal, or 1 when it cannot be saved. */
+static int save_checkpoint(const cli_opts *o, const char *ckpt, const mlp *net,
+                           const train_config *cfg, const train_state *stopped, const char *what)
+{
+    fm_err e;
+    int sig = stop_signal ? stop_signal : SIGINT;
+    char meta[4096] = "";
+    meta_append(meta, sizeof meta, "fmnist_version", "%s", FMNIST_VERSION);
+    train_config_to_meta(cfg, meta, sizeof meta);
+    train_state_to_meta(stopped, cfg, meta, sizeof meta);
+    if (model_save(ckpt, net, meta, stopped->blocks, stopped->nblocks, &e))
+        return report(&e);
+    fprintf(stderr, "fmnist: %s: %s; checkpoint saved to %s\n"
+                    "HINT: continue with 'fmnist train --resume%s%s'\n",
+            sig == SIGTERM ? "terminated" : "interrupted", what, shown(ckpt),
+            strcmp(o->model, "fmnist.model") ? " --model " : "",
+            strcmp(o->model, "fmnist.model") ? shown(o->model) : "");
+    return 128 + sig;
+}
+
+/* Training finished: the model, with what made it. Returns an exit status. */
+static int save_model(const cli_opts *o, const char *ckpt, const mlp *net,
+                      const train_config *cfg, uint32_t train_images, const train_result *res)
+{
+    fm_err e;
+    char meta[4096] = "";
+    meta_append(meta, sizeof meta, "fmnist_version", "%s", FMNIST_VERSION);
+    train_config_to_meta(cfg, meta, sizeof meta);
+    if (o->preset)
+        meta_append(meta, sizeof meta, "preset", "%s", o->preset);
+    meta_append(meta, sizeof meta, "train_images", "%u", train_images);
+    if (res->epochs_run != cfg->epochs)
+        meta_append(meta, sizeof meta, "epochs_run", "%d", res->epochs_run);
+    if (cfg->val) {
+        meta_append(meta, sizeof meta, "best_epoch", "%d", res->best_epoch);
+        meta_append(meta, sizeof meta, "val_accuracy", "%.4f", res->val_accuracy);
+    }
+    meta_append(meta, sizeof meta, "test_accuracy", "%.4f", res->test_accuracy);
+    if (model_save(o->model, net, meta, NULL, 0, &e))
+        return report(&e);
+    remove_checkpoint(ckpt, o->resume);
+    if (!o->quiet) {
+        if (cfg->keep == KEEP_BEST)
+            fprintf(stderr, "saved %s: epoch %d, the best on validation (%.2f%%); test accuracy %.2f%%\n",
+                    shown(o->model), res->best_epoch, 100 * res->val_accuracy,
+                    100 * res->test_accuracy);
+        else
+            fprintf(stderr, "saved %s (test accuracy %.2f%%)\n", shown(o->model),
+                    100 * res->test_accuracy);
+    }
+    if (stop_signal) { /* it came after the last step: nothing was left to stop */
+        fprintf(stderr, "fmnist: %s after the last step; the finished model is saved\n",
+                stop_signal == SIGTERM ? "terminated" : "interrupted");
+        return 128 + stop_signal;
+    }
+    return EXIT_OK;
+}
+
 static int cmd_train(const cli_opts *o)
 {
     char ckpt[4200];
@@ -396,7 +591,8 @@ static int cmd_train(const cli_opts *o)
     rng_seed(&r, cfg.seed);
     int rc;
     if (o->resume) {
-        if ((rc = load_checkpoint(o, ckpt, &net, &resume, &cfg)))
+        if ((rc = check_checkpoint_age(ckpt, o->model)) ||
+            (rc = load_checkpoint(o, ckpt, &net, &resume, &cfg)))
             return rc;
     } else {
         if (mlp_create(&net, 4, mlp_fmnist_widths, &e))
@@ -405,8 +601,12 @@ static int cmd_train(const cli_opts *o)
     }
     idx_set train = {0}, test = {0};
     runtime rt = {0};
-    if ((rc = load_split(o, IDX_TRAIN, &train, NULL, 0)) ||
-        (rc = load_split(o, IDX_TEST, &test, NULL, 0)) ||
+    data_files tf[2];
+    if ((rc = load_split(o, IDX_TRAIN, &train, &tf[0])) ||
+        (rc = load_split(o, IDX_TEST, &test, &tf[1])))
+        goto out;
+    const char *inputs[] = {tf[0].images, tf[0].labels, tf[1].images, tf[1].labels};
+    if ((rc = check_output(o->model, inputs, 4)) || (rc = check_output(ckpt, inputs, 4)) ||
         (rc = runtime_open(&rt, o->threads, 1)))
         goto out;
     if (cfg.val >= train.n) {
@@ -420,61 +620,21 @@ static int cmd_train(const cli_opts *o)
     pr.stop_after = stop_at && *stop_at ? atol(stop_at) : 0;
     train_hooks hooks = {on_step, on_epoch, &pr, &stop_signal};
     train_result res;
-    catch_stop_signals();
+    stop_deferred = 1;
     rc = train_run(&net, &r, &train, &test, &cfg, rt.pool, rt.kernel, &hooks,
                    o->resume ? &resume : NULL, &stopped, &res, &e);
+    stop_deferred = 0;
     if (rc && pr.tty && !pr.quiet)
         fprintf(stderr, "\r\033[K");
     if (rc == FM_EINTR) {
-        int sig = stop_signal ? stop_signal : SIGINT;
-        char meta[4096] = "";
-        meta_append(meta, sizeof meta, "fmnist_version", "%s", FMNIST_VERSION);
-        train_config_to_meta(&cfg, meta, sizeof meta);
-        train_state_to_meta(&stopped, &cfg, meta, sizeof meta);
-        if (model_save(ckpt, &net, meta, stopped.blocks, stopped.nblocks, &e)) {
-            rc = report(&e);
-            goto out;
-        }
-        fprintf(stderr, "fmnist: %s: %s; checkpoint saved to %s\n"
-                        "HINT: continue with 'fmnist train --resume%s%s'\n",
-                sig == SIGTERM ? "terminated" : "interrupted", e.msg, ckpt,
-                strcmp(o->model, "fmnist.model") ? " --model " : "",
-                strcmp(o->model, "fmnist.model") ? o->model : "");
-        rc = 128 + sig;
-        goto out;
-    }
-    if (rc) {
+        rc = save_checkpoint(o, ckpt, &net, &cfg, &stopped, e.msg);
+    } else if (rc) {
         rc = report(&e);
         if (e.code == FM_ENUMERIC)
             fprintf(stderr, "fmnist: %s: not written; the previous file, if any, is unchanged\n",
-                    o->model);
-        goto out;
-    }
-    char meta[4096] = "";
-    meta_append(meta, sizeof meta, "fmnist_version", "%s", FMNIST_VERSION);
-    train_config_to_meta(&cfg, meta, sizeof meta);
-    if (o->preset)
-        meta_append(meta, sizeof meta, "preset", "%s", o->preset);
-    meta_append(meta, sizeof meta, "train_images", "%u", train.n - cfg.val);
-    if (res.epochs_run != cfg.epochs)
-        meta_append(meta, sizeof meta, "epochs_run", "%d", res.epochs_run);
-    if (cfg.val) {
-        meta_append(meta, sizeof meta, "best_epoch", "%d", res.best_epoch);
-        meta_append(meta, sizeof meta, "val_accuracy", "%.4f", res.val_accuracy);
-    }
-    meta_append(meta, sizeof meta, "test_accuracy", "%.4f", res.test_accuracy);
-    if (model_save(o->model, &net, meta, NULL, 0, &e)) {
-        rc = report(&e);
-        goto out;
-    }
-    if (o->resume)
-        unlink(ckpt); /* used up */
-    if (!o->quiet) {
-        if (cfg.keep == KEEP_BEST)
-            fprintf(stderr, "saved %s: epoch %d, the best on validation (%.2f%%); test accuracy %.2f%%\n",
-                    o->model, res.best_epoch, 100 * res.val_accuracy, 100 * res.test_accuracy);
-        else
-            fprintf(stderr, "saved %s (test accuracy %.2f%%)\n", o->model, 100 * res.test_accuracy);
+                    shown(o->model));
+    } else {
+        rc = save_model(o, ckpt, &net, &cfg, train.n - cfg.val, &res);
     }
 out:
     train_state_free(&resume);
@@ -507,7 +667,8 @@ static int load_model(const char *path, mlp *net, char **meta)
             size_t n = strlen(shape);
             snprintf(shape + n, sizeof shape - n, "%s%d", l ? "-" : "", net->width[l]);
         }
-        fprintf(stderr, "fmnist: %s: a %s network; fmnist uses 784-256-128-64-10\n", path, shape);
+        fprintf(stderr, "fmnist: %s: a %s network; fmnist uses 784-256-128-64-10\n", shown(path),
+                shape);
         mlp_free(net);
         free(*meta);
         *meta = NULL;
@@ -548,7 +709,7 @@ static int write_picture(const cli_opts *o, const char *path, const plot_canvas 
     if (image_write_rgb_png(path, c->rgb, c->w, c->h, &e))
         return report(&e);
     if (!o->json)
-        printf("wrote %s: %s (%dx%d)\n", path, what, c->w, c->h);
+        printf("wrote %s: %s (%dx%d)\n", shown(path), what, c->w, c->h);
     return EXIT_OK;
 }
 
@@ -578,6 +739,22 @@ static int write_confusion(const cli_opts *o, const eval_result *r)
     return rc;
 }
 
+static int check_eval_outputs(const cli_opts *o, const data_files *d)
+{
+    const char *in[] = {o->model, d->images, d->labels, o->errors_png};
+    int rc = EXIT_OK;
+    if (o->errors_png)
+        rc = check_output(o->errors_png, in, 3);
+    if (!rc && o->confusion_png)
+        rc = check_output(o->confusion_png, in, 4);
+    if (!rc && o->errors_png && o->confusion_png && !strcmp(o->errors_png, o->confusion_png)) {
+        fprintf(stderr, "fmnist: %s: given to both --errors and --confusion\n",
+                shown(o->errors_png));
+        rc = EXIT_USAGE;
+    }
+    return rc;
+}
+
 static int cmd_eval(const cli_opts *o)
 {
     mlp net;
@@ -586,8 +763,9 @@ static int cmd_eval(const cli_opts *o)
     if (rc)
         return rc;
     idx_set test = {0};
-    char where[4096];
-    if ((rc = load_split(o, IDX_TEST, &test, where, sizeof where))) {
+    data_files where;
+    if ((rc = load_split(o, IDX_TEST, &test, &where)) || (rc = check_eval_outputs(o, &where))) {
+        idx_free(&test);
         mlp_free(&net);
         free(meta);
         return rc;
@@ -613,9 +791,10 @@ static int cmd_eval(const cli_opts *o)
     double acc = (double)r.correct / (double)r.n;
     double se = sqrt(acc * (1 - acc) / (double)r.n);
     if (o->json) {
-        printf("{\"accuracy\":%.6f,\"accuracy_stderr\":%.6f,\"correct\":%ld,\"n\":%ld,\"loss\":%.6f,",
-               acc, se, r.correct, r.n, r.loss);
-        printf("\"model\":");
+        printf("{\"accuracy\":%.6f,\"accuracy_stderr\":%.6f,\"correct\":%ld,\"n\":%ld,\"loss\":",
+               acc, se, r.correct, r.n);
+        json_num(stdout, "%.6f", r.loss);
+        printf(",\"model\":");
         json_str(stdout, o->model);
         printf(",\"meta\":");
         print_meta_json(meta);
@@ -639,7 +818,7 @@ static int cmd_eval(const cli_opts *o)
         meta_get(meta, "epochs", ep, sizeof ep);
         meta_get(meta, "lr", lr, sizeof lr);
         meta_get(meta, "seed", seed, sizeof seed);
-        printf("model:    %s (784-256-128-64-10; epochs %s, lr %s, seed %s)\n", o->model, ep, lr,
+        printf("model:    %s (784-256-128-64-10; epochs %s, lr %s, seed %s)\n", shown(o->model), ep, lr,
                seed);
         train_config tc;
         if (!train_config_from_meta(&tc, meta, NULL))
@@ -649,7 +828,7 @@ static int cmd_eval(const cli_opts *o)
             meta_get(meta, "best_epoch", be, sizeof be);
             printf("options:  %s%s%s\n", opts, be[0] ? "; kept epoch " : "", be);
         }
-        printf("test set: %s (%ld images)\n", where, r.n);
+        printf("test set: %s (%ld images)\n", shown(where.images), r.n);
         printf("accuracy: %.2f%% +- %.2f%% (%ld of %ld)\n", 100 * acc, 100 * se, r.correct, r.n);
         printf("loss:     %.4f (mean NLL)\n\n", r.loss);
         printf("   class         precision  recall\n");
@@ -728,12 +907,61 @@ static int show_input(const char *pattern, int index, const uint8_t *in)
     return rc ? report(&e) : EXIT_OK;
 }
 
+/* A model can hold finite parameters that still overflow: say so rather
+ * than print "nan%". */
+static int classify_output_finite(const float *lp, const char *name)
+{
+    for (int c = 0; c < IDX_CLASSES; c++)
+        if (!isfinite(lp[c]) && !(isinf(lp[c]) && lp[c] < 0)) {
+            fprintf(stderr, "fmnist: %s: the model's output for it is not a number "
+                            "(the model's weights overflow)\n", shown(name));
+            return 0;
+        }
+    return 1;
+}
+
+/* --show never writes over the model or an image being classified. */
+static int check_show_outputs(const cli_opts *o)
+{
+    if (!o->show)
+        return EXIT_OK;
+    const char **in = malloc(((size_t)o->nfiles + 1) * sizeof *in);
+    if (!in) {
+        fprintf(stderr, "fmnist: out of memory\n");
+        return EXIT_FAIL;
+    }
+    in[0] = o->model;
+    for (int f = 0; f < o->nfiles; f++)
+        in[f + 1] = o->files[f];
+    int rc = EXIT_OK;
+    char path[4096];
+    for (int f = 0; f < o->nfiles && !rc; f++)
+        if (cli_show_path(o->show, f + 1, path, sizeof path) == FM_OK)
+            rc = check_output(path, in, o->nfiles + 1);
+    free(in);
+    return rc;
+}
+
+/* A blank picture (nothing stands out, or a data set image of one value)
+ * is classified, with a warning. */
+static void warn_if_blank(const char *name, const uint8_t *in, image_prep_info *info)
+{
+    int uniform = 1;
+    for (int i = 1; i < IDX_PIXELS && uniform; i++)
+        uniform = in[i] == in[0];
+    if (uniform)
+        info->empty = 1;
+    if (info->empty)
+        fprintf(stderr, "fmnist: %s: nothing stands out from the background; "
+                        "classified a blank image\n", shown(name));
+}
+
 static int cmd_classify(const cli_opts *o)
 {
     mlp net;
     char *meta = NULL;
-    int rc = load_model(o->model, &net, &meta);
-    if (rc)
+    int rc = check_show_outputs(o);
+    if (rc || (rc = load_model(o->model, &net, &meta)))
         return rc;
     free(meta);
     runtime rt;
@@ -755,6 +983,11 @@ static int cmd_classify(const cli_opts *o)
         uint8_t in[IDX_PIXELS];
         image_prep_info info;
         int pic_w = 0, pic_h = 0;
+        if (!*path) {
+            fprintf(stderr, "fmnist: '': an empty argument, not a file name\n");
+            failures++;
+            continue;
+        }
         int bad = picture_read(path, &img, &e);
         if (!bad) {
             pic_w = img.w;
@@ -767,12 +1000,14 @@ static int cmd_classify(const cli_opts *o)
             failures++;
             continue;
         }
-        if (info.empty)
-            fprintf(stderr, "fmnist: %s: nothing stands out from the background; "
-                            "classified a blank image\n", name);
+        warn_if_blank(name, in, &info);
         mlp_gather(&net, &w, rt.pool, rt.kernel, in, NULL, NULL, 1);
         mlp_forward(&net, &w, rt.pool, rt.kernel);
         const float *lp = w.actT[net.nlayers];
+        if (!classify_output_finite(lp, name)) {
+            failures++;
+            continue;
+        }
         int order[IDX_CLASSES];
         for (int c = 0; c < IDX_CLASSES; c++)
             order[c] = c;
@@ -797,7 +1032,7 @@ static int cmd_classify(const cli_opts *o)
             }
             printf("]}\n");
         } else {
-            printf("%s: %s (%.1f%%)", name, fmnist_class_names[order[0]],
+            printf("%s: %s (%.1f%%)", shown(name), fmnist_class_names[order[0]],
                    100 * exp(lp[order[0]]));
             for (int k = 1; k < o->top; k++)
                 printf("%s%s %.1f%%", k == 1 ? "; then " : ", ", fmnist_class_names[order[k]],
@@ -823,7 +1058,8 @@ out:
 static int cmd_export(const cli_opts *o)
 {
     idx_set d = {0};
-    int rc = load_split(o, (enum idx_split)o->split, &d, NULL, 0);
+    data_files df;
+    int rc = load_split(o, (enum idx_split)o->split, &d, &df);
     if (rc)
         return rc;
     const char *split = o->split == IDX_TRAIN ? "train" : "test";
@@ -845,17 +1081,52 @@ static int cmd_export(const cli_opts *o)
     slug[j] = 0;
     snprintf(name, sizeof name, "%s-%ld-%s.png", split, o->index, slug);
     const char *out = o->output ? o->output : name;
+    const char *in[] = {df.images, df.labels};
     fm_err e;
-    if (image_write_gray_png(out, d.images + (size_t)o->index * IDX_PIXELS, IDX_COLS, IDX_ROWS,
-                             &e))
+    rc = check_output(out, in, 2);
+    if (!rc && image_write_gray_png(out, d.images + (size_t)o->index * IDX_PIXELS, IDX_COLS,
+                                    IDX_ROWS, &e))
         rc = report(&e);
-    else
-        printf("%s: %s image %ld, label %d (%s)\n", out, split, o->index, label, cn);
+    else if (!rc)
+        printf("%s: %s image %ld, label %d (%s)\n", shown(out), split, o->index, label, cn);
     idx_free(&d);
     return rc;
 }
 
-int main(int argc, char **argv)
+/* A closed standard stream's descriptor would go to the next file opened,
+ * which would then receive what is printed. Hold it with /dev/null, read
+ * only, so that writing there still fails and is reported. */
+static void hold_std_fds(void)
+{
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            int n = open("/dev/null", O_RDONLY);
+            if (n >= 0 && n != fd)
+                close(n);
+        }
+}
+
+/* As coreutils' close_stdout: output that could not be written is a
+ * failure, whatever the command did. */
+static int close_stdout(int rc)
+{
+    errno = 0;
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    int err = errno;
+    if (fclose(stdout) != 0 && !bad) {
+        bad = 1;
+        err = errno;
+    }
+    if (!bad)
+        return rc;
+    if (err)
+        fprintf(stderr, "fmnist: write error on standard output: %s\n", strerror(err));
+    else
+        fprintf(stderr, "fmnist: write error on standard output\n");
+    return rc ? rc : EXIT_FAIL;
+}
+
+static int run(int argc, char **argv)
 {
     cli_opts o;
     fm_err e;
@@ -894,4 +1165,11 @@ int main(int argc, char **argv)
     default: break;
     }
     return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    hold_std_fds();
+    catch_signals();
+    return close_stdout(run(argc, argv));
 }

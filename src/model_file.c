@@ -1,11 +1,17 @@
 /* model_file.c: encoding, decoding and checking model files. */
+#define _POSIX_C_SOURCE 200809L
 #include "model_file.h"
 #include "mem.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "fileio.h"
@@ -56,6 +62,25 @@ static uint32_t crc(const uint8_t *p, size_t n)
     return (uint32_t)c;
 }
 
+/* The index of the first NaN or infinity among n floats; n when none. */
+static size_t first_non_finite(const float *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(f[i]))
+            return i;
+    return n;
+}
+
+/* The same over n little-endian float32s in bytes: all exponent bits set
+ * is a NaN or an infinity. */
+static size_t first_non_finite_bytes(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((get32(p + 4 * i) & 0x7f800000u) == 0x7f800000u)
+            return i;
+    return n;
+}
+
 int model_encode(const mlp *m, const char *meta, const float *blocks, int nblocks,
                  uint8_t **buf, size_t *len, fm_err *e)
 {
@@ -69,6 +94,13 @@ int model_encode(const mlp *m, const char *meta, const float *blocks, int nblock
         return fm_fail(e, FM_EINVAL, NULL, "%d state blocks: 0..%d supported", nblocks,
                        MODEL_MAX_BLOCKS);
     size_t L = (size_t)m->nlayers, P = m->nparams, K = (size_t)nblocks;
+    size_t bad = first_non_finite(m->params, P);
+    if (bad < P)
+        return fm_fail(e, FM_ENUMERIC, NULL, "parameter %zu is %s: not saving the model", bad,
+                       isnan(m->params[bad]) ? "NaN" : "infinite");
+    if ((bad = first_non_finite(blocks, P * K)) < P * K)
+        return fm_fail(e, FM_ENUMERIC, NULL, "state value %zu is %s: not saving the checkpoint",
+                       bad, isnan(blocks[bad]) ? "NaN" : "infinite");
     size_t n = 20 + 4 * (L + 1) + 4 + mlen + 4 * P + (K ? 4 + 4 * P * K : 0) + 4;
     uint8_t *b = mem_alloc(n), *p = b;
     if (!b)
@@ -100,13 +132,14 @@ int model_encode(const mlp *m, const char *meta, const float *blocks, int nblock
 
 #define CUT_IN_HEADER ((size_t)-1)
 
-/* The length a format-1 header implies; 0 when the header is nonsense,
- * CUT_IN_HEADER when the file ends inside a plausible header. */
-static size_t implied_length(const uint8_t *b, size_t len)
+/* The length a format-1 header implies, without its state blocks (*P: the
+ * parameter count); 0 when the header is nonsense, CUT_IN_HEADER when the
+ * file ends inside a plausible header. */
+static size_t plain_length(const uint8_t *b, size_t len, size_t *params)
 {
     if (len < 20)
         return CUT_IN_HEADER;
-    uint32_t L = get32(b + 16), flags = get32(b + 12);
+    uint32_t L = get32(b + 16);
     if (L < 1 || L > MLP_MAX_LAYERS)
         return 0;
     if (len < 20 + 4 * ((size_t)L + 1) + 4)
@@ -121,17 +154,26 @@ static size_t implied_length(const uint8_t *b, size_t len)
     uint32_t mlen = get32(b + 20 + 4 * ((size_t)L + 1));
     if (mlen > MODEL_META_MAX)
         return 0;
-    size_t n = 20 + 4 * ((size_t)L + 1) + 4 + mlen + 4 * P + 4;
-    if (flags & MODEL_FLAG_STATE) {
-        size_t at = n - 4; /* where K is */
-        if (len < at + 4)
-            return CUT_IN_HEADER;
-        uint32_t K = get32(b + at);
-        if (K < 1 || K > MODEL_MAX_BLOCKS)
-            return 0;
-        n += 4 + 4 * P * K;
-    }
-    return n;
+    *params = P;
+    return 20 + 4 * ((size_t)L + 1) + 4 + mlen + 4 * P + 4;
+}
+
+/* The whole file's length with K state blocks, or 0 when K is out of range. */
+static size_t with_blocks(size_t plain, size_t P, uint32_t K)
+{
+    return K < 1 || K > MODEL_MAX_BLOCKS ? 0 : plain + 4 + 4 * P * K;
+}
+
+/* The length a format-1 header implies; 0 when the header is nonsense,
+ * CUT_IN_HEADER when the file ends inside a plausible header. */
+static size_t implied_length(const uint8_t *b, size_t len)
+{
+    size_t P = 0, n = plain_length(b, len, &P);
+    if (n == 0 || n == CUT_IN_HEADER || !(get32(b + 12) & MODEL_FLAG_STATE))
+        return n;
+    if (len < n) /* K is where the CRC of a plain model would be */
+        return CUT_IN_HEADER;
+    return with_blocks(n, P, get32(b + n - 4));
 }
 
 int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **meta,
@@ -202,6 +244,18 @@ int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **
     const uint8_t *params = p + mlen;
     const uint8_t *state = params + 4 * t.nparams;
     uint32_t K = (flags & MODEL_FLAG_STATE) ? get32(state) : 0;
+    /* NaN or infinite values: checked in the bytes, whatever is asked for. */
+    size_t P = t.nparams;
+    size_t bad = first_non_finite_bytes(params, P);
+    size_t bad_state = K ? first_non_finite_bytes(state + 4, K * P) : 0;
+    if (bad < P || bad_state < K * P) {
+        uint32_t u = bad < P ? get32(params + 4 * bad) : 0;
+        mlp_free(&t);
+        if (bad < P)
+            return fm_fail(e, FM_EFORMAT, name, "corrupt: parameter %zu is %s", bad,
+                           u & 0x7fffffu ? "NaN" : "infinite");
+        return fm_fail(e, FM_EFORMAT, name, "corrupt: state value %zu is not finite", bad_state);
+    }
     char *mt = malloc((size_t)mlen + 1);
     float *bl = NULL;
     if (blocks && K)
@@ -212,11 +266,11 @@ int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **
         mlp_free(&t);
         return fm_fail(e, FM_ENOMEM, name, "out of memory");
     }
-    memcpy(mt, p, mlen);
-    mt[mlen] = 0;
     get_floats(t.params, params, t.nparams);
     if (bl)
         get_floats(bl, state + 4, K * t.nparams);
+    memcpy(mt, p, mlen);
+    mt[mlen] = 0;
     *m = t;
     if (meta)
         *meta = mt;
@@ -243,14 +297,92 @@ int model_save(const char *path, const mlp *m, const char *meta, const float *bl
     return rc;
 }
 
+/* A file longer than its header implies by more than this is refused
+ * unread; up to it, it is read so that model_decode reports the damage. */
+#define MODEL_SLACK ((size_t)1 << 20)
+
+/* n bytes at offset at; -1 on failure (errno 0 when the file is shorter). */
+static int read_at(int fd, uint8_t *buf, size_t n, off_t at)
+{
+    errno = 0;
+    while (n) {
+        ssize_t r = pread(fd, buf, n, at);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        buf += r;
+        at += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* How much of a size-byte file to read, judged from its header (head, hn
+ * bytes) before anything else: 0 with e filled when it is refused unread. */
+static size_t read_length(int fd, const uint8_t *head, size_t hn, size_t size, const char *path,
+                          fm_err *e)
+{
+    if (size == 0 || memcmp(head, MODEL_MAGIC, hn < 8 ? hn : 8) != 0)
+        return size; /* model_decode says what it is, from these few bytes */
+    size_t P = 0, want = hn >= 12 && get32(head + 8) == MODEL_FORMAT ? plain_length(head, hn, &P)
+                                                                     : 0;
+    if (want && want != CUT_IN_HEADER && (get32(head + 12) & MODEL_FLAG_STATE)) {
+        uint8_t k[4];
+        want = want <= size && read_at(fd, k, 4, (off_t)(want - 4)) == 0
+                   ? with_blocks(want, P, get32(k)) : CUT_IN_HEADER;
+    }
+    if (want == CUT_IN_HEADER || size <= MODEL_SLACK || (want && size <= want + MODEL_SLACK))
+        return size;
+    if (want)
+        fm_fail(e, FM_EFORMAT, path, "%zu bytes, its header implies %zu: not reading it", size,
+                want);
+    else if (hn >= 12 && get32(head + 8) > MODEL_FORMAT)
+        fm_fail(e, FM_EFORMAT, path, "written by a newer fmnist (format %u; this one reads "
+                "format %d)", get32(head + 8), MODEL_FORMAT);
+    else
+        fm_fail(e, FM_EFORMAT, path, "corrupt header (a file of %zu bytes)", size);
+    return 0;
+}
+
 int model_load(const char *path, mlp *m, char **meta, float **blocks, int *nblocks, fm_err *e)
 {
-    uint8_t *buf;
-    size_t len;
-    int rc = file_read_all(path, MODEL_FILE_MAX, &buf, &len, e);
-    if (rc)
-        return rc;
-    rc = model_decode(buf, len, path, m, meta, blocks, nblocks, e);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return fm_fail(e, errno == ENOENT ? FM_ENOTFOUND : FM_EIO, path, "cannot open: %s",
+                       strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        return fm_fail(e, FM_EIO, path, "cannot stat: %s", strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return fm_fail(e, FM_EIO, path, "is %s, not a regular file", file_kind(st.st_mode));
+    }
+    if ((uint64_t)st.st_size > MODEL_FILE_MAX) {
+        close(fd);
+        return fm_fail(e, FM_ELIMIT, path, "%lld bytes, more than the limit of %zu",
+                       (long long)st.st_size, MODEL_FILE_MAX);
+    }
+    size_t size = (size_t)st.st_size;
+    uint8_t head[20 + 4 * (MLP_MAX_LAYERS + 1) + 4];
+    size_t hn = size < sizeof head ? size : sizeof head;
+    uint8_t *buf = NULL;
+    int rc = FM_OK;
+    if (read_at(fd, head, hn, 0) != 0)
+        rc = fm_fail(e, FM_EIO, path, "read failed: %s", errno ? strerror(errno) : "file shrank");
+    size_t n = rc ? 0 : read_length(fd, head, hn, size, path, e);
+    if (!rc && size && !n)
+        rc = e ? e->code : FM_EFORMAT;
+    if (!rc && !(buf = mem_alloc(n ? n : 1)))
+        rc = fm_fail(e, FM_ENOMEM, path, "out of memory");
+    if (!rc && read_at(fd, buf, n, 0) != 0)
+        rc = fm_fail(e, FM_EIO, path, "read failed: %s", errno ? strerror(errno) : "file shrank");
+    close(fd);
+    if (!rc)
+        rc = model_decode(buf, n, path, m, meta, blocks, nblocks, e);
     free(buf);
     return rc;
 }

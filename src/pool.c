@@ -151,9 +151,10 @@ int pool_create(pool **out, int n, int ftz, fm_err *e)
             wa->t = t;
         }
         if (!wa || pthread_create(&p->threads[t], NULL, worker, wa) != 0) {
+            /* A process limit (ulimit -u) or memory: a smaller team gives
+             * the same results, so go on with the threads started. */
             free(wa);
-            pool_destroy(p);
-            return fm_fail(e, FM_ENOMEM, NULL, "cannot start thread %d of %d", t + 1, n);
+            break;
         }
         p->n = t + 1;
     }

@@ -3,6 +3,7 @@
 #include "train.h"
 #include "mem.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -101,16 +102,118 @@ int train_config_to_meta(const train_config *c, char *meta, size_t cap)
     return rc ? FM_EINVAL : FM_OK;
 }
 
-static int get_num(const char *meta, const char *key, double lo, double hi, int required,
-                   double *out, fm_err *e)
+/* Every training option's values, for the command line and the metadata
+ * reader alike. lo_open: lo itself is excluded. */
+static const struct option_range {
+    const char *key;
+    double lo, hi;
+    int lo_open, integer;
+} option_ranges[] = {
+    {"epochs", 1, TRAIN_MAX_EPOCHS, 0, 1},
+    {"batch_size", 1, TRAIN_MAX_BATCH, 0, 1},
+    {"lr", 0, TRAIN_MAX_LR, 1, 0},
+    {"dropout", 0, 0.95, 0, 0},
+    {"weight_decay", 0, 10, 0, 0},
+    {"label_smoothing", 0, 0.5, 0, 0},
+    {"ema", 0, 0.99999, 0, 0},
+    {"warmup", 0, TRAIN_MAX_EPOCHS, 0, 1},
+    {"val", 0, TRAIN_MAX_BATCH - 1, 0, 1},
+    {"patience", 0, TRAIN_MAX_EPOCHS, 0, 1},
+};
+
+static int integer_value(const struct option_range *r, const char *text, double *out, fm_err *e)
+{
+    const char *p = text + (*text == '+' || *text == '-');
+    char *end;
+    if (*p < '0' || *p > '9')
+        return fm_fail(e, FM_EINVAL, NULL, "'%s' is not an integer", text);
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (*end)
+        return fm_fail(e, FM_EINVAL, NULL, "'%s' is not an integer", text);
+    if (errno == ERANGE || v < (long long)r->lo || v > (long long)r->hi)
+        return fm_fail(e, FM_EINVAL, NULL, "%s is out of range %.0f..%.0f", text, r->lo, r->hi);
+    *out = (double)v;
+    return FM_OK;
+}
+
+int train_option_value(const char *key, const char *text, double *out, fm_err *e)
+{
+    const struct option_range *r = NULL;
+    for (size_t i = 0; i < sizeof option_ranges / sizeof *option_ranges; i++)
+        if (!strcmp(option_ranges[i].key, key))
+            r = &option_ranges[i];
+    if (!r)
+        return fm_fail(e, FM_EINVAL, NULL, "unknown option '%s'", key);
+    if (r->integer)
+        return integer_value(r, text, out, e);
+    const char *p = text + (*text == '+' || *text == '-');
+    char *end;
+    if (!((*p >= '0' && *p <= '9') || (*p == '.' && p[1] >= '0' && p[1] <= '9')))
+        return fm_fail(e, FM_EINVAL, NULL, "'%s' is not a number", text);
+    double v = strtod(text, &end);
+    if (*end)
+        return fm_fail(e, FM_EINVAL, NULL, "'%s' is not a number", text);
+    if (v == 0)
+        v = 0; /* whatever the C library reads as zero ("0e0", ".0", "-0") is zero */
+    if (!isfinite(v) || v > r->hi || (r->lo_open ? !(v > r->lo) : !(v >= r->lo)))
+        return fm_fail(e, FM_EINVAL, NULL, "%s is out of range %s%g, %g]", text,
+                       r->lo_open ? "(" : "[", r->lo, r->hi);
+    *out = v;
+    return FM_OK;
+}
+
+int train_seed_value(const char *text, uint64_t *out, fm_err *e)
+{
+    char *end;
+    if (*text < '0' || *text > '9')
+        return fm_fail(e, FM_EINVAL, NULL, "'%s' is not a non-negative integer", text);
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (*end)
+        return fm_fail(e, FM_EINVAL, NULL, "'%s' is not a non-negative integer", text);
+    if (errno == ERANGE || v > UINT64_MAX)
+        return fm_fail(e, FM_EINVAL, NULL, "%s is out of range 0..%" PRIu64, text, UINT64_MAX);
+    *out = (uint64_t)v;
+    return FM_OK;
+}
+
+/* A state value in [lo, hi]. */
+static int get_num(const char *meta, const char *key, double lo, double hi, double *out,
+                   fm_err *e)
 {
     char v[64], *end;
     if (!meta_get(meta, key, v, sizeof v))
-        return required ? fm_fail(e, FM_EFORMAT, NULL, "no %s recorded", key) : FM_OK;
+        return fm_fail(e, FM_EFORMAT, NULL, "no %s recorded", key);
     double x = strtod(v, &end);
     if (!*v || *end || !(x >= lo && x <= hi))
         return fm_fail(e, FM_EFORMAT, NULL, "bad %s '%s'", key, v);
     *out = x;
+    return FM_OK;
+}
+
+/* A state value that counts: digits only, at most hi. */
+static int get_count(const char *meta, const char *key, double hi, double *out, fm_err *e)
+{
+    char v[64];
+    if (!meta_get(meta, key, v, sizeof v))
+        return fm_fail(e, FM_EFORMAT, NULL, "no %s recorded", key);
+    size_t n = strspn(v, "0123456789");
+    if (n == 0 || v[n] || n > 17 || strtod(v, NULL) > hi)
+        return fm_fail(e, FM_EFORMAT, NULL, "bad %s '%s'", key, v);
+    *out = strtod(v, NULL);
+    return FM_OK;
+}
+
+/* A recorded training option, checked as the command line checks it. */
+static int get_option(const char *meta, const char *key, int required, double *out, fm_err *e)
+{
+    char v[64];
+    fm_err why;
+    if (!meta_get(meta, key, v, sizeof v))
+        return required ? fm_fail(e, FM_EFORMAT, NULL, "no %s recorded", key) : FM_OK;
+    if (train_option_value(key, v, out, &why))
+        return fm_fail(e, FM_EFORMAT, NULL, "bad %s: %s", key, why.msg);
     return FM_OK;
 }
 
@@ -120,23 +223,22 @@ int train_config_from_meta(train_config *c, const char *meta, fm_err *e)
     double ep, bs, warm = 0, val = 0, pat = 0;
     char v[256];
     int rc;
-    if ((rc = get_num(meta, "epochs", 1, 1e6, 1, &ep, e)) ||
-        (rc = get_num(meta, "batch_size", 1, 1e6, 1, &bs, e)) ||
-        (rc = get_num(meta, "lr", 1e-300, 1e300, 1, &t.lr, e)) ||
-        (rc = get_num(meta, "dropout", 0, 0.999, 0, &t.dropout, e)) ||
-        (rc = get_num(meta, "weight_decay", 0, 1e6, 0, &t.weight_decay, e)) ||
-        (rc = get_num(meta, "label_smoothing", 0, 0.999, 0, &t.label_smoothing, e)) ||
-        (rc = get_num(meta, "ema", 0, 0.999999, 0, &t.ema, e)) ||
-        (rc = get_num(meta, "warmup", 0, 1e6, 0, &warm, e)) ||
-        (rc = get_num(meta, "val", 0, IDX_MAX_COUNT, 0, &val, e)) ||
-        (rc = get_num(meta, "patience", 0, 1e6, 0, &pat, e)))
+    fm_err why;
+    if ((rc = get_option(meta, "epochs", 1, &ep, e)) ||
+        (rc = get_option(meta, "batch_size", 1, &bs, e)) ||
+        (rc = get_option(meta, "lr", 1, &t.lr, e)) ||
+        (rc = get_option(meta, "dropout", 0, &t.dropout, e)) ||
+        (rc = get_option(meta, "weight_decay", 0, &t.weight_decay, e)) ||
+        (rc = get_option(meta, "label_smoothing", 0, &t.label_smoothing, e)) ||
+        (rc = get_option(meta, "ema", 0, &t.ema, e)) ||
+        (rc = get_option(meta, "warmup", 0, &warm, e)) ||
+        (rc = get_option(meta, "val", 0, &val, e)) ||
+        (rc = get_option(meta, "patience", 0, &pat, e)))
         return rc;
     if (!meta_get(meta, "seed", v, sizeof v))
         return fm_fail(e, FM_EFORMAT, NULL, "no seed recorded");
-    char *end;
-    t.seed = strtoull(v, &end, 10);
-    if (!*v || *end)
-        return fm_fail(e, FM_EFORMAT, NULL, "bad seed '%s'", v);
+    if (train_seed_value(v, &t.seed, &why))
+        return fm_fail(e, FM_EFORMAT, NULL, "bad seed: %s", why.msg);
     if (meta_get(meta, "schedule", v, sizeof v)) {
         int found = -1;
         for (int i = 0; i < 3; i++)
@@ -261,25 +363,28 @@ int train_state_from_meta(train_state *s, const train_config *c, const char *met
         return fm_fail(e, FM_EFORMAT, NULL, "checkpoint state '%s' does not fit its options", v);
     double ep, pos, step, correct, best_epoch, bad;
     int rc;
-    if ((rc = get_num(meta, "state_epoch", 0, 1e6, 1, &ep, e)) ||
-        (rc = get_num(meta, "state_pos", 0, IDX_MAX_COUNT, 1, &pos, e)) ||
-        (rc = get_num(meta, "state_step", 0, 1e15, 1, &step, e)) ||
-        (rc = get_num(meta, "state_loss_sum", 0, 1e300, 1, &t.loss_sum, e)) ||
-        (rc = get_num(meta, "state_correct", 0, 1e15, 1, &correct, e)) ||
-        (rc = get_num(meta, "state_best_epoch", 0, 1e6, 1, &best_epoch, e)) ||
-        (rc = get_num(meta, "state_best_val", -1, 1, 1, &t.best_val, e)) ||
-        (rc = get_num(meta, "state_bad_epochs", 0, 1e6, 1, &bad, e)))
+    if ((rc = get_count(meta, "state_epoch", TRAIN_MAX_EPOCHS, &ep, e)) ||
+        (rc = get_count(meta, "state_pos", IDX_MAX_COUNT, &pos, e)) ||
+        (rc = get_count(meta, "state_step", 1e15, &step, e)) ||
+        (rc = get_num(meta, "state_loss_sum", 0, 1e300, &t.loss_sum, e)) ||
+        (rc = get_count(meta, "state_correct", IDX_MAX_COUNT, &correct, e)) ||
+        (rc = get_count(meta, "state_best_epoch", TRAIN_MAX_EPOCHS, &best_epoch, e)) ||
+        (rc = get_num(meta, "state_best_val", -1, 1, &t.best_val, e)) ||
+        (rc = get_count(meta, "state_bad_epochs", TRAIN_MAX_EPOCHS, &bad, e)))
         return rc;
-    if (!meta_get(meta, "state_rng", v, sizeof v) || strlen(v) != 64)
+    if (!meta_get(meta, "state_rng", v, sizeof v) || strlen(v) != 64 ||
+        strspn(v, "0123456789abcdefABCDEF") != 64)
         return fm_fail(e, FM_EFORMAT, NULL, "bad state_rng");
     for (int i = 0; i < 4; i++) {
         char part[17];
         memcpy(part, v + 16 * i, 16);
         part[16] = 0;
         t.epoch_rng.s[i] = strtoull(part, &end, 16);
-        if (*end)
-            return fm_fail(e, FM_EFORMAT, NULL, "bad state_rng");
     }
+    /* xoshiro's one invalid state: it gives zeros for ever, and a shuffle
+     * drawing from it would never end. */
+    if (!(t.epoch_rng.s[0] | t.epoch_rng.s[1] | t.epoch_rng.s[2] | t.epoch_rng.s[3]))
+        return fm_fail(e, FM_EFORMAT, NULL, "bad state_rng: all zeros, not a generator state");
     s->epoch = (int)ep;
     s->pos = (uint32_t)pos;
     s->epoch_rng = t.epoch_rng;
@@ -418,7 +523,7 @@ static int run_alloc(run *r, const mlp *m, fm_err *e)
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
     if ((rc = mlp_create(&r->net, m->nlayers, m->width, e)) ||
         (rc = mlp_work_create_team(&r->w, &r->net, r->bs, 1, pool_size(r->p), e)) ||
-        ((r->test || cfg->val) && (rc = mlp_work_create(&r->ew, &r->net, EVAL_BATCH, 0, e))) ||
+        (rc = mlp_work_create(&r->ew, &r->net, EVAL_BATCH, 0, e)) ||
         (rc = adam_create(&r->opt, P, cfg->lr, e)))
         return rc;
     memcpy(r->net.params, m->params, P * sizeof(float));
@@ -467,7 +572,9 @@ static int run_open(run *r, const mlp *m, const rng *gen, const train_state *res
         return rc;
     r->ntrain = r->train->n - cfg->val;
     if (resume && (resume->nblocks != train_state_blocks(cfg) || !resume->blocks ||
-                   resume->pos >= r->ntrain || resume->epoch >= cfg->epochs))
+                   resume->pos >= r->ntrain || resume->epoch >= cfg->epochs ||
+                   !(resume->epoch_rng.s[0] | resume->epoch_rng.s[1] | resume->epoch_rng.s[2] |
+                     resume->epoch_rng.s[3])))
         return fm_fail(e, FM_EINVAL, NULL,
                        "the checkpoint does not fit this run (%d of %d epochs, image %u of %u)",
                        resume->epoch, cfg->epochs, resume->pos, r->ntrain);
@@ -664,11 +771,38 @@ static int run_end_epoch(run *r, int epoch, fm_err *e)
     return FM_OK;
 }
 
+/* The loss is checked before each update; the last update's outcome is
+ * checked here, on the parameters to keep: their loss on (up to) the first
+ * 1,000 training images must not have diverged either. */
+static int check_kept(run *r, const float *params, fm_err *e)
+{
+    idx_set some = *r->train;
+    if (some.n > 1000)
+        some.n = 1000;
+    mlp kept = r->net;
+    kept.params = (float *)params;
+    eval_result er;
+    int rc = eval_run(&kept, &some, r->p, r->k, &r->ew, &er, NULL, e);
+    if (rc || er.loss < TRAIN_DIVERGED_LOSS)
+        return rc;
+    char what[64];
+    if (isfinite(er.loss))
+        snprintf(what, sizeof what, "reached %.3g", er.loss);
+    else
+        snprintf(what, sizeof what, "became %s", isnan(er.loss) ? "NaN" : "infinite");
+    return fm_fail(e, FM_ENUMERIC, NULL,
+                   "training diverged: after the last step the loss %s "
+                   "(is the learning rate %g too high?)", what, r->cfg->lr);
+}
+
 /* The model to keep: the best on validation with KEEP_BEST, else the
  * last (its moving average when on). */
 static int run_finish(run *r, mlp *m, train_result *res, fm_err *e)
 {
     train_result result = {r->last_test, r->last_val, r->epochs_run, r->epochs_run};
+    int rc = check_kept(r, r->best && r->best_epoch > 0 ? r->best : r->shown.params, e);
+    if (rc)
+        return rc;
     if (r->best && r->best_epoch > 0) {
         memcpy(m->params, r->best, r->P * sizeof(float));
         result.best_epoch = r->best_epoch;
@@ -678,8 +812,7 @@ static int run_finish(run *r, mlp *m, train_result *res, fm_err *e)
             mlp kept = r->net;
             kept.params = r->best;
             eval_result er;
-            int rc = eval_run(&kept, r->test, r->p, r->k, &r->ew, &er, NULL, e);
-            if (rc)
+            if ((rc = eval_run(&kept, r->test, r->p, r->k, &r->ew, &er, NULL, e)))
                 return rc;
             result.test_accuracy = (double)er.correct / (double)er.n;
         }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +165,18 @@ static inline int tu_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+/* How many temporaries file_write_atomic left in dir (names with ".tmp-"). */
+static inline int tu_temporaries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        n += strstr(de->d_name, ".tmp-") != NULL;
+    closedir(d);
+    return n;
 }
 
 #endif

@@ -1,0 +1,602 @@
+/* test_faults.c: the faults an outside attack found (issue 11, section 2),
+ * one test each, numbered as the issue numbers them. Each failed before
+ * its fix. */
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "cli.h"
+#include "fileio.h"
+#include "image.h"
+#include "model_file.h"
+#include "train.h"
+
+static char *T;
+static char M[4200]; /* a model trained for one epoch on the sample */
+
+#define DATA "--data data/sample"
+
+static int setup(void **state)
+{
+    (void)state;
+    T = tu_tmpdir();
+    snprintf(M, sizeof M, "%s/m.model", T);
+    return tu_fmnist(NULL, NULL, "train " DATA " --epochs 1 --quiet --model %s", M);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tu_rmtree(T);
+    return 0;
+}
+
+/* path = T/name */
+static void in_t(char *path, size_t cap, const char *name)
+{
+    snprintf(path, cap, "%s/%s", T, name);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    size_t n = 0;
+    uint8_t *b = tu_read(from, &n);
+    assert_non_null(b);
+    tu_write(to, b, n);
+    free(b);
+}
+
+/* Interrupts a sample run after `step` steps: leaves model.ckpt. */
+static void interrupted_run(const char *model, const char *opts, int step)
+{
+    char cmd[12288];
+    snprintf(cmd, sizeof cmd, "FMNIST_STOP_AFTER_STEP=%d %s train " DATA " --quiet %s --model %s",
+             step, tu_bin(), opts, model);
+    assert_int_equal(tu_run(cmd, NULL, NULL), 130);
+}
+
+/* 1. A checkpoint with a valid CRC and an all-zero generator state made
+ * --resume loop for ever (and ignore SIGINT); out-of-range metadata was
+ * accepted. */
+static void test_1_invalid_checkpoint_state_refused(void **state)
+{
+    (void)state;
+    char m[4200], ck[4300], *err;
+    in_t(m, sizeof m, "z.model");
+    snprintf(ck, sizeof ck, "%s.ckpt", m);
+    interrupted_run(m, "--epochs 2", 3);
+    mlp net;
+    char *meta;
+    float *blocks;
+    int nb;
+    assert_int_equal(model_load(ck, &net, &meta, &blocks, &nb, NULL), FM_OK);
+    char *rng = strstr(meta, "state_rng=");
+    assert_non_null(rng);
+    memset(rng + 10, '0', 64);
+    assert_int_equal(model_save(ck, &net, meta, blocks, nb, NULL), FM_OK);
+    free(meta), free(blocks), mlp_free(&net);
+    char cmd[12288];
+    snprintf(cmd, sizeof cmd, "timeout -k 2 20 %s train --resume " DATA " --quiet --model %s", tu_bin(),
+             m);
+    assert_int_equal(tu_run(cmd, NULL, &err), 1); /* 124: it never ended */
+    assert_non_null(strstr(err, "bad state_rng: all zeros"));
+    free(err);
+    /* Metadata the command line would refuse is refused. */
+    static const char *bad[] = {
+        "epochs=2.9\nbatch_size=64\nlr=0.003\nseed=1\n",
+        "epochs=5\nbatch_size=64\nlr=0.003\nseed=-5\n",
+        "epochs=5\nbatch_size=64\nlr=0.003\nseed=1\ndropout=0.99\n",
+        "epochs=5\nbatch_size=0x40\nlr=0.003\nseed=1\n",
+    };
+    train_config c;
+    fm_err e;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(train_config_from_meta(&c, bad[i], &e), FM_EFORMAT);
+}
+
+/* A child saving one model to path n times; exits with its failures. */
+static pid_t saver(const char *path, const mlp *m, int n)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int failed = 0;
+        for (int i = 0; i < n; i++)
+            failed += model_save(path, m, "v=1\n", NULL, 0, NULL) != FM_OK;
+        _exit(failed > 100 ? 100 : failed);
+    }
+    return pid;
+}
+
+/* 2. Two saves to the same file shared FILE.tmp: one could fail, or
+ * succeed with its file gone. */
+static void test_2_concurrent_saves_each_succeed(void **state)
+{
+    (void)state;
+    char path[4200];
+    in_t(path, sizeof path, "c.model");
+    mlp a;
+    assert_int_equal(mlp_create(&a, 4, mlp_fmnist_widths, NULL), FM_OK);
+    rng r;
+    rng_seed(&r, 5);
+    mlp_init_params(&a, &r);
+    pid_t p1 = saver(path, &a, 60), p2 = saver(path, &a, 60);
+    int s1, s2;
+    waitpid(p1, &s1, 0);
+    waitpid(p2, &s2, 0);
+    assert_true(WIFEXITED(s1) && WIFEXITED(s2));
+    if (WEXITSTATUS(s1) || WEXITSTATUS(s2))
+        fail_msg("concurrent saves failed %d and %d times", WEXITSTATUS(s1), WEXITSTATUS(s2));
+    assert_int_equal(tu_temporaries(T), 0);
+    mlp back;
+    assert_int_equal(model_load(path, &back, NULL, NULL, NULL, NULL), FM_OK);
+    mlp_free(&back);
+    mlp_free(&a);
+}
+
+/* 3. A failed write to standard output exited 0. */
+static void test_3_stdout_write_errors(void **state)
+{
+    (void)state;
+    char png[4200], cmd[12288], *err;
+    in_t(png, sizeof png, "w.png");
+    assert_int_equal(tu_fmnist(NULL, NULL, "export " DATA " --index 0 -o %s", png), 0);
+    const char *args[] = {"eval " DATA " --model %s", "eval " DATA " --json --model %s",
+                          "classify --json --model %s %s", "export " DATA " --index 1 -o %s.png",
+                          "--help", "--version", "train --help",
+                          "train " DATA " --epochs 1 --json --model %s.2"};
+    for (size_t i = 0; i < sizeof args / sizeof *args; i++) {
+        char a[8400];
+        snprintf(a, sizeof a, args[i], M, png);
+        for (int closed = 0; closed < 2; closed++) {
+            snprintf(cmd, sizeof cmd, "%s %s %s", tu_bin(), a, closed ? ">&-" : ">/dev/full");
+            int rc = tu_run(cmd, NULL, &err);
+            if (rc != 1 || !strstr(err, "write error"))
+                fail_msg("'%s': status %d, stderr '%s'", cmd, rc, err);
+            free(err);
+        }
+    }
+}
+
+/* Writes a copy of the model at M with parameter i set to x (CRC valid). */
+static void model_with(const char *path, size_t i, float x)
+{
+    size_t n = 0;
+    uint8_t *b = tu_read(M, &n);
+    char *meta;
+    mlp net;
+    assert_int_equal(model_decode(b, n, "m", &net, &meta, NULL, NULL, NULL), FM_OK);
+    size_t at = n - 4 - 4 * net.nparams + 4 * i;
+    memcpy(b + at, &x, 4);
+    uint32_t c = (uint32_t)crc32(0, b, (uInt)(n - 4));
+    for (int k = 0; k < 4; k++)
+        b[n - 4 + k] = (uint8_t)(c >> (8 * k));
+    tu_write(path, b, n);
+    free(b), free(meta), mlp_free(&net);
+}
+
+/* 4. NaN or infinite parameters were loaded ("loss":nan) and saved. */
+static void test_4_non_finite_parameters_refused(void **state)
+{
+    (void)state;
+    char bad[4200], png[4200], *out, *err;
+    in_t(bad, sizeof bad, "nan.model");
+    in_t(png, sizeof png, "n.png");
+    assert_int_equal(tu_fmnist(NULL, NULL, "export " DATA " --index 0 -o %s", png), 0);
+    model_with(bad, 7, NAN);
+    assert_int_equal(tu_fmnist(&out, &err, "eval " DATA " --json --model %s", bad), 1);
+    assert_non_null(strstr(err, "corrupt: parameter 7 is NaN"));
+    assert_string_equal(out, "");
+    free(out), free(err);
+    model_with(bad, 242761, INFINITY);
+    assert_int_equal(tu_fmnist(&out, &err, "classify --model %s %s", bad, png), 1);
+    assert_non_null(strstr(err, "parameter 242761 is infinite"));
+    free(out), free(err);
+    mlp net;
+    assert_int_equal(model_load(M, &net, NULL, NULL, NULL, NULL), FM_OK);
+    net.params[3] = NAN;
+    fm_err e;
+    assert_int_equal(model_save(bad, &net, NULL, NULL, 0, &e), FM_ENUMERIC);
+    assert_non_null(strstr(e.msg, "parameter 3 is NaN"));
+    mlp_free(&net);
+}
+
+/* 5. Divergence on the last step was saved with status 0. */
+static void test_5_divergence_on_last_step(void **state)
+{
+    (void)state;
+    char m[4200], *err;
+    in_t(m, sizeof m, "div.model");
+    copy_file(M, m);
+    assert_int_equal(tu_fmnist(NULL, &err, "train " DATA " --epochs 1 --batch-size 2000 --lr 1e6 "
+                                           "--quiet --model %s", m), 1);
+    assert_non_null(strstr(err, "training diverged: after the last step"));
+    assert_non_null(strstr(err, "not written"));
+    free(err);
+    assert_true(tu_same_file(m, M));
+}
+
+/* 6. Outputs overwrote inputs, or files of another kind. */
+static void test_6_outputs_never_overwrite_inputs(void **state)
+{
+    (void)state;
+    char m[4200], d[4200], one[4200], two[4200], pat[4200], keep[4200], *err;
+    in_t(m, sizeof m, "in.model");
+    in_t(d, sizeof d, "data");
+    in_t(one, sizeof one, "1.png");
+    in_t(two, sizeof two, "2.png");
+    in_t(pat, sizeof pat, "%d.png");
+    in_t(keep, sizeof keep, "keep");
+    copy_file(M, m);
+    char cmd[12288];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp data/sample/* %s/", d, d);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(tu_fmnist(NULL, NULL, "export " DATA " --index 0 -o %s", one), 0);
+    assert_int_equal(tu_fmnist(NULL, NULL, "export " DATA " --index 1 -o %s", two), 0);
+    copy_file(one, keep);
+    assert_int_equal(tu_fmnist(NULL, &err, "eval " DATA " --errors %s --model %s", m, m), 1);
+    assert_non_null(strstr(err, "is the same file as the input"));
+    free(err);
+    assert_int_equal(tu_fmnist(NULL, &err, "classify --show %s --model %s %s", m, m, one), 1);
+    assert_non_null(strstr(err, "is the same file as the input"));
+    free(err);
+    assert_int_equal(tu_fmnist(NULL, &err, "classify --show %s --model %s %s %s", pat, m, one,
+                               two), 1);
+    assert_non_null(strstr(err, "1.png: is the same file as the input"));
+    free(err);
+    assert_true(tu_same_file(m, M));
+    assert_true(tu_same_file(one, keep));
+    /* Data files: as inputs, and as files of another kind. */
+    snprintf(cmd, sizeof cmd, "ls %s/t10k-labels-idx1-ubyte* | head -1", d);
+    char *lab;
+    assert_int_equal(tu_run(cmd, &lab, NULL), 0);
+    lab[strcspn(lab, "\n")] = 0;
+    copy_file(lab, keep);
+    assert_int_equal(tu_fmnist(NULL, &err, "export --data %s --index 0 -o %s", d, lab), 1);
+    assert_non_null(strstr(err, "is the same file as the input"));
+    free(err);
+    assert_int_equal(tu_fmnist(NULL, &err, "train --data %s --epochs 1 --quiet --model %s", d,
+                               lab), 1);
+    assert_non_null(strstr(err, "is the same file as the input"));
+    free(err);
+    assert_int_equal(tu_fmnist(NULL, &err, "export " DATA " --index 0 -o %s", lab), 1);
+    assert_non_null(strstr(err, "not a PNG image: not replacing it"));
+    free(err);
+    assert_true(tu_same_file(lab, keep));
+    free(lab);
+    assert_int_equal(tu_fmnist(NULL, &err, "export " DATA " --index 0 -o %s", m), 1);
+    assert_non_null(strstr(err, "is an fmnist model, not a PNG image: not replacing it"));
+    free(err);
+    assert_int_equal(tu_fmnist(NULL, &err, "train " DATA " --epochs 1 --quiet --model %s", one), 1);
+    assert_non_null(strstr(err, "is a PNG image, not an fmnist model: not replacing it"));
+    free(err);
+    assert_true(tu_same_file(m, M));
+}
+
+/* 7. A stale checkpoint could bring an older run back over a newer model. */
+static void test_7_stale_checkpoint(void **state)
+{
+    (void)state;
+    char q[4200], ck[4300], *err;
+    in_t(q, sizeof q, "q.model");
+    snprintf(ck, sizeof ck, "%s.ckpt", q);
+    interrupted_run(q, "--epochs 2", 3);
+    assert_true(tu_exists(ck));
+    assert_int_equal(tu_fmnist(NULL, &err, "train " DATA " --epochs 1 --quiet --model %s", q), 0);
+    assert_non_null(strstr(err, "removed"));
+    assert_non_null(strstr(err, "q.model.ckpt"));
+    free(err);
+    assert_false(tu_exists(ck));
+    /* A checkpoint older than the model (left by an older fmnist, say). */
+    interrupted_run(q, "--epochs 2", 3);
+    struct timespec old[2] = {{1000000000, 0}, {1000000000, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, ck, old, 0), 0);
+    assert_int_equal(tu_fmnist(NULL, &err, "train --resume " DATA " --quiet --model %s", q), 1);
+    assert_non_null(strstr(err, "older than"));
+    free(err);
+    assert_true(tu_exists(ck));
+}
+
+/* The binary as an absolute path, for commands run in another folder. */
+static const char *abs_bin(void)
+{
+    static char b[8200];
+    char cwd[4096];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    if (tu_bin()[0] == '/')
+        snprintf(b, sizeof b, "%s", tu_bin());
+    else
+        snprintf(b, sizeof b, "%s/%s", cwd, tu_bin());
+    return b;
+}
+
+/* 8. Names reached the terminal raw; JSON was not valid UTF-8. */
+static void test_8_names_shown_safely(void **state)
+{
+    (void)state;
+    char dir[4200], cwd[4096], cmd[12288], *out, *err;
+    in_t(dir, sizeof dir, "names");
+    mkdir(dir, 0755);
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    /* ESC [31m, a newline forging a result line, an invalid UTF-8 byte. */
+    const char *name = "\"$(printf 'a\033[31mb\nx.png: Trouser (100.0%%)\377.png')\"";
+    snprintf(cmd, sizeof cmd, "cd %s && %s export --data %s/data/sample --index 0 -o %s", dir,
+             abs_bin(), cwd, name);
+    assert_int_equal(tu_run(cmd, &out, &err), 0);
+    assert_null(strchr(out, '\033'));
+    assert_non_null(strstr(out, "a?[31mb?x.png: Trouser (100.0%)"));
+    assert_int_equal(strchr(out, '\n') - out, (long)strlen(out) - 1); /* one line */
+    free(out), free(err);
+    snprintf(cmd, sizeof cmd, "cd %s && %s classify --json --model %s %s", dir, abs_bin(), M, name);
+    assert_int_equal(tu_run(cmd, &out, &err), 0);
+    assert_non_null(strstr(out, "{\"file\":\"a\\u001b[31mb\\u000ax.png: Trouser (100.0%)\\ufffd.png\""));
+    free(out), free(err);
+    snprintf(cmd, sizeof cmd, "cd %s && %s classify --model %s %s", dir, abs_bin(), M, name);
+    assert_int_equal(tu_run(cmd, &out, &err), 0);
+    assert_null(strchr(out, '\033'));
+    assert_int_equal(strchr(out, '\n') - out, (long)strlen(out) - 1);
+    free(out), free(err);
+    /* The model:, wrote and saved lines. */
+    snprintf(cmd, sizeof cmd, "cp %s \"%s/$(printf 'e\\033[2Jm')\"", M, dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(tu_fmnist(&out, &err, "eval " DATA " --model \"%s/$(printf 'e\\033[2Jm')\" "
+                                           "--confusion \"%s/$(printf 'c\\033.png')\"", dir, dir),
+                     0);
+    assert_null(strchr(out, '\033'));
+    assert_non_null(strstr(out, "e?[2Jm (784"));
+    assert_non_null(strstr(out, "c?.png: the confusion matrix"));
+    free(out), free(err);
+    assert_int_equal(tu_fmnist(&out, &err, "train " DATA " --epochs 1 --model \"%s/$(printf 's\\033]0;t\\a')\"",
+                               dir), 0);
+    assert_null(strchr(err, '\033'));
+    assert_non_null(strstr(err, "s?]0;t?"));
+    free(out), free(err);
+}
+
+static void on_xfsz(int sig)
+{
+    (void)sig;
+    file_remove_temporary();
+    _exit(9);
+}
+
+/* 9. A signal during a save left FILE.tmp; ulimit -f killed train with
+ * SIGXFSZ, status 153, no message. */
+static void test_9_temporaries_removed(void **state)
+{
+    (void)state;
+    char m[4200], cmd[12288], *err;
+    in_t(m, sizeof m, "f.model");
+    snprintf(cmd, sizeof cmd, "ulimit -f 64; %s train " DATA " --epochs 1 --quiet --model %s",
+             tu_bin(), m);
+    assert_int_equal(tu_run(cmd, NULL, &err), 1);
+    assert_non_null(strstr(err, "f.model: cannot write: File too large"));
+    free(err);
+    assert_int_equal(tu_temporaries(T), 0);
+    /* A signal arriving in the middle of a save (SIGXFSZ here, raised by
+     * the write itself): a handler that ends the process removes it. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGXFSZ, on_xfsz);
+        struct rlimit rl = {65536, 65536};
+        setrlimit(RLIMIT_FSIZE, &rl);
+        mlp net;
+        if (model_load(M, &net, NULL, NULL, NULL, NULL))
+            _exit(1);
+        model_save(m, &net, NULL, NULL, 0, NULL);
+        _exit(2); /* not reached: the write raised SIGXFSZ */
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 9);
+    assert_int_equal(tu_temporaries(T), 0);
+}
+
+/* 10. A --model file was read whole before its magic was checked. */
+static void test_10_model_header_judged_first(void **state)
+{
+    (void)state;
+    char big[4200], *err;
+    in_t(big, sizeof big, "big.model");
+    size_t n = 0;
+    uint8_t *b = tu_read(M, &n);
+    tu_write(big, b, 200);
+    free(b);
+    assert_int_equal(truncate(big, (off_t)1 << 31), 0); /* sparse: 2 GiB */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(tu_fmnist(NULL, &err, "eval " DATA " --model %s", big), 1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_non_null(strstr(err, "its header implies"));
+    free(err);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (s > 1.0)
+        fail_msg("a 2 GiB model file took %.1f s to refuse", s);
+    tu_write(big, "PNG?", 4);
+    assert_int_equal(truncate(big, (off_t)1 << 31), 0);
+    assert_int_equal(tu_fmnist(NULL, &err, "eval " DATA " --model %s", big), 1);
+    assert_non_null(strstr(err, "not an fmnist model file"));
+    free(err);
+    unlink(big);
+}
+
+static void be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
+/* 11. A side over 1,000,000 pixels was "Invalid IHDR data". */
+static void test_11_png_side_limit(void **state)
+{
+    (void)state;
+    uint8_t png[45] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+    be32(png + 16, 1000001);
+    be32(png + 20, 10);
+    png[24] = 8; /* 8-bit gray */
+    be32(png + 29, (uint32_t)crc32(0, png + 12, 17));
+    memcpy(png + 33, "\0\0\0\0IEND\xae\x42\x60\x82", 12);
+    char p[4200], *err;
+    in_t(p, sizeof p, "wide.png");
+    tu_write(p, png, sizeof png);
+    assert_int_equal(tu_fmnist(NULL, &err, "classify --model %s %s", M, p), 1);
+    assert_non_null(strstr(err, "a side over 1000000 pixels is over the limit"));
+    free(err);
+}
+
+/* 12. A FIFO, a directory or a symlink loop was "not found" (install it). */
+static void test_12_data_file_kinds(void **state)
+{
+    (void)state;
+    char d[4200], cmd[12288], *err;
+    in_t(d, sizeof d, "kinds");
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cd %s && mkfifo t10k-images-idx3-ubyte && "
+                              "ln -s loop loop && ln -s loop t10k-labels-idx1-ubyte", d, d);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(tu_fmnist(NULL, &err, "export --data %s --index 0", d), 1);
+    assert_non_null(strstr(err, "t10k-images-idx3-ubyte: is a FIFO, not a regular file"));
+    assert_null(strstr(err, "apt-get"));
+    free(err);
+    snprintf(cmd, sizeof cmd, "cd %s && rm t10k-images-idx3-ubyte && mkdir t10k-images-idx3-ubyte", d);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(tu_fmnist(NULL, &err, "export --data %s --index 0", d), 1);
+    assert_non_null(strstr(err, "is a directory, not a regular file"));
+    free(err);
+    snprintf(cmd, sizeof cmd, "rmdir %s/t10k-images-idx3-ubyte && cp data/sample/t10k-images* %s/",
+             d, d);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(tu_fmnist(NULL, &err, "export --data %s --index 0", d), 1);
+    assert_non_null(strstr(err, "Too many levels of symbolic links"));
+    free(err);
+}
+
+/* 13. --lr 1e-310 was accepted but its checkpoint could not be resumed. */
+static void test_13_options_and_metadata_agree(void **state)
+{
+    (void)state;
+    char m[4200], *err;
+    in_t(m, sizeof m, "tiny-lr.model");
+    interrupted_run(m, "--epochs 1 --lr 1e-310", 3);
+    assert_int_equal(tu_fmnist(NULL, &err, "train --resume " DATA " --quiet --model %s", m), 0);
+    free(err);
+    /* What one accepts, the other does: each option at its bounds. */
+    static const struct { const char *key, *ok, *bad; } v[] = {
+        {"epochs", "100000", "100001"}, {"batch_size", "60000", "1.0"}, {"lr", "1e6", "0"},
+        {"dropout", "0.95", "0.96"}, {"weight_decay", "10", "-1"}, {"label_smoothing", "0.5", "0.6"},
+        {"ema", "0.99999", "1"}, {"warmup", "0", "-1"}, {"val", "59999", "60000"},
+        {"patience", "7", "7.5"},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        double x;
+        assert_int_equal(train_option_value(v[i].key, v[i].ok, &x, NULL), FM_OK);
+        assert_int_equal(train_option_value(v[i].key, v[i].bad, &x, NULL), FM_EINVAL);
+    }
+}
+
+/* 14. --dropout 0.00, --weight-decay 0e0, --label-smoothing .0 were refused. */
+static void test_14_every_zero_is_zero(void **state)
+{
+    (void)state;
+    char *argv[] = {"fmnist", "train", "--dropout", "0.00", "--weight-decay", "0e0",
+                    "--label-smoothing", ".0", "--ema", "-0", NULL};
+    cli_opts o;
+    fm_err e;
+    assert_int_equal(cli_parse(10, argv, &o, &e), FM_OK);
+    assert_true(o.train.dropout == 0 && o.train.weight_decay == 0 &&
+                o.train.label_smoothing == 0 && o.train.ema == 0 && !signbit(o.train.ema));
+    assert_int_equal(tu_fmnist(NULL, NULL, "train --dropout 0.00 --weight-decay 0e0 "
+                                           "--label-smoothing .0 --help"), 0);
+}
+
+/* 15. Under a process limit every command failed to start its threads. */
+static void test_15_fewer_threads(void **state)
+{
+    (void)state;
+    if (geteuid() != 0 || system("command -v setpriv >/dev/null && command -v bash >/dev/null") != 0) {
+        printf("# skipped: needs root, setpriv and bash to run under ulimit -u as another user\n");
+        return;
+    }
+    char png[4200], cmd[32768], *out, *err;
+    in_t(png, sizeof png, "t.png");
+    assert_int_equal(tu_fmnist(NULL, NULL, "export " DATA " --index 0 -o %s", png), 0);
+    /* (LeakSanitizer, in the SAN=1 build, needs a thread of its own at exit.) */
+    snprintf(cmd, sizeof cmd, "chmod 755 %s && chmod 644 %s %s && setpriv --reuid=65534 "
+             "--regid=65534 --clear-groups bash -c 'ulimit -u 1; ASAN_OPTIONS=detect_leaks=0 "
+             "exec %s classify --threads 2 --model %s %s'", T, M, png, tu_bin(), M, png);
+    assert_int_equal(tu_run(cmd, &out, &err), 0);
+    assert_non_null(strstr(err, "could start only 1 of 2 threads"));
+    assert_non_null(strstr(out, "t.png: "));
+    free(out), free(err);
+}
+
+/* 16. Replacing a model made a 0600 file 0644. */
+static void test_16_permission_bits_kept(void **state)
+{
+    (void)state;
+    char m[4200], p[4200];
+    in_t(m, sizeof m, "perm.model");
+    in_t(p, sizeof p, "perm.png");
+    copy_file(M, m);
+    assert_int_equal(chmod(m, 0600), 0);
+    assert_int_equal(tu_fmnist(NULL, NULL, "train " DATA " --epochs 1 --seed 3 --quiet --model %s",
+                               m), 0);
+    struct stat st;
+    assert_int_equal(stat(m, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    assert_false(tu_same_file(m, M)); /* replaced */
+    /* A new file: 0666 less the umask. */
+    char cmd[12288];
+    snprintf(cmd, sizeof cmd, "umask 027; %s export " DATA " --index 0 -o %s", tu_bin(), p);
+    assert_int_equal(tu_run(cmd, NULL, NULL), 0);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0640);
+}
+
+/* Also: a blank 28x28 picture is warned about as a larger one is; an
+ * empty argument is named. */
+static void test_blank_and_empty_argument(void **state)
+{
+    (void)state;
+    uint8_t white[28 * 28];
+    memset(white, 255, sizeof white);
+    uint8_t *buf;
+    size_t n;
+    assert_int_equal(image_encode_gray_png(white, 28, 28, &buf, &n, NULL), FM_OK);
+    char p[4200], *out, *err;
+    in_t(p, sizeof p, "white.png");
+    tu_write(p, buf, n);
+    free(buf);
+    assert_int_equal(tu_fmnist(&out, &err, "classify --model %s %s", M, p), 0);
+    assert_non_null(strstr(err, "nothing stands out from the background"));
+    free(out), free(err);
+    assert_int_equal(tu_fmnist(&out, &err, "classify --model %s ''", M), 1);
+    assert_non_null(strstr(err, "fmnist: '': an empty argument"));
+    free(out), free(err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_1_invalid_checkpoint_state_refused),
+        cmocka_unit_test(test_2_concurrent_saves_each_succeed),
+        cmocka_unit_test(test_3_stdout_write_errors),
+        cmocka_unit_test(test_4_non_finite_parameters_refused),
+        cmocka_unit_test(test_5_divergence_on_last_step),
+        cmocka_unit_test(test_6_outputs_never_overwrite_inputs),
+        cmocka_unit_test(test_7_stale_checkpoint),
+        cmocka_unit_test(test_8_names_shown_safely),
+        cmocka_unit_test(test_9_temporaries_removed),
+        cmocka_unit_test(test_10_model_header_judged_first),
+        cmocka_unit_test(test_11_png_side_limit),
+        cmocka_unit_test(test_12_data_file_kinds),
+        cmocka_unit_test(test_13_options_and_metadata_agree),
+        cmocka_unit_test(test_14_every_zero_is_zero),
+        cmocka_unit_test(test_15_fewer_threads),
+        cmocka_unit_test(test_16_permission_bits_kept),
+        cmocka_unit_test(test_blank_and_empty_argument),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
