@@ -90,6 +90,9 @@ $(BUILD)/%.o: src/%.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+# Where make install puts the model that eval and classify find by default.
+$(BUILD)/main.o: ALL_CFLAGS += -DFMNIST_DATADIR='"$(DATADIR)/fmnist"'
+
 $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 

@@ -56,6 +56,7 @@ typedef struct cli_opts {
     train_config train;      /* the recipe, changed by the options given */
     const char *preset;      /* --preset NAME, or NULL */
     const char *data, *model, *output;
+    int model_given;         /* --model was given (else eval and classify search) */
     int threads;             /* 0: every CPU the process may use */
     int json, quiet;
     int top;

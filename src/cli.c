@@ -71,8 +71,11 @@ static const cli_option defs[O_COUNT] = {
                 "@dir", NULL,
                 "where the data set is (default: searched, see fmnist --help)"},
     [O_MODEL] = {"--model", 0, "FILE", B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY),
-                 CLI_GROUP_FILES, "@file", "fmnist.model",
-                 "the model file: written by train, read by eval and classify"},
+                 CLI_GROUP_FILES, "@file", NULL,
+                 "the model file: train writes it (default ./fmnist.model); eval and "
+                 "classify read it, by default the first of $FMNIST_MODEL, ./fmnist.model, "
+                 "${XDG_DATA_HOME:-~/.local/share}/fmnist/fmnist.model and the installed "
+                 "one that exists"},
     [O_OUTPUT] = {"--output", 'o', "FILE", B(CLI_EXPORT), CLI_GROUP_FILES, "@file", NULL,
                   "where to write the PNG (default SPLIT-INDEX-CLASS.png); - writes it to "
                   "standard output"},
@@ -355,7 +358,7 @@ static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e
         if (id == O_DATA)
             o->data = v;
         else if (id == O_MODEL)
-            o->model = v;
+            o->model = v, o->model_given = 1;
         else
             o->output = v;
         return FM_OK;

@@ -648,6 +648,41 @@ out:
 
 /* ---- eval ---- */
 
+#ifndef FMNIST_DATADIR
+#define FMNIST_DATADIR "/usr/local/share/fmnist"
+#endif
+
+/* eval and classify without --model: the first model file of $FMNIST_MODEL,
+ * ./fmnist.model, ${XDG_DATA_HOME:-~/.local/share}/fmnist/fmnist.model and
+ * the installed one (make install; FMNIST_DATADIR) that exists; o->model
+ * points to it. When none does, says where it looked. */
+static int locate_model(cli_opts *o)
+{
+    static char found[4][4096];
+    const char *env = getenv("FMNIST_MODEL"), *xdg = getenv("XDG_DATA_HOME");
+    const char *home = getenv("HOME");
+    int n = 0;
+    if (env && *env)
+        snprintf(found[n++], sizeof found[0], "%s", env);
+    snprintf(found[n++], sizeof found[0], "fmnist.model");
+    if (xdg && *xdg)
+        snprintf(found[n++], sizeof found[0], "%s/fmnist/fmnist.model", xdg);
+    else if (home && *home)
+        snprintf(found[n++], sizeof found[0], "%s/.local/share/fmnist/fmnist.model", home);
+    snprintf(found[n++], sizeof found[0], "%s/fmnist.model", FMNIST_DATADIR);
+    for (int i = 0; i < n; i++)
+        if (access(found[i], F_OK) == 0) {
+            o->model = found[i];
+            return EXIT_OK;
+        }
+    fprintf(stderr, "fmnist: no model file found; looked for");
+    for (int i = 0; i < n; i++)
+        fprintf(stderr, "%s %s", i ? "," : "", shown(found[i]));
+    fprintf(stderr, "\nHINT: train one with 'fmnist train' (or 'make model' and 'make install'), "
+                    "or pass --model FILE\n");
+    return EXIT_FAIL;
+}
+
 /* Loads a model and checks it is fmnist's network. */
 static int load_model(const char *path, mlp *net, char **meta)
 {
@@ -1154,13 +1189,19 @@ static int run(int argc, char **argv)
     switch (o.command) {
     case CLI_VERSION: {
         const kernel_impl *k = kernel_find(NULL);
-        printf("fmnist %s (kernels: %s; model format %d)\n", FMNIST_VERSION, k ? k->name : "?",
-               MODEL_FORMAT);
+        printf("fmnist %s\n"
+               "kernels: %s on this CPU (any kernel gives the same bits)\n"
+               "model format: %d\n"
+               "Copyright (c) 2026 The fmnist authors.\n"
+               "License MIT: <https://opensource.org/license/mit>.\n"
+               "This is free software: you are free to change and redistribute it.\n"
+               "There is NO WARRANTY, to the extent permitted by law.\n",
+               FMNIST_VERSION, k ? k->name : "?", MODEL_FORMAT);
         return EXIT_OK;
     }
     case CLI_TRAIN: return cmd_train(&o);
-    case CLI_EVAL: return cmd_eval(&o);
-    case CLI_CLASSIFY: return cmd_classify(&o);
+    case CLI_EVAL: return o.model_given || !locate_model(&o) ? cmd_eval(&o) : EXIT_FAIL;
+    case CLI_CLASSIFY: return o.model_given || !locate_model(&o) ? cmd_classify(&o) : EXIT_FAIL;
     case CLI_EXPORT: return cmd_export(&o);
     default: break;
     }
