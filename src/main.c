@@ -31,6 +31,8 @@
 #include "version.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+/* The version of every JSON object's keys ("format"; docs/json.md). */
+enum { JSON_FORMAT = 1 };
 
 /* ---- help, made from the option table (cli.h) ---- */
 
@@ -349,8 +351,8 @@ static void on_epoch(void *ctx, const train_status *s)
         fflush(stderr);
     }
     if (pr->json) {
-        printf("{\"epoch\":%d,\"train_loss\":%.6f,\"train_accuracy\":%.6f,", s->epoch, s->loss,
-               s->accuracy);
+        printf("{\"format\":%d,\"epoch\":%d,\"train_loss\":%.6f,\"train_accuracy\":%.6f,",
+               JSON_FORMAT, s->epoch, s->loss, s->accuracy);
         if (s->val_accuracy >= 0) {
             printf("\"val_loss\":");
             json_num(stdout, "%.6f", s->val_loss);
@@ -712,6 +714,38 @@ static int load_model(const char *path, mlp *net, char **meta)
     return EXIT_OK;
 }
 
+/* Whether s is a JSON number as written (-?int frac? exp?): metadata
+ * values that are numbers go out as numbers, verbatim. */
+static int json_number(const char *s)
+{
+    const char *p = s;
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (*p >= '0' && *p <= '9')
+            p++;
+    else
+        return 0;
+    if (*p == '.') {
+        if (!(*++p >= '0' && *p <= '9'))
+            return 0;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return 0;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return *p == 0;
+}
+
 static void print_meta_json(const char *meta)
 {
     printf("{");
@@ -727,7 +761,10 @@ static void print_meta_json(const char *meta)
             printf("%s", first ? "" : ",");
             json_str(stdout, key);
             printf(":");
-            json_str(stdout, val);
+            if (json_number(val))
+                fputs(val, stdout);
+            else
+                json_str(stdout, val);
             first = 0;
         }
         line = *nl ? nl + 1 : nl;
@@ -826,8 +863,8 @@ static int cmd_eval(const cli_opts *o)
     double acc = (double)r.correct / (double)r.n;
     double se = sqrt(acc * (1 - acc) / (double)r.n);
     if (o->json) {
-        printf("{\"accuracy\":%.6f,\"accuracy_stderr\":%.6f,\"correct\":%ld,\"n\":%ld,\"loss\":",
-               acc, se, r.correct, r.n);
+        printf("{\"format\":%d,\"accuracy\":%.6f,\"accuracy_stderr\":%.6f,\"correct\":%ld,"
+               "\"n\":%ld,\"loss\":", JSON_FORMAT, acc, se, r.correct, r.n);
         json_num(stdout, "%.6f", r.loss);
         printf(",\"model\":");
         json_str(stdout, o->model);
@@ -944,15 +981,13 @@ static int show_input(const char *pattern, int index, const uint8_t *in)
 
 /* A model can hold finite parameters that still overflow: say so rather
  * than print "nan%". */
-static int classify_output_finite(const float *lp, const char *name)
+static int classify_output_finite(const float *lp, const char *name, fm_err *e)
 {
     for (int c = 0; c < IDX_CLASSES; c++)
-        if (!isfinite(lp[c]) && !(isinf(lp[c]) && lp[c] < 0)) {
-            fprintf(stderr, "fmnist: %s: the model's output for it is not a number "
-                            "(the model's weights overflow)\n", shown(name));
-            return 0;
-        }
-    return 1;
+        if (!isfinite(lp[c]) && !(isinf(lp[c]) && lp[c] < 0))
+            return fm_fail(e, FM_ENUMERIC, name, "the model's output for it is not a number "
+                                                 "(the model's weights overflow)");
+    return FM_OK;
 }
 
 /* --show never writes over the model or an image being classified. */
@@ -979,112 +1014,144 @@ static int check_show_outputs(const cli_opts *o)
 
 /* A blank picture (nothing stands out, or a data set image of one value)
  * is classified, with a warning. */
-static void warn_if_blank(const char *name, const uint8_t *in, image_prep_info *info)
+static void warn_if_blank(const cli_opts *o, const char *name, const uint8_t *in,
+                          image_prep_info *info)
 {
     int uniform = 1;
     for (int i = 1; i < IDX_PIXELS && uniform; i++)
         uniform = in[i] == in[0];
     if (uniform)
         info->empty = 1;
-    if (info->empty)
+    if (info->empty && !o->quiet)
         fprintf(stderr, "fmnist: %s: nothing stands out from the background; "
                         "classified a blank image\n", shown(name));
 }
 
+/* What classify needs for every picture. */
+typedef struct classifier {
+    mlp net;
+    mlp_work w;
+    runtime rt;
+} classifier;
+
+/* One picture: read, prepared (into in, info, its size) and classified
+ * (lp, the log-probabilities). */
+static int classify_picture(const cli_opts *o, classifier *c, const char *path, uint8_t *in,
+                            image_prep_info *info, int *pw, int *ph, float *lp, fm_err *e)
+{
+    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    image img;
+    if (!*path)
+        return fm_fail(e, FM_EINVAL, "''", "an empty argument, not a file name");
+    int rc = picture_read(path, &img, e);
+    if (rc)
+        return rc;
+    *pw = img.w, *ph = img.h;
+    rc = image_prepare(&img, o->invert, in, info, e);
+    image_free(&img);
+    if (rc)
+        return fm_in_file(e, rc, name);
+    warn_if_blank(o, name, in, info);
+    mlp_gather(&c->net, &c->w, c->rt.pool, c->rt.kernel, in, NULL, NULL, 1);
+    mlp_forward(&c->net, &c->w, c->rt.pool, c->rt.kernel);
+    memcpy(lp, c->w.actT[c->net.nlayers], sizeof(float) * IDX_CLASSES);
+    return classify_output_finite(lp, name, e);
+}
+
+/* The classes by probability, ties to the lower label. */
+static void rank(const float *lp, int order[IDX_CLASSES])
+{
+    for (int c = 0; c < IDX_CLASSES; c++)
+        order[c] = c;
+    for (int i = 0; i < IDX_CLASSES; i++)
+        for (int j = i + 1; j < IDX_CLASSES; j++)
+            if (lp[order[j]] > lp[order[i]]) {
+                int t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+}
+
+static void print_classification(const cli_opts *o, const char *name, const float *lp)
+{
+    int order[IDX_CLASSES];
+    rank(lp, order);
+    if (o->json) {
+        printf("{\"format\":%d,\"file\":", JSON_FORMAT);
+        json_str(stdout, name);
+        printf(",\"label\":%d,\"name\":", order[0]);
+        json_str(stdout, fmnist_class_names[order[0]]);
+        printf(",\"probability\":%.6f,\"top\":[", exp(lp[order[0]]));
+        for (int k = 0; k < o->top; k++) {
+            printf("%s{\"label\":%d,\"name\":", k ? "," : "", order[k]);
+            json_str(stdout, fmnist_class_names[order[k]]);
+            printf(",\"probability\":%.6f}", exp(lp[order[k]]));
+        }
+        printf("]}\n");
+        return;
+    }
+    printf("%s: %s (%.1f%%)", shown(name), fmnist_class_names[order[0]], 100 * exp(lp[order[0]]));
+    for (int k = 1; k < o->top; k++)
+        printf("%s%s %.1f%%", k == 1 ? "; then " : ", ", fmnist_class_names[order[k]],
+               100 * exp(lp[order[k]]));
+    printf("\n");
+}
+
+/* A picture that failed: its error on stderr, and with --json a record
+ * of its own on stdout, so that a consumer can pair inputs and results. */
+static void print_failure(const cli_opts *o, const char *name, const fm_err *e)
+{
+    report(e);
+    if (!o->json)
+        return;
+    printf("{\"format\":%d,\"file\":", JSON_FORMAT);
+    json_str(stdout, name);
+    printf(",\"error\":");
+    json_str(stdout, e->msg);
+    printf("}\n");
+}
+
 static int cmd_classify(const cli_opts *o)
 {
-    mlp net;
+    classifier c;
     char *meta = NULL;
+    fm_err e;
     int rc = check_show_outputs(o);
-    if (rc || (rc = load_model(o->model, &net, &meta)))
+    if (rc || (rc = load_model(o->model, &c.net, &meta)))
         return rc;
     free(meta);
-    runtime rt;
-    if ((rc = runtime_open(&rt, o->threads, 0))) {
-        mlp_free(&net);
+    if ((rc = runtime_open(&c.rt, o->threads, 0))) {
+        mlp_free(&c.net);
         return rc;
     }
-    fm_err e;
-    mlp_work w;
-    if (mlp_work_create(&w, &net, 1, 0, &e)) {
+    if (mlp_work_create(&c.w, &c.net, 1, 0, &e)) {
         rc = report(&e);
         goto out;
     }
     int failures = 0;
     for (int f = 0; f < o->nfiles; f++) {
-        const char *path = o->files[f];
-        const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
-        image img;
+        const char *name = strcmp(o->files[f], "-") == 0 ? "<stdin>" : o->files[f];
         uint8_t in[IDX_PIXELS];
         image_prep_info info;
-        int pic_w = 0, pic_h = 0;
-        if (!*path) {
-            fprintf(stderr, "fmnist: '': an empty argument, not a file name\n");
+        int pw = 0, ph = 0;
+        float lp[IDX_CLASSES];
+        if (classify_picture(o, &c, o->files[f], in, &info, &pw, &ph, lp, &e)) {
+            print_failure(o, name, &e);
             failures++;
             continue;
         }
-        int bad = picture_read(path, &img, &e);
-        if (!bad) {
-            pic_w = img.w;
-            pic_h = img.h;
-            bad = image_prepare(&img, o->invert, in, &info, &e);
-            image_free(&img);
-        }
-        if (bad) {
-            report(&e);
-            failures++;
-            continue;
-        }
-        warn_if_blank(name, in, &info);
-        mlp_gather(&net, &w, rt.pool, rt.kernel, in, NULL, NULL, 1);
-        mlp_forward(&net, &w, rt.pool, rt.kernel);
-        const float *lp = w.actT[net.nlayers];
-        if (!classify_output_finite(lp, name)) {
-            failures++;
-            continue;
-        }
-        int order[IDX_CLASSES];
-        for (int c = 0; c < IDX_CLASSES; c++)
-            order[c] = c;
-        /* Stable selection by probability, ties to the lower label. */
-        for (int i = 0; i < IDX_CLASSES; i++)
-            for (int j = i + 1; j < IDX_CLASSES; j++)
-                if (lp[order[j]] > lp[order[i]]) {
-                    int t = order[i];
-                    order[i] = order[j];
-                    order[j] = t;
-                }
-        if (o->json) {
-            printf("{\"file\":");
-            json_str(stdout, name);
-            printf(",\"label\":%d,\"name\":", order[0]);
-            json_str(stdout, fmnist_class_names[order[0]]);
-            printf(",\"probability\":%.6f,\"top\":[", exp(lp[order[0]]));
-            for (int k = 0; k < o->top; k++) {
-                printf("%s{\"label\":%d,\"name\":", k ? "," : "", order[k]);
-                json_str(stdout, fmnist_class_names[order[k]]);
-                printf(",\"probability\":%.6f}", exp(lp[order[k]]));
-            }
-            printf("]}\n");
-        } else {
-            printf("%s: %s (%.1f%%)", shown(name), fmnist_class_names[order[0]],
-                   100 * exp(lp[order[0]]));
-            for (int k = 1; k < o->top; k++)
-                printf("%s%s %.1f%%", k == 1 ? "; then " : ", ", fmnist_class_names[order[k]],
-                       100 * exp(lp[order[k]]));
-            printf("\n");
-        }
+        print_classification(o, name, lp);
         if (o->ascii)
-            print_seen(in, &info, pic_w, pic_h);
+            print_seen(in, &info, pw, ph);
         fflush(stdout);
         if (o->show && show_input(o->show, f + 1, in))
             failures++;
     }
-    mlp_work_free(&w);
+    mlp_work_free(&c.w);
     rc = failures ? EXIT_FAIL : EXIT_OK;
 out:
-    runtime_close(&rt);
-    mlp_free(&net);
+    runtime_close(&c.rt);
+    mlp_free(&c.net);
     return rc;
 }
 

@@ -332,7 +332,7 @@ static void test_8_names_shown_safely(void **state)
     free(out), free(err);
     snprintf(cmd, sizeof cmd, "cd %s && %s classify --json --model %s %s", dir, abs_bin(), M, name);
     assert_int_equal(tu_run(cmd, &out, &err), 0);
-    assert_non_null(strstr(out, "{\"file\":\"a\\u001b[31mb\\u000ax.png: Trouser (100.0%)\\ufffd.png\""));
+    assert_non_null(strstr(out, "{\"format\":1,\"file\":\"a\\u001b[31mb\\u000ax.png: Trouser (100.0%)\\ufffd.png\""));
     free(out), free(err);
     snprintf(cmd, sizeof cmd, "cd %s && %s classify --model %s %s", dir, abs_bin(), M, name);
     assert_int_equal(tu_run(cmd, &out, &err), 0);

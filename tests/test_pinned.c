@@ -360,10 +360,10 @@ static void test_eval_json(void **state)
     double acc = (double)t.correct / (double)t.n;
     static char want[8192];
     want[0] = 0;
-    APPEND(want, "{\"accuracy\":%.6f,\"accuracy_stderr\":%.6f,\"correct\":%ld,\"n\":%ld,"
-           "\"loss\":%.6f,\"model\":\"%s\",\"meta\":{\"fmnist_version\":\"0.1.0\",\"epochs\":\"2\","
-           "\"batch_size\":\"64\",\"lr\":\"0.003\",\"seed\":\"1\",\"train_images\":\"2000\","
-           "\"test_accuracy\":\"%.4f\"},\"per_class\":[",
+    APPEND(want, "{\"format\":1,\"accuracy\":%.6f,\"accuracy_stderr\":%.6f,\"correct\":%ld,"
+           "\"n\":%ld,\"loss\":%.6f,\"model\":\"%s\",\"meta\":{\"fmnist_version\":\"0.1.0\","
+           "\"epochs\":2,\"batch_size\":64,\"lr\":0.003,\"seed\":1,\"train_images\":2000,"
+           "\"test_accuracy\":%.4f},\"per_class\":[",
            acc, sqrt(acc * (1 - acc) / (double)t.n), t.correct, t.n, loss, model_path, acc);
     for (int c = 0; c < 10; c++)
         APPEND(want, "%s{\"label\":%d,\"name\":\"%s\",\"precision\":%.6f,\"recall\":%.6f}",
@@ -386,7 +386,7 @@ static void test_eval_json(void **state)
     assert_string_equal(out, want);
     /* And the figures themselves, as pinned: the test report of the
      * default pin's last epoch, and its accuracy. */
-    assert_non_null(strstr(out, "{\"accuracy\":0.726000,\"accuracy_stderr\":0.014104,"
+    assert_non_null(strstr(out, "{\"format\":1,\"accuracy\":0.726000,\"accuracy_stderr\":0.014104,"
                                 "\"correct\":726,\"n\":1000,\"loss\":0.767800,"));
     printf("# eval --json: accuracy %.4f, loss %.6f (here %.9f), confusion and per-class "
            "figures as computed here\n", acc, loss, t.loss);
@@ -460,7 +460,7 @@ static void test_classify(void **state)
                     order[j] = x;
                 }
         char want[2048];
-        snprintf(want, sizeof want, "{\"file\":\"%s\",\"label\":%d,\"name\":\"%s\",\"probability\":",
+        snprintf(want, sizeof want, "{\"format\":1,\"file\":\"%s\",\"label\":%d,\"name\":\"%s\",\"probability\":",
                  pics[f].file, order[0], names[order[0]]);
         assert_true(strncmp(out, want, strlen(want)) == 0);
         char *p = out + strlen(want);

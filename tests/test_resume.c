@@ -122,8 +122,8 @@ static void test_resume_reports_and_patience(void **state)
     out1 = realloc(out1, n1 + strlen(out2) + 1);
     strcpy(out1 + n1, out2);
     assert_string_equal(out1, ref_out);
-    assert_non_null(strstr(ref_out, "{\"epoch\":6,"));
-    assert_null(strstr(ref_out, "{\"epoch\":7,"));
+    assert_non_null(strstr(ref_out, "{\"format\":1,\"epoch\":6,"));
+    assert_null(strstr(ref_out, "{\"format\":1,\"epoch\":7,"));
     if (!tu_same_file(a, b))
         fail_msg("stopped in epoch 6 and resumed: the model file differs");
     free(ref_out), free(out1), free(out2);

@@ -18,8 +18,8 @@ row() { # name, options
         end=$(date +%s.%N)
         meta=$("$bin" eval --json --model "$tmp/m.model")
         t=$(printf '%s' "$meta" | sed 's/.*"accuracy":\([0-9.]*\).*/\1/')
-        v=$(printf '%s' "$meta" | sed -n 's/.*"val_accuracy":"\([0-9.]*\)".*/\1/p')
-        e=$(printf '%s' "$meta" | sed -n 's/.*"best_epoch":"\([0-9]*\)".*/\1/p')
+        v=$(printf '%s' "$meta" | sed -n 's/.*"val_accuracy":\([0-9.]*\).*/\1/p')
+        e=$(printf '%s' "$meta" | sed -n 's/.*"best_epoch":\([0-9]*\).*/\1/p')
         tests="$tests $t"
         vals="$vals ${v:--}"
         times="$times $(echo "$start $end" | awk '{printf "%.1f", $2 - $1}')"
