@@ -1157,6 +1157,21 @@ out:
 
 /* ---- export ---- */
 
+static int export_to_stdout(const uint8_t *pix, fm_err *e)
+{
+    uint8_t *png;
+    size_t len;
+    if (image_encode_gray_png(pix, IDX_COLS, IDX_ROWS, &png, &len, e))
+        return report(e);
+    size_t wrote = fwrite(png, 1, len, stdout);
+    free(png);
+    if (wrote != len || fflush(stdout)) {
+        fprintf(stderr, "fmnist: <stdout>: write error\n");
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
 static int cmd_export(const cli_opts *o)
 {
     idx_set d = {0};
@@ -1183,13 +1198,22 @@ static int cmd_export(const cli_opts *o)
     slug[j] = 0;
     snprintf(name, sizeof name, "%s-%ld-%s.png", split, o->index, slug);
     const char *out = o->output ? o->output : name;
-    const char *in[] = {df.images, df.labels};
+    const uint8_t *pix = d.images + (size_t)o->index * IDX_PIXELS;
     fm_err e;
+    if (!strcmp(out, "-")) {
+        /* -o -: the PNG on standard output (export ... -o - | fmnist classify -);
+         * the note that names it goes to standard error. */
+        rc = export_to_stdout(pix, &e);
+        if (!rc && !o->quiet)
+            fprintf(stderr, "<stdout>: %s image %ld, label %d (%s)\n", split, o->index, label, cn);
+        idx_free(&d);
+        return rc;
+    }
+    const char *in[] = {df.images, df.labels};
     rc = check_output(out, in, 2);
-    if (!rc && image_write_gray_png(out, d.images + (size_t)o->index * IDX_PIXELS, IDX_COLS,
-                                    IDX_ROWS, &e))
+    if (!rc && image_write_gray_png(out, pix, IDX_COLS, IDX_ROWS, &e))
         rc = report(&e);
-    else if (!rc)
+    else if (!rc && !o->quiet)
         printf("%s: %s image %ld, label %d (%s)\n", shown(out), split, o->index, label, cn);
     idx_free(&d);
     return rc;

@@ -33,5 +33,12 @@ XDG_DATA_HOME=$tmp/xdg "$bin" eval --json | grep -q '"model":"fmnist.model"' || 
 FMNIST_MODEL=$tmp/m.model "$bin" eval --json | grep -q "\"model\":\"$tmp/m.model\"" ||
     bad "\$FMNIST_MODEL is not first"
 "$bin" eval --model "$tmp/m.model" --json | grep -q "\"model\":\"$tmp/m.model\"" || bad "--model"
+# -o -: export writes the PNG to standard output, classify - reads it.
+"$bin" export --index 4 -o - 2> "$tmp/note" | "$bin" classify --model "$tmp/m.model" - > "$tmp/out" ||
+    bad "export -o - | classify - failed"
+grep -q '^<stdin>: ' "$tmp/out" || bad "classify - did not classify the exported picture"
+grep -q '^<stdout>: test image 4, label 6 (Shirt)$' "$tmp/note" || bad "export -o - note: $(cat "$tmp/note")"
+"$bin" export --index 4 -o- > "$tmp/a.png" 2>/dev/null && "$bin" export --index 4 --output "$tmp/b.png" > /dev/null &&
+    cmp -s "$tmp/a.png" "$tmp/b.png" || bad "-o- and --output FILE differ"
 [ $fail -eq 0 ] && echo "model_search: --model, \$FMNIST_MODEL, ./fmnist.model, XDG data home, in that order: passed"
 exit $fail
