@@ -73,7 +73,7 @@
 /* The inside of a drawing (an item of which at least PREP_DRAWING is
  * enclosed background colour) is raised to at least this fraction of its
  * strongest ink (step 7). 0: left as drawn. Measured on the development
- * set (tools/devset_eval.py, README "Your own pictures"): with models
+ * set (tools/devset_eval.py, docs/pictures.md): with models
  * trained on augmented images, which know outline drawings, leaving the
  * inside as drawn is best (outline drawings 11 of 17 right at 0, 8 at
  * 0.35, 6 at 1); with the tutorial's model 0.35 is one picture better. */

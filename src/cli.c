@@ -186,9 +186,9 @@ const cli_command_doc *cli_commands(int *n)
     return commands;
 }
 
-/* The named recipes: "best", tuned for the data set (README: "Beyond the
- * recipe"), and "robust", the same network trained on augmented images
- * for people's own pictures (README: "Your own pictures"). Options given
+/* The named recipes: "best", tuned for the data set (docs/recipes.md),
+ * and "robust", the same network trained on augmented images
+ * for people's own pictures (docs/pictures.md). Options given
  * on the command line win over a preset's. */
 typedef struct preset {
     const char *name;

@@ -9,7 +9,7 @@ data set, found as fmnist finds it; about half a minute). It takes the first
 N test images, writes each as PNG files in several variants (below) into a
 temporary directory, classifies every variant with one `fmnist classify
 --json` run, and evaluates the same N originals with `fmnist eval` (on an
-IDX file of just those images). It prints a Markdown table for the README.
+IDX file of just those images). It prints a Markdown table for docs/pictures.md.
 Needs numpy and PIL (Debian: python3-numpy python3-pil); builds ./fmnist
 with make. Single-threaded classify, one process at a time.
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# pictures_table.sh: the README's table of recipes on people's pictures:
+# pictures_table.sh: docs/pictures.md's table of recipes on people's pictures:
 # for the tutorial's recipe, --preset best and --preset robust, 3 seeds
 # each, the test accuracy and the accuracy on each style of the development
 # set (tests/fixtures/devset/, tools/devset_eval.py), and the seconds each

@@ -1,5 +1,5 @@
 #!/bin/sh
-# recipes.sh: the README's "Beyond the recipe" table: the tutorial's recipe and
+# recipes.sh: docs/recipes.md's table: the tutorial's recipe and
 # --preset best, 3 seeds each, with validation and test accuracy and the time
 # each training took (whole process). Uses ./fmnist and the data it finds.
 #   sh tools/recipes.sh [SEEDS]     (default "1 2 3")
