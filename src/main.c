@@ -87,7 +87,9 @@ static const char usage_train[] =
     "The test set never chooses anything: validation images do.\n"
     "Ctrl-C or SIGTERM stops after the current step and saves a checkpoint\n"
     "(weights, optimiser state, position, generator) to FILE.ckpt, exit status\n"
-    "130 or 143; --resume then ends with the model an uninterrupted run gives.\n";
+    "130 or 143; --resume then ends with the model an uninterrupted run gives.\n"
+    "A run that finishes removes FILE.ckpt; --resume refuses a checkpoint older\n"
+    "than FILE.\n";
 
 static const char usage_eval[] =
     "usage: fmnist eval [OPTIONS]\n"
