@@ -10,6 +10,7 @@
  * not from libm).
  *
  * The transforms, in the order they are applied; each is off at 0:
+ *   clean=P         the image is left as it is (none of the below)
  *   style (at most one, drawn with these probabilities):
  *     outline=P     the item's outline and inner edges only, as a line drawing
  *     silhouette=P  the item filled with one level, as a filled icon
@@ -23,9 +24,11 @@
  *     rotate=D      turned by +- D degrees
  *     shift=N       moved by +- N pixels each way
  *     flip=P        mirrored left-right with probability P
+ *     fit=P         then, with probability P, the item's box scaled and
+ *                   centred to fill the frame, as classify frames items
  *   intensity (each with its probability):
  *     blur=P        a 3x3 binomial blur
- *     gamma=P       levels to the power g, g log-uniform in [1/2, 2]
+ *     gamma=P       levels to the power g = 2^(k/16), k uniform in -16..16
  *     contrast=P    dark levels lifted towards the brightest (weaker texture)
  *     noise=P       +-24 levels of uniform noise on the item
  * Then the brightest pixel is stretched to 255, as classify's preprocessing
@@ -40,12 +43,16 @@
 #include "pool.h"
 
 typedef struct augment_spec {
+    float clean;
     float outline, silhouette, flat, posterize;
-    float scale, squeeze, rotate, shift, flip;
+    float scale, squeeze, rotate, shift, flip, fit;
     float blur, gamma, contrast, noise;
 } augment_spec;
 
-/* The mix --augment default names (documented in --help and the README). */
+/* The mix --augment default names, and its text (for --help). */
+#define AUGMENT_DEFAULT_STYLE "clean=0.4,outline=0.15,silhouette=0.1,flat=0.15,posterize=0.1"
+#define AUGMENT_DEFAULT_GEOMETRY "scale=0.1,squeeze=0.1,rotate=8,shift=1.5,flip=0.5,fit=1"
+#define AUGMENT_DEFAULT_INTENSITY "blur=0.2,gamma=0.3,contrast=0.2,noise=0.1"
 augment_spec augment_default(void);
 
 /* 1 when any transform is on. */

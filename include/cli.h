@@ -4,7 +4,8 @@
  *                   [--data DIR] [--model FILE] [--threads N] [--json] [--quiet] [--resume]
  *                   [--dropout P] [--weight-decay W] [--schedule const|cosine|step]
  *                   [--warmup N] [--label-smoothing S] [--ema D] [--val N]
- *                   [--keep last|best] [--patience N] [--preset best]
+ *                   [--keep last|best] [--patience N] [--augment SPEC]
+ *                   [--preset best|robust]
  *   fmnist eval     [--data DIR] [--model FILE] [--threads N] [--json]
  *                   [--errors FILE.png] [--confusion FILE.png]
  *   fmnist classify [--model FILE] [--top K=3] [--invert auto|yes|no] [--json]
@@ -22,6 +23,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "augment.h"
 #include "train.h"
 
 enum cli_command { CLI_NONE, CLI_TRAIN, CLI_EVAL, CLI_CLASSIFY, CLI_EXPORT, CLI_HELP, CLI_VERSION };
@@ -37,20 +39,24 @@ enum {
     CLI_GIVEN_SEED = 1 << 3, CLI_GIVEN_DROPOUT = 1 << 4, CLI_GIVEN_WD = 1 << 5,
     CLI_GIVEN_SCHEDULE = 1 << 6, CLI_GIVEN_WARMUP = 1 << 7, CLI_GIVEN_SMOOTHING = 1 << 8,
     CLI_GIVEN_EMA = 1 << 9, CLI_GIVEN_VAL = 1 << 10, CLI_GIVEN_KEEP = 1 << 11,
-    CLI_GIVEN_PATIENCE = 1 << 12
+    CLI_GIVEN_PATIENCE = 1 << 12, CLI_GIVEN_AUGMENT = 1 << 13
 };
 
-/* The named presets: "best" is the tuned recipe (see cli.c and the README). */
-#define CLI_PRESETS "best"
+/* The named presets: "best" is the tuned recipe for the data set, "robust"
+ * the recipe for people's own pictures (see cli.c and the README). */
+#define CLI_PRESETS "best, robust"
 
 typedef struct cli_opts {
     enum cli_command command;
     unsigned given;          /* CLI_GIVEN_* */
     int resume;              /* train --resume */
     int help;                /* COMMAND --help */
+    int version;             /* COMMAND --version */
+    enum cli_command help_for; /* help COMMAND (CLI_NONE: the overview) */
     train_config train;      /* the recipe, changed by the options given */
     const char *preset;      /* --preset NAME, or NULL */
     const char *data, *model, *output;
+    int model_given;         /* --model was given (else eval and classify search) */
     int threads;             /* 0: every CPU the process may use */
     int json, quiet;
     int top;
@@ -64,6 +70,30 @@ typedef struct cli_opts {
     const char *errors_png;  /* eval --errors */
     const char *confusion_png; /* eval --confusion */
 } cli_opts;
+
+/* The option table: every option once, with what it takes, the commands
+ * it belongs to, its default and its help. The parser, --help, the man
+ * page and the completions are made from it. */
+enum cli_group { CLI_GROUP_RECIPE, CLI_GROUP_FILES, CLI_GROUP_RUN, CLI_GROUP_BEYOND,
+                 CLI_GROUP_INFO };
+typedef struct cli_option {
+    const char *name;     /* "--epochs" */
+    char short_name;      /* 'o' for -o, or 0 */
+    const char *arg;      /* the value's name ("N", "FILE"); NULL: a flag */
+    unsigned commands;    /* bit (1 << cli_command) per command that takes it */
+    int group;            /* enum cli_group: where --help lists it */
+    const char *complete; /* the values, space-separated; "@file", "@dir"; or NULL */
+    const char *deflt;    /* the default as shown, or NULL */
+    const char *help;     /* what it does, one paragraph */
+} cli_option;
+const cli_option *cli_options(int *n);
+
+/* The commands, for help and the man page. */
+typedef struct cli_command_doc {
+    enum cli_command command;
+    const char *name, *args, *summary, *description, *notes; /* notes may be NULL */
+} cli_command_doc;
+const cli_command_doc *cli_commands(int *n);
 
 /* Parses argv[1..argc). On success fills *o (defaults for what is not
  * given). On a usage error returns FM_EINVAL with the message in e (e->file

@@ -2,10 +2,12 @@
 #include "augment.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "prep.h"
 #include "rng.h"
 
 #define SIDE 28
@@ -26,9 +28,10 @@ typedef struct spec_item {
 
 #define ITEM(f, m) {#f, offsetof(augment_spec, f), m}
 static const spec_item items[] = {
+    ITEM(clean, 1),
     ITEM(outline, 1),   ITEM(silhouette, 1), ITEM(flat, 1),   ITEM(posterize, 1),
     ITEM(scale, 0.5f),  ITEM(squeeze, 0.5f), ITEM(rotate, 45), ITEM(shift, 8),
-    ITEM(flip, 1),      ITEM(blur, 1),       ITEM(gamma, 1),  ITEM(contrast, 1),
+    ITEM(flip, 1),      ITEM(fit, 1),        ITEM(blur, 1),       ITEM(gamma, 1),  ITEM(contrast, 1),
     ITEM(noise, 1),
 };
 #undef ITEM
@@ -47,19 +50,9 @@ static float cfield(const augment_spec *s, size_t i)
 augment_spec augment_default(void)
 {
     augment_spec s = {0};
-    s.outline = 0.15f;
-    s.silhouette = 0.1f;
-    s.flat = 0.15f;
-    s.posterize = 0.1f;
-    s.scale = 0.1f;
-    s.squeeze = 0.1f;
-    s.rotate = 8;
-    s.shift = 1.5f;
-    s.flip = 0.5f;
-    s.blur = 0.2f;
-    s.gamma = 0.3f;
-    s.contrast = 0.2f;
-    s.noise = 0.1f;
+    static const char text[] = AUGMENT_DEFAULT_STYLE "," AUGMENT_DEFAULT_GEOMETRY
+                               "," AUGMENT_DEFAULT_INTENSITY;
+    augment_parse(text, &s, NULL); /* test_augment checks that it parses */
     return s;
 }
 
@@ -98,8 +91,8 @@ static int parse_item(const char *it, size_t n, augment_spec *s, fm_err *e)
         return FM_OK;
     }
     return fm_fail(e, FM_EINVAL, "--augment",
-                   "'%.*s' is not a transform (outline, silhouette, flat, posterize, scale, "
-                   "squeeze, rotate, shift, flip, blur, gamma, contrast, noise, or default)",
+                   "'%.*s' is not a transform (clean, outline, silhouette, flat, posterize, scale, "
+                   "squeeze, rotate, shift, flip, fit, blur, gamma, contrast, noise, or default)",
                    (int)(klen < 40 ? klen : 40), it);
 }
 
@@ -257,6 +250,18 @@ static void edges(const uint8_t *v, const uint8_t *mask, uint8_t *edge)
         }
 }
 
+/* Edges one pixel wider, inwards (within the item). */
+static void thicken(uint8_t *edge, const uint8_t *mask)
+{
+    uint8_t t[N];
+    memcpy(t, edge, N);
+    for (int y = 0; y < SIDE; y++)
+        for (int x = 0; x < SIDE; x++)
+            if (mask[y * SIDE + x] && !t[y * SIDE + x])
+                edge[y * SIDE + x] = (uint8_t)(at(t, x - 1, y) || at(t, x + 1, y) ||
+                                               at(t, x, y - 1) || at(t, x, y + 1));
+}
+
 enum { STYLE_NONE, STYLE_OUTLINE, STYLE_SILHOUETTE, STYLE_FLAT, STYLE_POSTERIZE };
 
 static void style(int kind, rng *r, const uint8_t *src, uint8_t *dst)
@@ -270,6 +275,8 @@ static void style(int kind, rng *r, const uint8_t *src, uint8_t *dst)
         return;
     }
     edges(src, mask, edge);
+    if (kind != STYLE_SILHOUETTE && rng_uniform(r) < 0.5f)
+        thicken(edge, mask); /* drawn lines are often 2 pixels wide at 28x28 */
     int fill = kind == STYLE_SILHOUETTE ? 255 : kind == STYLE_FLAT ? 40 + (int)(160 * rng_uniform(r)) : 0;
     for (int i = 0; i < N; i++)
         dst[i] = (uint8_t)(!mask[i] ? 0 : edge[i] && kind != STYLE_SILHOUETTE ? 255 : fill);
@@ -298,6 +305,34 @@ static void geometry(const augment_spec *s, rng *r, const uint8_t *src, uint8_t 
         }
 }
 
+/* The item's box (pixels over 5% of 255, as classify trims) scaled and
+ * centred to fill the frame along its longest side, as classify's
+ * preprocessing does (prep_resample), so that training sees items framed
+ * as classify frames them. */
+static void refit(uint8_t *v)
+{
+    int x0 = SIDE, y0 = SIDE, x1 = -1, y1 = -1;
+    for (int y = 0; y < SIDE; y++)
+        for (int x = 0; x < SIDE; x++)
+            if (v[y * SIDE + x] > 12) {
+                x0 = x < x0 ? x : x0;
+                x1 = x > x1 ? x : x1;
+                y0 = y < y0 ? y : y0;
+                y1 = y;
+            }
+    if (x1 < 0 || (x1 - x0 == SIDE - 1 && y0 == 0) || (y1 - y0 == SIDE - 1 && x0 == 0))
+        return;
+    int bw = x1 - x0 + 1, bh = y1 - y0 + 1;
+    float ink[N], res[N];
+    for (int y = 0; y < bh; y++)
+        for (int x = 0; x < bw; x++)
+            ink[y * bw + x] = v[(y + y0) * SIDE + x + x0];
+    if (prep_resample(ink, bw, bh, res, NULL))
+        return;
+    for (int i = 0; i < N; i++)
+        v[i] = (uint8_t)(res[i] < 0 ? 0 : res[i] > 255 ? 255 : res[i] + 0.5f);
+}
+
 static void blur(uint8_t *v)
 {
     uint8_t t[N];
@@ -309,13 +344,27 @@ static void blur(uint8_t *v)
             v[y * SIDE + x] = (uint8_t)((at(t, x, y - 1) + 2 * at(t, x, y) + at(t, x, y + 1) + 2) / 4);
 }
 
+/* Levels to the power g = 2^(k/16), k in -16..16: one table per k, made
+ * once (series_exp of 255 levels per image would cost more than the rest
+ * of the augmentation). */
+#define GAMMAS 33
+static uint8_t gamma_lut[GAMMAS][256];
+static pthread_once_t gamma_once = PTHREAD_ONCE_INIT;
+
+static void gamma_init(void)
+{
+    for (int k = 0; k < GAMMAS; k++) {
+        double g = series_exp(0.69314718055994530942 * (k - GAMMAS / 2) / 16);
+        gamma_lut[k][0] = 0;
+        for (int i = 1; i < 256; i++)
+            gamma_lut[k][i] = (uint8_t)(255 * series_exp(g * series_log(i / 255.0)) + 0.5);
+    }
+}
+
 static void gamma(rng *r, uint8_t *v)
 {
-    double g = series_exp(0.69314718055994530942 * uni(r)); /* in [1/2, 2) */
-    uint8_t lut[256];
-    lut[0] = 0;
-    for (int i = 1; i < 256; i++)
-        lut[i] = (uint8_t)(255 * series_exp(g * series_log(i / 255.0)) + 0.5);
+    pthread_once(&gamma_once, gamma_init);
+    const uint8_t *lut = gamma_lut[rng_below(r, GAMMAS)];
     for (int i = 0; i < N; i++)
         v[i] = lut[v[i]];
 }
@@ -366,6 +415,10 @@ void augment_image(const augment_spec *s, const uint8_t *src, uint64_t key, int 
     rng r;
     rng_seed(&r, key ^ ((uint64_t)b + 1) * 0xd1b54a32d192ed03u);
     uint8_t t[N];
+    if (rng_uniform(&r) < s->clean) {
+        memcpy(dst, src, N);
+        return;
+    }
     float u = rng_uniform(&r);
     int kind = u < s->outline ? STYLE_OUTLINE
                : u < s->outline + s->silhouette ? STYLE_SILHOUETTE
@@ -380,6 +433,8 @@ void augment_image(const augment_spec *s, const uint8_t *src, uint64_t key, int 
         geometry(s, &r, t, dst);
     else
         memcpy(dst, t, N);
+    if (rng_uniform(&r) < s->fit)
+        refit(dst);
     if (rng_uniform(&r) < s->blur)
         blur(dst);
     if (rng_uniform(&r) < s->gamma)

@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "augment.h"
 #include "idx.h"
-#include "image.h"
+#include "prep.h"
 
 const char *cli_command_name(enum cli_command c)
 {
@@ -45,65 +46,186 @@ static int parse_int(const char *opt, const char *s, int min, int max, int *out,
     return rc;
 }
 
-/* Which options each command takes. */
+/* Which options each command takes: THE table. The parser, every --help
+ * (main.c), the man page and the bash and zsh completions (tools/gen_docs.c)
+ * are made from it, and tests/docs.sh checks that each shows every option. */
 enum {
     O_EPOCHS, O_BATCH, O_LR, O_SEED, O_DATA, O_MODEL, O_THREADS, O_JSON, O_QUIET, O_TOP,
     O_INVERT, O_SPLIT, O_INDEX, O_OUTPUT, O_HELP, O_RESUME, O_DROPOUT, O_WD, O_SCHEDULE,
     O_WARMUP, O_SMOOTHING, O_EMA, O_VAL, O_KEEP, O_PATIENCE, O_PRESET, O_SHOW, O_ASCII,
-    O_ERRORS, O_CONFUSION, O_COUNT
+    O_ERRORS, O_CONFUSION, O_AUGMENT, O_VERSION, O_COUNT
 };
-typedef struct opt_def {
-    const char *name;
-    int takes_value;
-    unsigned commands; /* bit per cli_command */
-} opt_def;
 #define B(c) (1u << (c))
-static const opt_def defs[O_COUNT] = {
-    [O_EPOCHS] = {"--epochs", 1, B(CLI_TRAIN)},
-    [O_BATCH] = {"--batch-size", 1, B(CLI_TRAIN)},
-    [O_LR] = {"--lr", 1, B(CLI_TRAIN)},
-    [O_SEED] = {"--seed", 1, B(CLI_TRAIN)},
-    [O_DATA] = {"--data", 1, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_EXPORT)},
-    [O_MODEL] = {"--model", 1, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY)},
-    [O_THREADS] = {"--threads", 1, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY)},
-    [O_JSON] = {"--json", 0, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY)},
-    [O_QUIET] = {"--quiet", 0, B(CLI_TRAIN)},
-    [O_TOP] = {"--top", 1, B(CLI_CLASSIFY)},
-    [O_INVERT] = {"--invert", 1, B(CLI_CLASSIFY)},
-    [O_SPLIT] = {"--split", 1, B(CLI_EXPORT)},
-    [O_INDEX] = {"--index", 1, B(CLI_EXPORT)},
-    [O_OUTPUT] = {"-o", 1, B(CLI_EXPORT)},
-    [O_HELP] = {"--help", 0, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY) | B(CLI_EXPORT)},
-    [O_RESUME] = {"--resume", 0, B(CLI_TRAIN)},
-    [O_DROPOUT] = {"--dropout", 1, B(CLI_TRAIN)},
-    [O_WD] = {"--weight-decay", 1, B(CLI_TRAIN)},
-    [O_SCHEDULE] = {"--schedule", 1, B(CLI_TRAIN)},
-    [O_WARMUP] = {"--warmup", 1, B(CLI_TRAIN)},
-    [O_SMOOTHING] = {"--label-smoothing", 1, B(CLI_TRAIN)},
-    [O_EMA] = {"--ema", 1, B(CLI_TRAIN)},
-    [O_VAL] = {"--val", 1, B(CLI_TRAIN)},
-    [O_KEEP] = {"--keep", 1, B(CLI_TRAIN)},
-    [O_PATIENCE] = {"--patience", 1, B(CLI_TRAIN)},
-    [O_PRESET] = {"--preset", 1, B(CLI_TRAIN)},
-    [O_SHOW] = {"--show", 1, B(CLI_CLASSIFY)},
-    [O_ASCII] = {"--ascii", 0, B(CLI_CLASSIFY)},
-    [O_ERRORS] = {"--errors", 1, B(CLI_EVAL)},
-    [O_CONFUSION] = {"--confusion", 1, B(CLI_EVAL)},
+#define ALL (B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY) | B(CLI_EXPORT))
+static const cli_option defs[O_COUNT] = {
+    [O_EPOCHS] = {"--epochs", 0, "N", B(CLI_TRAIN), CLI_GROUP_RECIPE, NULL, "5",
+                  "passes over the training set, 1..100000"},
+    [O_BATCH] = {"--batch-size", 0, "N", B(CLI_TRAIN), CLI_GROUP_RECIPE, NULL, "64",
+                 "images per step, 1..60000"},
+    [O_LR] = {"--lr", 0, "X", B(CLI_TRAIN), CLI_GROUP_RECIPE, NULL, "0.003",
+              "Adam's learning rate, above 0 and at most 1e6"},
+    [O_SEED] = {"--seed", 0, "N", B(CLI_TRAIN), CLI_GROUP_RECIPE, NULL, "1",
+                "seed of the initialisation, shuffles, validation split, dropout and "
+                "augmentation; the same seed gives the same model file, bit for bit"},
+    [O_DATA] = {"--data", 0, "DIR", B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_EXPORT), CLI_GROUP_FILES,
+                "@dir", NULL,
+                "where the data set is (default: searched, see fmnist --help)"},
+    [O_MODEL] = {"--model", 0, "FILE", B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY),
+                 CLI_GROUP_FILES, "@file", NULL,
+                 "the model file: train writes it (default ./fmnist.model); eval and "
+                 "classify read it, by default the first of $FMNIST_MODEL, ./fmnist.model, "
+                 "${XDG_DATA_HOME:-~/.local/share}/fmnist/fmnist.model and the installed "
+                 "one that exists"},
+    [O_OUTPUT] = {"--output", 'o', "FILE", B(CLI_EXPORT), CLI_GROUP_FILES, "@file", NULL,
+                  "where to write the PNG (default SPLIT-INDEX-CLASS.png); - writes it to "
+                  "standard output"},
+    [O_THREADS] = {"--threads", 0, "N", B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY),
+                   CLI_GROUP_RUN, NULL, NULL,
+                   "threads to use, 1..256 (default: every CPU available); results do not "
+                   "depend on it"},
+    [O_JSON] = {"--json", 0, NULL, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY), CLI_GROUP_RUN,
+                NULL, NULL, "JSON on standard output (train: one object per epoch; eval: one "
+                "object; classify: one per picture), nothing else there"},
+    [O_QUIET] = {"--quiet", 'q', NULL, ALL, CLI_GROUP_RUN, NULL, NULL,
+                 "no progress or notes on standard error (errors are still reported)"},
+    [O_RESUME] = {"--resume", 0, NULL, B(CLI_TRAIN), CLI_GROUP_RUN, NULL, NULL,
+                  "continue the run whose checkpoint is FILE.ckpt"},
+    [O_DROPOUT] = {"--dropout", 0, "P", B(CLI_TRAIN), CLI_GROUP_BEYOND, NULL, "0",
+                   "inverted dropout on the hidden layers in training, 0..0.95"},
+    [O_WD] = {"--weight-decay", 0, "W", B(CLI_TRAIN), CLI_GROUP_BEYOND, NULL, "0",
+              "decoupled weight decay, as AdamW: p *= 1 - lr*W each step, 0..10"},
+    [O_SCHEDULE] = {"--schedule", 0, "S", B(CLI_TRAIN), CLI_GROUP_BEYOND, "const cosine step",
+                    "const", "learning rate over the run: const, cosine (down to 0 by the last "
+                    "step), step (x0.1 at 1/2, x0.01 at 3/4)"},
+    [O_WARMUP] = {"--warmup", 0, "N", B(CLI_TRAIN), CLI_GROUP_BEYOND, NULL, "0",
+                  "first N epochs: the rate rises linearly from lr/steps to lr"},
+    [O_SMOOTHING] = {"--label-smoothing", 0, "S", B(CLI_TRAIN), CLI_GROUP_BEYOND, NULL, "0",
+                     "cross-entropy against targets (1-S) one-hot + S/10, 0..0.5"},
+    [O_EMA] = {"--ema", 0, "D", B(CLI_TRAIN), CLI_GROUP_BEYOND, NULL, "0",
+               "keep a moving average of the weights (decay D per step, e.g. 0.999); it is "
+               "what is evaluated and saved"},
+    [O_VAL] = {"--val", 0, "N", B(CLI_TRAIN), CLI_GROUP_BEYOND, NULL, "0",
+               "hold out N training images (fixed by the seed) and report validation loss "
+               "and accuracy each epoch"},
+    [O_KEEP] = {"--keep", 0, "K", B(CLI_TRAIN), CLI_GROUP_BEYOND, "last best", "last",
+                "save the best validation epoch's model (best, needs --val) or the last"},
+    [O_PATIENCE] = {"--patience", 0, "N", B(CLI_TRAIN), CLI_GROUP_BEYOND, NULL, "0",
+                    "stop after N epochs without a better validation accuracy (0: never)"},
+    [O_AUGMENT] = {"--augment", 0, "SPEC", B(CLI_TRAIN), CLI_GROUP_BEYOND, "none default",
+                   "none",
+                   "change the training images at random, so the model knows drawings, "
+                   "icons and photos: 'default', 'none', or NAME=X items, e.g. "
+                   "default,flip=0 or outline=0.2,rotate=10. Style (probabilities): clean "
+                   "(left as is), outline, silhouette, flat, posterize; geometry: scale=F "
+                   "and squeeze=F (+-F), rotate=DEG, shift=PX, flip=P, fit=P (framed as "
+                   "classify frames items); intensity (probabilities): blur, gamma, "
+                   "contrast, noise. default is " AUGMENT_DEFAULT_STYLE ", "
+                   AUGMENT_DEFAULT_GEOMETRY ", " AUGMENT_DEFAULT_INTENSITY},
+    [O_PRESET] = {"--preset", 0, "NAME", B(CLI_TRAIN), CLI_GROUP_BEYOND, "best robust", NULL,
+                  "best: the tuned recipe, --epochs 40 --lr 0.001 --weight-decay 0.05 "
+                  "--dropout 0.2 --schedule cosine --label-smoothing 0.1 --ema 0.999 --val "
+                  "5000 --keep best; robust: the recipe for people's own pictures, best with "
+                  "--dropout 0.1 --augment default. Options given too win"},
+    [O_TOP] = {"--top", 0, "K", B(CLI_CLASSIFY), CLI_GROUP_RUN, NULL, "3",
+               "classes to list per picture, 1..10"},
+    [O_INVERT] = {"--invert", 0, "MODE", B(CLI_CLASSIFY), CLI_GROUP_RUN, "auto yes no", "auto",
+                  "auto: ink is what differs from the background; yes: ink is darkness; no: "
+                  "ink is lightness"},
+    [O_SHOW] = {"--show", 0, "FILE.png", B(CLI_CLASSIFY), CLI_GROUP_FILES, "@file", NULL,
+                "write the 28x28 image the network received, enlarged 10x; with several "
+                "pictures FILE needs a %d, replaced by the picture's number (1, 2, ...): "
+                "--show seen-%d.png"},
+    [O_ASCII] = {"--ascii", 0, NULL, B(CLI_CLASSIFY), CLI_GROUP_RUN, NULL, NULL,
+                 "print the image the network received as text"},
+    [O_ERRORS] = {"--errors", 0, "FILE.png", B(CLI_EVAL), CLI_GROUP_FILES, "@file", NULL,
+                  "a sheet of the misclassified test images, grouped by true class, each "
+                  "labelled with the class it was taken for"},
+    [O_CONFUSION] = {"--confusion", 0, "FILE.png", B(CLI_EVAL), CLI_GROUP_FILES, "@file", NULL,
+                     "the confusion matrix as a heat map, with class names"},
+    [O_SPLIT] = {"--split", 0, "S", B(CLI_EXPORT), CLI_GROUP_RUN, "test train", "test",
+                 "which part of the data set: test or train"},
+    [O_INDEX] = {"--index", 0, "N", B(CLI_EXPORT), CLI_GROUP_RUN, NULL, NULL,
+                 "which image, from 0 (required)"},
+    [O_HELP] = {"--help", 'h', NULL, ALL, CLI_GROUP_INFO, NULL, NULL, "show this help and exit"},
+    [O_VERSION] = {"--version", 0, NULL, ALL, CLI_GROUP_INFO, NULL, NULL,
+                   "show the version and exit"},
 };
 
-/* The tuned recipe of --preset best (README: "Beyond the recipe"). */
-static void preset_best(cli_opts *o)
+const cli_option *cli_options(int *n)
 {
+    *n = O_COUNT;
+    return defs;
+}
+
+static const cli_command_doc commands[] = {
+    {CLI_TRAIN, "train", "[OPTIONS]", "train a model on the training set and save it",
+     "Trains the network with the tutorial's recipe (Adam, batch 64, reshuffled every epoch) "
+     "and saves it. After each epoch prints the training loss and accuracy, the test "
+     "accuracy and the seconds taken; progress goes to standard error.",
+     "The test set never chooses anything: validation images do. Ctrl-C or SIGTERM stops "
+     "after the current step and saves a checkpoint (weights, optimiser state, position, "
+     "generator) to FILE.ckpt, exit status 130 or 143; --resume then ends with the model an "
+     "uninterrupted run gives. A run that finishes removes FILE.ckpt; --resume refuses a "
+     "checkpoint older than FILE."},
+    {CLI_EVAL, "eval", "[OPTIONS]", "accuracy of a model on the 10,000 test images",
+     "Evaluates a model on the 10,000 test images: accuracy with its standard error, mean "
+     "loss, per-class precision and recall, confusion matrix.", NULL},
+    {CLI_CLASSIFY, "classify", "[OPTIONS] PICTURE...", "classify pictures of clothing",
+     "Classifies pictures (PNG: gray, colour, palette, alpha, 8 or 16 bits, interlaced, "
+     "up to 1,000,000 pixels a side; JPEG; up to 50 megapixels; - reads standard input). Each is turned into what the "
+     "network saw in training: the item (what differs from the border's colour, and what "
+     "it encloses) cropped, scaled to fill 28x28 along its longest side, centred, light on "
+     "black. For drawings and photos of your own, use a model trained with --preset robust.",
+     NULL},
+    {CLI_EXPORT, "export", "[OPTIONS] --index N", "write a data set image as a PNG",
+     "Writes image N of the data set as a 28x28 gray PNG, to try classify on.", NULL},
+};
+
+const cli_command_doc *cli_commands(int *n)
+{
+    *n = (int)(sizeof commands / sizeof *commands);
+    return commands;
+}
+
+/* The named recipes: "best", tuned for the data set (README: "Beyond the
+ * recipe"), and "robust", the same network trained on augmented images
+ * for people's own pictures (README: "Your own pictures"). Options given
+ * on the command line win over a preset's. */
+typedef struct preset {
+    const char *name;
+    int epochs;
+    double lr, weight_decay, dropout, smoothing, ema;
+    int schedule;
+    uint32_t val;
+    int keep, augment;
+} preset;
+static const preset presets[] = {
+    {"best", 40, 0.001, 0.05, 0.2, 0.1, 0.999, SCHEDULE_COSINE, 5000, KEEP_BEST, 0},
+    {"robust", 40, 0.001, 0.05, 0.1, 0.1, 0.999, SCHEDULE_COSINE, 5000, KEEP_BEST, 1},
+};
+
+static const preset *preset_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof presets / sizeof *presets; i++)
+        if (!strcmp(presets[i].name, name))
+            return &presets[i];
+    return NULL;
+}
+
+static void preset_apply(cli_opts *o)
+{
+    const preset *p = preset_find(o->preset);
     train_config *t = &o->train;
-    if (!(o->given & CLI_GIVEN_EPOCHS)) t->epochs = 40;
-    if (!(o->given & CLI_GIVEN_LR)) t->lr = 0.001;
-    if (!(o->given & CLI_GIVEN_WD)) t->weight_decay = 0.05;
-    if (!(o->given & CLI_GIVEN_DROPOUT)) t->dropout = 0.2;
-    if (!(o->given & CLI_GIVEN_SCHEDULE)) t->schedule = SCHEDULE_COSINE;
-    if (!(o->given & CLI_GIVEN_SMOOTHING)) t->label_smoothing = 0.1;
-    if (!(o->given & CLI_GIVEN_EMA)) t->ema = 0.999;
-    if (!(o->given & CLI_GIVEN_VAL)) t->val = 5000;
-    if (!(o->given & CLI_GIVEN_KEEP)) t->keep = KEEP_BEST;
+    if (!(o->given & CLI_GIVEN_EPOCHS)) t->epochs = p->epochs;
+    if (!(o->given & CLI_GIVEN_LR)) t->lr = p->lr;
+    if (!(o->given & CLI_GIVEN_WD)) t->weight_decay = p->weight_decay;
+    if (!(o->given & CLI_GIVEN_DROPOUT)) t->dropout = p->dropout;
+    if (!(o->given & CLI_GIVEN_SCHEDULE)) t->schedule = p->schedule;
+    if (!(o->given & CLI_GIVEN_SMOOTHING)) t->label_smoothing = p->smoothing;
+    if (!(o->given & CLI_GIVEN_EMA)) t->ema = p->ema;
+    if (!(o->given & CLI_GIVEN_VAL)) t->val = p->val;
+    if (!(o->given & CLI_GIVEN_KEEP)) t->keep = p->keep;
+    if (!(o->given & CLI_GIVEN_AUGMENT) && p->augment) t->augment = augment_default();
 }
 
 /* How many "%d" a --show pattern holds, or -1 when it has another '%'
@@ -217,8 +339,11 @@ static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e
         else
             return fm_fail(e, FM_EINVAL, name, "'%s' is not one of last, best", v);
         return FM_OK;
+    case O_AUGMENT:
+        o->given |= CLI_GIVEN_AUGMENT;
+        return augment_parse(v, &t->augment, e);
     case O_PRESET:
-        if (strcmp(v, "best") != 0)
+        if (!preset_find(v))
             return fm_fail(e, FM_EINVAL, name, "'%s' is not a preset (presets: %s)", v,
                            CLI_PRESETS);
         o->preset = v;
@@ -234,7 +359,7 @@ static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e
         if (id == O_DATA)
             o->data = v;
         else if (id == O_MODEL)
-            o->model = v;
+            o->model = v, o->model_given = 1;
         else
             o->output = v;
         return FM_OK;
@@ -278,8 +403,171 @@ static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e
     case O_JSON: o->json = 1; return FM_OK;
     case O_QUIET: o->quiet = 1; return FM_OK;
     case O_HELP: o->help = 1; return FM_OK;
+    case O_VERSION: o->version = 1; return FM_OK;
     }
     return fm_fail(e, FM_EINVAL, name, "unknown option");
+}
+
+/* Levenshtein distance of a[0..n) and b, capped at 9. */
+static int distance(const char *a, size_t n, const char *b)
+{
+    size_t m = strlen(b);
+    if (n > 40 || m > 40)
+        return 9;
+    int row[41];
+    for (size_t j = 0; j <= m; j++)
+        row[j] = (int)j;
+    for (size_t i = 1; i <= n; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= m; j++) {
+            int up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            best = up + 1 < best ? up + 1 : best;
+            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[m] < 9 ? row[m] : 9;
+}
+
+/* The option of cmd closest to the unknown a[0..n): one it begins (a
+ * prefix: refused, but named) or within 2 edits; NULL when none. */
+static const char *closest(enum cli_command cmd, const char *a, size_t n)
+{
+    const char *best = NULL;
+    int bd = 3;
+    for (int d = 0; d < O_COUNT; d++) {
+        if (!(defs[d].commands & B(cmd)))
+            continue;
+        int dist = n >= 3 && !strncmp(defs[d].name, a, n) ? 0 : distance(a, n, defs[d].name);
+        if (dist < bd) {
+            bd = dist;
+            best = defs[d].name;
+        }
+    }
+    return best;
+}
+
+/* Which option a (an argument starting with '-') is, or a usage error. */
+static int find_option(const cli_opts *o, const char *a, size_t nlen, int *id, fm_err *e)
+{
+    for (int d = 0; d < O_COUNT; d++) {
+        int match = nlen == 2 && a[1] == defs[d].short_name && defs[d].short_name;
+        match |= strlen(defs[d].name) == nlen && !strncmp(defs[d].name, a, nlen);
+        if (!match)
+            continue;
+        if (!(defs[d].commands & B(o->command)))
+            return fm_fail(e, FM_EINVAL, defs[d].name, "not an option of %s",
+                           cli_command_name(o->command));
+        *id = d;
+        return FM_OK;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "%.*s", (int)(nlen < 60 ? nlen : 60), a);
+    const char *near = closest(o->command, a, nlen);
+    if (near)
+        return fm_fail(e, FM_EINVAL, name, "unknown option; did you mean %s?", near);
+    return fm_fail(e, FM_EINVAL, name, "unknown option");
+}
+
+static const struct { const char *name; enum cli_command cmd; } command_names[] = {
+    {"train", CLI_TRAIN}, {"eval", CLI_EVAL}, {"classify", CLI_CLASSIFY}, {"export", CLI_EXPORT},
+};
+
+static int command_of(const char *s, enum cli_command *out)
+{
+    for (size_t i = 0; i < sizeof command_names / sizeof *command_names; i++)
+        if (!strcmp(s, command_names[i].name)) {
+            *out = command_names[i].cmd;
+            return 1;
+        }
+    return 0;
+}
+
+/* argv[1]: a command, help [COMMAND], --help or --version. Returns 1 when
+ * nothing follows to parse (*rc holds the result). */
+static int parse_command(int argc, char **argv, cli_opts *o, int *rc, fm_err *e)
+{
+    const char *cmd = argv[1];
+    *rc = FM_OK;
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        o->command = CLI_HELP;
+        if (argc > 2 && !strcmp(cmd, "help") && command_of(argv[2], &o->help_for) && argc == 3)
+            return 1;
+        if (argc > 2)
+            *rc = fm_fail(e, FM_EINVAL, argv[2], "%s", !strcmp(cmd, "help")
+                          ? "not a command (train, eval, classify, export)"
+                          : "unexpected argument after --help");
+        return 1;
+    }
+    if (!strcmp(cmd, "--version")) {
+        o->command = CLI_VERSION;
+        if (argc > 2)
+            *rc = fm_fail(e, FM_EINVAL, argv[2], "unexpected argument after --version");
+        return 1;
+    }
+    if (command_of(cmd, &o->command))
+        return 0;
+    if (cmd[0] == '-')
+        *rc = fm_fail(e, FM_EINVAL, cmd, "unknown option (a command comes first)");
+    else
+        *rc = fm_fail(e, FM_EINVAL, cmd, "unknown command (train, eval, classify, export)");
+    return 1;
+}
+
+/* One option at argv[*i] (its value may be argv[*i + 1], moving *i). */
+static int parse_option(int argc, char **argv, int *i, cli_opts *o, fm_err *e)
+{
+    const char *a = argv[*i], *v = NULL;
+    const char *eq = a[1] == '-' ? strchr(a, '=') : NULL;
+    /* -oFILE: a short option with its value glued on. */
+    size_t nlen = eq ? (size_t)(eq - a) : a[1] != '-' && a[1] && a[2] ? 2 : strlen(a);
+    int id = -1, rc;
+    if ((rc = find_option(o, a, nlen, &id, e)))
+        return rc;
+    const char *name = defs[id].name;
+    if (defs[id].arg) {
+        if (eq)
+            v = eq + 1;
+        else if (a[nlen])
+            v = a + nlen;
+        else if (*i + 1 < argc)
+            v = argv[++*i];
+        else
+            return fm_fail(e, FM_EINVAL, name, "needs a value");
+    } else if (eq || a[nlen]) {
+        return fm_fail(e, FM_EINVAL, name, "takes no value");
+    }
+    return apply(o, id, name, v ? v : "", e);
+}
+
+/* Combinations the options alone cannot judge. */
+static int check_combination(cli_opts *o, fm_err *e)
+{
+    if (o->preset)
+        preset_apply(o);
+    if (o->command == CLI_TRAIN) {
+        const train_config *t = &o->train;
+        if ((t->keep == KEEP_BEST || t->patience) && !t->val)
+            return fm_fail(e, FM_EINVAL, t->keep == KEEP_BEST ? "--keep" : "--patience",
+                           "needs a validation split: add --val N");
+        if (t->warmup > t->epochs)
+            return fm_fail(e, FM_EINVAL, "--warmup", "%d epochs is more than --epochs %d",
+                           t->warmup, t->epochs);
+    }
+    if (o->command == CLI_CLASSIFY && o->nfiles == 0)
+        return fm_fail(e, FM_EINVAL, NULL,
+                       "classify needs at least one PICTURE (a PNG or JPEG, or - for stdin)");
+    if (o->show && o->nfiles > 1 && show_pattern_ds(o->show) != 1)
+        return fm_fail(e, FM_EINVAL, "--show",
+                       "with %d images the name needs a %%d for the image's number "
+                       "(e.g. --show seen-%%d.png)", o->nfiles);
+    if (o->ascii && o->json)
+        return fm_fail(e, FM_EINVAL, "--ascii", "cannot be combined with --json");
+    if (o->command == CLI_EXPORT && o->index < 0)
+        return fm_fail(e, FM_EINVAL, "--index", "export needs --index N");
+    return FM_OK;
 }
 
 int cli_parse(int argc, char **argv, cli_opts *o, fm_err *e)
@@ -294,32 +582,9 @@ int cli_parse(int argc, char **argv, cli_opts *o, fm_err *e)
     o->files = NULL;
     if (argc < 2)
         return fm_fail(e, FM_EINVAL, NULL, "no command given");
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
-        o->command = CLI_HELP;
-        if (argc > 2)
-            return fm_fail(e, FM_EINVAL, argv[2], "unexpected argument after %s", cmd);
-        return FM_OK;
-    }
-    if (!strcmp(cmd, "--version")) {
-        o->command = CLI_VERSION;
-        if (argc > 2)
-            return fm_fail(e, FM_EINVAL, argv[2], "unexpected argument after --version");
-        return FM_OK;
-    }
-    if (!strcmp(cmd, "train"))
-        o->command = CLI_TRAIN;
-    else if (!strcmp(cmd, "eval"))
-        o->command = CLI_EVAL;
-    else if (!strcmp(cmd, "classify"))
-        o->command = CLI_CLASSIFY;
-    else if (!strcmp(cmd, "export"))
-        o->command = CLI_EXPORT;
-    else if (cmd[0] == '-')
-        return fm_fail(e, FM_EINVAL, cmd, "unknown option (a command comes first)");
-    else
-        return fm_fail(e, FM_EINVAL, cmd, "unknown command");
-
+    int rc;
+    if (parse_command(argc, argv, o, &rc, e))
+        return rc;
     int only_files = 0;
     for (int i = 2; i < argc; i++) {
         char *a = argv[i];
@@ -337,57 +602,10 @@ int cli_parse(int argc, char **argv, cli_opts *o, fm_err *e)
             only_files = 1;
             continue;
         }
-        const char *eq = strchr(a, '=');
-        size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
-        int id = -1;
-        for (int d = 0; d < O_COUNT; d++)
-            if (strlen(defs[d].name) == nlen && !strncmp(defs[d].name, a, nlen)) {
-                id = d;
-                break;
-            }
-        if (id < 0 || !(defs[id].commands & B(o->command))) {
-            char name[64];
-            snprintf(name, sizeof name, "%.*s", (int)(nlen < 60 ? nlen : 60), a);
-            return fm_fail(e, FM_EINVAL, name, id < 0 ? "unknown option" : "not an option of %s",
-                           cli_command_name(o->command));
-        }
-        const char *name = defs[id].name, *v = NULL;
-        if (defs[id].takes_value) {
-            if (eq)
-                v = eq + 1;
-            else if (i + 1 < argc)
-                v = argv[++i];
-            else
-                return fm_fail(e, FM_EINVAL, name, "needs a value");
-        } else if (eq) {
-            return fm_fail(e, FM_EINVAL, name, "takes no value");
-        }
-        int rc = apply(o, id, name, v ? v : "", e);
-        if (rc)
+        if ((rc = parse_option(argc, argv, &i, o, e)))
             return rc;
     }
-    if (o->help)
+    if (o->help || o->version)
         return FM_OK;
-    if (o->preset)
-        preset_best(o);
-    if (o->command == CLI_TRAIN) {
-        const train_config *t = &o->train;
-        if ((t->keep == KEEP_BEST || t->patience) && !t->val)
-            return fm_fail(e, FM_EINVAL, t->keep == KEEP_BEST ? "--keep" : "--patience",
-                           "needs a validation split: add --val N");
-        if (t->warmup > t->epochs)
-            return fm_fail(e, FM_EINVAL, "--warmup", "%d epochs is more than --epochs %d",
-                           t->warmup, t->epochs);
-    }
-    if (o->command == CLI_CLASSIFY && o->nfiles == 0)
-        return fm_fail(e, FM_EINVAL, NULL, "classify needs at least one IMAGE.png (or - for stdin)");
-    if (o->show && o->nfiles > 1 && show_pattern_ds(o->show) != 1)
-        return fm_fail(e, FM_EINVAL, "--show",
-                       "with %d images the name needs a %%d for the image's number "
-                       "(e.g. --show seen-%%d.png)", o->nfiles);
-    if (o->ascii && o->json)
-        return fm_fail(e, FM_EINVAL, "--ascii", "cannot be combined with --json");
-    if (o->command == CLI_EXPORT && o->index < 0)
-        return fm_fail(e, FM_EINVAL, "--index", "export needs --index N");
-    return FM_OK;
+    return check_combination(o, e);
 }

@@ -9,8 +9,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "augment.h"
 #include "cli.h"
 #include "eval.h"
 #include "fileio.h"
@@ -19,134 +21,107 @@
 #include "kernels.h"
 #include "mlp.h"
 #include "model_file.h"
+#include "picture.h"
 #include "plot.h"
 #include "pool.h"
+#include "prep.h"
+#include "progress.h"
 #include "rng.h"
 #include "train.h"
 #include "version.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
-static const char usage_main[] =
-    "usage: fmnist COMMAND [OPTIONS]\n"
-    "\n"
-    "Trains a 784-256-128-64-10 network on Fashion-MNIST and classifies clothing.\n"
-    "\n"
-    "commands:\n"
-    "  train      train a model on the training set and save it\n"
-    "  eval       accuracy of a model on the 10,000 test images\n"
-    "  classify   classify PNG pictures of clothing\n"
-    "  export     write a data set image as a PNG\n"
-    "\n"
-    "  fmnist COMMAND --help   options of a command\n"
-    "  fmnist --version        version and build\n"
-    "\n"
-    "The data set is found in --data DIR, else $FMNIST_DATA, else ./data, else\n"
-    "/usr/share/datasets/fashion-mnist (Debian: apt-get install dataset-fashion-mnist),\n"
-    "else ~/.pytorch/F_MNIST_data/FashionMNIST/raw; files raw or .gz.\n";
+/* ---- help, made from the option table (cli.h) ---- */
 
-static const char usage_train[] =
-    "usage: fmnist train [OPTIONS]\n"
-    "\n"
-    "Trains the network with the tutorial's recipe (Adam, batch 64, reshuffled\n"
-    "every epoch) and saves it. After each epoch prints the training loss and\n"
-    "accuracy, the test accuracy and the seconds taken; progress goes to stderr.\n"
-    "\n"
-    "  --epochs N        passes over the training set (default 5)\n"
-    "  --batch-size N    images per step, 1..60000 (default 64)\n"
-    "  --lr X            Adam's learning rate (default 0.003)\n"
-    "  --seed N          seed of the initialisation, shuffles, validation split and\n"
-    "                    dropout (default 1); the same seed gives the same model\n"
-    "                    file, bit for bit\n"
-    "  --data DIR        where the data set is (default: searched, see fmnist --help)\n"
-    "  --model FILE      where to save the model (default fmnist.model)\n"
-    "  --threads N       threads to use (default: every CPU available); the\n"
-    "                    model does not depend on it\n"
-    "  --json            one JSON object per epoch on stdout, nothing else there\n"
-    "  --quiet           no progress on stderr\n"
-    "  --resume          continue the run whose checkpoint is FILE.ckpt\n"
-    "\n"
-    "Beyond the recipe (all off by default; the model file records them):\n"
-    "  --dropout P       inverted dropout on the hidden layers in training, 0..0.95\n"
-    "  --weight-decay W  decoupled weight decay, as AdamW: p *= 1 - lr*W each step\n"
-    "  --schedule S      learning rate over the run: const (default), cosine (down\n"
-    "                    to 0 by the last step), step (x0.1 at 1/2, x0.01 at 3/4)\n"
-    "  --warmup N        first N epochs: the rate rises linearly from lr/steps to lr\n"
-    "  --label-smoothing S  cross-entropy against targets (1-S) one-hot + S/10\n"
-    "  --ema D           keep a moving average of the weights (decay D per step,\n"
-    "                    e.g. 0.999); it is what is evaluated and saved\n"
-    "  --val N           hold out N training images (fixed by the seed) and report\n"
-    "                    validation loss and accuracy each epoch\n"
-    "  --keep best|last  save the best validation epoch's model, or the last\n"
-    "                    (default); best needs --val\n"
-    "  --patience N      stop after N epochs without a better validation accuracy\n"
-    "  --preset best     the tuned recipe: --epochs 40 --lr 0.001 --weight-decay 0.05\n"
-    "                    --dropout 0.2 --schedule cosine --label-smoothing 0.1\n"
-    "                    --ema 0.999 --val 5000 --keep best (options given too win)\n"
-    "\n"
-    "The test set never chooses anything: validation images do.\n"
-    "Ctrl-C or SIGTERM stops after the current step and saves a checkpoint\n"
-    "(weights, optimiser state, position, generator) to FILE.ckpt, exit status\n"
-    "130 or 143; --resume then ends with the model an uninterrupted run gives.\n"
-    "A run that finishes removes FILE.ckpt; --resume refuses a checkpoint older\n"
-    "than FILE.\n";
-
-static const char usage_eval[] =
-    "usage: fmnist eval [OPTIONS]\n"
-    "\n"
-    "Evaluates a model on the 10,000 test images: accuracy with its standard\n"
-    "error, mean loss, per-class precision and recall, confusion matrix.\n"
-    "\n"
-    "  --data DIR        where the data set is (default: searched, see fmnist --help)\n"
-    "  --model FILE      the model (default fmnist.model)\n"
-    "  --threads N       threads to use (default: every CPU available)\n"
-    "  --json            one JSON object on stdout\n"
-    "  --errors FILE.png a sheet of the misclassified test images, grouped by\n"
-    "                    true class, each labelled with the class it was taken for\n"
-    "  --confusion FILE.png\n"
-    "                    the confusion matrix as a heat map, with class names\n";
-
-static const char usage_classify[] =
-    "usage: fmnist classify [OPTIONS] IMAGE.png...\n"
-    "\n"
-    "Classifies pictures (any PNG: gray, color, palette, alpha, 8 or 16 bits,\n"
-    "interlaced, up to 50 megapixels and 1,000,000 pixels a side; - reads\n"
-    "standard input). Each is turned into what the network saw in training:\n"
-    "the item cropped, scaled to fill 28x28 along its longest side, centred,\n"
-    "light on black.\n"
-    "\n"
-    "  --model FILE      the model (default fmnist.model)\n"
-    "  --top K           classes to list per image, 1..10 (default 3)\n"
-    "  --invert MODE     auto (default: invert light backgrounds), yes, no\n"
-    "  --threads N       threads to use (default: every CPU available)\n"
-    "  --json            one JSON object per image on stdout\n"
-    "  --show FILE.png   write the 28x28 image the network received, enlarged\n"
-    "                    10x; with several images FILE needs a %d, replaced by\n"
-    "                    the image's number (1, 2, ...): --show seen-%d.png\n"
-    "  --ascii           print the image the network received as text\n"
-    "\n"
-    "A light item on a transparent background needs --invert no (transparent\n"
-    "counts as white, the background of product photos).\n";
-
-static const char usage_export[] =
-    "usage: fmnist export [OPTIONS] --index N\n"
-    "\n"
-    "Writes image N of the data set as a 28x28 gray PNG, to try classify on.\n"
-    "\n"
-    "  --data DIR        where the data set is (default: searched, see fmnist --help)\n"
-    "  --split S         test (default) or train\n"
-    "  --index N         which image, from 0\n"
-    "  -o FILE.png       output (default SPLIT-INDEX-CLASS.png)\n";
-
-static const char *usage_of(enum cli_command c)
+/* Prints text wrapped at 79 columns, every line after the first indented
+ * by indent (the first continues at column col). */
+static void wrap(const char *text, int col, int indent)
 {
-    switch (c) {
-    case CLI_TRAIN: return usage_train;
-    case CLI_EVAL: return usage_eval;
-    case CLI_CLASSIFY: return usage_classify;
-    case CLI_EXPORT: return usage_export;
-    default: return usage_main;
+    const char *p = text;
+    while (*p) {
+        const char *sp = strchr(p, ' ');
+        int len = sp ? (int)(sp - p) : (int)strlen(p);
+        if (col > indent && col + 1 + len > 79) {
+            printf("\n%*s", indent, "");
+            col = indent;
+        } else if (col > indent) {
+            putchar(' ');
+            col++;
+        }
+        printf("%.*s", len, p);
+        col += len;
+        p += len;
+        while (*p == ' ')
+            p++;
     }
+    putchar('\n');
+}
+
+static void help_option(const cli_option *op)
+{
+    char head[64];
+    int n = snprintf(head, sizeof head, "  %s%s%s%s%s", op->short_name ? "-" : "",
+                     op->short_name ? (char[2]){op->short_name, 0} : "",
+                     op->short_name ? ", " : "", op->name, "");
+    if (op->arg)
+        n += snprintf(head + n, sizeof head - (size_t)n, " %s", op->arg);
+    char text[1024];
+    snprintf(text, sizeof text, "%s%s%s%s", op->help, op->deflt ? " (default " : "",
+             op->deflt ? op->deflt : "", op->deflt ? ")" : "");
+    if (n >= 20) {
+        printf("%s\n%*s", head, 20, "");
+        wrap(text, 20, 20);
+    } else {
+        printf("%-20s", head);
+        wrap(text, 20, 20);
+    }
+}
+
+static void help_command(enum cli_command c)
+{
+    static const char *const groups[] = {
+        "the recipe", "files", "running",
+        ("beyond the recipe (all off by default; the model file records them)"), "information"};
+    int nc, no;
+    const cli_command_doc *cd = cli_commands(&nc), *d = NULL;
+    const cli_option *ops = cli_options(&no);
+    for (int i = 0; i < nc; i++)
+        if (cd[i].command == c)
+            d = &cd[i];
+    printf("usage: fmnist %s %s\n\n", d->name, d->args);
+    wrap(d->description, 0, 0);
+    for (int g = CLI_GROUP_RECIPE; g <= CLI_GROUP_INFO; g++) {
+        int first = 1;
+        for (int k = 0; k < no; k++) {
+            if (ops[k].group != g || !(ops[k].commands & (1u << c)))
+                continue;
+            if (first)
+                printf("\n%c%s:\n", groups[g][0] - 'a' + 'A', groups[g] + 1);
+            first = 0;
+            help_option(&ops[k]);
+        }
+    }
+    if (d->notes) {
+        putchar('\n');
+        wrap(d->notes, 0, 0);
+    }
+}
+
+static void help_main(void)
+{
+    int nc;
+    const cli_command_doc *cd = cli_commands(&nc);
+    printf("usage: fmnist COMMAND [OPTIONS]\n\n"
+           "Trains a 784-256-128-64-10 network on Fashion-MNIST and classifies clothing.\n\n"
+           "commands:\n");
+    for (int i = 0; i < nc; i++)
+        printf("  %-10s %s\n", cd[i].name, cd[i].summary);
+    printf("\n  fmnist COMMAND --help   options of a command (or: fmnist help COMMAND)\n"
+           "  fmnist --version        version and build\n\n");
+    wrap("The data set is found in --data DIR, else $FMNIST_DATA, else ./data, else "
+         "/usr/share/datasets/fashion-mnist (Debian: apt-get install dataset-fashion-mnist), "
+         "else ~/.pytorch/F_MNIST_data/FashionMNIST/raw; files raw or .gz.", 0, 0);
 }
 
 static int report(const fm_err *e)
@@ -312,6 +287,7 @@ static int check_output(const char *out, const char *const *in, int n)
 typedef struct progress {
     int tty, quiet, json;
     double last_draw;
+    double start, done_at_start; /* the first step's time and the run's fraction done */
     long steps, stop_after; /* FMNIST_STOP_AFTER_STEP: a test raises SIGINT there */
 } progress;
 
@@ -322,27 +298,43 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The terminal's width: of standard error, else $COLUMNS, else 80. */
+static int terminal_width(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    const char *c = getenv("COLUMNS");
+    int n = c ? atoi(c) : 0;
+    return n > 0 && n < 10000 ? n : 80;
+}
+
 static void on_step(void *ctx, const train_status *s)
 {
     progress *pr = ctx;
     if (++pr->steps == pr->stop_after)
         raise(SIGINT);
+    double t = now();
+    progress_status ps = {s->epoch, s->epochs, s->step, s->steps, s->loss,
+                          s->seconds > 0 ? (double)s->images / s->seconds : 0, 0, 0};
+    if (pr->start == 0) { /* the first step: where this run (perhaps resumed) began */
+        pr->start = t;
+        ps.step--;
+        pr->done_at_start = progress_fraction(&ps);
+        ps.step++;
+    }
     if (pr->quiet || !pr->tty)
         return;
-    double t = now();
     if (s->step != s->steps && t - pr->last_draw < 0.1)
         return;
     pr->last_draw = t;
-    double frac = (double)s->step / (double)s->steps;
-    double rate = s->seconds > 0 ? (double)s->images / s->seconds : 0;
-    double eta = frac > 0 ? s->seconds * (1 - frac) / frac : 0;
-    char bar[31];
-    int fill = (int)(frac * 30);
-    for (int i = 0; i < 30; i++)
-        bar[i] = i < fill ? '#' : '.';
-    bar[30] = 0;
-    fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %ld/%ld  loss %.4f  %.0f img/s  ETA %.1fs", s->epoch,
-            s->epochs, bar, s->step, s->steps, s->loss, rate, eta);
+    ps.elapsed = t - pr->start;
+    ps.done_at_start = pr->done_at_start;
+    char line[512];
+    progress_line(line, sizeof line, terminal_width(), &ps);
+    /* Cleared first, back to the line's start after: what a pipe (fmnist
+     * train | tee log) writes onto the same terminal starts at column 0. */
+    fprintf(stderr, "\r\033[K%s\r", line);
     fflush(stderr);
 }
 
@@ -378,6 +370,11 @@ static void on_epoch(void *ctx, const train_status *s)
         printf("  test acc %.2f%%  %.2f s\n", 100 * s->test_accuracy, s->seconds);
     }
     fflush(stdout);
+    if (!pr->quiet && s->epoch == s->epochs && pr->start > 0) {
+        char d[32];
+        progress_duration(d, sizeof d, now() - pr->start);
+        fprintf(stderr, "trained to epoch %d in %s\n", s->epochs, d);
+    }
 }
 
 /* Set by the first SIGINT/SIGTERM while training may stop cleanly
@@ -619,7 +616,7 @@ static int cmd_train(const cli_opts *o)
         rc = EXIT_USAGE;
         goto out;
     }
-    progress pr = {isatty(STDERR_FILENO), o->quiet, o->json, 0, 0, 0};
+    progress pr = {.tty = isatty(STDERR_FILENO), .quiet = o->quiet, .json = o->json};
     const char *stop_at = getenv("FMNIST_STOP_AFTER_STEP");
     pr.stop_after = stop_at && *stop_at ? atol(stop_at) : 0;
     train_hooks hooks = {on_step, on_epoch, &pr, &stop_signal};
@@ -651,6 +648,41 @@ out:
 }
 
 /* ---- eval ---- */
+
+#ifndef FMNIST_DATADIR
+#define FMNIST_DATADIR "/usr/local/share/fmnist"
+#endif
+
+/* eval and classify without --model: the first model file of $FMNIST_MODEL,
+ * ./fmnist.model, ${XDG_DATA_HOME:-~/.local/share}/fmnist/fmnist.model and
+ * the installed one (make install; FMNIST_DATADIR) that exists; o->model
+ * points to it. When none does, says where it looked. */
+static int locate_model(cli_opts *o)
+{
+    static char found[4][4096];
+    const char *env = getenv("FMNIST_MODEL"), *xdg = getenv("XDG_DATA_HOME");
+    const char *home = getenv("HOME");
+    int n = 0;
+    if (env && *env)
+        snprintf(found[n++], sizeof found[0], "%s", env);
+    snprintf(found[n++], sizeof found[0], "fmnist.model");
+    if (xdg && *xdg)
+        snprintf(found[n++], sizeof found[0], "%s/fmnist/fmnist.model", xdg);
+    else if (home && *home)
+        snprintf(found[n++], sizeof found[0], "%s/.local/share/fmnist/fmnist.model", home);
+    snprintf(found[n++], sizeof found[0], "%s/fmnist.model", FMNIST_DATADIR);
+    for (int i = 0; i < n; i++)
+        if (access(found[i], F_OK) == 0) {
+            o->model = found[i];
+            return EXIT_OK;
+        }
+    fprintf(stderr, "fmnist: no model file found; looked for");
+    for (int i = 0; i < n; i++)
+        fprintf(stderr, "%s %s", i ? "," : "", shown(found[i]));
+    fprintf(stderr, "\nHINT: train one with 'fmnist train' (or 'make model' and 'make install'), "
+                    "or pass --model FILE\n");
+    return EXIT_FAIL;
+}
 
 /* Loads a model and checks it is fmnist's network. */
 static int load_model(const char *path, mlp *net, char **meta)
@@ -876,12 +908,13 @@ static void print_seen(const uint8_t *in, const image_prep_info *info, int w, in
         snprintf(how, sizeof how, "already a data set image: used as is%s",
                  info->inverted ? ", negated" : "");
     else
-        snprintf(how, sizeof how, "the item's %dx%d box at %d,%d of %dx%d, scaled and centred; %s",
+        snprintf(how, sizeof how, "the item's %dx%d box at %d,%d of %dx%d, scaled and centred; %s%s",
                  info->box_w, info->box_h, info->box_x, info->box_y, w, h,
-                 info->silhouette ? "its silhouette (white on transparent)"
-                 : info->transparent_bg ? (info->inverted ? "transparent taken as white, negated"
-                                                          : "transparent taken as black")
-                 : info->inverted ? "negated (light background)" : "light on dark");
+                 info->transparent_bg ? (info->inverted ? "dark on transparent"
+                                                        : "light on transparent")
+                 : info->inverted ? "darker than its background, negated"
+                                  : "lighter than its background",
+                 info->drawing ? "; a drawing: its inside is item" : "");
     printf("  seen by the network (28x28; %s):\n", how);
     char art[(IDX_COLS * 2 + 1) * IDX_ROWS + 1];
     plot_ascii(in, IDX_COLS, IDX_ROWS, art, sizeof art);
@@ -991,7 +1024,7 @@ static int cmd_classify(const cli_opts *o)
             failures++;
             continue;
         }
-        int bad = image_read_png(path, &img, &e);
+        int bad = picture_read(path, &img, &e);
         if (!bad) {
             pic_w = img.w;
             pic_h = img.h;
@@ -1145,23 +1178,34 @@ static int run(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (o.command == CLI_HELP || o.help) {
-        fputs(usage_of(o.help ? o.command : CLI_NONE), stdout);
+        enum cli_command c = o.help ? o.command : o.help_for;
+        if (c >= CLI_TRAIN && c <= CLI_EXPORT)
+            help_command(c);
+        else
+            help_main();
         return EXIT_OK;
     }
+    if (o.version)
+        o.command = CLI_VERSION;
     switch (o.command) {
     case CLI_VERSION: {
         const kernel_impl *k = kernel_find(NULL);
-        printf("fmnist %s (kernels: %s; model format %d)\n", FMNIST_VERSION, k ? k->name : "?",
-               MODEL_FORMAT);
+        printf("fmnist %s\n"
+               "kernels: %s on this CPU (any kernel gives the same bits)\n"
+               "model format: %d\n"
+               "Copyright (c) 2026 The fmnist authors.\n"
+               "License MIT: <https://opensource.org/license/mit>.\n"
+               "This is free software: you are free to change and redistribute it.\n"
+               "There is NO WARRANTY, to the extent permitted by law.\n",
+               FMNIST_VERSION, k ? k->name : "?", MODEL_FORMAT);
         return EXIT_OK;
     }
     case CLI_TRAIN: return cmd_train(&o);
-    case CLI_EVAL: return cmd_eval(&o);
-    case CLI_CLASSIFY: return cmd_classify(&o);
+    case CLI_EVAL: return o.model_given || !locate_model(&o) ? cmd_eval(&o) : EXIT_FAIL;
+    case CLI_CLASSIFY: return o.model_given || !locate_model(&o) ? cmd_classify(&o) : EXIT_FAIL;
     case CLI_EXPORT: return cmd_export(&o);
     default: break;
     }
-    fputs(usage_main, stderr);
     return EXIT_USAGE;
 }
 

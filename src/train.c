@@ -94,6 +94,11 @@ int train_config_to_meta(const train_config *c, char *meta, size_t cap)
         rc |= meta_append(meta, cap, "keep", "best");
     if (c->patience)
         rc |= meta_append(meta, cap, "patience", "%d", c->patience);
+    if (augment_active(&c->augment)) {
+        char spec[256];
+        augment_format(&c->augment, spec, sizeof spec);
+        rc |= meta_append(meta, cap, "augment", "%s", spec);
+    }
     return rc ? FM_EINVAL : FM_OK;
 }
 
@@ -216,7 +221,7 @@ int train_config_from_meta(train_config *c, const char *meta, fm_err *e)
 {
     train_config t = train_defaults();
     double ep, bs, warm = 0, val = 0, pat = 0;
-    char v[64];
+    char v[256];
     int rc;
     fm_err why;
     if ((rc = get_option(meta, "epochs", 1, &ep, e)) ||
@@ -243,6 +248,8 @@ int train_config_from_meta(train_config *c, const char *meta, fm_err *e)
             return fm_fail(e, FM_EFORMAT, NULL, "bad schedule '%s'", v);
         t.schedule = found;
     }
+    if (meta_get(meta, "augment", v, sizeof v) && augment_parse(v, &t.augment, NULL))
+        return fm_fail(e, FM_EFORMAT, NULL, "bad augment '%s'", v);
     if (meta_get(meta, "keep", v, sizeof v)) {
         if (strcmp(v, "best") && strcmp(v, "last"))
             return fm_fail(e, FM_EFORMAT, NULL, "bad keep '%s'", v);
@@ -295,6 +302,11 @@ void train_config_describe(const train_config *c, char *buf, size_t cap)
         ADD("best validation epoch kept");
     if (c->patience)
         ADD("patience %d", c->patience);
+    if (augment_active(&c->augment)) {
+        char spec[256];
+        augment_format(&c->augment, spec, sizeof spec);
+        ADD("augment %s", spec);
+    }
 #undef ADD
 }
 

@@ -1,6 +1,7 @@
 #!/bin/sh
-# readme.sh: runs every command the README shows (the indented "$ ./fmnist ..."
-# lines) exactly as written, in order, in a scratch directory, on the
+# readme.sh: runs every command the README and docs/ show (the indented
+# "$ ./fmnist ..." lines) exactly as written, in order (README.md first, then
+# docs/*.md by name), in one scratch directory, on the
 # committed sample data ($FMNIST_DATA), and checks each exits 0 and prints
 # what the README shows before its first ':' on each line (file names,
 # "epoch 1/5", "accuracy", ...; the figures differ on the sample).
@@ -19,7 +20,7 @@ awk '
     cmd && /^    / { print "OUT " substr($0, 5); next }
     { if (cmd) print "END"; cmd = "" }
     END { if (cmd) print "END" }
-' README.md > "$dir/script"
+' README.md $(ls docs/*.md 2>/dev/null) > "$dir/script"
 current="" expect=""
 while IFS= read -r line; do
     case $line in
@@ -49,5 +50,5 @@ while IFS= read -r line; do
     esac
 done < "$dir/script"
 [ $n -gt 0 ] || { echo "readme: no commands found"; exit 1; }
-[ $fail -eq 0 ] && echo "readme: all $n commands shown in README.md work as written"
+[ $fail -eq 0 ] && echo "readme: all $n commands shown in README.md and docs/ work as written"
 exit $fail

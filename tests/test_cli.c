@@ -3,7 +3,10 @@
  * every usage error giving status 2. */
 #include "testutil.h"
 
+#include "cli.h"
 #include "idx.h"
+#include "image.h"
+#include "prep.h"
 #include "model_file.h"
 
 static char *T; /* a temporary directory for the whole run */
@@ -185,7 +188,7 @@ static void test_classify_bad_file_does_not_stop_the_rest(void **state)
     assert_int_equal(tu_fmnist(&out, &err, "export --data data/sample --index 1 -o %s/good.png", T), 0);
     free(out), free(err);
     assert_int_equal(tu_fmnist(&out, &err, "classify --model %s/m.model %s %s/good.png", T, bad, T), 1);
-    assert_non_null(strstr(err, "bad.png: not a PNG file"));
+    assert_non_null(strstr(err, "bad.png: not a picture fmnist knows; it reads PNG and JPEG"));
     assert_non_null(strstr(out, "good.png: "));
     free(out), free(err);
 }
@@ -224,32 +227,312 @@ static void test_runtime_errors(void **state)
     free(out), free(err);
 }
 
+/* A usage error: status 2, nothing on stdout, and on stderr exactly the
+ * line naming the option (or argument) at fault, then the hint. */
+static void expect_usage_error(const char *args, const char *line)
+{
+    char *out, *err;
+    int rc = tu_fmnist(&out, &err, "%s", args);
+    const char *cmds[] = {"train", "eval", "classify", "export"};
+    char want[1024];
+    snprintf(want, sizeof want, "%s\nTry 'fmnist --help'.\n", line);
+    for (int c = 0; c < 4; c++) {
+        size_t n = strlen(cmds[c]);
+        if (!strncmp(args, cmds[c], n) && (args[n] == ' ' || !args[n]))
+            snprintf(want, sizeof want, "%s\nTry 'fmnist %s --help'.\n", line, cmds[c]);
+    }
+    if (rc != 2 || strcmp(err, want) != 0 || out[0])
+        fail_msg("'fmnist %s': status %d, stdout '%s', stderr:\n%s\nexpected status 2 and:\n%s",
+                 args, rc, out, err, want);
+    free(out), free(err);
+}
+
 static void test_usage_errors(void **state)
 {
     (void)state;
-    const char *bad[] = {
-        "", "bogus", "--bogus", "train --epochs 0", "train --epochs -3", "train --epochs x",
-        "train --epochs", "train --epochs 1.5", "train --epochs 99999999999", "train --lr abc",
-        "train --lr -1", "train --lr 0", "train --lr nan", "train --lr inf", "train --lr 1e300",
-        "train --batch-size 100000000", "train --batch-size 0", "train --seed -1",
-        "train --seed 18446744073709551616", "train --threads 0", "train --threads 1000",
-        "train --foo", "train extra", "train --json=1", "train --top 3", "eval --epochs 1",
-        "classify", "classify --top 0 x.png", "classify --top 11 x.png", "classify --invert maybe x.png",
-        "export", "export --index -1", "export --index 1 --split dev", "export --index x",
-        "--version extra", "train --data=", "train --dropout 1", "train --dropout -0.1",
-        "train --keep best", "train --patience 3", "train --keep worst --val 10",
-        "train --schedule linear", "train --preset fast", "train --warmup 6", "train --ema 1",
-        "train --label-smoothing 0.6", "train --weight-decay x", "train --val -1",
-        "train --resume=yes",
+    const struct { const char *args, *line; } bad[] = {
+        {"",
+         "fmnist: no command given"},
+        {"bogus",
+         "fmnist: bogus: unknown command (train, eval, classify, export)"},
+        {"--bogus",
+         "fmnist: --bogus: unknown option (a command comes first)"},
+        {"train --epochs 0",
+         "fmnist: --epochs: 0 is out of range 1..100000"},
+        {"train --epochs -3",
+         "fmnist: --epochs: -3 is out of range 1..100000"},
+        {"train --epochs x",
+         "fmnist: --epochs: 'x' is not an integer"},
+        {"train --epochs",
+         "fmnist: --epochs: needs a value"},
+        {"train --epochs 1.5",
+         "fmnist: --epochs: '1.5' is not an integer"},
+        {"train --epochs 99999999999",
+         "fmnist: --epochs: 99999999999 is out of range 1..100000"},
+        {"train --epochs 100001",
+         "fmnist: --epochs: 100001 is out of range 1..100000"},
+        {"train --lr abc",
+         "fmnist: --lr: 'abc' is not a number"},
+        {"train --lr -1",
+         "fmnist: --lr: -1 is out of range (0, 1e+06]"},
+        {"train --lr 0",
+         "fmnist: --lr: 0 is out of range (0, 1e+06]"},
+        {"train --lr nan",
+         "fmnist: --lr: 'nan' is not a number"},
+        {"train --lr inf",
+         "fmnist: --lr: 'inf' is not a number"},
+        {"train --lr 1e300",
+         "fmnist: --lr: 1e300 is out of range (0, 1e+06]"},
+        {"train --lr 1000001",
+         "fmnist: --lr: 1000001 is out of range (0, 1e+06]"},
+        {"train --batch-size 100000000",
+         "fmnist: --batch-size: 100000000 is out of range 1..60000"},
+        {"train --batch-size 0",
+         "fmnist: --batch-size: 0 is out of range 1..60000"},
+        {"train --batch-size 60001",
+         "fmnist: --batch-size: 60001 is out of range 1..60000"},
+        {"train --seed -1",
+         "fmnist: --seed: '-1' is not a non-negative integer"},
+        {"train --seed 18446744073709551616",
+         "fmnist: --seed: 18446744073709551616 is out of range 0..18446744073709551615"},
+        {"train --threads 0",
+         "fmnist: --threads: 0 is out of range 1..256"},
+        {"train --threads 1000",
+         "fmnist: --threads: 1000 is out of range 1..256"},
+        {"train --threads 257",
+         "fmnist: --threads: 257 is out of range 1..256"},
+        {"train --foo",
+         "fmnist: --foo: unknown option"},
+        {"train extra",
+         "fmnist: extra: unexpected argument"},
+        {"train --json=1",
+         "fmnist: --json: takes no value"},
+        {"train --top 3",
+         "fmnist: --top: not an option of train"},
+        {"eval --epochs 1",
+         "fmnist: --epochs: not an option of eval"},
+        {"classify",
+         "fmnist: classify needs at least one PICTURE (a PNG or JPEG, or - for stdin)"},
+        {"classify --top 0 x.png",
+         "fmnist: --top: 0 is out of range 1..10"},
+        {"classify --top 11 x.png",
+         "fmnist: --top: 11 is out of range 1..10"},
+        {"classify --invert maybe x.png",
+         "fmnist: --invert: 'maybe' is not one of auto, yes, no"},
+        {"export",
+         "fmnist: --index: export needs --index N"},
+        {"export --index -1",
+         "fmnist: --index: -1 is out of range 0..16777215"},
+        {"export --index 1 --split dev",
+         "fmnist: --split: 'dev' is not one of test, train"},
+        {"export --index x",
+         "fmnist: --index: 'x' is not an integer"},
+        {"--version extra",
+         "fmnist: extra: unexpected argument after --version"},
+        {"train --data=",
+         "fmnist: --data: needs a non-empty path"},
+        {"train --model=",
+         "fmnist: --model: needs a non-empty path"},
+        {"export --index 1 --output=",
+         "fmnist: --output: needs a non-empty path"},
+        {"export --index 1 -o ''",
+         "fmnist: --output: needs a non-empty path"},
+        {"train --epoch 3",
+         "fmnist: --epoch: unknown option; did you mean --epochs?"},
+        {"train --json=1",
+         "fmnist: --json: takes no value"},
+        {"train -qx",
+         "fmnist: --quiet: takes no value"},
+        {"train --dropout 1",
+         "fmnist: --dropout: 1 is out of range [0, 0.95]"},
+        {"train --dropout 0.96",
+         "fmnist: --dropout: 0.96 is out of range [0, 0.95]"},
+        {"train --dropout -0.1",
+         "fmnist: --dropout: -0.1 is out of range [0, 0.95]"},
+        {"train --keep best",
+         "fmnist: --keep: needs a validation split: add --val N"},
+        {"train --patience 3",
+         "fmnist: --patience: needs a validation split: add --val N"},
+        {"train --keep worst --val 10",
+         "fmnist: --keep: 'worst' is not one of last, best"},
+        {"train --schedule linear",
+         "fmnist: --schedule: 'linear' is not one of const, cosine, step"},
+        {"train --preset fast",
+         "fmnist: --preset: 'fast' is not a preset (presets: best, robust)"},
+        {"train --warmup 6",
+         "fmnist: --warmup: 6 epochs is more than --epochs 5"},
+        {"train --epochs 3 --warmup 4",
+         "fmnist: --warmup: 4 epochs is more than --epochs 3"},
+        {"train --ema 1",
+         "fmnist: --ema: 1 is out of range [0, 0.99999]"},
+        {"train --ema 0.999991",
+         "fmnist: --ema: 0.999991 is out of range [0, 0.99999]"},
+        {"train --label-smoothing 0.6",
+         "fmnist: --label-smoothing: 0.6 is out of range [0, 0.5]"},
+        {"train --label-smoothing 0.51",
+         "fmnist: --label-smoothing: 0.51 is out of range [0, 0.5]"},
+        {"train --weight-decay x",
+         "fmnist: --weight-decay: 'x' is not a number"},
+        {"train --weight-decay 10.5",
+         "fmnist: --weight-decay: 10.5 is out of range [0, 10]"},
+        {"train --val -1",
+         "fmnist: --val: -1 is out of range 0..59999"},
+        {"train --val 60000",
+         "fmnist: --val: 60000 is out of range 0..59999"},
+        {"train --warmup -1",
+         "fmnist: --warmup: -1 is out of range 0..100000"},
+        {"train --patience -1",
+         "fmnist: --patience: -1 is out of range 0..100000"},
+        {"train --resume=yes",
+         "fmnist: --resume: takes no value"},
+        {"help extra",
+         "fmnist: extra: not a command (train, eval, classify, export)"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        char *out, *err;
-        int rc = tu_fmnist(&out, &err, "%s", bad[i]);
-        if (rc != 2 || !strstr(err, "fmnist: ") || !strstr(err, "Try 'fmnist"))
-            fail_msg("'fmnist %s': status %d, stderr: %s", bad[i], rc, err);
-        assert_string_equal(out, "");
-        free(out), free(err);
-    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        expect_usage_error(bad[i].args, bad[i].line);
+}
+
+/* cli_parse itself: defaults, every value at its range's edges, both
+ * spellings, the preset and what overrides it. */
+static int parse(cli_opts *o, const char *line)
+{
+    static char buf[1024];
+    char *argv[64];
+    int argc = 0;
+    snprintf(buf, sizeof buf, "fmnist %s", line);
+    for (char *t = strtok(buf, " "); t && argc < 63; t = strtok(NULL, " "))
+        argv[argc++] = t;
+    argv[argc] = NULL;
+    fm_err e;
+    int rc = cli_parse(argc, argv, o, &e);
+    if (rc)
+        fail_msg("'%s': %s: %s", line, e.file, e.msg);
+    return rc;
+}
+
+static void test_parse_values(void **state)
+{
+    (void)state;
+    cli_opts o;
+    parse(&o, "train");
+    train_config d = train_defaults();
+    assert_int_equal(o.command, CLI_TRAIN);
+    assert_memory_equal(&o.train, &d, sizeof d);
+    assert_int_equal(d.epochs, 5);
+    assert_int_equal(d.batch_size, 64);
+    assert_true(d.lr == 0.003);
+    assert_true(d.seed == 1);
+    assert_true(d.dropout == 0 && d.weight_decay == 0 && d.label_smoothing == 0 && d.ema == 0);
+    assert_true(d.schedule == SCHEDULE_CONST && d.warmup == 0 && d.val == 0);
+    assert_true(d.keep == KEEP_LAST && d.patience == 0);
+    assert_string_equal(o.model, "fmnist.model");
+    assert_null(o.data);
+    assert_int_equal(o.given, 0);
+    assert_int_equal(o.threads, 0);
+    assert_int_equal(o.json + o.quiet + o.resume + o.help, 0);
+
+    /* The largest values each option takes. */
+    parse(&o, "train --epochs 100000 --batch-size=60000 --lr 1e6 --seed 18446744073709551615 "
+              "--dropout 0.95 --weight-decay=10 --label-smoothing 0.5 --ema 0.99999 --val 59999 "
+              "--warmup 100000 --patience 100000 --keep best --schedule step --threads 256 "
+              "--json --quiet --resume --data d --model=m");
+    assert_int_equal(o.train.epochs, 100000);
+    assert_int_equal(o.train.batch_size, 60000);
+    assert_true(o.train.lr == 1e6);
+    assert_true(o.train.seed == UINT64_MAX);
+    assert_true(o.train.dropout == 0.95 && o.train.weight_decay == 10);
+    assert_true(o.train.label_smoothing == 0.5 && o.train.ema == 0.99999);
+    assert_int_equal(o.train.val, 59999);
+    assert_int_equal(o.train.warmup, 100000);
+    assert_int_equal(o.train.patience, 100000);
+    assert_int_equal(o.train.keep, KEEP_BEST);
+    assert_int_equal(o.train.schedule, SCHEDULE_STEP);
+    assert_int_equal(o.threads, 256);
+    assert_true(o.json && o.quiet && o.resume);
+    assert_string_equal(o.data, "d");
+    assert_string_equal(o.model, "m");
+    assert_int_equal(o.given, CLI_GIVEN_EPOCHS | CLI_GIVEN_BATCH | CLI_GIVEN_LR | CLI_GIVEN_SEED |
+                                  CLI_GIVEN_DROPOUT | CLI_GIVEN_WD | CLI_GIVEN_SCHEDULE |
+                                  CLI_GIVEN_WARMUP | CLI_GIVEN_SMOOTHING | CLI_GIVEN_EMA |
+                                  CLI_GIVEN_VAL | CLI_GIVEN_KEEP | CLI_GIVEN_PATIENCE);
+    /* The smallest. */
+    parse(&o, "train --epochs 1 --batch-size 1 --lr 1e-300 --seed 0 --dropout 0 --weight-decay 0.0 "
+              "--label-smoothing 0 --ema 0 --val 0 --warmup 0 --patience 0 --keep last "
+              "--schedule cosine --threads 1");
+    assert_int_equal(o.train.epochs, 1);
+    assert_int_equal(o.train.batch_size, 1);
+    assert_true(o.train.lr == 1e-300);
+    assert_true(o.train.seed == 0);
+    assert_true(o.train.dropout == 0 && o.train.ema == 0);
+    assert_int_equal(o.train.schedule, SCHEDULE_COSINE);
+    assert_int_equal(o.train.keep, KEEP_LAST);
+    assert_int_equal(o.threads, 1);
+    parse(&o, "train --schedule const");
+    assert_int_equal(o.train.schedule, SCHEDULE_CONST);
+
+    /* The preset, exactly; options given win, in either order. */
+    parse(&o, "train --preset best");
+    assert_string_equal(o.preset, "best");
+    assert_int_equal(o.train.epochs, 40);
+    assert_true(o.train.lr == 0.001);
+    assert_true(o.train.weight_decay == 0.05);
+    assert_true(o.train.dropout == 0.2);
+    assert_int_equal(o.train.schedule, SCHEDULE_COSINE);
+    assert_true(o.train.label_smoothing == 0.1);
+    assert_true(o.train.ema == 0.999);
+    assert_int_equal(o.train.val, 5000);
+    assert_int_equal(o.train.keep, KEEP_BEST);
+    assert_int_equal(o.train.batch_size, 64);
+    assert_true(o.train.seed == 1);
+    assert_int_equal(o.train.warmup, 0);
+    assert_int_equal(o.train.patience, 0);
+    parse(&o, "train --epochs 3 --lr 0.01 --weight-decay 0 --dropout 0.1 --schedule step "
+              "--label-smoothing 0 --ema 0 --val 10 --keep last --preset best");
+    assert_int_equal(o.train.epochs, 3);
+    assert_true(o.train.lr == 0.01 && o.train.weight_decay == 0 && o.train.dropout == 0.1);
+    assert_int_equal(o.train.schedule, SCHEDULE_STEP);
+    assert_true(o.train.label_smoothing == 0 && o.train.ema == 0);
+    assert_int_equal(o.train.val, 10);
+    assert_int_equal(o.train.keep, KEEP_LAST);
+
+    /* The other commands. */
+    parse(&o, "classify --top 10 --invert yes --show s-%d.png --ascii a.png - b.png");
+    assert_int_equal(o.command, CLI_CLASSIFY);
+    assert_int_equal(o.top, 10);
+    assert_int_equal(o.invert, IMAGE_INVERT_YES);
+    assert_string_equal(o.show, "s-%d.png");
+    assert_int_equal(o.ascii, 1);
+    assert_int_equal(o.nfiles, 3);
+    assert_string_equal(o.files[0], "a.png");
+    assert_string_equal(o.files[1], "-");
+    assert_string_equal(o.files[2], "b.png");
+    parse(&o, "classify --invert=no -- --odd.png");
+    assert_int_equal(o.invert, IMAGE_INVERT_NO);
+    assert_int_equal(o.top, 3);
+    assert_int_equal(o.nfiles, 1);
+    assert_string_equal(o.files[0], "--odd.png");
+    parse(&o, "classify x.png");
+    assert_int_equal(o.invert, IMAGE_INVERT_AUTO);
+    parse(&o, "export --index 16777215 --split train -o out.png");
+    assert_int_equal(o.command, CLI_EXPORT);
+    assert_true(o.index == 16777215);
+    assert_int_equal(o.split, IDX_TRAIN);
+    assert_string_equal(o.output, "out.png");
+    parse(&o, "export --index 0");
+    assert_int_equal(o.split, IDX_TEST);
+    assert_true(o.index == 0);
+    parse(&o, "eval --errors e.png --confusion c.png --json --threads 2");
+    assert_int_equal(o.command, CLI_EVAL);
+    assert_string_equal(o.errors_png, "e.png");
+    assert_string_equal(o.confusion_png, "c.png");
+    assert_int_equal(o.json, 1);
+    assert_int_equal(o.threads, 2);
+    parse(&o, "eval --help");
+    assert_int_equal(o.help, 1);
+    parse(&o, "--version");
+    assert_int_equal(o.command, CLI_VERSION);
+    parse(&o, "help");
+    assert_int_equal(o.command, CLI_HELP);
 }
 
 static void test_help_and_version(void **state)
@@ -275,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_classify_bad_file_does_not_stop_the_rest),
         cmocka_unit_test(test_runtime_errors),
         cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_parse_values),
         cmocka_unit_test(test_help_and_version),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

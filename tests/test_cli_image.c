@@ -1,12 +1,14 @@
 /* test_cli_image.c: the built binary's picture options end to end:
  * classify --show / --ascii, eval --errors / --confusion, their usage
- * errors, and hostile PNGs through classify. Uses data/sample and
+ * errors, hostile PNGs through classify, and JPEGs (upright or turned by
+ * EXIF) classified as their PNG. Uses data/sample and
  * tests/fixtures/; runs from the top directory. */
 #include "testutil.h"
 
 #include "cli.h"
 #include "idx.h"
 #include "image.h"
+#include "prep.h"
 
 #define FIX "tests/fixtures/"
 
@@ -112,15 +114,24 @@ static void test_show_numbers_several_images(void **state)
     snprintf(p, sizeof p, "%s/s-2.png", T);
     read_shown(p, seen);
     assert_memory_equal(seen, s.images + IDX_PIXELS, IDX_PIXELS);
+    /* The third went through preprocessing: what image_prepare makes of it. */
     snprintf(p, sizeof p, "%s/s-3.png", T);
     read_shown(p, seen);
-    idx_free(&s);
+    uint8_t want[IDX_PIXELS];
+    image img;
+    assert_int_equal(image_read_png(FIX "t8-palette.png", &img, NULL), FM_OK);
+    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, want, NULL, NULL), FM_OK);
+    image_free(&img);
+    assert_memory_equal(seen, want, IDX_PIXELS);
+    assert_memory_not_equal(seen, s.images, IDX_PIXELS);
     /* %% is a literal %. */
     assert_int_equal(tu_fmnist(&out, &err, "classify --model %s/m.model --show '%s/100%%%%-%%d.png' "
                          FIX "t0-gray28.png", T, T), 0);
     free(out), free(err);
     snprintf(p, sizeof p, "%s/100%%-1.png", T);
     read_shown(p, seen);
+    assert_memory_equal(seen, s.images, IDX_PIXELS);
+    idx_free(&s);
 }
 
 static void test_show_path_expansion(void **state)
@@ -140,34 +151,63 @@ static void test_show_path_expansion(void **state)
     assert_int_equal(cli_show_path("", 1, buf, 0), FM_EINVAL);
 }
 
+/* A usage error: status 2, nothing on stdout, and on stderr exactly the
+ * line naming the option (or argument) at fault, then the hint. */
+static void expect_usage_error(const char *args, const char *line)
+{
+    char *out, *err;
+    int rc = tu_fmnist(&out, &err, "%s", args);
+    const char *cmds[] = {"train", "eval", "classify", "export"};
+    char want[1024];
+    snprintf(want, sizeof want, "%s\nTry 'fmnist --help'.\n", line);
+    for (int c = 0; c < 4; c++) {
+        size_t n = strlen(cmds[c]);
+        if (!strncmp(args, cmds[c], n) && (args[n] == ' ' || !args[n]))
+            snprintf(want, sizeof want, "%s\nTry 'fmnist %s --help'.\n", line, cmds[c]);
+    }
+    if (rc != 2 || strcmp(err, want) != 0 || out[0])
+        fail_msg("'fmnist %s': status %d, stdout '%s', stderr:\n%s\nexpected status 2 and:\n%s",
+                 args, rc, out, err, want);
+    free(out), free(err);
+}
+
 static void test_usage_errors(void **state)
 {
     (void)state;
-    const char *bad[] = {
-        "classify --show x.png a.png b.png",       /* several images, no %d */
-        "classify --show x-%s.png a.png",          /* another % sequence */
-        "classify --show x-%d-%d.png a.png",       /* two numbers */
-        "classify --show x-% a.png",               /* a lone % */
-        "classify --show= a.png",                  /* empty */
-        "classify --show",                         /* no value */
-        "classify --ascii --json a.png",           /* text in the JSON stream */
-        "classify --ascii=1 a.png",
-        "classify --errors e.png a.png",           /* eval's options */
-        "classify --confusion c.png a.png",
-        "eval --show x.png",                       /* classify's options */
-        "eval --ascii",
-        "eval --errors",
-        "eval --confusion=",
-        "train --errors e.png",
+    const struct { const char *args, *line; } bad[] = {
+        {"classify --show x.png a.png b.png",
+         "fmnist: --show: with 2 images the name needs a %d for the image's number (e.g. --show seen-%d.png)"},
+        {"classify --show x-%s.png a.png",
+         "fmnist: --show: 'x-%s.png': the only '%' sequences allowed are one %d (the image's number) and %%"},
+        {"classify --show x-%d-%d.png a.png",
+         "fmnist: --show: 'x-%d-%d.png': the only '%' sequences allowed are one %d (the image's number) and %%"},
+        {"classify --show x-% a.png",
+         "fmnist: --show: 'x-%': the only '%' sequences allowed are one %d (the image's number) and %%"},
+        {"classify --show= a.png",
+         "fmnist: --show: needs a non-empty path"},
+        {"classify --show",
+         "fmnist: --show: needs a value"},
+        {"classify --ascii --json a.png",
+         "fmnist: --ascii: cannot be combined with --json"},
+        {"classify --ascii=1 a.png",
+         "fmnist: --ascii: takes no value"},
+        {"classify --errors e.png a.png",
+         "fmnist: --errors: not an option of classify"},
+        {"classify --confusion c.png a.png",
+         "fmnist: --confusion: not an option of classify"},
+        {"eval --show x.png",
+         "fmnist: --show: not an option of eval"},
+        {"eval --ascii",
+         "fmnist: --ascii: not an option of eval"},
+        {"eval --errors",
+         "fmnist: --errors: needs a value"},
+        {"eval --confusion=",
+         "fmnist: --confusion: needs a non-empty path"},
+        {"train --errors e.png",
+         "fmnist: --errors: not an option of train"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        char *out, *err;
-        int rc = tu_fmnist(&out, &err, "%s", bad[i]);
-        if (rc != 2 || !strstr(err, "fmnist: ") || !strstr(err, "Try 'fmnist"))
-            fail_msg("'fmnist %s': status %d, stderr: %s", bad[i], rc, err);
-        assert_string_equal(out, "");
-        free(out), free(err);
-    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        expect_usage_error(bad[i].args, bad[i].line);
 }
 
 static void test_show_failure_is_reported(void **state)
@@ -190,7 +230,7 @@ static void test_ascii_prints_the_input(void **state)
                          FIX "t1-offcentre.png", T), 0);
     assert_non_null(strstr(out, "seen by the network (28x28; already a data set image: used as is)"));
     assert_non_null(strstr(out, "the item's 63x84 box at 52,190 of 400x300, scaled and centred; "
-                                "negated (light background)"));
+                                "darker than its background, negated"));
     /* 28 rows of 56 characters between bars, per image. */
     int rows = 0;
     for (char *line = out; *line;) {
@@ -296,6 +336,112 @@ static void test_hostile_pngs_through_classify(void **state)
     free(out), free(err);
 }
 
+/* classify --json's first two classes for one picture, and what the
+ * network saw (--show). */
+typedef struct verdict {
+    int label[2];
+    double p[2];
+    uint8_t seen[IDX_PIXELS];
+} verdict;
+
+static void classify_one(const char *picture, verdict *v)
+{
+    char *out, *err, shown[4200];
+    snprintf(shown, sizeof shown, "%s/verdict.png", T);
+    int rc = tu_fmnist(&out, &err, "classify --json --top 2 --model %s/m.model --show %s %s", T,
+                       shown, picture);
+    if (rc != 0)
+        fail_msg("classify %s: status %d: %s", picture, rc, err);
+    const char *top = strstr(out, "\"top\":[");
+    assert_non_null(top);
+    for (int k = 0; k < 2; k++) {
+        const char *l = strstr(top, "\"label\":"), *p = strstr(top, "\"probability\":");
+        assert_non_null(l);
+        assert_non_null(p);
+        v->label[k] = atoi(l + 8);
+        v->p[k] = atof(p + 14);
+        top = p + 14;
+    }
+    free(out), free(err);
+    read_shown(shown, v->seen);
+}
+
+/* b, a JPEG of the picture a was read from, reached the network within
+ * JPEG's error, and got a's class; when a's two best are within 0.1 (the
+ * test's model is one epoch on 2,000 images), either of them. */
+static void expect_same_verdict(const char *name, const verdict *a, const verdict *b)
+{
+    double sum = 0;
+    int max = 0;
+    for (int i = 0; i < IDX_PIXELS; i++) {
+        int d = abs(a->seen[i] - b->seen[i]);
+        sum += d;
+        max = d > max ? d : max;
+    }
+    if (sum / IDX_PIXELS > 3.0 || max > 40)
+        fail_msg("%s: the network's input differs from the PNG's by %.2f on average, %d at most",
+                 name, sum / IDX_PIXELS, max);
+    int near_tie = a->p[0] - a->p[1] < 0.1;
+    if (b->label[0] != a->label[0] && !(near_tie && b->label[0] == a->label[1]))
+        fail_msg("%s: class %d, the PNG's %d (%.3f; then %d %.3f)", name, b->label[0],
+                 a->label[0], a->p[0], a->label[1], a->p[1]);
+}
+
+/* A test image exported as PNG, the same as a JPEG, and that JPEG stored
+ * turned with EXIF orientation 6 (a phone held upright): what the network
+ * sees is the same within JPEG's error, and so is the class. */
+static void test_jpeg_classified_as_its_png(void **state)
+{
+    (void)state;
+    const int items[] = {0, 1, 8};
+    for (int i = 0; i < 3; i++) {
+        char png[256], jpg[256], turned[256];
+        snprintf(png, sizeof png, FIX "t%d-white10x.png", items[i]);
+        snprintf(jpg, sizeof jpg, FIX "t%d-white10x.jpg", items[i]);
+        snprintf(turned, sizeof turned, FIX "t%d-portrait.jpg", items[i]);
+        verdict a, b, c;
+        classify_one(png, &a);
+        classify_one(jpg, &b);
+        classify_one(turned, &c);
+        expect_same_verdict(jpg, &a, &b);
+        expect_same_verdict(turned, &a, &c);
+    }
+    /* The bytes decide, not the name; standard input too. */
+    char *out, *err;
+    size_t n;
+    uint8_t *b = tu_read(FIX "t1-white10x.jpg", &n);
+    assert_non_null(b);
+    char named[4200];
+    snprintf(named, sizeof named, "%s/photo.png", T);
+    tu_write(named, b, n);
+    free(b);
+    verdict a, c;
+    classify_one(FIX "t1-white10x.png", &a);
+    classify_one(named, &c);
+    expect_same_verdict(named, &a, &c);
+    assert_int_equal(tu_fmnist(&out, &err, "classify --model %s/m.model - < " FIX "t1-portrait.jpg", T), 0);
+    assert_non_null(strstr(out, "<stdin>: "));
+    free(out), free(err);
+}
+
+/* Pictures fmnist does not read are named, and the others still classified. */
+static void test_other_formats_are_named(void **state)
+{
+    (void)state;
+    char gif[4200], webp[4200];
+    snprintf(gif, sizeof gif, "%s/cat.gif", T);
+    snprintf(webp, sizeof webp, "%s/cat.jpg", T);
+    tu_write(gif, "GIF89a\x01\0\x01\0\0\0\0", 13);
+    tu_write(webp, "RIFF\x10\0\0\0WEBPVP8 ", 16);
+    char *out, *err;
+    assert_int_equal(tu_fmnist(&out, &err, "classify --model %s/m.model %s " FIX "t8-white10x.jpg %s",
+                               T, gif, webp), 1);
+    assert_non_null(strstr(err, "cat.gif: a GIF picture; fmnist reads PNG and JPEG (convert it, e.g. 'convert "));
+    assert_non_null(strstr(err, "cat.jpg: a WebP picture; fmnist reads PNG and JPEG"));
+    assert_non_null(strstr(out, "t8-white10x.jpg: "));
+    free(out), free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +455,8 @@ int main(void)
         cmocka_unit_test(test_eval_pictures),
         cmocka_unit_test(test_eval_picture_failure_is_reported),
         cmocka_unit_test(test_hostile_pngs_through_classify),
+        cmocka_unit_test(test_jpeg_classified_as_its_png),
+        cmocka_unit_test(test_other_formats_are_named),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

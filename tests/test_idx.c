@@ -2,6 +2,11 @@
  * malformed case, each expecting its own error. */
 #include "testutil.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+
 #include "idx.h"
 
 #define N 3
@@ -286,6 +291,145 @@ static void test_norm_table(void **state)
         assert_true(t[i] > t[i - 1]);
 }
 
+/* ---- the default search: ./data, Debian's folder, torchvision's layout ---- */
+
+#define DEBIAN_DIR "/usr/share/datasets/fashion-mnist"
+
+static int write_text(const char *path, const char *s)
+{
+    int fd = open(path, O_WRONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = write(fd, s, strlen(s));
+    close(fd);
+    return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+/* In this (child) process, hides Debian's folder behind an empty one in a
+ * private mount namespace: as root, or in a user namespace where the
+ * kernel allows one. 0 on success. */
+static int hide_debian_folder(const char *empty)
+{
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    if (unshare(CLONE_NEWNS) != 0) {
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0)
+            return -1;
+        char map[64];
+        snprintf(map, sizeof map, "0 %u 1", (unsigned)uid);
+        write_text("/proc/self/setgroups", "deny");
+        if (write_text("/proc/self/uid_map", map) != 0)
+            return -1;
+        snprintf(map, sizeof map, "0 %u 1", (unsigned)gid);
+        if (write_text("/proc/self/gid_map", map) != 0)
+            return -1;
+    }
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        return -1;
+    return mount(empty, DEBIAN_DIR, NULL, MS_BIND, NULL);
+}
+
+static int debian_folder_has_test_set(void)
+{
+    char i[4096], l[4096];
+    return idx_locate(DEBIAN_DIR, NULL, NULL, IDX_TEST, i, l, sizeof i, NULL) == FM_OK;
+}
+
+/* The child's checks; returns 0 (all passed), 77 (cannot hide Debian's
+ * folder here) or 1, having printed why. */
+static int search_child(const char *top)
+{
+    char home[4200], raw[4300], cwd[4200], p[4400], empty[4200];
+    snprintf(home, sizeof home, "%s/home", top);
+    snprintf(raw, sizeof raw, "%s/.pytorch/F_MNIST_data/FashionMNIST/raw", home);
+    snprintf(cwd, sizeof cwd, "%s/cwd", top);
+    snprintf(empty, sizeof empty, "%s/empty", top);
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s' '%s'", raw, cwd, empty);
+    if (system(cmd) != 0)
+        return 1;
+    snprintf(p, sizeof p, "%s/t10k-images-idx3-ubyte", raw);
+    tu_write(p, img_raw, sizeof img_raw);
+    snprintf(p, sizeof p, "%s/t10k-labels-idx1-ubyte.gz", raw);
+    size_t gl;
+    uint8_t *g = tu_gzip(lab_raw, sizeof lab_raw, &gl);
+    tu_write(p, g, gl);
+    free(g);
+    if (debian_folder_has_test_set() && (hide_debian_folder(empty) != 0 ||
+                                         debian_folder_has_test_set())) {
+        printf("# cannot hide %s (needs root or user namespaces): %s\n", DEBIAN_DIR,
+               strerror(errno));
+        return 77;
+    }
+    if (chdir(cwd) != 0)
+        return 1;
+    char fi[4096], fl[4096], want[4400];
+    fm_err e;
+    /* Nothing in ./data or Debian's folder: torchvision's layout under $HOME. */
+    if (idx_locate(NULL, NULL, home, IDX_TEST, fi, fl, sizeof fi, &e) != FM_OK) {
+        printf("torchvision's folder not searched: %s: %s\n", e.file, e.msg);
+        return 1;
+    }
+    snprintf(want, sizeof want, "%s/t10k-images-idx3-ubyte", raw);
+    if (strcmp(fi, want) != 0) {
+        printf("found %s, expected %s\n", fi, want);
+        return 1;
+    }
+    snprintf(want, sizeof want, "%s/t10k-labels-idx1-ubyte.gz", raw);
+    if (strcmp(fl, want) != 0) {
+        printf("found %s, expected %s\n", fl, want);
+        return 1;
+    }
+    /* Not found: every place, in order, is named. */
+    if (idx_locate(NULL, NULL, home, IDX_TRAIN, fi, fl, sizeof fi, &e) != FM_ENOTFOUND)
+        return 1;
+    snprintf(want, sizeof want, "not found (with train-labels-idx1-ubyte, raw or .gz) in ./data, "
+             DEBIAN_DIR ", %s", raw);
+    if (strcmp(e.file, "train-images-idx3-ubyte") != 0 || strcmp(e.msg, want) != 0) {
+        printf("message '%s: %s', expected '%s'\n", e.file, e.msg, want);
+        return 1;
+    }
+    /* ./data comes first. */
+    if (mkdir("data", 0755) != 0)
+        return 1;
+    tu_write("data/t10k-images-idx3-ubyte", img_raw, sizeof img_raw);
+    tu_write("data/t10k-labels-idx1-ubyte", lab_raw, sizeof lab_raw);
+    if (idx_locate(NULL, NULL, home, IDX_TEST, fi, fl, sizeof fi, &e) != FM_OK ||
+        strcmp(fi, "./data/t10k-images-idx3-ubyte") != 0) {
+        printf("./data not searched first: %s\n", fi);
+        return 1;
+    }
+    /* No $HOME: no torchvision folder, and no stray entry in the message. */
+    if (idx_locate(NULL, NULL, NULL, IDX_TRAIN, fi, fl, sizeof fi, &e) != FM_ENOTFOUND ||
+        strcmp(e.msg, "not found (with train-labels-idx1-ubyte, raw or .gz) in ./data, "
+                      DEBIAN_DIR) != 0) {
+        printf("without $HOME: '%s'\n", e.msg);
+        return 1;
+    }
+    return 0;
+}
+
+static void test_default_search(void **state)
+{
+    (void)state;
+    char *top = tu_tmpdir();
+    fflush(stdout);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int rc = search_child(top);
+        fflush(stdout);
+        _exit(rc);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    tu_rmtree(top);
+    assert_true(WIFEXITED(st));
+    if (WEXITSTATUS(st) == 77)
+        skip();
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +438,7 @@ int main(void)
         cmocka_unit_test_setup(test_malformed, setup),
         cmocka_unit_test_setup(test_concatenated_members, setup),
         cmocka_unit_test(test_norm_table),
+        cmocka_unit_test_setup(test_default_search, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,7 @@
-/* test_image.c: PNG decoding of every sample format, the preprocessing of
- * tests/fixtures/ (the same test items as many kinds of picture; made by
- * tools/make_image_fixtures.py), and every malformed PNG giving its own
- * error with the outputs untouched. Runs from the top directory. */
+/* test_image.c: PNG decoding of every sample format, and every malformed
+ * PNG giving its own error with the outputs untouched. Runs from the top
+ * directory. (The preprocessing of pictures is tested in test_prep.c.) */
 #include "testutil.h"
-
-#include <time.h>
 
 #include "idx.h"
 #include "image.h"
@@ -119,304 +116,6 @@ static void test_decode_8bit_alpha_is_straight(void **state)
     read_fixture("depth-rgba8.png", &img);
     for (int v = 0; v < 256; v++)
         expect_px("depth-rgba8.png", &img, v, 0, v, 255 - v, v * 7 % 256, 255 - v);
-    image_free(&img);
-}
-
-/* ---- preprocessing: every variant of an item reaches the network alike ---- */
-
-static idx_set sample;
-
-static int setup(void **state)
-{
-    (void)state;
-    fm_err e;
-    if (idx_load("data/sample/t10k-images-idx3-ubyte.gz", "data/sample/t10k-labels-idx1-ubyte.gz",
-                 &sample, &e)) {
-        fprintf(stderr, "%s: %s\n", e.file, e.msg);
-        return -1;
-    }
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    idx_free(&sample);
-    return 0;
-}
-
-static void prepare_fixture(const char *name, enum image_invert inv, uint8_t out[IDX_PIXELS],
-                            image_prep_info *info)
-{
-    image img;
-    fm_err e;
-    read_fixture(name, &img);
-    assert_int_equal(image_prepare(&img, inv, out, info, &e), FM_OK);
-    image_free(&img);
-}
-
-/* The same as `fmnist export` writes, in 8 or 16 bits: bit-exact, so
- * classify and eval see the same input. */
-static void test_export_passes_through_bit_exact(void **state)
-{
-    (void)state;
-    const int items[] = {0, 1, 8};
-    for (int i = 0; i < 3; i++) {
-        const uint8_t *want = sample.images + (size_t)items[i] * IDX_PIXELS;
-        const char *kinds[] = {"gray28", "gray16"};
-        for (int k = 0; k < 2; k++) {
-            char name[64];
-            snprintf(name, sizeof name, "t%d-%s.png", items[i], kinds[k]);
-            uint8_t out[IDX_PIXELS];
-            image_prep_info info;
-            prepare_fixture(name, IMAGE_INVERT_AUTO, out, &info);
-            assert_true(info.passthrough);
-            assert_false(info.inverted);
-            assert_memory_equal(out, want, IDX_PIXELS);
-            /* --invert no means the same here; yes negates exactly. */
-            prepare_fixture(name, IMAGE_INVERT_NO, out, &info);
-            assert_memory_equal(out, want, IDX_PIXELS);
-            prepare_fixture(name, IMAGE_INVERT_YES, out, &info);
-            for (int p = 0; p < IDX_PIXELS; p++)
-                assert_int_equal(out[p], 255 - want[p]);
-        }
-    }
-}
-
-/* Every one of the 1,000 sample test images, as an in-memory opaque 28x28
- * picture in either polarity, passes through exactly. */
-static void test_all_sample_images_pass_through(void **state)
-{
-    (void)state;
-    image img = {28, 28, malloc(28 * 28 * 4)};
-    assert_non_null(img.rgba);
-    for (uint32_t i = 0; i < sample.n; i++) {
-        const uint8_t *a = sample.images + (size_t)i * IDX_PIXELS;
-        for (int neg = 0; neg < 2; neg++) {
-            for (int p = 0; p < IDX_PIXELS; p++) {
-                uint8_t v = (uint8_t)(neg ? 255 - a[p] : a[p]);
-                img.rgba[4 * p] = img.rgba[4 * p + 1] = img.rgba[4 * p + 2] = v;
-                img.rgba[4 * p + 3] = 255;
-            }
-            uint8_t out[IDX_PIXELS];
-            image_prep_info info;
-            assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
-            if (!info.passthrough || info.inverted != neg || memcmp(out, a, IDX_PIXELS) != 0)
-                fail_msg("sample test image %u (negated: %d) did not pass through", i, neg);
-        }
-    }
-    free(img.rgba);
-}
-
-/* How far a prepared variant is from the original 28x28 item. */
-static void diff(const uint8_t *a, const uint8_t *b, double *mean, int *max)
-{
-    long sum = 0;
-    int mx = 0;
-    for (int p = 0; p < IDX_PIXELS; p++) {
-        int d = abs(a[p] - b[p]);
-        sum += d;
-        mx = d > mx ? d : mx;
-    }
-    *mean = (double)sum / IDX_PIXELS;
-    *max = mx;
-}
-
-/* The bound, and why. Enlarging by an integer factor with nearest
- * neighbour and shrinking back by area averaging are exact inverses, the
- * box is found again exactly (these items have no faint pixels outside the
- * box of their > 5% pixels), and centring puts the item where the data set
- * has it. What remains is 8-bit rounding: the contrast stretch scales a
- * 254 maximum to 255 (+1 level at most), and the 235-gray canvas holds the
- * item in 235 levels, rounded, then stretched back (+-1). So: no pixel off
- * by more than 2 gray levels, and the mean |difference| under 0.25 (about
- * one pixel in four off by one). Measured: max 1, mean <= 0.054.
- * Over the whole test set (tools/prep_study.c) 80% of items come back
- * exact from a 10x enlargement; most others have a faint (<= 12) edge row
- * that the paper's 5% trim drops, which rescales them by 28/27. */
-#define MEAN_BOUND 0.25
-#define MAX_BOUND 2
-
-static void test_variants_reach_the_network_alike(void **state)
-{
-    (void)state;
-    const int items[] = {0, 1, 8};
-    const struct {
-        const char *kind;
-        int inverted, transparent;
-    } variants[] = {
-        {"white10x", 1, 0}, {"alpha", 1, 1},     {"palette", 1, 1},
-        {"interlaced", 0, 0}, {"offcentre", 1, 0},
-    };
-    for (int i = 0; i < 3; i++) {
-        const uint8_t *want = sample.images + (size_t)items[i] * IDX_PIXELS;
-        for (size_t v = 0; v < sizeof variants / sizeof *variants; v++) {
-            char name[64];
-            snprintf(name, sizeof name, "t%d-%s.png", items[i], variants[v].kind);
-            uint8_t out[IDX_PIXELS];
-            image_prep_info info;
-            prepare_fixture(name, IMAGE_INVERT_AUTO, out, &info);
-            double mean;
-            int max;
-            diff(out, want, &mean, &max);
-            print_message("# %-20s inverted %d transparent %d box %dx%d at %d,%d: "
-                          "mean |diff| %.3f, max %d\n",
-                          name, info.inverted, info.transparent_bg, info.box_w, info.box_h,
-                          info.box_x, info.box_y, mean, max);
-            if (mean > MEAN_BOUND || max > MAX_BOUND)
-                fail_msg("%s: mean |diff| %.3f (bound %.1f), max %d (bound %d)", name, mean,
-                         MEAN_BOUND, max, MAX_BOUND);
-            assert_int_equal(info.inverted, variants[v].inverted);
-            assert_int_equal(info.transparent_bg, variants[v].transparent);
-            assert_false(info.passthrough);
-            assert_false(info.empty);
-        }
-    }
-}
-
-/* ---- preprocessing: the odd pictures ---- */
-
-static void fill(image *img, int w, int h, uint8_t r, uint8_t g, uint8_t b, uint8_t a)
-{
-    img->w = w;
-    img->h = h;
-    img->rgba = malloc((size_t)w * h * 4);
-    assert_non_null(img->rgba);
-    for (size_t i = 0; i < (size_t)w * h; i++) {
-        img->rgba[4 * i] = r;
-        img->rgba[4 * i + 1] = g;
-        img->rgba[4 * i + 2] = b;
-        img->rgba[4 * i + 3] = a;
-    }
-}
-
-static void set(image *img, int x, int y, uint8_t r, uint8_t g, uint8_t b, uint8_t a)
-{
-    uint8_t *p = img->rgba + 4 * ((size_t)y * img->w + x);
-    p[0] = r, p[1] = g, p[2] = b, p[3] = a;
-}
-
-static void test_blank_pictures_give_a_blank_input(void **state)
-{
-    (void)state;
-    const uint8_t cases[][4] = {{255, 255, 255, 255}, {0, 0, 0, 255}, {128, 40, 200, 255},
-                                {10, 20, 30, 0}};
-    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
-        image img;
-        fill(&img, 37, 19, cases[c][0], cases[c][1], cases[c][2], cases[c][3]);
-        /* Noise within the 5% tolerance is still nothing. */
-        set(&img, 5, 5, (uint8_t)(cases[c][0] ^ 8), cases[c][1], cases[c][2], cases[c][3]);
-        uint8_t out[IDX_PIXELS];
-        memset(out, 77, sizeof out);
-        image_prep_info info;
-        assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
-        assert_true(info.empty);
-        for (int p = 0; p < IDX_PIXELS; p++)
-            assert_int_equal(out[p], 0);
-        image_free(&img);
-    }
-}
-
-static void test_tiny_and_thin_pictures(void **state)
-{
-    (void)state;
-    /* One dark pixel on white, 1x1 after trimming: enlarged to 28x28, full white. */
-    image img;
-    fill(&img, 9, 9, 255, 255, 255, 255);
-    set(&img, 4, 3, 0, 0, 0, 255);
-    uint8_t out[IDX_PIXELS];
-    image_prep_info info;
-    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
-    for (int p = 0; p < IDX_PIXELS; p++)
-        assert_int_equal(out[p], 255);
-    image_free(&img);
-    /* A 1x1 picture is all border: blank. */
-    fill(&img, 1, 1, 200, 0, 0, 255);
-    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
-    assert_true(info.empty);
-    image_free(&img);
-    /* A horizontal line 1000x1 in a 1000x3 picture: one row, centred with
-     * the extra margin pixel on top (row 14 of 0..27). */
-    fill(&img, 1000, 3, 0, 0, 0, 255);
-    for (int x = 0; x < 1000; x++)
-        set(&img, x, 1, 200, 200, 200, 255);
-    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
-    assert_int_equal(info.box_w, 1000);
-    assert_int_equal(info.box_h, 1);
-    for (int y = 0; y < 28; y++)
-        for (int x = 0; x < 28; x++)
-            assert_int_equal(out[y * 28 + x], y == 14 ? 255 : 0);
-    image_free(&img);
-    /* A 2x27 item: 2 columns wide, centred at columns 13-14. */
-    fill(&img, 40, 40, 255, 255, 255, 255);
-    for (int y = 5; y < 32; y++)
-        set(&img, 20, y, 0, 0, 0, 255), set(&img, 21, y, 0, 0, 0, 255);
-    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
-    for (int y = 0; y < 28; y++)
-        for (int x = 0; x < 28; x++)
-            assert_int_equal(out[y * 28 + x], x == 13 || x == 14 ? 255 : 0);
-    image_free(&img);
-}
-
-static void test_background_gray_is_not_ink(void **state)
-{
-    (void)state;
-    /* A mid-dark item (100) on a light gray table (200) with a lighter
-     * spot (230, not ink when inverting): the item alone, stretched to 255. */
-    image img;
-    fill(&img, 50, 40, 200, 200, 200, 255);
-    for (int y = 10; y < 30; y++)
-        for (int x = 5; x < 45; x++)
-            set(&img, x, y, 100, 100, 100, 255);
-    set(&img, 2, 2, 230, 230, 230, 255);
-    uint8_t out[IDX_PIXELS];
-    image_prep_info info;
-    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
-    assert_true(info.inverted);
-    assert_int_equal(info.box_x, 5);
-    assert_int_equal(info.box_y, 10);
-    assert_int_equal(info.box_w, 40);
-    assert_int_equal(info.box_h, 20);
-    /* 40x20 -> 28x14, rows 7..20. */
-    for (int y = 0; y < 28; y++)
-        for (int x = 0; x < 28; x++)
-            assert_int_equal(out[y * 28 + x], y >= 7 && y < 21 ? 255 : 0);
-    /* Forced the other way, the table is the bright side: negated only. */
-    assert_int_equal(image_prepare(&img, IMAGE_INVERT_NO, out, &info, NULL), FM_OK);
-    assert_false(info.inverted);
-    image_free(&img);
-}
-
-static void test_transparent_backgrounds(void **state)
-{
-    (void)state;
-    /* A white item on a transparent background vanishes over white: its
-     * silhouette is used. */
-    image img;
-    fill(&img, 30, 30, 0, 0, 0, 0);
-    for (int y = 3; y < 27; y++)
-        for (int x = 8; x < 22; x++)
-            set(&img, x, y, 255, 255, 255, 255);
-    uint8_t out[IDX_PIXELS];
-    image_prep_info info;
-    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
-    assert_true(info.transparent_bg);
-    assert_true(info.silhouette);
-    assert_int_equal(info.box_w, 14);
-    assert_int_equal(info.box_h, 24);
-    assert_int_equal(out[14 * 28 + 14], 255);
-    assert_int_equal(out[14 * 28 + 1], 0);
-    /* --invert no: light on (transparent as) black, no silhouette needed. */
-    assert_int_equal(image_prepare(&img, IMAGE_INVERT_NO, out, &info, NULL), FM_OK);
-    assert_false(info.silhouette);
-    assert_int_equal(out[14 * 28 + 14], 255);
-    image_free(&img);
-    /* Half-transparent dark pixels are half ink. */
-    fill(&img, 30, 30, 0, 0, 0, 0);
-    for (int x = 2; x < 28; x++)
-        set(&img, x, 10, 0, 0, 0, 255), set(&img, x, 11, 0, 0, 0, 128);
-    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
-    assert_int_equal(info.box_h, 2);
     image_free(&img);
 }
 
@@ -535,19 +234,15 @@ static void test_zero_size(void **state)
 }
 
 /* A header claiming 100000x100000 (40 GB as RGBA): refused from the header
- * alone, before libpng or any allocation. FM_ELIMIT, not FM_ENOMEM, shows
- * the guard ran first; it also returns at once. */
+ * alone, before libpng or any allocation. FM_ELIMIT, not FM_ENOMEM (what a
+ * failed 40 GB allocation gives) or libpng's message, shows the guard ran
+ * first. (No timing: a busy machine makes any bound flaky.) */
 static void test_decompression_bomb_header(void **state)
 {
     (void)state;
     uint8_t buf[256];
     size_t n = craft_png(buf, 100000, 100000);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     expect_fail(buf, n, FM_ELIMIT, "100000x100000 pixels is over the limit of 50 megapixels");
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    assert_true(s < 0.5);
     /* Just over the limit, and wide-but-short. */
     n = craft_png(buf, 7072, 7071);
     expect_fail(buf, n, FM_ELIMIT, "over the limit of 50 megapixels");
@@ -610,13 +305,6 @@ int main(void)
         cmocka_unit_test(test_decode_palette_with_trns),
         cmocka_unit_test(test_decode_16bit_is_not_gamma_converted),
         cmocka_unit_test(test_decode_8bit_alpha_is_straight),
-        cmocka_unit_test(test_export_passes_through_bit_exact),
-        cmocka_unit_test(test_all_sample_images_pass_through),
-        cmocka_unit_test(test_variants_reach_the_network_alike),
-        cmocka_unit_test(test_blank_pictures_give_a_blank_input),
-        cmocka_unit_test(test_tiny_and_thin_pictures),
-        cmocka_unit_test(test_background_gray_is_not_ink),
-        cmocka_unit_test(test_transparent_backgrounds),
         cmocka_unit_test(test_not_a_png),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_crc_broken),
@@ -625,5 +313,5 @@ int main(void)
         cmocka_unit_test(test_read_file_errors),
         cmocka_unit_test(test_rgb_png_round_trip),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

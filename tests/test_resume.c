@@ -72,7 +72,7 @@ static void test_resume_with_every_option(void **state)
     (void)state;
     const char *opts = "train --data data/sample --epochs 4 --seed 3 --quiet --dropout 0.2 "
                        "--weight-decay 0.05 --schedule cosine --warmup 1 --label-smoothing 0.1 "
-                       "--ema 0.99 --val 300 --keep best --patience 3";
+                       "--ema 0.99 --val 300 --keep best --patience 3 --augment default";
     char a[4200], b[4200], cmd[12288];
     snprintf(a, sizeof a, "%s/opt-ref.model", T);
     snprintf(b, sizeof b, "%s/opt.model", T);
@@ -84,6 +84,49 @@ static void test_resume_with_every_option(void **state)
     free(err);
     if (!tu_same_file(a, b))
         fail_msg("with every option on, the resumed run's model differs");
+}
+
+/* Removes every ,"seconds":... up to the object's end: timings vary. */
+static void strip_timings(char *s)
+{
+    char *p;
+    while ((p = strstr(s, ",\"seconds\":"))) {
+        char *end = strchr(p, '}');
+        assert_non_null(end);
+        memmove(p, end, strlen(end) + 1);
+    }
+}
+
+/* Early stopping across an interruption: the epoch reports (the running
+ * loss and accuracy of the epoch cut in two) and the epochs without
+ * progress carried by the checkpoint, so that patience stops at the same
+ * epoch and the same file is saved. Stopped mid-epoch 6 (24 steps an
+ * epoch), one epoch after the last best. */
+static void test_resume_reports_and_patience(void **state)
+{
+    (void)state;
+    const char *opts = "train --data data/sample --json --quiet --epochs 8 --seed 9 --val 500 "
+                       "--keep best --patience 2 --lr 0.01";
+    char a[4200], b[4200], cmd[12288];
+    snprintf(a, sizeof a, "%s/pat-ref.model", T);
+    snprintf(b, sizeof b, "%s/pat.model", T);
+    char *ref_out, *out1, *out2;
+    assert_int_equal(tu_fmnist(&ref_out, NULL, "%s --model %s", opts, a), 0);
+    snprintf(cmd, sizeof cmd, "FMNIST_STOP_AFTER_STEP=130 %s %s --model %s", tu_bin(), opts, b);
+    assert_int_equal(tu_run(cmd, &out1, NULL), 130);
+    assert_int_equal(tu_fmnist(&out2, NULL, "train --resume --json --data data/sample --quiet --model %s", b), 0);
+    strip_timings(ref_out);
+    strip_timings(out1);
+    strip_timings(out2);
+    size_t n1 = strlen(out1);
+    out1 = realloc(out1, n1 + strlen(out2) + 1);
+    strcpy(out1 + n1, out2);
+    assert_string_equal(out1, ref_out);
+    assert_non_null(strstr(ref_out, "{\"epoch\":6,"));
+    assert_null(strstr(ref_out, "{\"epoch\":7,"));
+    if (!tu_same_file(a, b))
+        fail_msg("stopped in epoch 6 and resumed: the model file differs");
+    free(ref_out), free(out1), free(out2);
 }
 
 static void test_sigterm_during_training(void **state)
@@ -206,8 +249,8 @@ static void test_read_only_folder_keeps_previous(void **state)
 {
     (void)state;
     if (geteuid() != 0 || system("unshare -m true 2>/dev/null") != 0) {
-        printf("# skipped: needs root and unshare to mount a read-only folder\n");
-        return;
+        printf("# needs root and unshare to mount a read-only folder\n");
+        skip();
     }
     char dir[1024], cmd[16384];
     snprintf(dir, sizeof dir, "%s/ro", T);
@@ -249,6 +292,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stop_and_resume_same_bits),
         cmocka_unit_test(test_resume_with_every_option),
+        cmocka_unit_test(test_resume_reports_and_patience),
         cmocka_unit_test(test_sigterm_during_training),
         cmocka_unit_test(test_kill9_during_saves),
         cmocka_unit_test(test_disk_full_keeps_previous),

@@ -21,8 +21,10 @@ images whose two best log-probabilities in PyTorch are within TIE of each other,
 where float32 round-off may pick either; they are counted and reported. The
 round-off itself is measured (the difference of the two best log-probabilities
 between the two programs) and must stay under TIE / 8. The confusion matrix of
-`fmnist eval --json` must equal PyTorch's but for the ties, and converting back
-must give the same bits.
+`fmnist eval --json` must equal PyTorch's but for the ties; its accuracy, number
+correct, loss and every precision and recall must be PyTorch's (within what the
+ties and the measured round-off allow) and those of its own confusion matrix;
+and converting back must give the same bits.
 
 DIR (default: $FMNIST_DATA, else /usr/share/datasets/fashion-mnist, else the
 committed data/sample) holds the IDX files, raw or gzipped.
@@ -168,7 +170,72 @@ def compare(title, labels, lp_torch, pred_fm, lp_fm, ev):
         problems += 1
     cells = int(np.abs(cm_t - cm_f).sum()) // 2
     print(f"  confusion matrices: {'identical' if cells == 0 else f'{cells} images in other cells (ties)'}")
+    problems += compare_figures(n, labels, pred_t, lp_torch, dlp.max(), int((differ & ties).sum()),
+                                cm_t, cm_f, ev)
     return problems
+
+
+def figures(cm):
+    """Accuracy, per-class precision and recall of a confusion matrix (rows: true)."""
+    diag = np.diag(cm).astype(np.float64)
+    col, row = cm.sum(axis=0), cm.sum(axis=1)
+    precision = np.where(col > 0, diag / np.maximum(col, 1), 0.0)
+    recall = np.where(row > 0, diag / np.maximum(row, 1), 0.0)
+    return int(diag.sum()), precision, recall
+
+
+def compare_figures(n, labels, pred_t, lp_torch, dlp_max, tie_flips, cm_t, cm_f, ev):
+    """fmnist eval's reported numbers against PyTorch's: accuracy, correct,
+    loss, every precision and recall. Agreement on predictions is not enough
+    (an eval that counted the wrong answers as correct agreed on every one).
+    Returns the number of problems."""
+    problems = 0
+    correct_t = int((pred_t == labels).sum())
+    correct_f, prec_f, rec_f = figures(cm_f)
+    _, prec_t, rec_t = figures(cm_t)
+    # fmnist's own figures are those of its confusion matrix, to the 6 digits printed.
+    if ev["n"] != n or ev["correct"] != correct_f or abs(ev["accuracy"] - correct_f / n) > 5e-7:
+        print(f"  FAIL: fmnist eval reports {ev['correct']} of {ev['n']} correct ({ev['accuracy']}), "
+              f"its confusion matrix has {correct_f} of {n}")
+        problems += 1
+    # Against PyTorch: a tie predicted otherwise moves one image.
+    if abs(ev["correct"] - correct_t) > tie_flips:
+        print(f"  FAIL: accuracy: PyTorch {correct_t / n:.2%} ({correct_t} of {n}), fmnist eval "
+              f"{ev['accuracy']:.2%} ({ev['correct']}); ties predicted otherwise: {tie_flips}")
+        problems += 1
+    # The loss: the mean NLL moves by at most the largest log-probability difference.
+    loss_t = float(-lp_torch[np.arange(n), labels].mean())
+    if abs(ev["loss"] - loss_t) > dlp_max + 5e-7:
+        print(f"  FAIL: loss: PyTorch {loss_t:.6f}, fmnist eval {ev['loss']:.6f}")
+        problems += 1
+    pc = ev["per_class"]
+    before = problems
+    for c in range(10):
+        p, r = pc[c]["precision"], pc[c]["recall"]
+        if pc[c]["label"] != c or abs(p - prec_f[c]) > 5e-7 or abs(r - rec_f[c]) > 5e-7:
+            print(f"  FAIL: class {c}: fmnist eval's precision {p}, recall {r}; its confusion "
+                  f"matrix gives {prec_f[c]:.6f}, {rec_f[c]:.6f}")
+            problems += 1
+        # Each image in another cell moves a precision by at most 1/(column - 1).
+        col, row = cm_t[:, c].sum(), cm_t[c, :].sum()
+        tol_p = cells_tol(cm_t, cm_f, col)
+        tol_r = cells_tol(cm_t, cm_f, row)
+        if abs(p - prec_t[c]) > tol_p or abs(r - rec_t[c]) > tol_r:
+            print(f"  FAIL: class {c}: precision {p:.6f} / recall {r:.6f} in fmnist eval, "
+                  f"{prec_t[c]:.6f} / {rec_t[c]:.6f} in PyTorch")
+            problems += 1
+    print(f"  accuracy: PyTorch {correct_t / n:.2%}, fmnist eval {ev['accuracy']:.2%}; loss "
+          f"{loss_t:.6f} and {ev['loss']:.6f}; precisions and recalls "
+          f"{'equal' if problems == before else 'DIFFER'}")
+    return problems
+
+
+def cells_tol(cm_t, cm_f, denom):
+    """How far a ratio over denom can move when the two matrices differ by ties."""
+    moved = int(np.abs(cm_t - cm_f).sum()) // 2
+    if moved == 0:
+        return 5e-7
+    return 5e-7 + 2.0 * moved / max(int(denom) - moved, 1)
 
 
 def subset_dir(d, imgs, labs, out):

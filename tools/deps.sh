@@ -1,7 +1,8 @@
 #!/bin/sh
-# deps.sh build|test|data|fuzz|memcheck: checks for what fmnist needs from Debian and
-# installs what is missing when it can (root with apt-get); otherwise prints
-# the one command that would, and fails.
+# deps.sh build|test|data|fuzz|memcheck: checks for what fmnist needs from Debian.
+# With DEPS_INSTALL=1 (make deps, and the README's set-up commands make run and
+# make check) it installs what is missing when it can (root with apt-get);
+# otherwise it prints the one command that would, and fails.
 set -u
 what=${1:-build}
 missing=""
@@ -13,9 +14,12 @@ case $what in
 build)
     have_pc libpng || missing="$missing libpng-dev"
     have_pc zlib || missing="$missing zlib1g-dev"
+    have_pc libjpeg || missing="$missing libjpeg62-turbo-dev"
     ;;
 test)
     have_pc cmocka || missing="$missing libcmocka-dev"
+    # tests/docs.sh lints the man page.
+    command -v mandoc >/dev/null 2>&1 || missing="$missing mandoc"
     ;;
 fuzz)
     # clang with its libFuzzer runtime ($FUZZ_CC, default clang).
@@ -54,7 +58,7 @@ case ${pc##*/} in
         done)
     ;;
 esac
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+if [ "${DEPS_INSTALL:-}" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "fmnist: installing$missing" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get install -y -q $missing >/dev/null ||

@@ -1,9 +1,10 @@
 #!/bin/sh
 # memcheck.sh [FMNIST]: runs the fmnist binary (default ./fmnist, the plain
 # build: valgrind and ASan do not mix) under valgrind's memcheck:
-#   train 1 epoch on data/sample (2 threads), eval, export, classify,
-# then three failing runs (a truncated PNG, a damaged model file, a
-# truncated data set), because error paths are where leaks hide.
+#   train 1 epoch on data/sample (2 threads), eval, export, classify (PNGs,
+#   and JPEGs: turned by EXIF, progressive, CMYK),
+# then four failing runs (a truncated PNG, a truncated JPEG, a damaged model
+# file, a truncated data set), because error paths are where leaks hide.
 # Every run must report no memory error and no leak of any kind (definite,
 # indirect, possible or still reachable); the failing runs must also exit
 # with fmnist's status 1. valgrind's own error status is 99, so it is never
@@ -53,10 +54,15 @@ vg 0 "export" export --data data/sample --index 0 -o "$T/item.png"
 vg 0 "classify (the exported image, a colour picture)" \
     classify --model "$T/x.model" --threads 2 "$T/item.png" \
     tests/fuzz/corpus/fuzz_png/rgb8-20x14-light-bg.png
+vg 0 "classify (JPEGs: EXIF orientation 6, progressive, CMYK)" \
+    classify --model "$T/x.model" tests/fixtures/t1-portrait.jpg \
+    tests/fixtures/jpeg-progressive.jpg tests/fixtures/jpeg-cmyk.jpg
 
 # The failing runs.
 head -c 100 "$T/item.png" >"$T/cut.png"
 vg 1 "classify of a truncated PNG" classify --model "$T/x.model" "$T/cut.png"
+head -c 3000 tests/fixtures/t1-portrait.jpg >"$T/cut.jpg"
+vg 1 "classify of a truncated JPEG" classify --model "$T/x.model" "$T/cut.jpg"
 cp "$T/x.model" "$T/bad.model"
 printf 'X' | dd of="$T/bad.model" bs=1 seek=5000 conv=notrunc 2>/dev/null
 vg 1 "eval of a damaged model" eval --data data/sample --model "$T/bad.model"

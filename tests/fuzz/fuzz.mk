@@ -7,7 +7,7 @@
 #                   and runs each for FUZZ_SECONDS (default 60), in turn
 #   make fuzz-ci    the same for 20 s each (what CI runs)
 
-FUZZ_HARNESSES := fuzz_idx fuzz_png fuzz_model fuzz_cli
+FUZZ_HARNESSES := fuzz_idx fuzz_png fuzz_jpeg fuzz_model fuzz_cli
 FUZZ_CC        ?= clang
 FUZZ_SECONDS   ?= 60
 FUZZ_BUILD     := build-fuzz
@@ -30,9 +30,13 @@ $(BUILD)/tests/fuzz_replay_%.o: tests/fuzz/replay.c | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/fuzz -DFUZZ_HARNESS='"$*"' -c $< -o $@
 
-$(BUILD)/tests/replay_%: tests/fuzz/%.c $(BUILD)/tests/fuzz_replay_%.o $(LIB)
-	$(CC) $(ALL_CFLAGS) -Itests/fuzz -o $@ $< $(BUILD)/tests/fuzz_replay_$*.o $(LIB) \
-	  $(LDFLAGS) $(LDLIBS)
+.SECONDARY: $(FUZZ_HARNESSES:%=$(BUILD)/tests/harness_%.o)
+$(BUILD)/tests/harness_%.o: tests/fuzz/%.c | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/fuzz -c $< -o $@
+
+$(BUILD)/tests/replay_%: $(BUILD)/tests/harness_%.o $(BUILD)/tests/fuzz_replay_%.o $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/tests/fuzz_replay_$*.o $(LIB) $(LDFLAGS) $(LDLIBS)
 
 # ---- libFuzzer builds
 

@@ -12,7 +12,7 @@
 #include "cli.h"
 #include "fuzz.h"
 #include "idx.h"
-#include "image.h"
+#include "prep.h"
 
 #define MAX_ARGS 4096
 

@@ -18,6 +18,7 @@
 
 #include "fuzz.h"
 #include "image.h"
+#include "prep.h"
 
 static const uint8_t png_signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 

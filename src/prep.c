@@ -1,0 +1,569 @@
+/* prep.c: a person's picture made into the network's 28x28 input, in the
+ * named steps of prep.h. */
+#include "prep.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIDE PREP_SIDE
+
+/* Luma as PIL's convert("L") computes it (ITU-R 601-2); exact for gray. */
+static int luma(const uint8_t *p)
+{
+    return (p[0] * 19595 + p[1] * 38470 + p[2] * 7471 + 0x8000) >> 16;
+}
+
+/* Root mean square difference over R, G, B: |a - b| for two grays. */
+static float dist(const uint8_t *p, const float *c)
+{
+    float dr = p[0] - c[0], dg = p[1] - c[1], db = p[2] - c[2];
+    return sqrtf((dr * dr + dg * dg + db * db) / 3.0f);
+}
+
+/* The median of n values counted in hist[256]. */
+static int hist_median(const int *hist, int n)
+{
+    int acc = 0, v = 0;
+    while (v < 255 && (acc += hist[v]) * 2 <= n)
+        v++;
+    return v;
+}
+
+/* ---- 1. reduce ---- */
+
+int prep_reduce(const image *img, int max_side, image *out, int *factor, fm_err *e)
+{
+    int w = img->w, h = img->h, big = w > h ? w : h;
+    int k = big <= max_side ? 1 : (big + max_side - 1) / max_side;
+    int ow = (w + k - 1) / k, oh = (h + k - 1) / k;
+    uint8_t *px = malloc((size_t)ow * oh * 4);
+    if (!px)
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
+    for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++) {
+            uint64_t s[4] = {0, 0, 0, 0}, n = 0;
+            for (int y = oy * k; y < (oy + 1) * k && y < h; y++)
+                for (int x = ox * k; x < (ox + 1) * k && x < w; x++) {
+                    const uint8_t *p = img->rgba + 4 * ((size_t)y * w + x);
+                    for (int c = 0; c < 3; c++)
+                        s[c] += (uint64_t)p[c] * p[3];
+                    s[3] += p[3];
+                    n++;
+                }
+            uint8_t *q = px + 4 * ((size_t)oy * ow + ox);
+            for (int c = 0; c < 3; c++)
+                q[c] = (uint8_t)(s[3] ? (s[c] + s[3] / 2) / s[3] : 0);
+            q[3] = (uint8_t)((s[3] + n / 2) / n);
+        }
+    out->w = ow;
+    out->h = oh;
+    out->rgba = px;
+    *factor = k;
+    return FM_OK;
+}
+
+/* ---- 2. border ---- */
+
+/* Calls fn on every pixel of the outermost ring, each once. */
+#define FOR_RING(img, x, y, body)                                                  \
+    for (int y = 0; y < (img)->h; y++)                                             \
+        for (int x = 0; x < (img)->w; x++) {                                       \
+            if (y != 0 && y != (img)->h - 1 && x != 0 && x != (img)->w - 1) {      \
+                x = (img)->w - 2;                                                  \
+                continue;                                                          \
+            }                                                                      \
+            body                                                                   \
+        }
+
+/* The per-channel medians of the ring's opaque pixels, those farther than
+ * `away` from `from` when from is given. Returns how many there were. */
+static int ring_median(const image *img, const float *from, float away, uint8_t med[3])
+{
+    static const int zero[256];
+    int hist[3][256], n = 0;
+    for (int c = 0; c < 3; c++)
+        memcpy(hist[c], zero, sizeof zero);
+    FOR_RING(img, x, y, {
+        const uint8_t *p = img->rgba + 4 * ((size_t)y * img->w + x);
+        if (p[3] >= 128 && (!from || dist(p, from) > away)) {
+            for (int c = 0; c < 3; c++)
+                hist[c][p[c]]++;
+            n++;
+        }
+    })
+    for (int c = 0; c < 3; c++) {
+            med[c] = (uint8_t)hist_median(hist[c], n);
+    }
+    return n;
+}
+
+void prep_border_stats(const image *img, prep_border *b)
+{
+    memset(b, 0, sizeof *b);
+    int ring = 0, transparent = 0;
+    b->all_opaque = 1;
+    for (size_t i = 0; i < (size_t)img->w * img->h; i++)
+        if (img->rgba[4 * i + 3] != 255) {
+            b->all_opaque = 0;
+            break;
+        }
+    FOR_RING(img, x, y, {
+        const uint8_t *p = img->rgba + 4 * ((size_t)y * img->w + x);
+        ring++;
+        if (p[3] < 128) {
+            transparent++;
+        } else {
+            int l = luma(p);
+            b->n_black += l == 0;
+            b->n_white += l == 255;
+        }
+    })
+    if (transparent * 2 >= ring) {
+        b->transparent = 1;
+        return;
+    }
+    /* The main colour; a second one when over a quarter of the opaque ring
+     * is far from it (a floor and a wall, two halves of a backdrop). */
+    int n = ring_median(img, NULL, 0, b->color[0]);
+    float c1[3] = {b->color[0][0], b->color[0][1], b->color[0][2]};
+    uint8_t c2[3];
+    b->ncolors = 1;
+    if (ring_median(img, c1, 2 * PREP_TOLERANCE, c2) * 4 > n) {
+        memcpy(b->color[1], c2, 3);
+        b->ncolors = 2;
+    }
+}
+
+/* ---- 3. background ---- */
+
+/* Whether pixel p could be background: transparent, or (composited over
+ * it) within the tolerance of a background colour. */
+static int bg_like(const uint8_t *p, const prep_border *b)
+{
+    if (b->transparent)
+        return p[3] <= PREP_TOLERANCE; /* at most 5% opaque */
+    for (int c = 0; c < b->ncolors; c++) {
+        float col[3] = {b->color[c][0], b->color[c][1], b->color[c][2]};
+        if (p[3] / 255.0f * dist(p, col) <= PREP_TOLERANCE)
+            return 1;
+    }
+    return 0;
+}
+
+int prep_background(const image *img, const prep_border *b, uint8_t *item, fm_err *e)
+{
+    int w = img->w, h = img->h;
+    size_t n = (size_t)w * h;
+    uint32_t *stack = malloc(n * sizeof *stack);
+    if (!stack)
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
+    size_t top = 0;
+    for (size_t i = 0; i < n; i++)
+        item[i] = 1;
+    /* 2 marks a pixel that could be background, 0 one the fill reached. */
+    for (size_t i = 0; i < n; i++)
+        if (bg_like(img->rgba + 4 * i, b))
+            item[i] = 2;
+    FOR_RING(img, x, y, {
+        size_t i = (size_t)y * w + x;
+        if (item[i] == 2) {
+            item[i] = 0;
+            stack[top++] = (uint32_t)i;
+        }
+    })
+    while (top) {
+        uint32_t i = stack[--top];
+        int x = (int)(i % (uint32_t)w), y = (int)(i / (uint32_t)w);
+        uint32_t nb[4];
+        int k = 0;
+        if (x > 0) nb[k++] = i - 1;
+        if (x < w - 1) nb[k++] = i + 1;
+        if (y > 0) nb[k++] = i - (uint32_t)w;
+        if (y < h - 1) nb[k++] = i + (uint32_t)w;
+        for (int j = 0; j < k; j++)
+            if (item[nb[j]] == 2) {
+                item[nb[j]] = 0;
+                stack[top++] = nb[j];
+            }
+    }
+    free(stack); /* what stays 2 is enclosed: item, of the background's colour */
+    return FM_OK;
+}
+
+/* ---- 4. specks ---- */
+
+int prep_despeckle(uint8_t *item, int w, int h, double frac, fm_err *e)
+{
+    size_t n = (size_t)w * h;
+    uint32_t *label = calloc(n, sizeof *label), *stack = malloc(n * sizeof *stack);
+    uint32_t *size = malloc((n + 1) * sizeof *size);
+    if (!label || !stack || !size) {
+        free(label);
+        free(stack);
+        free(size);
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
+    }
+    uint32_t parts = 0, largest = 0;
+    for (size_t s = 0; s < n; s++) {
+        if (!item[s] || label[s])
+            continue;
+        uint32_t id = ++parts, count = 0;
+        size_t top = 0;
+        label[s] = id;
+        stack[top++] = (uint32_t)s;
+        while (top) {
+            uint32_t i = stack[--top];
+            int x = (int)(i % (uint32_t)w), y = (int)(i / (uint32_t)w);
+            count++;
+            for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    int nx = x + dx, ny = y + dy;
+                    if (nx < 0 || ny < 0 || nx >= w || ny >= h)
+                        continue;
+                    size_t j = (size_t)ny * w + nx;
+                    if (item[j] && !label[j]) {
+                        label[j] = id;
+                        stack[top++] = (uint32_t)j;
+                    }
+                }
+        }
+        size[id] = count;
+        largest = count > largest ? count : largest;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (item[i] && size[label[i]] < frac * largest)
+            item[i] = 0;
+    free(label);
+    free(stack);
+    free(size);
+    return FM_OK;
+}
+
+/* ---- 5. box ---- */
+
+int prep_box(const uint8_t *item, int w, int h, int *x0, int *y0, int *x1, int *y1)
+{
+    int bx0 = w, by0 = h, bx1 = -1, by1 = -1;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            if (item[(size_t)y * w + x]) {
+                bx0 = x < bx0 ? x : bx0;
+                bx1 = x > bx1 ? x : bx1;
+                by0 = y < by0 ? y : by0;
+                by1 = y;
+            }
+    if (bx1 < 0)
+        return 0;
+    *x0 = bx0, *y0 = by0, *x1 = bx1, *y1 = by1;
+    return 1;
+}
+
+/* ---- 6. polarity ---- */
+
+static void set_ref(prep_ref *r, float v)
+{
+    r->rgb[0] = r->rgb[1] = r->rgb[2] = v;
+    r->ncolors = 1;
+    r->inverted = v >= 128;
+}
+
+/* On a transparent background, which side the item was cut from: an item
+ * fades at its edges into the background it was drawn or shot on (a data
+ * set item into black, a product photo's into white), so when its rim is
+ * clearly lighter or darker than its whole, the rim's side is the
+ * background's; else the side farther from the item's median luma. Both
+ * over the item's opaque pixels (all of them when none is). Returns 1 for
+ * a white background. */
+static int cut_from_white(const image *img, const uint8_t *item)
+{
+    int all[256] = {0}, rim[256] = {0}, n = 0, nr = 0, w = img->w, h = img->h;
+    for (int pass = 0; pass < 2 && n == 0; pass++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                size_t i = (size_t)y * w + x;
+                if (!item[i] || (!pass && img->rgba[4 * i + 3] < 128))
+                    continue;
+                int l = luma(img->rgba + 4 * i);
+                all[l]++;
+                n++;
+                if (x == 0 || y == 0 || x == w - 1 || y == h - 1 || !item[i - 1] ||
+                    !item[i + 1] || !item[i - (size_t)w] || !item[i + (size_t)w]) {
+                    rim[l]++;
+                    nr++;
+                }
+            }
+    int m = hist_median(all, n), r = hist_median(rim, nr);
+    if (r - m >= PREP_RIM || m - r >= PREP_RIM)
+        return r > m;
+    return m < 128;
+}
+
+void prep_polarity(const image *img, const prep_border *b, const uint8_t *item,
+                   enum image_invert invert, prep_ref *r)
+{
+    memset(r, 0, sizeof *r);
+    if (b->transparent) {
+        set_ref(r, cut_from_white(img, item) ? 255.0f : 0.0f);
+    } else {
+        r->ncolors = b->ncolors;
+        for (int c = 0; c < 3; c++) {
+            r->rgb[c] = b->color[0][c];
+            r->rgb2[c] = b->color[b->ncolors - 1][c];
+        }
+        r->inverted = luma(b->color[0]) >= 128;
+    }
+    /* A forced polarity that disagrees: ink is plain darkness or lightness. */
+    if (invert == IMAGE_INVERT_YES && !r->inverted)
+        set_ref(r, 255.0f);
+    else if (invert == IMAGE_INVERT_NO && r->inverted)
+        set_ref(r, 0.0f);
+}
+
+/* ---- 7. ink ---- */
+
+static float ink_of(const uint8_t *p, const prep_ref *r)
+{
+    float d = dist(p, r->rgb);
+    if (r->ncolors == 2) {
+        float d2 = dist(p, r->rgb2);
+        d = d2 < d ? d2 : d;
+    }
+    return p[3] / 255.0f * d;
+}
+
+int prep_ink(const image *img, const uint8_t *item, const prep_ref *r, int x0, int y0, int x1,
+             int y1, float fill, float *ink)
+{
+    int bw = x1 - x0 + 1, w = img->w;
+    long n_item = 0, n_inside = 0;
+    float mx = 0;
+    for (int y = y0; y <= y1; y++)
+        for (int x = x0; x <= x1; x++) {
+            size_t i = (size_t)y * w + x;
+            /* The background keeps its faint ink (a data set item's faint
+             * edges, within the tolerance); a speck left out is no more. */
+            float v = ink_of(img->rgba + 4 * i, r);
+            if (!item[i] && v > PREP_TOLERANCE)
+                v = PREP_TOLERANCE;
+            ink[(size_t)(y - y0) * bw + (x - x0)] = v;
+            mx = v > mx ? v : mx;
+            n_item += item[i] != 0;
+            n_inside += item[i] == 2;
+        }
+    /* A drawing, not a photo: much of the item is the background's colour. */
+    if (n_inside < PREP_DRAWING * (double)n_item)
+        return 0;
+    float least = fill * mx;
+    for (int y = y0; y <= y1; y++)
+        for (int x = x0; x <= x1; x++) {
+            float *v = &ink[(size_t)(y - y0) * bw + (x - x0)];
+            if (item[(size_t)y * w + x] == 2 && *v < least)
+                *v = least;
+        }
+    return 1;
+}
+
+/* ---- 8. resample ---- */
+
+/* 1-D resampling of n source samples to m: area averaging when shrinking,
+ * linear interpolation between pixel centres when enlarging. Output sample
+ * i is sum(wt[j - j0] * src[j]) over j in [j0, j1); the weights sum to 1. */
+static void resample_weights(int n, int m, int i, int *j0, int *j1, float *wt)
+{
+    if (m < n) {
+        double s0 = (double)i * n / m, s1 = (double)(i + 1) * n / m;
+        int a = (int)floor(s0), b = (int)ceil(s1);
+        if (b > n)
+            b = n;
+        for (int j = a; j < b; j++) {
+            double lo = j > s0 ? j : s0, hi = j + 1 < s1 ? j + 1 : s1;
+            wt[j - a] = (float)((hi - lo) * m / n);
+        }
+        *j0 = a;
+        *j1 = b;
+        return;
+    }
+    double s = (i + 0.5) * n / m - 0.5;
+    if (s < 0)
+        s = 0;
+    if (s > n - 1)
+        s = n - 1;
+    int a = (int)floor(s);
+    int b = a + 1 < n ? a + 1 : a;
+    float f = (float)(s - a);
+    *j0 = a;
+    *j1 = b + 1;
+    if (b == a)
+        wt[0] = 1;
+    else {
+        wt[0] = 1 - f;
+        wt[1] = f;
+    }
+}
+
+int prep_resample(const float *ink, int bw, int bh, float res[SIDE * SIDE], fm_err *e)
+{
+    /* Longest edge to 28, the other in proportion. */
+    int tw, th;
+    if (bw >= bh) {
+        tw = SIDE;
+        th = (int)lround((double)bh * SIDE / bw);
+    } else {
+        th = SIDE;
+        tw = (int)lround((double)bw * SIDE / bh);
+    }
+    tw = tw < 1 ? 1 : tw;
+    th = th < 1 ? 1 : th;
+    /* Horizontal pass into (bh, tw), then vertical into (th, tw). The
+     * largest source span of one output pixel is n/m + 2 samples. */
+    float *rows = malloc(sizeof(float) * (size_t)bh * (size_t)tw);
+    float *wt = malloc(sizeof(float) * ((size_t)(bw > bh ? bw : bh) + 3));
+    if (!rows || !wt) {
+        free(rows);
+        free(wt);
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
+    }
+    for (int y = 0; y < bh; y++)
+        for (int i = 0; i < tw; i++) {
+            int j0, j1;
+            resample_weights(bw, tw, i, &j0, &j1, wt);
+            float s = 0;
+            for (int j = j0; j < j1; j++)
+                s += wt[j - j0] * ink[(size_t)y * bw + j];
+            rows[(size_t)y * tw + i] = s;
+        }
+    memset(res, 0, sizeof(float) * SIDE * SIDE);
+    int top = (SIDE - th + 1) / 2, left = (SIDE - tw + 1) / 2;
+    for (int i = 0; i < th; i++) {
+        int j0, j1;
+        resample_weights(bh, th, i, &j0, &j1, wt);
+        for (int x = 0; x < tw; x++) {
+            float s = 0;
+            for (int j = j0; j < j1; j++)
+                s += wt[j - j0] * rows[(size_t)j * tw + x];
+            res[(top + i) * SIDE + left + x] = s;
+        }
+    }
+    free(rows);
+    free(wt);
+    return FM_OK;
+}
+
+/* ---- 9. stretch ---- */
+
+void prep_stretch(const float res[SIDE * SIDE], uint8_t out[SIDE * SIDE])
+{
+    float mx = 0;
+    for (int i = 0; i < SIDE * SIDE; i++)
+        mx = res[i] > mx ? res[i] : mx;
+    float scale = mx > 0 ? 255.0f / mx : 0;
+    for (int i = 0; i < SIDE * SIDE; i++) {
+        float v = res[i] * scale + 0.5f;
+        out[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+}
+
+/* ---- the whole ---- */
+
+/* A picture that already is a data set image is used exactly as is:
+ * 28x28, opaque, its border mostly pure black where not item. Items may
+ * fill most of the border (the ring's median is not 0 in 86 of the 70,000
+ * data set images), but every one of them has more pixels at 0 than at 255
+ * there (at least 10 at 0). More at 255: a negated one. */
+static int passthrough(const image *img, enum image_invert invert, uint8_t out[SIDE * SIDE],
+                       image_prep_info *inf)
+{
+    prep_border b;
+    if (img->w != SIDE || img->h != SIDE)
+        return 0;
+    prep_border_stats(img, &b);
+    if (!b.all_opaque || b.n_black == b.n_white)
+        return 0;
+    int neg = invert == IMAGE_INVERT_AUTO ? b.n_white > b.n_black : invert == IMAGE_INVERT_YES;
+    for (int i = 0; i < SIDE * SIDE; i++) {
+        int y = luma(img->rgba + 4 * i);
+        out[i] = (uint8_t)(neg ? 255 - y : y);
+    }
+    inf->inverted = neg;
+    inf->passthrough = 1;
+    inf->reduced = 1;
+    inf->box_w = inf->box_h = SIDE;
+    return 1;
+}
+
+/* Steps 2 to 9 on a picture of at most PREP_MAX_SIDE a side. */
+static int prepare_small(const image *img, const image_prep_opts *opts, uint8_t out[SIDE * SIDE],
+                         image_prep_info *inf, fm_err *e)
+{
+    int w = img->w, h = img->h, x0, y0, x1, y1, rc;
+    prep_border b;
+    prep_border_stats(img, &b);
+    inf->transparent_bg = b.transparent;
+    uint8_t *item = malloc((size_t)w * h);
+    if (!item)
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
+    if ((rc = prep_background(img, &b, item, e)) ||
+        (rc = prep_despeckle(item, w, h, PREP_SPECK, e))) {
+        free(item);
+        return rc;
+    }
+    prep_ref r;
+    prep_polarity(img, &b, item, opts->invert, &r);
+    inf->inverted = r.inverted;
+    if (!prep_box(item, w, h, &x0, &y0, &x1, &y1)) {
+        free(item);
+        memset(out, 0, SIDE * SIDE);
+        inf->empty = 1;
+        return FM_OK;
+    }
+    int bw = x1 - x0 + 1, bh = y1 - y0 + 1;
+    float *ink = malloc(sizeof(float) * (size_t)bw * bh), res[SIDE * SIDE];
+    if (!ink) {
+        free(item);
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
+    }
+    inf->drawing = prep_ink(img, item, &r, x0, y0, x1, y1, opts->fill, ink);
+    free(item);
+    rc = prep_resample(ink, bw, bh, res, e);
+    free(ink);
+    if (rc)
+        return rc;
+    prep_stretch(res, out);
+    inf->box_x = x0, inf->box_y = y0, inf->box_w = bw, inf->box_h = bh;
+    return FM_OK;
+}
+
+int image_prepare_with(const image *img, const image_prep_opts *opts, uint8_t out[SIDE * SIDE],
+                       image_prep_info *info, fm_err *e)
+{
+    image_prep_info inf;
+    memset(&inf, 0, sizeof inf);
+    uint8_t res[SIDE * SIDE];
+    if (!passthrough(img, opts->invert, res, &inf)) {
+        image small;
+        int k, rc;
+        if ((rc = prep_reduce(img, PREP_MAX_SIDE, &small, &k, e)))
+            return rc;
+        rc = prepare_small(&small, opts, res, &inf, e);
+        image_free(&small);
+        if (rc)
+            return rc;
+        /* The box in the picture's own pixels. */
+        inf.reduced = k;
+        inf.box_x *= k, inf.box_y *= k;
+        inf.box_w = inf.box_w * k < img->w - inf.box_x ? inf.box_w * k : img->w - inf.box_x;
+        inf.box_h = inf.box_h * k < img->h - inf.box_y ? inf.box_h * k : img->h - inf.box_y;
+    }
+    memcpy(out, res, sizeof res);
+    if (info)
+        *info = inf;
+    return FM_OK;
+}
+
+int image_prepare(const image *img, enum image_invert invert, uint8_t out[SIDE * SIDE],
+                  image_prep_info *info, fm_err *e)
+{
+    image_prep_opts opts = {invert, PREP_FILL};
+    return image_prepare_with(img, &opts, out, info, e);
+}

@@ -1,0 +1,93 @@
+#!/bin/sh
+# docs.sh: the option table reaches every place it is shown: each option of
+# each command (tools/gen_docs list) is in that command's --help, in the man
+# page, and in the bash and zsh completions; the man page passes mandoc's
+# lint (or groff -ww); the bash completion completes commands, options and
+# values; help COMMAND, -h and --version work in every command; make install
+# and make uninstall into a DESTDIR install and remove exactly the files.
+set -u
+bin=${FMNIST_BIN:-./fmnist}
+build=${FMNIST_BUILD:-build}
+mkbuild=$build
+case $build in /*) ;; *) build=$(pwd)/$build ;; esac
+doc=$build/doc
+gen=$build/tools/gen_docs
+fail=0 n=0
+bad() { echo "docs: $*"; fail=1; }
+for f in "$doc/fmnist.1" "$doc/fmnist.bash" "$doc/_fmnist" "$gen"; do
+    [ -e "$f" ] || { echo "docs: $f is missing (make docs)"; exit 1; }
+done
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$gen" list > "$tmp/list"
+for c in train eval classify export; do
+    "$bin" "$c" --help > "$tmp/help-$c" || bad "$c --help failed"
+done
+while read -r cmd opt short; do
+    n=$((n + 1))
+    grep -q -- "$opt" "$tmp/help-$cmd" || bad "$cmd --help does not show $opt"
+    [ -z "$short" ] || grep -q -- "$short," "$tmp/help-$cmd" || bad "$cmd --help does not show $short"
+    roff=$(printf '%s' "$opt" | sed 's/-/\\\\-/g')
+    grep -q -- "$roff" "$doc/fmnist.1" || bad "the man page does not show $opt"
+    grep -q "^        $cmd) local opts=.*$opt " "$doc/fmnist.bash" || bad "bash: $cmd lacks $opt"
+    awk -v c="    $cmd)" '$0 == c {on = 1; next} /^    [a-z]+\)/ {on = 0} on' "$doc/_fmnist" |
+        grep -q -- "'$opt\[" || bad "zsh: $cmd lacks $opt"
+done < "$tmp/list"
+[ "$n" -ge 40 ] || bad "only $n options listed"
+# The man page is well formed.
+if command -v mandoc >/dev/null 2>&1; then
+    mandoc -T lint "$doc/fmnist.1" > "$tmp/lint" 2>&1 || { cat "$tmp/lint"; bad "mandoc -T lint"; }
+elif command -v groff >/dev/null 2>&1; then
+    groff -ww -z -man "$doc/fmnist.1" > "$tmp/lint" 2>&1
+    [ -s "$tmp/lint" ] && { cat "$tmp/lint"; bad "groff -ww warns"; }
+else
+    echo "docs: skipped: the man page lint (needs mandoc or groff)"
+fi
+for s in NAME SYNOPSIS DESCRIPTION COMMANDS OPTIONS "EXIT STATUS" ENVIRONMENT FILES EXAMPLES "SEE ALSO"; do
+    grep -q "^\.SH $s\$" "$doc/fmnist.1" || grep -q "^\.SH \"$s\"\$" "$doc/fmnist.1" || bad "the man page has no $s"
+done
+# The bash completion, driven as bash drives it.
+complete_words() { # words... ; the last is the one being completed
+    bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _fmnist; printf "%s\n" "${COMPREPLY[@]}"' \
+        sh "$doc/fmnist.bash" "$@"
+}
+complete_words fmnist cl | grep -qx classify || bad "bash: 'fmnist cl' does not complete to classify"
+complete_words fmnist train --sch | grep -qx -- --schedule || bad "bash: --sch does not complete"
+[ "$(complete_words fmnist train --schedule c | sort | tr '\n' ' ')" = "const cosine " ] ||
+    bad "bash: --schedule c does not complete to const cosine"
+complete_words fmnist classify --invert '' | grep -qx auto || bad "bash: --invert values"
+complete_words fmnist export --split t | grep -qx train || bad "bash: --split values"
+complete_words fmnist train --preset r | grep -qx robust || bad "bash: --preset values"
+complete_words fmnist train --keep b | grep -qx best || bad "bash: --keep values"
+(cd "$tmp" && touch model-a.model && complete_words fmnist eval --model model-) | grep -qx model-a.model ||
+    bad "bash: --model does not complete files"
+complete_words fmnist eval --ep | grep -q -- --epochs && bad "bash: eval completes train's --epochs"
+# help, -h and --version everywhere.
+for c in train eval classify export; do
+    "$bin" help "$c" > "$tmp/h1" && cmp -s "$tmp/h1" "$tmp/help-$c" || bad "help $c differs from $c --help"
+    "$bin" "$c" -h > "$tmp/h2" && cmp -s "$tmp/h2" "$tmp/help-$c" || bad "$c -h differs from $c --help"
+    "$bin" "$c" --version | grep -q "^fmnist " || bad "$c --version"
+done
+"$bin" train --epoch 3 2> "$tmp/err"; [ $? -eq 2 ] || bad "a misspelt option is not a usage error"
+grep -q "did you mean --epochs?" "$tmp/err" || bad "no suggestion for --epoch: $(cat "$tmp/err")"
+# make install / make uninstall into a DESTDIR.
+dest=$tmp/dest
+if make -s install BUILD="$mkbuild" DESTDIR="$dest" PREFIX=/usr > "$tmp/install.log" 2>&1; then
+    (cd "$dest" && find . -type f | sort) > "$tmp/files"
+    printf '%s\n' ./usr/bin/fmnist ./usr/share/bash-completion/completions/fmnist \
+        ./usr/share/doc/fmnist/LICENSE ./usr/share/doc/fmnist/README.md \
+        ./usr/share/man/man1/fmnist.1 ./usr/share/zsh/vendor-completions/_fmnist > "$tmp/want"
+    # The model of make model, when it was made.
+    [ -f "$build/fmnist.model" ] && echo ./usr/share/fmnist/fmnist.model >> "$tmp/want"
+    sort -o "$tmp/want" "$tmp/want"
+    cmp -s "$tmp/files" "$tmp/want" || { diff "$tmp/want" "$tmp/files"; bad "make install's files"; }
+    "$dest/usr/bin/fmnist" --version | grep -q "^fmnist " || bad "the installed fmnist does not run"
+    make -s uninstall BUILD="$mkbuild" DESTDIR="$dest" PREFIX=/usr > /dev/null 2>&1 || bad "make uninstall failed"
+    left=$(cd "$dest" && find . -type f)
+    [ -z "$left" ] || bad "make uninstall left: $left"
+else
+    cat "$tmp/install.log"
+    bad "make install failed"
+fi
+[ $fail -eq 0 ] && echo "docs: $n options of 4 commands in --help, the man page and both completions; install, uninstall: passed"
+exit $fail

@@ -1,0 +1,216 @@
+/* test_augment.c: --augment's spec, each transform against what it must
+ * do, and the same bits from any number of threads. */
+#include "testutil.h"
+
+#include "augment.h"
+#include "idx.h"
+#include "pool.h"
+
+/* CRC-32 of the default mix on 64 sample images at step 12, seed 1. */
+#define AUGMENT_CRC 0x16da931cu
+
+static idx_set sample;
+
+static int setup(void **state)
+{
+    (void)state;
+    fm_err e;
+    if (idx_load("data/sample/train-images-idx3-ubyte.gz", "data/sample/train-labels-idx1-ubyte.gz",
+                 &sample, &e)) {
+        fprintf(stderr, "%s: %s\n", e.file, e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    idx_free(&sample);
+    return 0;
+}
+
+static void test_spec_parse_and_format(void **state)
+{
+    (void)state;
+    augment_spec s, t;
+    char buf[256];
+    assert_int_equal(augment_parse("none", &s, NULL), FM_OK);
+    assert_false(augment_active(&s));
+    augment_format(&s, buf, sizeof buf);
+    assert_string_equal(buf, "none");
+    assert_int_equal(augment_parse(AUGMENT_DEFAULT_STYLE "," AUGMENT_DEFAULT_GEOMETRY
+                                   "," AUGMENT_DEFAULT_INTENSITY, &t, NULL), FM_OK);
+    assert_true(augment_active(&t));
+    assert_int_equal(augment_parse("default", &s, NULL), FM_OK);
+    assert_memory_equal(&s, &t, sizeof s);
+    t = augment_default();
+    assert_memory_equal(&s, &t, sizeof s);
+    assert_int_equal(augment_parse("default,flip=0,rotate=12.5", &s, NULL), FM_OK);
+    assert_true(s.flip == 0 && s.rotate == 12.5f && s.outline == t.outline);
+    augment_format(&s, buf, sizeof buf);
+    assert_int_equal(augment_parse(buf, &t, NULL), FM_OK);
+    assert_memory_equal(&s, &t, sizeof s);
+    assert_int_equal(augment_parse("outline=0.1,noise=.5", &s, NULL), FM_OK);
+    augment_format(&s, buf, sizeof buf);
+    assert_string_equal(buf, "outline=0.1,noise=0.5");
+    /* Each fault names what is wrong; the output is untouched. */
+    const char *bad[][2] = {
+        {"", "needs a list"},           {"flip", "needs a value"},
+        {"flip=", "needs a value"},     {"flip=2", "not a number in [0, 1]"},
+        {"rotate=46", "[0, 45]"},       {"shift=-1", "not a number"},
+        {"scale=0x1", "not a number"},  {"wobble=1", "not a transform"},
+        {"flip=0.5,,blur=1", "empty"},  {"flip=nan", "not a number"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        fm_err e;
+        memset(&s, 0x5a, sizeof s);
+        assert_int_equal(augment_parse(bad[i][0], &s, &e), FM_EINVAL);
+        if (!strstr(e.msg, bad[i][1]))
+            fail_msg("'%s': message '%s' lacks '%s'", bad[i][0], e.msg, bad[i][1]);
+        assert_string_equal(e.file, "--augment");
+        const uint8_t *b = (const uint8_t *)&s;
+        for (size_t k = 0; k < sizeof s; k++)
+            assert_int_equal(b[k], 0x5a);
+    }
+}
+
+/* A made-up item: a 10x16 rectangle at level 200 with one 255 pixel and a
+ * 2x2 hole, off-centre. */
+static void make_item(uint8_t *v)
+{
+    memset(v, 0, 784);
+    for (int y = 4; y < 20; y++)
+        for (int x = 3; x < 13; x++)
+            v[y * 28 + x] = 200;
+    v[6 * 28 + 5] = 255;
+    v[10 * 28 + 7] = v[10 * 28 + 8] = v[11 * 28 + 7] = v[11 * 28 + 8] = 0;
+}
+
+static void test_flip_mirrors_exactly(void **state)
+{
+    (void)state;
+    augment_spec s = {0};
+    s.flip = 1;
+    uint8_t a[784], b[784];
+    make_item(a);
+    augment_image(&s, a, 7, 0, b);
+    for (int y = 0; y < 28; y++)
+        for (int x = 0; x < 28; x++)
+            assert_int_equal(b[y * 28 + x], a[y * 28 + 27 - x]);
+}
+
+/* fit: the 10x16 item (off-centre) comes back 18x28 (16 -> 28 tall, 10 ->
+ * 17.5 rounded to 18 wide), centred with the odd pixel on the left. */
+static void test_fit_frames_the_item(void **state)
+{
+    (void)state;
+    augment_spec s = {0};
+    s.fit = 1;
+    uint8_t a[784], b[784];
+    make_item(a);
+    augment_image(&s, a, 3, 0, b);
+    int x0 = 28, x1 = -1, y0 = 28, y1 = -1;
+    for (int i = 0; i < 784; i++)
+        if (b[i] > 12) {
+            int x = i % 28, y = i / 28;
+            x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
+            y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
+        }
+    assert_int_equal(y0, 0);
+    assert_int_equal(y1, 27);
+    assert_int_equal(x0, 5);
+    assert_int_equal(x1, 22);
+    /* The 200 body, stretched a little: enlarging spread the 255 pixel. */
+    assert_int_equal(b[24 * 28 + 14], 203);
+}
+
+static void test_styles(void **state)
+{
+    (void)state;
+    augment_spec s = {0};
+    uint8_t a[784], b[784];
+    make_item(a);
+    /* Silhouette: the item and its hole, all at 255. */
+    s.silhouette = 1;
+    augment_image(&s, a, 1, 0, b);
+    for (int i = 0; i < 784; i++) {
+        int x = i % 28, y = i / 28;
+        assert_int_equal(b[i], x >= 3 && x < 13 && y >= 4 && y < 20 ? 255 : 0);
+    }
+    /* Outline: the rectangle's rim, and the hole's edge and the bright
+     * pixel's (inner edges), at 255; the rest 0. */
+    s.silhouette = 0;
+    s.outline = 1;
+    augment_image(&s, a, 1, 0, b);
+    for (int i = 0; i < 784; i++) {
+        int x = i % 28, y = i / 28;
+        int rim = (x == 3 || x == 12) && y >= 4 && y < 20;
+        rim |= (y == 4 || y == 19) && x >= 3 && x < 13;
+        if (rim)
+            assert_int_equal(b[i], 255);
+        if (x < 3 || x >= 13 || y < 4 || y >= 20)
+            assert_int_equal(b[i], 0);
+    }
+    assert_int_equal(b[10 * 28 + 6], 255); /* next to the hole */
+    assert_int_equal(b[15 * 28 + 8], 0);   /* deep inside */
+    /* Flat: inside at one level below 255, the outline at 255. */
+    s.outline = 0;
+    s.flat = 1;
+    augment_image(&s, a, 1, 0, b);
+    assert_int_equal(b[4 * 28 + 3], 255);
+    assert_true(b[15 * 28 + 8] >= 40 && b[15 * 28 + 8] < 255);
+    assert_int_equal(b[0], 0);
+    /* Posterize: 2 or 3 levels on the item. */
+    s.flat = 0;
+    s.posterize = 1;
+    augment_image(&s, a, 1, 0, b);
+    int levels[256] = {0}, n = 0;
+    for (int i = 0; i < 784; i++)
+        n += !levels[b[i]]++;
+    assert_true(n >= 2 && n <= 4); /* background 0, and 2 or 3 item levels */
+}
+
+/* The whole default mix: a batch is the same from 1, 2 and 3 threads and
+ * from image-by-image calls; pinned by its CRC-32 so that any change to
+ * what --augment computes shows (and changes trained models' hashes). */
+static void test_batch_same_bits_any_threads(void **state)
+{
+    (void)state;
+    augment_spec s = augment_default();
+    enum { B = 64 };
+    uint32_t idx[B];
+    for (int b = 0; b < B; b++)
+        idx[b] = (uint32_t)(b * 31 % (int)sample.n);
+    uint8_t *ref = malloc(B * 784), *out = malloc(B * 784);
+    uint64_t key = augment_key(1, 12);
+    for (int b = 0; b < B; b++)
+        augment_image(&s, sample.images + (size_t)idx[b] * 784, key, b, ref + b * 784);
+    for (int t = 1; t <= 3; t++) {
+        pool *p;
+        assert_int_equal(pool_create(&p, t, 1, NULL), FM_OK);
+        memset(out, 0, B * 784);
+        augment_batch(&s, sample.images, idx, B, key, out, p);
+        assert_memory_equal(out, ref, B * 784);
+        pool_destroy(p);
+    }
+    augment_batch(&s, sample.images, idx, B, augment_key(1, 13), out, NULL);
+    assert_memory_not_equal(out, ref, B * 784);
+    unsigned long crc = crc32(0, ref, B * 784);
+    print_message("# default mix, step 12: crc32 %08lx\n", crc);
+    assert_int_equal(crc, AUGMENT_CRC);
+    free(ref);
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spec_parse_and_format),
+        cmocka_unit_test(test_flip_mirrors_exactly),
+        cmocka_unit_test(test_fit_frames_the_item),
+        cmocka_unit_test(test_styles),
+        cmocka_unit_test(test_batch_same_bits_any_threads),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

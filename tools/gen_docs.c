@@ -1,0 +1,256 @@
+/* gen_docs: the man page and the shell completions, made from the option
+ * table (cli.h), so that they cannot disagree with the parser or --help.
+ *   gen_docs man    fmnist(1), in man(7) roff
+ *   gen_docs bash   the bash completion (_fmnist)
+ *   gen_docs zsh    the zsh completion (#compdef fmnist)
+ *   gen_docs list   "COMMAND OPTION" per line, for tests/docs.sh
+ * The Makefile writes them into BUILD/doc/; make install installs them. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "version.h"
+
+static const cli_option *ops;
+static const cli_command_doc *cmds;
+static int nops, ncmds;
+
+static int takes(const cli_option *o, const cli_command_doc *c)
+{
+    return (o->commands & (1u << c->command)) != 0;
+}
+
+/* Text for roff: backslashes doubled, '-' as \-, a leading '.' or '\''
+ * escaped. */
+static void roff(const char *s)
+{
+    int col = 0;
+    if (*s == '.' || *s == '\'')
+        fputs("\\&", stdout);
+    for (; *s; s++) {
+        if (*s == ' ') {
+            /* Input lines under 80 bytes: a new line before a word that
+             * would pass 76 (never before a '.' or a quote). */
+            int len = (int)strcspn(s + 1, " ");
+            if (col + 1 + len + 4 > 76 && s[1] != '.' && s[1] != '\'') {
+                putchar('\n');
+                col = 0;
+                continue;
+            }
+        }
+        if (*s == '\\')
+            fputs("\\e", stdout), col += 2;
+        else if (*s == '-')
+            fputs("\\-", stdout), col += 2;
+        else
+            putchar(*s), col++;
+    }
+}
+
+static void man_option(const cli_option *o)
+{
+    puts(".TP");
+    if (o->short_name)
+        printf("\\fB\\-%c\\fR, ", o->short_name);
+    fputs("\\fB", stdout);
+    roff(o->name);
+    fputs("\\fR", stdout);
+    if (o->arg) {
+        fputs(" \\fI", stdout);
+        roff(o->arg);
+        fputs("\\fR", stdout);
+    }
+    putchar('\n');
+    char text[1024];
+    snprintf(text, sizeof text, "%s%s%s%s.", o->help, o->deflt ? " (default " : "",
+             o->deflt ? o->deflt : "", o->deflt ? ")" : "");
+    roff(text);
+    putchar('\n');
+}
+
+static void man(void)
+{
+    printf(".TH FMNIST 1 %s \"fmnist %s\" \"User Commands\"\n", FMNIST_DATE, FMNIST_VERSION);
+    puts(".SH NAME\nfmnist \\- train a network on Fashion\\-MNIST and classify pictures of clothing");
+    puts(".SH SYNOPSIS");
+    for (int c = 0; c < ncmds; c++) {
+        printf(".B fmnist %s\n", cmds[c].name);
+        roff(cmds[c].args);
+        puts("\n.br");
+    }
+    puts(".B fmnist help\n.RI [ COMMAND ]\n.br\n.B fmnist \\-\\-version");
+    puts(".SH DESCRIPTION\n.B fmnist\ntrains the 784\\-256\\-128\\-64\\-10 network of a PyTorch "
+         "tutorial\non Fashion\\-MNIST, bit for bit the same on any thread count and CPU,\n"
+         "evaluates it, and classifies people's own pictures of clothing (PNG or JPEG)\n"
+         "into the data set's ten classes.");
+    puts(".SH COMMANDS");
+    for (int c = 0; c < ncmds; c++) {
+        printf(".SS %s\n", cmds[c].name);
+        roff(cmds[c].description);
+        putchar('\n');
+        if (cmds[c].notes) {
+            puts(".PP");
+            roff(cmds[c].notes);
+            putchar('\n');
+        }
+    }
+    puts(".SH OPTIONS");
+    for (int c = 0; c < ncmds; c++) {
+        printf(".SS %s\n", cmds[c].name);
+        for (int k = 0; k < nops; k++)
+            if (takes(&ops[k], &cmds[c]))
+                man_option(&ops[k]);
+    }
+    puts(".SH EXIT STATUS\n.TP\n0\nsuccess.\n.TP\n1\nfailure: a bad file, an I/O error, "
+         "training that diverged.\n.TP\n2\na usage error.\n.TP\n130, 143\ntraining stopped by "
+         "SIGINT or SIGTERM; a checkpoint was saved.");
+    puts(".SH ENVIRONMENT\n.TP\n.B FMNIST_DATA\nthe data set's folder, when \\-\\-data is not "
+         "given.\n.TP\n.B FMNIST_KERNEL\nref, generic, avx2 or avx512: forces a kernel "
+         "implementation\n(all give the same bits).\n.TP\n.B NO_COLOR\nhonoured: fmnist uses no "
+         "colour.");
+    puts(".SH FILES\n.TP\n.I fmnist.model\nthe model (\\-\\-model).\n.TP\n.I FILE.ckpt\nthe "
+         "checkpoint of an interrupted training run.\n.TP\n.I /usr/share/datasets/fashion\\-mnist\n"
+         "the data set, from Debian's dataset\\-fashion\\-mnist.");
+    puts(".SH EXAMPLES\n.nf\nfmnist train \\-\\-epochs 5\nfmnist eval\nfmnist train \\-\\-preset "
+         "robust \\-\\-model robust.model\nfmnist classify \\-\\-model robust.model shirt.jpg\n"
+         "fmnist export \\-\\-index 4 \\-o shirt.png\n.fi");
+    puts(".SH SEE ALSO\nThe README and docs of fmnist;\nFashion\\-MNIST: "
+         "https://github.com/zalandoresearch/fashion\\-mnist");
+}
+
+/* The words an option's value completes to, for bash (a shell word). */
+static void bash_values(const cli_option *o)
+{
+    if (!o->complete)
+        printf("            COMPREPLY=(); return ;;\n");
+    else if (!strcmp(o->complete, "@file"))
+        printf("            COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n");
+    else if (!strcmp(o->complete, "@dir"))
+        printf("            COMPREPLY=($(compgen -d -- \"$cur\")); return ;;\n");
+    else
+        printf("            COMPREPLY=($(compgen -W '%s' -- \"$cur\")); return ;;\n",
+               o->complete);
+}
+
+static void bash(void)
+{
+    puts("# bash completion for fmnist(1); made by tools/gen_docs from the option table.");
+    puts("_fmnist()\n{\n    local cur prev cmd\n    cur=${COMP_WORDS[COMP_CWORD]}\n"
+         "    prev=${COMP_WORDS[COMP_CWORD-1]}\n    cmd=${COMP_WORDS[1]}");
+    fputs("    if [ \"$COMP_CWORD\" -eq 1 ]; then\n        COMPREPLY=($(compgen -W '", stdout);
+    for (int c = 0; c < ncmds; c++)
+        printf("%s ", cmds[c].name);
+    puts("help --help --version' -- \"$cur\"))\n        return\n    fi");
+    puts("    if [ \"$cmd\" = help ]; then");
+    fputs("        COMPREPLY=($(compgen -W '", stdout);
+    for (int c = 0; c < ncmds; c++)
+        printf("%s%s", c ? " " : "", cmds[c].name);
+    puts("' -- \"$cur\"))\n        return\n    fi");
+    puts("    case $prev in");
+    for (int k = 0; k < nops; k++) {
+        if (!ops[k].arg)
+            continue;
+        printf("        %s", ops[k].name);
+        if (ops[k].short_name)
+            printf("|-%c", ops[k].short_name);
+        puts(")");
+        bash_values(&ops[k]);
+    }
+    puts("    esac\n    case $cmd in");
+    for (int c = 0; c < ncmds; c++) {
+        printf("        %s) local opts='", cmds[c].name);
+        for (int k = 0; k < nops; k++)
+            if (takes(&ops[k], &cmds[c]))
+                printf("%s ", ops[k].name);
+        printf("' ;;\n");
+    }
+    puts("        *) return ;;\n    esac");
+    puts("    if [[ $cur == -* ]]; then\n        COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n"
+         "    else\n        COMPREPLY=($(compgen -f -- \"$cur\"))\n    fi\n}");
+    puts("complete -F _fmnist fmnist");
+}
+
+/* One zsh _arguments spec for an option. */
+static void zsh_option(const cli_option *o)
+{
+    char help[200];
+    size_t j = 0;
+    for (const char *p = o->help; *p && j + 2 < sizeof help && *p != ';' && *p != ':'; p++) {
+        if (*p == '[' || *p == ']' || *p == '\'' || *p == '\\')
+            continue;
+        help[j++] = *p;
+    }
+    help[j] = 0;
+    printf("        '%s[%s]", o->name, help);
+    if (o->arg) {
+        printf(":%s:", o->arg);
+        if (!o->complete)
+            printf(" ");
+        else if (!strcmp(o->complete, "@file"))
+            printf("_files");
+        else if (!strcmp(o->complete, "@dir"))
+            printf("_files -/");
+        else
+            printf("(%s)", o->complete);
+    }
+    puts("' \\");
+    if (o->short_name)
+        printf("        '-%c[%s]%s' \\\n", o->short_name, help, o->arg ? ":value:_files" : "");
+}
+
+static void zsh(void)
+{
+    puts("#compdef fmnist\n# zsh completion for fmnist(1); made by tools/gen_docs from the option "
+         "table.\n_fmnist() {\n    local cmd\n    if (( CURRENT == 2 )); then");
+    fputs("        compadd -- ", stdout);
+    for (int c = 0; c < ncmds; c++)
+        printf("%s ", cmds[c].name);
+    puts("help --help --version\n        return\n    fi\n    cmd=${words[2]}\n"
+         "    shift words\n    (( CURRENT-- ))\n    case $cmd in");
+    for (int c = 0; c < ncmds; c++) {
+        printf("    %s)\n        _arguments \\\n", cmds[c].name);
+        for (int k = 0; k < nops; k++)
+            if (takes(&ops[k], &cmds[c]))
+                zsh_option(&ops[k]);
+        puts(cmds[c].command == CLI_CLASSIFY ? "        '*:picture:_files'\n        ;;"
+                                             : "        \n        ;;");
+    }
+    puts("    help) compadd -- train eval classify export ;;\n    esac\n}\n_fmnist \"$@\"");
+}
+
+static void list(void)
+{
+    for (int c = 0; c < ncmds; c++)
+        for (int k = 0; k < nops; k++)
+            if (takes(&ops[k], &cmds[c]))
+            {
+                printf("%s %s", cmds[c].name, ops[k].name);
+                if (ops[k].short_name)
+                    printf(" -%c", ops[k].short_name);
+                putchar('\n');
+            }
+}
+
+int main(int argc, char **argv)
+{
+    ops = cli_options(&nops);
+    cmds = cli_commands(&ncmds);
+    const char *what = argc > 1 ? argv[1] : "";
+    if (!strcmp(what, "man"))
+        man();
+    else if (!strcmp(what, "bash"))
+        bash();
+    else if (!strcmp(what, "zsh"))
+        zsh();
+    else if (!strcmp(what, "list"))
+        list();
+    else {
+        fprintf(stderr, "usage: gen_docs man|bash|zsh|list\n");
+        return 2;
+    }
+    if (fflush(stdout) || ferror(stdout)) {
+        fprintf(stderr, "gen_docs: write error\n");
+        return 1;
+    }
+    return 0;
+}
