@@ -165,13 +165,14 @@ static const cli_command_doc commands[] = {
      "The test set never chooses anything: validation images do. Ctrl-C or SIGTERM stops "
      "after the current step and saves a checkpoint (weights, optimiser state, position, "
      "generator) to FILE.ckpt, exit status 130 or 143; --resume then ends with the model an "
-     "uninterrupted run gives."},
+     "uninterrupted run gives. A run that finishes removes FILE.ckpt; --resume refuses a "
+     "checkpoint older than FILE."},
     {CLI_EVAL, "eval", "[OPTIONS]", "accuracy of a model on the 10,000 test images",
      "Evaluates a model on the 10,000 test images: accuracy with its standard error, mean "
      "loss, per-class precision and recall, confusion matrix.", NULL},
     {CLI_CLASSIFY, "classify", "[OPTIONS] PICTURE...", "classify pictures of clothing",
-     "Classifies pictures (PNG: gray, colour, palette, alpha, 8 or 16 bits, interlaced; "
-     "JPEG; up to 50 megapixels; - reads standard input). Each is turned into what the "
+     "Classifies pictures (PNG: gray, colour, palette, alpha, 8 or 16 bits, interlaced, "
+     "up to 1,000,000 pixels a side; JPEG; up to 50 megapixels; - reads standard input). Each is turned into what the "
      "network saw in training: the item (what differs from the border's colour, and what "
      "it encloses) cropped, scaled to fill 28x28 along its longest side, centred, light on "
      "black. For drawings and photos of your own, use a model trained with --preset robust.",

@@ -222,7 +222,8 @@ static int runtime_open(runtime *rt, int threads, int ftz)
     const char *name = getenv("FMNIST_KERNEL");
     rt->kernel = kernel_find(name && *name ? name : NULL);
     if (!rt->kernel) {
-        fprintf(stderr, "fmnist: FMNIST_KERNEL=%s: unknown or not supported by this CPU\n", shown(name));
+        fprintf(stderr, "fmnist: FMNIST_KERNEL=%s: unknown or not supported by this CPU\n",
+                shown(name));
         return EXIT_USAGE;
     }
     int n = threads > 0 ? threads : pool_cpu_count();
@@ -463,16 +464,16 @@ static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_
     if (must_match && strcmp(have, asked) != 0) {
         for (char *q = have; (q = strchr(q, '\n'));)
             *q = ' ';
-        fprintf(stderr, "fmnist: %s: was made with %s; --resume continues with those\n", shown(path),
-                have);
+        fprintf(stderr, "fmnist: %s: was made with %s; --resume continues with those\n",
+                shown(path), have);
         rc = EXIT_USAGE;
         goto out;
     }
     if (o->given & CLI_GIVEN_EPOCHS)
         c.epochs = o->train.epochs;
     if (st->epoch >= c.epochs) {
-        fprintf(stderr, "fmnist: %s: already %d epochs in; give --epochs N with N > %d\n", shown(path),
-                st->epoch, st->epoch);
+        fprintf(stderr, "fmnist: %s: already %d epochs in; give --epochs N with N > %d\n",
+                shown(path), st->epoch, st->epoch);
         rc = EXIT_USAGE;
         goto out;
     }
