@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "augment.h"
+#include "convert.h"
 #include "idx.h"
 #include "prep.h"
 
@@ -18,6 +19,7 @@ const char *cli_command_name(enum cli_command c)
     case CLI_EVAL: return "eval";
     case CLI_CLASSIFY: return "classify";
     case CLI_EXPORT: return "export";
+    case CLI_CONVERT: return "convert";
     default: return "";
     }
 }
@@ -96,7 +98,7 @@ static const opt_def defs[O_COUNT] = {
     [O_LR] = {"--lr", 1, B(CLI_TRAIN)},
     [O_SEED] = {"--seed", 1, B(CLI_TRAIN)},
     [O_DATA] = {"--data", 1, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_EXPORT)},
-    [O_MODEL] = {"--model", 1, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY)},
+    [O_MODEL] = {"--model", 1, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY) | B(CLI_CONVERT)},
     [O_THREADS] = {"--threads", 1, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY)},
     [O_JSON] = {"--json", 0, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY)},
     [O_QUIET] = {"--quiet", 0, B(CLI_TRAIN)},
@@ -104,8 +106,9 @@ static const opt_def defs[O_COUNT] = {
     [O_INVERT] = {"--invert", 1, B(CLI_CLASSIFY)},
     [O_SPLIT] = {"--split", 1, B(CLI_EXPORT)},
     [O_INDEX] = {"--index", 1, B(CLI_EXPORT)},
-    [O_OUTPUT] = {"-o", 1, B(CLI_EXPORT)},
-    [O_HELP] = {"--help", 0, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY) | B(CLI_EXPORT)},
+    [O_OUTPUT] = {"-o", 1, B(CLI_EXPORT) | B(CLI_CONVERT)},
+    [O_HELP] = {"--help", 0, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY) | B(CLI_EXPORT) |
+                             B(CLI_CONVERT)},
     [O_RESUME] = {"--resume", 0, B(CLI_TRAIN)},
     [O_DROPOUT] = {"--dropout", 1, B(CLI_TRAIN)},
     [O_WD] = {"--weight-decay", 1, B(CLI_TRAIN)},
@@ -354,6 +357,23 @@ static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e
     return fm_fail(e, FM_EINVAL, name, "unknown option");
 }
 
+/* convert: -o names the output format; the input is a model file or
+ * safetensors. */
+static int convert_check(const cli_opts *o, fm_err *e)
+{
+    if (!o->output)
+        return fm_fail(e, FM_EINVAL, "-o", "convert needs -o OUT (ending in %s)",
+                       CONVERT_EXTENSIONS);
+    if (convert_format_of(o->output) == CONVERT_UNKNOWN)
+        return fm_fail(e, FM_EINVAL, "-o", "'%s': the name must end in %s", o->output,
+                       CONVERT_EXTENSIONS);
+    if (convert_format_of(o->model) == CONVERT_ONNX)
+        return fm_fail(e, FM_EINVAL, "--model",
+                       "'%s': convert reads fmnist model files and .safetensors, not ONNX",
+                       o->model);
+    return FM_OK;
+}
+
 int cli_parse(int argc, char **argv, cli_opts *o, fm_err *e)
 {
     memset(o, 0, sizeof *o);
@@ -387,6 +407,8 @@ int cli_parse(int argc, char **argv, cli_opts *o, fm_err *e)
         o->command = CLI_CLASSIFY;
     else if (!strcmp(cmd, "export"))
         o->command = CLI_EXPORT;
+    else if (!strcmp(cmd, "convert"))
+        o->command = CLI_CONVERT;
     else if (cmd[0] == '-')
         return fm_fail(e, FM_EINVAL, cmd, "unknown option (a command comes first)");
     else
@@ -461,5 +483,7 @@ int cli_parse(int argc, char **argv, cli_opts *o, fm_err *e)
         return fm_fail(e, FM_EINVAL, "--ascii", "cannot be combined with --json");
     if (o->command == CLI_EXPORT && o->index < 0)
         return fm_fail(e, FM_EINVAL, "--index", "export needs --index N");
+    if (o->command == CLI_CONVERT)
+        return convert_check(o, e);
     return FM_OK;
 }

@@ -10,6 +10,7 @@
 
 #include "augment.h"
 #include "cli.h"
+#include "convert.h"
 #include "eval.h"
 #include "idx.h"
 #include "image.h"
@@ -35,6 +36,7 @@ static const char usage_main[] =
     "  eval       accuracy of a model on the 10,000 test images\n"
     "  classify   classify PNG pictures of clothing\n"
     "  export     write a data set image as a PNG\n"
+    "  convert    write a model as ONNX or safetensors, or read safetensors\n"
     "\n"
     "  fmnist COMMAND --help   options of a command\n"
     "  fmnist --version        version and build\n"
@@ -145,6 +147,21 @@ static const char usage_export[] =
     "  --index N         which image, from 0\n"
     "  -o FILE.png       output (default SPLIT-INDEX-CLASS.png)\n";
 
+static const char usage_convert[] =
+    "usage: fmnist convert [--model FILE] -o OUT\n"
+    "\n"
+    "Writes a model in the format OUT's extension names:\n"
+    "  OUT.onnx          ONNX (opset 13): input \"pixels\" [N, 784] float, 0..255\n"
+    "                    (28x28 gray, row-major, light item on black), normalised\n"
+    "                    in the graph; output \"log_probs\" [N, 10]\n"
+    "  OUT.safetensors   the tutorial Classifier's state_dict: fc1.weight (256, 784),\n"
+    "                    fc1.bias, ..., fc4.bias, F32, with the model's metadata\n"
+    "  OUT.model         an fmnist model file\n"
+    "\n"
+    "  --model FILE      the model to read (default fmnist.model): an fmnist model\n"
+    "                    file, or safetensors when FILE ends in .safetensors\n"
+    "  -o OUT            the file to write (replaced only when all went well)\n";
+
 static const char *usage_of(enum cli_command c)
 {
     switch (c) {
@@ -152,6 +169,7 @@ static const char *usage_of(enum cli_command c)
     case CLI_EVAL: return usage_eval;
     case CLI_CLASSIFY: return usage_classify;
     case CLI_EXPORT: return usage_export;
+    case CLI_CONVERT: return usage_convert;
     default: return usage_main;
     }
 }
@@ -869,6 +887,30 @@ static int cmd_export(const cli_opts *o)
     return rc;
 }
 
+/* ---- convert ---- */
+
+static int cmd_convert(const cli_opts *o)
+{
+    static const char *const names[] = {"", "fmnist model", "ONNX", "safetensors"};
+    mlp net;
+    char *meta;
+    fm_err e;
+    if (convert_load(o->model, &net, &meta, &e))
+        return report(&e);
+    int rc = EXIT_OK;
+    if (convert_save(o->output, &net, meta, &e)) {
+        rc = report(&e);
+    } else {
+        printf("%s: %s, ", o->output, names[convert_format_of(o->output)]);
+        for (int l = 0; l <= net.nlayers; l++)
+            printf("%d%s", net.width[l], l < net.nlayers ? "-" : "");
+        printf(", %zu parameters from %s\n", net.nparams, o->model);
+    }
+    mlp_free(&net);
+    free(meta);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     cli_opts o;
@@ -878,7 +920,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "fmnist: %s: %s\n", e.file, e.msg);
         else
             fprintf(stderr, "fmnist: %s\n", e.msg);
-        if (o.command >= CLI_TRAIN && o.command <= CLI_EXPORT)
+        if (o.command >= CLI_TRAIN && o.command <= CLI_CONVERT)
             fprintf(stderr, "Try 'fmnist %s --help'.\n", cli_command_name(o.command));
         else
             fprintf(stderr, "Try 'fmnist --help'.\n");
@@ -899,6 +941,7 @@ int main(int argc, char **argv)
     case CLI_EVAL: return cmd_eval(&o);
     case CLI_CLASSIFY: return cmd_classify(&o);
     case CLI_EXPORT: return cmd_export(&o);
+    case CLI_CONVERT: return cmd_convert(&o);
     default: break;
     }
     fputs(usage_main, stderr);
