@@ -908,7 +908,9 @@ static int st_check_entry(const st_entry *t, int k, size_t dlen, const char *nam
 static int begin_cmp(const void *a, const void *b)
 {
     const st_entry *x = *(const st_entry *const *)a, *y = *(const st_entry *const *)b;
-    return (x->begin > y->begin) - (x->begin < y->begin);
+    if (x->begin != y->begin)
+        return (x->begin > y->begin) - (x->begin < y->begin);
+    return (x > y) - (x < y); /* the same begin: in the network's order */
 }
 
 /* Every entry valid; no two overlapping; together covering the data. */
@@ -950,9 +952,10 @@ static int st_params(const jp *p, const uint8_t *data, mlp *out)
             uint32_t u = get32le(data + t->begin + 4 * i);
             memcpy(&dst[i], &u, 4);
             if (!isfinite(dst[i])) {
+                const char *what = isnan(dst[i]) ? "NaN" : "infinite";
                 mlp_free(&m);
                 return fm_fail(p->e, FM_EFORMAT, p->name, "%s: element %zu is %s", st_names[k],
-                               i, isnan(dst[i]) ? "NaN" : "infinite");
+                               i, what);
             }
         }
     }
