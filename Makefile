@@ -81,8 +81,9 @@ $(BUILD)/tools/%: tools/%.c $(LIB) | $(BUILD)/.deps
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
 
 # Every test binary runs from the top directory; the CLI tests find the
-# binary through FMNIST_BIN. Then the PyTorch round trip, which skips itself
-# (with a message) where Debian's python3-torch is missing.
+# binary through FMNIST_BIN. Then the PyTorch round trip and the ONNX and
+# safetensors checks, which skip themselves (with a message) where Debian's
+# python3-torch, python3-onnx or numpy is missing.
 check: $(BIN) $(TEST_BIN) $(TOOL_BIN)
 	@failed=0; for t in $(TEST_BIN); do \
 	  echo "== $$t"; \
@@ -94,6 +95,8 @@ check: $(BIN) $(TEST_BIN) $(TOOL_BIN)
 	done; \
 	echo "== tools/check_roundtrip.sh"; \
 	sh tools/check_roundtrip.sh ./$(BIN) $(TOOL_BIN) || failed=$$((failed+1)); \
+	echo "== tools/check_onnx.sh"; \
+	sh tools/check_onnx.sh ./$(BIN) $(BUILD)/tools/fmnist_predict || failed=$$((failed+1)); \
 	if [ $$failed -ne 0 ]; then echo "$$failed test program(s) failed"; exit 1; fi; \
 	echo "all test programs passed"
 
