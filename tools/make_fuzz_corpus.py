@@ -237,6 +237,7 @@ def cli_seeds():
         "train-preset": "train --preset best --epochs 3 --resume",
         "classify-show": "classify --show seen-%d.png --ascii a.png b.png",
         "eval-pictures": "eval --errors e.png --confusion c.png",
+        "convert": "convert --model m.safetensors -o out.onnx",
     }
     return {k: v.replace(" ", "\0").encode() for k, v in lines.items()}
 
