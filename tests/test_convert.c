@@ -271,7 +271,7 @@ static void check_graph(const pbf *g, const mlp *m)
             assert_true(is_str(&f, "fmnist"));
         } else if (f.field == 5) {
             static const float k[2] = {255.0f, 0.5f};
-            int l = (inits - 2) / 2, dims[2] = {m->width[l + 1], m->width[l]};
+            int l = inits < 2 ? 0 : (inits - 2) / 2, dims[2] = {m->width[l + 1], m->width[l]};
             char name[32];
             if (inits < 2) {
                 check_tensor(&f, inits ? "k0.5" : "k255", NULL, 0, &k[inits], 1);
