@@ -113,8 +113,9 @@ $(BUILD)/tools/%: tools/%.c $(LIB) | $(BUILD)/.deps
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
 
 # Every test binary runs from the top directory; the CLI tests find the
-# binary through FMNIST_BIN. Then the PyTorch round trip, which skips itself
-# where Debian's python3-torch is missing. A program that exits 77 was
+# binary through FMNIST_BIN. Then the PyTorch round trip and the ONNX and
+# safetensors checks, which skip themselves where Debian's python3-torch,
+# python3-onnx or numpy is missing. A program that exits 77 was
 # skipped as a whole (cmocka reports its skipped tests itself): counted and
 # named as such, never as passed. FAILFAST=1 stops at the first failing
 # program, and CHECK_FIRST=test_x... runs those programs first (make mutate
@@ -138,6 +139,8 @@ check: $(BIN) $(TEST_BIN) $(TOOL_BIN) $(DOCS)
 	done; \
 	echo "== tools/check_roundtrip.sh"; name=tools/check_roundtrip.sh; \
 	run sh tools/check_roundtrip.sh ./$(BIN) $(TOOL_BIN); \
+	echo "== tools/check_onnx.sh"; name=tools/check_onnx.sh; \
+	run sh tools/check_onnx.sh ./$(BIN) $(BUILD)/tools/fmnist_predict; \
 	if [ $$failed -ne 0 ]; then echo "$$failed test program(s) failed"; exit 1; fi; \
 	if [ -n "$$skipped" ]; then echo "all test programs passed but these were SKIPPED:$$skipped"; \
 	else echo "all test programs passed"; fi

@@ -11,6 +11,7 @@
  *   fmnist classify [--model FILE] [--top K=3] [--invert auto|yes|no] [--json]
  *                   [--show FILE.png] [--ascii] IMAGE.png...
  *   fmnist export   [--data DIR] [--split test|train] --index N [-o FILE.png]
+ *   fmnist convert  [--model FILE] -o OUT.onnx|OUT.safetensors|OUT.model
  *   fmnist --help | --version ;  fmnist COMMAND --help
  *
  * Options take their value as the next argument or after '='. "--" ends
@@ -26,7 +27,8 @@
 #include "augment.h"
 #include "train.h"
 
-enum cli_command { CLI_NONE, CLI_TRAIN, CLI_EVAL, CLI_CLASSIFY, CLI_EXPORT, CLI_HELP, CLI_VERSION };
+enum cli_command { CLI_NONE, CLI_TRAIN, CLI_EVAL, CLI_CLASSIFY, CLI_EXPORT, CLI_CONVERT, CLI_HELP,
+                   CLI_VERSION };
 
 #define CLI_MAX_EPOCHS TRAIN_MAX_EPOCHS
 #define CLI_MAX_BATCH TRAIN_MAX_BATCH

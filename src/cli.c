@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "augment.h"
+#include "convert.h"
 #include "idx.h"
 #include "prep.h"
 
@@ -18,6 +19,7 @@ const char *cli_command_name(enum cli_command c)
     case CLI_EVAL: return "eval";
     case CLI_CLASSIFY: return "classify";
     case CLI_EXPORT: return "export";
+    case CLI_CONVERT: return "convert";
     default: return "";
     }
 }
@@ -56,7 +58,7 @@ enum {
     O_ERRORS, O_CONFUSION, O_AUGMENT, O_VERSION, O_COUNT
 };
 #define B(c) (1u << (c))
-#define ALL (B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY) | B(CLI_EXPORT))
+#define ALL (B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY) | B(CLI_EXPORT) | B(CLI_CONVERT))
 static const cli_option defs[O_COUNT] = {
     [O_EPOCHS] = {"--epochs", 0, "N", B(CLI_TRAIN), CLI_GROUP_RECIPE, NULL, "5",
                   "passes over the training set, 1..100000"},
@@ -70,15 +72,19 @@ static const cli_option defs[O_COUNT] = {
     [O_DATA] = {"--data", 0, "DIR", B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_EXPORT), CLI_GROUP_FILES,
                 "@dir", NULL,
                 "where the data set is (default: searched, see fmnist --help)"},
-    [O_MODEL] = {"--model", 0, "FILE", B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY),
+    [O_MODEL] = {"--model", 0, "FILE",
+                 B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY) | B(CLI_CONVERT),
                  CLI_GROUP_FILES, "@file", NULL,
-                 "the model file: train writes it (default ./fmnist.model); eval and "
-                 "classify read it, by default the first of $FMNIST_MODEL, ./fmnist.model, "
+                 "the model file: train writes it (default ./fmnist.model); eval, "
+                 "classify and convert read it (convert: safetensors when FILE ends in "
+                 ".safetensors), by default the first of $FMNIST_MODEL, ./fmnist.model, "
                  "${XDG_DATA_HOME:-~/.local/share}/fmnist/fmnist.model and the installed "
                  "one that exists"},
-    [O_OUTPUT] = {"--output", 'o', "FILE", B(CLI_EXPORT), CLI_GROUP_FILES, "@file", NULL,
-                  "where to write the PNG (default SPLIT-INDEX-CLASS.png); - writes it to "
-                  "standard output"},
+    [O_OUTPUT] = {"--output", 'o', "FILE", B(CLI_EXPORT) | B(CLI_CONVERT), CLI_GROUP_FILES,
+                  "@file", NULL,
+                  "export: where to write the PNG (default SPLIT-INDEX-CLASS.png; - writes it "
+                  "to standard output); convert: the file to write, in the format its name "
+                  "ends in: .onnx, .safetensors or .model (required)"},
     [O_THREADS] = {"--threads", 0, "N", B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY),
                    CLI_GROUP_RUN, NULL, NULL,
                    "threads to use, 1..256 (default: every CPU available); results do not "
@@ -179,6 +185,13 @@ static const cli_command_doc commands[] = {
      NULL},
     {CLI_EXPORT, "export", "[OPTIONS] --index N", "write a data set image as a PNG",
      "Writes image N of the data set as a 28x28 gray PNG, to try classify on.", NULL},
+    {CLI_CONVERT, "convert", "[OPTIONS] -o OUT", "write a model as ONNX or safetensors",
+     "Writes the model in the format OUT's name ends in: ONNX (opset 13; input pixels, "
+     "N x 784 floats 0..255, each row a 28x28 gray picture, light item on black, "
+     "normalised in the graph; output log_probs, N x 10 log-probabilities), safetensors "
+     "(the tutorial Classifier's state_dict, fc1.weight to fc4.bias in F32, with the "
+     "model's metadata) or an fmnist model file. The model read may be safetensors.",
+     "OUT is replaced only when all went well."},
 };
 
 const cli_command_doc *cli_commands(int *n)
@@ -473,6 +486,7 @@ static int find_option(const cli_opts *o, const char *a, size_t nlen, int *id, f
 
 static const struct { const char *name; enum cli_command cmd; } command_names[] = {
     {"train", CLI_TRAIN}, {"eval", CLI_EVAL}, {"classify", CLI_CLASSIFY}, {"export", CLI_EXPORT},
+    {"convert", CLI_CONVERT},
 };
 
 static int command_of(const char *s, enum cli_command *out)
@@ -497,7 +511,7 @@ static int parse_command(int argc, char **argv, cli_opts *o, int *rc, fm_err *e)
             return 1;
         if (argc > 2)
             *rc = fm_fail(e, FM_EINVAL, argv[2], "%s", !strcmp(cmd, "help")
-                          ? "not a command (train, eval, classify, export)"
+                          ? "not a command (train, eval, classify, export, convert)"
                           : "unexpected argument after --help");
         return 1;
     }
@@ -512,7 +526,7 @@ static int parse_command(int argc, char **argv, cli_opts *o, int *rc, fm_err *e)
     if (cmd[0] == '-')
         *rc = fm_fail(e, FM_EINVAL, cmd, "unknown option (a command comes first)");
     else
-        *rc = fm_fail(e, FM_EINVAL, cmd, "unknown command (train, eval, classify, export)");
+        *rc = fm_fail(e, FM_EINVAL, cmd, "unknown command (train, eval, classify, export, convert)");
     return 1;
 }
 
@@ -542,6 +556,23 @@ static int parse_option(int argc, char **argv, int *i, cli_opts *o, fm_err *e)
     return apply(o, id, name, v ? v : "", e);
 }
 
+/* convert: -o names the output format; the input is a model file or
+ * safetensors. */
+static int convert_check(const cli_opts *o, fm_err *e)
+{
+    if (!o->output)
+        return fm_fail(e, FM_EINVAL, "--output", "convert needs -o OUT (ending in %s)",
+                       CONVERT_EXTENSIONS);
+    if (convert_format_of(o->output) == CONVERT_UNKNOWN)
+        return fm_fail(e, FM_EINVAL, "--output", "'%s': the name must end in %s", o->output,
+                       CONVERT_EXTENSIONS);
+    if (o->model && convert_format_of(o->model) == CONVERT_ONNX)
+        return fm_fail(e, FM_EINVAL, "--model",
+                       "'%s': convert reads fmnist model files and .safetensors, not ONNX",
+                       o->model);
+    return FM_OK;
+}
+
 /* Combinations the options alone cannot judge. */
 static int check_combination(cli_opts *o, fm_err *e)
 {
@@ -567,6 +598,8 @@ static int check_combination(cli_opts *o, fm_err *e)
         return fm_fail(e, FM_EINVAL, "--ascii", "cannot be combined with --json");
     if (o->command == CLI_EXPORT && o->index < 0)
         return fm_fail(e, FM_EINVAL, "--index", "export needs --index N");
+    if (o->command == CLI_CONVERT)
+        return convert_check(o, e);
     return FM_OK;
 }
 

@@ -14,6 +14,7 @@
 
 #include "augment.h"
 #include "cli.h"
+#include "convert.h"
 #include "eval.h"
 #include "fileio.h"
 #include "idx.h"
@@ -1220,6 +1221,33 @@ static int cmd_export(const cli_opts *o)
     return rc;
 }
 
+/* ---- convert ---- */
+
+static int cmd_convert(const cli_opts *o)
+{
+    static const char *const names[] = {"", "fmnist model", "ONNX", "safetensors"};
+    const char *in[] = {o->model};
+    mlp net;
+    char *meta;
+    fm_err e;
+    if (check_output(o->output, in, 1))
+        return EXIT_FAIL;
+    if (convert_load(o->model, &net, &meta, &e))
+        return report(&e);
+    int rc = EXIT_OK;
+    if (convert_save(o->output, &net, meta, &e)) {
+        rc = report(&e);
+    } else {
+        printf("%s: %s, ", shown(o->output), names[convert_format_of(o->output)]);
+        for (int l = 0; l <= net.nlayers; l++)
+            printf("%d%s", net.width[l], l < net.nlayers ? "-" : "");
+        printf(", %zu parameters from %s\n", net.nparams, shown(o->model));
+    }
+    mlp_free(&net);
+    free(meta);
+    return rc;
+}
+
 /* A closed standard stream's descriptor would go to the next file opened,
  * which would then receive what is printed. Hold it with /dev/null, read
  * only, so that writing there still fails and is reported. */
@@ -1262,7 +1290,7 @@ static int run(int argc, char **argv)
             fprintf(stderr, "fmnist: %s: %s\n", e.file, e.msg);
         else
             fprintf(stderr, "fmnist: %s\n", e.msg);
-        if (o.command >= CLI_TRAIN && o.command <= CLI_EXPORT)
+        if (o.command >= CLI_TRAIN && o.command <= CLI_CONVERT)
             fprintf(stderr, "Try 'fmnist %s --help'.\n", cli_command_name(o.command));
         else
             fprintf(stderr, "Try 'fmnist --help'.\n");
@@ -1270,7 +1298,7 @@ static int run(int argc, char **argv)
     }
     if (o.command == CLI_HELP || o.help) {
         enum cli_command c = o.help ? o.command : o.help_for;
-        if (c >= CLI_TRAIN && c <= CLI_EXPORT)
+        if (c >= CLI_TRAIN && c <= CLI_CONVERT)
             help_command(c);
         else
             help_main();
@@ -1295,6 +1323,7 @@ static int run(int argc, char **argv)
     case CLI_EVAL: return o.model_given || !locate_model(&o) ? cmd_eval(&o) : EXIT_FAIL;
     case CLI_CLASSIFY: return o.model_given || !locate_model(&o) ? cmd_classify(&o) : EXIT_FAIL;
     case CLI_EXPORT: return cmd_export(&o);
+    case CLI_CONVERT: return o.model_given || !locate_model(&o) ? cmd_convert(&o) : EXIT_FAIL;
     default: break;
     }
     return EXIT_USAGE;

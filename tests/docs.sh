@@ -20,7 +20,7 @@ done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$gen" list > "$tmp/list"
-for c in train eval classify export; do
+for c in train eval classify export convert; do
     "$bin" "$c" --help > "$tmp/help-$c" || bad "$c --help failed"
 done
 while read -r cmd opt short; do
@@ -63,7 +63,7 @@ complete_words fmnist train --keep b | grep -qx best || bad "bash: --keep values
     bad "bash: --model does not complete files"
 complete_words fmnist eval --ep | grep -q -- --epochs && bad "bash: eval completes train's --epochs"
 # help, -h and --version everywhere.
-for c in train eval classify export; do
+for c in train eval classify export convert; do
     "$bin" help "$c" > "$tmp/h1" && cmp -s "$tmp/h1" "$tmp/help-$c" || bad "help $c differs from $c --help"
     "$bin" "$c" -h > "$tmp/h2" && cmp -s "$tmp/h2" "$tmp/help-$c" || bad "$c -h differs from $c --help"
     "$bin" "$c" --version | grep -q "^fmnist " || bad "$c --version"
@@ -89,5 +89,5 @@ else
     cat "$tmp/install.log"
     bad "make install failed"
 fi
-[ $fail -eq 0 ] && echo "docs: $n options of 4 commands in --help, the man page and both completions; install, uninstall: passed"
+[ $fail -eq 0 ] && echo "docs: $n options of 5 commands in --help, the man page and both completions; install, uninstall: passed"
 exit $fail

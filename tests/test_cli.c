@@ -233,10 +233,10 @@ static void expect_usage_error(const char *args, const char *line)
 {
     char *out, *err;
     int rc = tu_fmnist(&out, &err, "%s", args);
-    const char *cmds[] = {"train", "eval", "classify", "export"};
+    const char *cmds[] = {"train", "eval", "classify", "export", "convert"};
     char want[1024];
     snprintf(want, sizeof want, "%s\nTry 'fmnist --help'.\n", line);
-    for (int c = 0; c < 4; c++) {
+    for (int c = 0; c < 5; c++) {
         size_t n = strlen(cmds[c]);
         if (!strncmp(args, cmds[c], n) && (args[n] == ' ' || !args[n]))
             snprintf(want, sizeof want, "%s\nTry 'fmnist %s --help'.\n", line, cmds[c]);
@@ -254,7 +254,7 @@ static void test_usage_errors(void **state)
         {"",
          "fmnist: no command given"},
         {"bogus",
-         "fmnist: bogus: unknown command (train, eval, classify, export)"},
+         "fmnist: bogus: unknown command (train, eval, classify, export, convert)"},
         {"--bogus",
          "fmnist: --bogus: unknown option (a command comes first)"},
         {"train --epochs 0",
@@ -386,7 +386,7 @@ static void test_usage_errors(void **state)
         {"train --resume=yes",
          "fmnist: --resume: takes no value"},
         {"help extra",
-         "fmnist: extra: not a command (train, eval, classify, export)"},
+         "fmnist: extra: not a command (train, eval, classify, export, convert)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         expect_usage_error(bad[i].args, bad[i].line);

@@ -157,10 +157,10 @@ static void expect_usage_error(const char *args, const char *line)
 {
     char *out, *err;
     int rc = tu_fmnist(&out, &err, "%s", args);
-    const char *cmds[] = {"train", "eval", "classify", "export"};
+    const char *cmds[] = {"train", "eval", "classify", "export", "convert"};
     char want[1024];
     snprintf(want, sizeof want, "%s\nTry 'fmnist --help'.\n", line);
-    for (int c = 0; c < 4; c++) {
+    for (int c = 0; c < 5; c++) {
         size_t n = strlen(cmds[c]);
         if (!strncmp(args, cmds[c], n) && (args[n] == ' ' || !args[n]))
             snprintf(want, sizeof want, "%s\nTry 'fmnist %s --help'.\n", line, cmds[c]);

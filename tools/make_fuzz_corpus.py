@@ -10,6 +10,7 @@ command lines. Standard library only; the same bytes on every run.
 """
 import argparse
 import gzip
+import json
 import os
 import struct
 import zlib
@@ -236,8 +237,49 @@ def cli_seeds():
         "train-preset": "train --preset best --epochs 3 --resume",
         "classify-show": "classify --show seen-%d.png --ascii a.png b.png",
         "eval-pictures": "eval --errors e.png --confusion c.png",
+        "convert": "convert --model m.safetensors -o out.onnx",
     }
     return {k: v.replace(" ", "\0").encode() for k, v in lines.items()}
+
+
+# ---- safetensors headers (fuzz_safetensors frames them with the data itself)
+
+
+def safetensors_header(meta, indent=None, order=None, ascii=False):
+    """The JSON header of fmnist's network as `fmnist convert` lays it out."""
+    widths = [784, 256, 128, 64, 10]
+    entries, off = {}, 0
+    for i in range(4):
+        for k, shape in (("weight", [widths[i + 1], widths[i]]), ("bias", [widths[i + 1]])):
+            n = 4 * (shape[0] * (shape[1] if len(shape) > 1 else 1))
+            entries[f"fc{i + 1}.{k}"] = {"dtype": "F32", "shape": shape,
+                                         "data_offsets": [off, off + n]}
+            off += n
+    head = {"__metadata__": meta} if meta is not None else {}
+    for name in order or entries:
+        head[name] = entries[name]
+    sep = (",", ":") if indent is None else (",", ": ")
+    return json.dumps(head, indent=indent, separators=sep, ensure_ascii=ascii).encode()
+
+
+def safetensors_seeds():
+    meta = {"format": "pt", "fmnist_version": "0.1.0", "epochs": "1", "seed": "1",
+            "test_accuracy": "0.6710"}
+    header = safetensors_header(meta)
+    header += b" " * (-(8 + len(header)) % 8)
+    whole = struct.pack("<Q", len(header)) + header
+    return {
+        "fmnist.json": header,
+        "no-metadata.json": safetensors_header(None),
+        "utf8.json": safetensors_header({"caf\u00e9": "\U0001f600 \"q\" \\ \n", "k": "\u00e9t\u00e9"}),
+        "escaped.json": safetensors_header({"caf\u00e9": "\U0001f600 \"q\" \\ \n\t\u0001"},
+                                           ascii=True),
+        "pretty-reordered.json": safetensors_header(
+            {"k": "v"}, indent=1,
+            order=["fc4.bias", "fc1.weight", "fc3.weight", "fc1.bias", "fc2.bias", "fc2.weight",
+                   "fc4.weight", "fc3.bias"]),
+        "whole-truncated.safetensors": whole[:120],
+    }
 
 
 def main():
@@ -245,7 +287,8 @@ def main():
     ap.add_argument("--out", default="tests/fuzz/corpus")
     args = ap.parse_args()
     for harness, seeds in (("fuzz_idx", idx_seeds()), ("fuzz_png", png_seeds()),
-                           ("fuzz_model", model_seeds()), ("fuzz_cli", cli_seeds())):
+                           ("fuzz_model", model_seeds()), ("fuzz_cli", cli_seeds()),
+                           ("fuzz_safetensors", safetensors_seeds())):
         d = os.path.join(args.out, harness)
         os.makedirs(d, exist_ok=True)
         for name, data in sorted(seeds.items()):

@@ -2,9 +2,11 @@
 # memcheck.sh [FMNIST]: runs the fmnist binary (default ./fmnist, the plain
 # build: valgrind and ASan do not mix) under valgrind's memcheck:
 #   train 1 epoch on data/sample (2 threads), eval, export, classify (PNGs,
-#   and JPEGs: turned by EXIF, progressive, CMYK),
-# then four failing runs (a truncated PNG, a truncated JPEG, a damaged model
-# file, a truncated data set), because error paths are where leaks hide.
+#   and JPEGs: turned by EXIF, progressive, CMYK), convert (to ONNX, to
+#   safetensors, from safetensors),
+# then five failing runs (a truncated PNG, a truncated JPEG, a damaged model
+# file, a truncated safetensors file, a truncated data set), because error
+# paths are where leaks hide.
 # Every run must report no memory error and no leak of any kind (definite,
 # indirect, possible or still reachable); the failing runs must also exit
 # with fmnist's status 1. valgrind's own error status is 99, so it is never
@@ -57,6 +59,9 @@ vg 0 "classify (the exported image, a colour picture)" \
 vg 0 "classify (JPEGs: EXIF orientation 6, progressive, CMYK)" \
     classify --model "$T/x.model" tests/fixtures/t1-portrait.jpg \
     tests/fixtures/jpeg-progressive.jpg tests/fixtures/jpeg-cmyk.jpg
+vg 0 "convert to ONNX" convert --model "$T/x.model" -o "$T/x.onnx"
+vg 0 "convert to safetensors" convert --model "$T/x.model" -o "$T/x.safetensors"
+vg 0 "convert from safetensors" convert --model "$T/x.safetensors" -o "$T/z.model"
 
 # The failing runs.
 head -c 100 "$T/item.png" >"$T/cut.png"
@@ -70,6 +75,8 @@ mkdir "$T/data"
 cp data/sample/t10k-* "$T/data/"
 head -c 300000 data/sample/train-images-idx3-ubyte.gz >"$T/data/train-images-idx3-ubyte.gz"
 cp data/sample/train-labels-idx1-ubyte.gz "$T/data/"
+head -c 971000 "$T/x.safetensors" >"$T/cut.safetensors"
+vg 1 "convert of a truncated safetensors file" convert --model "$T/cut.safetensors" -o "$T/w.onnx"
 vg 1 "train on a truncated data set" train --epochs 1 --data "$T/data" --model "$T/y.model"
 
 if [ $failed -ne 0 ]; then

@@ -1,0 +1,85 @@
+/* convert.h: fmnist models in other formats: ONNX (written) and
+ * safetensors (written and read).
+ *
+ * ONNX: a ModelProto (IR version 7, opset 13 of the default domain) whose
+ * graph computes what fmnist computes, for any batch size N:
+ *   input  "pixels"    float [N, 784]: 28x28 gray pictures, row-major, light
+ *                      item on black, pixel values 0..255
+ *   Div 255, Sub 0.5, Div 0.5        the normalisation (p/255 - 0.5)/0.5, in
+ *                                    the same float32 operations as fmnist
+ *   Gemm (transB=1) and Relu per layer, weights fc1.weight (out, in) ...
+ *   LogSoftmax (axis 1)
+ *   output "log_probs" float [N, 10]: log-probabilities, in class order
+ * The parameters are initializers (raw little-endian float32, bit for bit);
+ * metadata_props hold the fmnist metadata's key=value pairs, then "classes"
+ * (the class names, comma-separated) and "preprocessing". Written by hand
+ * in the protobuf wire format (no library): onnx.proto's field numbers.
+ *
+ * safetensors: an 8-byte little-endian header length N, N bytes of JSON
+ * header, then the tensors' bytes. Written as the tutorial's Classifier
+ * state_dict: fc1.weight, fc1.bias, ..., fcL.bias, dtype F32, shapes as
+ * nn.Linear's ((out, in) and (out)), contiguous in that order, and
+ * "__metadata__" with "format": "pt" and the fmnist metadata's pairs.
+ *
+ * Reading safetensors distrusts every byte: the header length is bounded
+ * by the file and CONVERT_ST_HEADER_MAX; the JSON is parsed strictly (just
+ * what safetensors needs: one object of tensor entries with exactly
+ * "dtype", "shape" and "data_offsets", and an optional "__metadata__"
+ * object of strings; no duplicate keys); the tensors must be exactly
+ * fc1..fc4 of fmnist's 784-256-128-64-10 network, F32, with nn.Linear's
+ * shapes, their offsets within the data, not overlapping and covering it
+ * all; every value finite. Each fault has its own message. */
+#ifndef FMNIST_CONVERT_H
+#define FMNIST_CONVERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "mlp.h"
+
+#define CONVERT_ONNX_IR_VERSION 7
+#define CONVERT_ONNX_OPSET 13
+/* The largest safetensors JSON header read (fmnist's own are a few KB; the
+ * metadata they can hold is at most MODEL_META_MAX bytes). */
+#define CONVERT_ST_HEADER_MAX ((size_t)1 << 20)
+/* The largest safetensors file read. */
+#define CONVERT_ST_FILE_MAX ((size_t)64 << 20)
+
+enum convert_format { CONVERT_UNKNOWN, CONVERT_MODEL, CONVERT_ONNX, CONVERT_SAFETENSORS };
+#define CONVERT_EXTENSIONS ".onnx, .safetensors or .model"
+
+/* The format a file name's extension names: ".onnx", ".safetensors" or
+ * ".model" (case as written); CONVERT_UNKNOWN otherwise. */
+enum convert_format convert_format_of(const char *path);
+
+/* Encodes m (any chain of Linear layers) as ONNX into a malloc'd buffer.
+ * meta (NULL: none) is fmnist metadata text, "key=value\n" lines (a line
+ * without '=' is a key with an empty value); each key is written once, its
+ * first value. On failure (FM_ENOMEM only) *buf and *len are untouched. */
+int convert_onnx_encode(const mlp *m, const char *meta, uint8_t **buf, size_t *len, fm_err *e);
+
+/* Encodes m as safetensors into a malloc'd buffer; as convert_onnx_encode. */
+int convert_st_encode(const mlp *m, const char *meta, uint8_t **buf, size_t *len, fm_err *e);
+
+/* Decodes a whole safetensors file image (see above). On success *m is a
+ * new 784-256-128-64-10 network (mlp_free it) and, when meta is not NULL,
+ * *meta a malloc'd metadata text: each "__metadata__" pair but "format"
+ * as a "key=value\n" line, characters outside printable ASCII (and '=' in
+ * keys) shown as '?'. name is for messages. Errors: FM_EFORMAT (malformed,
+ * unsupported dtype, wrong tensors or shapes, non-finite values),
+ * FM_ELIMIT (header or metadata over its cap), FM_ENOMEM; on failure
+ * nothing is allocated and the outputs are untouched. */
+int convert_st_decode(const uint8_t *buf, size_t len, const char *name, mlp *m, char **meta,
+                      fm_err *e);
+
+/* Encode + file_write_atomic to path, in the format its extension names
+ * (.onnx, .safetensors, or .model: model_save). On failure path is untouched. */
+int convert_save(const char *path, const mlp *m, const char *meta, fm_err *e);
+
+/* Reads a model from path: safetensors when it ends in ".safetensors", else
+ * an fmnist model file (model_load; a checkpoint's state is left out). As
+ * convert_st_decode on failure. */
+int convert_load(const char *path, mlp *m, char **meta, fm_err *e);
+
+#endif

@@ -1,0 +1,1060 @@
+/* convert.c: ONNX and safetensors, written (and safetensors read) by hand. */
+#include "convert.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval.h"
+#include "fileio.h"
+#include "mem.h"
+#include "model_file.h"
+#include "version.h"
+
+/* ---- a growable byte buffer; after a failed allocation every append is
+ * a no-op and oom stays set, so a writer checks once at the end. */
+
+typedef struct sbuf {
+    uint8_t *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const void *data, size_t n)
+{
+    if (b->oom || n == 0)
+        return;
+    if (n > b->cap - b->n) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap - b->n < n) {
+            if (cap > ((size_t)-1) / 2) {
+                b->oom = 1;
+                return;
+            }
+            cap *= 2;
+        }
+        uint8_t *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, data, n);
+    b->n += n;
+}
+
+static void sb_str(sbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
+static void sb_free(sbuf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+static void put32le(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32le(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* n floats as little-endian float32, bit for bit. */
+static void sb_floats(sbuf *b, const float *f, size_t n)
+{
+    uint8_t q[256];
+    for (size_t i = 0; i < n;) {
+        size_t k = 0;
+        for (; k < sizeof q / 4 && i < n; k++, i++) {
+            uint32_t u;
+            memcpy(&u, &f[i], 4);
+            put32le(q + 4 * k, u);
+        }
+        sb_put(b, q, 4 * k);
+    }
+}
+
+/* Hands the buffer over as (*buf, *len), or fails with FM_ENOMEM. */
+static int sb_finish(sbuf *b, uint8_t **buf, size_t *len, const char *what, fm_err *e)
+{
+    if (b->oom) {
+        sb_free(b);
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory writing %s", what);
+    }
+    *buf = b->p;
+    *len = b->n;
+    return FM_OK;
+}
+
+/* ---- the metadata text as key/value pairs */
+
+typedef struct meta_pair {
+    const char *key, *value;
+    size_t nkey, nvalue, at;
+} meta_pair;
+
+static int pair_cmp(const void *a, const void *b)
+{
+    const meta_pair *x = a, *y = b;
+    size_t n = x->nkey < y->nkey ? x->nkey : y->nkey;
+    int c = memcmp(x->key, y->key, n);
+    if (c == 0)
+        c = (x->nkey > y->nkey) - (x->nkey < y->nkey);
+    return c ? c : (x->at > y->at) - (x->at < y->at);
+}
+
+static int at_cmp(const void *a, const void *b)
+{
+    const meta_pair *x = a, *y = b;
+    return (x->at > y->at) - (x->at < y->at);
+}
+
+static int is_reserved(const meta_pair *p, const char *const *reserved)
+{
+    for (; reserved && *reserved; reserved++)
+        if (strlen(*reserved) == p->nkey && !memcmp(*reserved, p->key, p->nkey))
+            return 1;
+    return 0;
+}
+
+/* Splits "key=value\n" lines into pairs (a line without '=' is a key with an
+ * empty value; empty lines are skipped), in order, dropping the keys in
+ * reserved (NULL-terminated) and every repeat of a key (both formats want
+ * each key once). *out is malloc'd (NULL when there are none). */
+static int meta_pairs(const char *meta, const char *const *reserved, meta_pair **out, size_t *n)
+{
+    size_t lines = 0, k = 0;
+    for (const char *s = meta; s && *s; s++)
+        lines += *s == '\n';
+    meta_pair *v = malloc((lines + 1) * sizeof *v);
+    if (!v)
+        return FM_ENOMEM;
+    for (const char *s = meta; s && *s;) {
+        const char *end = strchr(s, '\n');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        const char *eq = memchr(s, '=', len);
+        meta_pair p = {s, eq ? eq + 1 : s + len, eq ? (size_t)(eq - s) : len,
+                       eq ? len - (size_t)(eq - s) - 1 : 0, k};
+        if (len && !is_reserved(&p, reserved))
+            v[k++] = p;
+        s += len + (end != NULL);
+    }
+    qsort(v, k, sizeof *v, pair_cmp);
+    size_t m = 0;
+    for (size_t i = 0; i < k; i++)
+        if (i == 0 || v[i].nkey != v[m - 1].nkey || memcmp(v[i].key, v[m - 1].key, v[i].nkey))
+            v[m++] = v[i];
+    qsort(v, m, sizeof *v, at_cmp);
+    *out = v;
+    *n = m;
+    return FM_OK;
+}
+
+/* ---- ONNX: the protobuf wire format (varints, length-delimited fields,
+ * fixed32 floats) with onnx.proto's field numbers. */
+
+enum { WT_VARINT = 0, WT_LEN = 2, WT_FIXED32 = 5 };
+
+static void pb_varint(sbuf *b, uint64_t v)
+{
+    uint8_t q[10];
+    size_t n = 0;
+    do {
+        q[n] = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            q[n] |= 0x80;
+        n++;
+    } while (v);
+    sb_put(b, q, n);
+}
+
+static void pb_key(sbuf *b, unsigned field, unsigned wt)
+{
+    pb_varint(b, (uint64_t)field << 3 | wt);
+}
+
+static void pb_int(sbuf *b, unsigned field, uint64_t v)
+{
+    pb_key(b, field, WT_VARINT);
+    pb_varint(b, v);
+}
+
+static void pb_bytes(sbuf *b, unsigned field, const void *p, size_t n)
+{
+    pb_key(b, field, WT_LEN);
+    pb_varint(b, n);
+    sb_put(b, p, n);
+}
+
+static void pb_str(sbuf *b, unsigned field, const char *s)
+{
+    pb_bytes(b, field, s, strlen(s));
+}
+
+/* Appends sub as field of b (a nested message), then frees sub. */
+static void pb_sub(sbuf *b, unsigned field, sbuf *sub)
+{
+    if (sub->oom)
+        b->oom = 1;
+    pb_bytes(b, field, sub->p, sub->n);
+    sb_free(sub);
+}
+
+/* onnx.proto field numbers used here. */
+enum {
+    MODEL_IR_VERSION = 1, MODEL_PRODUCER_NAME = 2, MODEL_PRODUCER_VERSION = 3,
+    MODEL_DOC_STRING = 6, MODEL_GRAPH = 7, MODEL_OPSET_IMPORT = 8, MODEL_METADATA_PROPS = 14,
+    OPSET_VERSION = 2, ENTRY_KEY = 1, ENTRY_VALUE = 2,
+    GRAPH_NODE = 1, GRAPH_NAME = 2, GRAPH_INITIALIZER = 5, GRAPH_INPUT = 11, GRAPH_OUTPUT = 12,
+    NODE_INPUT = 1, NODE_OUTPUT = 2, NODE_NAME = 3, NODE_OP_TYPE = 4, NODE_ATTRIBUTE = 5,
+    ATTR_NAME = 1, ATTR_I = 3, ATTR_TYPE = 20, ATTR_TYPE_INT = 2,
+    TENSOR_DIMS = 1, TENSOR_DATA_TYPE = 2, TENSOR_NAME = 8, TENSOR_RAW_DATA = 9,
+    TENSOR_FLOAT = 1,
+    VALUE_NAME = 1, VALUE_TYPE = 2, TYPE_TENSOR_TYPE = 1, TTENSOR_ELEM_TYPE = 1,
+    TTENSOR_SHAPE = 2, SHAPE_DIM = 1, DIM_VALUE = 1, DIM_PARAM = 2
+};
+
+/* A float tensor initializer: name, dims (ndims of them), n floats. */
+static void onnx_tensor(sbuf *g, const char *name, const int *dims, int ndims, const float *f,
+                        size_t n)
+{
+    sbuf t = {0}, raw = {0};
+    for (int i = 0; i < ndims; i++)
+        pb_int(&t, TENSOR_DIMS, (uint64_t)dims[i]);
+    pb_int(&t, TENSOR_DATA_TYPE, TENSOR_FLOAT);
+    pb_str(&t, TENSOR_NAME, name);
+    sb_floats(&raw, f, n);
+    if (raw.oom)
+        t.oom = 1;
+    pb_bytes(&t, TENSOR_RAW_DATA, raw.p, raw.n);
+    sb_free(&raw);
+    pb_sub(g, GRAPH_INITIALIZER, &t);
+}
+
+/* A graph input or output: float [N, width]. */
+static void onnx_value(sbuf *g, unsigned field, const char *name, int width)
+{
+    sbuf v = {0}, type = {0}, tt = {0}, shape = {0}, d = {0};
+    pb_str(&d, DIM_PARAM, "N");
+    pb_sub(&shape, SHAPE_DIM, &d);
+    pb_int(&d, DIM_VALUE, (uint64_t)width);
+    pb_sub(&shape, SHAPE_DIM, &d);
+    pb_int(&tt, TTENSOR_ELEM_TYPE, TENSOR_FLOAT);
+    pb_sub(&tt, TTENSOR_SHAPE, &shape);
+    pb_sub(&type, TYPE_TENSOR_TYPE, &tt);
+    pb_str(&v, VALUE_NAME, name);
+    pb_sub(&v, VALUE_TYPE, &type);
+    pb_sub(g, field, &v);
+}
+
+/* A node: op on inputs in0, in1, in2 (NULL: fewer) giving out, with an
+ * optional integer attribute (attr NULL: none). */
+static void onnx_node(sbuf *g, const char *op, const char *name, const char *out,
+                      const char *in0, const char *in1, const char *in2, const char *attr,
+                      long value)
+{
+    sbuf n = {0}, a = {0};
+    const char *in[3] = {in0, in1, in2};
+    for (int i = 0; i < 3 && in[i]; i++)
+        pb_str(&n, NODE_INPUT, in[i]);
+    pb_str(&n, NODE_OUTPUT, out);
+    pb_str(&n, NODE_NAME, name);
+    pb_str(&n, NODE_OP_TYPE, op);
+    if (attr) {
+        pb_str(&a, ATTR_NAME, attr);
+        pb_int(&a, ATTR_I, (uint64_t)value);
+        pb_int(&a, ATTR_TYPE, ATTR_TYPE_INT);
+        pb_sub(&n, NODE_ATTRIBUTE, &a);
+    }
+    pb_sub(g, GRAPH_NODE, &n);
+}
+
+/* The graph: the normalisation as fmnist computes it, ((p / 255) - 0.5) /
+ * 0.5 in float32 (so another runtime gets the same bits), then Gemm and
+ * Relu per layer, LogSoftmax. */
+static void onnx_graph(sbuf *g, const mlp *m)
+{
+    static const float k255 = 255.0f, khalf = 0.5f;
+    char in[32], out[32], w[32], bias[32], name[32];
+    onnx_node(g, "Div", "div255", "scaled", "pixels", "k255", NULL, NULL, 0);
+    onnx_node(g, "Sub", "sub0.5", "centred", "scaled", "k0.5", NULL, NULL, 0);
+    onnx_node(g, "Div", "div0.5", "x", "centred", "k0.5", NULL, NULL, 0);
+    snprintf(in, sizeof in, "x");
+    for (int l = 0; l < m->nlayers; l++) {
+        int last = l == m->nlayers - 1;
+        snprintf(w, sizeof w, "fc%d.weight", l + 1);
+        snprintf(bias, sizeof bias, "fc%d.bias", l + 1);
+        snprintf(name, sizeof name, "fc%d", l + 1);
+        snprintf(out, sizeof out, "%s", last ? "logits" : name);
+        onnx_node(g, "Gemm", name, out, in, w, bias, "transB", 1);
+        if (last)
+            break;
+        snprintf(in, sizeof in, "relu%d", l + 1);
+        onnx_node(g, "Relu", in, in, out, NULL, NULL, NULL, 0);
+    }
+    onnx_node(g, "LogSoftmax", "log_softmax", "log_probs", "logits", NULL, NULL, "axis", 1);
+    pb_str(g, GRAPH_NAME, "fmnist");
+    onnx_tensor(g, "k255", NULL, 0, &k255, 1);
+    onnx_tensor(g, "k0.5", NULL, 0, &khalf, 1);
+    for (int l = 0; l < m->nlayers; l++) {
+        int dims[2] = {m->width[l + 1], m->width[l]};
+        snprintf(w, sizeof w, "fc%d.weight", l + 1);
+        snprintf(bias, sizeof bias, "fc%d.bias", l + 1);
+        onnx_tensor(g, w, dims, 2, m->params + m->w_off[l], (size_t)dims[0] * (size_t)dims[1]);
+        onnx_tensor(g, bias, dims, 1, m->params + m->b_off[l], (size_t)dims[0]);
+    }
+    onnx_value(g, GRAPH_INPUT, "pixels", m->width[0]);
+    onnx_value(g, GRAPH_OUTPUT, "log_probs", m->width[m->nlayers]);
+}
+
+static const char onnx_preprocessing[] =
+    "input pixels: float [N, 784], each row a 28x28 gray picture, row-major, a light item "
+    "on black filling the frame along its longest side, values 0..255; the graph "
+    "normalises them as (p/255 - 0.5)/0.5. output log_probs: [N, 10] log-probabilities "
+    "in class order (see classes)";
+
+static void onnx_prop(sbuf *model, const char *k, size_t nk, const char *v, size_t nv)
+{
+    sbuf p = {0};
+    pb_bytes(&p, ENTRY_KEY, k, nk);
+    pb_bytes(&p, ENTRY_VALUE, v, nv);
+    pb_sub(model, MODEL_METADATA_PROPS, &p);
+}
+
+int convert_onnx_encode(const mlp *m, const char *meta, uint8_t **buf, size_t *len, fm_err *e)
+{
+    static const char *const reserved[] = {"classes", "preprocessing", NULL};
+    meta_pair *pairs;
+    size_t npairs;
+    if (meta_pairs(meta, reserved, &pairs, &npairs))
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory writing ONNX");
+    sbuf b = {0}, g = {0}, op = {0};
+    pb_int(&b, MODEL_IR_VERSION, CONVERT_ONNX_IR_VERSION);
+    pb_str(&b, MODEL_PRODUCER_NAME, "fmnist");
+    pb_str(&b, MODEL_PRODUCER_VERSION, FMNIST_VERSION);
+    pb_str(&b, MODEL_DOC_STRING, "Fashion-MNIST classifier: an MLP trained by fmnist");
+    onnx_graph(&g, m);
+    pb_sub(&b, MODEL_GRAPH, &g);
+    pb_int(&op, OPSET_VERSION, CONVERT_ONNX_OPSET);
+    pb_sub(&b, MODEL_OPSET_IMPORT, &op);
+    for (size_t i = 0; i < npairs; i++)
+        onnx_prop(&b, pairs[i].key, pairs[i].nkey, pairs[i].value, pairs[i].nvalue);
+    free(pairs);
+    char classes[256] = "";
+    for (int c = 0; c < IDX_CLASSES; c++) {
+        size_t at = strlen(classes);
+        snprintf(classes + at, sizeof classes - at, "%s%s", c ? "," : "", fmnist_class_names[c]);
+    }
+    onnx_prop(&b, "classes", 7, classes, strlen(classes));
+    onnx_prop(&b, "preprocessing", 13, onnx_preprocessing, strlen(onnx_preprocessing));
+    return sb_finish(&b, buf, len, "ONNX", e);
+}
+
+/* ---- safetensors: writing */
+
+/* s (n bytes of printable ASCII) as a JSON string. */
+static void json_put(sbuf *b, const char *s, size_t n)
+{
+    sb_put(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"' || s[i] == '\\')
+            sb_put(b, "\\", 1);
+        if ((unsigned char)s[i] < 0x20)
+            sb_str(b, "?");
+        else
+            sb_put(b, s + i, 1);
+    }
+    sb_put(b, "\"", 1);
+}
+
+/* The JSON header: metadata, then fc1.weight, fc1.bias, ... contiguous. */
+static void st_header(sbuf *h, const mlp *m, const meta_pair *pairs, size_t npairs)
+{
+    char t[160];
+    sb_str(h, "{\"__metadata__\":{\"format\":\"pt\"");
+    for (size_t i = 0; i < npairs; i++) {
+        sb_str(h, ",");
+        json_put(h, pairs[i].key, pairs[i].nkey);
+        sb_str(h, ":");
+        json_put(h, pairs[i].value, pairs[i].nvalue);
+    }
+    sb_str(h, "}");
+    size_t off = 0;
+    for (int l = 0; l < m->nlayers; l++) {
+        size_t o = (size_t)m->width[l + 1], in = (size_t)m->width[l];
+        snprintf(t, sizeof t,
+                 ",\"fc%d.weight\":{\"dtype\":\"F32\",\"shape\":[%zu,%zu],"
+                 "\"data_offsets\":[%zu,%zu]}",
+                 l + 1, o, in, off, off + 4 * o * in);
+        sb_str(h, t);
+        off += 4 * o * in;
+        snprintf(t, sizeof t,
+                 ",\"fc%d.bias\":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]}",
+                 l + 1, o, off, off + 4 * o);
+        sb_str(h, t);
+        off += 4 * o;
+    }
+    sb_str(h, "}");
+    /* Spaces up to a multiple of 8 bytes, as safetensors' own writer pads,
+     * so the data starts aligned. */
+    while ((8 + h->n) % 8)
+        sb_str(h, " ");
+}
+
+int convert_st_encode(const mlp *m, const char *meta, uint8_t **buf, size_t *len, fm_err *e)
+{
+    static const char *const reserved[] = {"format", NULL};
+    meta_pair *pairs;
+    size_t npairs;
+    if (meta_pairs(meta, reserved, &pairs, &npairs))
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory writing safetensors");
+    sbuf h = {0}, b = {0};
+    st_header(&h, m, pairs, npairs);
+    free(pairs);
+    uint8_t n8[8];
+    for (int i = 0; i < 8; i++)
+        n8[i] = (uint8_t)((uint64_t)h.n >> (8 * i));
+    sb_put(&b, n8, 8);
+    sb_put(&b, h.p, h.n);
+    if (h.oom)
+        b.oom = 1;
+    sb_free(&h);
+    for (int l = 0; l < m->nlayers; l++) {
+        size_t o = (size_t)m->width[l + 1], in = (size_t)m->width[l];
+        sb_floats(&b, m->params + m->w_off[l], o * in);
+        sb_floats(&b, m->params + m->b_off[l], o);
+    }
+    return sb_finish(&b, buf, len, "safetensors", e);
+}
+
+/* ---- safetensors: reading. A strict JSON parser for exactly what the
+ * header holds: one object whose values are tensor entries (objects of
+ * "dtype": string, "shape": [uint...], "data_offsets": [uint, uint]) and
+ * an optional "__metadata__" object of strings. */
+
+#define ST_TENSORS 8 /* fc1.weight, fc1.bias, ..., fc4.bias */
+#define ST_MAX_DIMS 8
+
+static const char *const st_names[ST_TENSORS] = {
+    "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
+    "fc3.weight", "fc3.bias", "fc4.weight", "fc4.bias"};
+
+typedef struct st_entry {
+    int seen, f32, ndims;
+    char dtype[24];
+    uint64_t dims[ST_MAX_DIMS];
+    uint64_t begin, end;
+} st_entry;
+
+typedef struct jp {
+    const uint8_t *s;       /* the header's JSON */
+    size_t n, i;
+    const char *name;       /* the file, for messages */
+    fm_err *e;
+    char *str;              /* the last string parsed, decoded (n + 1 bytes) */
+    size_t nstr;
+    st_entry t[ST_TENSORS];
+    int seen_meta;
+    sbuf meta;              /* "__metadata__" as fmnist metadata text */
+    sbuf keys;              /* its keys, decoded, each NUL-terminated */
+} jp;
+
+static int jerr(jp *p, const char *what)
+{
+    return fm_fail(p->e, FM_EFORMAT, p->name, "header: bad JSON at byte %zu: %s", 8 + p->i, what);
+}
+
+static void j_ws(jp *p)
+{
+    while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' ||
+                           p->s[p->i] == '\r'))
+        p->i++;
+}
+
+/* Skips whitespace, then the character c. */
+static int j_expect(jp *p, char c, const char *what)
+{
+    j_ws(p);
+    if (p->i >= p->n || p->s[p->i] != (uint8_t)c)
+        return jerr(p, what);
+    p->i++;
+    return FM_OK;
+}
+
+/* The length of the valid UTF-8 sequence (2..4 bytes) at s, or 0. */
+static size_t utf8_len(const uint8_t *s, size_t n)
+{
+    uint32_t c = s[0], min;
+    size_t len;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, c &= 0x1f, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, c &= 0x0f, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, c &= 0x07, min = 0x10000;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        c = c << 6 | (s[i] & 0x3f);
+    }
+    return (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) ? 0 : len;
+}
+
+static size_t utf8_put(char *out, uint32_t c)
+{
+    if (c < 0x80) {
+        out[0] = (char)c;
+        return 1;
+    }
+    if (c < 0x800) {
+        out[0] = (char)(0xc0 | c >> 6);
+        out[1] = (char)(0x80 | (c & 0x3f));
+        return 2;
+    }
+    if (c < 0x10000) {
+        out[0] = (char)(0xe0 | c >> 12);
+        out[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+        out[2] = (char)(0x80 | (c & 0x3f));
+        return 3;
+    }
+    out[0] = (char)(0xf0 | c >> 18);
+    out[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+    out[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+    out[3] = (char)(0x80 | (c & 0x3f));
+    return 4;
+}
+
+/* Four hex digits at p->i (after "\u"). */
+static int j_hex4(jp *p, uint32_t *out)
+{
+    uint32_t v = 0;
+    for (int k = 0; k < 4; k++, p->i++) {
+        int c = p->i < p->n ? p->s[p->i] : -1, d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+            d = (c | 0x20) - 'a' + 10;
+        else
+            return jerr(p, "bad \\u escape");
+        v = v << 4 | (uint32_t)d;
+    }
+    *out = v;
+    return FM_OK;
+}
+
+/* The escape at p->i (a backslash): its code point in *c. */
+static int j_escape(jp *p, uint32_t *c)
+{
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    if (++p->i >= p->n)
+        return jerr(p, "unterminated string");
+    const char *k = p->s[p->i] ? strchr(from, p->s[p->i]) : NULL;
+    if (k) {
+        *c = (uint8_t)to[k - from];
+        p->i++;
+        return FM_OK;
+    }
+    if (p->s[p->i] != 'u')
+        return jerr(p, "bad escape in a string");
+    p->i++;
+    int rc = j_hex4(p, c);
+    if (rc || *c < 0xd800 || *c > 0xdfff)
+        return rc;
+    uint32_t lo;
+    if (*c > 0xdbff || p->i + 2 > p->n || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u')
+        return jerr(p, "unpaired surrogate in a \\u escape");
+    p->i += 2;
+    if ((rc = j_hex4(p, &lo)))
+        return rc;
+    if (lo < 0xdc00 || lo > 0xdfff)
+        return jerr(p, "unpaired surrogate in a \\u escape");
+    *c = 0x10000 + ((*c - 0xd800) << 10) + (lo - 0xdc00);
+    return FM_OK;
+}
+
+/* A string, decoded into p->str (NUL-terminated; p->nstr bytes, which may
+ * include NULs from \u0000). Decoding never lengthens: p->str has room. */
+static int j_string(jp *p)
+{
+    j_ws(p);
+    if (p->i >= p->n || p->s[p->i] != '"')
+        return jerr(p, "expected a string");
+    size_t k = 0;
+    for (p->i++;;) {
+        if (p->i >= p->n)
+            return jerr(p, "unterminated string");
+        uint8_t c = p->s[p->i];
+        if (c == '"')
+            break;
+        if (c < 0x20)
+            return jerr(p, "control character in a string");
+        if (c == '\\') {
+            uint32_t cp;
+            int rc = j_escape(p, &cp);
+            if (rc)
+                return rc;
+            k += utf8_put(p->str + k, cp);
+        } else if (c >= 0x80) {
+            size_t len = utf8_len(p->s + p->i, p->n - p->i);
+            if (!len)
+                return jerr(p, "invalid UTF-8 in a string");
+            memcpy(p->str + k, p->s + p->i, len);
+            k += len;
+            p->i += len;
+        } else {
+            p->str[k++] = (char)c;
+            p->i++;
+        }
+    }
+    p->i++;
+    p->str[k] = 0;
+    p->nstr = k;
+    return FM_OK;
+}
+
+static int j_is(const jp *p, const char *s)
+{
+    return strlen(s) == p->nstr && !memcmp(p->str, s, p->nstr);
+}
+
+/* A non-negative integer (JSON: no sign, fraction, exponent or leading 0). */
+static int j_uint(jp *p, uint64_t *out)
+{
+    j_ws(p);
+    uint64_t v = 0;
+    size_t start = p->i;
+    while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
+        unsigned d = (unsigned)(p->s[p->i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return jerr(p, "integer too large");
+        v = v * 10 + d;
+        p->i++;
+    }
+    if (p->i == start || (p->s[start] == '0' && p->i - start > 1) ||
+        (p->i < p->n && (p->s[p->i] == '.' || p->s[p->i] == 'e' || p->s[p->i] == 'E')))
+        return jerr(p, "expected a non-negative integer");
+    *out = v;
+    return FM_OK;
+}
+
+/* [uint, ...] into out (at most max; *count of them). */
+static int j_uints(jp *p, uint64_t *out, int max, int *count, const char *what)
+{
+    int rc = j_expect(p, '[', "expected '['");
+    if (rc)
+        return rc;
+    j_ws(p);
+    *count = 0;
+    if (p->i < p->n && p->s[p->i] == ']') {
+        p->i++;
+        return FM_OK;
+    }
+    for (;;) {
+        if (*count == max)
+            return fm_fail(p->e, FM_EFORMAT, p->name, "header: %s has more than %d entries",
+                           what, max);
+        if ((rc = j_uint(p, &out[(*count)++])))
+            return rc;
+        j_ws(p);
+        if (p->i < p->n && p->s[p->i] == ']') {
+            p->i++;
+            return FM_OK;
+        }
+        if ((rc = j_expect(p, ',', "expected ',' or ']'")))
+            return rc;
+    }
+}
+
+/* After a member: ',' (*more = 1: another follows) or '}' (*more = 0). */
+static int j_next(jp *p, int *more)
+{
+    j_ws(p);
+    if (p->i < p->n && (p->s[p->i] == ',' || p->s[p->i] == '}')) {
+        *more = p->s[p->i++] == ',';
+        return FM_OK;
+    }
+    return jerr(p, "expected ',' or '}'");
+}
+
+/* A tensor entry's object: "dtype", "shape" and "data_offsets", each once,
+ * nothing else. */
+static int st_entry_parse(jp *p, st_entry *t, const char *tn)
+{
+    int rc, more = 1, got = 0;
+    j_ws(p);
+    if (p->i >= p->n || p->s[p->i] != '{')
+        return fm_fail(p->e, FM_EFORMAT, p->name, "header: %s is not an object", tn);
+    p->i++;
+    j_ws(p);
+    if (p->i < p->n && p->s[p->i] == '}')
+        p->i++, more = 0;
+    while (more) {
+        if ((rc = j_string(p)))
+            return rc;
+        int f = j_is(p, "dtype") ? 1 : j_is(p, "shape") ? 2 : j_is(p, "data_offsets") ? 4 : 0;
+        if (!f)
+            return fm_fail(p->e, FM_EFORMAT, p->name, "header: %s has an unexpected field '%s'",
+                           tn, p->str);
+        if (got & f)
+            return fm_fail(p->e, FM_EFORMAT, p->name, "header: %s has '%s' twice", tn, p->str);
+        got |= f;
+        if ((rc = j_expect(p, ':', "expected ':'")))
+            return rc;
+        if (f == 1) {
+            if ((rc = j_string(p)))
+                return rc;
+            snprintf(t->dtype, sizeof t->dtype, "%s", p->str);
+            t->f32 = j_is(p, "F32");
+        } else if (f == 2) {
+            rc = j_uints(p, t->dims, ST_MAX_DIMS, &t->ndims, "a shape");
+        } else {
+            uint64_t o[2];
+            int n;
+            rc = j_uints(p, o, 2, &n, "data_offsets");
+            if (!rc && n != 2)
+                return fm_fail(p->e, FM_EFORMAT, p->name,
+                               "header: %s's data_offsets has %d entries, not 2", tn, n);
+            t->begin = o[0], t->end = o[1];
+        }
+        if (rc || (rc = j_next(p, &more)))
+            return rc;
+    }
+    if (got != 7)
+        return fm_fail(p->e, FM_EFORMAT, p->name, "header: %s has no %s", tn,
+                       !(got & 1) ? "dtype" : !(got & 2) ? "shape" : "data_offsets");
+    t->seen = 1;
+    return FM_OK;
+}
+
+/* s (n bytes of UTF-8) into fmnist metadata: printable ASCII, each other
+ * character (and '=' when is_key) as '?'. */
+static void meta_put(sbuf *b, const char *s, size_t n, int is_key)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        char out = (c >= 0x20 && c < 0x7f && !(is_key && c == '=')) ? (char)c : '?';
+        sb_put(b, &out, 1);
+        i += len;
+    }
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A key given twice in "__metadata__" (keys in p->keys, NUL-separated). */
+static int st_meta_repeats(jp *p, size_t nkeys)
+{
+    const char **k = malloc((nkeys ? nkeys : 1) * sizeof *k);
+    if (!k)
+        return fm_fail(p->e, FM_ENOMEM, p->name, "out of memory");
+    const char *s = (const char *)p->keys.p;
+    for (size_t i = 0; i < nkeys; i++, s += strlen(s) + 1)
+        k[i] = s;
+    qsort(k, nkeys, sizeof *k, key_cmp);
+    int rc = FM_OK;
+    for (size_t i = 1; i < nkeys && !rc; i++)
+        if (!strcmp(k[i - 1], k[i]))
+            rc = fm_fail(p->e, FM_EFORMAT, p->name, "header: __metadata__ has '%s' twice", k[i]);
+    free(k);
+    return rc;
+}
+
+/* "__metadata__": an object of strings, each pair but "format" appended to
+ * p->meta as a "key=value\n" line. */
+static int st_meta_parse(jp *p)
+{
+    int rc, more = 1;
+    size_t nkeys = 0;
+    if ((rc = j_expect(p, '{', "__metadata__ is not an object")))
+        return rc;
+    j_ws(p);
+    if (p->i < p->n && p->s[p->i] == '}')
+        p->i++, more = 0;
+    while (more) {
+        if ((rc = j_string(p)))
+            return rc;
+        int skip = j_is(p, "format");
+        if (memchr(p->str, 0, p->nstr))
+            return fm_fail(p->e, FM_EFORMAT, p->name, "header: a __metadata__ key holds \\u0000");
+        sb_put(&p->keys, p->str, p->nstr + 1);
+        nkeys++;
+        if (!skip)
+            meta_put(&p->meta, p->str, p->nstr, 1);
+        if ((rc = j_expect(p, ':', "expected ':'")))
+            return rc;
+        j_ws(p);
+        if (p->i >= p->n || p->s[p->i] != '"')
+            return fm_fail(p->e, FM_EFORMAT, p->name,
+                           "header: __metadata__'s values must be strings");
+        if ((rc = j_string(p)))
+            return rc;
+        if (!skip) {
+            sb_put(&p->meta, "=", 1);
+            meta_put(&p->meta, p->str, p->nstr, 0);
+            sb_put(&p->meta, "\n", 1);
+        }
+        if (p->meta.n > MODEL_META_MAX)
+            return fm_fail(p->e, FM_ELIMIT, p->name,
+                           "header: __metadata__ is over the %d bytes of an fmnist model's",
+                           MODEL_META_MAX);
+        if ((rc = j_next(p, &more)))
+            return rc;
+    }
+    if (p->keys.oom || p->meta.oom)
+        return fm_fail(p->e, FM_ENOMEM, p->name, "out of memory");
+    return st_meta_repeats(p, nkeys);
+}
+
+/* The whole header: {"name": entry, ..., "__metadata__": {...}} and
+ * nothing after it but whitespace (safetensors pads with spaces). */
+static int st_header_parse(jp *p)
+{
+    int rc, more = 1;
+    if ((rc = j_expect(p, '{', "expected '{'")))
+        return rc;
+    j_ws(p);
+    if (p->i < p->n && p->s[p->i] == '}')
+        p->i++, more = 0;
+    while (more) {
+        if ((rc = j_string(p)))
+            return rc;
+        if (j_is(p, "__metadata__")) {
+            if (p->seen_meta)
+                return fm_fail(p->e, FM_EFORMAT, p->name, "header: __metadata__ given twice");
+            p->seen_meta = 1;
+            if ((rc = j_expect(p, ':', "expected ':'")) || (rc = st_meta_parse(p)))
+                return rc;
+        } else {
+            int t = 0;
+            while (t < ST_TENSORS && !j_is(p, st_names[t]))
+                t++;
+            if (t == ST_TENSORS)
+                return fm_fail(p->e, FM_EFORMAT, p->name,
+                               "header: unexpected tensor '%s' (the network's are fc1.weight, "
+                               "fc1.bias, ..., fc4.bias)", p->str);
+            if (p->t[t].seen)
+                return fm_fail(p->e, FM_EFORMAT, p->name, "header: %s given twice", st_names[t]);
+            if ((rc = j_expect(p, ':', "expected ':'")) ||
+                (rc = st_entry_parse(p, &p->t[t], st_names[t])))
+                return rc;
+        }
+        if ((rc = j_next(p, &more)))
+            return rc;
+    }
+    j_ws(p);
+    if (p->i != p->n)
+        return jerr(p, "more after the header's object");
+    return FM_OK;
+}
+
+static void dims_str(char *out, size_t cap, const uint64_t *d, int n)
+{
+    size_t at = 0;
+    out[0] = 0;
+    for (int i = 0; i < n && at < cap; i++)
+        at += (size_t)snprintf(out + at, cap - at, "%s%llu", i ? ", " : "",
+                               (unsigned long long)d[i]);
+}
+
+/* Each tensor: present, F32, nn.Linear's shape, within dlen bytes of data. */
+static int st_check_entry(const st_entry *t, int k, size_t dlen, const char *name, fm_err *e)
+{
+    const char *tn = st_names[k];
+    int l = k / 2, out = mlp_fmnist_widths[l + 1], in = mlp_fmnist_widths[l];
+    uint64_t want[2] = {(uint64_t)out, (uint64_t)in};
+    int nwant = k % 2 ? 1 : 2;
+    char got_s[128], want_s[64];
+    if (!t->seen)
+        return fm_fail(e, FM_EFORMAT, name, "%s missing", tn);
+    if (!t->f32)
+        return fm_fail(e, FM_EFORMAT, name, "%s: dtype %s; only F32 is supported", tn, t->dtype);
+    if (t->ndims != nwant || t->dims[0] != want[0] || (nwant == 2 && t->dims[1] != want[1])) {
+        dims_str(got_s, sizeof got_s, t->dims, t->ndims);
+        dims_str(want_s, sizeof want_s, want, nwant);
+        return fm_fail(e, FM_EFORMAT, name, "%s: shape [%s]; the network needs [%s]", tn, got_s,
+                       want_s);
+    }
+    uint64_t bytes = 4 * want[0] * (nwant == 2 ? want[1] : 1);
+    if (t->begin > t->end || t->end > dlen)
+        return fm_fail(e, FM_EFORMAT, name,
+                       "%s: data_offsets [%llu, %llu] outside the data (%zu bytes)%s", tn,
+                       (unsigned long long)t->begin, (unsigned long long)t->end, dlen,
+                       t->begin <= t->end ? ": truncated?" : "");
+    if (t->end - t->begin != bytes)
+        return fm_fail(e, FM_EFORMAT, name,
+                       "%s: data_offsets [%llu, %llu] hold %llu bytes, its shape needs %llu", tn,
+                       (unsigned long long)t->begin, (unsigned long long)t->end,
+                       (unsigned long long)(t->end - t->begin), (unsigned long long)bytes);
+    return FM_OK;
+}
+
+static int begin_cmp(const void *a, const void *b)
+{
+    const st_entry *x = *(const st_entry *const *)a, *y = *(const st_entry *const *)b;
+    if (x->begin != y->begin)
+        return (x->begin > y->begin) - (x->begin < y->begin);
+    return (x > y) - (x < y); /* the same begin: in the network's order */
+}
+
+/* Every entry valid; no two overlapping; together covering the data. */
+static int st_check(const jp *p, size_t dlen)
+{
+    const st_entry *order[ST_TENSORS];
+    uint64_t total = 0;
+    for (int k = 0; k < ST_TENSORS; k++) {
+        int rc = st_check_entry(&p->t[k], k, dlen, p->name, p->e);
+        if (rc)
+            return rc;
+        order[k] = &p->t[k];
+        total += p->t[k].end - p->t[k].begin;
+    }
+    qsort(order, ST_TENSORS, sizeof *order, begin_cmp);
+    for (int k = 1; k < ST_TENSORS; k++)
+        if (order[k - 1]->end > order[k]->begin)
+            return fm_fail(p->e, FM_EFORMAT, p->name, "%s and %s overlap in the data",
+                           st_names[order[k - 1] - p->t], st_names[order[k] - p->t]);
+    if (total != dlen)
+        return fm_fail(p->e, FM_EFORMAT, p->name,
+                       "%zu bytes of data, the tensors cover %llu: bytes no tensor holds", dlen,
+                       (unsigned long long)total);
+    return FM_OK;
+}
+
+/* The parameters from the data, refusing NaN and infinities. */
+static int st_params(const jp *p, const uint8_t *data, mlp *out)
+{
+    mlp m;
+    int rc = mlp_create(&m, 4, mlp_fmnist_widths, p->e);
+    if (rc)
+        return fm_in_file(p->e, rc, p->name);
+    for (int k = 0; k < ST_TENSORS; k++) {
+        const st_entry *t = &p->t[k];
+        size_t n = (size_t)(t->end - t->begin) / 4;
+        float *dst = m.params + (k % 2 ? m.b_off[k / 2] : m.w_off[k / 2]);
+        for (size_t i = 0; i < n; i++) {
+            uint32_t u = get32le(data + t->begin + 4 * i);
+            memcpy(&dst[i], &u, 4);
+            if (!isfinite(dst[i])) {
+                const char *what = isnan(dst[i]) ? "NaN" : "infinite";
+                mlp_free(&m);
+                return fm_fail(p->e, FM_EFORMAT, p->name, "%s: element %zu is %s", st_names[k],
+                               i, what);
+            }
+        }
+    }
+    *out = m;
+    return FM_OK;
+}
+
+int convert_st_decode(const uint8_t *buf, size_t len, const char *name, mlp *m, char **meta,
+                      fm_err *e)
+{
+    if (len < 8)
+        return fm_fail(e, FM_EFORMAT, name, "truncated: %zu bytes, too short for safetensors",
+                       len);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | buf[i];
+    if (hlen > len - 8)
+        return fm_fail(e, FM_EFORMAT, name,
+                       "header length %llu is past the end of the file (%zu bytes): truncated, "
+                       "or not safetensors", (unsigned long long)hlen, len);
+    if (hlen > CONVERT_ST_HEADER_MAX)
+        return fm_fail(e, FM_ELIMIT, name, "header of %llu bytes is over the %zu read",
+                       (unsigned long long)hlen, CONVERT_ST_HEADER_MAX);
+    if (hlen < 2 || buf[8] != '{')
+        return fm_fail(e, FM_EFORMAT, name, "not safetensors: its header is not a JSON object");
+    jp p;
+    memset(&p, 0, sizeof p);
+    p.s = buf + 8, p.n = (size_t)hlen, p.name = name, p.e = e;
+    p.str = malloc(p.n + 1);
+    if (!p.str)
+        return fm_fail(e, FM_ENOMEM, name, "out of memory");
+    mlp net;
+    int rc = st_header_parse(&p);
+    if (!rc)
+        rc = st_check(&p, len - 8 - p.n);
+    if (!rc && meta)
+        sb_put(&p.meta, "", 1);
+    if (!rc && p.meta.oom)
+        rc = fm_fail(e, FM_ENOMEM, name, "out of memory");
+    if (!rc)
+        rc = st_params(&p, buf + 8 + p.n, &net);
+    free(p.str);
+    sb_free(&p.keys);
+    if (rc) {
+        sb_free(&p.meta);
+        return rc;
+    }
+    *m = net;
+    if (meta)
+        *meta = (char *)p.meta.p;
+    else
+        sb_free(&p.meta);
+    return FM_OK;
+}
+
+/* ---- files */
+
+enum convert_format convert_format_of(const char *path)
+{
+    static const struct { const char *ext; enum convert_format f; } exts[] = {
+        {".onnx", CONVERT_ONNX}, {".safetensors", CONVERT_SAFETENSORS}, {".model", CONVERT_MODEL}};
+    size_t n = strlen(path);
+    for (size_t i = 0; i < sizeof exts / sizeof *exts; i++) {
+        size_t k = strlen(exts[i].ext);
+        if (n > k && !strcmp(path + n - k, exts[i].ext))
+            return exts[i].f;
+    }
+    return CONVERT_UNKNOWN;
+}
+
+int convert_save(const char *path, const mlp *m, const char *meta, fm_err *e)
+{
+    enum convert_format f = convert_format_of(path);
+    if (f == CONVERT_MODEL)
+        return model_save(path, m, meta, NULL, 0, e);
+    if (f == CONVERT_UNKNOWN)
+        return fm_fail(e, FM_EINVAL, path, "not a format fmnist writes (its name must end in %s)",
+                       CONVERT_EXTENSIONS);
+    uint8_t *buf;
+    size_t len;
+    int rc = f == CONVERT_ONNX ? convert_onnx_encode(m, meta, &buf, &len, e)
+                               : convert_st_encode(m, meta, &buf, &len, e);
+    if (rc)
+        return fm_in_file(e, rc, path);
+    rc = file_write_atomic(path, buf, len, e);
+    free(buf);
+    return rc;
+}
+
+int convert_load(const char *path, mlp *m, char **meta, fm_err *e)
+{
+    if (convert_format_of(path) != CONVERT_SAFETENSORS)
+        return model_load(path, m, meta, NULL, NULL, e);
+    uint8_t *buf;
+    size_t len;
+    int rc = file_read_all(path, CONVERT_ST_FILE_MAX, &buf, &len, e);
+    if (rc)
+        return rc;
+    rc = convert_st_decode(buf, len, path, m, meta, e);
+    free(buf);
+    return rc;
+}
