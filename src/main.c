@@ -829,6 +829,73 @@ static int check_eval_outputs(const cli_opts *o, const data_files *d)
     return rc;
 }
 
+static void eval_print_json(const cli_opts *o, const char *meta, const eval_result *r)
+{
+    double acc = (double)r->correct / (double)r->n;
+    double se = sqrt(acc * (1 - acc) / (double)r->n);
+    printf("{\"format\":%d,\"accuracy\":%.6f,\"accuracy_stderr\":%.6f,\"correct\":%ld,"
+           "\"n\":%ld,\"loss\":", JSON_FORMAT, acc, se, r->correct, r->n);
+    json_num(stdout, "%.6f", r->loss);
+    printf(",\"model\":");
+    json_str(stdout, o->model);
+    printf(",\"meta\":");
+    print_meta_json(meta);
+    printf(",\"per_class\":[");
+    for (int c = 0; c < IDX_CLASSES; c++) {
+        printf("%s{\"label\":%d,\"name\":", c ? "," : "", c);
+        json_str(stdout, fmnist_class_names[c]);
+        printf(",\"precision\":%.6f,\"recall\":%.6f}", eval_precision(r, c),
+               eval_recall(r, c));
+    }
+    printf("],\"confusion\":[");
+    for (int t = 0; t < IDX_CLASSES; t++) {
+        printf("%s[", t ? "," : "");
+        for (int p = 0; p < IDX_CLASSES; p++)
+            printf("%s%ld", p ? "," : "", r->confusion[t][p]);
+        printf("]");
+    }
+    printf("]}\n");
+}
+
+static void eval_print_text(const cli_opts *o, const char *meta, const eval_result *r,
+                            const char *test_images)
+{
+    double acc = (double)r->correct / (double)r->n;
+    double se = sqrt(acc * (1 - acc) / (double)r->n);
+    char ep[32] = "?", lr[32] = "?", seed[32] = "?", opts[512] = "";
+    meta_get(meta, "epochs", ep, sizeof ep);
+    meta_get(meta, "lr", lr, sizeof lr);
+    meta_get(meta, "seed", seed, sizeof seed);
+    printf("model:    %s (784-256-128-64-10; epochs %s, lr %s, seed %s)\n", shown(o->model), ep, lr,
+           seed);
+    train_config tc;
+    if (!train_config_from_meta(&tc, meta, NULL))
+        train_config_describe(&tc, opts, sizeof opts);
+    if (opts[0]) {
+        char be[32] = "";
+        meta_get(meta, "best_epoch", be, sizeof be);
+        printf("options:  %s%s%s\n", opts, be[0] ? "; kept epoch " : "", be);
+    }
+    printf("test set: %s (%ld images)\n", shown(test_images), r->n);
+    printf("accuracy: %.2f%% +- %.2f%% (%ld of %ld)\n", 100 * acc, 100 * se, r->correct, r->n);
+    printf("loss:     %.4f (mean NLL)\n\n", r->loss);
+    printf("   class         precision  recall\n");
+    for (int c = 0; c < IDX_CLASSES; c++)
+        printf("   %d %-12s  %6.2f%%   %6.2f%%\n", c, fmnist_class_names[c],
+               100 * eval_precision(r, c), 100 * eval_recall(r, c));
+    printf("\nconfusion matrix (rows: true class, columns: predicted)\n");
+    printf("%-13s", "");
+    for (int p = 0; p < IDX_CLASSES; p++)
+        printf(" %5.5s", fmnist_class_names[p]);
+    printf("\n");
+    for (int t = 0; t < IDX_CLASSES; t++) {
+        printf("%-13s", fmnist_class_names[t]);
+        for (int p = 0; p < IDX_CLASSES; p++)
+            printf(" %5ld", r->confusion[t][p]);
+        printf("\n");
+    }
+}
+
 static int cmd_eval(const cli_opts *o)
 {
     mlp net;
@@ -862,65 +929,10 @@ static int cmd_eval(const cli_opts *o)
         goto out;
     }
     runtime_close(&rt);
-    double acc = (double)r.correct / (double)r.n;
-    double se = sqrt(acc * (1 - acc) / (double)r.n);
-    if (o->json) {
-        printf("{\"format\":%d,\"accuracy\":%.6f,\"accuracy_stderr\":%.6f,\"correct\":%ld,"
-               "\"n\":%ld,\"loss\":", JSON_FORMAT, acc, se, r.correct, r.n);
-        json_num(stdout, "%.6f", r.loss);
-        printf(",\"model\":");
-        json_str(stdout, o->model);
-        printf(",\"meta\":");
-        print_meta_json(meta);
-        printf(",\"per_class\":[");
-        for (int c = 0; c < IDX_CLASSES; c++) {
-            printf("%s{\"label\":%d,\"name\":", c ? "," : "", c);
-            json_str(stdout, fmnist_class_names[c]);
-            printf(",\"precision\":%.6f,\"recall\":%.6f}", eval_precision(&r, c),
-                   eval_recall(&r, c));
-        }
-        printf("],\"confusion\":[");
-        for (int t = 0; t < IDX_CLASSES; t++) {
-            printf("%s[", t ? "," : "");
-            for (int p = 0; p < IDX_CLASSES; p++)
-                printf("%s%ld", p ? "," : "", r.confusion[t][p]);
-            printf("]");
-        }
-        printf("]}\n");
-    } else {
-        char ep[32] = "?", lr[32] = "?", seed[32] = "?", opts[512] = "";
-        meta_get(meta, "epochs", ep, sizeof ep);
-        meta_get(meta, "lr", lr, sizeof lr);
-        meta_get(meta, "seed", seed, sizeof seed);
-        printf("model:    %s (784-256-128-64-10; epochs %s, lr %s, seed %s)\n", shown(o->model), ep, lr,
-               seed);
-        train_config tc;
-        if (!train_config_from_meta(&tc, meta, NULL))
-            train_config_describe(&tc, opts, sizeof opts);
-        if (opts[0]) {
-            char be[32] = "";
-            meta_get(meta, "best_epoch", be, sizeof be);
-            printf("options:  %s%s%s\n", opts, be[0] ? "; kept epoch " : "", be);
-        }
-        printf("test set: %s (%ld images)\n", shown(where.images), r.n);
-        printf("accuracy: %.2f%% +- %.2f%% (%ld of %ld)\n", 100 * acc, 100 * se, r.correct, r.n);
-        printf("loss:     %.4f (mean NLL)\n\n", r.loss);
-        printf("   class         precision  recall\n");
-        for (int c = 0; c < IDX_CLASSES; c++)
-            printf("   %d %-12s  %6.2f%%   %6.2f%%\n", c, fmnist_class_names[c],
-                   100 * eval_precision(&r, c), 100 * eval_recall(&r, c));
-        printf("\nconfusion matrix (rows: true class, columns: predicted)\n");
-        printf("%-13s", "");
-        for (int p = 0; p < IDX_CLASSES; p++)
-            printf(" %5.5s", fmnist_class_names[p]);
-        printf("\n");
-        for (int t = 0; t < IDX_CLASSES; t++) {
-            printf("%-13s", fmnist_class_names[t]);
-            for (int p = 0; p < IDX_CLASSES; p++)
-                printf(" %5ld", r.confusion[t][p]);
-            printf("\n");
-        }
-    }
+    if (o->json)
+        eval_print_json(o, meta, &r);
+    else
+        eval_print_text(o, meta, &r, where.images);
     fflush(stdout);
     if (o->errors_png && write_errors_sheet(o, &test, preds, r.n - r.correct))
         rc = EXIT_FAIL;
