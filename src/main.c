@@ -829,10 +829,16 @@ static int check_eval_outputs(const cli_opts *o, const data_files *d)
     return rc;
 }
 
-static void eval_print_json(const cli_opts *o, const char *meta, const eval_result *r)
+/* The accuracy's standard error, sqrt(p (1 - p) / n). */
+static double accuracy_stderr(const eval_result *r)
 {
     double acc = (double)r->correct / (double)r->n;
-    double se = sqrt(acc * (1 - acc) / (double)r->n);
+    return sqrt(acc * (1 - acc) / (double)r->n);
+}
+
+static void eval_print_json(const cli_opts *o, const char *meta, const eval_result *r)
+{
+    double acc = (double)r->correct / (double)r->n, se = accuracy_stderr(r);
     printf("{\"format\":%d,\"accuracy\":%.6f,\"accuracy_stderr\":%.6f,\"correct\":%ld,"
            "\"n\":%ld,\"loss\":", JSON_FORMAT, acc, se, r->correct, r->n);
     json_num(stdout, "%.6f", r->loss);
@@ -860,8 +866,7 @@ static void eval_print_json(const cli_opts *o, const char *meta, const eval_resu
 static void eval_print_text(const cli_opts *o, const char *meta, const eval_result *r,
                             const char *test_images)
 {
-    double acc = (double)r->correct / (double)r->n;
-    double se = sqrt(acc * (1 - acc) / (double)r->n);
+    double acc = (double)r->correct / (double)r->n, se = accuracy_stderr(r);
     char ep[32] = "?", lr[32] = "?", seed[32] = "?", opts[512] = "";
     meta_get(meta, "epochs", ep, sizeof ep);
     meta_get(meta, "lr", lr, sizeof lr);
