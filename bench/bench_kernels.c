@@ -9,14 +9,8 @@
 #include <time.h>
 
 #include "kernels.h"
+#include "clock.h"
 #include "peak.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static float *buf(size_t n)
 {
@@ -64,14 +58,14 @@ int main(int argc, char **argv)
                 double flop = 2.0 * B * C * OC, best = 1e9;
                 int reps = (int)(2e8 / flop) + 3;
                 for (int r = 0; r < reps; r++) {
-                    double t0 = now();
+                    double t0 = clock_seconds();
                     if (op == 0)
                         linear_forward(ks[k]->gemm, outT, xT, w, b, B, C, OC, 1, 0, OC);
                     else if (op == 1)
                         linear_backward_weights(ks[k]->gemm, dw, db, dyT, x, B, C, OC, 0, OC);
                     else
                         linear_backward_input(ks[k]->gemm, dxT, dyT, w, xT, B, C, OC, 0, C);
-                    double t = now() - t0;
+                    double t = clock_seconds() - t0;
                     best = t < best ? t : best;
                 }
                 static const char *names[] = {"forward", "weight grad", "input grad"};
@@ -107,9 +101,9 @@ int main(int argc, char **argv)
     for (int ftz = 0; ftz < 2; ftz++)
         for (int r = 0; r < 50; r++) {
             unsigned s2 = ftz ? fp_flush_denormals() : 0;
-            double t0 = now();
+            double t0 = clock_seconds();
             k->adam(&c, p, g, m, v, 0, n);
-            double t = now() - t0;
+            double t = clock_seconds() - t0;
             if (ftz)
                 fp_restore(s2);
             best[ftz] = t < best[ftz] ? t : best[ftz];

@@ -1,17 +1,11 @@
 /* peak.c: the FMA peak of one core, for the "% of peak" figures. */
 #define _POSIX_C_SOURCE 200809L
 #include "peak.h"
+#include "clock.h"
 
 #include <time.h>
 
 #include "kernels.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -26,13 +20,13 @@ __attribute__((target("avx2,fma"))) static double run_avx2(double seconds)
     for (int i = 0; i < CHAINS; i++)
         acc[i] = _mm256_set1_ps((float)i);
     const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-    double best = 0, t_end = now() + seconds;
-    while (now() < t_end) {
-        double t0 = now();
+    double best = 0, t_end = clock_seconds() + seconds;
+    while (clock_seconds() < t_end) {
+        double t0 = clock_seconds();
         for (int it = 0; it < ITERS; it++)
             _Pragma("GCC unroll 16") for (int i = 0; i < CHAINS; i++)
                 acc[i] = _mm256_fmadd_ps(acc[i], a, b);
-        double t = now() - t0, gf = (double)ITERS * CHAINS * 16 / t * 1e-9;
+        double t = clock_seconds() - t0, gf = (double)ITERS * CHAINS * 16 / t * 1e-9;
         best = gf > best ? gf : best;
     }
     float sink = 0;
@@ -47,13 +41,13 @@ __attribute__((target("avx512f"))) static double run_avx512(double seconds)
     for (int i = 0; i < CHAINS; i++)
         acc[i] = _mm512_set1_ps((float)i);
     const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-    double best = 0, t_end = now() + seconds;
-    while (now() < t_end) {
-        double t0 = now();
+    double best = 0, t_end = clock_seconds() + seconds;
+    while (clock_seconds() < t_end) {
+        double t0 = clock_seconds();
         for (int it = 0; it < ITERS; it++)
             _Pragma("GCC unroll 16") for (int i = 0; i < CHAINS; i++)
                 acc[i] = _mm512_fmadd_ps(acc[i], a, b);
-        double t = now() - t0, gf = (double)ITERS * CHAINS * 32 / t * 1e-9;
+        double t = clock_seconds() - t0, gf = (double)ITERS * CHAINS * 32 / t * 1e-9;
         best = gf > best ? gf : best;
     }
     float sink = 0;

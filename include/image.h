@@ -43,10 +43,7 @@ int image_encode_gray_png(const uint8_t *pix, int w, int h, uint8_t **buf, size_
 /* image_encode_gray_png, written atomically to path. */
 int image_write_gray_png(const char *path, const uint8_t *pix, int w, int h, fm_err *e);
 
-/* image_encode_gray_png and image_write_gray_png for 8-bit RGB pixels
- * (w x h x 3 bytes, row-major). */
-int image_encode_rgb_png(const uint8_t *pix, int w, int h, uint8_t **buf, size_t *len,
-                         fm_err *e);
+/* image_write_gray_png for 8-bit RGB pixels (w x h x 3 bytes, row-major). */
 int image_write_rgb_png(const char *path, const uint8_t *pix, int w, int h, fm_err *e);
 
 #endif

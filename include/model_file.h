@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "meta.h"
 #include "mlp.h"
 
 #define MODEL_MAGIC "FMNISTMD"
@@ -54,15 +55,5 @@ int model_save(const char *path, const mlp *m, const char *meta, const float *bl
 /* file_read_all + model_decode. */
 int model_load(const char *path, mlp *m, char **meta, float **blocks, int *nblocks, fm_err *e);
 
-/* Metadata text helpers. meta_append adds "key=value\n" (value printf'd) to
- * the NUL-terminated text in buf (cap bytes); returns FM_EINVAL when it
- * would not fit or the value has a newline. meta_get copies key's value to
- * out (cap bytes) and returns 1 when found, else 0. */
-int meta_append(char *buf, size_t cap, const char *key, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-int meta_get(const char *meta, const char *key, char *out, size_t cap);
 
 #endif

@@ -18,8 +18,7 @@
 typedef struct pool pool;
 typedef void (*pool_fn)(void *ctx, int chunk, int thread);
 
-/* Chunks per job are at most this; threads per team at most POOL_MAX_TEAM. */
-#define POOL_MAX_CHUNKS (1 << 20)
+/* Threads per team are at most this. */
 #define POOL_MAX_TEAM 256
 
 /* A team of n >= 1 threads in all (n - 1 are created). When the system
@@ -38,7 +37,7 @@ void pool_run(pool *p, int nchunks, pool_fn fn, void *ctx);
  * [first[t], first[t+1]) (first has pool_size(p) + 1 entries, first[0] = 0,
  * the last = nchunks, never decreasing), then helps with the others. */
 void pool_run_ranges(pool *p, int nchunks, const int *first, pool_fn fn, void *ctx);
-void pool_destroy(pool *p);
+void pool_free(pool *p);
 
 /* The CPUs this process may run on (sched_getaffinity), at least 1. */
 int pool_cpu_count(void);

@@ -1,6 +1,7 @@
 /* idx.c: IDX files, raw or gzip-wrapped, checked byte by byte. */
 #define _POSIX_C_SOURCE 200809L
 #include "idx.h"
+#include "bytes.h"
 #include "mem.h"
 #include "fileio.h"
 
@@ -78,11 +79,6 @@ static ptrdiff_t src_take(src *s, uint8_t *dst, size_t n)
     return (ptrdiff_t)got;
 }
 
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static int looks_like_html(const uint8_t *p, size_t n)
 {
     size_t i = 0;
@@ -109,7 +105,7 @@ static int check_header(const uint8_t *h, size_t hlen, const char *name, enum id
                         uint32_t *count, uint64_t *payload, fm_err *e)
 {
     size_t need = kind == IDX_IMAGES ? 16 : 8;
-    uint32_t magic = hlen >= 4 ? be32(h) : (uint32_t)kind;
+    uint32_t magic = hlen >= 4 ? bytes_be32(h) : (uint32_t)kind;
     if (magic != (uint32_t)kind) {
         if (magic == IDX_IMAGES || magic == IDX_LABELS)
             return fm_fail(e, FM_EFORMAT, name, "is an IDX %s file, expected %s",
@@ -122,14 +118,14 @@ static int check_header(const uint8_t *h, size_t hlen, const char *name, enum id
     if (hlen < need)
         return fm_fail(e, FM_EFORMAT, name, "truncated: %zu-byte IDX header expected, %zu read",
                        need, hlen);
-    uint32_t n = be32(h + 4);
+    uint32_t n = bytes_be32(h + 4);
     if (n == 0)
         return fm_fail(e, FM_EFORMAT, name, "holds no %s (count 0)", kind_noun(kind));
     if (n > IDX_MAX_COUNT)
         return fm_fail(e, FM_ELIMIT, name, "header claims %u %s, more than the limit of %u", n,
                        kind_noun(kind), IDX_MAX_COUNT);
     if (kind == IDX_IMAGES) {
-        uint32_t r = be32(h + 8), c = be32(h + 12);
+        uint32_t r = bytes_be32(h + 8), c = bytes_be32(h + 12);
         if (r != IDX_ROWS || c != IDX_COLS)
             return fm_fail(e, FM_EFORMAT, name, "images are %ux%u, expected %dx%d", r, c,
                            IDX_ROWS, IDX_COLS);
@@ -206,7 +202,7 @@ static int parse_raw(src *s, const char *name, enum idx_kind kind, uint8_t **dat
 /* Inflates exactly n bytes into out (n may be 0: then it only checks that
  * the stream ends here). Concatenated gzip members are one stream, as gzip
  * itself reads them. *done counts the bytes produced so far, for messages. */
-static int inflate_exact(z_stream *z, src *s, uint8_t *out, size_t n, int *ended,
+static int unzip_exact(z_stream *z, src *s, uint8_t *out, size_t n, int *ended,
                          const char *name, uint64_t total, uint64_t *done, fm_err *e)
 {
     uint8_t scratch[1];
@@ -296,7 +292,7 @@ static int parse_gzip(src *s, const char *name, enum idx_kind kind, uint8_t **da
     int ended = 0, rc;
     uint64_t done = 0, payload = 0;
     uint32_t n = 0;
-    if ((rc = inflate_exact(&z, s, h, hlen, &ended, name, hlen, &done, e)))
+    if ((rc = unzip_exact(&z, s, h, hlen, &ended, name, hlen, &done, e)))
         goto out;
     if ((rc = check_header(h, hlen, name, kind, &n, &payload, e)))
         goto out;
@@ -314,9 +310,9 @@ static int parse_gzip(src *s, const char *name, enum idx_kind kind, uint8_t **da
                      (unsigned long long)payload);
         goto out;
     }
-    if ((rc = inflate_exact(&z, s, buf, payload, &ended, name, hlen + payload, &done, e)))
+    if ((rc = unzip_exact(&z, s, buf, payload, &ended, name, hlen + payload, &done, e)))
         goto out;
-    if ((rc = inflate_exact(&z, s, NULL, 0, &ended, name, hlen + payload, &done, e)))
+    if ((rc = unzip_exact(&z, s, NULL, 0, &ended, name, hlen + payload, &done, e)))
         goto out;
     if (kind == IDX_LABELS && (rc = check_labels(buf, n, name, e)))
         goto out;
@@ -340,7 +336,7 @@ static int parse_src(src *s, const char *name, int wrap, enum idx_kind kind, uin
         return fm_fail(e, FM_EFORMAT, name, "empty file");
     int gz = is_gzip(s->p, s->avail);
     if (wrap == IDX_WRAP_GZIP && !gz) {
-        if (s->avail >= 4 && be32(s->p) == (uint32_t)kind)
+        if (s->avail >= 4 && bytes_be32(s->p) == (uint32_t)kind)
             return fm_fail(e, FM_EFORMAT, name,
                            "named .gz but holds uncompressed IDX data (already decompressed?); "
                            "rename it without .gz");

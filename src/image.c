@@ -1,5 +1,6 @@
 /* image.c: PNG through libpng's simplified API. */
 #include "image.h"
+#include "bytes.h"
 
 #include <inttypes.h>
 #include <png.h>
@@ -9,13 +10,8 @@
 
 #include "fileio.h"
 
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* libpng's message, with the common ones said plainly. */
-static int png_fault(fm_err *e, const char *name, const char *msg)
+static int decode_fault(fm_err *e, const char *name, const char *msg)
 {
     if (strstr(msg, "read beyond end of data") || strstr(msg, "Not enough image data"))
         return fm_fail(e, FM_EFORMAT, name, "truncated PNG (%s)", msg);
@@ -34,9 +30,9 @@ int image_decode_png(const uint8_t *buf, size_t len, const char *name, image *ou
      * width, height, ..., CRC), is judged before libpng sees the file and
      * before anything is allocated: a 100000x100000 header in a 60-byte
      * file is refused at once. A damaged IHDR is left to libpng to report. */
-    if (len >= 33 && be32(buf + 8) == 13 && memcmp(buf + 12, "IHDR", 4) == 0 &&
-        (uint32_t)crc32(0, buf + 12, 17) == be32(buf + 29)) {
-        uint32_t w = be32(buf + 16), h = be32(buf + 20);
+    if (len >= 33 && bytes_be32(buf + 8) == 13 && memcmp(buf + 12, "IHDR", 4) == 0 &&
+        (uint32_t)crc32(0, buf + 12, 17) == bytes_be32(buf + 29)) {
+        uint32_t w = bytes_be32(buf + 16), h = bytes_be32(buf + 20);
         if (w == 0 || h == 0)
             return fm_fail(e, FM_EFORMAT, name, "bad PNG: %" PRIu32 "x%" PRIu32
                            " pixels, an empty image", w, h);
@@ -59,7 +55,7 @@ int image_decode_png(const uint8_t *buf, size_t len, const char *name, image *ou
             uint64_t need = ((uint64_t)w * h * (uint64_t)(channels[type] * depth) + 7) / 8;
             uint64_t idat = 0;
             for (size_t at = 33; at + 12 <= len;) {
-                uint32_t n = be32(buf + at);
+                uint32_t n = bytes_be32(buf + at);
                 if (memcmp(buf + at + 4, "IDAT", 4) == 0)
                     idat += n < len - at - 12 ? n : len - at - 12;
                 if (memcmp(buf + at + 4, "IEND", 4) == 0 || n > len - at - 12)
@@ -77,7 +73,7 @@ int image_decode_png(const uint8_t *buf, size_t len, const char *name, image *ou
     memset(&pi, 0, sizeof pi);
     pi.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_memory(&pi, buf, len)) {
-        int rc = png_fault(e, name, pi.message);
+        int rc = decode_fault(e, name, pi.message);
         png_image_free(&pi);
         return rc;
     }
@@ -103,7 +99,7 @@ int image_decode_png(const uint8_t *buf, size_t len, const char *name, image *ou
                        pi.height);
     }
     if (!png_image_finish_read(&pi, NULL, px, 0, NULL)) {
-        int rc = png_fault(e, name, pi.message);
+        int rc = decode_fault(e, name, pi.message);
         png_image_free(&pi);
         free(px);
         return rc;
@@ -183,12 +179,6 @@ int image_encode_gray_png(const uint8_t *pix, int w, int h, uint8_t **buf, size_
 int image_write_gray_png(const char *path, const uint8_t *pix, int w, int h, fm_err *e)
 {
     return write_png(path, pix, w, h, PNG_FORMAT_GRAY, e);
-}
-
-int image_encode_rgb_png(const uint8_t *pix, int w, int h, uint8_t **buf, size_t *len,
-                         fm_err *e)
-{
-    return encode_png(pix, w, h, PNG_FORMAT_RGB, buf, len, e);
 }
 
 int image_write_rgb_png(const char *path, const uint8_t *pix, int w, int h, fm_err *e)

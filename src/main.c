@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "augment.h"
+#include "clock.h"
 #include "cli.h"
 #include "convert.h"
 #include "eval.h"
@@ -21,6 +22,7 @@
 #include "image.h"
 #include "kernels.h"
 #include "mlp.h"
+#include "meta.h"
 #include "model_file.h"
 #include "picture.h"
 #include "plot.h"
@@ -239,7 +241,7 @@ static int runtime_open(runtime *rt, int threads, int ftz)
 
 static void runtime_close(runtime *rt)
 {
-    pool_destroy(rt->pool);
+    pool_free(rt->pool);
     rt->pool = NULL;
 }
 
@@ -294,13 +296,6 @@ typedef struct progress {
     long steps, stop_after; /* FMNIST_STOP_AFTER_STEP: a test raises SIGINT there */
 } progress;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* The terminal's width: of standard error, else $COLUMNS, else 80. */
 static int terminal_width(void)
 {
@@ -317,7 +312,7 @@ static void on_step(void *ctx, const train_status *s)
     progress *pr = ctx;
     if (++pr->steps == pr->stop_after)
         raise(SIGINT);
-    double t = now();
+    double t = clock_seconds();
     progress_status ps = {s->epoch, s->epochs, s->step, s->steps, s->loss,
                           s->seconds > 0 ? (double)s->images / s->seconds : 0, 0, 0};
     if (pr->start == 0) { /* the first step: where this run (perhaps resumed) began */
@@ -375,7 +370,7 @@ static void on_epoch(void *ctx, const train_status *s)
     fflush(stdout);
     if (!pr->quiet && s->epoch == s->epochs && pr->start > 0) {
         char d[32];
-        progress_duration(d, sizeof d, now() - pr->start);
+        progress_duration(d, sizeof d, clock_seconds() - pr->start);
         fprintf(stderr, "trained to epoch %d in %s\n", s->epochs, d);
     }
 }

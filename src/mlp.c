@@ -281,9 +281,6 @@ static float dropout_scale(float p)
     return 1.0f / (1.0f - p);
 }
 
-/* Row tiles per chunk at least: 2 tiles of 6 rows. */
-#define CHUNK_ROWS (TILES_PER_CHUNK * GEMM_ROW_TILE)
-
 /* The team a plan is made for: the pool's, up to what w was sized for. */
 static int plan_team(const mlp_work *w, const pool *p)
 {

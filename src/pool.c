@@ -222,7 +222,7 @@ static void run(pool *p, int nchunks, const int *first, pool_fn fn, void *ctx)
         fp_restore(st);
 }
 
-void pool_destroy(pool *p)
+void pool_free(pool *p)
 {
     if (!p)
         return;

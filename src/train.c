@@ -1,6 +1,7 @@
 /* train.c: the training loop, its options, and its resumable state. */
 #define _POSIX_C_SOURCE 200809L
 #include "train.h"
+#include "clock.h"
 #include "mem.h"
 
 #include <errno.h>
@@ -14,14 +15,8 @@
 #include "adam.h"
 #include "augment.h"
 #include "eval.h"
+#include "meta.h"
 #include "model_file.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 train_config train_defaults(void)
 {
@@ -702,7 +697,7 @@ static int run_epoch(run *r, mlp *m, int epoch, uint32_t first_pos, double loss_
                      train_state *stopped, fm_err *e)
 {
     const train_hooks *h = r->h;
-    r->t0 = now();
+    r->t0 = clock_seconds();
     r->epoch_rng = r->gen;
     memcpy(r->perm, r->order, (size_t)r->ntrain * sizeof *r->perm);
     rng_shuffle(&r->gen, r->perm, r->ntrain);
@@ -722,7 +717,7 @@ static int run_epoch(run *r, mlp *m, int epoch, uint32_t first_pos, double loss_
         if (h && h->on_step) {
             r->s.loss = r->loss_sum / (double)r->s.images;
             r->s.accuracy = (double)r->w.correct / (double)r->s.images;
-            r->s.seconds = now() - r->t0;
+            r->s.seconds = clock_seconds() - r->t0;
             h->on_step(h->ctx, &r->s);
         }
         if (stop_requested(r) && pos + (uint32_t)B < r->ntrain)
@@ -741,7 +736,7 @@ static int run_end_epoch(run *r, int epoch, fm_err *e)
     int rc;
     s->loss = r->loss_sum / (double)s->images;
     s->accuracy = (double)r->w.correct / (double)s->images;
-    s->train_seconds = now() - r->t0;
+    s->train_seconds = clock_seconds() - r->t0;
     if (r->cfg->val) {
         if ((rc = eval_run(&r->shown, &r->val, r->p, r->k, &r->ew, &er, NULL, e)))
             return rc;
@@ -764,7 +759,7 @@ static int run_end_epoch(run *r, int epoch, fm_err *e)
         s->test_accuracy = r->last_test = (double)er.correct / (double)er.n;
         s->test_loss = er.loss;
     }
-    s->seconds = now() - r->t0;
+    s->seconds = clock_seconds() - r->t0;
     r->epochs_run = epoch;
     if (r->h && r->h->on_epoch)
         r->h->on_epoch(r->h->ctx, s);

@@ -173,7 +173,7 @@ static int run(mlp *m, const train_config *c, uint32_t n, const idx_set *test, t
     int rc = train_run(m, &r, &sub, test, c, p, kernel_find(NULL), NULL, NULL, NULL, res, &e);
     if (rc)
         fprintf(stderr, "train_run: %s\n", e.msg);
-    pool_destroy(p);
+    pool_free(p);
     return rc;
 }
 
@@ -305,7 +305,7 @@ static void test_options_deterministic_across_threads(void **state)
         assert_int_equal(pool_create(&p, t, 1, NULL), FM_OK);
         assert_int_equal(train_run(&b, &r, &sub, NULL, &c, p, kernel_find("avx2") ? kernel_find("avx2") : kernel_find(NULL),
                                    NULL, NULL, NULL, NULL, NULL), FM_OK);
-        pool_destroy(p);
+        pool_free(p);
         assert_memory_equal(a.params, b.params, a.nparams * sizeof(float));
         mlp_free(&b);
     }

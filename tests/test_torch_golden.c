@@ -422,7 +422,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    pool_destroy(P);
+    pool_free(P);
     mlp_free(&net);
     free(p0);
     free(grad_torch);

@@ -54,7 +54,7 @@ static int train(mlp *m, uint32_t n, int epochs, int batch, double lr, int threa
     cfg.lr = lr;
     train_hooks h = {NULL, on_epoch, NULL, NULL};
     int rc = train_run(m, &r, &sub, NULL, &cfg, p, kernel_find(kernel), &h, NULL, NULL, NULL, e);
-    pool_destroy(p);
+    pool_free(p);
     return rc;
 }
 

@@ -66,7 +66,7 @@ int main(int argc, char **argv)
         rc = 1;
     }
     mlp_work_free(&w);
-    pool_destroy(p);
+    pool_free(p);
     free(pred);
     mlp_free(&net);
     idx_free(&test);

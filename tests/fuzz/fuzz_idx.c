@@ -22,16 +22,12 @@
 #include <zlib.h>
 
 #include "fuzz.h"
+#include "bytes.h"
 #include "idx.h"
 
 static int is_gzip(const uint8_t *p, size_t n)
 {
     return n >= 2 && p[0] == 0x1f && p[1] == 0x8b;
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /* Inflates every gzip member of in as one stream, as gzip -d does, into
@@ -181,12 +177,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t *ref = malloc(hlen + n);
         FUZZ_ASSERT(ref != NULL);
         FUZZ_ASSERT(inflate_all(buf, len, ref, hlen + n) == hlen + n);
-        FUZZ_ASSERT(be32(ref) == (uint32_t)kind && be32(ref + 4) == count);
+        FUZZ_ASSERT(bytes_be32(ref) == (uint32_t)kind && bytes_be32(ref + 4) == count);
         FUZZ_ASSERT(memcmp(ref + hlen, out, n) == 0);
         free(ref);
     } else {
         FUZZ_ASSERT(len == hlen + n);
-        FUZZ_ASSERT(be32(buf) == (uint32_t)kind && be32(buf + 4) == count);
+        FUZZ_ASSERT(bytes_be32(buf) == (uint32_t)kind && bytes_be32(buf + 4) == count);
         FUZZ_ASSERT(memcmp(buf + hlen, out, n) == 0);
     }
     if (kind == IDX_LABELS)

@@ -1,0 +1,13 @@
+/* bytes.h: integers stored big-endian in byte buffers (IDX headers, PNG
+ * chunks). */
+#ifndef FMNIST_BYTES_H
+#define FMNIST_BYTES_H
+
+#include <stdint.h>
+
+static inline uint32_t bytes_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+#endif
