@@ -41,37 +41,16 @@ static inline TARGET __m256 vkeep_gt0(__m256 v, __m256 mk)
 
 #include "gemm_x86.inc"
 
-/* The same sequence of float operations as adam_update_ref, 8 lanes wide. */
-TARGET void adam_update_avx2(const adam_coef *c, float *params, const float *grads, float *m,
-                             float *v, size_t i0, size_t i1)
-{
-    const __m256 b1 = _mm256_set1_ps(c->b1), b2 = _mm256_set1_ps(c->b2);
-    const __m256 ob1 = _mm256_set1_ps(c->one_minus_b1), ob2 = _mm256_set1_ps(c->one_minus_b2);
-    const __m256 eps = _mm256_set1_ps(c->eps), nss = _mm256_set1_ps(c->neg_step_size);
-    const __m256 bc2s = _mm256_set1_ps(c->bc2_sqrt), decay = _mm256_set1_ps(c->decay);
-    const __m256 ed = _mm256_set1_ps(c->ema_d), eod = _mm256_set1_ps(c->ema_od);
-    const int decoupled = c->decay != 1.0f;
-    size_t i = i0;
-    for (; i + 8 <= i1; i += 8) {
-        __m256 g = _mm256_loadu_ps(grads + i);
-        __m256 p = _mm256_loadu_ps(params + i);
-        if (decoupled)
-            p = _mm256_mul_ps(p, decay);
-        __m256 mi = _mm256_fmadd_ps(ob1, g, _mm256_mul_ps(_mm256_loadu_ps(m + i), b1));
-        __m256 vi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), b2),
-                                  _mm256_mul_ps(_mm256_mul_ps(ob2, g), g));
-        __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), bc2s), eps);
-        _mm256_storeu_ps(m + i, mi);
-        _mm256_storeu_ps(v + i, vi);
-        __m256 np = _mm256_add_ps(p, _mm256_div_ps(_mm256_mul_ps(nss, mi), denom));
-        _mm256_storeu_ps(params + i, np);
-        if (c->ema)
-            _mm256_storeu_ps(c->ema + i, _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(c->ema + i), ed),
-                                                       _mm256_mul_ps(eod, np)));
-    }
-    if (i < i1)
-        adam_update_ref(c, params, grads, m, v, i, i1);
-}
+static inline TARGET __m256 vset1(float x) { return _mm256_set1_ps(x); }
+static inline TARGET __m256 vmul(__m256 a, __m256 b) { return _mm256_mul_ps(a, b); }
+static inline TARGET __m256 vdiv(__m256 a, __m256 b) { return _mm256_div_ps(a, b); }
+static inline TARGET __m256 vsqrt(__m256 a) { return _mm256_sqrt_ps(a); }
+
+#define ADAM_FN adam_update_avx2
+#define ADAM_TAIL adam_update_ref
+#include "adam_x86.inc"
+#undef ADAM_FN
+#undef ADAM_TAIL
 
 /* The same hash as dropout_bits, 8 lanes at a time. */
 TARGET void dropout_forward_avx2(float *xT, int B, int r0, int r1, uint32_t key,
@@ -174,6 +153,10 @@ TARGET void transpose_avx2(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_
 #define vadd vadd512
 #define vmax0 vmax0512
 #define vkeep_gt0 vkeep_gt0512
+#define vset1 vset1512
+#define vmul vmul512
+#define vdiv vdiv512
+#define vsqrt vsqrt512
 
 /* ---- AVX-512F: 16 floats per vector, tiles of 6 x 64 ---- */
 #define TARGET __attribute__((target("avx512f,avx2,fma")))
@@ -203,36 +186,14 @@ static inline TARGET __m512 vkeep_gt0(__m512 v, __m512 mk)
 
 #include "gemm_x86.inc"
 
-TARGET void adam_update_avx512(const adam_coef *c, float *params, const float *grads, float *m,
-                               float *v, size_t i0, size_t i1)
-{
-    const __m512 b1 = _mm512_set1_ps(c->b1), b2 = _mm512_set1_ps(c->b2);
-    const __m512 ob1 = _mm512_set1_ps(c->one_minus_b1), ob2 = _mm512_set1_ps(c->one_minus_b2);
-    const __m512 eps = _mm512_set1_ps(c->eps), nss = _mm512_set1_ps(c->neg_step_size);
-    const __m512 bc2s = _mm512_set1_ps(c->bc2_sqrt), decay = _mm512_set1_ps(c->decay);
-    const __m512 ed = _mm512_set1_ps(c->ema_d), eod = _mm512_set1_ps(c->ema_od);
-    const int decoupled = c->decay != 1.0f;
-    size_t i = i0;
-    for (; i + 16 <= i1; i += 16) {
-        __m512 g = _mm512_loadu_ps(grads + i);
-        __m512 p = _mm512_loadu_ps(params + i);
-        if (decoupled)
-            p = _mm512_mul_ps(p, decay);
-        __m512 mi = _mm512_fmadd_ps(ob1, g, _mm512_mul_ps(_mm512_loadu_ps(m + i), b1));
-        __m512 vi = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(v + i), b2),
-                                  _mm512_mul_ps(_mm512_mul_ps(ob2, g), g));
-        __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), bc2s), eps);
-        _mm512_storeu_ps(m + i, mi);
-        _mm512_storeu_ps(v + i, vi);
-        __m512 np = _mm512_add_ps(p, _mm512_div_ps(_mm512_mul_ps(nss, mi), denom));
-        _mm512_storeu_ps(params + i, np);
-        if (c->ema)
-            _mm512_storeu_ps(c->ema + i, _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(c->ema + i), ed),
-                                                       _mm512_mul_ps(eod, np)));
-    }
-    if (i < i1)
-        adam_update_avx2(c, params, grads, m, v, i, i1);
-}
+static inline TARGET __m512 vset1(float x) { return _mm512_set1_ps(x); }
+static inline TARGET __m512 vmul(__m512 a, __m512 b) { return _mm512_mul_ps(a, b); }
+static inline TARGET __m512 vdiv(__m512 a, __m512 b) { return _mm512_div_ps(a, b); }
+static inline TARGET __m512 vsqrt(__m512 a) { return _mm512_sqrt_ps(a); }
+
+#define ADAM_FN adam_update_avx512
+#define ADAM_TAIL adam_update_avx2
+#include "adam_x86.inc"
 
 TARGET void normalize_u8_avx512(float *out, const unsigned char *in, size_t n)
 {
