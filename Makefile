@@ -23,7 +23,10 @@ CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 # -fno-math-errno lets sqrtf inline; it changes no result.
 WARN     := -std=c11 -Wall -Wextra -Wpedantic
 FPFLAGS  := -ffp-contract=off -fno-math-errno
-ALL_CFLAGS = $(WARN) $(FPFLAGS) $(CFLAGS) -Iinclude $(PKG_CFLAGS) -MMD -MP -pthread
+# -fvisibility=hidden: only fmnist.h's API (FMNIST_API) is visible outside
+# the public libraries (libfmnist.so.0, and the public libfmnist.a).
+ALL_CFLAGS = $(WARN) $(FPFLAGS) $(CFLAGS) -Iinclude $(PKG_CFLAGS) -MMD -MP -pthread \
+             -fvisibility=hidden
 LDLIBS   = $(PKG_LIBS) -lm -pthread
 
 # BUILD is taken from the command line only (an environment variable of
@@ -39,6 +42,11 @@ endif
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 LIB      := $(BUILD)/libfmnist.a
+# The public libraries (see below).
+PUB_A   := $(BUILD)/public/libfmnist.a
+SO_NAME := libfmnist.so.0
+SO      := $(BUILD)/public/$(SO_NAME)
+PIC_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/pic/%.o)
 BIN      := $(if $(filter build,$(BUILD)),fmnist,$(BUILD)/fmnist)
 
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -56,8 +64,8 @@ TOOL_BIN := $(BUILD)/tools/fmnist_predict $(BUILD)/tools/augment_sheet $(BUILD)/
 DOCS := $(BUILD)/doc/fmnist.1 $(BUILD)/doc/fmnist.bash $(BUILD)/doc/_fmnist
 
 .PHONY: all check check-torch run bench clean install uninstall deps deps-test deps-data fuzz \
-        docs mutate
-all: $(BIN) $(DOCS)
+        docs mutate libs
+all: $(BIN) $(DOCS) $(PUB_A) $(SO)
 docs: $(DOCS)
 
 $(BUILD)/doc/fmnist.1: $(BUILD)/tools/gen_docs
@@ -93,6 +101,26 @@ $(BUILD)/%.o: src/%.c | $(BUILD)/.deps
 # Where make install puts the model that eval and classify find by default.
 $(BUILD)/main.o: ALL_CFLAGS += -DFMNIST_DATADIR='"$(DATADIR)/fmnist"'
 
+# The public libraries (make install): a static one whose only global
+# symbols are fmnist_* (the objects linked into one with ld -r, then every
+# hidden symbol made local), and a shared one, libfmnist.so.0, built from
+# position-independent objects and exporting fmnist_* alone (its version
+# script, tools/libfmnist.map). tests/api.sh checks both with nm.
+$(BUILD)/pic/%.o: src/%.c | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -c $< -o $@
+$(PUB_A): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(LD) -r -o $(BUILD)/public/fmnist.o $(LIB_OBJ)
+	objcopy --localize-hidden $(BUILD)/public/fmnist.o
+	rm -f $@ && $(AR) rcs $@ $(BUILD)/public/fmnist.o
+$(SO): $(PIC_OBJ) tools/libfmnist.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,$(SO_NAME) -Wl,--version-script=tools/libfmnist.map $(LDFLAGS) \
+	  -o $@ $(PIC_OBJ) $(LDLIBS)
+	ln -sf $(SO_NAME) $(BUILD)/public/libfmnist.so
+libs: $(PUB_A) $(SO)
+
 $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
@@ -123,7 +151,9 @@ $(BUILD)/tools/%: tools/%.c $(LIB) | $(BUILD)/.deps
 FAILFAST ?=
 CHECK_FIRST ?=
 CHECK_BIN = $(CHECK_FIRST:%=$(BUILD)/tests/%) $(filter-out $(CHECK_FIRST:%=$(BUILD)/tests/%),$(TEST_BIN))
-check: $(BIN) $(TEST_BIN) $(TOOL_BIN) $(DOCS)
+# (The public libraries are not made in a sanitizer build: a program linked
+# to them would need the sanitizer's runtime. tests/api.sh skips there.)
+check: $(BIN) $(TEST_BIN) $(TOOL_BIN) $(DOCS) $(if $(filter 1,$(SAN)),,$(PUB_A) $(SO))
 	@failed=0; skipped=""; \
 	run() { "$$@"; rc=$$?; \
 	  if [ $$rc -eq 77 ]; then skipped="$$skipped $$name"; \
@@ -191,10 +221,13 @@ MANDIR  ?= $(DATADIR)/man
 DOCDIR  ?= $(DATADIR)/doc/fmnist
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 ZSHCOMPDIR  ?= $(DATADIR)/zsh/vendor-completions
+LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
 INSTALLED = $(BINDIR)/fmnist $(MANDIR)/man1/fmnist.1 $(BASHCOMPDIR)/fmnist \
             $(ZSHCOMPDIR)/_fmnist $(DOCDIR)/README.md $(DOCDIR)/LICENSE \
-            $(DATADIR)/fmnist/fmnist.model
-install: $(BIN) $(DOCS)
+            $(DATADIR)/fmnist/fmnist.model $(INCLUDEDIR)/fmnist.h $(LIBDIR)/libfmnist.a \
+            $(LIBDIR)/$(SO_NAME) $(LIBDIR)/libfmnist.so $(LIBDIR)/pkgconfig/fmnist.pc
+install: $(BIN) $(DOCS) $(PUB_A) $(SO)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
 	  $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(DOCDIR)
 	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/fmnist
@@ -202,6 +235,14 @@ install: $(BIN) $(DOCS)
 	install -m 644 $(BUILD)/doc/fmnist.bash $(DESTDIR)$(BASHCOMPDIR)/fmnist
 	install -m 644 $(BUILD)/doc/_fmnist $(DESTDIR)$(ZSHCOMPDIR)/_fmnist
 	install -m 644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 include/fmnist.h $(DESTDIR)$(INCLUDEDIR)/fmnist.h
+	install -m 644 $(PUB_A) $(DESTDIR)$(LIBDIR)/libfmnist.a
+	install -m 755 $(SO) $(DESTDIR)$(LIBDIR)/$(SO_NAME)
+	ln -sf $(SO_NAME) $(DESTDIR)$(LIBDIR)/libfmnist.so
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	  -e 's|@VERSION@|'"$$(sed -n 's/^#define FMNIST_VERSION "\(.*\)"/\1/p' include/version.h)"'|' \
+	  tools/fmnist.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/fmnist.pc
 	@if [ -f $(MODEL) ]; then \
 	  echo "install -m 644 $(MODEL) $(DESTDIR)$(DATADIR)/fmnist/fmnist.model"; \
 	  install -d $(DESTDIR)$(DATADIR)/fmnist && \

@@ -76,7 +76,13 @@ if make -s install BUILD="$mkbuild" DESTDIR="$dest" PREFIX=/usr > "$tmp/install.
     (cd "$dest" && find . -type f | sort) > "$tmp/files"
     printf '%s\n' ./usr/bin/fmnist ./usr/share/bash-completion/completions/fmnist \
         ./usr/share/doc/fmnist/LICENSE ./usr/share/doc/fmnist/README.md \
-        ./usr/share/man/man1/fmnist.1 ./usr/share/zsh/vendor-completions/_fmnist > "$tmp/want"
+        ./usr/share/man/man1/fmnist.1 ./usr/share/zsh/vendor-completions/_fmnist \
+        ./usr/include/fmnist.h ./usr/lib/libfmnist.a ./usr/lib/libfmnist.so.0 \
+        ./usr/lib/pkgconfig/fmnist.pc > "$tmp/want"
+    # The libraries are not made in a sanitizer build.
+    if [ ! -f "$build/public/libfmnist.a" ]; then
+        grep -v '^./usr/lib\|^./usr/include' "$tmp/want" > "$tmp/want2"; mv "$tmp/want2" "$tmp/want"
+    fi
     # The model of make model, when it was made.
     [ -f "$build/fmnist.model" ] && echo ./usr/share/fmnist/fmnist.model >> "$tmp/want"
     sort -o "$tmp/want" "$tmp/want"

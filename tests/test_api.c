@@ -1,0 +1,171 @@
+/* test_api.c: libfmnist's public API (fmnist.h): every function, its errors
+ * (outputs untouched), and the same results as the modules the CLI uses. */
+#include "testutil.h"
+
+#include <math.h>
+
+#include "fmnist.h"
+#include "idx.h"
+#include "image.h"
+#include "mlp.h"
+#include "model_file.h"
+#include "prep.h"
+
+static char *dir, model_path[4200];
+static idx_set sample;
+
+static int setup(void **state)
+{
+    (void)state;
+    dir = tu_tmpdir();
+    snprintf(model_path, sizeof model_path, "%s/m.model", dir);
+    if (tu_fmnist(NULL, NULL, "train --data data/sample --epochs 1 --quiet --model %s",
+                  model_path) != 0)
+        return -1;
+    fm_err e;
+    return idx_load("data/sample/t10k-images-idx3-ubyte.gz", "data/sample/t10k-labels-idx1-ubyte.gz",
+                    &sample, &e) ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    idx_free(&sample);
+    tu_rmtree(dir);
+    return 0;
+}
+
+static void test_names_version_top(void **state)
+{
+    (void)state;
+    assert_string_equal(fmnist_class_name(0), "T-shirt/top");
+    assert_string_equal(fmnist_class_name(9), "Ankle boot");
+    assert_null(fmnist_class_name(10));
+    assert_null(fmnist_class_name(-1));
+    assert_non_null(strchr(fmnist_version(), '.'));
+    assert_string_equal(fmnist_strerror(FMNIST_ENOMEM), "out of memory");
+    const float p[10] = {0.1f, 0.3f, 0.05f, 0.3f, 0, 0, 0.2f, 0, 0.05f, 0};
+    int top[10] = {-1, -1, -1};
+    assert_int_equal(fmnist_top(p, 3, top), 3);
+    assert_int_equal(top[0], 1); /* ties to the lower label */
+    assert_int_equal(top[1], 3);
+    assert_int_equal(top[2], 6);
+    assert_int_equal(fmnist_top(p, 0, top), 0);
+    assert_int_equal(fmnist_top(p, 11, top), 0);
+}
+
+static void test_load_errors_leave_outputs(void **state)
+{
+    (void)state;
+    fmnist_model *m = (fmnist_model *)&sample; /* any non-NULL value, to see it kept */
+    fmnist_error err;
+    assert_int_equal(fmnist_model_load("no/such.model", &m, &err), FMNIST_ENOTFOUND);
+    assert_ptr_equal(m, (fmnist_model *)&sample);
+    assert_int_equal(err.code, FMNIST_ENOTFOUND);
+    assert_non_null(strstr(err.message, "no/such.model"));
+    const char junk[] = "not a model at all";
+    assert_int_equal(fmnist_model_load_buffer(junk, sizeof junk, &m, &err), FMNIST_EFORMAT);
+    assert_ptr_equal(m, (fmnist_model *)&sample);
+    assert_int_equal(fmnist_model_load(NULL, &m, &err), FMNIST_EINVAL);
+    assert_int_equal(fmnist_model_load(model_path, &m, NULL), FMNIST_OK); /* err may be NULL */
+    float probs[10] = {7};
+    assert_int_equal(fmnist_classify_file(m, NULL, "no/such.png", probs, &err), FMNIST_ENOTFOUND);
+    assert_true(probs[0] == 7);
+    assert_int_equal(fmnist_classify_buffer(m, NULL, junk, sizeof junk, probs, &err),
+                     FMNIST_EFORMAT);
+    assert_int_equal(fmnist_classify_pixels(m, NULL, (const unsigned char *)junk, 2, 2, 5, probs,
+                                            &err), FMNIST_EINVAL);
+    assert_true(probs[0] == 7);
+    fmnist_model_free(m);
+    fmnist_model_free(NULL);
+    fmnist_work_free(NULL);
+    /* A valid model file of another network is refused. */
+    mlp other;
+    const int widths[3] = {784, 32, 10};
+    char path[4300];
+    snprintf(path, sizeof path, "%s/other.model", dir);
+    assert_int_equal(mlp_create(&other, 2, widths, NULL), FM_OK);
+    assert_int_equal(model_save(path, &other, "epochs=1\n", NULL, 0, NULL), FM_OK);
+    mlp_free(&other);
+    m = (fmnist_model *)&sample;
+    assert_int_equal(fmnist_model_load(path, &m, &err), FMNIST_EFORMAT);
+    assert_non_null(strstr(err.message, "784-256-128-64-10"));
+    assert_ptr_equal(m, (fmnist_model *)&sample);
+}
+
+/* The 28x28 path gives what eval's network gives, with or without a work
+ * buffer, from a file or from memory; the metadata is the model's. */
+static void test_classify_agrees(void **state)
+{
+    (void)state;
+    fmnist_model *a, *b;
+    fmnist_work *w;
+    fmnist_error err;
+    assert_int_equal(fmnist_model_load(model_path, &a, &err), FMNIST_OK);
+    size_t n = 0;
+    uint8_t *bytes = tu_read(model_path, &n);
+    assert_int_equal(fmnist_model_load_buffer(bytes, n, &b, &err), FMNIST_OK);
+    free(bytes);
+    assert_int_equal(fmnist_work_new(a, &w, &err), FMNIST_OK);
+    char v[32];
+    assert_int_equal(fmnist_model_meta(a, "epochs", v, sizeof v), 1);
+    assert_string_equal(v, "1");
+    assert_int_equal(fmnist_model_meta(a, "nothing", v, sizeof v), 0);
+    assert_non_null(strstr(fmnist_model_meta_text(b), "seed=1\n"));
+    for (uint32_t i = 0; i < 50; i++) {
+        const unsigned char *px = sample.images + (size_t)i * 784;
+        float p1[10], p2[10], p3[10];
+        assert_int_equal(fmnist_classify_28x28(a, w, px, p1, &err), FMNIST_OK);
+        assert_int_equal(fmnist_classify_28x28(b, NULL, px, p2, &err), FMNIST_OK);
+        /* As a gray picture in memory: the data set's own form passes through. */
+        assert_int_equal(fmnist_classify_pixels(a, w, px, 28, 28, 1, p3, &err), FMNIST_OK);
+        assert_memory_equal(p1, p2, sizeof p1);
+        assert_memory_equal(p1, p3, sizeof p1);
+        double sum = 0;
+        for (int c = 0; c < 10; c++)
+            sum += p1[c];
+        assert_true(fabs(sum - 1) < 1e-5);
+    }
+    /* A picture file and its bytes, RGBA in memory too. */
+    float pf[10], pb[10], pp[10];
+    const char *pic = "tests/fixtures/t1-white10x.png";
+    assert_int_equal(fmnist_classify_file(a, w, pic, pf, &err), FMNIST_OK);
+    bytes = tu_read(pic, &n);
+    assert_int_equal(fmnist_classify_buffer(a, NULL, bytes, n, pb, &err), FMNIST_OK);
+    free(bytes);
+    image img;
+    fm_err e;
+    assert_int_equal(image_read_png(pic, &img, &e), FM_OK);
+    assert_int_equal(fmnist_classify_pixels(a, w, img.rgba, img.w, img.h, 4, pp, &err), FMNIST_OK);
+    image_free(&img);
+    assert_memory_equal(pf, pb, sizeof pf);
+    assert_memory_equal(pf, pp, sizeof pf);
+    /* Gray and alpha (2 channels) as the same picture in RGBA. */
+    assert_int_equal(image_read_png("tests/fixtures/t0-alpha.png", &img, &e), FM_OK);
+    unsigned char *ga = malloc((size_t)img.w * img.h * 2);
+    for (size_t i = 0; i < (size_t)img.w * img.h; i++)
+        /* (Fully transparent pixels black here: their colour must not count.) */
+        ga[2 * i] = img.rgba[4 * i + 3] ? img.rgba[4 * i] : 0, ga[2 * i + 1] = img.rgba[4 * i + 3];
+    float p4[10], p2[10];
+    assert_int_equal(fmnist_classify_pixels(a, w, img.rgba, img.w, img.h, 4, p4, &err), FMNIST_OK);
+    assert_int_equal(fmnist_classify_pixels(a, w, ga, img.w, img.h, 2, p2, &err), FMNIST_OK);
+    assert_memory_equal(p4, p2, sizeof p4);
+    free(ga);
+    image_free(&img);
+    int top[1];
+    fmnist_top(pf, 1, top);
+    assert_int_equal(top[0], 2); /* item 1 of the test set: a pullover */
+    fmnist_work_free(w);
+    fmnist_model_free(a);
+    fmnist_model_free(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names_version_top),
+        cmocka_unit_test(test_load_errors_leave_outputs),
+        cmocka_unit_test(test_classify_agrees),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
