@@ -93,8 +93,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(t->label_smoothing >= 0 && t->label_smoothing < 1);
         FUZZ_ASSERT(t->ema >= 0 && t->ema < 1);
         FUZZ_ASSERT(t->weight_decay >= 0 && t->weight_decay <= 10);
-        /* What cli_parse checks across options (not done for --help). */
-        if (!o.help) {
+        /* What cli_parse checks across options (not done for --help or
+         * --version, which end the command there). */
+        int info = o.help || o.version;
+        if (!info) {
             FUZZ_ASSERT(t->warmup >= 0 && t->warmup <= t->epochs);
             FUZZ_ASSERT(t->keep == KEEP_LAST || t->val > 0);
             FUZZ_ASSERT(t->patience == 0 || t->val > 0);
@@ -112,9 +114,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (strcmp(o.model, "fmnist.model") != 0)
             check_path(o.model, orig, len, argc);
         check_path(o.output, orig, len, argc);
-        if (o.command == CLI_EXPORT && !o.help)
+        if (o.command == CLI_EXPORT && !info)
             FUZZ_ASSERT(o.index >= 0);
-        if (o.command == CLI_CLASSIFY && !o.help)
+        if (o.command == CLI_CLASSIFY && !info)
             FUZZ_ASSERT(o.nfiles >= 1);
         if (o.command != CLI_CLASSIFY)
             FUZZ_ASSERT(o.nfiles == 0);
