@@ -94,7 +94,9 @@ deps-test: $(BUILD)/.deps-test
 deps-data:
 	@sh tools/deps.sh data
 
-$(BUILD)/%.o: src/%.c | $(BUILD)/.deps
+# (Objects depend on the Makefile too: its flags, -fvisibility=hidden among
+# them, are part of what they are.)
+$(BUILD)/%.o: src/%.c Makefile | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -106,7 +108,7 @@ $(BUILD)/main.o: ALL_CFLAGS += -DFMNIST_DATADIR='"$(DATADIR)/fmnist"'
 # hidden symbol made local), and a shared one, libfmnist.so.0, built from
 # position-independent objects and exporting fmnist_* alone (its version
 # script, tools/libfmnist.map). tests/api.sh checks both with nm.
-$(BUILD)/pic/%.o: src/%.c | $(BUILD)/.deps
+$(BUILD)/pic/%.o: src/%.c Makefile | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -c $< -o $@
 $(PUB_A): $(LIB_OBJ)
