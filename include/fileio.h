@@ -34,6 +34,12 @@ void file_remove_temporary(void);
  * for a stat st_mode, in messages. */
 const char *file_kind(unsigned mode);
 
+/* Opens path for reading (close-on-exec), without blocking on a FIFO, and
+ * checks it is a regular file: *fd and *size on success. A missing file is
+ * FM_ENOTFOUND, another kind of file not_regular (FM_EIO or FM_EFORMAT, as
+ * the caller words it), with its kind named; nothing is left open. */
+int file_open_regular(const char *path, int not_regular, int *fd, uint64_t *size, fm_err *e);
+
 /* Reads a whole regular file of at most max bytes into a malloc'd buffer.
  * path "-" reads standard input (also bounded by max). On failure *data
  * and *len are untouched. */

@@ -178,6 +178,29 @@ int file_write_atomic(const char *name, const void *data, size_t len, fm_err *e)
     return FM_OK;
 }
 
+int file_open_regular(const char *path, int not_regular, int *fd, uint64_t *size, fm_err *e)
+{
+    int f = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (f < 0)
+        return fm_fail(e, errno == ENOENT ? FM_ENOTFOUND : FM_EIO, path, "cannot open: %s",
+                       strerror(errno));
+    struct stat st;
+    if (fstat(f, &st) != 0) {
+        int err = errno;
+        close(f);
+        return fm_fail(e, FM_EIO, path, "cannot stat: %s", strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(f);
+        return fm_fail(e, not_regular, path, "is %s, not a regular file", file_kind(st.st_mode));
+    }
+    /* Regular files never block; reads need no O_NONBLOCK. */
+    fcntl(f, F_SETFL, fcntl(f, F_GETFL) & ~O_NONBLOCK);
+    *fd = f;
+    *size = (uint64_t)st.st_size;
+    return FM_OK;
+}
+
 int file_read_all(const char *path, size_t max, uint8_t **data, size_t *len, fm_err *e)
 {
     int is_stdin = strcmp(path, "-") == 0;

@@ -370,30 +370,19 @@ static int ends_with(const char *s, const char *suffix)
 int idx_read_file(const char *path, enum idx_kind kind, uint8_t **data, uint32_t *count,
                   fm_err *e)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return fm_fail(e, errno == ENOENT ? FM_ENOTFOUND : FM_EIO, path, "cannot open: %s",
-                       strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int err = errno;
-        close(fd);
-        return fm_fail(e, FM_EIO, path, "cannot stat: %s", strerror(err));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return fm_fail(e, FM_EFORMAT, path, "is %s, not a regular file", file_kind(st.st_mode));
-    }
-    /* Regular files never block; clear O_NONBLOCK for clarity of reads. */
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    src s = {.fd = fd, .size = (uint64_t)st.st_size};
+    int fd;
+    uint64_t size;
+    int rc = file_open_regular(path, FM_EFORMAT, &fd, &size, e);
+    if (rc)
+        return rc;
+    src s = {.fd = fd, .size = size};
     s.chunk = malloc(IDX_READ_CHUNK);
     if (!s.chunk) {
         close(fd);
         return fm_fail(e, FM_ENOMEM, path, "out of memory");
     }
-    int rc = parse_src(&s, path, ends_with(path, ".gz") ? IDX_WRAP_GZIP : IDX_WRAP_RAW, kind,
-                       data, count, e);
+    rc = parse_src(&s, path, ends_with(path, ".gz") ? IDX_WRAP_GZIP : IDX_WRAP_RAW, kind,
+                   data, count, e);
     free(s.chunk);
     close(fd);
     return rc;

@@ -176,8 +176,11 @@ static size_t implied_length(const uint8_t *b, size_t len)
     return with_blocks(n, P, get32(b + n - 4));
 }
 
-int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **meta,
-                 float **blocks, int *nblocks, fm_err *e)
+/* The envelope: magic, checksum (damage reported as damage, whatever the
+ * version), version, flags, layers and widths, and the exact length the
+ * header implies. */
+static int decode_header(const uint8_t *b, size_t len, const char *name, uint32_t *flags_out,
+                         uint32_t *L_out, int width[MLP_MAX_LAYERS + 1], fm_err *e)
 {
     size_t ml = len < 8 ? len : 8;
     if (len == 0)
@@ -188,7 +191,7 @@ int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **
         return fm_fail(e, FM_EFORMAT, name, "truncated: %zu bytes, too short for a model file",
                        len);
     /* Every format keeps the checksum of everything before it in its last
-     * four bytes, so damage is reported as damage, whatever the version. */
+     * four bytes. */
     if (crc(b, len - 4) != get32(b + len - 4)) {
         size_t want = implied_length(b, len);
         if (want == CUT_IN_HEADER)
@@ -214,7 +217,6 @@ int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **
         return fm_fail(e, FM_EFORMAT, name, "%u layers: 1..%d supported", L, MLP_MAX_LAYERS);
     if (len < 20 + 4 * ((size_t)L + 1) + 4)
         return fm_fail(e, FM_EFORMAT, name, "truncated header");
-    int width[MLP_MAX_LAYERS + 1];
     for (uint32_t l = 0; l <= L; l++) {
         uint32_t w = get32(b + 20 + 4 * l);
         if (w < 1 || w > MLP_MAX_WIDTH)
@@ -231,6 +233,34 @@ int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **
     }
     if (want != len)
         return fm_fail(e, FM_EFORMAT, name, "%zu bytes, its header implies %zu", len, want);
+    *flags_out = flags;
+    *L_out = L;
+    return FM_OK;
+}
+
+/* NaN or infinite values: checked in the bytes, whatever the caller asks
+ * for (P parameters, then K state blocks of P after the count). */
+static int check_finite(const uint8_t *params, const uint8_t *state, size_t P, uint32_t K,
+                        const char *name, fm_err *e)
+{
+    size_t bad = first_non_finite_bytes(params, P);
+    if (bad < P)
+        return fm_fail(e, FM_EFORMAT, name, "corrupt: parameter %zu is %s", bad,
+                       get32(params + 4 * bad) & 0x7fffffu ? "NaN" : "infinite");
+    size_t bad_state = K ? first_non_finite_bytes(state + 4, K * P) : 0;
+    if (bad_state < K * P)
+        return fm_fail(e, FM_EFORMAT, name, "corrupt: state value %zu is not finite", bad_state);
+    return FM_OK;
+}
+
+int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **meta,
+                 float **blocks, int *nblocks, fm_err *e)
+{
+    uint32_t flags = 0, L = 0;
+    int width[MLP_MAX_LAYERS + 1];
+    int rc = decode_header(b, len, name, &flags, &L, width, e);
+    if (rc)
+        return rc;
     const uint8_t *p = b + 20 + 4 * ((size_t)L + 1);
     uint32_t mlen = get32(p);
     p += 4;
@@ -238,33 +268,22 @@ int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **
         if (!(p[i] == '\n' || (p[i] >= 0x20 && p[i] < 0x7f)))
             return fm_fail(e, FM_EFORMAT, name, "metadata byte %u is not printable ASCII", i);
     mlp t;
-    int rc = mlp_create(&t, (int)L, width, e);
-    if (rc)
+    if ((rc = mlp_create(&t, (int)L, width, e)))
         return fm_in_file(e, rc, name);
     const uint8_t *params = p + mlen;
     const uint8_t *state = params + 4 * t.nparams;
     uint32_t K = (flags & MODEL_FLAG_STATE) ? get32(state) : 0;
-    /* NaN or infinite values: checked in the bytes, whatever is asked for. */
-    size_t P = t.nparams;
-    size_t bad = first_non_finite_bytes(params, P);
-    size_t bad_state = K ? first_non_finite_bytes(state + 4, K * P) : 0;
-    if (bad < P || bad_state < K * P) {
-        uint32_t u = bad < P ? get32(params + 4 * bad) : 0;
-        mlp_free(&t);
-        if (bad < P)
-            return fm_fail(e, FM_EFORMAT, name, "corrupt: parameter %zu is %s", bad,
-                           u & 0x7fffffu ? "NaN" : "infinite");
-        return fm_fail(e, FM_EFORMAT, name, "corrupt: state value %zu is not finite", bad_state);
-    }
-    char *mt = malloc((size_t)mlen + 1);
+    char *mt = NULL;
     float *bl = NULL;
-    if (blocks && K)
-        bl = mem_alloc(4 * t.nparams * K);
-    if (!mt || (blocks && K && !bl)) {
+    if ((rc = check_finite(params, state, t.nparams, K, name, e)) == FM_OK &&
+        (!(mt = malloc((size_t)mlen + 1)) ||
+         (blocks && K && !(bl = mem_alloc(4 * t.nparams * K)))))
+        rc = fm_fail(e, FM_ENOMEM, name, "out of memory");
+    if (rc) {
         free(mt);
         free(bl);
         mlp_free(&t);
-        return fm_fail(e, FM_ENOMEM, name, "out of memory");
+        return rc;
     }
     get_floats(t.params, params, t.nparams);
     if (bl)
@@ -347,30 +366,19 @@ static size_t read_length(int fd, const uint8_t *head, size_t hn, size_t size, c
 
 int model_load(const char *path, mlp *m, char **meta, float **blocks, int *nblocks, fm_err *e)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return fm_fail(e, errno == ENOENT ? FM_ENOTFOUND : FM_EIO, path, "cannot open: %s",
-                       strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int err = errno;
+    int fd, rc;
+    uint64_t fsize;
+    if ((rc = file_open_regular(path, FM_EIO, &fd, &fsize, e)))
+        return rc;
+    if (fsize > MODEL_FILE_MAX) {
         close(fd);
-        return fm_fail(e, FM_EIO, path, "cannot stat: %s", strerror(err));
+        return fm_fail(e, FM_ELIMIT, path, "%llu bytes, more than the limit of %zu",
+                       (unsigned long long)fsize, MODEL_FILE_MAX);
     }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return fm_fail(e, FM_EIO, path, "is %s, not a regular file", file_kind(st.st_mode));
-    }
-    if ((uint64_t)st.st_size > MODEL_FILE_MAX) {
-        close(fd);
-        return fm_fail(e, FM_ELIMIT, path, "%lld bytes, more than the limit of %zu",
-                       (long long)st.st_size, MODEL_FILE_MAX);
-    }
-    size_t size = (size_t)st.st_size;
+    size_t size = (size_t)fsize;
     uint8_t head[20 + 4 * (MLP_MAX_LAYERS + 1) + 4];
     size_t hn = size < sizeof head ? size : sizeof head;
     uint8_t *buf = NULL;
-    int rc = FM_OK;
     if (read_at(fd, head, hn, 0) != 0)
         rc = fm_fail(e, FM_EIO, path, "read failed: %s", errno ? strerror(errno) : "file shrank");
     size_t n = rc ? 0 : read_length(fd, head, hn, size, path, e);
