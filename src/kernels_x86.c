@@ -84,15 +84,24 @@ TARGET void dropout_forward_avx2(float *xT, int B, int r0, int r1, uint32_t key,
     }
 }
 
+/* Division is slow (two per element made normalising a batch cost as much
+ * as a sixth of the first layer's GEMM), so the kernels compute the same
+ * bits without it, proven for every byte by test_kernels:
+ *   x / 255: q = x * (1/255) rounded, then one Newton correction with the
+ *            exact remainder, q + fma(-q, 255, x) * (1/255) (fused), which
+ *            is the correctly rounded quotient for x = 0..255;
+ *   / 0.5:   exactly * 2 (a power of two; no overflow or underflow here). */
 TARGET void normalize_u8_avx2(float *out, const unsigned char *in, size_t n)
 {
-    const __m256 k255 = _mm256_set1_ps(255.0f), half = _mm256_set1_ps(0.5f);
+    const __m256 k255 = _mm256_set1_ps(255.0f), r255 = _mm256_set1_ps(1.0f / 255.0f);
+    const __m256 half = _mm256_set1_ps(0.5f), two = _mm256_set1_ps(2.0f);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m128i b = _mm_loadl_epi64((const __m128i *)(in + i));
         __m256 x = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
-        /* The same three float32 operations as normalize_u8_ref. */
-        _mm256_storeu_ps(out + i, _mm256_div_ps(_mm256_sub_ps(_mm256_div_ps(x, k255), half), half));
+        __m256 q = _mm256_mul_ps(x, r255);
+        q = _mm256_fmadd_ps(_mm256_fnmadd_ps(q, k255, x), r255, q);
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_sub_ps(q, half), two));
     }
     if (i < n)
         normalize_u8_ref(out + i, in + i, n - i);
@@ -197,12 +206,16 @@ static inline TARGET __m512 vsqrt(__m512 a) { return _mm512_sqrt_ps(a); }
 
 TARGET void normalize_u8_avx512(float *out, const unsigned char *in, size_t n)
 {
-    const __m512 k255 = _mm512_set1_ps(255.0f), half = _mm512_set1_ps(0.5f);
+    /* As normalize_u8_avx2, 16 at a time. */
+    const __m512 k255 = _mm512_set1_ps(255.0f), r255 = _mm512_set1_ps(1.0f / 255.0f);
+    const __m512 half = _mm512_set1_ps(0.5f), two = _mm512_set1_ps(2.0f);
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
         __m128i b = _mm_loadu_si128((const __m128i *)(in + i));
         __m512 x = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b));
-        _mm512_storeu_ps(out + i, _mm512_div_ps(_mm512_sub_ps(_mm512_div_ps(x, k255), half), half));
+        __m512 q = _mm512_mul_ps(x, r255);
+        q = _mm512_fmadd_ps(_mm512_fnmadd_ps(q, k255, x), r255, q);
+        _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_sub_ps(q, half), two));
     }
     if (i < n)
         normalize_u8_avx2(out + i, in + i, n - i);
