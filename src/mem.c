@@ -17,8 +17,11 @@ void *mem_alloc(size_t n)
     if (n >= MEM_BIG && n <= SIZE_MAX - HUGE_PAGE) {
         size_t rounded = (n + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
         void *p = aligned_alloc(HUGE_PAGE, rounded);
+        /* Only the whole huge pages: the tail stays in small pages, so
+         * that what becomes resident is what was asked for. A hint:
+         * failure changes nothing. */
         if (p)
-            madvise(p, rounded, MADV_HUGEPAGE); /* a hint: failure changes nothing */
+            madvise(p, n / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE);
         return p;
     }
 #endif
