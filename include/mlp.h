@@ -75,6 +75,10 @@ typedef struct mlp_work {
     float smoothing;                  /* label smoothing of the loss */
     float dropout;                    /* probability of dropping a hidden unit */
     uint32_t dropout_key;             /* this step's mask: see dropout_forward */
+    /* When set (bench_kernels --step), each job's wall time is added here:
+     * [0] the gather, [1 + l] layer l's forward job, [1 + L + l] its
+     * backward job (with the updates fused into it), L = nlayers. */
+    double *job_seconds;
 } mlp_work;
 
 int mlp_work_create(mlp_work *w, const mlp *m, int max_batch, int training, fm_err *e);

@@ -518,7 +518,7 @@ static int run_alloc(run *r, const mlp *m, fm_err *e)
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
     if ((rc = mlp_create(&r->net, m->nlayers, m->width, e)) ||
         (rc = mlp_work_create_team(&r->w, &r->net, r->bs, 1, pool_size(r->p), e)) ||
-        (rc = mlp_work_create(&r->ew, &r->net, EVAL_BATCH, 0, e)) ||
+        (rc = mlp_work_create_team(&r->ew, &r->net, EVAL_BATCH_TRAINING, 0, pool_size(r->p), e)) ||
         (rc = adam_create(&r->opt, P, cfg->lr, e)))
         return rc;
     memcpy(r->net.params, m->params, P * sizeof(float));
