@@ -1,14 +1,25 @@
 /* bench_kernels.c: single-thread GFLOP/s of each GEMM shape training uses,
  * per kernel implementation, against this core's measured FMA peak.
  * Times are the minimum over repetitions (robust to a busy machine).
- *   build/bench/bench_kernels [impl...] */
+ *   build/bench/bench_kernels [impl...]
+ *   build/bench/bench_kernels --peak N        the FMA peak of N threads
+ *   build/bench/bench_kernels --step IMAGES   where a training step's time
+ *       goes, job by job, on 1 and 2 threads with the two fastest kernels:
+ *       the recipe's steps (batch 64, Adam) on the training images of the
+ *       IDX file IMAGES (.gz or raw), in a random order; of 3 epochs of
+ *       each, the quickest */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "adam.h"
+#include "idx.h"
 #include "kernels.h"
+#include "mlp.h"
+#include "pool.h"
+#include "rng.h"
 #include "clock.h"
 #include "peak.h"
 
@@ -20,6 +31,122 @@ static float *buf(size_t n)
     return p;
 }
 
+
+/* Job times per step of one epoch of the recipe (after 100 steps of warm-up)
+ * on `threads` threads with kernel k; a markdown row per job. */
+static int step_breakdown(const idx_set *d, const kernel_impl *k, int threads, double *row)
+{
+    enum { L = 4, STEPS = 938, WARM = 100, BS = 64 };
+    fm_err e;
+    mlp net;
+    mlp_work w;
+    adam opt;
+    pool *p;
+    rng r;
+    rng_seed(&r, 1);
+    if (mlp_create(&net, L, mlp_fmnist_widths, &e) || pool_create(&p, threads, 1, &e) ||
+        mlp_work_create_team(&w, &net, BS, 1, threads, &e) ||
+        adam_create(&opt, net.nparams, 0.003, &e)) {
+        fprintf(stderr, "bench_kernels: %s\n", e.msg);
+        return 1;
+    }
+    mlp_init_params(&net, &r);
+    uint32_t *perm = malloc(sizeof *perm * (size_t)(STEPS + WARM + 1) * BS);
+    for (size_t i = 0; i < (size_t)(STEPS + WARM + 1) * BS; i++)
+        perm[i] = rng_below(&r, d->n);
+    double js[1 + 2 * L] = {0}, total = 0;
+    unsigned st = fp_flush_denormals();
+    for (int s = 0; s < STEPS + WARM; s++) {
+        if (s == WARM) {
+            memset(js, 0, sizeof js);
+            w.job_seconds = js;
+        }
+        double t0 = clock_seconds();
+        w.next_idx = perm + (size_t)(s + 1) * BS;
+        w.next_B = BS;
+        mlp_gather(&net, &w, p, k, d->images, d->labels, perm + (size_t)s * BS, BS);
+        mlp_forward(&net, &w, p, k);
+        mlp_loss(&net, &w);
+        adam_stepper as;
+        adam_begin(&as, &opt, k->adam, net.params, w.grads, 0.003);
+        mlp_update upd = {adam_update_range, &as};
+        mlp_backward(&net, &w, p, k, &upd);
+        if (s >= WARM)
+            total += clock_seconds() - t0;
+    }
+    fp_restore(st);
+    double jobs = 0;
+    for (int j = 0; j < 1 + 2 * L; j++) {
+        row[j] = js[j] / STEPS * 1e6;
+        jobs += js[j];
+    }
+    row[1 + 2 * L] = (total - jobs) / STEPS * 1e6;
+    row[2 + 2 * L] = total / STEPS * 1e6;
+    free(perm);
+    adam_free(&opt);
+    mlp_work_free(&w);
+    pool_free(p);
+    mlp_free(&net);
+    return 0;
+}
+
+/* --step IMAGES: the breakdown as a markdown table, microseconds per step. */
+static int step_table(const char *images)
+{
+    idx_set d;
+    fm_err e;
+    char labels[4096];
+    /* the labels file next to it: train-images-... -> train-labels-... */
+    snprintf(labels, sizeof labels, "%s", images);
+    char *at = strstr(labels, "images-idx3");
+    if (!at) {
+        fprintf(stderr, "bench_kernels: %s: not an images-idx3 file name\n", images);
+        return 1;
+    }
+    memcpy(at, "labels-idx1", 11);
+    if (idx_load(images, labels, &d, &e)) {
+        fprintf(stderr, "bench_kernels: %s\n", e.msg);
+        return 1;
+    }
+    static const char *jobs[] = {"gather (normalise, transpose)", "forward, layer 1 (784 -> 256)",
+                                 "forward, layer 2 (256 -> 128)", "forward, layer 3 (128 -> 64)",
+                                 "forward, layer 4 (64 -> 10)", "backward, layer 1 (dW; Adam of layers 1, 2)",
+                                 "backward, layer 2 (dW, dX; Adam of layer 3)",
+                                 "backward, layer 3 (dW, dX; Adam of layer 4)",
+                                 "backward, layer 4 (dW, dX)",
+                                 "between jobs (log-softmax, loss, Adam set-up)", "one step"};
+    enum { ROWS = 11, COLS = 4 };
+    double t[COLS][ROWS];
+    const kernel_impl *ks[8];
+    int nk = kernel_list(ks, 8), col = 0;
+    nk = nk > 2 ? 2 : nk;
+    printf("| us per step | ");
+    for (int i = 0; i < nk; i++)
+        for (int th = 1; th <= 2; th++)
+            printf("%s, %d thread%s | ", ks[i]->name, th, th > 1 ? "s" : "");
+    printf("\n|---|");
+    for (int c = 0; c < 2 * nk; c++)
+        printf("---|");
+    printf("\n");
+    for (int i = 0; i < nk; i++)
+        for (int th = 1; th <= 2; th++, col++)
+            for (int rep = 0; rep < 3; rep++) { /* the quietest of 3 epochs */
+                double run[ROWS];
+                if (step_breakdown(&d, ks[i], th, run))
+                    return 1;
+                if (rep == 0 || run[ROWS - 1] < t[col][ROWS - 1])
+                    memcpy(t[col], run, sizeof run);
+            }
+    for (int j = 0; j < ROWS; j++) {
+        printf("| %s |", jobs[j]);
+        for (int c = 0; c < col; c++)
+            printf(" %.1f |", t[c][j]);
+        printf("\n");
+    }
+    idx_free(&d);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--peak")) {
@@ -28,6 +155,8 @@ int main(int argc, char **argv)
         printf("%.1f %.1f\n", peak_gflops_threads(n, 0, 0.5), peak_gflops_threads(n, 1, 0.5));
         return 0;
     }
+    if (argc == 3 && !strcmp(argv[1], "--step"))
+        return step_table(argv[2]);
     const int widths[] = {784, 256, 128, 64, 10};
     const int B = 64;
     const kernel_impl *ks[8];

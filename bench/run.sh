@@ -1,17 +1,24 @@
 #!/bin/sh
 # bench/run.sh: fmnist's speed on this machine (make bench runs it).
 #
-#   make bench                 # fmnist alone
-#   make bench BENCH_TORCH=1   # and PyTorch side by side (Debian's python3-torch)
+#   make bench                  # fmnist alone
+#   make bench BENCH_RIVALS=1   # and its rivals at their best, alternately:
+#                               # a C trainer on OpenBLAS (bench/rivals/train_openblas.c)
+#                               # and PyTorch (bench/rivals/fast_torch.py)
+#   make bench BENCH_TUTORIAL=1 # and the tutorial's own PyTorch script (slow)
 #
-# Environment: FMNIST_BIN, BENCH_KERNELS (set by make), BENCH_RUNS (default 3),
-# BENCH_TORCH=1, FMNIST_DATA (the full data set; default: searched as fmnist does).
-# Prints a markdown table and writes it to bench/RESULTS.md. Every figure is a
-# median over BENCH_RUNS whole-process runs (alternating fmnist and PyTorch).
+# Environment: FMNIST_BIN, BENCH_KERNELS (set by make), BENCH_RUNS (default 5 with
+# rivals, else 3), FMNIST_DATA (the full data set; default: searched as fmnist does).
+# BENCH_TORCH=1 is the old name of BENCH_RIVALS=1. Prints a markdown table and
+# writes it to bench/RESULTS.md. Every figure is a median over BENCH_RUNS
+# whole-process runs, the rivals run in turn with fmnist (fmnist, OpenBLAS,
+# PyTorch, fmnist, ...) so that a slow spell of the machine hits all alike.
 set -eu
 bin=${FMNIST_BIN:-./fmnist}
 kern=${BENCH_KERNELS:-build/bench/bench_kernels}
-runs=${BENCH_RUNS:-3}
+rivals=${BENCH_RIVALS:-${BENCH_TORCH:-0}}
+tutorial=${BENCH_TUTORIAL:-0}
+if [ "$rivals" = 1 ]; then runs=${BENCH_RUNS:-5}; else runs=${BENCH_RUNS:-3}; fi
 out=bench/RESULTS.md
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -31,23 +38,46 @@ fi
 median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 # wall seconds and peak RSS (KB) of a command: "SECONDS KB"
 timed() { /usr/bin/time -f "%e %M" -o "$tmp/time" "$@" > "$tmp/stdout" 2> "$tmp/stderr"; cat "$tmp/time"; }
+# Debian packages a rival needs at its best: installed when root, else a note.
+need_pkgs() {
+    missing=
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+    done
+    [ -z "$missing" ] && return 0
+    if [ "$(id -u)" = 0 ]; then
+        echo "bench: installing$missing so that the rivals run at their best" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null
+    else
+        echo "bench: the rivals need$missing: sudo apt-get install$missing" >&2
+        exit 1
+    fi
+}
 
-if [ "${BENCH_TORCH:-0}" = 1 ]; then
-    /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null || {
-        echo "bench: BENCH_TORCH=1 needs Debian's python3-torch and python3-torchvision" >&2
+if [ "$rivals" = 1 ] || [ "$tutorial" = 1 ]; then
+    /usr/bin/python3 -c 'import torch' 2>/dev/null || {
+        echo "bench: the rivals need Debian's python3-torch (and python3-torchvision for BENCH_TUTORIAL)" >&2
         exit 1
     }
-    # The fastest honest PyTorch: Debian's torch uses the system BLAS, and the
-    # reference BLAS is several times slower than OpenBLAS on this recipe.
-    if ! dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q "ok installed"; then
-        if [ "$(id -u)" = 0 ]; then
-            echo "bench: installing libopenblas0-pthread so that PyTorch runs at its best" >&2
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q libopenblas0-pthread >/dev/null
-        else
-            echo "bench: PyTorch will use the reference BLAS; for a fair race: sudo apt-get install libopenblas0-pthread" >&2
-        fi
-    fi
+    # Debian's torch uses the system BLAS; the reference BLAS is several
+    # times slower than OpenBLAS on this recipe. The C trainer needs OpenBLAS's
+    # headers and its OpenMP build.
+    need_pkgs libopenblas0-pthread libopenblas0-openmp libopenblas-dev
 fi
+if [ "$rivals" = 1 ]; then
+    [ -e "$data/train-images-idx3-ubyte.gz" ] || {
+        echo "bench: the C + OpenBLAS rival reads the .gz files; $data has none" >&2
+        exit 1
+    }
+    cc -O3 -march=native -fno-math-errno -fopenmp bench/rivals/train_openblas.c \
+        -I/usr/include/x86_64-linux-gnu/openblas-pthread -lopenblas -lz -lm -o "$tmp/train_openblas"
+    # fast_torch.py reads raw IDX files laid out as torchvision does.
+    mkdir -p "$tmp/root/FashionMNIST/raw"
+    for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+        if [ -e "$data/$f" ]; then cp "$data/$f" "$tmp/root/FashionMNIST/raw/"; else zcat "$data/$f.gz" > "$tmp/root/FashionMNIST/raw/$f"; fi
+    done
+fi
+ncpu=$(nproc)
 
 echo "bench: measuring the FMA peak" >&2
 peak=$("$kern" --peak "$(nproc)")
@@ -57,6 +87,7 @@ peak512=${peak#* }
 # 5 epochs of the recipe: 315.7 GFLOP of matrix work (README: "Speed").
 gflop=315.70
 : > "$tmp/train"
+: > "$tmp/openblas"
 : > "$tmp/torch_fast"
 : > "$tmp/torch_tut"
 for i in $(seq "$runs"); do
@@ -65,9 +96,18 @@ for i in $(seq "$runs"); do
     loop=$(awk -F'"train_seconds":' '{split($2, a, "}"); s += a[1]} END {print s}' "$tmp/stdout")
     acc=$(tail -n 1 "$tmp/stdout" | sed 's/.*"test_accuracy":\([0-9.]*\).*/\1/')
     echo "$t $loop $acc" >> "$tmp/train"
-    if [ "${BENCH_TORCH:-0}" = 1 ]; then
-        echo "bench: PyTorch, fast version, run $i" >&2
-        timed /usr/bin/python3 bench/torch_recipe.py --mode fast --data "$data" | awk '{print $1}' >> "$tmp/torch_fast"
+    if [ "$rivals" = 1 ]; then
+        # OpenBLAS with every CPU and flush-to-zero: its fastest setting here.
+        echo "bench: C + OpenBLAS, run $i" >&2
+        t=$(FMNIST_DATA="$data" FTZ=1 LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp \
+            timed "$tmp/train_openblas" "$ncpu" 5)
+        echo "$t $(sed -n 's/^test acc \([0-9.]*\).*/\1/p' "$tmp/stdout")" >> "$tmp/openblas"
+        # torch 1.13 at its default thread count, its fastest here.
+        echo "bench: PyTorch, run $i" >&2
+        t=$(timed /usr/bin/python3 bench/rivals/fast_torch.py --root "$tmp/root" --epochs 5 --seed 1)
+        echo "$t $(tail -n 1 "$tmp/stdout" | sed 's/.*"test_acc": \([0-9.]*\).*/\1/')" >> "$tmp/torch_fast"
+    fi
+    if [ "$tutorial" = 1 ]; then
         echo "bench: PyTorch, the tutorial's script, run $i" >&2
         timed /usr/bin/python3 bench/torch_recipe.py --mode tutorial --data "$data" | awk '{print $1}' >> "$tmp/torch_tut"
     fi
@@ -78,6 +118,11 @@ loop=$(awk '{print $3}' "$tmp/train" | median)
 acc=$(awk '{print $4}' "$tmp/train" | median)
 gfs=$(awk -v g=$gflop -v s="$loop" 'BEGIN {printf "%.1f", g / s}')
 ips=$(awk -v s="$loop" 'BEGIN {printf "%.0f", 5 * 60000 / s}')
+
+echo "bench: where a step's time goes (bench_kernels --step)" >&2
+img=$data/train-images-idx3-ubyte
+[ -e "$img" ] || img=$img.gz
+"$kern" --step "$img" > "$tmp/step"
 
 echo "bench: fmnist train --preset best (once)" >&2
 preset=$(timed "$bin" train --preset best --quiet --data "$data" --model "$tmp/p.model" | awk '{print $1}')
@@ -111,8 +156,8 @@ kernels=$("$bin" --version | sed 's/.*kernels: \([a-z0-9]*\).*/\1/')
 {
     echo "# fmnist speed"
     echo
-    echo "Measured by \`make bench${BENCH_TORCH:+ BENCH_TORCH=$BENCH_TORCH}\` on $(date -u +%Y-%m-%d): $cpu, $(nproc) CPUs, kernels $kernels;"
-    echo "medians of $runs whole-process runs (5 of eval; one classify: 5 x 20 in a row)."
+    echo "Measured by \`make bench$([ "$rivals" = 1 ] && echo " BENCH_RIVALS=1")$([ "$tutorial" = 1 ] && echo " BENCH_TUTORIAL=1")\` on $(date -u +%Y-%m-%d): $cpu, $(nproc) CPUs, kernels $kernels;"
+    echo "medians of $runs whole-process runs (5 of eval; one classify: 5 x 20 in a row)$([ "$rivals" = 1 ] && echo ", the rivals run in turn with fmnist")."
     echo
     echo "| what | figure |"
     echo "|---|---|"
@@ -128,15 +173,30 @@ kernels=$("$bin" --version | sed 's/.*kernels: \([a-z0-9]*\).*/\1/')
     echo "| \`fmnist eval\`, whole process | $evalt s |"
     echo "| \`fmnist classify\` of one PNG, whole process | $(awk -v s="$one" 'BEGIN {printf "%.1f ms", 1000 * s}') |"
     echo "| 1,000 PNGs: 1,000 calls / one call | $calls s / $many s ($(awk -v a="$calls" -v b="$many" 'BEGIN {printf "%.0fx", a / b}')) |"
-    if [ "${BENCH_TORCH:-0}" = 1 ]; then
-        tf=$(median < "$tmp/torch_fast")
+    if [ "$rivals" = 1 ]; then
+        ob=$(awk '{print $1}' "$tmp/openblas" | median)
+        obm=$(awk '{print $2}' "$tmp/openblas" | median)
+        oba=$(awk '{print $3}' "$tmp/openblas" | median)
+        tf=$(awk '{print $1}' "$tmp/torch_fast" | median)
+        tfm=$(awk '{print $2}' "$tmp/torch_fast" | median)
+        tfa=$(awk '{print $3}' "$tmp/torch_fast" | median)
+        echo "| C + OpenBLAS sgemm ($ncpu threads, bench/rivals/train_openblas.c), whole process | $ob s, $(awk -v k="$obm" 'BEGIN {printf "%.0f MB", k / 1024}'), test $(awk -v a="$oba" 'BEGIN {printf "%.2f%%", 100 * a}'): fmnist is $(awk -v a="$ob" -v b="$wall" 'BEGIN {printf "%.2fx", a / b}') faster |"
+        echo "| PyTorch, data pre-loaded (bench/rivals/fast_torch.py), whole process | $tf s, $(awk -v k="$tfm" 'BEGIN {printf "%.0f MB", k / 1024}'), test $(awk -v a="$tfa" 'BEGIN {printf "%.2f%%", 100 * a}'): fmnist is $(awk -v a="$tf" -v b="$wall" 'BEGIN {printf "%.2fx", a / b}') faster |"
+    fi
+    if [ "$tutorial" = 1 ]; then
         tt=$(median < "$tmp/torch_tut")
-        blas=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || echo "?")
-        echo "| PyTorch, fast version (pre-loaded, sliced batches), whole process | $tf s ($(awk -v a="$tf" -v b="$wall" 'BEGIN {printf "%.1fx", a / b}') fmnist's time) |"
         echo "| PyTorch, the tutorial's script (DataLoader), whole process | $tt s ($(awk -v a="$tt" -v b="$wall" 'BEGIN {printf "%.1fx", a / b}') fmnist's time) |"
+    fi
+    if [ "$rivals" = 1 ] || [ "$tutorial" = 1 ]; then
+        blas=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || echo "?")
         echo
         echo "PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__, "with", torch.get_num_threads(), "threads")'), BLAS: $blas."
     fi
+    echo
+    echo "Where a training step's time goes (\`bench_kernels --step\`: one epoch of the recipe's"
+    echo "steps, job by job, the quickest of 3; microseconds per step; a job's threads meet at its end):"
+    echo
+    cat "$tmp/step"
 } > "$tmp/table"
 cat "$tmp/table"
 cp "$tmp/table" "$out"
