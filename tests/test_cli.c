@@ -227,6 +227,37 @@ static void test_runtime_errors(void **state)
     free(out), free(err);
 }
 
+/* train reads its two splits at once; what it reports does not change: a
+ * bad training split first, else the bad test split, one line each. */
+static void test_train_split_errors(void **state)
+{
+    (void)state;
+    static const char *names[] = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                                  "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"};
+    char dir[4200], from[4400], to[4400];
+    snprintf(dir, sizeof dir, "%s/splits", T);
+    mkdir(dir, 0755);
+    for (int bad = 0; bad < 3; bad++) { /* 0: test images, 1: train images, 2: both */
+        for (int i = 0; i < 4; i++) {
+            snprintf(from, sizeof from, "data/sample/%s", names[i]);
+            snprintf(to, sizeof to, "%s/%s", dir, names[i]);
+            size_t n = 0;
+            uint8_t *b = tu_read(from, &n);
+            assert_non_null(b);
+            int cut = (i == 2 && bad != 1) || (i == 0 && bad != 0);
+            tu_write(to, b, cut ? n / 2 : n);
+            free(b);
+        }
+        char *out, *err;
+        assert_int_equal(tu_fmnist(&out, &err, "train --data %s --epochs 1 --quiet --model %s/s.model",
+                                   dir, T), 1);
+        assert_non_null(strstr(err, bad == 0 ? "t10k-images-idx3-ubyte.gz: truncated"
+                                             : "train-images-idx3-ubyte.gz: truncated"));
+        assert_ptr_equal(strchr(err, '\n'), err + strlen(err) - 1); /* one line */
+        free(out), free(err);
+    }
+}
+
 /* A usage error: status 2, nothing on stdout, and on stderr exactly the
  * line naming the option (or argument) at fault, then the hint. */
 static void expect_usage_error(const char *args, const char *line)
@@ -557,6 +588,7 @@ int main(void)
         cmocka_unit_test(test_export_then_classify_agrees_with_eval),
         cmocka_unit_test(test_classify_bad_file_does_not_stop_the_rest),
         cmocka_unit_test(test_runtime_errors),
+        cmocka_unit_test(test_train_split_errors),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_parse_values),
         cmocka_unit_test(test_help_and_version),
