@@ -300,12 +300,12 @@ static int load_splits(const cli_opts *o, idx_set *train, idx_set *test, data_fi
         pthread_join(t, NULL);
     else
         load_split_job(&j[1]);
-    for (int s = 0; s < 2; s++)
-        if (j[s].rc) {
-            idx_free(&j[0].set);
-            idx_free(&j[1].set);
-            return report(&j[s].e);
-        }
+    int bad = j[0].rc ? 0 : j[1].rc ? 1 : -1;
+    if (bad >= 0) {
+        idx_free(&j[0].set);
+        idx_free(&j[1].set);
+        return report(&j[bad].e);
+    }
     *train = j[0].set;
     *test = j[1].set;
     where[0] = j[0].f;
