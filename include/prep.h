@@ -136,6 +136,14 @@ void prep_border_stats(const image *img, prep_border *b);
  * rest of the item. Returns FM_ENOMEM when its stack cannot be allocated. */
 int prep_background(const image *img, const prep_border *b, uint8_t *item, fm_err *e);
 
+/* Whether a pixel of alpha a whose colour is at squared distance d2 (the
+ * sum over R, G, B) from a background colour is within PREP_TOLERANCE of it
+ * when composited: a / 255 * sqrt(d2 / 3) <= PREP_TOLERANCE, evaluated in
+ * float (prep_near_ref); prep_near gives the same answer, mostly in
+ * integers. */
+int prep_near(int a, uint32_t d2);
+int prep_near_ref(int a, uint32_t d2);
+
 /* 4. Clears the parts (8-connected nonzero pixels) of item smaller than
  * frac of the largest. Returns FM_ENOMEM when out of memory (item untouched). */
 int prep_despeckle(uint8_t *item, int w, int h, double frac, fm_err *e);

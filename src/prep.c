@@ -181,108 +181,225 @@ void prep_border_stats(const image *img, prep_border *b)
     }
 }
 
+/* ---- flood fills (steps 3 and 4) ---- */
+
+/* A run of cells [x0, x1] of row y, whose neighbours are still to be seen. */
+typedef struct span {
+    uint32_t y, x0, x1;
+} span;
+
+/* A fill over the cells of grid (w x h) that to[] changes: each cell c
+ * reached becomes to[c] (which to[] must leave as it is). 8 neighbours when
+ * diag, else 4. Whole runs of a row are taken at once, so no cell is pushed
+ * twice and the stack needs at most h * ceil(w / 2) spans (runs of a row
+ * taken apart are never adjacent). */
+typedef struct fill {
+    uint8_t *grid;
+    int w, h, diag;
+    uint8_t to[256];
+    span *stack;
+    size_t top;
+} fill;
+
+/* A fill with to[] the identity (matching nothing), and its stack; 0 when
+ * out of memory. */
+static int fill_init(fill *f, uint8_t *grid, int w, int h, int diag)
+{
+    *f = (fill){.grid = grid, .w = w, .h = h, .diag = diag};
+    for (int c = 0; c < 256; c++)
+        f->to[c] = (uint8_t)c;
+    f->stack = malloc((size_t)h * (((size_t)w + 1) / 2) * sizeof *f->stack);
+    return f->stack != NULL;
+}
+
+#define MATCH(f, c) ((f)->to[c] != (c))
+
+/* Takes the run through matching cell (x, y): changed and pushed. Returns
+ * its last x. */
+static int fill_take(fill *f, int x, int y, size_t *count)
+{
+    uint8_t *row = f->grid + (size_t)y * f->w;
+    int a = x, b = x;
+    while (a > 0 && MATCH(f, row[a - 1]))
+        a--;
+    while (b < f->w - 1 && MATCH(f, row[b + 1]))
+        b++;
+    for (int i = a; i <= b; i++)
+        row[i] = f->to[row[i]];
+    f->stack[f->top++] = (span){(uint32_t)y, (uint32_t)a, (uint32_t)b};
+    *count += (size_t)(b - a + 1);
+    return b;
+}
+
+/* Fills from (x, y) when it matches. Returns how many cells it reached. */
+static size_t fill_from(fill *f, int x, int y)
+{
+    size_t count = 0;
+    if (!MATCH(f, f->grid[(size_t)y * f->w + x]))
+        return 0;
+    fill_take(f, x, y, &count);
+    while (f->top) {
+        span s = f->stack[--f->top];
+        int lo = (int)s.x0 - f->diag, hi = (int)s.x1 + f->diag;
+        lo = lo < 0 ? 0 : lo;
+        hi = hi > f->w - 1 ? f->w - 1 : hi;
+        for (int ny = (int)s.y - 1; ny <= (int)s.y + 1; ny += 2) {
+            if (ny < 0 || ny >= f->h)
+                continue;
+            const uint8_t *row = f->grid + (size_t)ny * f->w;
+            for (int nx = lo; nx <= hi; nx++)
+                if (MATCH(f, row[nx]))
+                    nx = fill_take(f, nx, ny, &count);
+        }
+    }
+    return count;
+}
+
 /* ---- 3. background ---- */
 
-/* Whether pixel p could be background: transparent, or (composited over
- * it) within the tolerance of a background colour. */
-static int bg_like(const uint8_t *p, const prep_border *b)
+/* Whether a pixel of alpha a at squared distance d2 (summed over R, G, B)
+ * from a background colour is background: a / 255 * sqrt(d2 / 3) within
+ * PREP_TOLERANCE, in float as prep_near_ref computes it. Far from the
+ * threshold a * a * d2 <= 3 * (255 * PREP_TOLERANCE)^2 the integers decide:
+ * the float expression's four roundings move it by under 3e-7 of itself
+ * (6e-7 squared), far inside the 1e-5 margin; near it, the floats do.
+ * tests/test_prep.c compares the two over every a and d2. */
+#define NEAR_T (3.0 * (255.0 * PREP_TOLERANCE) * (255.0 * PREP_TOLERANCE))
+static const uint64_t near_lo = (uint64_t)(NEAR_T * (1 - 1e-5));
+static const uint64_t near_hi = (uint64_t)(NEAR_T * (1 + 1e-5));
+
+int prep_near(int a, uint32_t d2)
 {
-    if (b->transparent)
-        return p[3] <= PREP_TOLERANCE; /* at most 5% opaque */
-    for (int c = 0; c < b->ncolors; c++) {
-        float col[3] = {b->color[c][0], b->color[c][1], b->color[c][2]};
-        if (p[3] / 255.0f * dist(p, col) <= PREP_TOLERANCE)
-            return 1;
+    uint64_t q = (uint64_t)a * (uint64_t)a * d2;
+    return q < near_lo ? 1 : q > near_hi ? 0 : prep_near_ref(a, d2);
+}
+
+int prep_near_ref(int a, uint32_t d2)
+{
+    return a / 255.0f * sqrtf((float)d2 / 3.0f) <= PREP_TOLERANCE;
+}
+
+/* The squared distance of p's colour from c (summed over R, G, B). */
+static uint32_t dist2(const uint8_t *p, const uint8_t *c)
+{
+    int dr = p[0] - c[0], dg = p[1] - c[1], db = p[2] - c[2];
+    return (uint32_t)(dr * dr + dg * dg + db * db);
+}
+
+/* item[i] = 2 where pixel i could be background: transparent, or
+ * (composited over it) within the tolerance of a background colour
+ * (prep_near, whose integer test is inlined here); else 1. */
+static void mark_bg_like(const image *img, const prep_border *b, uint8_t *item)
+{
+    size_t n = (size_t)img->w * img->h;
+    const uint8_t *p = img->rgba, *c0 = b->color[0], *c1 = b->color[b->ncolors - 1];
+    if (b->transparent) {
+        for (size_t i = 0; i < n; i++)
+            item[i] = p[4 * i + 3] <= PREP_TOLERANCE ? 2 : 1; /* at most 5% opaque */
+        return;
     }
-    return 0;
+    uint32_t last = 0;
+    uint8_t v = 0;
+    for (size_t i = 0; i < n; i++, p += 4) {
+        uint32_t rgba;
+        memcpy(&rgba, p, 4);
+        if (i == 0 || rgba != last) { /* a run of one colour is decided once */
+            uint32_t d0 = dist2(p, c0), d1 = dist2(p, c1);
+            uint64_t aa = (uint64_t)(p[3] * p[3]), q0 = aa * d0, q1 = aa * d1;
+            if ((q0 < near_lo) | (q1 < near_lo))
+                v = 2;
+            else if ((q0 > near_hi) & (q1 > near_hi))
+                v = 1;
+            else
+                v = prep_near(p[3], d0) || prep_near(p[3], d1) ? 2 : 1;
+            last = rgba;
+        }
+        item[i] = v;
+    }
 }
 
 int prep_background(const image *img, const prep_border *b, uint8_t *item, fm_err *e)
 {
-    int w = img->w, h = img->h;
-    size_t n = (size_t)w * h;
-    uint32_t *stack = malloc(n * sizeof *stack);
-    if (!stack)
+    fill f;
+    if (!fill_init(&f, item, img->w, img->h, 0))
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
-    size_t top = 0;
-    for (size_t i = 0; i < n; i++)
-        item[i] = 1;
     /* 2 marks a pixel that could be background, 0 one the fill reached. */
-    for (size_t i = 0; i < n; i++)
-        if (bg_like(img->rgba + 4 * i, b))
-            item[i] = 2;
-    FOR_RING(img, x, y, {
-        size_t i = (size_t)y * w + x;
-        if (item[i] == 2) {
-            item[i] = 0;
-            stack[top++] = (uint32_t)i;
-        }
-    })
-    while (top) {
-        uint32_t i = stack[--top];
-        int x = (int)(i % (uint32_t)w), y = (int)(i / (uint32_t)w);
-        uint32_t nb[4];
-        int k = 0;
-        if (x > 0) nb[k++] = i - 1;
-        if (x < w - 1) nb[k++] = i + 1;
-        if (y > 0) nb[k++] = i - (uint32_t)w;
-        if (y < h - 1) nb[k++] = i + (uint32_t)w;
-        for (int j = 0; j < k; j++)
-            if (item[nb[j]] == 2) {
-                item[nb[j]] = 0;
-                stack[top++] = nb[j];
-            }
-    }
-    free(stack); /* what stays 2 is enclosed: item, of the background's colour */
+    mark_bg_like(img, b, item);
+    f.to[2] = 0;
+    FOR_RING(img, x, y, { fill_from(&f, x, y); })
+    free(f.stack); /* what stays 2 is enclosed: item, of the background's colour */
     return FM_OK;
 }
 
 /* ---- 4. specks ---- */
 
+/* A part of the item: its first pixel (in row order) and its size. */
+typedef struct part {
+    size_t at, size;
+} part;
+
+/* Finds the parts, their pixels 1 and 2 becoming 0x41 and 0x42. Returns
+ * how many, in *parts (malloc'd), or -1 when out of memory. */
+static long find_parts(fill *f, part **parts)
+{
+    size_t n = (size_t)f->w * f->h, np = 0, cap = 0;
+    part *p = NULL;
+    f->to[1] = 0x41, f->to[2] = 0x42;
+    for (size_t i = 0; i < n; i++) {
+        if (f->grid[i] != 1 && f->grid[i] != 2)
+            continue;
+        if (np == cap) {
+            part *q = realloc(p, (cap = cap ? 2 * cap : 64) * sizeof *p);
+            if (!q) {
+                free(p);
+                return -1;
+            }
+            p = q;
+        }
+        p[np].at = i;
+        p[np].size = fill_from(f, (int)(i % (size_t)f->w), (int)(i / (size_t)f->w));
+        np++;
+    }
+    *parts = p;
+    return (long)np;
+}
+
+/* Every cell of grid (n) and 3: the marks 0x40 gone. */
+static void unmark(uint8_t *grid, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, grid + i, 8);
+        v &= UINT64_C(0x0303030303030303);
+        memcpy(grid + i, &v, 8);
+    }
+    for (; i < n; i++)
+        grid[i] &= 3;
+}
+
 int prep_despeckle(uint8_t *item, int w, int h, double frac, fm_err *e)
 {
-    size_t n = (size_t)w * h;
-    uint32_t *label = calloc(n, sizeof *label), *stack = malloc(n * sizeof *stack);
-    uint32_t *size = malloc((n + 1) * sizeof *size);
-    if (!label || !stack || !size) {
-        free(label);
-        free(stack);
-        free(size);
+    size_t n = (size_t)w * h, largest = 0;
+    fill f;
+    part *parts = NULL;
+    long np = fill_init(&f, item, w, h, 1) ? find_parts(&f, &parts) : -1;
+    if (np < 0) {
+        if (f.stack)
+            unmark(item, n);
+        free(f.stack);
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
     }
-    uint32_t parts = 0, largest = 0;
-    for (size_t s = 0; s < n; s++) {
-        if (!item[s] || label[s])
-            continue;
-        uint32_t id = ++parts, count = 0;
-        size_t top = 0;
-        label[s] = id;
-        stack[top++] = (uint32_t)s;
-        while (top) {
-            uint32_t i = stack[--top];
-            int x = (int)(i % (uint32_t)w), y = (int)(i / (uint32_t)w);
-            count++;
-            for (int dy = -1; dy <= 1; dy++)
-                for (int dx = -1; dx <= 1; dx++) {
-                    int nx = x + dx, ny = y + dy;
-                    if (nx < 0 || ny < 0 || nx >= w || ny >= h)
-                        continue;
-                    size_t j = (size_t)ny * w + nx;
-                    if (item[j] && !label[j]) {
-                        label[j] = id;
-                        stack[top++] = (uint32_t)j;
-                    }
-                }
-        }
-        size[id] = count;
-        largest = count > largest ? count : largest;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (item[i] && size[label[i]] < frac * largest)
-            item[i] = 0;
-    free(label);
-    free(stack);
-    free(size);
+    for (long k = 0; k < np; k++)
+        largest = parts[k].size > largest ? parts[k].size : largest;
+    /* The small parts filled again, to 0. */
+    f.to[1] = 1, f.to[2] = 2, f.to[0x41] = f.to[0x42] = 0;
+    for (long k = 0; k < np; k++)
+        if (parts[k].size < frac * largest)
+            fill_from(&f, (int)(parts[k].at % (size_t)w), (int)(parts[k].at / (size_t)w));
+    unmark(item, n);
+    free(parts);
+    free(f.stack);
     return FM_OK;
 }
 

@@ -4,6 +4,8 @@
  * Runs from the top directory. */
 #include "testutil.h"
 
+#include <math.h>
+
 #include "idx.h"
 #include "image.h"
 #include "prep.h"
@@ -488,6 +490,229 @@ static void test_despeckle_keeps_parts_and_drops_dust(void **state)
     assert_int_equal(prep_box(item, W, H, &x0, &y0, &x1, &y1), 0);
 }
 
+/* ---- the fast steps against plain references (the code they replaced) ---- */
+
+/* The tolerance test over every alpha and squared distance: the integer
+ * shortcut never decides otherwise than the float expression. */
+static void test_near_matches_ref(void **state)
+{
+    (void)state;
+    long n = 0;
+    for (int a = 0; a < 256; a++)
+        for (uint32_t d2 = 0; d2 <= 3 * 255 * 255; d2++) {
+            int ref = prep_near_ref(a, d2);
+            if (prep_near(a, d2) != ref)
+                fail_msg("alpha %d, d2 %u: %d, the float expression says %d", a, d2, !ref, ref);
+            n += ref;
+        }
+    assert_true(n > 0);
+}
+
+static uint32_t lcg(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return *s >> 8;
+}
+
+/* A picture of blobs of a few colours near each other (and some alpha),
+ * so that fills meet, part and leave specks. */
+static void random_picture(image *img, int w, int h, uint32_t seed)
+{
+    static const uint8_t pal[6][4] = {{250, 250, 250, 255}, {240, 244, 250, 255},
+                                      {20, 30, 40, 255},   {250, 250, 250, 60},
+                                      {200, 10, 10, 255},  {0, 0, 0, 0}};
+    fill(img, w, h, 250, 250, 250, 255);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint32_t r = lcg(&seed);
+            const uint8_t *c = pal[r % 6];
+            if (r % 7 < 4 && x > 0) /* mostly the colour on the left: blobs */
+                c = img->rgba + 4 * ((size_t)y * w + x - 1);
+            int j = (int)(r >> 12) % 9 - 4; /* a jitter near the tolerance */
+            set(img, x, y, (uint8_t)(c[0] > 4 && c[0] < 251 ? c[0] + j : c[0]), c[1], c[2],
+                (uint8_t)(r % 11 == 0 ? (r >> 4) & 255 : c[3]));
+        }
+}
+
+static void ref_reduce(const image *img, int k, image *out)
+{
+    int w = img->w, h = img->h, ow = (w + k - 1) / k, oh = (h + k - 1) / k;
+    out->w = ow, out->h = oh, out->rgba = malloc((size_t)ow * oh * 4);
+    assert_non_null(out->rgba);
+    for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++) {
+            uint64_t s[4] = {0, 0, 0, 0}, n = 0;
+            for (int y = oy * k; y < (oy + 1) * k && y < h; y++)
+                for (int x = ox * k; x < (ox + 1) * k && x < w; x++) {
+                    const uint8_t *p = img->rgba + 4 * ((size_t)y * w + x);
+                    for (int c = 0; c < 3; c++)
+                        s[c] += (uint64_t)p[c] * p[3];
+                    s[3] += p[3];
+                    n++;
+                }
+            uint8_t *q = out->rgba + 4 * ((size_t)oy * ow + ox);
+            for (int c = 0; c < 3; c++)
+                q[c] = (uint8_t)(s[3] ? (s[c] + s[3] / 2) / s[3] : 0);
+            q[3] = (uint8_t)((s[3] + n / 2) / n);
+        }
+}
+
+static void test_reduce_matches_ref(void **state)
+{
+    (void)state;
+    const int sizes[][3] = {{1024, 3, 1}, {300, 200, 1}, {2048, 9, 2}, {2051, 1030, 3},
+                            {7, 4099, 5}, {5000, 2, 5}};
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        image img, out, ref;
+        int k;
+        random_picture(&img, sizes[t][0], sizes[t][1], (uint32_t)t);
+        assert_int_equal(prep_reduce(&img, 1024, &out, &k, NULL), FM_OK);
+        assert_int_equal(k, sizes[t][2]);
+        ref_reduce(&img, k, &ref);
+        assert_int_equal(out.w, ref.w);
+        assert_int_equal(out.h, ref.h);
+        assert_memory_equal(out.rgba, ref.rgba, (size_t)ref.w * ref.h * 4);
+        image_free(&img), image_free(&out), image_free(&ref);
+    }
+}
+
+/* prep_background as a pixel-by-pixel flood fill. */
+static void ref_background(const image *img, const prep_border *b, uint8_t *item)
+{
+    int w = img->w, h = img->h;
+    size_t n = (size_t)w * h, top = 0;
+    uint32_t *stack = malloc(n * sizeof *stack);
+    assert_non_null(stack);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = img->rgba + 4 * i;
+        int bg = b->transparent && p[3] <= PREP_TOLERANCE;
+        for (int c = 0; !b->transparent && c < b->ncolors; c++) {
+            int dr = p[0] - b->color[c][0], dg = p[1] - b->color[c][1];
+            int db = p[2] - b->color[c][2];
+            bg |= prep_near_ref(p[3], (uint32_t)(dr * dr + dg * dg + db * db));
+        }
+        item[i] = bg ? 2 : 1;
+    }
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            if ((x == 0 || y == 0 || x == w - 1 || y == h - 1) && item[(size_t)y * w + x] == 2)
+                item[(size_t)y * w + x] = 0, stack[top++] = (uint32_t)(y * w + x);
+    while (top) {
+        uint32_t i = stack[--top];
+        int x = (int)(i % (uint32_t)w), y = (int)(i / (uint32_t)w);
+        for (int d = 0; d < 4; d++) {
+            int nx = x + (d == 0) - (d == 1), ny = y + (d == 2) - (d == 3);
+            if (nx >= 0 && ny >= 0 && nx < w && ny < h && item[(size_t)ny * w + nx] == 2)
+                item[(size_t)ny * w + nx] = 0, stack[top++] = (uint32_t)(ny * w + nx);
+        }
+    }
+    free(stack);
+}
+
+/* prep_despeckle with a label per pixel. */
+static void ref_despeckle(uint8_t *item, int w, int h, double frac)
+{
+    size_t n = (size_t)w * h, top;
+    uint32_t *label = calloc(n, sizeof *label), *stack = malloc(n * sizeof *stack);
+    uint32_t *size = malloc((n + 1) * sizeof *size), parts = 0, largest = 0;
+    assert_true(label && stack && size);
+    for (size_t s = 0; s < n; s++) {
+        if (!item[s] || label[s])
+            continue;
+        uint32_t id = ++parts, count = 0;
+        label[s] = id, top = 0, stack[top++] = (uint32_t)s;
+        while (top) {
+            uint32_t i = stack[--top];
+            int x = (int)(i % (uint32_t)w), y = (int)(i / (uint32_t)w);
+            count++;
+            for (int ny = y - 1; ny <= y + 1; ny++)
+                for (int nx = x - 1; nx <= x + 1; nx++)
+                    if (nx >= 0 && ny >= 0 && nx < w && ny < h && item[(size_t)ny * w + nx] &&
+                        !label[(size_t)ny * w + nx])
+                        label[(size_t)ny * w + nx] = id, stack[top++] = (uint32_t)(ny * w + nx);
+        }
+        size[id] = count;
+        largest = count > largest ? count : largest;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (item[i] && size[label[i]] < frac * largest)
+            item[i] = 0;
+    free(label), free(stack), free(size);
+}
+
+/* Pixels of every alpha at squared distances around the tolerance's
+ * threshold (3 * (255 * 12.75)^2 / a^2) from a black background: the
+ * background step decides each as the float expression does. */
+static void test_background_near_threshold(void **state)
+{
+    (void)state;
+    enum { J = 8, W = 2 * J + 3, H = 257 };
+    image img;
+    fill(&img, W, H, 0, 0, 0, 255);
+    for (int a = 1; a < 256; a++)
+        for (int j = -J; j <= J; j++) {
+            double t = 3.0 * (255.0 * PREP_TOLERANCE) * (255.0 * PREP_TOLERANCE) / (a * a);
+            long want = (long)t + j;
+            if (want < 0 || want > 3 * 255 * 255)
+                continue;
+            /* want as r^2 + g^2 + b^2, b <= g <= r <= 255, where it can be */
+            for (int r = (int)sqrt(want / 3.0); r < 256; r++)
+                for (int g = 0; g <= r && want - r * r - g * g >= 0; g++) {
+                    long rest = want - r * r - g * g;
+                    int b = (int)sqrt((double)rest);
+                    while ((long)(b + 1) * (b + 1) <= rest)
+                        b++;
+                    if (b <= g && (long)b * b == rest) {
+                        set(&img, j + J + 1, a, (uint8_t)r, (uint8_t)g, (uint8_t)b, (uint8_t)a);
+                        r = g = 256;
+                    }
+                }
+        }
+    prep_border b;
+    prep_border_stats(&img, &b);
+    assert_int_equal(b.ncolors, 1);
+    uint8_t item[W * H], ref[W * H];
+    assert_int_equal(prep_background(&img, &b, item, NULL), FM_OK);
+    ref_background(&img, &b, ref);
+    assert_memory_equal(item, ref, sizeof item);
+    image_free(&img);
+}
+
+static void test_fills_match_ref(void **state)
+{
+    (void)state;
+    const int sizes[][2] = {{1, 1}, {1, 50}, {50, 1}, {2, 2}, {31, 17}, {280, 280}, {640, 97}};
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++)
+        for (uint32_t seed = 0; seed < 4; seed++) {
+            int w = sizes[t][0], h = sizes[t][1];
+            image img;
+            prep_border b;
+            random_picture(&img, w, h, seed * 131 + (uint32_t)t);
+            if (seed == 3) /* transparent around */
+                for (int x = 0; x < w; x++)
+                    set(&img, x, 0, 0, 0, 0, 0), set(&img, x, h - 1, 0, 0, 0, 0);
+            prep_border_stats(&img, &b);
+            uint8_t *item = malloc((size_t)w * h), *ref = malloc((size_t)w * h);
+            assert_true(item && ref);
+            assert_int_equal(prep_background(&img, &b, item, NULL), FM_OK);
+            ref_background(&img, &b, ref);
+            assert_memory_equal(item, ref, (size_t)w * h);
+            for (int f = 0; f < 3; f++) {
+                double frac = f == 0 ? 0.01 : f == 1 ? 0.2 : 1.0;
+                memcpy(ref, item, (size_t)w * h);
+                uint8_t *it = malloc((size_t)w * h);
+                assert_non_null(it);
+                memcpy(it, item, (size_t)w * h);
+                assert_int_equal(prep_despeckle(it, w, h, frac, NULL), FM_OK);
+                ref_despeckle(ref, w, h, frac);
+                assert_memory_equal(it, ref, (size_t)w * h);
+                free(it);
+            }
+            free(item), free(ref);
+            image_free(&img);
+        }
+}
+
 /* A red item on a gray of the same brightness is found by its colour; a
  * light item on transparent is measured from black. */
 static void test_polarity_and_ink(void **state)
@@ -621,6 +846,10 @@ int main(void)
         cmocka_unit_test(test_border_finds_one_or_two_colours),
         cmocka_unit_test(test_background_is_what_the_border_reaches),
         cmocka_unit_test(test_despeckle_keeps_parts_and_drops_dust),
+        cmocka_unit_test(test_near_matches_ref),
+        cmocka_unit_test(test_reduce_matches_ref),
+        cmocka_unit_test(test_background_near_threshold),
+        cmocka_unit_test(test_fills_match_ref),
         cmocka_unit_test(test_polarity_and_ink),
         cmocka_unit_test(test_line_drawing_comes_out_filled),
         cmocka_unit_test(test_export_passes_through_bit_exact),
