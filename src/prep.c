@@ -500,13 +500,20 @@ int prep_ink(const image *img, const uint8_t *item, const prep_ref *r, int x0, i
 {
     int bw = x1 - x0 + 1, w = img->w;
     long n_item = 0, n_inside = 0;
-    float mx = 0;
+    float mx = 0, ink_last = 0;
+    uint32_t last = 0;
     for (int y = y0; y <= y1; y++)
         for (int x = x0; x <= x1; x++) {
             size_t i = (size_t)y * w + x;
+            uint32_t rgba;
+            memcpy(&rgba, img->rgba + 4 * i, 4);
+            if ((y == y0 && x == x0) || rgba != last) { /* a run of one colour: once */
+                ink_last = ink_of(img->rgba + 4 * i, r);
+                last = rgba;
+            }
             /* The background keeps its faint ink (a data set item's faint
              * edges, within the tolerance); a speck left out is no more. */
-            float v = ink_of(img->rgba + 4 * i, r);
+            float v = ink_last;
             if (!item[i] && v > PREP_TOLERANCE)
                 v = PREP_TOLERANCE;
             ink[(size_t)(y - y0) * bw + (x - x0)] = v;
@@ -579,32 +586,38 @@ int prep_resample(const float *ink, int bw, int bh, float res[SIDE * SIDE], fm_e
     tw = tw < 1 ? 1 : tw;
     th = th < 1 ? 1 : th;
     /* Horizontal pass into (bh, tw), then vertical into (th, tw). The
-     * largest source span of one output pixel is n/m + 2 samples. */
+     * largest source span of one output pixel is n/m + 2 samples: the
+     * horizontal weights, the same for every row, are a table of tw such
+     * spans (wt), the vertical ones one span at a time (after it). */
+    size_t span = (size_t)(bw / tw) + 3;
     float *rows = malloc(sizeof(float) * (size_t)bh * (size_t)tw);
-    float *wt = malloc(sizeof(float) * ((size_t)(bw > bh ? bw : bh) + 3));
+    float *wt = malloc(sizeof(float) * (span * (size_t)tw + (size_t)bh + 3));
     if (!rows || !wt) {
         free(rows);
         free(wt);
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
     }
+    int h0[SIDE], h1[SIDE];
+    for (int i = 0; i < tw; i++)
+        resample_weights(bw, tw, i, &h0[i], &h1[i], wt + span * (size_t)i);
     for (int y = 0; y < bh; y++)
         for (int i = 0; i < tw; i++) {
-            int j0, j1;
-            resample_weights(bw, tw, i, &j0, &j1, wt);
+            const float *wi = wt + span * (size_t)i;
             float s = 0;
-            for (int j = j0; j < j1; j++)
-                s += wt[j - j0] * ink[(size_t)y * bw + j];
+            for (int j = h0[i]; j < h1[i]; j++)
+                s += wi[j - h0[i]] * ink[(size_t)y * bw + j];
             rows[(size_t)y * tw + i] = s;
         }
     memset(res, 0, sizeof(float) * SIDE * SIDE);
     int top = (SIDE - th + 1) / 2, left = (SIDE - tw + 1) / 2;
+    float *wv = wt + span * (size_t)tw;
     for (int i = 0; i < th; i++) {
         int j0, j1;
-        resample_weights(bh, th, i, &j0, &j1, wt);
+        resample_weights(bh, th, i, &j0, &j1, wv);
         for (int x = 0; x < tw; x++) {
             float s = 0;
             for (int j = j0; j < j1; j++)
-                s += wt[j - j0] * rows[(size_t)j * tw + x];
+                s += wv[j - j0] * rows[(size_t)j * tw + x];
             res[(top + i) * SIDE + left + x] = s;
         }
     }
