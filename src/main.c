@@ -1182,7 +1182,10 @@ static int cmd_classify(const cli_opts *o)
     if (rc || (rc = load_model(o->model, &c.net, &meta)))
         return rc;
     free(meta);
-    if ((rc = runtime_open(&c.rt, o->threads, 0))) {
+    /* One picture at a time: the forward pass of one 28x28 input runs on
+     * one thread (its work is sized for a team of 1), so by default no
+     * other thread is started, only to spin. */
+    if ((rc = runtime_open(&c.rt, o->threads > 0 ? o->threads : 1, 0))) {
         mlp_free(&c.net);
         return rc;
     }
