@@ -710,6 +710,20 @@ static int prepare_small(const image *img, const image_prep_opts *opts, uint8_t 
     return FM_OK;
 }
 
+/* Whether step 1 changes img: it is too large, or a transparent pixel has
+ * a colour (which reducing zeroes). Else the picture itself is the step's
+ * result, without a copy. */
+static int reduce_changes(const image *img)
+{
+    if (img->w > PREP_MAX_SIDE || img->h > PREP_MAX_SIDE)
+        return 1;
+    const uint8_t *p = img->rgba;
+    for (size_t i = 0; i < (size_t)img->w * img->h; i++, p += 4)
+        if (p[3] == 0 && (p[0] | p[1] | p[2]))
+            return 1;
+    return 0;
+}
+
 int image_prepare_with(const image *img, const image_prep_opts *opts, uint8_t out[SIDE * SIDE],
                        image_prep_info *info, fm_err *e)
 {
@@ -717,11 +731,11 @@ int image_prepare_with(const image *img, const image_prep_opts *opts, uint8_t ou
     memset(&inf, 0, sizeof inf);
     uint8_t res[SIDE * SIDE];
     if (!passthrough(img, opts->invert, res, &inf)) {
-        image small;
-        int k, rc;
-        if ((rc = prep_reduce(img, PREP_MAX_SIDE, &small, &k, e)))
+        image small = {0, 0, NULL};
+        int k = 1, rc;
+        if (reduce_changes(img) && (rc = prep_reduce(img, PREP_MAX_SIDE, &small, &k, e)))
             return rc;
-        rc = prepare_small(&small, opts, res, &inf, e);
+        rc = prepare_small(small.rgba ? &small : img, opts, res, &inf, e);
         image_free(&small);
         if (rc)
             return rc;
