@@ -408,14 +408,20 @@ int prep_despeckle(uint8_t *item, int w, int h, double frac, fm_err *e)
 int prep_box(const uint8_t *item, int w, int h, int *x0, int *y0, int *x1, int *y1)
 {
     int bx0 = w, by0 = h, bx1 = -1, by1 = -1;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            if (item[(size_t)y * w + x]) {
-                bx0 = x < bx0 ? x : bx0;
-                bx1 = x > bx1 ? x : bx1;
-                by0 = y < by0 ? y : by0;
-                by1 = y;
-            }
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = item + (size_t)y * w;
+        int a = 0, b = w - 1;
+        while (a < w && !row[a])
+            a++;
+        if (a == w)
+            continue;
+        while (!row[b])
+            b--;
+        bx0 = a < bx0 ? a : bx0;
+        bx1 = b > bx1 ? b : bx1;
+        by0 = y < by0 ? y : by0;
+        by1 = y;
+    }
     if (bx1 < 0)
         return 0;
     *x0 = bx0, *y0 = by0, *x1 = bx1, *y1 = by1;
