@@ -44,6 +44,12 @@ static void put_floats(uint8_t *p, const float *f, size_t n)
 
 static void get_floats(float *f, const uint8_t *p, size_t n)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (sizeof(float) == 4) { /* the file's byte order: one copy */
+        memcpy(f, p, 4 * n);
+        return;
+    }
+#endif
     for (size_t i = 0; i < n; i++) {
         uint32_t u = get32(p + 4 * i);
         memcpy(&f[i], &u, 4);
