@@ -144,8 +144,9 @@ int prep_background(const image *img, const prep_border *b, uint8_t *item, fm_er
 int prep_near(int a, uint32_t d2);
 int prep_near_ref(int a, uint32_t d2);
 
-/* 4. Clears the parts (8-connected nonzero pixels) of item smaller than
- * frac of the largest. Returns FM_ENOMEM when out of memory (item untouched). */
+/* 4. Clears the parts (8-connected nonzero pixels) of item (0, 1 or 2 a
+ * pixel, as step 3 makes it) smaller than frac of the largest. Returns
+ * FM_ENOMEM when out of memory (item untouched). */
 int prep_despeckle(uint8_t *item, int w, int h, double frac, fm_err *e);
 
 /* 5. The bounding box of item's nonzero pixels; returns 0 when none. */

@@ -364,7 +364,8 @@ static long find_parts(fill *f, part **parts)
     return (long)np;
 }
 
-/* Every cell of grid (n) and 3: the marks 0x40 gone. */
+/* The marks cleared: each of the n cells back to its low two bits (0, 1 or
+ * 2, as step 3 left it). */
 static void unmark(uint8_t *grid, size_t n)
 {
     size_t i = 0;

@@ -576,7 +576,8 @@ static void test_reduce_matches_ref(void **state)
     }
 }
 
-/* prep_background as a pixel-by-pixel flood fill. */
+/* prep_background as a pixel-by-pixel flood fill, the tolerance test in
+ * float from the colours (as prep.c computed it before prep_near). */
 static void ref_background(const image *img, const prep_border *b, uint8_t *item)
 {
     int w = img->w, h = img->h;
@@ -587,9 +588,9 @@ static void ref_background(const image *img, const prep_border *b, uint8_t *item
         const uint8_t *p = img->rgba + 4 * i;
         int bg = b->transparent && p[3] <= PREP_TOLERANCE;
         for (int c = 0; !b->transparent && c < b->ncolors; c++) {
-            int dr = p[0] - b->color[c][0], dg = p[1] - b->color[c][1];
-            int db = p[2] - b->color[c][2];
-            bg |= prep_near_ref(p[3], (uint32_t)(dr * dr + dg * dg + db * db));
+            float col[3] = {b->color[c][0], b->color[c][1], b->color[c][2]};
+            float dr = p[0] - col[0], dg = p[1] - col[1], db = p[2] - col[2];
+            bg |= p[3] / 255.0f * sqrtf((dr * dr + dg * dg + db * db) / 3.0f) <= PREP_TOLERANCE;
         }
         item[i] = bg ? 2 : 1;
     }
