@@ -292,12 +292,13 @@ static uint32_t dist2(const uint8_t *p, const uint8_t *c)
 static void mark_bg_like(const image *img, const prep_border *b, uint8_t *item)
 {
     size_t n = (size_t)img->w * img->h;
-    const uint8_t *p = img->rgba, *c0 = b->color[0], *c1 = b->color[b->ncolors - 1];
+    const uint8_t *p = img->rgba;
     if (b->transparent) {
         for (size_t i = 0; i < n; i++)
             item[i] = p[4 * i + 3] <= PREP_TOLERANCE ? 2 : 1; /* at most 5% opaque */
         return;
     }
+    const uint8_t *c0 = b->color[0], *c1 = b->color[b->ncolors - 1];
     uint32_t last = 0;
     uint8_t v = 0;
     for (size_t i = 0; i < n; i++, p += 4) {
