@@ -37,6 +37,10 @@ typedef struct mlp {
 /* Allocates a zeroed network of the given shape (nlayers >= 1, each width
  * 1..MLP_MAX_WIDTH). On failure *m is untouched. */
 int mlp_create(mlp *m, int nlayers, const int *width, fm_err *e);
+/* The same checks and layout without the parameters (m->params NULL): for
+ * a caller that provides a buffer of m->nparams floats, which mlp_free
+ * then frees with free(). */
+int mlp_layout(mlp *m, int nlayers, const int *width, fm_err *e);
 void mlp_free(mlp *m);
 /* 1 when both have the same layer widths. */
 int mlp_same_shape(const mlp *a, const mlp *b);

@@ -10,7 +10,7 @@
 
 const int mlp_fmnist_widths[5] = {784, 256, 128, 64, 10};
 
-int mlp_create(mlp *m, int nlayers, const int *width, fm_err *e)
+int mlp_layout(mlp *m, int nlayers, const int *width, fm_err *e)
 {
     if (nlayers < 1 || nlayers > MLP_MAX_LAYERS)
         return fm_fail(e, FM_EINVAL, NULL, "%d layers: 1..%d supported", nlayers,
@@ -32,9 +32,19 @@ int mlp_create(mlp *m, int nlayers, const int *width, fm_err *e)
         off += (size_t)width[l + 1];
     }
     t.nparams = off;
-    t.params = mem_zalloc(off * sizeof(float));
+    *m = t;
+    return FM_OK;
+}
+
+int mlp_create(mlp *m, int nlayers, const int *width, fm_err *e)
+{
+    mlp t;
+    int rc = mlp_layout(&t, nlayers, width, e);
+    if (rc)
+        return rc;
+    t.params = mem_zalloc(t.nparams * sizeof(float));
     if (!t.params)
-        return fm_fail(e, FM_ENOMEM, NULL, "out of memory for %zu parameters", off);
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory for %zu parameters", t.nparams);
     *m = t;
     return FM_OK;
 }

@@ -259,8 +259,13 @@ static int check_finite(const uint8_t *params, const uint8_t *state, size_t P, u
     return FM_OK;
 }
 
-int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **meta,
-                 float **blocks, int *nblocks, fm_err *e)
+/* model_decode, and when own is b (a buffer of the caller's, from malloc
+ * or mem_alloc) on a little-endian host, the parameters are moved to its
+ * start instead of copied into a new one, and m takes it (*taken = 1):
+ * loading a model then allocates, zeroes and faults in one megabyte
+ * instead of two. */
+static int decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **meta,
+                  float **blocks, int *nblocks, fm_err *e, uint8_t *own, int *taken)
 {
     uint32_t flags = 0, L = 0;
     int width[MLP_MAX_LAYERS + 1];
@@ -274,15 +279,22 @@ int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **
         if (!(p[i] == '\n' || (p[i] >= 0x20 && p[i] < 0x7f)))
             return fm_fail(e, FM_EFORMAT, name, "metadata byte %u is not printable ASCII", i);
     mlp t;
-    if ((rc = mlp_create(&t, (int)L, width, e)))
+    if ((rc = mlp_layout(&t, (int)L, width, e)))
         return fm_in_file(e, rc, name);
     const uint8_t *params = p + mlen;
     const uint8_t *state = params + 4 * t.nparams;
     uint32_t K = (flags & MODEL_FLAG_STATE) ? get32(state) : 0;
+    /* Not a checkpoint's buffer: its optimiser state would stay allocated. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    int in_place = own == b && K == 0 && sizeof(float) == 4;
+#else
+    int in_place = 0;
+#endif
     char *mt = NULL;
     float *bl = NULL;
     if ((rc = check_finite(params, state, t.nparams, K, name, e)) == FM_OK &&
         (!(mt = malloc((size_t)mlen + 1)) ||
+         (!in_place && !(t.params = mem_alloc(4 * t.nparams))) ||
          (blocks && K && !(bl = mem_alloc(4 * t.nparams * K)))))
         rc = fm_fail(e, FM_ENOMEM, name, "out of memory");
     if (rc) {
@@ -291,11 +303,18 @@ int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **
         mlp_free(&t);
         return rc;
     }
-    get_floats(t.params, params, t.nparams);
+    /* Everything else out of b before the parameters may move over it. */
     if (bl)
         get_floats(bl, state + 4, K * t.nparams);
     memcpy(mt, p, mlen);
     mt[mlen] = 0;
+    if (in_place) {
+        memmove(own, params, 4 * t.nparams);
+        t.params = (float *)(void *)own;
+        *taken = 1;
+    } else {
+        get_floats(t.params, params, t.nparams);
+    }
     *m = t;
     if (meta)
         *meta = mt;
@@ -307,6 +326,13 @@ int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **
             *nblocks = (int)K;
     }
     return FM_OK;
+}
+
+int model_decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **meta,
+                 float **blocks, int *nblocks, fm_err *e)
+{
+    int taken = 0;
+    return decode(b, len, name, m, meta, blocks, nblocks, e, NULL, &taken);
 }
 
 int model_save(const char *path, const mlp *m, const char *meta, const float *blocks,
@@ -395,8 +421,10 @@ int model_load(const char *path, mlp *m, char **meta, float **blocks, int *nbloc
     if (!rc && read_at(fd, buf, n, 0) != 0)
         rc = fm_fail(e, FM_EIO, path, "read failed: %s", errno ? strerror(errno) : "file shrank");
     close(fd);
+    int taken = 0;
     if (!rc)
-        rc = model_decode(buf, n, path, m, meta, blocks, nblocks, e);
-    free(buf);
+        rc = decode(buf, n, path, m, meta, blocks, nblocks, e, buf, &taken);
+    if (!taken)
+        free(buf);
     return rc;
 }
