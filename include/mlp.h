@@ -42,6 +42,8 @@ int mlp_create(mlp *m, int nlayers, const int *width, fm_err *e);
  * then frees with free(). */
 int mlp_layout(mlp *m, int nlayers, const int *width, fm_err *e);
 void mlp_free(mlp *m);
+/* "784-256-128-64-10": the widths, for messages (cut to fit cap). */
+void mlp_shape_text(const mlp *m, char *buf, size_t cap);
 /* 1 when both have the same layer widths. */
 int mlp_same_shape(const mlp *a, const mlp *b);
 

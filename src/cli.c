@@ -88,7 +88,7 @@ static const cli_option defs[O_COUNT] = {
     [O_THREADS] = {"--threads", 0, "N", B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY),
                    CLI_GROUP_RUN, NULL, NULL,
                    "threads to use, 1..256 (default: every CPU available; classify: 1, one "
-                   "picture at a time); results do not depend on it"},
+                   "picture at a time, N: N pictures at a time); results do not depend on it"},
     [O_JSON] = {"--json", 0, NULL, B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY), CLI_GROUP_RUN,
                 NULL, NULL, "JSON on standard output (train: one object per epoch; eval: one "
                 "object; classify: one per picture), nothing else there"},

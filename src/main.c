@@ -19,6 +19,7 @@
 #include "convert.h"
 #include "eval.h"
 #include "fileio.h"
+#include "fmnist.h"
 #include "idx.h"
 #include "image.h"
 #include "kernels.h"
@@ -744,11 +745,8 @@ static int load_model(const char *path, mlp *net, char **meta)
     want.nlayers = 4;
     memcpy(want.width, mlp_fmnist_widths, sizeof mlp_fmnist_widths);
     if (!mlp_same_shape(net, &want)) {
-        char shape[128] = "";
-        for (int l = 0; l <= net->nlayers; l++) {
-            size_t n = strlen(shape);
-            snprintf(shape + n, sizeof shape - n, "%s%d", l ? "-" : "", net->width[l]);
-        }
+        char shape[128];
+        mlp_shape_text(net, shape, sizeof shape);
         fprintf(stderr, "fmnist: %s: a %s network; fmnist uses 784-256-128-64-10\n", shown(path),
                 shape);
         mlp_free(net);
@@ -1043,15 +1041,6 @@ static int show_input(const char *pattern, int index, const uint8_t *in)
 
 /* A model can hold finite parameters that still overflow: say so rather
  * than print "nan%". */
-static int classify_output_finite(const float *lp, const char *name, fm_err *e)
-{
-    for (int c = 0; c < IDX_CLASSES; c++)
-        if (!isfinite(lp[c]) && !(isinf(lp[c]) && lp[c] < 0))
-            return fm_fail(e, FM_ENUMERIC, name, "the model's output for it is not a number "
-                                                 "(the model's weights overflow)");
-    return FM_OK;
-}
-
 /* --show never writes over the model or an image being classified. */
 static int check_show_outputs(const cli_opts *o)
 {
@@ -1089,17 +1078,37 @@ static void warn_if_blank(const cli_opts *o, const char *name, const uint8_t *in
                         "classified a blank image\n", shown(name));
 }
 
-/* What classify needs for every picture. */
+/* classify is built on the public API (include/fmnist.h): the model and
+ * the network come from libfmnist as any program embedding it gets them
+ * (one work buffer per thread, the model shared: the API's promise); only
+ * reading and preparing the picture is the program's (--invert, --show,
+ * --ascii and the blank-picture warning need the steps' details). With
+ * --threads N, N threads take the pictures of a block of CLASSIFY_BLOCK,
+ * and the main thread reports them in order. */
+#define CLASSIFY_BLOCK 64
+
+typedef struct seen { /* what became of one picture */
+    uint8_t in[IDX_PIXELS];
+    image_prep_info info;
+    int pw, ph, rc;
+    float probs[IDX_CLASSES];
+    fm_err e;
+} seen;
+
 typedef struct classifier {
-    mlp net;
-    mlp_work w;
+    const cli_opts *o;
+    fmnist_model *model;
+    fmnist_work **work; /* one per thread of the pool */
     runtime rt;
+    int first;          /* the block's first picture */
+    seen *seen;         /* the block's pictures */
 } classifier;
 
 /* One picture: read, prepared (into in, info, its size) and classified
- * (lp, the log-probabilities). */
-static int classify_picture(const cli_opts *o, classifier *c, const char *path, uint8_t *in,
-                            image_prep_info *info, int *pw, int *ph, float *lp, fm_err *e)
+ * (probs, the 10 probabilities) with work w. */
+static int classify_picture(const cli_opts *o, fmnist_model *model, fmnist_work *w,
+                            const char *path, uint8_t *in, image_prep_info *info, int *pw,
+                            int *ph, float *probs, fm_err *e)
 {
     const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
     image img;
@@ -1113,49 +1122,43 @@ static int classify_picture(const cli_opts *o, classifier *c, const char *path, 
     image_free(&img);
     if (rc)
         return fm_in_file(e, rc, name);
-    warn_if_blank(o, name, in, info);
-    mlp_gather(&c->net, &c->w, c->rt.pool, c->rt.kernel, in, NULL, NULL, 1);
-    mlp_forward(&c->net, &c->w, c->rt.pool, c->rt.kernel);
-    memcpy(lp, c->w.actT[c->net.nlayers], sizeof(float) * IDX_CLASSES);
-    return classify_output_finite(lp, name, e);
+    fmnist_error err;
+    if ((rc = fmnist_classify_28x28(model, w, in, probs, &err)) == FMNIST_ENUMERIC)
+        return fm_fail(e, FM_ENUMERIC, name, "the model's output for it is not a number "
+                                             "(the model's weights overflow)");
+    return rc ? fm_fail(e, rc, name, "%s", err.message) : FM_OK;
 }
 
-/* The classes by probability, ties to the lower label. */
-static void rank(const float *lp, int order[IDX_CLASSES])
+static void classify_chunk(void *arg, int chunk, int thread)
 {
-    for (int c = 0; c < IDX_CLASSES; c++)
-        order[c] = c;
-    for (int i = 0; i < IDX_CLASSES; i++)
-        for (int j = i + 1; j < IDX_CLASSES; j++)
-            if (lp[order[j]] > lp[order[i]]) {
-                int t = order[i];
-                order[i] = order[j];
-                order[j] = t;
-            }
+    classifier *c = arg;
+    seen *s = &c->seen[chunk];
+    s->rc = classify_picture(c->o, c->model, c->work[thread], c->o->files[c->first + chunk],
+                             s->in, &s->info, &s->pw, &s->ph, s->probs, &s->e);
 }
 
-static void print_classification(const cli_opts *o, const char *name, const float *lp)
+static void print_classification(const cli_opts *o, const char *name, const float *probs)
 {
-    int order[IDX_CLASSES];
-    rank(lp, order);
+    int order[IDX_CLASSES]; /* by probability, ties to the lower label */
+    fmnist_top(probs, IDX_CLASSES, order);
     if (o->json) {
         printf("{\"format\":%d,\"file\":", JSON_FORMAT);
         json_str(stdout, name);
         printf(",\"label\":%d,\"name\":", order[0]);
-        json_str(stdout, fmnist_class_names[order[0]]);
-        printf(",\"probability\":%.6f,\"top\":[", exp(lp[order[0]]));
+        json_str(stdout, fmnist_class_name(order[0]));
+        printf(",\"probability\":%.6f,\"top\":[", probs[order[0]]);
         for (int k = 0; k < o->top; k++) {
             printf("%s{\"label\":%d,\"name\":", k ? "," : "", order[k]);
-            json_str(stdout, fmnist_class_names[order[k]]);
-            printf(",\"probability\":%.6f}", exp(lp[order[k]]));
+            json_str(stdout, fmnist_class_name(order[k]));
+            printf(",\"probability\":%.6f}", probs[order[k]]);
         }
         printf("]}\n");
         return;
     }
-    printf("%s: %s (%.1f%%)", shown(name), fmnist_class_names[order[0]], 100 * exp(lp[order[0]]));
+    printf("%s: %s (%.1f%%)", shown(name), fmnist_class_name(order[0]), 100.0 * probs[order[0]]);
     for (int k = 1; k < o->top; k++)
-        printf("%s%s %.1f%%", k == 1 ? "; then " : ", ", fmnist_class_names[order[k]],
-               100 * exp(lp[order[k]]));
+        printf("%s%s %.1f%%", k == 1 ? "; then " : ", ", fmnist_class_name(order[k]),
+               100.0 * probs[order[k]]);
     printf("\n");
 }
 
@@ -1173,51 +1176,83 @@ static void print_failure(const cli_opts *o, const char *name, const fm_err *e)
     printf("}\n");
 }
 
+/* The model, the pool of up to --threads threads (no more than there are
+ * pictures) and a work buffer for each. */
+static int classifier_open(const cli_opts *o, classifier *c)
+{
+    fmnist_error err;
+    memset(c, 0, sizeof *c);
+    c->o = o;
+    if (fmnist_model_load(o->model, &c->model, &err)) {
+        fprintf(stderr, "fmnist: %s\n", err.message);
+        if (err.code == FMNIST_ENOTFOUND)
+            fprintf(stderr, "HINT: train one first with 'fmnist train', or pass --model FILE\n");
+        return EXIT_FAIL;
+    }
+    int n = o->threads > 1 ? (o->threads < o->nfiles ? o->threads : o->nfiles) : 1, rc;
+    if ((rc = runtime_open(&c->rt, n, 0)))
+        return rc;
+    n = pool_size(c->rt.pool);
+    c->work = calloc((size_t)n, sizeof *c->work);
+    c->seen = malloc(sizeof *c->seen * CLASSIFY_BLOCK);
+    if (!c->work || !c->seen) {
+        fprintf(stderr, "fmnist: out of memory\n");
+        return EXIT_FAIL;
+    }
+    for (int t = 0; t < n; t++)
+        if (fmnist_work_new(c->model, &c->work[t], &err)) {
+            fprintf(stderr, "fmnist: %s\n", err.message);
+            return EXIT_FAIL;
+        }
+    return EXIT_OK;
+}
+
+static void classifier_close(classifier *c)
+{
+    for (int t = 0; c->work && t < pool_size(c->rt.pool); t++)
+        fmnist_work_free(c->work[t]);
+    free(c->work);
+    free(c->seen);
+    runtime_close(&c->rt);
+    fmnist_model_free(c->model);
+}
+
+/* Picture f's outcome, as it would be reported had it been done alone.
+ * Returns the failures it adds. */
+static int report_picture(const cli_opts *o, int f, seen *s)
+{
+    const char *name = strcmp(o->files[f], "-") == 0 ? "<stdin>" : o->files[f];
+    if (s->rc) {
+        print_failure(o, name, &s->e);
+        return 1;
+    }
+    warn_if_blank(o, name, s->in, &s->info);
+    print_classification(o, name, s->probs);
+    if (o->ascii)
+        print_seen(s->in, &s->info, s->pw, s->ph);
+    fflush(stdout);
+    return o->show && show_input(o->show, f + 1, s->in);
+}
+
 static int cmd_classify(const cli_opts *o)
 {
-    classifier c;
-    char *meta = NULL;
-    fm_err e;
     int rc = check_show_outputs(o);
-    if (rc || (rc = load_model(o->model, &c.net, &meta)))
+    if (rc)
         return rc;
-    free(meta);
-    /* One picture at a time: the forward pass of one 28x28 input runs on
-     * one thread (its work is sized for a team of 1), so by default no
-     * other thread is started, only to spin. */
-    if ((rc = runtime_open(&c.rt, o->threads > 0 ? o->threads : 1, 0))) {
-        mlp_free(&c.net);
+    classifier c;
+    if ((rc = classifier_open(o, &c))) {
+        classifier_close(&c);
         return rc;
-    }
-    if (mlp_work_create(&c.w, &c.net, 1, 0, &e)) {
-        rc = report(&e);
-        goto out;
     }
     int failures = 0;
-    for (int f = 0; f < o->nfiles; f++) {
-        const char *name = strcmp(o->files[f], "-") == 0 ? "<stdin>" : o->files[f];
-        uint8_t in[IDX_PIXELS];
-        image_prep_info info;
-        int pw = 0, ph = 0;
-        float lp[IDX_CLASSES];
-        if (classify_picture(o, &c, o->files[f], in, &info, &pw, &ph, lp, &e)) {
-            print_failure(o, name, &e);
-            failures++;
-            continue;
-        }
-        print_classification(o, name, lp);
-        if (o->ascii)
-            print_seen(in, &info, pw, ph);
-        fflush(stdout);
-        if (o->show && show_input(o->show, f + 1, in))
-            failures++;
+    for (c.first = 0; c.first < o->nfiles; c.first += CLASSIFY_BLOCK) {
+        int n = o->nfiles - c.first < CLASSIFY_BLOCK ? o->nfiles - c.first : CLASSIFY_BLOCK;
+        pool_run(c.rt.pool, n, classify_chunk, &c);
+        for (int i = 0; i < n; i++)
+            failures += report_picture(o, c.first + i, &c.seen[i]);
     }
-    mlp_work_free(&c.w);
-    rc = failures ? EXIT_FAIL : EXIT_OK;
-out:
-    runtime_close(&c.rt);
-    mlp_free(&c.net);
-    return rc;
+    classifier_close(&c);
+    return failures ? EXIT_FAIL : EXIT_OK;
 }
 
 /* ---- export ---- */

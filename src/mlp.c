@@ -4,6 +4,7 @@
 #include "mem.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,14 @@ int mlp_same_shape(const mlp *a, const mlp *b)
         if (a->width[l] != b->width[l])
             return 0;
     return 1;
+}
+
+void mlp_shape_text(const mlp *m, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (int l = 0; l <= m->nlayers && n < cap; l++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%d", l ? "-" : "", m->width[l]);
 }
 
 void mlp_init_params(mlp *m, rng *r)

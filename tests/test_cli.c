@@ -193,6 +193,45 @@ static void test_classify_bad_file_does_not_stop_the_rest(void **state)
     free(out), free(err);
 }
 
+/* classify --threads N: N threads take the pictures, and what it prints
+ * (stdout, stderr, the status, the --show files) is exactly what one
+ * thread prints: over a block boundary (64), with failures and blanks. */
+static void test_classify_threads_same_output(void **state)
+{
+    (void)state;
+    char list[32768] = "", *out[2], *err[2], bad[4200];
+    snprintf(bad, sizeof bad, "%s/bad.png", T);
+    tu_write(bad, "not a png", 9);
+    size_t len = 0;
+    for (int i = 0; i < 70; i++) {
+        if (i % 9 == 4)
+            len += (size_t)snprintf(list + len, sizeof list - len, " %s/bad.png", T);
+        else
+            len += (size_t)snprintf(list + len, sizeof list - len, " tests/fixtures/%s",
+                                    i % 3 ? "depth-gray8.png" : "depth-gray1.png");
+    }
+    int rc[2];
+    for (int t = 0; t < 2; t++)
+        rc[t] = tu_fmnist(&out[t], &err[t], "classify --json --top 10 --threads %d --model "
+                                            "%s/m.model --show %s/seen%d-%%d.png%s",
+                          t ? 2 : 1, T, T, t, list);
+    assert_int_equal(rc[0], 1); /* bad.png */
+    assert_int_equal(rc[1], rc[0]);
+    assert_string_equal(out[1], out[0]);
+    assert_string_equal(err[1], err[0]);
+    for (int i = 1; i <= 70; i += 13) {
+        char a[4300], b[4300];
+        snprintf(a, sizeof a, "%s/seen0-%d.png", T, i);
+        snprintf(b, sizeof b, "%s/seen1-%d.png", T, i);
+        size_t na = 0, nb = 0;
+        uint8_t *da = tu_read(a, &na), *db = tu_read(b, &nb);
+        assert_true(i % 9 == 5 ? !da && !db : da && db && na == nb && !memcmp(da, db, na));
+        free(da), free(db);
+    }
+    for (int t = 0; t < 2; t++)
+        free(out[t]), free(err[t]);
+}
+
 static void test_runtime_errors(void **state)
 {
     (void)state;
@@ -587,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_eval),
         cmocka_unit_test(test_export_then_classify_agrees_with_eval),
         cmocka_unit_test(test_classify_bad_file_does_not_stop_the_rest),
+        cmocka_unit_test(test_classify_threads_same_output),
         cmocka_unit_test(test_runtime_errors),
         cmocka_unit_test(test_train_split_errors),
         cmocka_unit_test(test_usage_errors),

@@ -534,7 +534,7 @@ static void test_15_fewer_threads(void **state)
     /* (LeakSanitizer, in the SAN=1 build, needs a thread of its own at exit.) */
     snprintf(cmd, sizeof cmd, "chmod 755 %s && chmod 644 %s %s && setpriv --reuid=65534 "
              "--regid=65534 --clear-groups bash -c 'ulimit -u 1; ASAN_OPTIONS=detect_leaks=0 "
-             "exec %s classify --threads 2 --model %s %s'", T, M, png, tu_bin(), M, png);
+             "exec %s classify --threads 2 --model %s %s %s'", T, M, png, tu_bin(), M, png, png);
     assert_int_equal(tu_run(cmd, &out, &err), 0);
     assert_non_null(strstr(err, "could start only 1 of 2 threads"));
     assert_non_null(strstr(out, "t.png: "));
