@@ -1,6 +1,8 @@
 /* model_file.c: encoding, decoding and checking model files. */
 #define _POSIX_C_SOURCE 200809L
 #include "model_file.h"
+
+#include "crc32.h"
 #include "mem.h"
 
 #include <errno.h>
@@ -12,7 +14,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "fileio.h"
 
@@ -58,14 +59,7 @@ static void get_floats(float *f, const uint8_t *p, size_t n)
 
 static uint32_t crc(const uint8_t *p, size_t n)
 {
-    uLong c = crc32(0L, Z_NULL, 0);
-    while (n) {
-        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
-        c = crc32(c, p, k);
-        p += k;
-        n -= k;
-    }
-    return (uint32_t)c;
+    return fm_crc32(0, p, n);
 }
 
 /* The index of the first NaN or infinity among n floats; n when none. */

@@ -4,6 +4,7 @@
 
 #include <zlib.h>
 
+#include "crc32.h"
 #include "fileio.h"
 #include "model_file.h"
 
@@ -231,9 +232,40 @@ static void test_save_atomically(void **state)
     tu_rmtree(dir);
 }
 
+/* fm_crc32 is zlib's crc32: every length to 300 at every alignment to 16,
+ * then random lengths to 1 MB, each also continued from a running CRC. */
+static void test_crc32_is_zlibs(void **state)
+{
+    (void)state;
+    size_t cap = (1u << 20) + 64;
+    uint8_t *b = malloc(cap);
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (size_t i = 0; i < cap; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        b[i] = (uint8_t)(x >> 24);
+    }
+    for (size_t at = 0; at < 16; at++)
+        for (size_t n = 0; n <= 300; n++) {
+            uint32_t want = (uint32_t)crc32(0, b + at, (uInt)n);
+            if (fm_crc32(0, b + at, n) != want)
+                fail_msg("crc32 of %zu bytes at +%zu: %08x, want %08x", n, at,
+                         fm_crc32(0, b + at, n), want);
+            uint32_t mid = fm_crc32(0, b + at, n / 3);
+            assert_int_equal(fm_crc32(mid, b + at + n / 3, n - n / 3), want);
+        }
+    for (int r = 0; r < 40; r++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t at = x % 64, n = (size_t)(x >> 20) % (1u << 20);
+        assert_int_equal(fm_crc32(0x12345678, b + at, n),
+                         (uint32_t)crc32(0x12345678, b + at, (uInt)n));
+    }
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crc32_is_zlibs),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_damage),
         cmocka_unit_test(test_other_architecture_loads_as_itself),
