@@ -150,9 +150,10 @@ start=$(date +%s.%N)
 for f in "$tmp"/png/*.png; do "$bin" classify --model "$tmp/m.model" "$f" > /dev/null; done
 calls=$(echo "$start $(date +%s.%N)" | awk '{printf "%.3f", $2 - $1}')
 many=$(timed "$bin" classify --model "$tmp/m.model" "$tmp"/png/*.png | awk '{print $1}')
+manyt=$(timed "$bin" classify --threads "$ncpu" --model "$tmp/m.model" "$tmp"/png/*.png | awk '{print $1}')
 
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
-kernels=$("$bin" --version | sed 's/.*kernels: \([a-z0-9]*\).*/\1/')
+kernels=$("$bin" --version | sed -n 's/^kernels: \([a-z0-9]*\).*/\1/p')
 {
     echo "# fmnist speed"
     echo
@@ -172,7 +173,7 @@ kernels=$("$bin" --version | sed 's/.*kernels: \([a-z0-9]*\).*/\1/')
     echo "| \`fmnist train --preset best\` (40 epochs), whole process | $preset s (test accuracy $(awk -v a="$preset_acc" 'BEGIN {printf "%.2f%%", 100 * a}')) |"
     echo "| \`fmnist eval\`, whole process | $evalt s |"
     echo "| \`fmnist classify\` of one PNG, whole process | $(awk -v s="$one" 'BEGIN {printf "%.1f ms", 1000 * s}') |"
-    echo "| 1,000 PNGs: 1,000 calls / one call | $calls s / $many s ($(awk -v a="$calls" -v b="$many" 'BEGIN {printf "%.0fx", a / b}')) |"
+    echo "| 1,000 PNGs: 1,000 calls / one call / one call with \`--threads $ncpu\` | $calls s / $many s / $manyt s |"
     if [ "$rivals" = 1 ]; then
         ob=$(awk '{print $1}' "$tmp/openblas" | median)
         obm=$(awk '{print $2}' "$tmp/openblas" | median)
