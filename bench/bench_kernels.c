@@ -147,29 +147,11 @@ static int step_table(const char *images)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* The GFLOP/s of each GEMM shape of a training step, per kernel. */
+static void gemm_table(const kernel_impl *const *ks, int nk)
 {
-    if (argc == 3 && !strcmp(argv[1], "--peak")) {
-        /* --peak N: the FMA peak of N threads at once, AVX2 and AVX-512. */
-        int n = atoi(argv[2]);
-        printf("%.1f %.1f\n", peak_gflops_threads(n, 0, 0.5), peak_gflops_threads(n, 1, 0.5));
-        return 0;
-    }
-    if (argc == 3 && !strcmp(argv[1], "--step"))
-        return step_table(argv[2]);
     const int widths[] = {784, 256, 128, 64, 10};
     const int B = 64;
-    const kernel_impl *ks[8];
-    int nk = 0;
-    if (argc > 1) {
-        for (int i = 1; i < argc && nk < 8; i++)
-            if ((ks[nk] = kernel_find(argv[i])))
-                nk++;
-    } else {
-        nk = kernel_list(ks, 8);
-        if (nk > 2)
-            nk = 2; /* the two fastest */
-    }
     unsigned st = fp_flush_denormals();
     printf("FMA peak, one core: %.1f GFLOP/s (AVX2), %.1f GFLOP/s (AVX-512)\n",
            peak_gflops_avx2(0.2), peak_gflops_avx512(0.2));
@@ -212,7 +194,11 @@ int main(int argc, char **argv)
                total_flop / total_s * 1e-9);
     }
     fp_restore(st);
+}
 
+/* Adam with and without flush-to-zero, half its moments subnormal. */
+static void adam_subnormals(void)
+{
     /* The subnormal trap: Adam's first moments of parameters whose gradient
      * is zero (pixels that are 0 across a batch) decay geometrically into
      * subnormal numbers; without flush-to-zero every operation on them takes
@@ -244,5 +230,30 @@ int main(int argc, char **argv)
     printf("%-8s %-22s %10.2f us without flush-to-zero, %.2f us with (%.1fx)\n", k->name,
            "Adam step, 242762", best[0] * 1e6, best[1] * 1e6, best[0] / best[1]);
     free(p), free(g), free(m), free(v);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && !strcmp(argv[1], "--peak")) {
+        /* --peak N: the FMA peak of N threads at once, AVX2 and AVX-512. */
+        int n = atoi(argv[2]);
+        printf("%.1f %.1f\n", peak_gflops_threads(n, 0, 0.5), peak_gflops_threads(n, 1, 0.5));
+        return 0;
+    }
+    if (argc == 3 && !strcmp(argv[1], "--step"))
+        return step_table(argv[2]);
+    const kernel_impl *ks[8];
+    int nk = 0;
+    if (argc > 1) {
+        for (int i = 1; i < argc && nk < 8; i++)
+            if ((ks[nk] = kernel_find(argv[i])))
+                nk++;
+    } else {
+        nk = kernel_list(ks, 8);
+        if (nk > 2)
+            nk = 2; /* the two fastest */
+    }
+    gemm_table(ks, nk);
+    adam_subnormals();
     return 0;
 }
