@@ -35,7 +35,8 @@ int pool_size(const pool *p);
 void pool_run(pool *p, int nchunks, pool_fn fn, void *ctx);
 /* The same with the ranges dealt out given: thread t starts on chunks
  * [first[t], first[t+1]) (first has pool_size(p) + 1 entries, first[0] = 0,
- * the last = nchunks, never decreasing), then helps with the others. */
+ * the last = nchunks, never decreasing), then helps with the others;
+ * first NULL deals them as pool_run does. */
 void pool_run_ranges(pool *p, int nchunks, const int *first, pool_fn fn, void *ctx);
 void pool_free(pool *p);
 

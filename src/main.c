@@ -252,13 +252,24 @@ typedef struct data_files {
     char images[4096], labels[4096];
 } data_files;
 
+/* Where a split's two files are (--data, $FMNIST_DATA, the usual places);
+ * an exit status. */
+static int locate_split(const cli_opts *o, enum idx_split split, data_files *f)
+{
+    fm_err e;
+    if (idx_locate(o->data, getenv("FMNIST_DATA"), getenv("HOME"), split, f->images, f->labels,
+                   sizeof f->images, &e))
+        return report_data(&e);
+    return EXIT_OK;
+}
+
 static int load_split(const cli_opts *o, enum idx_split split, idx_set *out, data_files *where)
 {
     data_files f;
     fm_err e;
-    if (idx_locate(o->data, getenv("FMNIST_DATA"), getenv("HOME"), split, f.images, f.labels,
-                   sizeof f.images, &e))
-        return report_data(&e);
+    int rc = locate_split(o, split, &f);
+    if (rc)
+        return rc;
     if (idx_load(f.images, f.labels, out, &e))
         return report(&e);
     if (where)
@@ -289,11 +300,9 @@ static int load_splits(const cli_opts *o, idx_set *train, idx_set *test, data_fi
 {
     split_job j[2];
     memset(j, 0, sizeof j);
-    for (int s = 0; s < 2; s++)
-        if (idx_locate(o->data, getenv("FMNIST_DATA"), getenv("HOME"),
-                       s == 0 ? IDX_TRAIN : IDX_TEST, j[s].f.images, j[s].f.labels,
-                       sizeof j[s].f.images, &j[s].e))
-            return report_data(&j[s].e);
+    int rc;
+    if ((rc = locate_split(o, IDX_TRAIN, &j[0].f)) || (rc = locate_split(o, IDX_TEST, &j[1].f)))
+        return rc;
     pthread_t t;
     int threaded = pthread_create(&t, NULL, load_split_job, &j[1]) == 0;
     load_split_job(&j[0]);
@@ -1039,8 +1048,6 @@ static int show_input(const char *pattern, int index, const uint8_t *in)
     return rc ? report(&e) : EXIT_OK;
 }
 
-/* A model can hold finite parameters that still overflow: say so rather
- * than print "nan%". */
 /* --show never writes over the model or an image being classified. */
 static int check_show_outputs(const cli_opts *o)
 {
@@ -1122,6 +1129,8 @@ static int classify_picture(const cli_opts *o, fmnist_model *model, fmnist_work 
     image_free(&img);
     if (rc)
         return fm_in_file(e, rc, name);
+    /* A model can hold finite parameters that still overflow: say so
+     * rather than print "nan%". */
     fmnist_error err;
     if ((rc = fmnist_classify_28x28(model, w, in, probs, &err)) == FMNIST_ENUMERIC)
         return fm_fail(e, FM_ENUMERIC, name, "the model's output for it is not a number "

@@ -213,10 +213,7 @@ void mlp_work_free(mlp_work *w)
 static void run_job(mlp_work *w, int slot, pool *p, int n, const int *first, pool_fn fn, void *ctx)
 {
     double t0 = w->job_seconds ? clock_seconds() : 0;
-    if (first)
-        pool_run_ranges(p, n, first, fn, ctx);
-    else
-        pool_run(p, n, fn, ctx);
+    pool_run_ranges(p, n, first, fn, ctx);
     if (w->job_seconds)
         w->job_seconds[slot] += clock_seconds() - t0;
 }
