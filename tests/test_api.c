@@ -22,9 +22,7 @@ static int setup(void **state)
     if (tu_fmnist(NULL, NULL, "train --data data/sample --epochs 1 --quiet --model %s",
                   model_path) != 0)
         return -1;
-    fm_err e;
-    return idx_load("data/sample/t10k-images-idx3-ubyte.gz", "data/sample/t10k-labels-idx1-ubyte.gz",
-                    &sample, &e) ? -1 : 0;
+    return tu_load_sample("t10k", &sample);
 }
 
 static int teardown(void **state)

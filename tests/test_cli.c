@@ -297,26 +297,6 @@ static void test_train_split_errors(void **state)
     }
 }
 
-/* A usage error: status 2, nothing on stdout, and on stderr exactly the
- * line naming the option (or argument) at fault, then the hint. */
-static void expect_usage_error(const char *args, const char *line)
-{
-    char *out, *err;
-    int rc = tu_fmnist(&out, &err, "%s", args);
-    const char *cmds[] = {"train", "eval", "classify", "export", "convert"};
-    char want[1024];
-    snprintf(want, sizeof want, "%s\nTry 'fmnist --help'.\n", line);
-    for (int c = 0; c < 5; c++) {
-        size_t n = strlen(cmds[c]);
-        if (!strncmp(args, cmds[c], n) && (args[n] == ' ' || !args[n]))
-            snprintf(want, sizeof want, "%s\nTry 'fmnist %s --help'.\n", line, cmds[c]);
-    }
-    if (rc != 2 || strcmp(err, want) != 0 || out[0])
-        fail_msg("'fmnist %s': status %d, stdout '%s', stderr:\n%s\nexpected status 2 and:\n%s",
-                 args, rc, out, err, want);
-    free(out), free(err);
-}
-
 static void test_usage_errors(void **state)
 {
     (void)state;
@@ -459,7 +439,7 @@ static void test_usage_errors(void **state)
          "fmnist: extra: not a command (train, eval, classify, export, convert)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        expect_usage_error(bad[i].args, bad[i].line);
+        tu_expect_usage_error(bad[i].args, bad[i].line);
 }
 
 /* cli_parse itself: defaults, every value at its range's edges, both

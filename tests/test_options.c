@@ -15,12 +15,7 @@ static idx_set sample, sample_test;
 static int load(void **state)
 {
     (void)state;
-    if (idx_load("data/sample/train-images-idx3-ubyte.gz", "data/sample/train-labels-idx1-ubyte.gz",
-                 &sample, NULL) ||
-        idx_load("data/sample/t10k-images-idx3-ubyte.gz", "data/sample/t10k-labels-idx1-ubyte.gz",
-                 &sample_test, NULL))
-        return -1;
-    return 0;
+    return tu_load_sample("train", &sample) || tu_load_sample("t10k", &sample_test) ? -1 : 0;
 }
 
 static int unload(void **state)

@@ -14,13 +14,7 @@ static idx_set sample;
 static int load_sample(void **state)
 {
     (void)state;
-    fm_err e;
-    if (idx_load("data/sample/train-images-idx3-ubyte.gz", "data/sample/train-labels-idx1-ubyte.gz",
-                 &sample, &e)) {
-        fprintf(stderr, "%s: %s\n", e.file, e.msg);
-        return -1;
-    }
-    return 0;
+    return tu_load_sample("train", &sample);
 }
 
 static int free_sample(void **state)

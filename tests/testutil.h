@@ -20,6 +20,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "idx.h"
+
 /* A fresh directory under $TMPDIR (or /tmp), removed by tu_rmtree. */
 static inline char *tu_tmpdir(void)
 {
@@ -178,5 +180,41 @@ static inline int tu_temporaries(const char *dir)
     closedir(d);
     return n;
 }
+
+/* The committed sample's split ("train" or "t10k") into *out: 0, or -1
+ * with the reason on stderr (a setup's return value). */
+static inline int tu_load_sample(const char *split, idx_set *out)
+{
+    char images[128], labels[128];
+    snprintf(images, sizeof images, "data/sample/%s-images-idx3-ubyte.gz", split);
+    snprintf(labels, sizeof labels, "data/sample/%s-labels-idx1-ubyte.gz", split);
+    fm_err e;
+    if (idx_load(images, labels, out, &e)) {
+        fprintf(stderr, "%s: %s\n", e.file, e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* A usage error: status 2, nothing on stdout, and on stderr exactly the
+ * line naming the option (or argument) at fault, then the hint. */
+static inline void tu_expect_usage_error(const char *args, const char *line)
+{
+    char *out, *err;
+    int rc = tu_fmnist(&out, &err, "%s", args);
+    const char *cmds[] = {"train", "eval", "classify", "export", "convert"};
+    char want[1024];
+    snprintf(want, sizeof want, "%s\nTry 'fmnist --help'.\n", line);
+    for (int c = 0; c < 5; c++) {
+        size_t n = strlen(cmds[c]);
+        if (!strncmp(args, cmds[c], n) && (args[n] == ' ' || !args[n]))
+            snprintf(want, sizeof want, "%s\nTry 'fmnist %s --help'.\n", line, cmds[c]);
+    }
+    if (rc != 2 || strcmp(err, want) != 0 || out[0])
+        fail_msg("'fmnist %s': status %d, stdout '%s', stderr:\n%s\nexpected status 2 and:\n%s",
+                 args, rc, out, err, want);
+    free(out), free(err);
+}
+
 
 #endif
