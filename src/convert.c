@@ -690,18 +690,25 @@ static int j_next(jp *p, int *more)
     return jerr(p, "expected ',' or '}'");
 }
 
+/* After an object's '{': *more = 0 and the '}' taken when it is empty. */
+static void j_open(jp *p, int *more)
+{
+    j_ws(p);
+    *more = !(p->i < p->n && p->s[p->i] == '}');
+    if (!*more)
+        p->i++;
+}
+
 /* A tensor entry's object: "dtype", "shape" and "data_offsets", each once,
  * nothing else. */
 static int st_entry_parse(jp *p, st_entry *t, const char *tn)
 {
-    int rc, more = 1, got = 0;
+    int rc, more, got = 0;
     j_ws(p);
     if (p->i >= p->n || p->s[p->i] != '{')
         return fm_fail(p->e, FM_EFORMAT, p->name, "header: %s is not an object", tn);
     p->i++;
-    j_ws(p);
-    if (p->i < p->n && p->s[p->i] == '}')
-        p->i++, more = 0;
+    j_open(p, &more);
     while (more) {
         if ((rc = j_string(p)))
             return rc;
@@ -780,13 +787,11 @@ static int st_meta_repeats(jp *p, size_t nkeys)
  * p->meta as a "key=value\n" line. */
 static int st_meta_parse(jp *p)
 {
-    int rc, more = 1;
+    int rc, more;
     size_t nkeys = 0;
     if ((rc = j_expect(p, '{', "__metadata__ is not an object")))
         return rc;
-    j_ws(p);
-    if (p->i < p->n && p->s[p->i] == '}')
-        p->i++, more = 0;
+    j_open(p, &more);
     while (more) {
         if ((rc = j_string(p)))
             return rc;
@@ -826,12 +831,10 @@ static int st_meta_parse(jp *p)
  * nothing after it but whitespace (safetensors pads with spaces). */
 static int st_header_parse(jp *p)
 {
-    int rc, more = 1;
+    int rc, more;
     if ((rc = j_expect(p, '{', "expected '{'")))
         return rc;
-    j_ws(p);
-    if (p->i < p->n && p->s[p->i] == '}')
-        p->i++, more = 0;
+    j_open(p, &more);
     while (more) {
         if ((rc = j_string(p)))
             return rc;
