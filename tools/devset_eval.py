@@ -5,8 +5,10 @@ Usage: tools/devset_eval.py FMNIST MODEL [CLASSIFY-ARGS...]
   e.g. tools/devset_eval.py ./fmnist fmnist.model --invert auto
 
 Runs `FMNIST classify --json --model MODEL [CLASSIFY-ARGS] FILE...` once on
-every picture listed in tests/fixtures/devset/labels.tsv (DEVSET=dir to use
-another) and prints the accuracy overall, per style and per class, the
+every picture listed in the labels.tsv of both parts of the set,
+tests/fixtures/devset/ (Debian packages) and tests/fixtures/devset-npm/
+(icon and emoji sets from the npm registry); DEVSET=DIR[:DIR...] chooses
+others. Prints the accuracy overall, per part, per style and per class, the
 confusion matrix and the misclassified files. Standard library only.
 """
 import json
@@ -25,18 +27,21 @@ def main():
         return 2
     fmnist, model, extra = sys.argv[1], sys.argv[2], sys.argv[3:]
     here = os.path.dirname(os.path.abspath(__file__))
-    devset = os.environ.get("DEVSET",
-                            os.path.join(here, "..", "tests", "fixtures", "devset"))
+    fixtures = os.path.join(here, "..", "tests", "fixtures")
+    dirs = os.environ.get("DEVSET", os.path.join(fixtures, "devset") + ":" +
+                          os.path.join(fixtures, "devset-npm")).split(":")
     rows = []
-    with open(os.path.join(devset, "labels.tsv")) as f:
-        header = f.readline().rstrip("\n").split("\t")
-        for line in f:
-            if not line.strip():
-                continue
-            r = dict(zip(header, line.rstrip("\n").split("\t")))
-            r["path"] = os.path.normpath(os.path.join(devset, r["file"]))
-            r["label"] = int(r["label"])
-            rows.append(r)
+    for devset in dirs:
+        with open(os.path.join(devset, "labels.tsv")) as f:
+            header = f.readline().rstrip("\n").split("\t")
+            for line in f:
+                if not line.strip():
+                    continue
+                r = dict(zip(header, line.rstrip("\n").split("\t")))
+                r["path"] = os.path.normpath(os.path.join(devset, r["file"]))
+                r["label"] = int(r["label"])
+                r["part"] = os.path.basename(os.path.normpath(devset))
+                rows.append(r)
     cmd = [fmnist, "classify", "--json", "--model", model] + extra + \
         [r["path"] for r in rows]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -54,6 +59,7 @@ def main():
         sys.stderr.write("devset_eval: no answer for %s\n" % ", ".join(missing))
         return 1
 
+    by_part = defaultdict(lambda: [0, 0])
     by_style = defaultdict(lambda: [0, 0])
     by_class = defaultdict(lambda: [0, 0])
     by_cell = defaultdict(lambda: [0, 0])
@@ -64,7 +70,7 @@ def main():
         o = got[r["path"]]
         ok = o["label"] == r["label"]
         right += ok
-        for d, k in ((by_style, r["style"]), (by_class, r["label"]),
+        for d, k in ((by_part, r["part"]), (by_style, r["style"]), (by_class, r["label"]),
                      (by_cell, (r["label"], r["style"]))):
             d[k][0] += ok
             d[k][1] += 1
@@ -79,6 +85,11 @@ def main():
     print("devset: %d pictures, model %s%s" % (len(rows), model,
           (", classify " + " ".join(extra)) if extra else ""))
     print("overall accuracy: %s (%d/%d)" % (pct(right, len(rows)), right, len(rows)))
+    print()
+    print("%-10s %7s %8s" % ("part", "n", "accuracy"))
+    for p in sorted(by_part):
+        a, n = by_part[p]
+        print("%-10s %7d %8s" % (p, n, pct(a, n)))
     print()
     print("%-10s %7s %8s" % ("style", "n", "accuracy"))
     for s in styles:
