@@ -18,6 +18,16 @@
  *                   line drawing whose inside classify fills
  *     posterize=P   the item's levels reduced to 2 or 3: flat colours, as
  *                   clip art and emoji are drawn
+ *   shoes (Sandal, Sneaker, Ankle boot only; other classes are untouched):
+ *     pair=P        two copies side by side, shrunk, the front one hiding
+ *                   part of the back one (sometimes mirrored): drawn shoes
+ *                   come in pairs, the data set shows one
+ *     tilt=P        turned 15 to 45 degrees either way (and shrunk to stay
+ *                   in the frame): emoji draw shoes toe down
+ *   shape:
+ *     square=P      the item's short side made (long/short)^k longer, k
+ *                   uniform in 0..0.5: icons are drawn to fill a square,
+ *                   so a drawn shoe is taller, drawn trousers wider
  *   geometry (every image, magnitudes uniform in the given ranges):
  *     scale=F       size times 1 +- F
  *     squeeze=F     width times 1 +- F, height divided by it
@@ -45,6 +55,7 @@
 typedef struct augment_spec {
     float clean;
     float outline, silhouette, flat, posterize;
+    float pair, tilt, square;
     float scale, squeeze, rotate, shift, flip, fit;
     float blur, gamma, contrast, noise;
 } augment_spec;
@@ -73,13 +84,16 @@ void augment_format(const augment_spec *s, char *buf, size_t cap);
 /* The key of a step's batch: a function of the seed and the step only. */
 uint64_t augment_key(uint64_t seed, long step);
 
-/* One image: src (784 bytes) changed as s says, into dst (784 bytes), by
- * the generator of (key, b). src and dst may not overlap. */
-void augment_image(const augment_spec *s, const uint8_t *src, uint64_t key, int b, uint8_t *dst);
+/* One image of class label (0-9; -1 when unknown: no shoe transforms):
+ * src (784 bytes) changed as s says, into dst (784 bytes), by the
+ * generator of (key, b). src and dst may not overlap. */
+void augment_image(const augment_spec *s, const uint8_t *src, int label, uint64_t key, int b,
+                   uint8_t *dst);
 
-/* Image b of the batch is images + idx[b] * 784, changed into dst + b * 784,
- * spread over the pool's threads (p may be NULL). */
-void augment_batch(const augment_spec *s, const uint8_t *images, const uint32_t *idx, int B,
-                   uint64_t key, uint8_t *dst, pool *p);
+/* Image b of the batch is images + idx[b] * 784, of class labels[idx[b]]
+ * (labels may be NULL: unknown), changed into dst + b * 784, spread over
+ * the pool's threads (p may be NULL). */
+void augment_batch(const augment_spec *s, const uint8_t *images, const uint8_t *labels,
+                   const uint32_t *idx, int B, uint64_t key, uint8_t *dst, pool *p);
 
 #endif

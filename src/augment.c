@@ -30,6 +30,7 @@ typedef struct spec_item {
 static const spec_item items[] = {
     ITEM(clean, 1),
     ITEM(outline, 1),   ITEM(silhouette, 1), ITEM(flat, 1),   ITEM(posterize, 1),
+    ITEM(pair, 1),      ITEM(tilt, 1),       ITEM(square, 1),
     ITEM(scale, 0.5f),  ITEM(squeeze, 0.5f), ITEM(rotate, 45), ITEM(shift, 8),
     ITEM(flip, 1),      ITEM(fit, 1),        ITEM(blur, 1),       ITEM(gamma, 1),  ITEM(contrast, 1),
     ITEM(noise, 1),
@@ -90,10 +91,12 @@ static int parse_item(const char *it, size_t n, augment_spec *s, fm_err *e)
         *field(s, i) = (float)x;
         return FM_OK;
     }
-    return fm_fail(e, FM_EINVAL, "--augment",
-                   "'%.*s' is not a transform (clean, outline, silhouette, flat, posterize, scale, "
-                   "squeeze, rotate, shift, flip, fit, blur, gamma, contrast, noise, or default)",
-                   (int)(klen < 40 ? klen : 40), it);
+    char names[256];
+    size_t at = 0;
+    for (size_t i = 0; i < NITEMS && at < sizeof names; i++)
+        at += (size_t)snprintf(names + at, sizeof names - at, "%s, ", items[i].name);
+    return fm_fail(e, FM_EINVAL, "--augment", "'%.*s' is not a transform (%sor default)",
+                   (int)(klen < 40 ? klen : 40), it, names);
 }
 
 int augment_parse(const char *spec, augment_spec *out, fm_err *e)
@@ -150,13 +153,13 @@ void augment_format(const augment_spec *s, char *buf, size_t cap)
 
 /* ---- exact elementary functions (basic IEEE operations only) ---- */
 
-static double series_sin(double x) /* |x| <= pi/4 */
+static double series_sin(double x) /* |x| <= 1 (tilt and rotate reach 53 degrees) */
 {
     double x2 = x * x;
     return x * (1 - x2 / 6 * (1 - x2 / 20 * (1 - x2 / 42 * (1 - x2 / 72 * (1 - x2 / 110)))));
 }
 
-static double series_cos(double x) /* |x| <= pi/4 */
+static double series_cos(double x) /* |x| <= 1 */
 {
     double x2 = x * x;
     return 1 - x2 / 2 * (1 - x2 / 12 * (1 - x2 / 30 * (1 - x2 / 56 * (1 - x2 / 90))));
@@ -282,14 +285,54 @@ static void style(int kind, rng *r, const uint8_t *src, uint8_t *dst)
         dst[i] = (uint8_t)(!mask[i] ? 0 : edge[i] && kind != STYLE_SILHOUETTE ? 255 : fill);
 }
 
-/* Scale, squeeze, rotation, shift and flip about the centre, sampled
- * bilinearly (zero outside). */
-static void geometry(const augment_spec *s, rng *r, const uint8_t *src, uint8_t *dst)
+/* Bilinear sample of v at (u, w), zero outside. */
+static double sample(const uint8_t *v, double u, double w)
 {
-    double th = (double)(s->rotate * uni(r)) * (3.14159265358979323846 / 180);
-    double sc = 1 + (double)(s->scale * uni(r)), sq = 1 + (double)(s->squeeze * uni(r));
+    double fx = floor(u), fy = floor(w), ax = u - fx, ay = w - fy;
+    int x0 = (int)fx, y0 = (int)fy;
+    return (1 - ay) * ((1 - ax) * at(v, x0, y0) + ax * at(v, x0 + 1, y0)) +
+           ay * ((1 - ax) * at(v, x0, y0 + 1) + ax * at(v, x0 + 1, y0 + 1));
+}
+
+/* Two copies of the item, shrunk by k, the front one moved right by dx and
+ * down by dy (in the copies' pixels) and hiding the back one where it has
+ * item; sometimes the front one mirrored (a left and a right shoe). The
+ * pair is centred in the frame; fit then frames it. */
+static void pair(rng *r, const uint8_t *src, uint8_t *dst)
+{
+    double k = 0.55 + 0.2 * (double)rng_uniform(r);
+    double dx = SIDE * (0.3 + 0.35 * (double)rng_uniform(r)), dy = SIDE * 0.15 * (double)uni(r);
+    int mirror = rng_uniform(r) < 0.3f;
+    double w = SIDE * k + dx, h = SIDE * k + fabs(dy) * k;
+    double ox = (SIDE - w) / 2, oy = (SIDE - h) / 2 + (dy < 0 ? -dy * k : 0);
+    for (int y = 0; y < SIDE; y++)
+        for (int x = 0; x < SIDE; x++) {
+            double bu = (x - ox) / k, bw = (y - oy) / k;
+            double fu = (x - ox - dx) / k, fw = (y - oy - dy * k) / k;
+            if (mirror)
+                fu = SIDE - 1 - fu;
+            double front = sample(src, fu, fw);
+            double v = front >= ITEM_LEVEL / 2 ? front : sample(src, bu, bw);
+            dst[y * SIDE + x] = (uint8_t)(v + 0.5);
+        }
+}
+
+/* What tilt and square add to the geometry of one image. */
+typedef struct extra {
+    double tilt;       /* degrees */
+    double shrink;     /* both sides times this, so a tilted item stays in the frame */
+    double wide, tall; /* width and height times these */
+} extra;
+
+/* Scale, squeeze, rotation (and the extra), shift and flip about the
+ * centre, sampled bilinearly (zero outside). */
+static void geometry(const augment_spec *s, rng *r, const extra *x, const uint8_t *src,
+                     uint8_t *dst)
+{
+    double th = ((double)(s->rotate * uni(r)) + x->tilt) * (3.14159265358979323846 / 180);
+    double sc = (1 + (double)(s->scale * uni(r))) * x->shrink, sq = 1 + (double)(s->squeeze * uni(r));
     double tx = (double)(s->shift * uni(r)), ty = (double)(s->shift * uni(r));
-    double sx = sc * sq, sy = sc / sq;
+    double sx = sc * sq * x->wide, sy = sc / sq * x->tall;
     if (rng_uniform(r) < s->flip)
         sx = -sx;
     double c = series_cos(th), sn = series_sin(th), ctr = (SIDE - 1) / 2.0;
@@ -297,11 +340,7 @@ static void geometry(const augment_spec *s, rng *r, const uint8_t *src, uint8_t 
         for (int x = 0; x < SIDE; x++) {
             double dx = x - ctr - tx, dy = y - ctr - ty;
             double u = (c * dx + sn * dy) / sx + ctr, w = (-sn * dx + c * dy) / sy + ctr;
-            double fx = floor(u), fy = floor(w), ax = u - fx, ay = w - fy;
-            int x0 = (int)fx, y0 = (int)fy;
-            double v = (1 - ay) * ((1 - ax) * at(src, x0, y0) + ax * at(src, x0 + 1, y0)) +
-                       ay * ((1 - ax) * at(src, x0, y0 + 1) + ax * at(src, x0 + 1, y0 + 1));
-            dst[y * SIDE + x] = (uint8_t)(v + 0.5);
+            dst[y * SIDE + x] = (uint8_t)(sample(src, u, w) + 0.5);
         }
 }
 
@@ -407,10 +446,43 @@ uint64_t augment_key(uint64_t seed, long step)
 
 static int geometric(const augment_spec *s)
 {
-    return s->scale || s->squeeze || s->rotate || s->shift || s->flip;
+    return s->scale || s->squeeze || s->rotate || s->shift || s->flip || s->tilt || s->square;
 }
 
-void augment_image(const augment_spec *s, const uint8_t *src, uint64_t key, int b, uint8_t *dst)
+/* Icons are drawn to fill a square: a long, low shoe comes out taller, a
+ * long, narrow pair of trousers wider. The item's short side is made
+ * (long / short)^k times longer, k uniform in [0, 0.5] (at most the
+ * geometric mean of the sides: it stays in the frame). */
+static void squarer(rng *r, const uint8_t *v, extra *x)
+{
+    int x0 = SIDE, y0 = SIDE, x1 = -1, y1 = -1;
+    for (int y = 0; y < SIDE; y++)
+        for (int i = 0; i < SIDE; i++)
+            if (v[y * SIDE + i] > 12) {
+                x0 = i < x0 ? i : x0;
+                x1 = i > x1 ? i : x1;
+                y0 = y < y0 ? y : y0;
+                y1 = y;
+            }
+    double k = 0.5 * (double)rng_uniform(r);
+    if (x1 < 0)
+        return;
+    int w = x1 - x0 + 1, h = y1 - y0 + 1;
+    double f = series_exp(-k * series_log(w < h ? (double)w / h : (double)h / w));
+    if (w < h)
+        x->wide = f;
+    else
+        x->tall = f;
+}
+
+/* A sandal, sneaker or ankle boot: drawn shoes often come in pairs. */
+static int shoe(int label)
+{
+    return label == 5 || label == 7 || label == 9;
+}
+
+void augment_image(const augment_spec *s, const uint8_t *src, int label, uint64_t key, int b,
+                   uint8_t *dst)
 {
     rng r;
     rng_seed(&r, key ^ ((uint64_t)b + 1) * 0xd1b54a32d192ed03u);
@@ -429,8 +501,22 @@ void augment_image(const augment_spec *s, const uint8_t *src, uint64_t key, int 
         style(kind, &r, src, t);
     else
         memcpy(t, src, N);
+    if (s->pair > 0 && shoe(label) && rng_uniform(&r) < s->pair) {
+        uint8_t one[N];
+        memcpy(one, t, N);
+        pair(&r, one, t);
+    }
+    extra x = {0, 1, 1, 1};
+    if (s->tilt > 0 && shoe(label) && rng_uniform(&r) < s->tilt) {
+        /* drawn shoes are often turned, toe down: 15 to 45 degrees either way */
+        float u = uni(&r);
+        x.tilt = (u < 0 ? -15 : 15) + 30 * (double)u;
+        x.shrink = 0.7;
+    }
+    if (s->square > 0 && rng_uniform(&r) < s->square)
+        squarer(&r, t, &x);
     if (geometric(s))
-        geometry(s, &r, t, dst);
+        geometry(s, &r, &x, t, dst);
     else
         memcpy(dst, t, N);
     if (rng_uniform(&r) < s->fit)
@@ -448,7 +534,7 @@ void augment_image(const augment_spec *s, const uint8_t *src, uint64_t key, int 
 
 typedef struct batch_ctx {
     const augment_spec *s;
-    const uint8_t *images;
+    const uint8_t *images, *labels;
     const uint32_t *idx;
     int B, chunks;
     uint64_t key;
@@ -462,13 +548,14 @@ static void batch_chunk(void *arg, int chunk, int thread)
     int b0, b1;
     pool_chunk(c->B, c->chunks, chunk, 1, &b0, &b1);
     for (int b = b0; b < b1; b++)
-        augment_image(c->s, c->images + (size_t)c->idx[b] * N, c->key, b, c->dst + (size_t)b * N);
+        augment_image(c->s, c->images + (size_t)c->idx[b] * N, c->labels ? c->labels[c->idx[b]] : -1,
+                      c->key, b, c->dst + (size_t)b * N);
 }
 
-void augment_batch(const augment_spec *s, const uint8_t *images, const uint32_t *idx, int B,
-                   uint64_t key, uint8_t *dst, pool *p)
+void augment_batch(const augment_spec *s, const uint8_t *images, const uint8_t *labels,
+                   const uint32_t *idx, int B, uint64_t key, uint8_t *dst, pool *p)
 {
     int chunks = B < 8 ? B : 8;
-    batch_ctx c = {s, images, idx, B, chunks, key, dst};
+    batch_ctx c = {s, images, labels, idx, B, chunks, key, dst};
     pool_run(p, chunks, batch_chunk, &c);
 }

@@ -655,7 +655,7 @@ static int run_step(run *r, uint32_t pos, int B, fm_err *e)
     const uint32_t *idx = r->perm + pos;
     uint32_t next = pos + (uint32_t)B;
     if (r->aug) {
-        augment_batch(&cfg->augment, r->train->images, idx, B,
+        augment_batch(&cfg->augment, r->train->images, r->train->labels, idx, B,
                       augment_key(cfg->seed, r->opt.step), r->aug, r->p);
         w->next_idx = NULL;
         w->next_B = 0;

@@ -55,6 +55,7 @@ static void test_spec_parse_and_format(void **state)
         {"rotate=46", "[0, 45]"},       {"shift=-1", "not a number"},
         {"scale=0x1", "not a number"},  {"wobble=1", "not a transform"},
         {"flip=0.5,,blur=1", "empty"},  {"flip=nan", "not a number"},
+        {"pair=1.5", "[0, 1]"},         {"tilt=-0.1", "not a number"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         fm_err e;
@@ -88,7 +89,7 @@ static void test_flip_mirrors_exactly(void **state)
     s.flip = 1;
     uint8_t a[784], b[784];
     make_item(a);
-    augment_image(&s, a, 7, 0, b);
+    augment_image(&s, a, -1, 7, 0, b);
     for (int y = 0; y < 28; y++)
         for (int x = 0; x < 28; x++)
             assert_int_equal(b[y * 28 + x], a[y * 28 + 27 - x]);
@@ -103,7 +104,7 @@ static void test_fit_frames_the_item(void **state)
     s.fit = 1;
     uint8_t a[784], b[784];
     make_item(a);
-    augment_image(&s, a, 3, 0, b);
+    augment_image(&s, a, -1, 3, 0, b);
     int x0 = 28, x1 = -1, y0 = 28, y1 = -1;
     for (int i = 0; i < 784; i++)
         if (b[i] > 12) {
@@ -127,7 +128,7 @@ static void test_styles(void **state)
     make_item(a);
     /* Silhouette: the item and its hole, all at 255. */
     s.silhouette = 1;
-    augment_image(&s, a, 1, 0, b);
+    augment_image(&s, a, -1, 1, 0, b);
     for (int i = 0; i < 784; i++) {
         int x = i % 28, y = i / 28;
         assert_int_equal(b[i], x >= 3 && x < 13 && y >= 4 && y < 20 ? 255 : 0);
@@ -136,7 +137,7 @@ static void test_styles(void **state)
      * pixel's (inner edges), at 255; the rest 0. */
     s.silhouette = 0;
     s.outline = 1;
-    augment_image(&s, a, 1, 0, b);
+    augment_image(&s, a, -1, 1, 0, b);
     for (int i = 0; i < 784; i++) {
         int x = i % 28, y = i / 28;
         int rim = (x == 3 || x == 12) && y >= 4 && y < 20;
@@ -151,18 +152,97 @@ static void test_styles(void **state)
     /* Flat: inside at one level below 255, the outline at 255. */
     s.outline = 0;
     s.flat = 1;
-    augment_image(&s, a, 1, 0, b);
+    augment_image(&s, a, -1, 1, 0, b);
     assert_int_equal(b[4 * 28 + 3], 255);
     assert_true(b[15 * 28 + 8] >= 40 && b[15 * 28 + 8] < 255);
     assert_int_equal(b[0], 0);
     /* Posterize: 2 or 3 levels on the item. */
     s.flat = 0;
     s.posterize = 1;
-    augment_image(&s, a, 1, 0, b);
+    augment_image(&s, a, -1, 1, 0, b);
     int levels[256] = {0}, n = 0;
     for (int i = 0; i < 784; i++)
         n += !levels[b[i]]++;
     assert_true(n >= 2 && n <= 4); /* background 0, and 2 or 3 item levels */
+}
+
+/* The box of the pixels over 12 (as fit trims): width and height. */
+static void box_size(const uint8_t *v, int *w, int *h)
+{
+    int x0 = 28, x1 = -1, y0 = 28, y1 = -1;
+    for (int i = 0; i < 784; i++)
+        if (v[i] > 12) {
+            int x = i % 28, y = i / 28;
+            x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
+            y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
+        }
+    *w = x1 - x0 + 1;
+    *h = y1 - y0 + 1;
+}
+
+/* pair and tilt change shoes only (Sandal 5, Sneaker 7, Ankle boot 9):
+ * another class's image is exactly what it is with them off, for every
+ * key; a shoe becomes two copies side by side (a wider box for its height)
+ * or turns 15 to 45 degrees (a 24x4 bar's box at least 8 tall). */
+static void test_pair_and_tilt_change_shoes_only(void **state)
+{
+    (void)state;
+    augment_spec off = {0}, on = {0};
+    on.pair = 1;
+    on.tilt = 1;
+    uint8_t a[784], bar[784], b[784], c[784];
+    make_item(a);
+    memset(bar, 0, sizeof bar);
+    for (int y = 12; y < 16; y++)
+        for (int x = 2; x < 26; x++)
+            bar[y * 28 + x] = 200;
+    for (uint64_t key = 1; key <= 50; key++) {
+        for (int label = 0; label < 10; label++) {
+            if (label == 5 || label == 7 || label == 9)
+                continue;
+            augment_image(&off, a, label, key, 0, b);
+            augment_image(&on, a, label, key, 0, c);
+            assert_memory_equal(b, c, 784);
+        }
+        int w, h;
+        augment_spec pair = {0}, tilt = {0};
+        pair.pair = 1;
+        tilt.tilt = 1;
+        augment_image(&pair, a, 9, key, 0, c);
+        box_size(c, &w, &h);
+        if (w * 16 <= h * 10 * 13 / 10) /* one copy is 10 wide, 16 tall */
+            fail_msg("key %d: pair %dx%d is not wider than one copy", (int)key, w, h);
+        augment_image(&tilt, bar, 7, key, 0, c);
+        box_size(c, &w, &h);
+        if (h < 8)
+            fail_msg("key %d: tilted bar only %d tall", (int)key, h);
+    }
+}
+
+/* square: a 24x4 bar of any class keeps its width and grows taller, by
+ * (24/4)^k, k in [0, 0.5]: from 4 up to the sides' geometric mean (9.8),
+ * never more (a pixel more each way from the interpolation). */
+static void test_square_lengthens_the_short_side(void **state)
+{
+    (void)state;
+    augment_spec s = {0};
+    s.square = 1;
+    uint8_t bar[784], c[784];
+    memset(bar, 0, sizeof bar);
+    for (int y = 12; y < 16; y++)
+        for (int x = 2; x < 26; x++)
+            bar[y * 28 + x] = 200;
+    int most = 0;
+    for (uint64_t key = 1; key <= 50; key++) {
+        int w, h;
+        augment_image(&s, bar, (int)key % 10, key, 0, c);
+        box_size(c, &w, &h);
+        assert_int_equal(w, 24);
+        if (h < 4 || h > 12) /* interpolation spreads a pixel each way */
+            fail_msg("key %d: bar %d tall", (int)key, h);
+        most = h > most ? h : most;
+    }
+    assert_true(most >= 9);
 }
 
 /* The whole default mix: a batch is the same from 1, 2 and 3 threads and
@@ -179,16 +259,17 @@ static void test_batch_same_bits_any_threads(void **state)
     uint8_t *ref = malloc(B * 784), *out = malloc(B * 784);
     uint64_t key = augment_key(1, 12);
     for (int b = 0; b < B; b++)
-        augment_image(&s, sample.images + (size_t)idx[b] * 784, key, b, ref + b * 784);
+        augment_image(&s, sample.images + (size_t)idx[b] * 784, sample.labels[idx[b]], key, b,
+                      ref + b * 784);
     for (int t = 1; t <= 3; t++) {
         pool *p;
         assert_int_equal(pool_create(&p, t, 1, NULL), FM_OK);
         memset(out, 0, B * 784);
-        augment_batch(&s, sample.images, idx, B, key, out, p);
+        augment_batch(&s, sample.images, sample.labels, idx, B, key, out, p);
         assert_memory_equal(out, ref, B * 784);
         pool_free(p);
     }
-    augment_batch(&s, sample.images, idx, B, augment_key(1, 13), out, NULL);
+    augment_batch(&s, sample.images, sample.labels, idx, B, augment_key(1, 13), out, NULL);
     assert_memory_not_equal(out, ref, B * 784);
     unsigned long crc = crc32(0, ref, B * 784);
     print_message("# default mix, step 12: crc32 %08lx\n", crc);
@@ -204,6 +285,8 @@ int main(void)
         cmocka_unit_test(test_flip_mirrors_exactly),
         cmocka_unit_test(test_fit_frames_the_item),
         cmocka_unit_test(test_styles),
+        cmocka_unit_test(test_pair_and_tilt_change_shoes_only),
+        cmocka_unit_test(test_square_lengthens_the_short_side),
         cmocka_unit_test(test_batch_same_bits_any_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -31,7 +31,7 @@ int main(int argc, char **argv)
         for (int c = 0; c < COLS; c++) {
             const uint8_t *src = d.images + (size_t)r * 784;
             if (c)
-                augment_image(&s, src, augment_key(1, c - 1), r, t);
+                augment_image(&s, src, d.labels[r], augment_key(1, c - 1), r, t);
             else
                 memcpy(t, src, 784);
             for (int y = 0; y < 28; y++)
