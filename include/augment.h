@@ -61,8 +61,9 @@ typedef struct augment_spec {
 } augment_spec;
 
 /* The mix --augment default names, and its text (for --help). */
-#define AUGMENT_DEFAULT_STYLE "clean=0.4,outline=0.15,silhouette=0.1,flat=0.15,posterize=0.1"
-#define AUGMENT_DEFAULT_GEOMETRY "scale=0.1,squeeze=0.1,rotate=8,shift=1.5,flip=0.5,fit=1"
+#define AUGMENT_DEFAULT_STYLE "clean=0.3,outline=0.15,silhouette=0.2,flat=0.15,posterize=0.1"
+#define AUGMENT_DEFAULT_GEOMETRY                                                                  \
+    "pair=0.3,tilt=0.3,square=0.6,scale=0.1,squeeze=0.1,rotate=8,shift=1.5,flip=0.5,fit=1"
 #define AUGMENT_DEFAULT_INTENSITY "blur=0.2,gamma=0.3,contrast=0.2,noise=0.1"
 augment_spec augment_default(void);
 

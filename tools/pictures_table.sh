@@ -1,8 +1,9 @@
 #!/bin/sh
 # pictures_table.sh: docs/pictures.md's table of recipes on people's pictures:
 # for the tutorial's recipe, --preset best and --preset robust, 3 seeds
-# each, the test accuracy and the accuracy on each style of the development
-# set (tests/fixtures/devset/, tools/devset_eval.py), and the seconds each
+# each, the test accuracy and the accuracy on the development set
+# (tools/devset_eval.py): all of it, each part (devset: Debian packages,
+# devset-npm: npm's icon and emoji sets) and each style, and the seconds each
 # training took (whole process). Uses ./fmnist and the data it finds.
 #   sh tools/pictures_table.sh [SEEDS]     (default "1 2 3")
 # ROWS="tutorial tuned robust" (the default) chooses the rows.
@@ -11,7 +12,7 @@ bin=${FMNIST_BIN:-./fmnist}
 seeds=${1:-1 2 3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-styles="emoji outline icon clipart game photo"
+styles="devset devset-npm emoji outline icon clipart game photo"
 row() { # name, options
     name=$1
     shift
@@ -25,7 +26,7 @@ row() { # name, options
         secs=$(echo "$start $end" | awk '{printf "%.1f", $2 - $1}')
         line=$(awk -v t="$t" -v s="$secs" -v styles="$styles" '
             /^overall accuracy:/ { o = $3; sub("%", "", o) }
-            $1 ~ /^[a-z]+$/ && $3 ~ /%$/ { v = $3; sub("%", "", v); acc[$1] = v }
+            $1 ~ /^[a-z-]+$/ && $3 ~ /%$/ { v = $3; sub("%", "", v); acc[$1] = v }
             END {
                 n = split(styles, st, " "); printf "%.2f %s", 100 * t, o
                 for (i = 1; i <= n; i++) printf " %s", (st[i] in acc) ? acc[st[i]] : "-"
@@ -43,7 +44,7 @@ row() { # name, options
         }' "$tmp/rows"
 }
 echo "| recipe | options | test accuracy % (seeds $(echo $seeds | sed 's/ /, /g')) | development set % | $(echo $styles | sed 's/ / | /g') | seconds |"
-echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 rows=${ROWS:-tutorial tuned robust}
 for r in $rows; do
     case $r in
