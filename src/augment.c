@@ -288,10 +288,21 @@ static void style(int kind, rng *r, const uint8_t *src, uint8_t *dst)
 /* Bilinear sample of v at (u, w), zero outside. */
 static double sample(const uint8_t *v, double u, double w)
 {
-    double fx = floor(u), fy = floor(w), ax = u - fx, ay = w - fy;
-    int x0 = (int)fx, y0 = (int)fy;
-    return (1 - ay) * ((1 - ax) * at(v, x0, y0) + ax * at(v, x0 + 1, y0)) +
-           ay * ((1 - ax) * at(v, x0, y0 + 1) + ax * at(v, x0 + 1, y0 + 1));
+    if (!(u > -1 && u < SIDE && w > -1 && w < SIDE))
+        return 0; /* all four neighbours outside */
+    int x0 = (int)u, y0 = (int)w; /* truncated, then floored: no libm call */
+    x0 -= x0 > u;
+    y0 -= y0 > w;
+    double ax = u - x0, ay = w - y0;
+    int p00, p10, p01, p11;
+    if (x0 >= 0 && y0 >= 0 && x0 < SIDE - 1 && y0 < SIDE - 1) {
+        const uint8_t *p = v + y0 * SIDE + x0;
+        p00 = p[0], p10 = p[1], p01 = p[SIDE], p11 = p[SIDE + 1];
+    } else {
+        p00 = at(v, x0, y0), p10 = at(v, x0 + 1, y0);
+        p01 = at(v, x0, y0 + 1), p11 = at(v, x0 + 1, y0 + 1);
+    }
+    return (1 - ay) * ((1 - ax) * p00 + ax * p10) + ay * ((1 - ax) * p01 + ax * p11);
 }
 
 /* Two copies of the item, shrunk by k, the front one moved right by dx and
