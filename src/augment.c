@@ -363,21 +363,29 @@ static void geometry(const augment_spec *s, rng *r, const extra *x, const uint8_
     }
 }
 
-/* The item's box (pixels over 5% of 255, as classify trims) scaled and
- * centred to fill the frame along its longest side, as classify's
- * preprocessing does (prep_resample), so that training sees items framed
- * as classify frames them. */
-static void refit(uint8_t *v)
+/* The box of the item's pixels over 5% of 255 (as classify trims):
+ * columns x0..x1, rows y0..y1; x1 is -1 when there are none. */
+static void item_box(const uint8_t *v, int *x0, int *y0, int *x1, int *y1)
 {
-    int x0 = SIDE, y0 = SIDE, x1 = -1, y1 = -1;
+    *x0 = *y0 = SIDE;
+    *x1 = *y1 = -1;
     for (int y = 0; y < SIDE; y++)
         for (int x = 0; x < SIDE; x++)
             if (v[y * SIDE + x] > 12) {
-                x0 = x < x0 ? x : x0;
-                x1 = x > x1 ? x : x1;
-                y0 = y < y0 ? y : y0;
-                y1 = y;
+                *x0 = x < *x0 ? x : *x0;
+                *x1 = x > *x1 ? x : *x1;
+                *y0 = y < *y0 ? y : *y0;
+                *y1 = y;
             }
+}
+
+/* The item's box scaled and centred to fill the frame along its longest
+ * side, as classify's preprocessing does (prep_resample), so that
+ * training sees items framed as classify frames them. */
+static void refit(uint8_t *v)
+{
+    int x0, y0, x1, y1;
+    item_box(v, &x0, &y0, &x1, &y1);
     if (x1 < 0 || (x1 - x0 == SIDE - 1 && y0 == 0) || (y1 - y0 == SIDE - 1 && x0 == 0))
         return;
     int bw = x1 - x0 + 1, bh = y1 - y0 + 1;
@@ -474,15 +482,8 @@ static int geometric(const augment_spec *s)
  * geometric mean of the sides: it stays in the frame). */
 static void squarer(rng *r, const uint8_t *v, extra *x)
 {
-    int x0 = SIDE, y0 = SIDE, x1 = -1, y1 = -1;
-    for (int y = 0; y < SIDE; y++)
-        for (int i = 0; i < SIDE; i++)
-            if (v[y * SIDE + i] > 12) {
-                x0 = i < x0 ? i : x0;
-                x1 = i > x1 ? i : x1;
-                y0 = y < y0 ? y : y0;
-                y1 = y;
-            }
+    int x0, y0, x1, y1;
+    item_box(v, &x0, &y0, &x1, &y1);
     double k = 0.5 * (double)rng_uniform(r);
     if (x1 < 0)
         return;

@@ -95,6 +95,19 @@ static void test_flip_mirrors_exactly(void **state)
             assert_int_equal(b[y * 28 + x], a[y * 28 + 27 - x]);
 }
 
+/* The box of the pixels over 12 (as fit trims). */
+static void box(const uint8_t *v, int *x0, int *y0, int *x1, int *y1)
+{
+    *x0 = *y0 = 28;
+    *x1 = *y1 = -1;
+    for (int i = 0; i < 784; i++)
+        if (v[i] > 12) {
+            int x = i % 28, y = i / 28;
+            *x0 = x < *x0 ? x : *x0, *x1 = x > *x1 ? x : *x1;
+            *y0 = y < *y0 ? y : *y0, *y1 = y > *y1 ? y : *y1;
+        }
+}
+
 /* fit: the 10x16 item (off-centre) comes back 18x28 (16 -> 28 tall, 10 ->
  * 17.5 rounded to 18 wide), centred with the odd pixel on the left. */
 static void test_fit_frames_the_item(void **state)
@@ -105,13 +118,8 @@ static void test_fit_frames_the_item(void **state)
     uint8_t a[784], b[784];
     make_item(a);
     augment_image(&s, a, -1, 3, 0, b);
-    int x0 = 28, x1 = -1, y0 = 28, y1 = -1;
-    for (int i = 0; i < 784; i++)
-        if (b[i] > 12) {
-            int x = i % 28, y = i / 28;
-            x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
-            y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
-        }
+    int x0, y0, x1, y1;
+    box(b, &x0, &y0, &x1, &y1);
     assert_int_equal(y0, 0);
     assert_int_equal(y1, 27);
     assert_int_equal(x0, 5);
@@ -166,16 +174,11 @@ static void test_styles(void **state)
     assert_true(n >= 2 && n <= 4); /* background 0, and 2 or 3 item levels */
 }
 
-/* The box of the pixels over 12 (as fit trims): width and height. */
+/* Its width and height. */
 static void box_size(const uint8_t *v, int *w, int *h)
 {
-    int x0 = 28, x1 = -1, y0 = 28, y1 = -1;
-    for (int i = 0; i < 784; i++)
-        if (v[i] > 12) {
-            int x = i % 28, y = i / 28;
-            x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
-            y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
-        }
+    int x0, y0, x1, y1;
+    box(v, &x0, &y0, &x1, &y1);
     *w = x1 - x0 + 1;
     *h = y1 - y0 + 1;
 }
