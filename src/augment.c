@@ -207,28 +207,40 @@ static float uni(rng *r) /* [-1, 1) */
  * an item by a flood fill from the border). */
 static void item_mask(const uint8_t *v, uint8_t *mask)
 {
-    uint8_t seen[N];
-    int stack[N], top = 0;
-    memset(seen, 0, sizeof seen);
-    for (int i = 0; i < N; i++) {
-        int x = i % SIDE, y = i / SIDE;
-        if ((x == 0 || y == 0 || x == SIDE - 1 || y == SIDE - 1) && v[i] < ITEM_LEVEL) {
-            seen[i] = 1;
-            stack[top++] = i;
-        }
+    /* One bit per pixel, a row to a word: what the fill reached (seen)
+     * grows within the low pixels (low) along rows and from the rows above
+     * and below, down and up the image, until nothing changes: the same
+     * set as a pixel-by-pixel fill, in a few passes. */
+    uint32_t low[SIDE], seen[SIDE];
+    const uint32_t ends = 1u | 1u << (SIDE - 1);
+    for (int y = 0; y < SIDE; y++) {
+        uint32_t m = 0;
+        for (int x = 0; x < SIDE; x++)
+            m |= (uint32_t)(v[y * SIDE + x] < ITEM_LEVEL) << x;
+        low[y] = m;
+        seen[y] = y == 0 || y == SIDE - 1 ? m : m & ends;
     }
-    while (top) {
-        int i = stack[--top], x = i % SIDE, y = i / SIDE;
-        const int nb[4] = {x > 0 ? i - 1 : -1, x < SIDE - 1 ? i + 1 : -1,
-                           y > 0 ? i - SIDE : -1, y < SIDE - 1 ? i + SIDE : -1};
-        for (int k = 0; k < 4; k++)
-            if (nb[k] >= 0 && !seen[nb[k]] && v[nb[k]] < ITEM_LEVEL) {
-                seen[nb[k]] = 1;
-                stack[top++] = nb[k];
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (int pass = 0; pass < 2; pass++)
+            for (int k = 0; k < SIDE; k++) {
+                int y = pass ? SIDE - 1 - k : k;
+                uint32_t s = seen[y];
+                if (y > 0)
+                    s |= seen[y - 1] & low[y];
+                if (y < SIDE - 1)
+                    s |= seen[y + 1] & low[y];
+                for (uint32_t t = 0; t != s;) {
+                    t = s;
+                    s |= (s << 1 | s >> 1) & low[y];
+                }
+                changed |= s != seen[y];
+                seen[y] = s;
             }
     }
-    for (int i = 0; i < N; i++)
-        mask[i] = !seen[i];
+    for (int y = 0; y < SIDE; y++)
+        for (int x = 0; x < SIDE; x++)
+            mask[y * SIDE + x] = !(seen[y] >> x & 1);
 }
 
 static int at(const uint8_t *v, int x, int y)
