@@ -97,9 +97,8 @@ SETS = [
                           ("trouser-fill", 1), ("shoe-fill", 7)]),
     ("ri", "outline", [("t-shirt-line", 0), ("handbag-line", 8)]),
     ("ri", "icon", [("t-shirt-fill", 0), ("handbag-fill", 8)]),
-    ("iconoir", "outline", [("t-shirt", 0), ("shirt-tank-top", 0),
-                            ("women-t-shirt", 0), ("pants", 1), ("sandals", 5),
-                            ("handbag", 8)]),
+    ("iconoir", "outline", [("t-shirt", 0), ("shirt-tank-top", 0), ("pants", 1),
+                            ("sandals", 5), ("handbag", 8)]),
     ("icon-park-outline", "outline", [
         ("t-shirt", 0), ("clothes-short-sleeve", 0), ("clothes-sweater", 2),
         ("clothes-hoodie", 2), ("clothes-turtleneck", 2),
@@ -176,7 +175,7 @@ def main(argv):
     if do_fetch:
         fetch(pkgs)
     os.makedirs(out, exist_ok=True)
-    rows, missing = [], []
+    rows, missing, seen = [], [], {}
     for setname, style, icons in SETS:
         data = load_set(pkgs, setname)
         info = data.get("info") or {}
@@ -190,6 +189,10 @@ def main(argv):
                 missing.append("%s:%s" % (setname, icon))
                 continue
             fname = "%d-%s-%s.png" % (label, setname, icon)
+            if svg in seen:  # an alias of an icon already taken: the same picture
+                sys.stderr.write("make_devset_npm: %s is %s again\n" % (fname, seen[svg]))
+                return 1
+            seen[svg] = fname
             render(svg).save(os.path.join(out, fname), optimize=True)
             rows.append((fname, label, style, "@iconify-json/%s@%s" % (setname, PACKAGES[setname]),
                          "%s (%s)" % (icon, lic)))
