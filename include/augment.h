@@ -79,7 +79,11 @@ int augment_parse(const char *spec, augment_spec *out, fm_err *e);
 
 /* The canonical text of a spec: its nonzero items in the order above, with
  * the shortest decimal that reads back as the same float ("none" when all
- * are off). augment_parse of it gives the same spec. */
+ * are off). augment_parse of it gives the same spec. Every spec's text
+ * fits in AUGMENT_TEXT_MAX bytes (each item at most 26 characters, a
+ * comma, its name and up to 14 for the value; a smaller cap drops the
+ * items that do not fit). */
+#define AUGMENT_TEXT_MAX 512
 void augment_format(const augment_spec *s, char *buf, size_t cap);
 
 /* The key of a step's batch: a function of the seed and the step only. */

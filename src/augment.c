@@ -37,6 +37,7 @@ static const spec_item items[] = {
 };
 #undef ITEM
 #define NITEMS (sizeof items / sizeof *items)
+_Static_assert(NITEMS * 26 + 1 <= AUGMENT_TEXT_MAX, "AUGMENT_TEXT_MAX too small for every item");
 
 static float *field(augment_spec *s, size_t i)
 {
@@ -153,13 +154,13 @@ void augment_format(const augment_spec *s, char *buf, size_t cap)
 
 /* ---- exact elementary functions (basic IEEE operations only) ---- */
 
-static double series_sin(double x) /* |x| <= 1 (tilt and rotate reach 53 degrees) */
+static double series_sin(double x) /* |x| <= pi/2 (rotate + tilt): error under 1e-7 */
 {
     double x2 = x * x;
     return x * (1 - x2 / 6 * (1 - x2 / 20 * (1 - x2 / 42 * (1 - x2 / 72 * (1 - x2 / 110)))));
 }
 
-static double series_cos(double x) /* |x| <= 1 */
+static double series_cos(double x) /* |x| <= pi/2: error under 1e-6 */
 {
     double x2 = x * x;
     return 1 - x2 / 2 * (1 - x2 / 12 * (1 - x2 / 30 * (1 - x2 / 56 * (1 - x2 / 90))));
@@ -317,10 +318,13 @@ static double sample(const uint8_t *v, double u, double w)
     return (1 - ay) * ((1 - ax) * p00 + ax * p10) + ay * ((1 - ax) * p01 + ax * p11);
 }
 
-/* Two copies of the item, shrunk by k, the front one moved right by dx and
- * down by dy (in the copies' pixels) and hiding the back one where it has
- * item; sometimes the front one mirrored (a left and a right shoe). The
- * pair is centred in the frame; fit then frames it. */
+/* Two copies of the item, shrunk by k, the front one dx to the right and
+ * dy * k down (frame pixels) and hiding the back one where it has item;
+ * sometimes the front one mirrored (a left and a right shoe), and the
+ * pair centred. It is often wider than the frame (28k + dx up to 39
+ * pixels): then the frame cuts both shoes at its sides, as a close-up
+ * does. (A pair shrunk to stay whole was measured and did worse: 59.6%
+ * of the development set against 61.0%, 4 seeds.) fit then frames it. */
 static void pair(rng *r, const uint8_t *src, uint8_t *dst)
 {
     double k = 0.55 + 0.2 * (double)rng_uniform(r);
@@ -349,13 +353,13 @@ typedef struct extra {
 
 /* Scale, squeeze, rotation (and the extra), shift and flip about the
  * centre, sampled bilinearly (zero outside). */
-static void geometry(const augment_spec *s, rng *r, const extra *x, const uint8_t *src,
+static void geometry(const augment_spec *s, rng *r, const extra *ex, const uint8_t *src,
                      uint8_t *dst)
 {
-    double th = ((double)(s->rotate * uni(r)) + x->tilt) * (3.14159265358979323846 / 180);
-    double sc = (1 + (double)(s->scale * uni(r))) * x->shrink, sq = 1 + (double)(s->squeeze * uni(r));
+    double th = ((double)(s->rotate * uni(r)) + ex->tilt) * (3.14159265358979323846 / 180);
+    double sc = (1 + (double)(s->scale * uni(r))) * ex->shrink, sq = 1 + (double)(s->squeeze * uni(r));
     double tx = (double)(s->shift * uni(r)), ty = (double)(s->shift * uni(r));
-    double sx = sc * sq * x->wide, sy = sc / sq * x->tall;
+    double sx = sc * sq * ex->wide, sy = sc / sq * ex->tall;
     if (rng_uniform(r) < s->flip)
         sx = -sx;
     double c = series_cos(th), sn = series_sin(th), ctr = (SIDE - 1) / 2.0;
@@ -492,7 +496,7 @@ static int geometric(const augment_spec *s)
  * long, narrow pair of trousers wider. The item's short side is made
  * (long / short)^k times longer, k uniform in [0, 0.5] (at most the
  * geometric mean of the sides: it stays in the frame). */
-static void squarer(rng *r, const uint8_t *v, extra *x)
+static void squarer(rng *r, const uint8_t *v, extra *ex)
 {
     int x0, y0, x1, y1;
     item_box(v, &x0, &y0, &x1, &y1);
@@ -502,9 +506,9 @@ static void squarer(rng *r, const uint8_t *v, extra *x)
     int w = x1 - x0 + 1, h = y1 - y0 + 1;
     double f = series_exp(-k * series_log(w < h ? (double)w / h : (double)h / w));
     if (w < h)
-        x->wide = f;
+        ex->wide = f;
     else
-        x->tall = f;
+        ex->tall = f;
 }
 
 /* A sandal, sneaker or ankle boot: drawn shoes often come in pairs. */
@@ -538,17 +542,17 @@ void augment_image(const augment_spec *s, const uint8_t *src, int label, uint64_
         memcpy(one, t, N);
         pair(&r, one, t);
     }
-    extra x = {0, 1, 1, 1};
+    extra ex = {0, 1, 1, 1};
     if (s->tilt > 0 && shoe(label) && rng_uniform(&r) < s->tilt) {
         /* drawn shoes are often turned, toe down: 15 to 45 degrees either way */
-        float u = uni(&r);
-        x.tilt = (u < 0 ? -15 : 15) + 30 * (double)u;
-        x.shrink = 0.7;
+        float turn = uni(&r);
+        ex.tilt = (turn < 0 ? -15 : 15) + 30 * (double)turn;
+        ex.shrink = 0.7;
     }
     if (s->square > 0 && rng_uniform(&r) < s->square)
-        squarer(&r, t, &x);
+        squarer(&r, t, &ex);
     if (geometric(s))
-        geometry(s, &r, &x, t, dst);
+        geometry(s, &r, &ex, t, dst);
     else
         memcpy(dst, t, N);
     if (rng_uniform(&r) < s->fit)

@@ -90,7 +90,7 @@ int train_config_to_meta(const train_config *c, char *meta, size_t cap)
     if (c->patience)
         rc |= meta_append(meta, cap, "patience", "%d", c->patience);
     if (augment_active(&c->augment)) {
-        char spec[256];
+        char spec[AUGMENT_TEXT_MAX];
         augment_format(&c->augment, spec, sizeof spec);
         rc |= meta_append(meta, cap, "augment", "%s", spec);
     }
@@ -298,7 +298,7 @@ void train_config_describe(const train_config *c, char *buf, size_t cap)
     if (c->patience)
         ADD("patience %d", c->patience);
     if (augment_active(&c->augment)) {
-        char spec[256];
+        char spec[AUGMENT_TEXT_MAX];
         augment_format(&c->augment, spec, sizeof spec);
         ADD("augment %s", spec);
     }
