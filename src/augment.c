@@ -511,7 +511,7 @@ static void squarer(rng *r, const uint8_t *v, extra *ex)
         ex->tall = f;
 }
 
-/* A sandal, sneaker or ankle boot: drawn shoes often come in pairs. */
+/* A sandal, sneaker or ankle boot: the classes pair and tilt change. */
 static int shoe(int label)
 {
     return label == 5 || label == 7 || label == 9;
