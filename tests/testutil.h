@@ -224,5 +224,4 @@ static inline void tu_expect_usage_error(const char *args, const char *line)
     free(out), free(err);
 }
 
-
 #endif

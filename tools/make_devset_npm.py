@@ -120,8 +120,14 @@ SIZE = 256
 
 
 def load_set(pkgs, name):
+    """The set's icons (its Iconify JSON) and its licence's SPDX name."""
     with open(os.path.join(pkgs, name, "package", "icons.json")) as f:
-        return json.load(f)
+        data = json.load(f)
+    info = data.get("info")
+    if not info:
+        with open(os.path.join(pkgs, name, "package", "info.json")) as f:
+            info = json.load(f)
+    return data, (info.get("license") or {}).get("spdx", "?")
 
 
 def icon_svg(data, name):
@@ -175,14 +181,11 @@ def main(argv):
     if do_fetch:
         fetch(pkgs)
     os.makedirs(out, exist_ok=True)
-    rows, missing, seen = [], [], {}
+    rows, missing, seen, sets = [], [], {}, {}
     for setname, style, icons in SETS:
-        data = load_set(pkgs, setname)
-        info = data.get("info") or {}
-        if not info:
-            with open(os.path.join(pkgs, setname, "package", "info.json")) as f:
-                info = json.load(f)
-        lic = (info.get("license") or {}).get("spdx", "?")
+        if setname not in sets:  # a set may be listed twice (outline and filled)
+            sets[setname] = load_set(pkgs, setname)
+        data, lic = sets[setname]
         for icon, label in icons:
             svg = icon_svg(data, icon)
             if svg is None:
