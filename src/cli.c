@@ -323,40 +323,76 @@ static int apply_number(cli_opts *o, int id, const char *name, const char *v, fm
     return fm_fail(e, FM_EINVAL, name, "unknown option");
 }
 
+/* The options whose value is one word of a list, the list being the
+ * option's completions in THE table; each enum counts in the list's order. */
+_Static_assert(SCHEDULE_CONST == 0 && SCHEDULE_COSINE == 1 && SCHEDULE_STEP == 2,
+               "--schedule's words are const cosine step");
+_Static_assert(KEEP_LAST == 0 && KEEP_BEST == 1, "--keep's words are last best");
+_Static_assert(IMAGE_INVERT_AUTO == 0 && IMAGE_INVERT_YES == 1 && IMAGE_INVERT_NO == 2,
+               "--invert's words are auto yes no");
+static int apply_choice(cli_opts *o, int id, const char *name, const char *v, fm_err *e)
+{
+    const char *p = defs[id].complete;
+    char list[64];
+    size_t at = 0, n = strlen(v);
+    for (int i = 0; *p; i++) {
+        size_t len = strcspn(p, " ");
+        if (len == n && !strncmp(p, v, n)) {
+            switch (id) {
+            case O_SCHEDULE: o->given |= CLI_GIVEN_SCHEDULE; o->train.schedule = i; break;
+            case O_KEEP: o->given |= CLI_GIVEN_KEEP; o->train.keep = i; break;
+            case O_INVERT: o->invert = i; break;
+            default: o->split = i ? IDX_TRAIN : IDX_TEST; break; /* test train */
+            }
+            return FM_OK;
+        }
+        at += (size_t)snprintf(list + at, sizeof list - at, "%s%.*s", i ? ", " : "", (int)len, p);
+        p += len + (p[len] == ' ');
+    }
+    return fm_fail(e, FM_EINVAL, name, "'%s' is not one of %s", v, list);
+}
+
+/* The options whose value is a path: never empty. */
+static int apply_path(cli_opts *o, int id, const char *name, const char *v, fm_err *e)
+{
+    if (!*v)
+        return fm_fail(e, FM_EINVAL, name, "needs a non-empty path");
+    switch (id) {
+    case O_DATA: o->data = v; break;
+    case O_MODEL: o->model = v, o->model_given = 1; break;
+    case O_OUTPUT: o->output = v; break;
+    case O_ERRORS: o->errors_png = v; break;
+    case O_CONFUSION: o->confusion_png = v; break;
+    default: {
+        int ds = show_pattern_ds(v);
+        if (ds < 0 || ds > 1)
+            return fm_fail(e, FM_EINVAL, name,
+                           "'%s': the only '%%' sequences allowed are one %%d (the image's "
+                           "number) and %%%%", v);
+        o->show = v;
+        break;
+    }
+    }
+    return FM_OK;
+}
+
 static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e)
 {
-    train_config *t = &o->train;
     switch (id) {
     case O_EPOCHS: case O_BATCH: case O_LR: case O_DROPOUT: case O_WD: case O_SMOOTHING:
     case O_EMA: case O_WARMUP: case O_PATIENCE: case O_VAL:
         return apply_number(o, id, name, v, e);
+    case O_SCHEDULE: case O_KEEP: case O_INVERT: case O_SPLIT:
+        return apply_choice(o, id, name, v, e);
+    case O_DATA: case O_MODEL: case O_OUTPUT: case O_SHOW: case O_ERRORS: case O_CONFUSION:
+        return apply_path(o, id, name, v, e);
     case O_SEED:
         o->given |= CLI_GIVEN_SEED;
-        return fm_in_file(e, train_seed_value(v, &t->seed, e), name);
+        return fm_in_file(e, train_seed_value(v, &o->train.seed, e), name);
     case O_RESUME: o->resume = 1; return FM_OK;
-    case O_SCHEDULE:
-        o->given |= CLI_GIVEN_SCHEDULE;
-        if (!strcmp(v, "const"))
-            t->schedule = SCHEDULE_CONST;
-        else if (!strcmp(v, "cosine"))
-            t->schedule = SCHEDULE_COSINE;
-        else if (!strcmp(v, "step"))
-            t->schedule = SCHEDULE_STEP;
-        else
-            return fm_fail(e, FM_EINVAL, name, "'%s' is not one of const, cosine, step", v);
-        return FM_OK;
-    case O_KEEP:
-        o->given |= CLI_GIVEN_KEEP;
-        if (!strcmp(v, "last"))
-            t->keep = KEEP_LAST;
-        else if (!strcmp(v, "best"))
-            t->keep = KEEP_BEST;
-        else
-            return fm_fail(e, FM_EINVAL, name, "'%s' is not one of last, best", v);
-        return FM_OK;
     case O_AUGMENT:
         o->given |= CLI_GIVEN_AUGMENT;
-        return augment_parse(v, &t->augment, e);
+        return augment_parse(v, &o->train.augment, e);
     case O_PRESET:
         if (!preset_find(v))
             return fm_fail(e, FM_EINVAL, name, "'%s' is not a preset (presets: %s)", v,
@@ -366,54 +402,6 @@ static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e
     case O_THREADS: return parse_int(name, v, 1, CLI_MAX_THREADS, &o->threads, e);
     case O_TOP: return parse_int(name, v, 1, IDX_CLASSES, &o->top, e);
     case O_INDEX: return parse_long(name, v, 0, (long)IDX_MAX_COUNT - 1, &o->index, e);
-    case O_DATA:
-    case O_MODEL:
-    case O_OUTPUT:
-        if (!*v)
-            return fm_fail(e, FM_EINVAL, name, "needs a non-empty path");
-        if (id == O_DATA)
-            o->data = v;
-        else if (id == O_MODEL)
-            o->model = v, o->model_given = 1;
-        else
-            o->output = v;
-        return FM_OK;
-    case O_INVERT:
-        if (!strcmp(v, "auto"))
-            o->invert = IMAGE_INVERT_AUTO;
-        else if (!strcmp(v, "yes"))
-            o->invert = IMAGE_INVERT_YES;
-        else if (!strcmp(v, "no"))
-            o->invert = IMAGE_INVERT_NO;
-        else
-            return fm_fail(e, FM_EINVAL, name, "'%s' is not one of auto, yes, no", v);
-        return FM_OK;
-    case O_SPLIT:
-        if (!strcmp(v, "test"))
-            o->split = IDX_TEST;
-        else if (!strcmp(v, "train"))
-            o->split = IDX_TRAIN;
-        else
-            return fm_fail(e, FM_EINVAL, name, "'%s' is not one of test, train", v);
-        return FM_OK;
-    case O_SHOW:
-    case O_ERRORS:
-    case O_CONFUSION:
-        if (!*v)
-            return fm_fail(e, FM_EINVAL, name, "needs a non-empty path");
-        if (id == O_SHOW) {
-            int ds = show_pattern_ds(v);
-            if (ds < 0 || ds > 1)
-                return fm_fail(e, FM_EINVAL, name,
-                               "'%s': the only '%%' sequences allowed are one %%d (the image's "
-                               "number) and %%%%", v);
-            o->show = v;
-        } else if (id == O_ERRORS) {
-            o->errors_png = v;
-        } else {
-            o->confusion_png = v;
-        }
-        return FM_OK;
     case O_ASCII: o->ascii = 1; return FM_OK;
     case O_JSON: o->json = 1; return FM_OK;
     case O_QUIET: o->quiet = 1; return FM_OK;

@@ -20,60 +20,68 @@ static int decode_fault(fm_err *e, const char *name, const char *msg)
     return fm_fail(e, FM_EFORMAT, name, "bad PNG: %s", msg);
 }
 
+/* The declared size, from an intact IHDR (signature, length 13, "IHDR",
+ * width, height, ..., CRC), is judged before libpng sees the file and
+ * before anything is allocated: a 100000x100000 header in a 60-byte file
+ * is refused at once. A damaged IHDR is left to libpng to report. */
+static int check_declared(const uint8_t *buf, size_t len, const char *name, fm_err *e)
+{
+    if (len < 33 || bytes_be32(buf + 8) != 13 || memcmp(buf + 12, "IHDR", 4) != 0 ||
+        (uint32_t)crc32(0, buf + 12, 17) != bytes_be32(buf + 29))
+        return FM_OK;
+    uint32_t w = bytes_be32(buf + 16), h = bytes_be32(buf + 20);
+    if (w == 0 || h == 0)
+        return fm_fail(e, FM_EFORMAT, name, "bad PNG: %" PRIu32 "x%" PRIu32
+                       " pixels, an empty image", w, h);
+    if ((uint64_t)w * h > IMAGE_MAX_PIXELS)
+        return fm_fail(e, FM_ELIMIT, name,
+                       "%" PRIu32 "x%" PRIu32 " pixels is over the limit of %u megapixels",
+                       w, h, IMAGE_MAX_PIXELS / 1000000u);
+    if (w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE)
+        return fm_fail(e, FM_ELIMIT, name,
+                       "%" PRIu32 "x%" PRIu32 " pixels: a side over %u pixels is over the "
+                       "limit (libpng's)", w, h, IMAGE_MAX_SIDE);
+    /* Deflate packs at most 1032 bytes into one (a 258-byte match in
+     * two bits), so a small file cannot hold a large image: refuse one
+     * whose IDAT bytes could not expand to the pixels it declares,
+     * rather than allocating for them. */
+    static const int channels[7] = {1, 0, 3, 1, 2, 0, 4};
+    int depth = buf[24], type = buf[25];
+    if (type <= 6 && channels[type] && (depth == 1 || depth == 2 || depth == 4 ||
+                                        depth == 8 || depth == 16)) {
+        uint64_t need = ((uint64_t)w * h * (uint64_t)(channels[type] * depth) + 7) / 8;
+        uint64_t idat = 0;
+        for (size_t at = 33; at + 12 <= len;) {
+            uint32_t n = bytes_be32(buf + at);
+            if (memcmp(buf + at + 4, "IDAT", 4) == 0)
+                idat += n < len - at - 12 ? n : len - at - 12;
+            if (memcmp(buf + at + 4, "IEND", 4) == 0 || n > len - at - 12)
+                break;
+            at += 12 + (size_t)n;
+        }
+        if (need > 1032 * idat + 1032)
+            return fm_fail(e, FM_EFORMAT, name,
+                           "truncated PNG: %" PRIu32 "x%" PRIu32 " pixels cannot come from "
+                           "%" PRIu64 " bytes of image data",
+                           w, h, idat);
+    }
+    return FM_OK;
+}
+
 int image_decode_png(const uint8_t *buf, size_t len, const char *name, image *out, fm_err *e)
 {
     if (len == 0)
         return fm_fail(e, FM_EFORMAT, name, "empty file, not a PNG");
     if (len < 8 || png_sig_cmp(buf, 0, 8) != 0)
         return fm_fail(e, FM_EFORMAT, name, "not a PNG file");
-    /* The declared size, from an intact IHDR (signature, length 13, "IHDR",
-     * width, height, ..., CRC), is judged before libpng sees the file and
-     * before anything is allocated: a 100000x100000 header in a 60-byte
-     * file is refused at once. A damaged IHDR is left to libpng to report. */
-    if (len >= 33 && bytes_be32(buf + 8) == 13 && memcmp(buf + 12, "IHDR", 4) == 0 &&
-        (uint32_t)crc32(0, buf + 12, 17) == bytes_be32(buf + 29)) {
-        uint32_t w = bytes_be32(buf + 16), h = bytes_be32(buf + 20);
-        if (w == 0 || h == 0)
-            return fm_fail(e, FM_EFORMAT, name, "bad PNG: %" PRIu32 "x%" PRIu32
-                           " pixels, an empty image", w, h);
-        if ((uint64_t)w * h > IMAGE_MAX_PIXELS)
-            return fm_fail(e, FM_ELIMIT, name,
-                           "%" PRIu32 "x%" PRIu32 " pixels is over the limit of %u megapixels",
-                           w, h, IMAGE_MAX_PIXELS / 1000000u);
-        if (w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE)
-            return fm_fail(e, FM_ELIMIT, name,
-                           "%" PRIu32 "x%" PRIu32 " pixels: a side over %u pixels is over the "
-                           "limit (libpng's)", w, h, IMAGE_MAX_SIDE);
-        /* Deflate packs at most 1032 bytes into one (a 258-byte match in
-         * two bits), so a small file cannot hold a large image: refuse one
-         * whose IDAT bytes could not expand to the pixels it declares,
-         * rather than allocating for them. */
-        static const int channels[7] = {1, 0, 3, 1, 2, 0, 4};
-        int depth = buf[24], type = buf[25];
-        if (type <= 6 && channels[type] && (depth == 1 || depth == 2 || depth == 4 ||
-                                            depth == 8 || depth == 16)) {
-            uint64_t need = ((uint64_t)w * h * (uint64_t)(channels[type] * depth) + 7) / 8;
-            uint64_t idat = 0;
-            for (size_t at = 33; at + 12 <= len;) {
-                uint32_t n = bytes_be32(buf + at);
-                if (memcmp(buf + at + 4, "IDAT", 4) == 0)
-                    idat += n < len - at - 12 ? n : len - at - 12;
-                if (memcmp(buf + at + 4, "IEND", 4) == 0 || n > len - at - 12)
-                    break;
-                at += 12 + (size_t)n;
-            }
-            if (need > 1032 * idat + 1032)
-                return fm_fail(e, FM_EFORMAT, name,
-                               "truncated PNG: %" PRIu32 "x%" PRIu32 " pixels cannot come from "
-                               "%" PRIu64 " bytes of image data",
-                               w, h, idat);
-        }
-    }
+    int rc = check_declared(buf, len, name, e);
+    if (rc)
+        return rc;
     png_image pi;
     memset(&pi, 0, sizeof pi);
     pi.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_memory(&pi, buf, len)) {
-        int rc = decode_fault(e, name, pi.message);
+        rc = decode_fault(e, name, pi.message);
         png_image_free(&pi);
         return rc;
     }
@@ -99,7 +107,7 @@ int image_decode_png(const uint8_t *buf, size_t len, const char *name, image *ou
                        pi.height);
     }
     if (!png_image_finish_read(&pi, NULL, px, 0, NULL)) {
-        int rc = decode_fault(e, name, pi.message);
+        rc = decode_fault(e, name, pi.message);
         png_image_free(&pi);
         free(px);
         return rc;
