@@ -21,6 +21,19 @@
  *                      largest part (8-neighbours) are background: dust,
  *                      noise, a stray mark.
  *  5. prep_box         the item's bounding box.
+ *  5b. prep_tile       a tile: when the item fills at least PREP_TILE_FILL
+ *                      of its box and the box spans at least
+ *                      PREP_TILE_SPAN of the picture both ways (a game
+ *                      item's tile, a card, a framed picture), steps 2 to
+ *                      5 run again on the box alone (prep_crop), its own
+ *                      ring the background, while they find an item of at
+ *                      least PREP_TILE_ITEM of the tile that is not all of
+ *                      it, up to PREP_TILE_DEPTH deep (a line framing the
+ *                      tile takes two more: the line, then what it
+ *                      encloses). The last item found is the item when its
+ *                      box is at most PREP_TILE_INNER of the outer tile's:
+ *                      a bag or a pullover filling the picture stays
+ *                      itself.
  *  6. prep_polarity    what "ink" (0 = background, 255 = item) is measured
  *                      from: the background colour, so that a dark item on
  *                      white, a light one on black and a coloured one on a
@@ -82,6 +95,15 @@
 /* On a transparent background, an item whose rim's median luma differs
  * from its own by this much was cut from the rim's side (step 6). */
 #define PREP_RIM 32
+/* A tile (step 5b): an item filling this share of its box, the box this
+ * share of the picture's width and height; the item inside must cover
+ * PREP_TILE_ITEM of the tile, and its box at most PREP_TILE_INNER of the
+ * tile's; tiles within tiles, this many. */
+#define PREP_TILE_FILL 0.95
+#define PREP_TILE_SPAN 0.9
+#define PREP_TILE_ITEM 0.1
+#define PREP_TILE_INNER 0.85
+#define PREP_TILE_DEPTH 4
 
 enum image_invert { IMAGE_INVERT_AUTO, IMAGE_INVERT_YES, IMAGE_INVERT_NO };
 
@@ -93,6 +115,7 @@ typedef struct image_prep_info {
     int drawing;         /* much of the item is enclosed background colour: a drawing */
     int empty;           /* nothing stood out from the background: out is all 0 */
     int reduced;         /* the picture was first shrunk by this factor (1: not) */
+    int tile;            /* the item was found inside a tile, this many deep (0: not) */
     int box_x, box_y, box_w, box_h; /* the item's bounding box in the picture */
 } image_prep_info;
 
@@ -151,6 +174,14 @@ int prep_despeckle(uint8_t *item, int w, int h, double frac, fm_err *e);
 
 /* 5. The bounding box of item's nonzero pixels; returns 0 when none. */
 int prep_box(const uint8_t *item, int w, int h, int *x0, int *y0, int *x1, int *y1);
+
+/* 5b. Whether the item of the box [x0, x1] x [y0, y1] is a tile: it fills
+ * PREP_TILE_FILL of the box, which spans PREP_TILE_SPAN of w and h. */
+int prep_tile(const uint8_t *item, int w, int h, int x0, int y0, int x1, int y1);
+
+/* 5b. *out is the box [x0, x1] x [y0, y1] of img (inside it), copied.
+ * Returns FM_ENOMEM when out of memory (*out untouched). */
+int prep_crop(const image *img, int x0, int y0, int x1, int y1, image *out, fm_err *e);
 
 typedef struct prep_ref {
     float rgb[3];    /* ink is the distance from this colour */

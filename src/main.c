@@ -1013,8 +1013,9 @@ static void print_seen(const uint8_t *in, const image_prep_info *info, int w, in
         snprintf(how, sizeof how, "already a data set image: used as is%s",
                  info->inverted ? ", negated" : "");
     else
-        snprintf(how, sizeof how, "the item's %dx%d box at %d,%d of %dx%d, scaled and centred; %s%s",
+        snprintf(how, sizeof how, "the item's %dx%d box at %d,%d of %dx%d%s, scaled and centred; %s%s",
                  info->box_w, info->box_h, info->box_x, info->box_y, w, h,
+                 info->tile ? ", inside a tile" : "",
                  info->transparent_bg ? (info->inverted ? "dark on transparent"
                                                         : "light on transparent")
                  : info->inverted ? "darker than its background, negated"

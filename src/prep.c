@@ -676,45 +676,148 @@ static int passthrough(const image *img, enum image_invert invert, uint8_t out[S
     return 1;
 }
 
+/* ---- 5b. tiles ---- */
+
+int prep_tile(const uint8_t *item, int w, int h, int x0, int y0, int x1, int y1)
+{
+    int bw = x1 - x0 + 1, bh = y1 - y0 + 1;
+    if (bw < 3 || bh < 3 || bw < PREP_TILE_SPAN * w || bh < PREP_TILE_SPAN * h)
+        return 0;
+    size_t n = 0;
+    for (int y = y0; y <= y1; y++)
+        for (int x = x0; x <= x1; x++)
+            n += item[(size_t)y * w + x] != 0;
+    return n >= PREP_TILE_FILL * bw * bh;
+}
+
+int prep_crop(const image *img, int x0, int y0, int x1, int y1, image *out, fm_err *e)
+{
+    int w = x1 - x0 + 1, h = y1 - y0 + 1;
+    uint8_t *px = malloc((size_t)w * h * 4);
+    if (!px)
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
+    for (int y = 0; y < h; y++)
+        memcpy(px + (size_t)y * w * 4, img->rgba + ((size_t)(y0 + y) * img->w + x0) * 4,
+               (size_t)w * 4);
+    out->w = w, out->h = h, out->rgba = px;
+    return FM_OK;
+}
+
+/* Where the item is found: the picture (or a tile cropped from it), its
+ * border, its item map (steps 2 to 5) and the item's box. */
+typedef struct scene {
+    image img;       /* the picture, or a tile of it (owned when tile) */
+    int tile;        /* how many tiles deep */
+    int ox, oy;      /* img's place in the picture */
+    prep_border b;
+    uint8_t *item;   /* img->w x img->h, as steps 3 and 4 leave it */
+    int found;       /* the item's box: x0, y0, x1, y1 */
+    int x0, y0, x1, y1;
+} scene;
+
+static void scene_free(scene *s)
+{
+    free(s->item);
+    if (s->tile)
+        image_free(&s->img);
+}
+
+/* Steps 2 to 5 on s->img. */
+static int find_item(scene *s, fm_err *e)
+{
+    int w = s->img.w, h = s->img.h, rc;
+    prep_border_stats(&s->img, &s->b);
+    s->item = malloc((size_t)w * h);
+    if (!s->item)
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
+    if ((rc = prep_background(&s->img, &s->b, s->item, e)) ||
+        (rc = prep_despeckle(s->item, w, h, PREP_SPECK, e)))
+        return rc;
+    s->found = prep_box(s->item, w, h, &s->x0, &s->y0, &s->x1, &s->y1);
+    return FM_OK;
+}
+
+/* Step 5b: while the item is a tile, steps 2 to 5 again inside it, as
+ * long as they find an item of at least PREP_TILE_ITEM of the tile on a
+ * background. What the last of them found is the item when its box is at
+ * most PREP_TILE_INNER of the outermost tile's (an item fills less of its
+ * tile than that, and a frame's inside is a tile again); else the outer
+ * item stays: a filled shape (a bag, a pullover) spanning the picture is
+ * not a tile, whatever is on it. */
+static int look_inside(scene *s, fm_err *e)
+{
+    scene cur = *s;
+    while (cur.found && cur.tile < PREP_TILE_DEPTH &&
+           prep_tile(cur.item, cur.img.w, cur.img.h, cur.x0, cur.y0, cur.x1, cur.y1)) {
+        scene in = {.tile = cur.tile + 1, .ox = cur.ox + cur.x0, .oy = cur.oy + cur.y0};
+        int rc = prep_crop(&cur.img, cur.x0, cur.y0, cur.x1, cur.y1, &in.img, e);
+        if (rc || (rc = find_item(&in, e))) {
+            scene_free(&in);
+            if (cur.tile)
+                scene_free(&cur);
+            return rc;
+        }
+        size_t n = (size_t)in.img.w * in.img.h, items = 0;
+        for (size_t i = 0; i < n; i++)
+            items += in.item[i] != 0;
+        if (!in.found || items == n || items < PREP_TILE_ITEM * n) {
+            scene_free(&in);
+            break;
+        }
+        if (cur.tile)
+            scene_free(&cur);
+        cur = in;
+    }
+    if (!cur.tile)
+        return FM_OK;
+    double inner = (double)(cur.x1 - cur.x0 + 1) * (cur.y1 - cur.y0 + 1);
+    double outer = (double)(s->x1 - s->x0 + 1) * (s->y1 - s->y0 + 1);
+    if (inner > PREP_TILE_INNER * outer) {
+        scene_free(&cur);
+        return FM_OK;
+    }
+    scene_free(s);
+    *s = cur;
+    return FM_OK;
+}
+
 /* Steps 2 to 9 on a picture of at most PREP_MAX_SIDE a side. */
 static int prepare_small(const image *img, const image_prep_opts *opts, uint8_t out[SIDE * SIDE],
                          image_prep_info *inf, fm_err *e)
 {
-    int w = img->w, h = img->h, x0, y0, x1, y1, rc;
-    prep_border b;
-    prep_border_stats(img, &b);
-    inf->transparent_bg = b.transparent;
-    uint8_t *item = malloc((size_t)w * h);
-    if (!item)
-        return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
-    if ((rc = prep_background(img, &b, item, e)) ||
-        (rc = prep_despeckle(item, w, h, PREP_SPECK, e))) {
-        free(item);
+    scene s = {.img = *img};
+    int rc = find_item(&s, e);
+    if (!rc)
+        rc = look_inside(&s, e);
+    if (rc) {
+        scene_free(&s);
         return rc;
     }
+    inf->transparent_bg = s.b.transparent;
+    inf->tile = s.tile;
     prep_ref r;
-    prep_polarity(img, &b, item, opts->invert, &r);
+    prep_polarity(&s.img, &s.b, s.item, opts->invert, &r);
     inf->inverted = r.inverted;
-    if (!prep_box(item, w, h, &x0, &y0, &x1, &y1)) {
-        free(item);
+    if (!s.found) {
+        scene_free(&s);
         memset(out, 0, SIDE * SIDE);
         inf->empty = 1;
         return FM_OK;
     }
-    int bw = x1 - x0 + 1, bh = y1 - y0 + 1;
+    int bw = s.x1 - s.x0 + 1, bh = s.y1 - s.y0 + 1;
     float *ink = malloc(sizeof(float) * (size_t)bw * bh), res[SIDE * SIDE];
     if (!ink) {
-        free(item);
+        scene_free(&s);
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
     }
-    inf->drawing = prep_ink(img, item, &r, x0, y0, x1, y1, opts->fill, ink);
-    free(item);
+    inf->drawing = prep_ink(&s.img, s.item, &r, s.x0, s.y0, s.x1, s.y1, opts->fill, ink);
+    inf->box_x = s.ox + s.x0, inf->box_y = s.oy + s.y0, inf->box_w = bw, inf->box_h = bh;
+    scene_free(&s);
     rc = prep_resample(ink, bw, bh, res, e);
     free(ink);
     if (rc)
         return rc;
     prep_stretch(res, out);
-    inf->box_x = x0, inf->box_y = y0, inf->box_w = bw, inf->box_h = bh;
     return FM_OK;
 }
 

@@ -484,6 +484,109 @@ static void test_despeckle_keeps_parts_and_drops_dust(void **state)
     assert_int_equal(prep_box(item, W, H, &x0, &y0, &x1, &y1), 0);
 }
 
+/* A game item's tile: a transparent margin of 1, an opaque dark tile with
+ * a 1-pixel gray frame, and on it a light item (rows 8..31, columns 12..27).
+ * frame 0: no gray frame. */
+static void tile_picture(image *img, int frame)
+{
+    fill(img, 40, 40, 0, 0, 0, 0);
+    for (int y = 1; y < 39; y++)
+        for (int x = 1; x < 39; x++)
+            set(img, x, y, 20, 20, 20, 255);
+    for (int i = 2; frame && i < 38; i++) {
+        set(img, i, 2, 120, 120, 120, 255), set(img, i, 37, 120, 120, 120, 255);
+        set(img, 2, i, 120, 120, 120, 255), set(img, 37, i, 120, 120, 120, 255);
+    }
+    for (int y = 8; y < 32; y++)
+        for (int x = 12; x < 28; x++)
+            set(img, x, y, 200, 190, 180, 255);
+}
+
+static void test_tile_is_looked_inside(void **state)
+{
+    (void)state;
+    image img, crop;
+    uint8_t out[IDX_PIXELS], item[40 * 40];
+    image_prep_info info;
+    /* The step alone: the tile fills its box, which spans the picture. */
+    tile_picture(&img, 0);
+    prep_border b;
+    prep_border_stats(&img, &b);
+    assert_int_equal(prep_background(&img, &b, item, NULL), FM_OK);
+    assert_int_equal(prep_tile(item, 40, 40, 1, 1, 38, 38), 1);
+    assert_int_equal(prep_tile(item, 40, 40, 1, 1, 38, 36), 1);  /* 36 of 40 rows: 0.9 */
+    assert_int_equal(prep_tile(item, 40, 40, 1, 1, 38, 35), 0);  /* 35 of 40: under 0.9 */
+    item[20 * 40 + 20] = 0, item[21 * 40 + 20] = 0;             /* a hole changes nothing */
+    assert_int_equal(prep_tile(item, 40, 40, 1, 1, 38, 38), 1);
+    for (int y = 1; y < 12; y++)                                 /* a notch of 11 x 7 does */
+        for (int x = 1; x < 8; x++)
+            item[y * 40 + x] = 0;
+    assert_int_equal(prep_tile(item, 40, 40, 1, 1, 38, 38), 0);
+    assert_int_equal(prep_crop(&img, 10, 7, 29, 32, &crop, NULL), FM_OK);
+    assert_int_equal(crop.w, 20);
+    assert_int_equal(crop.h, 26);
+    assert_memory_equal(crop.rgba, img.rgba + 4 * (7 * 40 + 10), 4 * 20);
+    assert_memory_equal(crop.rgba + 4 * 25 * 20, img.rgba + 4 * (32 * 40 + 10), 4 * 20);
+    image_free(&crop);
+    /* The whole: the item on the tile, not the tile; through a frame too. */
+    for (int frame = 0; frame <= 1; frame++) {
+        assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
+        assert_int_equal(info.tile, frame ? 3 : 1); /* the tile, its frame, inside it */
+        assert_int_equal(info.box_x, 12);
+        assert_int_equal(info.box_y, 8);
+        assert_int_equal(info.box_w, 16);
+        assert_int_equal(info.box_h, 24);
+        assert_false(info.inverted); /* lighter than the tile */
+        assert_int_equal(out[14 * 28 + 14], 255);
+        assert_int_equal(out[14 * 28 + 2], 0);
+        image_free(&img);
+        tile_picture(&img, 1);
+    }
+    /* A tile with nothing on it, or with only a speck under
+     * PREP_TILE_ITEM of it, is the item itself. */
+    image_free(&img);
+    tile_picture(&img, 0);
+    for (int y = 8; y < 32; y++)
+        for (int x = 12; x < 28; x++)
+            set(&img, x, y, 20, 20, 20, 255);
+    for (int y = 18; y < 22; y++)
+        for (int x = 18; x < 22; x++)
+            set(&img, x, y, 200, 190, 180, 255);
+    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
+    assert_int_equal(info.tile, 0);
+    assert_int_equal(info.box_w, 38);
+    /* So is one whose inside is over PREP_TILE_INNER of it: a filled
+     * shape with a rim (a pullover, a bag), not an item on a tile. */
+    for (int y = 2; y < 38; y++) /* 36 x 36 of 38 x 38: 0.90 */
+        for (int x = 2; x < 38; x++)
+            set(&img, x, y, 200, 190, 180, 255);
+    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
+    assert_int_equal(info.tile, 0);
+    assert_int_equal(info.box_w, 38);
+    for (int i = 2; i < 38; i++) /* 30 x 33: 0.69, an item */
+        for (int j = 2; j < 5; j++)
+            set(&img, j, i, 20, 20, 20, 255), set(&img, 39 - j, i, 20, 20, 20, 255),
+                set(&img, i, j, 20, 20, 20, 255);
+    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
+    assert_int_equal(info.tile, 1);
+    assert_int_equal(info.box_x, 5);
+    assert_int_equal(info.box_y, 5);
+    assert_int_equal(info.box_w, 30);
+    assert_int_equal(info.box_h, 33);
+    /* An item filling its box but leaving more of the picture than
+     * PREP_TILE_SPAN is not a tile, whatever is on it. */
+    image_free(&img);
+    tile_picture(&img, 0);
+    for (int y = 1; y < 39; y++)
+        for (int x = 1; x < 6; x++)
+            set(&img, x, y, 0, 0, 0, 0);
+    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
+    assert_int_equal(info.tile, 0);
+    assert_int_equal(info.box_x, 6);
+    assert_int_equal(info.box_w, 33);
+    image_free(&img);
+}
+
 /* ---- the fast steps against plain references (the code they replaced) ---- */
 
 /* The tolerance test over every alpha and squared distance: the integer
@@ -797,7 +900,7 @@ static const struct {
     int pictures;
     unsigned long crc;
 } devsets[] = {
-    {"tests/fixtures/devset/", 87, 0x40a252deu},
+    {"tests/fixtures/devset/", 87, 0x18ab69c7u},
     {"tests/fixtures/devset-npm/", 189, 0x07bc0aecu},
 };
 
@@ -852,6 +955,7 @@ int main(void)
         cmocka_unit_test(test_border_finds_one_or_two_colours),
         cmocka_unit_test(test_background_is_what_the_border_reaches),
         cmocka_unit_test(test_despeckle_keeps_parts_and_drops_dust),
+        cmocka_unit_test(test_tile_is_looked_inside),
         cmocka_unit_test(test_near_matches_ref),
         cmocka_unit_test(test_reduce_matches_ref),
         cmocka_unit_test(test_background_near_threshold),

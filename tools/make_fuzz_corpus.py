@@ -170,6 +170,12 @@ def png_seeds():
                                          interlace=1),
         "gray8-1x1.png": png(1, 1, 0, 8, lambda x, y: (128,)),
         "gray8-40x3-strip.png": png(40, 3, 0, 8, lambda x, y: (255 if 5 < x < 30 else 0,)),
+        # a game item's tile: transparent margin, dark tile, gray frame, light item
+        "rgba8-24x24-tile.png": png(24, 24, 6, 8, lambda x, y:
+                                    (0, 0, 0, 0) if min(x, y, 23 - x, 23 - y) < 1 else
+                                    (120, 120, 120, 255) if min(x, y, 23 - x, 23 - y) == 2 else
+                                    (200, 190, 180, 255) if shirt(x - 4, y - 4, 16, 16) else
+                                    (20, 20, 20, 255)),
     }
     # Non-PNG inputs: the harness reads these as raw pictures (see fuzz_png.c).
     seeds["raw-28x28-dark-bg"] = bytes([27, 0, 27, 0, 0]) + bytes(

@@ -48,6 +48,7 @@ static void prepare(const image *img, enum image_invert inv, int twice)
     if (inv != IMAGE_INVERT_AUTO)
         FUZZ_ASSERT(in->inverted == (inv == IMAGE_INVERT_YES));
     FUZZ_ASSERT(in->empty == 0 || in->empty == 1);
+    FUZZ_ASSERT(in->tile >= 0 && in->tile <= PREP_TILE_DEPTH);
     if (in->passthrough) {
         FUZZ_ASSERT(img->w == 28 && img->h == 28);
     } else if (in->empty) {
