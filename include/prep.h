@@ -21,19 +21,19 @@
  *                      largest part (8-neighbours) are background: dust,
  *                      noise, a stray mark.
  *  5. prep_box         the item's bounding box.
- *  5b. prep_tile       a tile: when the item fills at least PREP_TILE_FILL
- *                      of its box and the box spans at least
- *                      PREP_TILE_SPAN of the picture both ways (a game
- *                      item's tile, a card, a framed picture), steps 2 to
- *                      5 run again on the box alone (prep_crop), its own
- *                      ring the background, while they find an item of at
- *                      least PREP_TILE_ITEM of the tile that is not all of
- *                      it, up to PREP_TILE_DEPTH deep (a line framing the
- *                      tile takes two more: the line, then what it
+ *  5b. prep_tile       a tile: on a transparent background, when the item
+ *                      fills at least PREP_TILE_FILL of its box and the
+ *                      box spans at least PREP_TILE_SPAN of the picture
+ *                      both ways (a game item's tile, an app icon's
+ *                      square), steps 2 to 5 run again on the box alone
+ *                      (prep_crop), its own ring the background, while
+ *                      they find an item of at least PREP_TILE_ITEM of
+ *                      the tile, up to PREP_TILE_DEPTH deep (a line framing
+ *                      the tile takes two more: the line, then what it
  *                      encloses). The last item found is the item when its
- *                      box is at most PREP_TILE_INNER of the outer tile's:
- *                      a bag or a pullover filling the picture stays
- *                      itself.
+ *                      box's area is at most PREP_TILE_INNER of the
+ *                      outermost tile's box's: a bag or a pullover filling
+ *                      the picture stays itself.
  *  6. prep_polarity    what "ink" (0 = background, 255 = item) is measured
  *                      from: the background colour, so that a dark item on
  *                      white, a light one on black and a coloured one on a
@@ -98,12 +98,12 @@
 /* A tile (step 5b): an item filling this share of its box, the box this
  * share of the picture's width and height; the item inside must cover
  * PREP_TILE_ITEM of the tile, and its box at most PREP_TILE_INNER of the
- * tile's; tiles within tiles, this many. */
+ * tile's box (in area); tiles within tiles, this many. */
 #define PREP_TILE_FILL 0.95
 #define PREP_TILE_SPAN 0.9
 #define PREP_TILE_ITEM 0.1
 #define PREP_TILE_INNER 0.85
-#define PREP_TILE_DEPTH 4
+#define PREP_TILE_DEPTH 3
 
 enum image_invert { IMAGE_INVERT_AUTO, IMAGE_INVERT_YES, IMAGE_INVERT_NO };
 

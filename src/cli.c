@@ -182,7 +182,7 @@ static const cli_command_doc commands[] = {
      "Classifies pictures (PNG: gray, colour, palette, alpha, 8 or 16 bits, interlaced, "
      "up to 1,000,000 pixels a side; JPEG; up to 50 megapixels; - reads standard input). Each is turned into what the "
      "network saw in training: the item (what differs from the border's colour, and what "
-     "it encloses) cropped, scaled to fill 28x28 along its longest side, centred, light on "
+     "it encloses; on a tile, what the tile holds) cropped, scaled to fill 28x28 along its longest side, centred, light on "
      "black. For drawings and photos of your own, use a model trained with --preset robust.",
      NULL},
     {CLI_EXPORT, "export", "[OPTIONS] --index N", "write a data set image as a PNG",
@@ -333,7 +333,7 @@ _Static_assert(IMAGE_INVERT_AUTO == 0 && IMAGE_INVERT_YES == 1 && IMAGE_INVERT_N
 static int apply_choice(cli_opts *o, int id, const char *name, const char *v, fm_err *e)
 {
     const char *p = defs[id].complete;
-    char list[64];
+    char list[64] = "";
     size_t at = 0, n = strlen(v);
     for (int i = 0; *p; i++) {
         size_t len = strcspn(p, " ");
@@ -346,7 +346,8 @@ static int apply_choice(cli_opts *o, int id, const char *name, const char *v, fm
             }
             return FM_OK;
         }
-        at += (size_t)snprintf(list + at, sizeof list - at, "%s%.*s", i ? ", " : "", (int)len, p);
+        int k = snprintf(list + at, sizeof list - at, "%s%.*s", i ? ", " : "", (int)len, p);
+        at = k < 0 || (size_t)k >= sizeof list - at ? sizeof list - 1 : at + (size_t)k;
         p += len + (p[len] == ' ');
     }
     return fm_fail(e, FM_EINVAL, name, "'%s' is not one of %s", v, list);

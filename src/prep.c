@@ -737,17 +737,17 @@ static int find_item(scene *s, fm_err *e)
     return FM_OK;
 }
 
-/* Step 5b: while the item is a tile, steps 2 to 5 again inside it, as
- * long as they find an item of at least PREP_TILE_ITEM of the tile on a
- * background. What the last of them found is the item when its box is at
- * most PREP_TILE_INNER of the outermost tile's (an item fills less of its
- * tile than that, and a frame's inside is a tile again); else the outer
- * item stays: a filled shape (a bag, a pullover) spanning the picture is
- * not a tile, whatever is on it. */
+/* Step 5b: on a transparent background, while the item is a tile, steps
+ * 2 to 5 again inside it, as long as they find an item of at least
+ * PREP_TILE_ITEM of the tile. What the last of them found is the item when
+ * its box's area is at most PREP_TILE_INNER of the outermost tile's box's
+ * (an item fills less of its tile than that; a frame's inside is a tile
+ * again); else the outer item stays: a filled shape (a bag, a pullover)
+ * spanning the picture is not a tile, whatever is on it. */
 static int look_inside(scene *s, fm_err *e)
 {
     scene cur = *s;
-    while (cur.found && cur.tile < PREP_TILE_DEPTH &&
+    while (s->b.transparent && cur.found && cur.tile < PREP_TILE_DEPTH &&
            prep_tile(cur.item, cur.img.w, cur.img.h, cur.x0, cur.y0, cur.x1, cur.y1)) {
         scene in = {.tile = cur.tile + 1, .ox = cur.ox + cur.x0, .oy = cur.oy + cur.y0};
         int rc = prep_crop(&cur.img, cur.x0, cur.y0, cur.x1, cur.y1, &in.img, e);
@@ -760,7 +760,7 @@ static int look_inside(scene *s, fm_err *e)
         size_t n = (size_t)in.img.w * in.img.h, items = 0;
         for (size_t i = 0; i < n; i++)
             items += in.item[i] != 0;
-        if (!in.found || items == n || items < PREP_TILE_ITEM * n) {
+        if (!in.found || items < PREP_TILE_ITEM * n) {
             scene_free(&in);
             break;
         }

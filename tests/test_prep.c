@@ -573,6 +573,26 @@ static void test_tile_is_looked_inside(void **state)
     assert_int_equal(info.box_y, 5);
     assert_int_equal(info.box_w, 30);
     assert_int_equal(info.box_h, 33);
+    /* A frame's inside whose item fills more than PREP_TILE_INNER of it
+     * but less of the outer tile: the outer tile is what counts. */
+    image_free(&img);
+    tile_picture(&img, 1);
+    for (int y = 4; y < 36; y++) /* 32 x 32: 0.89 of the frame's inside, 0.71 of the tile */
+        for (int x = 4; x < 36; x++)
+            set(&img, x, y, 200, 190, 180, 255);
+    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
+    assert_int_equal(info.tile, 3);
+    assert_int_equal(info.box_x, 4);
+    assert_int_equal(info.box_w, 32);
+    /* On an opaque background a tile is an item like another (a bag with
+     * a flap, tightly cropped, on white). */
+    for (int i = 0; i < 40; i++)
+        set(&img, i, 0, 255, 255, 255, 255), set(&img, i, 39, 255, 255, 255, 255),
+            set(&img, 0, i, 255, 255, 255, 255), set(&img, 39, i, 255, 255, 255, 255);
+    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
+    assert_int_equal(info.tile, 0);
+    assert_int_equal(info.box_x, 1);
+    assert_int_equal(info.box_w, 38);
     /* An item filling its box but leaving more of the picture than
      * PREP_TILE_SPAN is not a tile, whatever is on it. */
     image_free(&img);
