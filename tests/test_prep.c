@@ -502,13 +502,12 @@ static void tile_picture(image *img, int frame)
             set(img, x, y, 200, 190, 180, 255);
 }
 
-static void test_tile_is_looked_inside(void **state)
+/* The step alone: the tile fills its box, which spans the picture. */
+static void test_tile_and_crop(void **state)
 {
     (void)state;
     image img, crop;
-    uint8_t out[IDX_PIXELS], item[40 * 40];
-    image_prep_info info;
-    /* The step alone: the tile fills its box, which spans the picture. */
+    uint8_t item[40 * 40];
     tile_picture(&img, 0);
     prep_border b;
     prep_border_stats(&img, &b);
@@ -528,6 +527,16 @@ static void test_tile_is_looked_inside(void **state)
     assert_memory_equal(crop.rgba, img.rgba + 4 * (7 * 40 + 10), 4 * 20);
     assert_memory_equal(crop.rgba + 4 * 25 * 20, img.rgba + 4 * (32 * 40 + 10), 4 * 20);
     image_free(&crop);
+    image_free(&img);
+}
+
+static void test_tile_is_looked_inside(void **state)
+{
+    (void)state;
+    image img;
+    uint8_t out[IDX_PIXELS];
+    image_prep_info info;
+    tile_picture(&img, 0);
     /* The whole: the item on the tile, not the tile; through a frame too. */
     for (int frame = 0; frame <= 1; frame++) {
         assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
@@ -975,6 +984,7 @@ int main(void)
         cmocka_unit_test(test_border_finds_one_or_two_colours),
         cmocka_unit_test(test_background_is_what_the_border_reaches),
         cmocka_unit_test(test_despeckle_keeps_parts_and_drops_dust),
+        cmocka_unit_test(test_tile_and_crop),
         cmocka_unit_test(test_tile_is_looked_inside),
         cmocka_unit_test(test_near_matches_ref),
         cmocka_unit_test(test_reduce_matches_ref),
