@@ -484,22 +484,44 @@ static void test_despeckle_keeps_parts_and_drops_dust(void **state)
     assert_int_equal(prep_box(item, W, H, &x0, &y0, &x1, &y1), 0);
 }
 
+/* Colours of the tile pictures below. */
+static const uint8_t NONE[4] = {0, 0, 0, 0}, TILE[4] = {20, 20, 20, 255},
+                     FRAME[4] = {120, 120, 120, 255}, LIGHT[4] = {200, 190, 180, 255},
+                     WHITE[4] = {255, 255, 255, 255};
+
+/* Pixels [x0, x1) x [y0, y1) of img in colour c. */
+static void rect(image *img, int x0, int y0, int x1, int y1, const uint8_t c[4])
+{
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++)
+            set(img, x, y, c[0], c[1], c[2], c[3]);
+}
+
+/* The ring [x0, x1) x [y0, y1) minus its inside, w pixels wide, in c. */
+static void ring(image *img, int x0, int y0, int x1, int y1, int w, const uint8_t c[4])
+{
+    rect(img, x0, y0, x1, y0 + w, c), rect(img, x0, y1 - w, x1, y1, c);
+    rect(img, x0, y0, x0 + w, y1, c), rect(img, x1 - w, y0, x1, y1, c);
+}
+
 /* A game item's tile: a transparent margin of 1, an opaque dark tile with
  * a 1-pixel gray frame, and on it a light item (rows 8..31, columns 12..27).
  * frame 0: no gray frame. */
 static void tile_picture(image *img, int frame)
 {
     fill(img, 40, 40, 0, 0, 0, 0);
-    for (int y = 1; y < 39; y++)
-        for (int x = 1; x < 39; x++)
-            set(img, x, y, 20, 20, 20, 255);
-    for (int i = 2; frame && i < 38; i++) {
-        set(img, i, 2, 120, 120, 120, 255), set(img, i, 37, 120, 120, 120, 255);
-        set(img, 2, i, 120, 120, 120, 255), set(img, 37, i, 120, 120, 120, 255);
-    }
-    for (int y = 8; y < 32; y++)
-        for (int x = 12; x < 28; x++)
-            set(img, x, y, 200, 190, 180, 255);
+    rect(img, 1, 1, 39, 39, TILE);
+    if (frame)
+        ring(img, 2, 2, 38, 38, 1, FRAME);
+    rect(img, 12, 8, 28, 32, LIGHT);
+}
+
+/* image_prepare of img, which must succeed. */
+static image_prep_info prepared(const image *img, uint8_t out[IDX_PIXELS])
+{
+    image_prep_info info;
+    assert_int_equal(image_prepare(img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
+    return info;
 }
 
 /* The step alone: the tile fills its box, which spans the picture. */
@@ -518,8 +540,7 @@ static void test_tile_and_crop(void **state)
     item[20 * 40 + 20] = 0, item[21 * 40 + 20] = 0;             /* a hole changes nothing */
     assert_int_equal(prep_tile(item, 40, 40, 1, 1, 38, 38), 1);
     for (int y = 1; y < 12; y++)                                 /* a notch of 11 x 7 does */
-        for (int x = 1; x < 8; x++)
-            item[y * 40 + x] = 0;
+        memset(item + y * 40 + 1, 0, 7);
     assert_int_equal(prep_tile(item, 40, 40, 1, 1, 38, 38), 0);
     assert_int_equal(prep_crop(&img, 10, 7, 29, 32, &crop, NULL), FM_OK);
     assert_int_equal(crop.w, 20);
@@ -536,11 +557,12 @@ static void test_tile_is_looked_inside(void **state)
     image img;
     uint8_t out[IDX_PIXELS];
     image_prep_info info;
-    tile_picture(&img, 0);
-    /* The whole: the item on the tile, not the tile; through a frame too. */
+    /* The item on the tile, not the tile; through a frame too (the tile,
+     * its frame, inside it). */
     for (int frame = 0; frame <= 1; frame++) {
-        assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
-        assert_int_equal(info.tile, frame ? 3 : 1); /* the tile, its frame, inside it */
+        tile_picture(&img, frame);
+        info = prepared(&img, out);
+        assert_int_equal(info.tile, frame ? 3 : 1);
         assert_int_equal(info.box_x, 12);
         assert_int_equal(info.box_y, 8);
         assert_int_equal(info.box_w, 16);
@@ -549,67 +571,54 @@ static void test_tile_is_looked_inside(void **state)
         assert_int_equal(out[14 * 28 + 14], 255);
         assert_int_equal(out[14 * 28 + 2], 0);
         image_free(&img);
-        tile_picture(&img, 1);
     }
     /* A tile with nothing on it, or with only a speck under
      * PREP_TILE_ITEM of it, is the item itself. */
-    image_free(&img);
     tile_picture(&img, 0);
-    for (int y = 8; y < 32; y++)
-        for (int x = 12; x < 28; x++)
-            set(&img, x, y, 20, 20, 20, 255);
-    for (int y = 18; y < 22; y++)
-        for (int x = 18; x < 22; x++)
-            set(&img, x, y, 200, 190, 180, 255);
-    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
+    rect(&img, 12, 8, 28, 32, TILE);
+    info = prepared(&img, out);
+    assert_int_equal(info.tile, 0);
+    assert_int_equal(info.box_w, 38);
+    rect(&img, 18, 18, 22, 22, LIGHT);
+    info = prepared(&img, out);
     assert_int_equal(info.tile, 0);
     assert_int_equal(info.box_w, 38);
     /* So is one whose inside is over PREP_TILE_INNER of it: a filled
      * shape with a rim (a pullover, a bag), not an item on a tile. */
-    for (int y = 2; y < 38; y++) /* 36 x 36 of 38 x 38: 0.90 */
-        for (int x = 2; x < 38; x++)
-            set(&img, x, y, 200, 190, 180, 255);
-    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
+    rect(&img, 2, 2, 38, 38, LIGHT); /* 36 x 36 of 38 x 38: 0.90 */
+    info = prepared(&img, out);
     assert_int_equal(info.tile, 0);
     assert_int_equal(info.box_w, 38);
-    for (int i = 2; i < 38; i++) /* 30 x 33: 0.69, an item */
-        for (int j = 2; j < 5; j++)
-            set(&img, j, i, 20, 20, 20, 255), set(&img, 39 - j, i, 20, 20, 20, 255),
-                set(&img, i, j, 20, 20, 20, 255);
-    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
+    rect(&img, 2, 2, 38, 5, TILE); /* 30 x 33: 0.69, an item */
+    rect(&img, 2, 2, 5, 38, TILE), rect(&img, 35, 2, 38, 38, TILE);
+    info = prepared(&img, out);
     assert_int_equal(info.tile, 1);
     assert_int_equal(info.box_x, 5);
     assert_int_equal(info.box_y, 5);
     assert_int_equal(info.box_w, 30);
     assert_int_equal(info.box_h, 33);
+    image_free(&img);
     /* A frame's inside whose item fills more than PREP_TILE_INNER of it
      * but less of the outer tile: the outer tile is what counts. */
-    image_free(&img);
     tile_picture(&img, 1);
-    for (int y = 4; y < 36; y++) /* 32 x 32: 0.89 of the frame's inside, 0.71 of the tile */
-        for (int x = 4; x < 36; x++)
-            set(&img, x, y, 200, 190, 180, 255);
-    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
+    rect(&img, 4, 4, 36, 36, LIGHT); /* 32 x 32: 0.89 of the frame's inside, 0.71 of the tile */
+    info = prepared(&img, out);
     assert_int_equal(info.tile, 3);
     assert_int_equal(info.box_x, 4);
     assert_int_equal(info.box_w, 32);
     /* On an opaque background a tile is an item like another (a bag with
      * a flap, tightly cropped, on white). */
-    for (int i = 0; i < 40; i++)
-        set(&img, i, 0, 255, 255, 255, 255), set(&img, i, 39, 255, 255, 255, 255),
-            set(&img, 0, i, 255, 255, 255, 255), set(&img, 39, i, 255, 255, 255, 255);
-    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
+    ring(&img, 0, 0, 40, 40, 1, WHITE);
+    info = prepared(&img, out);
     assert_int_equal(info.tile, 0);
     assert_int_equal(info.box_x, 1);
     assert_int_equal(info.box_w, 38);
+    image_free(&img);
     /* An item filling its box but leaving more of the picture than
      * PREP_TILE_SPAN is not a tile, whatever is on it. */
-    image_free(&img);
     tile_picture(&img, 0);
-    for (int y = 1; y < 39; y++)
-        for (int x = 1; x < 6; x++)
-            set(&img, x, y, 0, 0, 0, 0);
-    assert_int_equal(image_prepare(&img, IMAGE_INVERT_AUTO, out, &info, NULL), FM_OK);
+    rect(&img, 1, 1, 6, 39, NONE);
+    info = prepared(&img, out);
     assert_int_equal(info.tile, 0);
     assert_int_equal(info.box_x, 6);
     assert_int_equal(info.box_w, 33);
