@@ -10,7 +10,12 @@
  * not from libm).
  *
  * The transforms, in the order they are applied; each is off at 0:
- *   clean=P         the image is left as it is (none of the below)
+ *   drawn=P         the image is replaced by a drawing of its class made
+ *                   by draw.h (a sketch with random proportions, in one of
+ *                   four drawing styles); then no style, but all that
+ *                   follows the style
+ *   clean=P         otherwise, the image is left as it is (none of the
+ *                   below)
  *   style (at most one, drawn with these probabilities):
  *     outline=P     the item's outline and inner edges only, as a line drawing
  *     silhouette=P  the item filled with one level, as a filled icon
@@ -53,7 +58,7 @@
 #include "pool.h"
 
 typedef struct augment_spec {
-    float clean;
+    float drawn, clean;
     float outline, silhouette, flat, posterize;
     float pair, tilt, square;
     float scale, squeeze, rotate, shift, flip, fit;
@@ -61,7 +66,8 @@ typedef struct augment_spec {
 } augment_spec;
 
 /* The mix --augment default names, and its text (for --help). */
-#define AUGMENT_DEFAULT_STYLE "clean=0.3,outline=0.15,silhouette=0.2,flat=0.15,posterize=0.1"
+#define AUGMENT_DEFAULT_STYLE                                                                     \
+    "drawn=0.3,clean=0.3,outline=0.15,silhouette=0.2,flat=0.15,posterize=0.1"
 #define AUGMENT_DEFAULT_GEOMETRY                                                                  \
     "pair=0.3,tilt=0.3,square=0.6,scale=0.1,squeeze=0.1,rotate=8,shift=1.5,flip=0.5,fit=1"
 #define AUGMENT_DEFAULT_INTENSITY "blur=0.2,gamma=0.3,contrast=0.2,noise=0.1"

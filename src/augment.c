@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "draw.h"
 #include "prep.h"
 #include "rng.h"
 
@@ -28,7 +29,7 @@ typedef struct spec_item {
 
 #define ITEM(f, m) {#f, offsetof(augment_spec, f), m}
 static const spec_item items[] = {
-    ITEM(clean, 1),
+    ITEM(drawn, 1),     ITEM(clean, 1),
     ITEM(outline, 1),   ITEM(silhouette, 1), ITEM(flat, 1),   ITEM(posterize, 1),
     ITEM(pair, 1),      ITEM(tilt, 1),       ITEM(square, 1),
     ITEM(scale, 0.5f),  ITEM(squeeze, 0.5f), ITEM(rotate, 45), ITEM(shift, 8),
@@ -517,26 +518,35 @@ static int shoe(int label)
     return label == 5 || label == 7 || label == 9;
 }
 
-void augment_image(const augment_spec *s, const uint8_t *src, int label, uint64_t key, int b,
-                   uint8_t *dst)
+/* At most one style, drawn with the spec's probabilities. */
+static void restyle(const augment_spec *s, rng *r, const uint8_t *src, uint8_t *t)
 {
-    rng r;
-    rng_seed(&r, key ^ ((uint64_t)b + 1) * 0xd1b54a32d192ed03u);
-    uint8_t t[N];
-    if (rng_uniform(&r) < s->clean) {
-        memcpy(dst, src, N);
-        return;
-    }
-    float u = rng_uniform(&r);
+    float u = rng_uniform(r);
     int kind = u < s->outline ? STYLE_OUTLINE
                : u < s->outline + s->silhouette ? STYLE_SILHOUETTE
                : u < s->outline + s->silhouette + s->flat ? STYLE_FLAT
                : u < s->outline + s->silhouette + s->flat + s->posterize ? STYLE_POSTERIZE
                                                                           : STYLE_NONE;
     if (kind != STYLE_NONE)
-        style(kind, &r, src, t);
+        style(kind, r, src, t);
     else
         memcpy(t, src, N);
+}
+
+void augment_image(const augment_spec *s, const uint8_t *src, int label, uint64_t key, int b,
+                   uint8_t *dst)
+{
+    rng r;
+    rng_seed(&r, key ^ ((uint64_t)b + 1) * 0xd1b54a32d192ed03u);
+    uint8_t t[N];
+    if (s->drawn > 0 && label >= 0 && label <= 9 && rng_uniform(&r) < s->drawn) {
+        draw_item(label, &r, t);
+    } else if (rng_uniform(&r) < s->clean) {
+        memcpy(dst, src, N);
+        return;
+    } else {
+        restyle(s, &r, src, t);
+    }
     if (s->pair > 0 && shoe(label) && rng_uniform(&r) < s->pair) {
         uint8_t one[N];
         memcpy(one, t, N);

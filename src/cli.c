@@ -121,8 +121,9 @@ static const cli_option defs[O_COUNT] = {
                    "none",
                    "change the training images at random, so the model knows drawings, "
                    "icons and photos: 'default', 'none', or NAME=X items, e.g. "
-                   "default,flip=0 or outline=0.2,rotate=10. Style (probabilities): clean "
-                   "(left as is), outline, silhouette, flat, posterize; shoes "
+                   "default,flip=0 or outline=0.2,rotate=10. drawn=P: a drawing of the "
+                   "image's class made from a random sketch instead; style (probabilities): "
+                   "clean (left as is), outline, silhouette, flat, posterize; shoes "
                    "(probabilities): pair (two side by side), tilt (turned 15-45 degrees); "
                    "square=P (the short side longer, as icons are drawn); geometry: scale=F "
                    "and squeeze=F (+-F), rotate=DEG, shift=PX, flip=P, fit=P (framed as "

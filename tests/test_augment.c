@@ -6,8 +6,12 @@
 #include "idx.h"
 #include "pool.h"
 
-/* CRC-32 of the default mix on 64 sample images at step 12, seed 1. */
-#define AUGMENT_CRC 0x290ae0fcu
+/* CRC-32 of the default mix on 64 sample images at step 12, seed 1; and
+ * of the default without drawn=, the default before drawings: drawn=0
+ * draws nothing from the generator, so a spec without it gives the same
+ * bits (and models) as before drawn= existed. */
+#define AUGMENT_CRC 0xcd7fc452u
+#define AUGMENT_CRC_UNDRAWN 0x290ae0fcu
 
 static idx_set sample;
 
@@ -263,19 +267,56 @@ static void test_square_lengthens_the_short_side(void **state)
 /* The whole default mix: a batch is the same from 1, 2 and 3 threads and
  * from image-by-image calls; pinned by its CRC-32 so that any change to
  * what --augment computes shows (and changes trained models' hashes). */
-static void test_batch_same_bits_any_threads(void **state)
+/* drawn=P replaces the image by a drawing of its class: a blank image
+ * comes out as an item, trousers taller than wide, sneakers wider than
+ * tall; an image of unknown class is never replaced. */
+static void test_drawn_replaces_by_its_class(void **state)
 {
     (void)state;
-    augment_spec s = augment_default();
-    enum { B = 64 };
-    uint32_t idx[B];
+    augment_spec s = {0}, none = {0};
+    s.drawn = 1;
+    uint8_t blank[784], c[784], d[784];
+    memset(blank, 0, sizeof blank);
+    for (uint64_t key = 1; key <= 20; key++) {
+        int w, h;
+        augment_image(&s, blank, 1, key, 0, c);
+        box_size(c, &w, &h);
+        assert_true(h > w);
+        augment_image(&s, blank, 7, key, 0, c);
+        box_size(c, &w, &h);
+        assert_true(w > h);
+        const uint8_t *img = sample.images + key * 784;
+        augment_image(&s, img, -1, key, 0, c);
+        augment_image(&none, img, -1, key, 0, d);
+        assert_memory_equal(c, d, sizeof c);
+    }
+}
+
+enum { B = 64 };
+
+/* Images b * 31 % n of the sample, b < B, changed by spec at step 12. */
+static uint32_t batch_crc(const char *spec, uint8_t *ref, uint32_t *idx)
+{
+    augment_spec s;
+    assert_int_equal(augment_parse(spec, &s, NULL), FM_OK);
     for (int b = 0; b < B; b++)
         idx[b] = (uint32_t)(b * 31 % (int)sample.n);
-    uint8_t *ref = malloc(B * 784), *out = malloc(B * 784);
     uint64_t key = augment_key(1, 12);
     for (int b = 0; b < B; b++)
         augment_image(&s, sample.images + (size_t)idx[b] * 784, sample.labels[idx[b]], key, b,
                       ref + b * 784);
+    return (uint32_t)crc32(0, ref, B * 784);
+}
+
+static void test_batch_same_bits_any_threads(void **state)
+{
+    (void)state;
+    augment_spec s = augment_default();
+    uint32_t idx[B];
+    uint8_t *ref = malloc(B * 784), *out = malloc(B * 784);
+    uint32_t undrawn = batch_crc("default,drawn=0", ref, idx);
+    uint32_t crc = batch_crc("default", ref, idx);
+    uint64_t key = augment_key(1, 12);
     for (int t = 1; t <= 3; t++) {
         pool *p;
         assert_int_equal(pool_create(&p, t, 1, NULL), FM_OK);
@@ -286,9 +327,9 @@ static void test_batch_same_bits_any_threads(void **state)
     }
     augment_batch(&s, sample.images, sample.labels, idx, B, augment_key(1, 13), out, NULL);
     assert_memory_not_equal(out, ref, B * 784);
-    unsigned long crc = crc32(0, ref, B * 784);
-    print_message("# default mix, step 12: crc32 %08lx\n", crc);
+    print_message("# default mix, step 12: crc32 %08x (without drawn= %08x)\n", crc, undrawn);
     assert_int_equal(crc, AUGMENT_CRC);
+    assert_int_equal(undrawn, AUGMENT_CRC_UNDRAWN);
     free(ref);
     free(out);
 }
@@ -302,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_styles),
         cmocka_unit_test(test_pair_and_tilt_change_shoes_only),
         cmocka_unit_test(test_square_lengthens_the_short_side),
+        cmocka_unit_test(test_drawn_replaces_by_its_class),
         cmocka_unit_test(test_batch_same_bits_any_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
