@@ -13,7 +13,8 @@
  *   drawn=P         the image is replaced by a drawing of its class made
  *                   by draw.h (a sketch with random proportions, in one of
  *                   four drawing styles); then no style, but all that
- *                   follows the style
+ *                   follows the style (an image of unknown class is never
+ *                   replaced)
  *   clean=P         otherwise, the image is left as it is (none of the
  *                   below)
  *   style (at most one, drawn with these probabilities):

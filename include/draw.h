@@ -11,8 +11,10 @@
  * fill with darker details, a filled icon with its details cut out.
  *
  * The sketches were written from how clothes are drawn in general, not
- * copied from any picture; the development set (tests/fixtures/devset*)
- * only chose how often training sees them (augment.h: drawn=P).
+ * traced from any picture; the development set (tests/fixtures/devset*)
+ * chose which kinds to add and how often training sees them (augment.h:
+ * drawn=P), so it flatters a model trained with them somewhat
+ * (docs/pictures.md).
  *
  * Like the rest of the augmentation, only integer arithmetic and basic
  * IEEE float operations (+ - * / and sqrt) are used: the same generator
@@ -29,5 +31,13 @@
  * box's longest side filling the frame, centred, the brightest pixel 255.
  * A label outside 0-9 gives a black image. */
 void draw_item(int label, rng *r, uint8_t *out);
+
+/* The most parts a sketch may have: outlines, lines over them, lines
+ * behind them, dots. draw_parts puts in parts[0..3] how many of each the
+ * sketch of (label, r) asks for, drawing from r as draw_item does; a part
+ * beyond the most is left out of the drawing, and test_draw checks that no
+ * sketch asks for one. */
+enum { DRAW_MAX_BODY = 4, DRAW_MAX_LINE = 20, DRAW_MAX_BACK = 6, DRAW_MAX_DOT = 12 };
+void draw_parts(int label, rng *r, int parts[4]);
 
 #endif

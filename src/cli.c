@@ -134,7 +134,7 @@ static const cli_option defs[O_COUNT] = {
                   "best: the tuned recipe, --epochs 40 --lr 0.001 --weight-decay 0.05 "
                   "--dropout 0.2 --schedule cosine --label-smoothing 0.1 --ema 0.999 --val "
                   "5000 --keep best; robust: the recipe for people's own pictures, best with "
-                  "--dropout 0 --augment default. Options given too win"},
+                  "--epochs 60 --dropout 0 --augment default. Options given too win"},
     [O_TOP] = {"--top", 0, "K", B(CLI_CLASSIFY), CLI_GROUP_RUN, NULL, "3",
                "classes to list per picture, 1..10"},
     [O_INVERT] = {"--invert", 0, "MODE", B(CLI_CLASSIFY), CLI_GROUP_RUN, "auto yes no", "auto",
@@ -217,7 +217,7 @@ typedef struct preset {
 } preset;
 static const preset presets[] = {
     {"best", 40, 0.001, 0.05, 0.2, 0.1, 0.999, SCHEDULE_COSINE, 5000, KEEP_BEST, 0},
-    {"robust", 40, 0.001, 0.05, 0.0, 0.1, 0.999, SCHEDULE_COSINE, 5000, KEEP_BEST, 1},
+    {"robust", 60, 0.001, 0.05, 0.0, 0.1, 0.999, SCHEDULE_COSINE, 5000, KEEP_BEST, 1},
 };
 
 static const preset *preset_find(const char *name)

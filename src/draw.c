@@ -14,10 +14,10 @@
 #define SS 4               /* samples per pixel, each way */
 #define CV (SIDE * SS)     /* the canvas' side */
 #define MAXPTS 28          /* points of one path */
-#define MAXBODY 3
-#define MAXLINE 16
-#define MAXBACK 4
-#define MAXDOT 12
+#define MAXBODY DRAW_MAX_BODY
+#define MAXLINE DRAW_MAX_LINE
+#define MAXBACK DRAW_MAX_BACK
+#define MAXDOT DRAW_MAX_DOT
 
 typedef struct pt {
     float x, y;
@@ -28,12 +28,17 @@ typedef struct path {
     pt p[MAXPTS];
 } path;
 
+/* Each array has one slot more than it may use: a sketch asking for too
+ * many parts gets that spare slot, never drawn, instead of overwriting a
+ * part (asked[] counts what it asked for; test_draw checks it never asks
+ * too much). */
 typedef struct sketch {
     int nbody, nline, nback, ndot;
-    path body[MAXBODY]; /* closed outlines, filled */
-    path line[MAXLINE]; /* open lines over the body */
-    path back[MAXBACK]; /* open lines behind it, backw times the stroke */
-    float backw[MAXBACK];
+    int asked[4]; /* bodies, lines, backs, dots */
+    path body[MAXBODY + 1]; /* closed outlines, filled */
+    path line[MAXLINE + 1]; /* open lines over the body */
+    path back[MAXBACK + 1]; /* open lines behind it, backw times the stroke */
+    float backw[MAXBACK + 1];
     pt dot[MAXDOT];
     float dotr[MAXDOT];
 } sketch;
@@ -68,28 +73,28 @@ static int chance(rng *r, float p)
     return rng_uniform(r) < p;
 }
 
-/* The next free path of an array (the last one again when it is full: a
- * sketch never needs that many, and test_draw checks the counts). */
-static path *next(path *a, int *n, int max)
+/* The next free path of an array of max (+ 1 spare), counted in *asked. */
+static path *next(path *a, int *n, int max, int *asked)
 {
-    path *p = &a[*n < max ? (*n)++ : max - 1];
+    path *p = &a[*n < max ? (*n)++ : max];
+    (*asked)++;
     p->n = 0;
     return p;
 }
 
 static path *body(sketch *s)
 {
-    return next(s->body, &s->nbody, MAXBODY);
+    return next(s->body, &s->nbody, MAXBODY, &s->asked[0]);
 }
 
 static path *line(sketch *s)
 {
-    return next(s->line, &s->nline, MAXLINE);
+    return next(s->line, &s->nline, MAXLINE, &s->asked[1]);
 }
 
 static path *back(sketch *s, float w)
 {
-    path *p = next(s->back, &s->nback, MAXBACK);
+    path *p = next(s->back, &s->nback, MAXBACK, &s->asked[2]);
     s->backw[p - s->back] = w;
     return p;
 }
@@ -119,6 +124,7 @@ static void seg2(sketch *s, float x0, float y0, float x1, float y1)
 
 static void dot(sketch *s, float x, float y, float r)
 {
+    s->asked[3]++;
     if (s->ndot < MAXDOT) {
         s->dot[s->ndot].x = x;
         s->dot[s->ndot].y = y;
@@ -404,6 +410,7 @@ static void trouser(sketch *s, rng *r)
 {
     float ww = U(r, 0.18f, 0.26f), hw = U(r, 0.2f, 0.32f), crotch = U(r, 0.28f, 0.42f);
     float hem = U(r, 1.4f, 2.2f), gap = U(r, 0.01f, 0.05f), lw = U(r, 0.14f, 0.22f);
+    lw = lw < hw - gap ? lw : hw - gap; /* the legs never cross */
     path *p = body(s);
     put(p, 0.5f - ww, 0);
     put(p, 0.5f + ww, 0);
@@ -625,8 +632,14 @@ static void (*const sketches[10])(sketch *, rng *) = {
 
 /* ---- rendering ---- */
 
+/* The least integer >= v, for v within the canvas' reach (clamped first:
+ * a float beyond int's range, or a NaN, must never reach the cast). */
 static int iceil(float v)
 {
+    if (!(v > -4 * CV))
+        return -4 * CV;
+    if (v > 4 * CV)
+        return 4 * CV;
     int i = (int)v;
     return (float)i < v ? i + 1 : i;
 }
@@ -729,24 +742,32 @@ static ink choose_ink(rng *r)
     return k;
 }
 
-/* Scales the sketch into the canvas: its box's longest side filling it
- * (less the outline's width), centred. */
+static void grow(float *x0, float *y0, float *x1, float *y1, pt q, float rad)
+{
+    *x0 = q.x - rad < *x0 ? q.x - rad : *x0;
+    *x1 = q.x + rad > *x1 ? q.x + rad : *x1;
+    *y0 = q.y - rad < *y0 ? q.y - rad : *y0;
+    *y1 = q.y + rad > *y1 ? q.y + rad : *y1;
+}
+
+/* Scales the sketch into the canvas: its box (outlines, lines behind,
+ * dots) with its longest side filling it, less the widest line's width,
+ * centred. */
 static void frame(sketch *s, float w)
 {
-    float x0 = 1e9f, y0 = 1e9f, x1 = -1e9f, y1 = -1e9f;
-    path *groups[2] = {s->body, s->back};
-    int counts[2] = {s->nbody, s->nback};
-    for (int g = 0; g < 2; g++)
-        for (int i = 0; i < counts[g]; i++)
-            for (int j = 0; j < groups[g][i].n; j++) {
-                pt q = groups[g][i].p[j];
-                x0 = q.x < x0 ? q.x : x0;
-                x1 = q.x > x1 ? q.x : x1;
-                y0 = q.y < y0 ? q.y : y0;
-                y1 = q.y > y1 ? q.y : y1;
-            }
+    float x0 = 1e9f, y0 = 1e9f, x1 = -1e9f, y1 = -1e9f, widest = 1;
+    for (int i = 0; i < s->nbody; i++)
+        for (int j = 0; j < s->body[i].n; j++)
+            grow(&x0, &y0, &x1, &y1, s->body[i].p[j], 0);
+    for (int i = 0; i < s->nback; i++) {
+        widest = s->backw[i] > widest ? s->backw[i] : widest;
+        for (int j = 0; j < s->back[i].n; j++)
+            grow(&x0, &y0, &x1, &y1, s->back[i].p[j], 0);
+    }
+    for (int i = 0; i < s->ndot; i++)
+        grow(&x0, &y0, &x1, &y1, s->dot[i], s->dotr[i]);
     float side = x1 - x0 > y1 - y0 ? x1 - x0 : y1 - y0;
-    float k = (CV - w - 2) / (side > 0 ? side : 1);
+    float k = (CV - w * widest - 2) / (side > 0 ? side : 1);
     float ox = CV / 2.0f - (x0 + x1) / 2 * k, oy = CV / 2.0f - (y0 + y1) / 2 * k;
     path *all[3] = {s->body, s->line, s->back};
     int n[3] = {s->nbody, s->nline, s->nback};
@@ -799,14 +820,36 @@ static void reduce(const uint8_t *cv, uint8_t *out)
             out[i] = (uint8_t)((out[i] * 255 + mx / 2) / mx);
 }
 
+static int known(int label)
+{
+    return label >= 0 && label <= 9;
+}
+
+/* The sketch of label (0-9) drawn from r. */
+static void sketch_of(int label, rng *r, sketch *s)
+{
+    s->nbody = s->nline = s->nback = s->ndot = 0;
+    memset(s->asked, 0, sizeof s->asked);
+    sketches[label](s, r);
+}
+
+void draw_parts(int label, rng *r, int parts[4])
+{
+    memset(parts, 0, 4 * sizeof *parts);
+    if (!known(label))
+        return;
+    sketch s;
+    sketch_of(label, r, &s);
+    memcpy(parts, s.asked, sizeof s.asked);
+}
+
 void draw_item(int label, rng *r, uint8_t *out)
 {
     memset(out, 0, SIDE * SIDE);
-    if (label < 0 || label > 9)
+    if (!known(label))
         return;
     sketch s;
-    s.nbody = s.nline = s.nback = s.ndot = 0;
-    sketches[label](&s, r);
+    sketch_of(label, r, &s);
     ink k = choose_ink(r);
     frame(&s, k.w);
     uint8_t cv[CV * CV];

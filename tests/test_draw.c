@@ -6,7 +6,11 @@
 #include "draw.h"
 
 /* CRC-32 of 20 drawings of each class, generator seeded with 7. */
-#define DRAW_CRC 0xe329d821u
+#define DRAW_CRC 0xf85ecceau
+/* Of 200 drawings of each class (seed 2), how many are taller than wide,
+ * and how many wider than tall. */
+#define TALLER {58, 200, 25, 181, 56, 82, 4, 0, 122, 62}
+#define WIDER {138, 0, 159, 10, 115, 118, 190, 200, 58, 121}
 
 enum { SIDE = 28, N = SIDE * SIDE, PER_CLASS = 200 };
 
@@ -56,8 +60,9 @@ static void test_framed_as_the_data_set(void **state)
 
 /* Each class keeps the proportions of its kind: trousers are always taller
  * than wide, sneakers always wider than tall, dresses mostly taller, shirts
- * (their sleeves spread) mostly wider. (A table of sketches in the wrong
- * order fails here.) */
+ * (their sleeves spread) mostly wider. The counts are exact (the drawings
+ * are deterministic); a table of sketches in the wrong order fails here
+ * with a clear message before the CRC below. */
 static void test_each_class_its_shape(void **state)
 {
     (void)state;
@@ -73,6 +78,7 @@ static void test_each_class_its_shape(void **state)
             taller[label] += h > w;
             wider[label] += w > h;
         }
+    static const int want_taller[10] = TALLER, want_wider[10] = WIDER;
     for (int label = 0; label < 10; label++)
         print_message("# class %d: taller %3d, wider %3d of %d\n", label, taller[label],
                       wider[label], PER_CLASS);
@@ -80,6 +86,8 @@ static void test_each_class_its_shape(void **state)
     assert_int_equal(wider[7], PER_CLASS);      /* sneakers */
     assert_true(taller[3] > PER_CLASS * 3 / 4); /* dresses */
     assert_true(wider[6] > PER_CLASS * 3 / 4);  /* shirts */
+    assert_memory_equal(taller, want_taller, sizeof taller);
+    assert_memory_equal(wider, want_wider, sizeof wider);
 }
 
 /* The same generator state gives the same bits; the stream moves on, so
@@ -104,6 +112,31 @@ static void test_same_state_same_bits(void **state)
     assert_memory_not_equal(va, vb, N);
     print_message("# 20 drawings of each class, seed 7: crc32 %08x\n", crc);
     assert_int_equal(crc, DRAW_CRC);
+}
+
+/* No sketch asks for more parts than a sketch holds (a part beyond them
+ * would be left out of the drawing): 2,000 sketches of each class. */
+static void test_parts_within_limits(void **state)
+{
+    (void)state;
+    static const int most[4] = {DRAW_MAX_BODY, DRAW_MAX_LINE, DRAW_MAX_BACK, DRAW_MAX_DOT};
+    rng r;
+    rng_seed(&r, 4);
+    int seen[4] = {0};
+    for (int label = 0; label < 10; label++)
+        for (int i = 0; i < 2000; i++) {
+            int parts[4];
+            draw_parts(label, &r, parts);
+            for (int k = 0; k < 4; k++) {
+                seen[k] = parts[k] > seen[k] ? parts[k] : seen[k];
+                if (parts[k] > most[k])
+                    fail_msg("class %d: %d parts of kind %d, at most %d", label, parts[k], k,
+                             most[k]);
+            }
+            assert_true(parts[0] >= 1);
+        }
+    print_message("# most parts asked: %d outlines, %d lines, %d behind, %d dots\n", seen[0],
+                  seen[1], seen[2], seen[3]);
 }
 
 /* A label out of range gives a black image and leaves the generator as it
@@ -131,6 +164,7 @@ int main(void)
         cmocka_unit_test(test_framed_as_the_data_set),
         cmocka_unit_test(test_each_class_its_shape),
         cmocka_unit_test(test_same_state_same_bits),
+        cmocka_unit_test(test_parts_within_limits),
         cmocka_unit_test(test_label_out_of_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
