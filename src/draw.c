@@ -115,6 +115,15 @@ static void seg(sketch *s, float x0, float y0, float x1, float y1)
     put(p, x1, y1);
 }
 
+/* A line through three points (a V, a collar's point, a strap). */
+static void line3(sketch *s, float x0, float y0, float x1, float y1, float x2, float y2)
+{
+    path *p = line(s);
+    put(p, x0, y0);
+    put(p, x1, y1);
+    put(p, x2, y2);
+}
+
 /* A segment and its mirror image about x = 0.5. */
 static void seg2(sketch *s, float x0, float y0, float x1, float y1)
 {
@@ -174,12 +183,12 @@ static pt sleeve(path *p, float sx, float sy, float spread, float len, float sw,
     float norm = sqrtf(1 + spread * spread);
     pt d = {-spread / norm, 1 / norm};
     float ex = sx + d.x * len, ey = sy + d.y * len;
-    put(p, ex - 0.02f, ey - 0.01f);
-    put(p, ex + d.y * sw, ey - d.x * sw);
     end[0].x = ex - 0.02f;
     end[0].y = ey - 0.01f;
     end[1].x = ex + d.y * sw;
     end[1].y = ey - d.x * sw;
+    put(p, end[0].x, end[0].y);
+    put(p, end[1].x, end[1].y);
     return d;
 }
 
@@ -236,12 +245,8 @@ static void tshirt(sketch *s, rng *r)
     float spread = U(r, 0.7f, 2.7f), width = U(r, 0.55f, 0.7f), len = U(r, 0.85f, 1.0f);
     int neck = chance(r, 0.7f) ? NECK_ROUND : NECK_V;
     top t = top_body(s, r, kind, neck, len, width, spread);
-    if (chance(r, 0.4f)) { /* the neck's band */
-        path *p = line(s);
-        put(p, 0.5f - t.nw, 0);
-        put(p, 0.5f, U(r, 0.06f, 0.12f));
-        put(p, 0.5f + t.nw, 0);
-    }
+    if (chance(r, 0.4f)) /* the neck's band */
+        line3(s, 0.5f - t.nw, 0, 0.5f, U(r, 0.06f, 0.12f), 0.5f + t.nw, 0);
     if (chance(r, 0.3f)) { /* a stripe or a sash */
         float y = U(r, 0.35f, 0.6f), tilt = chance(r, 0.5f) ? U(r, -0.3f, 0.3f) : 0;
         seg(s, 0.5f - t.bw + 0.02f, y - tilt, 0.5f + t.bw - 0.02f, y + tilt);
@@ -273,12 +278,8 @@ static void shirt(sketch *s, rng *r)
     float width = U(r, 0.55f, 0.7f), len = U(r, 0.85f, 1.0f);
     top t = top_body(s, r, kind, NECK_V, len, width, spread);
     float cy = U(r, 0.12f, 0.2f);
-    for (int side = -1; side <= 1; side += 2) { /* the collar's points */
-        path *p = line(s);
-        put(p, 0.5f + side * t.nw, 0);
-        put(p, 0.5f + side * t.nw * 0.5f, cy);
-        put(p, 0.5f, cy * 0.6f);
-    }
+    for (int side = -1; side <= 1; side += 2) /* the collar's points */
+        line3(s, 0.5f + side * t.nw, 0, 0.5f + side * t.nw * 0.5f, cy, 0.5f, cy * 0.6f);
     seg(s, 0.5f, cy * 0.6f, 0.5f, t.hem);
     int nb = 3 + (int)rng_below(r, 4);
     for (int i = 0; i < nb; i++)
@@ -319,11 +320,8 @@ static void pullover(sketch *s, rng *r)
         }
         if (chance(r, 0.5f)) /* the drawstrings */
             seg2(s, 0.46f, 0.08f, 0.46f, 0.25f);
-    } else if (u <= 0.8f) {
-        path *p = line(s);
-        put(p, 0.5f - t.nw, 0);
-        put(p, 0.5f, U(r, 0.07f, 0.12f));
-        put(p, 0.5f + t.nw, 0);
+    } else if (u <= 0.8f) { /* the neck's band */
+        line3(s, 0.5f - t.nw, 0, 0.5f, U(r, 0.07f, 0.12f), 0.5f + t.nw, 0);
     }
     if (chance(r, 0.7f)) { /* the ribbed hem */
         float y = t.hem - U(r, 0.06f, 0.1f);
@@ -346,14 +344,10 @@ static void coat(sketch *s, rng *r)
     float vy = U(r, 0.25f, 0.4f);
     seg2(s, 0.5f - t.nw, 0, 0.5f - U(r, 0, 0.08f), vy);
     seg(s, 0.5f, vy, 0.5f, t.hem);
-    if (chance(r, 0.6f)) { /* lapels */
-        for (int side = -1; side <= 1; side += 2) {
-            path *p = line(s);
-            put(p, 0.5f + side * t.nw, 0);
-            put(p, 0.5f + side * (t.nw + 0.06f), 0.12f);
-            put(p, 0.5f + side * 0.02f, vy);
-        }
-    }
+    if (chance(r, 0.6f)) /* lapels */
+        for (int side = -1; side <= 1; side += 2)
+            line3(s, 0.5f + side * t.nw, 0, 0.5f + side * (t.nw + 0.06f), 0.12f,
+                  0.5f + side * 0.02f, vy);
     int nb = 2 + (int)rng_below(r, 3), both = chance(r, 0.7f);
     for (int i = 0; i < nb; i++) {
         float y = vy + (t.hem - vy) * (i + 0.5f) / (nb + 1);
@@ -438,10 +432,7 @@ static void flipflop(sketch *s, float cx, float top, float h, float w)
         float wid = w * (0.5f - 0.12f * sn) * (sn < 0 ? 1.0f : 0.8f);
         put(p, cx + c * wid, top + h / 2 + sn * h / 2);
     }
-    path *q = line(s);
-    put(q, cx - w * 0.5f, top + h * 0.45f);
-    put(q, cx, top + h * 0.18f);
-    put(q, cx + w * 0.5f, top + h * 0.45f);
+    line3(s, cx - w * 0.5f, top + h * 0.45f, cx, top + h * 0.18f, cx + w * 0.5f, top + h * 0.45f);
 }
 
 /* A sandal from the side: a sole sloping from the heel to the ball of
@@ -510,12 +501,8 @@ static void sneaker(sketch *s, rng *r)
         float x = 0.42f + i * 0.07f;
         seg(s, x, 0.3f + i * 0.03f, x + 0.06f, 0.35f + i * 0.03f);
     }
-    if (chance(r, 0.5f)) { /* a stripe */
-        path *q = line(s);
-        put(q, 0.3f, 0.5f);
-        put(q, 0.6f, 0.42f);
-        put(q, 0.8f, 0.35f);
-    }
+    if (chance(r, 0.5f)) /* a stripe */
+        line3(s, 0.3f, 0.5f, 0.6f, 0.42f, 0.8f, 0.35f);
 }
 
 /* A backpack: a rounded top, a loop to carry it by, a front pocket, the
