@@ -144,6 +144,41 @@ static void test_fit_frames_the_item(void **state)
     assert_int_equal(b[24 * 28 + 14], 203);
 }
 
+/* fit trims at 12, as classify does: pixels of 12 on any side of the item
+ * leave its box, and so the result, as they are; one of 13 widens it. */
+static void test_fit_trims_at_12(void **state)
+{
+    (void)state;
+    augment_spec s = {0};
+    s.fit = 1;
+    uint8_t a[784], faint[784], b[784], c[784];
+    make_item(a);
+    memcpy(faint, a, sizeof a);
+    faint[10 * 28 + 1] = faint[10 * 28 + 20] = faint[1 * 28 + 8] = faint[25 * 28 + 8] = 12;
+    augment_image(&s, a, -1, 3, 0, b);
+    augment_image(&s, faint, -1, 3, 0, c);
+    assert_memory_equal(b, c, sizeof b);
+    faint[10 * 28 + 20] = 13;
+    augment_image(&s, faint, -1, 3, 0, c);
+    assert_memory_not_equal(b, c, sizeof b);
+}
+
+/* With nothing to do, an image is only stretched, its brightest pixel to
+ * 255: (v * 255 + max / 2) / max exactly, for every level of every max. */
+static void test_stretch_exact(void **state)
+{
+    (void)state;
+    augment_spec s = {0};
+    uint8_t a[784], b[784];
+    for (int mx = 1; mx < 255; mx++) {
+        for (int i = 0; i < 784; i++)
+            a[i] = (uint8_t)(i % (mx + 1));
+        augment_image(&s, a, -1, 1, 0, b);
+        for (int i = 0; i < 784; i++)
+            assert_int_equal(b[i], (a[i] * 255 + mx / 2) / mx);
+    }
+}
+
 static void test_styles(void **state)
 {
     (void)state;
@@ -350,6 +385,8 @@ int main(void)
         cmocka_unit_test(test_spec_parse_and_format),
         cmocka_unit_test(test_flip_mirrors_exactly),
         cmocka_unit_test(test_fit_frames_the_item),
+        cmocka_unit_test(test_fit_trims_at_12),
+        cmocka_unit_test(test_stretch_exact),
         cmocka_unit_test(test_styles),
         cmocka_unit_test(test_pair_and_tilt_change_shoes_only),
         cmocka_unit_test(test_square_lengthens_the_short_side),
