@@ -44,10 +44,6 @@ enum {
     CLI_GIVEN_PATIENCE = 1 << 12, CLI_GIVEN_AUGMENT = 1 << 13
 };
 
-/* The named presets: "best" is the tuned recipe for the data set, "robust"
- * the recipe for people's own pictures (see cli.c and the README). */
-#define CLI_PRESETS "best, robust"
-
 typedef struct cli_opts {
     enum cli_command command;
     unsigned given;          /* CLI_GIVEN_* */

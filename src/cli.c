@@ -59,6 +59,39 @@ enum {
 };
 #define B(c) (1u << (c))
 #define ALL (B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY) | B(CLI_EXPORT) | B(CLI_CONVERT))
+/* The named recipes, each option's value written once: applied by
+ * preset_apply, shown by --help and listed in errors from this table.
+ * "best" is tuned for the data set (docs/recipes.md), "robust" is it
+ * trained on augmented images, for people's own pictures
+ * (docs/pictures.md). X(name, what, base options, its own options, how
+ * --help names the base) */
+#define PRESET_BEST_OPTIONS                                                                       \
+    "--epochs 40 --lr 0.001 --weight-decay 0.05 --dropout 0.2 --schedule cosine "              \
+    "--label-smoothing 0.1 --ema 0.999 --val 5000 --keep best"
+#define PRESETS(X)                                                                                \
+    X("best", "the tuned recipe", "", PRESET_BEST_OPTIONS, "")                                    \
+    X("robust", "the recipe for people's own pictures", PRESET_BEST_OPTIONS,                      \
+      "--epochs 60 --dropout 0 --augment default", "best with ")
+#define PRESET_NAME(name, what, base, own, shown) " " name
+#define PRESET_HELP(name, what, base, own, shown) name ": " what ", " shown own "; "
+#define PRESET_ROW(name, what, base, own, shown) {name, base " " own},
+#define PRESET_FITS(name, what, base, own, shown)                                                 \
+    _Static_assert(sizeof(base " " own) <= PRESET_MAX, "preset_apply's buffer is too small");
+enum { PRESET_MAX = 512 };
+PRESETS(PRESET_FITS)
+static const struct {
+    const char *name, *options;
+} presets[] = {PRESETS(PRESET_ROW)};
+
+/* The options of preset name, or NULL when there is none of that name. */
+static const char *preset_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof presets / sizeof *presets; i++)
+        if (!strcmp(presets[i].name, name))
+            return presets[i].options;
+    return NULL;
+}
+
 static const cli_option defs[O_COUNT] = {
     [O_EPOCHS] = {"--epochs", 0, "N", B(CLI_TRAIN), CLI_GROUP_RECIPE, NULL, "5",
                   "passes over the training set, 1..100000"},
@@ -130,11 +163,8 @@ static const cli_option defs[O_COUNT] = {
                    "classify frames items); intensity (probabilities): blur, gamma, "
                    "contrast, noise. default is " AUGMENT_DEFAULT_STYLE ", "
                    AUGMENT_DEFAULT_GEOMETRY ", " AUGMENT_DEFAULT_INTENSITY},
-    [O_PRESET] = {"--preset", 0, "NAME", B(CLI_TRAIN), CLI_GROUP_BEYOND, "best robust", NULL,
-                  "best: the tuned recipe, --epochs 40 --lr 0.001 --weight-decay 0.05 "
-                  "--dropout 0.2 --schedule cosine --label-smoothing 0.1 --ema 0.999 --val "
-                  "5000 --keep best; robust: the recipe for people's own pictures, best with "
-                  "--epochs 60 --dropout 0 --augment default. Options given too win"},
+    [O_PRESET] = {"--preset", 0, "NAME", B(CLI_TRAIN), CLI_GROUP_BEYOND, PRESETS(PRESET_NAME), NULL,
+                  PRESETS(PRESET_HELP) "options given too win"},
     [O_TOP] = {"--top", 0, "K", B(CLI_CLASSIFY), CLI_GROUP_RUN, NULL, "3",
                "classes to list per picture, 1..10"},
     [O_INVERT] = {"--invert", 0, "MODE", B(CLI_CLASSIFY), CLI_GROUP_RUN, "auto yes no", "auto",
@@ -201,47 +231,6 @@ const cli_command_doc *cli_commands(int *n)
 {
     *n = (int)(sizeof commands / sizeof *commands);
     return commands;
-}
-
-/* The named recipes: "best", tuned for the data set (docs/recipes.md),
- * and "robust", the same network trained on augmented images
- * for people's own pictures (docs/pictures.md). Options given
- * on the command line win over a preset's. */
-typedef struct preset {
-    const char *name;
-    int epochs;
-    double lr, weight_decay, dropout, smoothing, ema;
-    int schedule;
-    uint32_t val;
-    int keep, augment;
-} preset;
-static const preset presets[] = {
-    {"best", 40, 0.001, 0.05, 0.2, 0.1, 0.999, SCHEDULE_COSINE, 5000, KEEP_BEST, 0},
-    {"robust", 60, 0.001, 0.05, 0.0, 0.1, 0.999, SCHEDULE_COSINE, 5000, KEEP_BEST, 1},
-};
-
-static const preset *preset_find(const char *name)
-{
-    for (size_t i = 0; i < sizeof presets / sizeof *presets; i++)
-        if (!strcmp(presets[i].name, name))
-            return &presets[i];
-    return NULL;
-}
-
-static void preset_apply(cli_opts *o)
-{
-    const preset *p = preset_find(o->preset);
-    train_config *t = &o->train;
-    if (!(o->given & CLI_GIVEN_EPOCHS)) t->epochs = p->epochs;
-    if (!(o->given & CLI_GIVEN_LR)) t->lr = p->lr;
-    if (!(o->given & CLI_GIVEN_WD)) t->weight_decay = p->weight_decay;
-    if (!(o->given & CLI_GIVEN_DROPOUT)) t->dropout = p->dropout;
-    if (!(o->given & CLI_GIVEN_SCHEDULE)) t->schedule = p->schedule;
-    if (!(o->given & CLI_GIVEN_SMOOTHING)) t->label_smoothing = p->smoothing;
-    if (!(o->given & CLI_GIVEN_EMA)) t->ema = p->ema;
-    if (!(o->given & CLI_GIVEN_VAL)) t->val = p->val;
-    if (!(o->given & CLI_GIVEN_KEEP)) t->keep = p->keep;
-    if (!(o->given & CLI_GIVEN_AUGMENT) && p->augment) t->augment = augment_default();
 }
 
 /* How many "%d" a --show pattern holds, or -1 when it has another '%'
@@ -396,9 +385,13 @@ static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e
         o->given |= CLI_GIVEN_AUGMENT;
         return augment_parse(v, &o->train.augment, e);
     case O_PRESET:
-        if (!preset_find(v))
-            return fm_fail(e, FM_EINVAL, name, "'%s' is not a preset (presets: %s)", v,
-                           CLI_PRESETS);
+        if (!preset_find(v)) {
+            char names[128] = "";
+            for (size_t i = 0; i < sizeof presets / sizeof *presets; i++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                         i ? ", " : "", presets[i].name);
+            return fm_fail(e, FM_EINVAL, name, "'%s' is not a preset (presets: %s)", v, names);
+        }
         o->preset = v;
         return FM_OK;
     case O_THREADS: return parse_int(name, v, 1, CLI_MAX_THREADS, &o->threads, e);
@@ -548,6 +541,60 @@ static int parse_option(int argc, char **argv, int *i, cli_opts *o, fm_err *e)
     return apply(o, id, name, v ? v : "", e);
 }
 
+/* Applies preset name's options to o, as if given before all others
+ * (and so not counted as given: what the command line gives wins). */
+static int preset_apply(const char *name, cli_opts *o, fm_err *e)
+{
+    char buf[PRESET_MAX], *words[PRESET_MAX / 2];
+    int n = 0;
+    snprintf(buf, sizeof buf, "%s", preset_find(name));
+    for (char *p = buf; *p;) { /* "--option value ..." split at spaces */
+        while (*p == ' ')
+            *p++ = '\0';
+        if (*p)
+            words[n++] = p;
+        while (*p && *p != ' ')
+            p++;
+    }
+    for (int i = 0; i < n; i++) {
+        int id = -1, rc;
+        if ((rc = find_option(o, words[i], strlen(words[i]), &id, e)))
+            return rc;
+        const char *v = defs[id].arg && i + 1 < n ? words[++i] : "";
+        if ((rc = apply(o, id, defs[id].name, v, e)))
+            return rc;
+    }
+    o->given = 0;
+    return FM_OK;
+}
+
+/* The options and pictures of argv[2..] into o; the pictures are kept (in
+ * argv, moved to the front of their span) only when keep_files. */
+static int parse_args(int argc, char **argv, cli_opts *o, int keep_files, fm_err *e)
+{
+    int only_files = 0, rc;
+    for (int i = 2; i < argc; i++) {
+        char *a = argv[i];
+        if (only_files || a[0] != '-' || !strcmp(a, "-")) {
+            if (o->command != CLI_CLASSIFY)
+                return fm_fail(e, FM_EINVAL, a, "unexpected argument");
+            /* The entries overwritten were options already consumed. */
+            if (keep_files && !o->files)
+                o->files = argv + i;
+            if (keep_files)
+                o->files[o->nfiles++] = a;
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            only_files = 1;
+            continue;
+        }
+        if ((rc = parse_option(argc, argv, &i, o, e)))
+            return rc;
+    }
+    return FM_OK;
+}
+
 /* convert: -o names the output format; the input is a model file or
  * safetensors. */
 static int convert_check(const cli_opts *o, fm_err *e)
@@ -568,8 +615,6 @@ static int convert_check(const cli_opts *o, fm_err *e)
 /* Combinations the options alone cannot judge. */
 static int check_combination(cli_opts *o, fm_err *e)
 {
-    if (o->preset)
-        preset_apply(o);
     if (o->command == CLI_TRAIN) {
         const train_config *t = &o->train;
         if ((t->keep == KEEP_BEST || t->patience) && !t->val)
@@ -610,26 +655,14 @@ int cli_parse(int argc, char **argv, cli_opts *o, fm_err *e)
     int rc;
     if (parse_command(argc, argv, o, &rc, e))
         return rc;
-    int only_files = 0;
-    for (int i = 2; i < argc; i++) {
-        char *a = argv[i];
-        if (only_files || a[0] != '-' || !strcmp(a, "-")) {
-            if (o->command != CLI_CLASSIFY)
-                return fm_fail(e, FM_EINVAL, a, "unexpected argument");
-            /* Compact the files to the front of their span of argv (the
-             * entries overwritten were options already consumed). */
-            if (!o->files)
-                o->files = argv + i;
-            o->files[o->nfiles++] = a;
-            continue;
-        }
-        if (!strcmp(a, "--")) {
-            only_files = 1;
-            continue;
-        }
-        if ((rc = parse_option(argc, argv, &i, o, e)))
-            return rc;
-    }
+    /* A first look for --preset, whose options go in before all others */
+    cli_opts look = *o;
+    fm_err ignored;
+    if (!parse_args(argc, argv, &look, 0, &ignored) && look.preset &&
+        (rc = preset_apply(look.preset, o, e)))
+        return rc;
+    if ((rc = parse_args(argc, argv, o, 1, e)))
+        return rc;
     if (o->help || o->version)
         return FM_OK;
     return check_combination(o, e);
