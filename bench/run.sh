@@ -127,6 +127,9 @@ img=$data/train-images-idx3-ubyte
 echo "bench: fmnist train --preset best (once)" >&2
 preset=$(timed "$bin" train --preset best --quiet --data "$data" --model "$tmp/p.model" | awk '{print $1}')
 preset_acc=$("$bin" eval --json --data "$data" --model "$tmp/p.model" | sed 's/.*"accuracy":\([0-9.]*\).*/\1/')
+echo "bench: fmnist train --preset robust (once)" >&2
+robust=$(timed "$bin" train --preset robust --quiet --data "$data" --model "$tmp/r.model" | awk '{print $1}')
+robust_acc=$("$bin" eval --json --data "$data" --model "$tmp/r.model" | sed 's/.*"accuracy":\([0-9.]*\).*/\1/')
 
 echo "bench: eval and classify" >&2
 : > "$tmp/eval"
@@ -171,6 +174,7 @@ kernels=$("$bin" --version | sed -n 's/^kernels: \([a-z0-9]*\).*/\1/p')
     echo "| peak resident memory of train | $(awk -v k="$rss" 'BEGIN {printf "%.1f MB", k / 1024}') |"
     echo "| test accuracy of those runs | $(awk -v a="$acc" 'BEGIN {printf "%.2f%%", 100 * a}') |"
     echo "| \`fmnist train --preset best\` (40 epochs), whole process | $preset s (test accuracy $(awk -v a="$preset_acc" 'BEGIN {printf "%.2f%%", 100 * a}')) |"
+    echo "| \`fmnist train --preset robust\` (60 epochs, augmented), whole process | $robust s (test accuracy $(awk -v a="$robust_acc" 'BEGIN {printf "%.2f%%", 100 * a}')) |"
     echo "| \`fmnist eval\`, whole process | $evalt s |"
     echo "| \`fmnist classify\` of one PNG, whole process | $(awk -v s="$one" 'BEGIN {printf "%.1f ms", 1000 * s}') |"
     echo "| 1,000 PNGs: 1,000 calls / one call / one call with \`--threads $ncpu\` | $calls s / $many s / $manyt s |"
