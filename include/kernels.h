@@ -103,6 +103,37 @@ static inline unsigned dropout_bits(uint32_t key, uint32_t e)
     x ^= x >> 16;
     return x >> 16;
 }
+/* Bilinear resampling of a 28x28 byte image, for the augmentation's
+ * geometry. The image is given padded: WARP_PAD x WARP_PAD bytes, one black
+ * pixel around it (warp_pad), and WARP_SLACK bytes more that are read but
+ * never used. Sample i, at column u[i] and row w[i] (pixel units), is black
+ * outside -1 < u, w < 28, else warp_sample's value + 0.5 truncated to a
+ * byte: every implementation gives those bytes. The padded image is
+ * 4-byte aligned (the AVX2 version reads it as 32-bit words). */
+#define WARP_SIDE 28
+#define WARP_PAD (WARP_SIDE + 2)
+#define WARP_SLACK 4
+#define WARP_BYTES (WARP_PAD * WARP_PAD + WARP_SLACK)
+void warp_pad(const uint8_t *img, uint8_t *padded);
+/* The definition, in double: x0 = floor(u), ax = u - x0 (likewise y0, ay
+ * from w), p.. the four pixels around, 0 outside the image. */
+static inline double warp_sample(const uint8_t *padded, double u, double w)
+{
+    if (!(u > -1 && u < WARP_SIDE && w > -1 && w < WARP_SIDE))
+        return 0;
+    int x0 = (int)u, y0 = (int)w; /* truncated, then floored: no libm call */
+    x0 -= x0 > u;
+    y0 -= y0 > w;
+    double ax = u - x0, ay = w - y0;
+    const uint8_t *p = padded + (y0 + 1) * WARP_PAD + x0 + 1;
+    int p00 = p[0], p10 = p[1], p01 = p[WARP_PAD], p11 = p[WARP_PAD + 1];
+    return (1 - ay) * ((1 - ax) * p00 + ax * p10) + ay * ((1 - ax) * p01 + ax * p11);
+}
+typedef void (*warp_fn)(uint8_t *out, const uint8_t *padded, const double *u, const double *w,
+                        int n);
+void warp_ref(uint8_t *out, const uint8_t *padded, const double *u, const double *w, int n);
+void warp_avx2(uint8_t *out, const uint8_t *padded, const double *u, const double *w, int n);
+
 typedef struct kernel_impl {
     const char *name; /* "avx512", "avx2", "generic", "ref" */
     gemm_fn gemm;
@@ -110,6 +141,7 @@ typedef struct kernel_impl {
     normalize_fn normalize;
     transpose_fn transpose;
     dropout_fn dropout;
+    warp_fn warp;
 } kernel_impl;
 
 /* The implementation called name (NULL: the fastest this CPU runs), or NULL

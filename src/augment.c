@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "draw.h"
+#include "kernels.h"
 #include "prep.h"
 #include "rng.h"
 
@@ -245,28 +246,18 @@ static void item_mask(const uint8_t *v, uint8_t *mask)
             mask[y * SIDE + x] = !(seen[y] >> x & 1);
 }
 
-static int at(const uint8_t *v, int x, int y)
-{
-    return x < 0 || y < 0 || x >= SIDE || y >= SIDE ? 0 : v[y * SIDE + x];
-}
-
-/* v inside a frame of zeros one pixel wide: its neighbours need no bounds
- * checks. */
-#define PS (SIDE + 2)
-static void pad(const uint8_t *v, uint8_t *p)
-{
-    memset(p, 0, PS * PS);
-    for (int y = 0; y < SIDE; y++)
-        memcpy(p + (y + 1) * PS + 1, v + y * SIDE, SIDE);
-}
+/* Images padded with a frame of zeros one pixel wide (warp_pad), so that
+ * neighbours need no bounds checks: PS bytes a row. */
+#define PS WARP_PAD
+_Static_assert(WARP_SIDE == SIDE, "the warp kernels are for 28x28 images");
 
 /* The item's outline (mask pixels next to the background) and its inner
  * edges (a large jump between opposite neighbours). */
 static void edges(const uint8_t *v, const uint8_t *mask, uint8_t *edge)
 {
-    uint8_t pv[PS * PS], pm[PS * PS];
-    pad(v, pv);
-    pad(mask, pm);
+    uint8_t pv[WARP_BYTES], pm[WARP_BYTES];
+    warp_pad(v, pv);
+    warp_pad(mask, pm);
     for (int y = 0; y < SIDE; y++)
         for (int x = 0; x < SIDE; x++) {
             int i = (y + 1) * PS + x + 1, e = 0;
@@ -282,8 +273,8 @@ static void edges(const uint8_t *v, const uint8_t *mask, uint8_t *edge)
 /* Edges one pixel wider, inwards (within the item). */
 static void thicken(uint8_t *edge, const uint8_t *mask)
 {
-    uint8_t t[PS * PS];
-    pad(edge, t);
+    uint8_t t[WARP_BYTES];
+    warp_pad(edge, t);
     for (int y = 0; y < SIDE; y++)
         for (int x = 0; x < SIDE; x++) {
             int i = (y + 1) * PS + x + 1;
@@ -312,26 +303,6 @@ static void style(int kind, rng *r, const uint8_t *src, uint8_t *dst)
         dst[i] = (uint8_t)(!mask[i] ? 0 : edge[i] && kind != STYLE_SILHOUETTE ? 255 : fill);
 }
 
-/* Bilinear sample of v at (u, w), zero outside. */
-static double sample(const uint8_t *v, double u, double w)
-{
-    if (!(u > -1 && u < SIDE && w > -1 && w < SIDE))
-        return 0; /* all four neighbours outside */
-    int x0 = (int)u, y0 = (int)w; /* truncated, then floored: no libm call */
-    x0 -= x0 > u;
-    y0 -= y0 > w;
-    double ax = u - x0, ay = w - y0;
-    int p00, p10, p01, p11;
-    if (x0 >= 0 && y0 >= 0 && x0 < SIDE - 1 && y0 < SIDE - 1) {
-        const uint8_t *p = v + y0 * SIDE + x0;
-        p00 = p[0], p10 = p[1], p01 = p[SIDE], p11 = p[SIDE + 1];
-    } else {
-        p00 = at(v, x0, y0), p10 = at(v, x0 + 1, y0);
-        p01 = at(v, x0, y0 + 1), p11 = at(v, x0 + 1, y0 + 1);
-    }
-    return (1 - ay) * ((1 - ax) * p00 + ax * p10) + ay * ((1 - ax) * p01 + ax * p11);
-}
-
 /* Two copies of the item, shrunk by k, the front one dx to the right and
  * dy * k down (frame pixels) and hiding the back one where it has item;
  * sometimes the front one mirrored (a left and a right shoe), and the
@@ -346,16 +317,26 @@ static void pair(rng *r, const uint8_t *src, uint8_t *dst)
     int mirror = rng_uniform(r) < 0.3f;
     double w = SIDE * k + dx, h = SIDE * k + fabs(dy) * k;
     double ox = (SIDE - w) / 2, oy = (SIDE - h) / 2 + (dy < 0 ? -dy * k : 0);
+    _Alignas(4) uint8_t pv[WARP_BYTES];
+    warp_pad(src, pv);
     for (int y = 0; y < SIDE; y++)
         for (int x = 0; x < SIDE; x++) {
             double bu = (x - ox) / k, bw = (y - oy) / k;
             double fu = (x - ox - dx) / k, fw = (y - oy - dy * k) / k;
             if (mirror)
                 fu = SIDE - 1 - fu;
-            double front = sample(src, fu, fw);
-            double v = front >= ITEM_LEVEL / 2 ? front : sample(src, bu, bw);
+            double front = warp_sample(pv, fu, fw);
+            double v = front >= ITEM_LEVEL / 2 ? front : warp_sample(pv, bu, bw);
             dst[y * SIDE + x] = (uint8_t)(v + 0.5);
         }
+}
+
+/* The fastest warp kernel of this CPU, chosen once. */
+static warp_fn warp_kernel;
+static pthread_once_t warp_once = PTHREAD_ONCE_INIT;
+static void warp_init(void)
+{
+    warp_kernel = kernel_find(NULL)->warp;
 }
 
 /* What tilt and square add to the geometry of one image. */
@@ -377,19 +358,23 @@ static void geometry(const augment_spec *s, rng *r, const extra *ex, const uint8
     if (rng_uniform(r) < s->flip)
         sx = -sx;
     double c = series_cos(th), sn = series_sin(th), ctr = (SIDE - 1) / 2.0;
+    pthread_once(&warp_once, warp_init);
+    warp_fn warp = warp_kernel;
     double dxs[SIDE];
+    _Alignas(4) uint8_t pv[WARP_BYTES];
+    warp_pad(src, pv);
     for (int x = 0; x < SIDE; x++)
         dxs[x] = x - ctr - tx;
     for (int y = 0; y < SIDE; y++) {
         /* a row's coordinates first, in a loop the compiler vectorises
-         * (the same divisions, two at a time), then its samples */
+         * (the same divisions, two at a time), then its samples by the
+         * fastest warp kernel (all give the same bytes) */
         double dy = y - ctr - ty, us[SIDE], ws[SIDE];
         for (int x = 0; x < SIDE; x++) {
             us[x] = (c * dxs[x] + sn * dy) / sx + ctr;
             ws[x] = (-sn * dxs[x] + c * dy) / sy + ctr;
         }
-        for (int x = 0; x < SIDE; x++)
-            dst[y * SIDE + x] = (uint8_t)(sample(src, us[x], ws[x]) + 0.5);
+        warp(dst + y * SIDE, pv, us, ws, SIDE);
     }
 }
 

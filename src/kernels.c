@@ -98,6 +98,10 @@ void normalize_u8_avx2(float *out, const unsigned char *in, size_t n)
 {
     normalize_u8_ref(out, in, n);
 }
+void warp_avx2(uint8_t *out, const uint8_t *padded, const double *u, const double *w, int n)
+{
+    warp_ref(out, padded, u, w, n);
+}
 void normalize_u8_avx512(float *out, const unsigned char *in, size_t n)
 {
     normalize_u8_ref(out, in, n);
@@ -129,10 +133,13 @@ static int have_avx512(void)
 
 static const kernel_impl impls[] = {
     {"avx512", gemm_avx512, adam_update_avx512, normalize_u8_avx512, transpose_avx2,
-     dropout_forward_avx2},
-    {"avx2", gemm_avx2, adam_update_avx2, normalize_u8_avx2, transpose_avx2, dropout_forward_avx2},
-    {"generic", gemm_generic, adam_update_ref, normalize_u8_ref, transpose_ref, dropout_forward_ref},
-    {"ref", gemm_ref, adam_update_ref, normalize_u8_ref, transpose_ref, dropout_forward_ref},
+     dropout_forward_avx2, warp_avx2},
+    {"avx2", gemm_avx2, adam_update_avx2, normalize_u8_avx2, transpose_avx2, dropout_forward_avx2,
+     warp_avx2},
+    {"generic", gemm_generic, adam_update_ref, normalize_u8_ref, transpose_ref, dropout_forward_ref,
+     warp_ref},
+    {"ref", gemm_ref, adam_update_ref, normalize_u8_ref, transpose_ref, dropout_forward_ref,
+     warp_ref},
 };
 
 static int available(const kernel_impl *k)
@@ -184,6 +191,19 @@ void normalize_u8_ref(float *out, const unsigned char *in, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         out[i] = ((float)in[i] / 255.0f - 0.5f) / 0.5f;
+}
+
+void warp_pad(const uint8_t *img, uint8_t *padded)
+{
+    memset(padded, 0, WARP_BYTES);
+    for (int y = 0; y < WARP_SIDE; y++)
+        memcpy(padded + (y + 1) * WARP_PAD + 1, img + y * WARP_SIDE, WARP_SIDE);
+}
+
+void warp_ref(uint8_t *out, const uint8_t *padded, const double *u, const double *w, int n)
+{
+    for (int i = 0; i < n; i++)
+        out[i] = (uint8_t)(warp_sample(padded, u[i], w[i]) + 0.5);
 }
 
 void transpose_ref(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds, int rows,

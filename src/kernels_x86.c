@@ -5,6 +5,7 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+#include <string.h>
 
 #if GEMM_ROW_TILE != 6
 #error "gemm_x86.inc dispatches on 6-row tiles"
@@ -105,6 +106,48 @@ TARGET void normalize_u8_avx2(float *out, const unsigned char *in, size_t n)
     }
     if (i < n)
         normalize_u8_ref(out + i, in + i, n - i);
+}
+
+/* warp_ref four samples at a time: the same double operations in the
+ * same order, lane by lane (floor is exact, and so is u - floor(u)); the
+ * four pixels of each sample gathered as two 32-bit words, one per row;
+ * a sample outside the image reads pixel (-1, -1) and is then zeroed. */
+TARGET void warp_avx2(uint8_t *out, const uint8_t *padded, const double *u, const double *w, int n)
+{
+    const __m256d lo = _mm256_set1_pd(-1), hi = _mm256_set1_pd(WARP_SIDE);
+    const __m256d one = _mm256_set1_pd(1), half = _mm256_set1_pd(0.5);
+    const __m128i pad = _mm_set1_epi32(WARP_PAD), byte = _mm_set1_epi32(0xff);
+    const int *base = (const int *)(const void *)padded;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256d x = _mm256_loadu_pd(u + i), y = _mm256_loadu_pd(w + i);
+        __m256d in = _mm256_and_pd(
+            _mm256_and_pd(_mm256_cmp_pd(x, lo, _CMP_GT_OQ), _mm256_cmp_pd(x, hi, _CMP_LT_OQ)),
+            _mm256_and_pd(_mm256_cmp_pd(y, lo, _CMP_GT_OQ), _mm256_cmp_pd(y, hi, _CMP_LT_OQ)));
+        __m256d fx = _mm256_blendv_pd(lo, _mm256_floor_pd(x), in);
+        __m256d fy = _mm256_blendv_pd(lo, _mm256_floor_pd(y), in);
+        __m128i xi = _mm_add_epi32(_mm256_cvttpd_epi32(fx), _mm_set1_epi32(1));
+        __m128i yi = _mm_add_epi32(_mm256_cvttpd_epi32(fy), _mm_set1_epi32(1));
+        __m128i at = _mm_add_epi32(_mm_mullo_epi32(yi, pad), xi);
+        __m128i top = _mm_i32gather_epi32(base, at, 1);
+        __m128i bot = _mm_i32gather_epi32(base, _mm_add_epi32(at, pad), 1);
+        __m256d p00 = _mm256_cvtepi32_pd(_mm_and_si128(top, byte));
+        __m256d p10 = _mm256_cvtepi32_pd(_mm_and_si128(_mm_srli_epi32(top, 8), byte));
+        __m256d p01 = _mm256_cvtepi32_pd(_mm_and_si128(bot, byte));
+        __m256d p11 = _mm256_cvtepi32_pd(_mm_and_si128(_mm_srli_epi32(bot, 8), byte));
+        __m256d ax = _mm256_sub_pd(x, fx), ay = _mm256_sub_pd(y, fy);
+        __m256d bx = _mm256_sub_pd(one, ax), by = _mm256_sub_pd(one, ay);
+        __m256d r0 = _mm256_add_pd(_mm256_mul_pd(bx, p00), _mm256_mul_pd(ax, p10));
+        __m256d r1 = _mm256_add_pd(_mm256_mul_pd(bx, p01), _mm256_mul_pd(ax, p11));
+        __m256d r = _mm256_add_pd(_mm256_mul_pd(by, r0), _mm256_mul_pd(ay, r1));
+        r = _mm256_and_pd(_mm256_add_pd(r, half), in);
+        __m128i q = _mm256_cvttpd_epi32(r);
+        q = _mm_packus_epi16(_mm_packus_epi32(q, q), q);
+        int v = _mm_cvtsi128_si32(q);
+        memcpy(out + i, &v, 4);
+    }
+    if (i < n)
+        warp_ref(out + i, padded, u + i, w + i, n - i);
 }
 
 /* 8 x 8 blocks transposed in registers; the ragged edges plainly. */

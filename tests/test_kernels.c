@@ -212,6 +212,63 @@ static void test_normalize_and_transpose(void **state)
     }
 }
 
+/* warp: the definition's values at a few points, then every kernel
+ * against warp_ref on random images at random, whole, half and border
+ * coordinates (and NaN, infinities, -0), in lengths with and without a
+ * tail. */
+static void test_warp_impls(void **state)
+{
+    (void)state;
+    _Alignas(4) uint8_t pv[WARP_BYTES];
+    uint8_t img[WARP_SIDE * WARP_SIDE] = {0}, got[64], want[64];
+    img[0] = 100, img[1] = 20, img[WARP_SIDE] = 60, img[WARP_SIDE + 1] = 0;
+    img[WARP_SIDE * WARP_SIDE - 1] = 255;
+    warp_pad(img, pv);
+    const double pu[] = {0, 1, 0.5, 0.5, -0.5, -1, 27, 27.5, 28, 0.25, NAN};
+    const double pw[] = {0, 0, 0, 0.5, 0, 0, 27, 27, 27, 1, 0};
+    /* (100 + 20) / 2; (100 + 20 + 60 + 0) / 4; 100 half against the black
+     * border; -1 and 28 outside; 255 / 2 + 0.5 truncated; 0.75 60 + 0.25 0 */
+    const uint8_t pv_want[] = {100, 20, 60, 45, 50, 0, 255, 128, 0, 45, 0};
+    warp_ref(got, pv, pu, pw, 11);
+    assert_memory_equal(got, pv_want, 11);
+
+    const kernel_impl *ks[8];
+    int nk = kernel_list(ks, 8);
+    rng r;
+    rng_seed(&r, 12);
+    double u[64], w[64];
+    const double odd[] = {-1, -0.999999999, -1.000000001, 28, 27.999999999, 28.000000001, -0.0,
+                          0, 13.5, NAN, INFINITY, -INFINITY, 1e300, -1e300};
+    for (int round = 0; round < 3000; round++) {
+        int kind = round % 3;
+        for (int i = 0; i < WARP_SIDE * WARP_SIDE; i++) { /* noise, white, sparse */
+            uint32_t v = rng_below(&r, 256), keep = rng_below(&r, 4) == 0;
+            img[i] = (uint8_t)(kind == 0 ? v : kind == 1 ? 255 : keep ? v : 0);
+        }
+        warp_pad(img, pv);
+        for (int i = 0; i < 64; i++) {
+            uint32_t c = rng_below(&r, 4);
+            double *q[2] = {&u[i], &w[i]};
+            for (int a = 0; a < 2; a++)
+                *q[a] = c == 0 ? -3 + 34 * (double)rng_uniform(&r)
+                        : c == 1 ? (double)rng_below(&r, 33) - 2
+                        : c == 2 ? (double)rng_below(&r, 66) / 2 - 2
+                                 : odd[rng_below(&r, sizeof odd / sizeof *odd)];
+        }
+        int n = round % 2 ? WARP_SIDE : 1 + (int)rng_below(&r, 64);
+        warp_ref(want, pv, u, w, n);
+        for (int k = 0; k < nk; k++) {
+            memset(got, 0xaa, sizeof got);
+            ks[k]->warp(got, pv, u, w, n);
+            for (int i = 0; i < n; i++)
+                if (got[i] != want[i])
+                    fail_msg("%s warp: sample %d at (%a, %a): %u, want %u", ks[k]->name, i, u[i],
+                             w[i], got[i], want[i]);
+            assert_int_equal(got[n < 64 ? n : 63], n < 64 ? 0xaa : got[63]);
+        }
+    }
+}
+
 static void test_logsoftmax_extremes(void **state)
 {
     (void)state;
@@ -327,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_linear_wrappers_training_shapes),
         cmocka_unit_test(test_adam_impls),
         cmocka_unit_test(test_normalize_and_transpose),
+        cmocka_unit_test(test_warp_impls),
         cmocka_unit_test(test_logsoftmax_extremes),
         cmocka_unit_test(test_expf),
         cmocka_unit_test(test_flush_to_zero_rounding),
