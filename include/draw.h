@@ -32,6 +32,12 @@
  * A label outside 0-9 gives a black image. */
 void draw_item(int label, rng *r, uint8_t *out);
 
+/* The brightest pixel of a 28x28 image made 255, the others in proportion:
+ * v = (v * 255 + max / 2) / max, in integers (nothing when the image is
+ * black or already reaches 255). The last step of draw_item and of the
+ * augmentation (augment.h). */
+void draw_stretch(uint8_t *v);
+
 /* The most parts a sketch may have: outlines, lines over them, lines
  * behind them, dots. draw_parts puts in parts[0..3] how many of each the
  * sketch of (label, r) asks for, drawing from r as draw_item does; a part

@@ -484,22 +484,6 @@ static void noise(rng *r, uint8_t *v)
         }
 }
 
-static void stretch(uint8_t *v)
-{
-    int mx = 0;
-    for (int i = 0; i < N; i++)
-        mx = v[i] > mx ? v[i] : mx;
-    if (mx == 0 || mx == 255)
-        return;
-    /* (v * 255 + mx / 2) / mx as a multiply and shift, m = 2^32 / mx + d
-     * with 0 < d <= 1: the quotient is off by under dividend / 2^32 <
-     * 2^-16, less than the 1 / mx the fraction needs to reach the next
-     * integer, so it is exact (test_augment checks every v and mx) */
-    uint64_t m = ((uint64_t)1 << 32) / (uint64_t)mx + 1;
-    for (int i = 0; i < N; i++)
-        v[i] = (uint8_t)(((uint64_t)(v[i] * 255 + mx / 2) * m) >> 32);
-}
-
 uint64_t augment_key(uint64_t seed, long step)
 {
     uint64_t z = seed * 0x9e3779b97f4a7c15u ^ ((uint64_t)step + 0x6a09e667f3bcc909u);
@@ -595,7 +579,7 @@ void augment_image(const augment_spec *s, const uint8_t *src, int label, uint64_
         contrast(&r, dst);
     if (rng_uniform(&r) < s->noise)
         noise(&r, dst);
-    stretch(dst);
+    draw_stretch(dst);
 }
 
 typedef struct batch_ctx {

@@ -785,10 +785,25 @@ static void render(sketch *s, const ink *k, uint8_t *cv)
         disc(cv, s->dot[i], s->dotr[i] > 1.5f ? s->dotr[i] : 1.5f, k->detail);
 }
 
+void draw_stretch(uint8_t *v)
+{
+    int mx = 0;
+    for (int i = 0; i < SIDE * SIDE; i++)
+        mx = v[i] > mx ? v[i] : mx;
+    if (mx == 0 || mx == 255)
+        return;
+    /* (v * 255 + mx / 2) / mx as a multiply and shift, m = 2^32 / mx + d
+     * with 0 < d <= 1: the quotient is off by under dividend / 2^32 <
+     * 2^-16, less than the 1 / mx the fraction needs to reach the next
+     * integer, so it is exact (test_augment checks every v and mx) */
+    uint64_t m = ((uint64_t)1 << 32) / (uint64_t)mx + 1;
+    for (int i = 0; i < SIDE * SIDE; i++)
+        v[i] = (uint8_t)(((uint64_t)(v[i] * 255 + mx / 2) * m) >> 32);
+}
+
 /* The canvas averaged down SSxSS, and stretched so its brightest is 255. */
 static void reduce(const uint8_t *cv, uint8_t *out)
 {
-    int mx = 0;
     for (int y = 0; y < SIDE; y++) {
         uint16_t col[CV] = {0}; /* SS rows summed, then SS columns */
         for (int i = 0; i < SS; i++)
@@ -799,12 +814,9 @@ static void reduce(const uint8_t *cv, uint8_t *out)
             for (int j = 0; j < SS; j++)
                 sum += col[x * SS + j];
             out[y * SIDE + x] = (uint8_t)((sum + SS * SS / 2) / (SS * SS));
-            mx = out[y * SIDE + x] > mx ? out[y * SIDE + x] : mx;
         }
     }
-    if (mx > 0 && mx < 255)
-        for (int i = 0; i < SIDE * SIDE; i++)
-            out[i] = (uint8_t)((out[i] * 255 + mx / 2) / mx);
+    draw_stretch(out);
 }
 
 static int known(int label)
