@@ -56,6 +56,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "kernels.h"
 #include "pool.h"
 
 typedef struct augment_spec {
@@ -98,14 +99,17 @@ uint64_t augment_key(uint64_t seed, long step);
 
 /* One image of class label (0-9; -1 when unknown: no shoe transforms):
  * src (784 bytes) changed as s says, into dst (784 bytes), by the
- * generator of (key, b). src and dst may not overlap. */
+ * generator of (key, b). src and dst may not overlap. Uses the fastest
+ * kernels of this CPU (every kernel gives the same bytes). */
 void augment_image(const augment_spec *s, const uint8_t *src, int label, uint64_t key, int b,
                    uint8_t *dst);
 
 /* Image b of the batch is images + idx[b] * 784, of class labels[idx[b]]
  * (labels may be NULL: unknown), changed into dst + b * 784, spread over
- * the pool's threads (p may be NULL). */
+ * the pool's threads (p may be NULL), with kernels k (NULL: the fastest;
+ * train passes the run's, so FMNIST_KERNEL reaches the augmentation). */
 void augment_batch(const augment_spec *s, const uint8_t *images, const uint8_t *labels,
-                   const uint32_t *idx, int B, uint64_t key, uint8_t *dst, pool *p);
+                   const uint32_t *idx, int B, uint64_t key, uint8_t *dst, pool *p,
+                   const kernel_impl *k);
 
 #endif

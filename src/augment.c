@@ -317,7 +317,7 @@ static void pair(rng *r, const uint8_t *src, uint8_t *dst)
     int mirror = rng_uniform(r) < 0.3f;
     double w = SIDE * k + dx, h = SIDE * k + fabs(dy) * k;
     double ox = (SIDE - w) / 2, oy = (SIDE - h) / 2 + (dy < 0 ? -dy * k : 0);
-    _Alignas(4) uint8_t pv[WARP_BYTES];
+    uint8_t pv[WARP_BYTES];
     warp_pad(src, pv);
     for (int y = 0; y < SIDE; y++)
         for (int x = 0; x < SIDE; x++) {
@@ -331,14 +331,6 @@ static void pair(rng *r, const uint8_t *src, uint8_t *dst)
         }
 }
 
-/* The fastest warp kernel of this CPU, chosen once. */
-static warp_fn warp_kernel;
-static pthread_once_t warp_once = PTHREAD_ONCE_INIT;
-static void warp_init(void)
-{
-    warp_kernel = kernel_find(NULL)->warp;
-}
-
 /* What tilt and square add to the geometry of one image. */
 typedef struct extra {
     double tilt;       /* degrees */
@@ -348,8 +340,8 @@ typedef struct extra {
 
 /* Scale, squeeze, rotation (and the extra), shift and flip about the
  * centre, sampled bilinearly (zero outside). */
-static void geometry(const augment_spec *s, rng *r, const extra *ex, const uint8_t *src,
-                     uint8_t *dst)
+static void geometry(const augment_spec *s, rng *r, const extra *ex, warp_fn warp,
+                     const uint8_t *src, uint8_t *dst)
 {
     double th = ((double)(s->rotate * uni(r)) + ex->tilt) * (3.14159265358979323846 / 180);
     double sc = (1 + (double)(s->scale * uni(r))) * ex->shrink, sq = 1 + (double)(s->squeeze * uni(r));
@@ -358,8 +350,6 @@ static void geometry(const augment_spec *s, rng *r, const extra *ex, const uint8
     if (rng_uniform(r) < s->flip)
         sx = -sx;
     double c = series_cos(th), sn = series_sin(th), ctr = (SIDE - 1) / 2.0;
-    pthread_once(&warp_once, warp_init);
-    warp_fn warp = warp_kernel;
     double dxs[SIDE];
     _Alignas(4) uint8_t pv[WARP_BYTES];
     warp_pad(src, pv);
@@ -367,8 +357,7 @@ static void geometry(const augment_spec *s, rng *r, const extra *ex, const uint8
         dxs[x] = x - ctr - tx;
     for (int y = 0; y < SIDE; y++) {
         /* a row's coordinates first, in a loop the compiler vectorises
-         * (the same divisions, two at a time), then its samples by the
-         * fastest warp kernel (all give the same bytes) */
+         * (the same divisions, two at a time), then its samples */
         double dy = y - ctr - ty, us[SIDE], ws[SIDE];
         for (int x = 0; x < SIDE; x++) {
             us[x] = (c * dxs[x] + sn * dy) / sx + ctr;
@@ -537,8 +526,9 @@ static void restyle(const augment_spec *s, rng *r, const uint8_t *src, uint8_t *
         memcpy(t, src, N);
 }
 
-void augment_image(const augment_spec *s, const uint8_t *src, int label, uint64_t key, int b,
-                   uint8_t *dst)
+/* augment_image with the warp kernel given. */
+static void augment_one(const augment_spec *s, const uint8_t *src, int label, uint64_t key, int b,
+                        warp_fn warp, uint8_t *dst)
 {
     rng r;
     rng_seed(&r, key ^ ((uint64_t)b + 1) * 0xd1b54a32d192ed03u);
@@ -566,7 +556,7 @@ void augment_image(const augment_spec *s, const uint8_t *src, int label, uint64_
     if (s->square > 0 && rng_uniform(&r) < s->square)
         squarer(&r, t, &ex);
     if (geometric(s))
-        geometry(s, &r, &ex, t, dst);
+        geometry(s, &r, &ex, warp, t, dst);
     else
         memcpy(dst, t, N);
     if (rng_uniform(&r) < s->fit)
@@ -582,12 +572,19 @@ void augment_image(const augment_spec *s, const uint8_t *src, int label, uint64_
     draw_stretch(dst);
 }
 
+void augment_image(const augment_spec *s, const uint8_t *src, int label, uint64_t key, int b,
+                   uint8_t *dst)
+{
+    augment_one(s, src, label, key, b, kernel_find(NULL)->warp, dst);
+}
+
 typedef struct batch_ctx {
     const augment_spec *s;
     const uint8_t *images, *labels;
     const uint32_t *idx;
     int B, chunks;
     uint64_t key;
+    warp_fn warp;
     uint8_t *dst;
 } batch_ctx;
 
@@ -598,14 +595,15 @@ static void batch_chunk(void *arg, int chunk, int thread)
     int b0, b1;
     pool_chunk(c->B, c->chunks, chunk, 1, &b0, &b1);
     for (int b = b0; b < b1; b++)
-        augment_image(c->s, c->images + (size_t)c->idx[b] * N, c->labels ? c->labels[c->idx[b]] : -1,
-                      c->key, b, c->dst + (size_t)b * N);
+        augment_one(c->s, c->images + (size_t)c->idx[b] * N, c->labels ? c->labels[c->idx[b]] : -1,
+                    c->key, b, c->warp, c->dst + (size_t)b * N);
 }
 
 void augment_batch(const augment_spec *s, const uint8_t *images, const uint8_t *labels,
-                   const uint32_t *idx, int B, uint64_t key, uint8_t *dst, pool *p)
+                   const uint32_t *idx, int B, uint64_t key, uint8_t *dst, pool *p,
+                   const kernel_impl *k)
 {
     int chunks = B < 8 ? B : 8;
-    batch_ctx c = {s, images, labels, idx, B, chunks, key, dst};
+    batch_ctx c = {s, images, labels, idx, B, chunks, key, (k ? k : kernel_find(NULL))->warp, dst};
     pool_run(p, chunks, batch_chunk, &c);
 }

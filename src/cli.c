@@ -163,7 +163,8 @@ static const cli_option defs[O_COUNT] = {
                    "classify frames items); intensity (probabilities): blur, gamma, "
                    "contrast, noise. default is " AUGMENT_DEFAULT_STYLE ", "
                    AUGMENT_DEFAULT_GEOMETRY ", " AUGMENT_DEFAULT_INTENSITY},
-    [O_PRESET] = {"--preset", 0, "NAME", B(CLI_TRAIN), CLI_GROUP_BEYOND, PRESETS(PRESET_NAME), NULL,
+    [O_PRESET] = {"--preset", 0, "NAME", B(CLI_TRAIN), CLI_GROUP_BEYOND,
+                  &PRESETS(PRESET_NAME)[1] /* past the first space */, NULL,
                   PRESETS(PRESET_HELP) "options given too win"},
     [O_TOP] = {"--top", 0, "K", B(CLI_CLASSIFY), CLI_GROUP_RUN, NULL, "3",
                "classes to list per picture, 1..10"},
@@ -657,8 +658,7 @@ int cli_parse(int argc, char **argv, cli_opts *o, fm_err *e)
         return rc;
     /* A first look for --preset, whose options go in before all others */
     cli_opts look = *o;
-    fm_err ignored;
-    if (!parse_args(argc, argv, &look, 0, &ignored) && look.preset &&
+    if (!parse_args(argc, argv, &look, 0, NULL) && look.preset &&
         (rc = preset_apply(look.preset, o, e)))
         return rc;
     if ((rc = parse_args(argc, argv, o, 1, e)))

@@ -656,7 +656,7 @@ static int run_step(run *r, uint32_t pos, int B, fm_err *e)
     uint32_t next = pos + (uint32_t)B;
     if (r->aug) {
         augment_batch(&cfg->augment, r->train->images, r->train->labels, idx, B,
-                      augment_key(cfg->seed, r->opt.step), r->aug, r->p);
+                      augment_key(cfg->seed, r->opt.step), r->aug, r->p, r->k);
         w->next_idx = NULL;
         w->next_B = 0;
         mlp_gather(&r->net, w, r->p, r->k, r->aug, NULL, NULL, B);

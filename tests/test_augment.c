@@ -366,11 +366,18 @@ static void test_batch_same_bits_any_threads(void **state)
         pool *p;
         assert_int_equal(pool_create(&p, t, 1, NULL), FM_OK);
         memset(out, 0, B * 784);
-        augment_batch(&s, sample.images, sample.labels, idx, B, key, out, p);
+        augment_batch(&s, sample.images, sample.labels, idx, B, key, out, p, NULL);
         assert_memory_equal(out, ref, B * 784);
         pool_free(p);
     }
-    augment_batch(&s, sample.images, sample.labels, idx, B, augment_key(1, 13), out, NULL);
+    /* and with every kernel this CPU runs (the reference's warp included) */
+    const kernel_impl *ks[8];
+    for (int k = 0, n = kernel_list(ks, 8); k < n; k++) {
+        memset(out, 0, B * 784);
+        augment_batch(&s, sample.images, sample.labels, idx, B, key, out, NULL, ks[k]);
+        assert_memory_equal(out, ref, B * 784);
+    }
+    augment_batch(&s, sample.images, sample.labels, idx, B, augment_key(1, 13), out, NULL, NULL);
     assert_memory_not_equal(out, ref, B * 784);
     print_message("# default mix, step 12: crc32 %08x (without drawn= %08x)\n", crc, undrawn);
     assert_int_equal(crc, AUGMENT_CRC);

@@ -572,6 +572,14 @@ static void test_parse_values(void **state)
     assert_string_equal(o.files[0], "a.png");
     assert_string_equal(o.files[1], "-");
     assert_string_equal(o.files[2], "b.png");
+    /* Options between the pictures, a preset among them: the pictures
+     * are gathered once, in order. */
+    parse(&o, "classify a.png --top 2 b.png --invert no c.png");
+    assert_int_equal(o.nfiles, 3);
+    assert_string_equal(o.files[0], "a.png");
+    assert_string_equal(o.files[1], "b.png");
+    assert_string_equal(o.files[2], "c.png");
+    assert_int_equal(o.top, 2);
     parse(&o, "classify --invert=no -- --odd.png");
     assert_int_equal(o.invert, IMAGE_INVERT_NO);
     assert_int_equal(o.top, 3);
