@@ -572,8 +572,8 @@ static void test_parse_values(void **state)
     assert_string_equal(o.files[0], "a.png");
     assert_string_equal(o.files[1], "-");
     assert_string_equal(o.files[2], "b.png");
-    /* Options between the pictures, a preset among them: the pictures
-     * are gathered once, in order. */
+    /* Options between the pictures: the pictures are gathered once, in
+     * order (cli_parse reads argv twice, the first time for --preset). */
     parse(&o, "classify a.png --top 2 b.png --invert no c.png");
     assert_int_equal(o.nfiles, 3);
     assert_string_equal(o.files[0], "a.png");
