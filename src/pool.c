@@ -132,8 +132,9 @@ int pool_create(pool **out, int n, int ftz, fm_err *e)
 {
     if (n < 1 || n > POOL_MAX_TEAM)
         return fm_fail(e, FM_EINVAL, NULL, "thread count %d: 1..%d supported", n, POOL_MAX_TEAM);
-    /* Aligned as its cache-line members ask (calloc promises 16 bytes). */
-    pool *p = aligned_alloc(_Alignof(pool), (sizeof(pool) + _Alignof(pool) - 1) / _Alignof(pool) * _Alignof(pool));
+    /* Aligned as its cache-line members ask (calloc promises 16 bytes);
+     * aligned_alloc wants a multiple of the alignment, which sizeof is. */
+    pool *p = aligned_alloc(_Alignof(pool), sizeof(pool));
     if (p)
         memset(p, 0, sizeof *p);
     if (!p)
