@@ -240,11 +240,11 @@ static void prefetch_images(const uint8_t *images, const uint32_t *idx, int B, i
                             int c1)
 {
 #if defined(__GNUC__) || defined(__clang__)
-    /* gcc (12) counts a prefetch as no effect at all, finds this function
-     * without any, and drops every call to it (so it did, unseen, until
-     * bench_kernels' gather was found at 18 us where 7 was measured); an
-     * empty volatile asm is an effect it must keep. tests/codegen.sh checks
-     * that the prefetches are in the object. */
+    /* gcc (12) counts a prefetch as no effect at all, so it finds this
+     * function pure (it only reads idx) and drops every call to it, whose
+     * result nobody uses: it always had, unseen, until bench_kernels showed
+     * the gather at 18 us where 7 had been measured. An empty volatile asm
+     * is an effect it must keep; tests/codegen.sh checks the object. */
     __asm__ volatile("");
     for (int b = 0; b < B; b++) {
         const uint8_t *img = images + (idx ? idx[b] : (size_t)b) * (size_t)C;

@@ -28,7 +28,7 @@
  * every job of the same size, so a thread keeps working on the same rows of
  * the same matrices step after step and finds them in its own cache. A
  * thread that runs out takes chunks from the other ranges, so one the OS
- * has descheduled delays nobody.
+ * has descheduled delays the job by at most the chunks it has claimed.
  *
  * A range word: generation (24 bits) | end (20) | next chunk (20). Claiming
  * a chunk is a compare-and-swap on it, which also proves the chunk belongs
@@ -81,8 +81,10 @@ static int work_range(pool *p, int r, int t, uint64_t gen)
 }
 
 /* Thread t's own range first, then the others'; then what it ran counts as
- * done. A thread that ran nothing adds nothing, so one that comes late to
- * a job, after its last chunk, cannot touch the next job's count. */
+ * done. A thread that ran a chunk of a job is waited for by that job's
+ * caller, so its add lands before the next job resets the count; one that
+ * ran nothing skips the add (adding 0 would be harmless, but touches the
+ * count's cache line). */
 static void work(pool *p, int t, uint64_t gen)
 {
     int ran = 0;
@@ -135,10 +137,9 @@ int pool_create(pool **out, int n, int ftz, fm_err *e)
     /* Aligned as its cache-line members ask (calloc promises 16 bytes);
      * aligned_alloc wants a multiple of the alignment, which sizeof is. */
     pool *p = aligned_alloc(_Alignof(pool), sizeof(pool));
-    if (p)
-        memset(p, 0, sizeof *p);
     if (!p)
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory for the thread pool");
+    memset(p, 0, sizeof *p);
     p->threads = calloc((size_t)n, sizeof *p->threads);
     p->range = aligned_alloc(64, (size_t)n * RANGE_STRIDE * sizeof *p->range);
     if (!p->threads || !p->range) {
