@@ -2,14 +2,11 @@
  *
  * pool_run(p, n, fn, ctx) calls fn(ctx, c, t) exactly once for every chunk c
  * in [0, n), spread over the team (the caller works too; t is the thread
- * running it, 0 for the caller), and returns when all are done. Threads
- * claim chunks one at a time, so a thread the OS has descheduled delays
- * nobody by much: the others take its unclaimed share (a job still waits
- * for the chunks it claimed, and for its count of them, added once it has
- * nothing left to claim). Which thread runs a chunk never matters:
- * callers cut work so that every output element belongs to one chunk and
- * is computed the same way whoever computes it, which makes results
- * identical for any team size.
+ * running it, 0 for the caller), and returns when all are done. Threads claim chunks one at a time, so a thread the OS has
+ * descheduled delays nobody: the others take its share. Which thread runs
+ * a chunk never matters: callers cut work so that every output element
+ * belongs to one chunk and is computed the same way whoever computes it,
+ * which makes results identical for any team size.
  *
  * Between jobs the workers spin briefly (a training step issues a job every
  * few tens of microseconds), then sleep. */

@@ -28,7 +28,7 @@
  * every job of the same size, so a thread keeps working on the same rows of
  * the same matrices step after step and finds them in its own cache. A
  * thread that runs out takes chunks from the other ranges, so one the OS
- * has descheduled delays the job by at most the chunks it has claimed.
+ * has descheduled delays nobody.
  *
  * A range word: generation (24 bits) | end (20) | next chunk (20). Claiming
  * a chunk is a compare-and-swap on it, which also proves the chunk belongs
@@ -48,12 +48,8 @@ struct pool {
     pthread_cond_t cv;
     _Atomic uint64_t job;        /* the current job's generation */
     _Atomic uint64_t *range;     /* n range words, each on its own cache line */
-    /* Chunks finished in the current job, added once by each thread that
-     * ran some, at its end: one cache line crossing between the CPUs per
-     * thread and job, not one per chunk (on a line of its own, away from
-     * the job word the workers spin on). */
-    _Alignas(64) atomic_int done;
-    _Alignas(64) atomic_int sleepers; /* workers blocked on cv */
+    atomic_int done;     /* chunks finished in the current job */
+    atomic_int sleepers; /* workers blocked on cv */
     atomic_int quit;
     pool_fn fn; /* of the current job; stable while it has unclaimed chunks */
     void *ctx;
@@ -63,35 +59,26 @@ struct pool {
 #define RANGE_STRIDE 8 /* 64 bytes between range words */
 
 /* Claims and runs chunks of range r of job generation gen, as thread t,
- * until none is left. Returns how many it ran. */
-static int work_range(pool *p, int r, int t, uint64_t gen)
+ * until none is left. */
+static void work_range(pool *p, int r, int t, uint64_t gen)
 {
     _Atomic uint64_t *word = &p->range[r * RANGE_STRIDE];
     uint64_t w = atomic_load_explicit(word, memory_order_acquire);
-    int ran = 0;
     while (JOB_GEN(w) == gen && JOB_IDX(w) < JOB_END(w)) {
         if (atomic_compare_exchange_weak_explicit(word, &w, w + 1, memory_order_acq_rel,
                                                   memory_order_acquire)) {
             p->fn(p->ctx, (int)JOB_IDX(w), t);
-            ran++;
+            atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
             w = atomic_load_explicit(word, memory_order_acquire);
         }
     }
-    return ran;
 }
 
-/* Thread t's own range first, then the others'; then what it ran counts as
- * done. A thread that ran a chunk of a job is waited for by that job's
- * caller, so its add lands before the next job resets the count; one that
- * ran nothing skips the add (adding 0 would be harmless, but touches the
- * count's cache line). */
+/* Thread t's own range first, then the others'. */
 static void work(pool *p, int t, uint64_t gen)
 {
-    int ran = 0;
     for (int k = 0; k < p->n; k++)
-        ran += work_range(p, (t + k) % p->n, t, gen);
-    if (ran)
-        atomic_fetch_add_explicit(&p->done, ran, memory_order_release);
+        work_range(p, (t + k) % p->n, t, gen);
 }
 
 typedef struct worker_arg {
@@ -134,12 +121,9 @@ int pool_create(pool **out, int n, int ftz, fm_err *e)
 {
     if (n < 1 || n > POOL_MAX_TEAM)
         return fm_fail(e, FM_EINVAL, NULL, "thread count %d: 1..%d supported", n, POOL_MAX_TEAM);
-    /* Aligned as its cache-line members ask (calloc promises 16 bytes);
-     * aligned_alloc wants a multiple of the alignment, which sizeof is. */
-    pool *p = aligned_alloc(_Alignof(pool), sizeof(pool));
+    pool *p = calloc(1, sizeof *p);
     if (!p)
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory for the thread pool");
-    memset(p, 0, sizeof *p);
     p->threads = calloc((size_t)n, sizeof *p->threads);
     p->range = aligned_alloc(64, (size_t)n * RANGE_STRIDE * sizeof *p->range);
     if (!p->threads || !p->range) {
