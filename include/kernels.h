@@ -170,6 +170,14 @@ void linear_backward_weights(gemm_fn gemm, float *dw, float *db, const float *dy
 void linear_backward_input(gemm_fn gemm, float *dxT, const float *dyT, const float *w,
                            const float *maskT, int B, int C, int OC, int r0, int r1);
 
+/* linear_forward and linear_backward_input on columns (samples) [j0, j1)
+ * of a batch of B only, all rows: each element computed as there, so a
+ * batch cut into column ranges gives the same bits. */
+void linear_forward_cols(gemm_fn gemm, float *outT, const float *xT, const float *w,
+                         const float *b, int B, int j0, int j1, int C, int OC, int relu);
+void linear_backward_input_cols(gemm_fn gemm, float *dxT, const float *dyT, const float *w,
+                                const float *maskT, int B, int j0, int j1, int C, int OC);
+
 /* expf(x) computed from basic IEEE operations only, so that it gives the
  * same bits on every machine (libm's need not: glibc's expf on x86-64 picks
  * an FMA build at run time whose results differ from arm64's and from
@@ -181,6 +189,8 @@ float kernel_expf(float x);
  * the max subtracted first so that exp never overflows and the log is of a
  * sum >= 1: finite for logits of +-1000. */
 void logsoftmax_forward(float *logpT, const float *logitsT, int B, int K);
+/* The same on columns [j0, j1) of the B only. */
+void logsoftmax_forward_cols(float *logpT, const float *logitsT, int B, int j0, int j1, int K);
 
 /* Gradient of the mean cross-entropy through log-softmax, against targets
  * smoothed by s (0: plain NLL of the label; PyTorch's label_smoothing):
@@ -188,6 +198,10 @@ void logsoftmax_forward(float *logpT, const float *logitsT, int B, int K);
  *   dlogitsT = (exp(logp) - target) / B, computed as torch does for s = 0. */
 void logsoftmax_nll_backward(float *dlogitsT, const float *logpT, const unsigned char *labels,
                              int B, int K, float s);
+/* The same on columns [j0, j1) of the B only (still divided by B). */
+void logsoftmax_nll_backward_cols(float *dlogitsT, const float *logpT,
+                                  const unsigned char *labels, int B, int j0, int j1, int K,
+                                  float s);
 
 /* Multiplies n floats by scale (the dropout scale on a gradient). */
 void scale_floats(float *x, size_t n, float scale);

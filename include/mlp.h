@@ -77,13 +77,18 @@ typedef struct mlp_work {
     int *first;
     uint8_t *labels;                  /* (B) the batch's labels, when gathered */
     long correct;                     /* running count for mlp_loss */
+    int fused_done;                   /* mlp_forward did the backward pass's
+                                         column work too (see mlp.c) */
     /* Training regularisers (0: off), set by the caller between steps. */
     float smoothing;                  /* label smoothing of the loss */
     float dropout;                    /* probability of dropping a hidden unit */
     uint32_t dropout_key;             /* this step's mask: see dropout_forward */
     /* When set (bench_kernels --step), each job's wall time is added here:
      * [0] the gather, [1 + l] layer l's forward job, [1 + L + l] its
-     * backward job (with the updates fused into it), L = nlayers. */
+     * backward job (with the updates fused into it), L = nlayers; in
+     * training without dropout, which takes four jobs (see mlp.c): [0], [1]
+     * the first layer's forward job, [2] the column job, [1 + L] the weight
+     * gradients' job. */
     double *job_seconds;
 } mlp_work;
 

@@ -226,6 +226,15 @@ void linear_forward(gemm_fn gemm, float *outT, const float *xT, const float *w, 
     gemm(&op, r0, r1);
 }
 
+void linear_forward_cols(gemm_fn gemm, float *outT, const float *xT, const float *w,
+                         const float *b, int B, int j0, int j1, int C, int OC, int relu)
+{
+    gemm_op op = {.M = OC, .N = j1 - j0, .K = C, .a = w, .a_rs = C, .a_ks = 1, .b = xT + j0,
+                  .ldb = B, .c = outT + j0, .ldc = B, .bias = b, .relu = relu};
+    if (j1 > j0)
+        gemm(&op, 0, OC);
+}
+
 void linear_backward_weights(gemm_fn gemm, float *dw, float *db, const float *dyT,
                              const float *x, int B, int C, int OC, int r0, int r1)
 {
@@ -258,6 +267,16 @@ void linear_backward_input(gemm_fn gemm, float *dxT, const float *dyT, const flo
     gemm_op op = {.M = C, .N = B, .K = OC, .a = w, .a_rs = 1, .a_ks = C, .b = dyT, .ldb = B,
                   .c = dxT, .ldc = B, .mask = maskT, .ldm = B};
     gemm(&op, r0, r1);
+}
+
+void linear_backward_input_cols(gemm_fn gemm, float *dxT, const float *dyT, const float *w,
+                                const float *maskT, int B, int j0, int j1, int C, int OC)
+{
+    gemm_op op = {.M = C, .N = j1 - j0, .K = OC, .a = w, .a_rs = 1, .a_ks = C, .b = dyT + j0,
+                  .ldb = B, .c = dxT + j0, .ldc = B, .mask = maskT ? maskT + j0 : NULL,
+                  .ldm = B};
+    if (j1 > j0)
+        gemm(&op, 0, C);
 }
 
 /* 2^(i/32) for i = 0..31, each the double nearest to it. */
@@ -315,7 +334,12 @@ float kernel_expf(float x)
 
 void logsoftmax_forward(float *logpT, const float *logitsT, int B, int K)
 {
-    for (int b = 0; b < B; b++) {
+    logsoftmax_forward_cols(logpT, logitsT, B, 0, B, K);
+}
+
+void logsoftmax_forward_cols(float *logpT, const float *logitsT, int B, int j0, int j1, int K)
+{
+    for (int b = j0; b < j1; b++) {
         /* Subtracting the max keeps every exp argument <= 0 (no overflow)
          * and makes the largest term exactly 1 (the log stays finite). */
         float mx = logitsT[b];
@@ -335,12 +359,19 @@ void logsoftmax_forward(float *logpT, const float *logitsT, int B, int K)
 void logsoftmax_nll_backward(float *dlogitsT, const float *logpT, const unsigned char *labels,
                              int B, int K, float s)
 {
+    logsoftmax_nll_backward_cols(dlogitsT, logpT, labels, B, 0, B, K, s);
+}
+
+void logsoftmax_nll_backward_cols(float *dlogitsT, const float *logpT,
+                                  const unsigned char *labels, int B, int j0, int j1, int K,
+                                  float s)
+{
     /* As torch computes it: NLL's gradient g = -1/B at the label, then
      * log-softmax's backward d = g_k - exp(logp_k) * sum_k g_k. */
     float g = -1.0f / (float)B;
     if (s == 0.0f) {
         for (int k = 0; k < K; k++)
-            for (int b = 0; b < B; b++) {
+            for (int b = j0; b < j1; b++) {
                 ptrdiff_t at = (ptrdiff_t)k * B + b;
                 float onehot = labels[b] == k ? g : 0.0f;
                 dlogitsT[at] = onehot - kernel_expf(logpT[at]) * g;
@@ -350,7 +381,7 @@ void logsoftmax_nll_backward(float *dlogitsT, const float *logpT, const unsigned
     /* Smoothed targets sum to 1 too: d = t_k g - exp(logp_k) g. */
     float on = (1.0f - s) + s / (float)K, off = s / (float)K;
     for (int k = 0; k < K; k++)
-        for (int b = 0; b < B; b++) {
+        for (int b = j0; b < j1; b++) {
             ptrdiff_t at = (ptrdiff_t)k * B + b;
             float t = labels[b] == k ? on : off;
             dlogitsT[at] = t * g - kernel_expf(logpT[at]) * g;

@@ -103,23 +103,24 @@ void mlp_init_params(mlp *m, rng *r)
  * previous layer), cut into chunks of a few tiles so that a thread that
  * runs out can take over another's. How work is dealt never changes a
  * result: each output element is computed the same way by any thread. */
-enum { TASK_FWD, TASK_DW, TASK_DX, TASK_UP };
+enum { TASK_FWD, TASK_DW, TASK_DX, TASK_UP, TASK_COLS };
 typedef struct mlp_task {
-    int kind, r0, r1;
+    int kind, l, r0, r1; /* rows [r0, r1) of layer l (TASK_COLS: columns) */
 } mlp_task;
 /* Chunks per thread per kind are at most this many, of at least
  * TILES_PER_CHUNK row tiles (a layer of 256 outputs is 22 chunks). */
 #define PART_CHUNKS 16
 #define TILES_PER_CHUNK 2
-#define MAX_TASKS(team) (3 * (team) * (PART_CHUNKS + 1) + 8)
+#define MAX_TASKS(team, layers) (((layers) + 3) * (team) * (PART_CHUNKS + 1) + 8)
 
 static void plan_begin(mlp_work *w)
 {
     w->ntasks = 0;
 }
 
-/* Thread t's share of `rows` rows of one kind, in chunks of whole tiles. */
-static void plan_part(mlp_work *w, int T, int t, int kind, int rows)
+/* Thread t's share of `rows` rows of one kind of layer l, in chunks of
+ * whole tiles. */
+static void plan_part(mlp_work *w, int T, int t, int kind, int l, int rows)
 {
     int tiles = (rows + GEMM_ROW_TILE - 1) / GEMM_ROW_TILE, a, b;
     pool_chunk(tiles, T, t, 1, &a, &b);
@@ -130,6 +131,7 @@ static void plan_part(mlp_work *w, int T, int t, int kind, int rows)
         int end = x + per < b ? x + per : b;
         mlp_task *k = &w->tasks[w->ntasks++];
         k->kind = kind;
+        k->l = l;
         k->r0 = x * GEMM_ROW_TILE;
         k->r1 = end * GEMM_ROW_TILE < rows ? end * GEMM_ROW_TILE : rows;
     }
@@ -163,7 +165,7 @@ int mlp_work_create_team(mlp_work *w, const mlp *m, int max_batch, int training,
     t.team = threads < 1 ? 1 : threads;
     t.block = mem_alloc((n + slots * 16) * sizeof(float));
     t.labels = malloc((size_t)max_batch);
-    t.tasks = malloc(sizeof *t.tasks * (size_t)MAX_TASKS(t.team));
+    t.tasks = malloc(sizeof *t.tasks * (size_t)MAX_TASKS(t.team, m->nlayers));
     t.first = malloc(sizeof *t.first * (POOL_MAX_TEAM + 1));
     if (!t.block || !t.labels || !t.tasks || !t.first) {
         free(t.block);
@@ -361,15 +363,93 @@ static void forward_chunk(void *arg, int chunk, int thread)
         c->k->transpose(w->act[l + 1] + r0, OC, outT + (size_t)r0 * B, B, r1 - r0, B);
 }
 
+/* ---- training without dropout: four jobs a step ----
+ *
+ * A training step without dropout takes four jobs instead of 2L + 1 (each
+ * ends with its threads meeting, a few microseconds each on two CPUs): the
+ * gather, the first layer's forward pass by rows (as above: its weights are
+ * most of the network, and each thread keeps the same rows), then one job
+ * by columns, where each thread takes its samples through the other
+ * layers' forward pass, the log-softmax and the loss's gradient, and back
+ * through their input gradients down to the first layer's output; then one
+ * job of every layer's weight gradient by rows, each row's update right
+ * after it (nothing reads a weight after the column job). Every element is
+ * computed as in the job-per-layer schedule, so the bits are the same.
+ * (Dropout's masks are drawn by rows, so with dropout the steps keep that
+ * schedule.) */
+
+static int fused(const mlp_work *w)
+{
+    return w->training && w->dropout == 0;
+}
+
+/* Columns [j0, j1) from the first layer's output to its gradient. */
+static void columns_chunk(void *arg, int chunk, int thread)
+{
+    layer_ctx *c = arg;
+    const mlp *m = c->m;
+    mlp_work *w = c->w;
+    const kernel_impl *k = c->k;
+    int L = m->nlayers, B = w->B, j0 = w->tasks[chunk].r0, j1 = w->tasks[chunk].r1;
+    (void)thread;
+    for (int l = 1; l < L; l++) {
+        int C = m->width[l], OC = m->width[l + 1], last = l == L - 1;
+        linear_forward_cols(k->gemm, w->actT[l + 1], w->actT[l], m->params + m->w_off[l],
+                            m->params + m->b_off[l], B, j0, j1, C, OC, !last);
+        if (!last) /* the batch-major copy the next weight gradient reads */
+            k->transpose(w->act[l + 1] + (size_t)j0 * OC, OC, w->actT[l + 1] + j0, B, OC,
+                         j1 - j0);
+    }
+    /* In place: logits become log-probabilities. */
+    logsoftmax_forward_cols(w->actT[L], w->actT[L], B, j0, j1, m->width[L]);
+    logsoftmax_nll_backward_cols(w->gradT[L], w->actT[L], w->labels, B, j0, j1, m->width[L],
+                                 w->smoothing);
+    for (int l = L - 1; l > 0; l--)
+        linear_backward_input_cols(k->gemm, w->gradT[l], w->gradT[l + 1],
+                                   m->params + m->w_off[l], w->actT[l], B, j0, j1, m->width[l],
+                                   m->width[l + 1]);
+}
+
+/* The first layer's forward job, then the column job; job_seconds slots 1
+ * and 2. */
+static void forward_fused(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k)
+{
+    layer_ctx c = {m, w, k, 0};
+    int T = plan_team(w, p);
+    plan_begin(w);
+    for (int t = 0; t < T; t++) {
+        w->first[t] = w->ntasks;
+        plan_part(w, T, t, TASK_FWD, 0, m->width[1]);
+    }
+    plan_end(w, T, p);
+    run_job(w, 1, p, w->ntasks, w->first, forward_chunk, &c);
+    plan_begin(w);
+    for (int t = 0; t < T; t++) { /* whole vectors of 16 columns each */
+        mlp_task *task = &w->tasks[w->ntasks];
+        w->first[t] = w->ntasks;
+        pool_chunk(w->B, T, t, 16, &task->r0, &task->r1);
+        task->kind = TASK_COLS;
+        task->l = 0;
+        w->ntasks += task->r1 > task->r0;
+    }
+    plan_end(w, T, p);
+    run_job(w, 2, p, w->ntasks, w->first, columns_chunk, &c);
+    w->fused_done = 1;
+}
+
 void mlp_forward(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k)
 {
+    if (fused(w)) {
+        forward_fused(m, w, p, k);
+        return;
+    }
     layer_ctx c = {m, w, k, 0};
     int T = plan_team(w, p);
     for (c.l = 0; c.l < m->nlayers; c.l++) {
         plan_begin(w);
         for (int t = 0; t < T; t++) {
             w->first[t] = w->ntasks;
-            plan_part(w, T, t, TASK_FWD, m->width[c.l + 1]);
+            plan_part(w, T, t, TASK_FWD, c.l, m->width[c.l + 1]);
         }
         plan_end(w, T, p);
         run_job(w, 1 + c.l, p, w->ntasks, w->first, forward_chunk, &c);
@@ -451,8 +531,47 @@ static void backward_chunk(void *arg, int chunk, int thread)
     }
 }
 
+/* Rows [r0, r1) of layer l's weight gradient, and their update. */
+static void weights_chunk(void *arg, int chunk, int thread)
+{
+    backward_ctx *c = arg;
+    mlp *m = c->m;
+    mlp_work *w = c->w;
+    const mlp_task *task = &w->tasks[chunk];
+    int l = task->l, r0 = task->r0, r1 = task->r1, C = m->width[l];
+    const float *x = l == 0 ? w->in[thread % w->copies] : w->act[l];
+    linear_backward_weights(c->k->gemm, w->grads + m->w_off[l], w->grads + m->b_off[l],
+                            w->gradT[l + 1], x, w->B, C, m->width[l + 1], r0, r1);
+    if (c->u) {
+        c->u->fn(c->u->ctx, m->w_off[l] + (size_t)r0 * C, m->w_off[l] + (size_t)r1 * C);
+        c->u->fn(c->u->ctx, m->b_off[l] + (size_t)r0, m->b_off[l] + (size_t)r1);
+    }
+}
+
+/* After forward_fused: every layer's weight gradient in one job
+ * (job_seconds slot 1 + L). */
+static void backward_fused(mlp *m, mlp_work *w, pool *p, const kernel_impl *k,
+                           const mlp_update *u)
+{
+    int L = m->nlayers, T = plan_team(w, p);
+    backward_ctx c = {m, w, k, u, 0};
+    plan_begin(w);
+    for (int t = 0; t < T; t++) {
+        w->first[t] = w->ntasks;
+        for (int l = 0; l < L; l++)
+            plan_part(w, T, t, TASK_DW, l, m->width[l + 1]);
+    }
+    plan_end(w, T, p);
+    run_job(w, 1 + L, p, w->ntasks, w->first, weights_chunk, &c);
+}
+
 void mlp_backward(mlp *m, mlp_work *w, pool *p, const kernel_impl *k, const mlp_update *u)
 {
+    if (w->fused_done) {
+        w->fused_done = 0;
+        backward_fused(m, w, p, k, u);
+        return;
+    }
     int L = m->nlayers, T = plan_team(w, p);
     logsoftmax_nll_backward(w->gradT[L], w->actT[L], w->labels, w->B, m->width[L], w->smoothing);
     backward_ctx c = {m, w, k, u, 0};
@@ -460,11 +579,11 @@ void mlp_backward(mlp *m, mlp_work *w, pool *p, const kernel_impl *k, const mlp_
         plan_begin(w);
         for (int t = 0; t < T; t++) {
             w->first[t] = w->ntasks;
-            plan_part(w, T, t, TASK_DW, m->width[c.l + 1]);
+            plan_part(w, T, t, TASK_DW, c.l, m->width[c.l + 1]);
             if (c.l > 0)
-                plan_part(w, T, t, TASK_DX, m->width[c.l]);
+                plan_part(w, T, t, TASK_DX, c.l, m->width[c.l]);
             if (u && c.l + 1 < L)
-                plan_part(w, T, t, TASK_UP, m->width[c.l + 2]);
+                plan_part(w, T, t, TASK_UP, c.l, m->width[c.l + 2]);
         }
         plan_end(w, T, p);
         run_job(w, 1 + L + c.l, p, w->ntasks, w->first, backward_chunk, &c);
