@@ -108,9 +108,9 @@ static int step_table(const char *images)
         fprintf(stderr, "bench_kernels: %s\n", e.msg);
         return 1;
     }
-    /* The recipe (no dropout) takes four jobs a step (mlp.c): their
-     * job_seconds slots are 0, 1, 2 and 1 + L; 1 + 2L is the time between
-     * jobs, 2 + 2L the whole step. */
+    /* A training step takes four jobs (mlp.c): their job_seconds slots are
+     * 0, 1, 2 and 1 + L; 1 + 2L is the time between jobs, 2 + 2L the whole
+     * step. */
     static const char *jobs[] = {"gather (normalise, transpose)",
                                  "layer 1 forward (784 -> 256), by rows",
                                  "layers 2-4 forward, loss gradient, input gradients, by columns",

@@ -80,17 +80,18 @@ void transpose_ref(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds, i
 void transpose_avx2(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds, int rows,
                     int cols);
 
-/* Inverted dropout of rows [r0, r1) of xT (rows, B): element e = row * B + b
- * is zeroed when its 16 random bits, dropout_bits(key, e), are below
- * threshold (= round(p * 65536)), else multiplied by scale (= 1 / (1 - p)).
- * The bits depend only on key and e, so any split over threads, and every
- * implementation, gives the same mask. */
-typedef void (*dropout_fn)(float *xT, int B, int r0, int r1, uint32_t key, uint32_t threshold,
-                           float scale);
-void dropout_forward_ref(float *xT, int B, int r0, int r1, uint32_t key, uint32_t threshold,
-                         float scale);
-void dropout_forward_avx2(float *xT, int B, int r0, int r1, uint32_t key, uint32_t threshold,
-                          float scale);
+/* Inverted dropout of rows [r0, r1), columns [j0, j1) of xT (rows, B):
+ * element e = row * B + b is zeroed when its 16 random bits,
+ * dropout_bits(key, e), are below threshold (= round(p * 65536)), else
+ * multiplied by scale (= 1 / (1 - p)). The bits depend only on key and e,
+ * so any split over threads, by rows or columns, and every implementation,
+ * gives the same mask. */
+typedef void (*dropout_fn)(float *xT, int B, int r0, int r1, int j0, int j1, uint32_t key,
+                           uint32_t threshold, float scale);
+void dropout_forward_ref(float *xT, int B, int r0, int r1, int j0, int j1, uint32_t key,
+                         uint32_t threshold, float scale);
+void dropout_forward_avx2(float *xT, int B, int r0, int r1, int j0, int j1, uint32_t key,
+                          uint32_t threshold, float scale);
 /* The 16 random bits of element e under key: the top half of a 32-bit
  * integer hash (lowbias32, https://nullprogram.com/blog/2018/07/31/). */
 static inline unsigned dropout_bits(uint32_t key, uint32_t e)

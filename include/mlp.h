@@ -77,8 +77,6 @@ typedef struct mlp_work {
     int *first;
     uint8_t *labels;                  /* (B) the batch's labels, when gathered */
     long correct;                     /* running count for mlp_loss */
-    int fused_done;                   /* mlp_forward did the backward pass's
-                                         column work too (see mlp.c) */
     /* Training regularisers (0: off), set by the caller between steps. */
     float smoothing;                  /* label smoothing of the loss */
     float dropout;                    /* probability of dropping a hidden unit */
@@ -107,7 +105,11 @@ void mlp_gather(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k,
 /* Forward pass of the batch last gathered; leaves log-probabilities in
  * w->actT[nlayers] (classes, B). In training mode with w->dropout set, the
  * hidden layers' outputs go through inverted dropout (mask from
- * w->dropout_key), which mlp_backward then differentiates. */
+ * w->dropout_key), which mlp_backward then differentiates. In training mode
+ * it also takes the first steps of the backward pass, sample by sample
+ * while they are in cache: the loss's gradient against the gathered labels
+ * (w->smoothing as set now) and the gradient of every layer's input but
+ * the first's (see mlp.c). */
 void mlp_forward(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k);
 
 /* Mean NLL of the batch against its gathered labels (the cross-entropy
@@ -123,11 +125,11 @@ typedef struct mlp_update {
     void *ctx;
 } mlp_update;
 
-/* Backward pass of the mean NLL after mlp_forward in training mode:
- * overwrites w->grads (no separate zeroing needed). When u is given, every
- * parameter is also updated through it exactly once, fused into the
- * backward jobs (the first layer's weights right after their gradient rows
- * are computed, while in cache) rather than in a pass of its own. */
+/* The rest of the backward pass of the mean NLL, after mlp_forward in
+ * training mode: every weight and bias gradient, overwriting w->grads (no
+ * separate zeroing needed). When u is given, every parameter is also
+ * updated through it exactly once, right after its gradient row is
+ * computed (while in cache) rather than in a pass of its own. */
 void mlp_backward(mlp *m, mlp_work *w, pool *p, const kernel_impl *k, const mlp_update *u);
 
 #endif

@@ -111,10 +111,10 @@ void transpose_avx2(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds, 
 {
     transpose_ref(dst, ldd, src, lds, rows, cols);
 }
-void dropout_forward_avx2(float *xT, int B, int r0, int r1, uint32_t key, uint32_t threshold,
-                          float scale)
+void dropout_forward_avx2(float *xT, int B, int r0, int r1, int j0, int j1, uint32_t key,
+                          uint32_t threshold, float scale)
 {
-    dropout_forward_ref(xT, B, r0, r1, key, threshold, scale);
+    dropout_forward_ref(xT, B, r0, r1, j0, j1, key, threshold, scale);
 }
 static int have_avx2(void) { return 0; }
 static int have_avx512(void) { return 0; }
@@ -388,13 +388,13 @@ void logsoftmax_nll_backward_cols(float *dlogitsT, const float *logpT,
         }
 }
 
-void dropout_forward_ref(float *xT, int B, int r0, int r1, uint32_t key, uint32_t threshold,
-                         float scale)
+void dropout_forward_ref(float *xT, int B, int r0, int r1, int j0, int j1, uint32_t key,
+                         uint32_t threshold, float scale)
 {
     for (int r = r0; r < r1; r++) {
         float *row = xT + (size_t)r * B;
         uint32_t e0 = (uint32_t)r * (uint32_t)B;
-        for (int b = 0; b < B; b++)
+        for (int b = j0; b < j1; b++)
             row[b] = dropout_bits(key, e0 + (uint32_t)b) < threshold ? 0.0f : row[b] * scale;
     }
 }

@@ -54,8 +54,8 @@ static inline TARGET __m256 vsqrt(__m256 a) { return _mm256_sqrt_ps(a); }
 #undef ADAM_TAIL
 
 /* The same hash as dropout_bits, 8 lanes at a time. */
-TARGET void dropout_forward_avx2(float *xT, int B, int r0, int r1, uint32_t key,
-                                 uint32_t threshold, float scale)
+TARGET void dropout_forward_avx2(float *xT, int B, int r0, int r1, int j0, int j1,
+                                 uint32_t key, uint32_t threshold, float scale)
 {
     const __m256i golden = _mm256_set1_epi32((int)0x9e3779b9u);
     const __m256i m1 = _mm256_set1_epi32(0x7feb352d), m2 = _mm256_set1_epi32((int)0x846ca68bu);
@@ -64,8 +64,8 @@ TARGET void dropout_forward_avx2(float *xT, int B, int r0, int r1, uint32_t key,
     for (int r = r0; r < r1; r++) {
         float *row = xT + (size_t)r * B;
         uint32_t e0 = (uint32_t)r * (uint32_t)B;
-        int b = 0;
-        for (; b + 8 <= B; b += 8) {
+        int b = j0;
+        for (; b + 8 <= j1; b += 8) {
             __m256i e = _mm256_add_epi32(_mm256_set1_epi32((int)(e0 + (uint32_t)b)), lanes);
             __m256i x = _mm256_add_epi32(_mm256_set1_epi32((int)key), _mm256_mullo_epi32(e, golden));
             x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
@@ -79,9 +79,8 @@ TARGET void dropout_forward_avx2(float *xT, int B, int r0, int r1, uint32_t key,
             __m256 kept = _mm256_mul_ps(_mm256_loadu_ps(row + b), sc);
             _mm256_storeu_ps(row + b, _mm256_andnot_ps(_mm256_castsi256_ps(drop), kept));
         }
-        if (b < B)
-            for (; b < B; b++)
-                row[b] = dropout_bits(key, e0 + (uint32_t)b) < threshold ? 0.0f : row[b] * scale;
+        for (; b < j1; b++)
+            row[b] = dropout_bits(key, e0 + (uint32_t)b) < threshold ? 0.0f : row[b] * scale;
     }
 }
 

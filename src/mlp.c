@@ -96,14 +96,15 @@ void mlp_init_params(mlp *m, rng *r)
 /* ---- job plans ----
  * The two CPUs may sit far apart (on this project's machine a cache line
  * takes ~250 ns from one to the other), so a thread should keep touching
- * the same data. Every job is therefore dealt out by rows, the same way in
- * every job: thread t gets the same share of the row tiles of every
- * matrix (the rows of a layer's output in its forward job, of its weight
- * gradient and its update, and of the input gradient that feeds the
- * previous layer), cut into chunks of a few tiles so that a thread that
- * runs out can take over another's. How work is dealt never changes a
- * result: each output element is computed the same way by any thread. */
-enum { TASK_FWD, TASK_DW, TASK_DX, TASK_UP, TASK_COLS };
+ * the same data. A job by rows is therefore dealt out the same way in
+ * every job: thread t gets the same share of the row tiles of every matrix
+ * (the rows of the first layer's output in its forward job, of each
+ * weight gradient and its update), cut into chunks of a few tiles so that
+ * a thread that runs out can take over another's. A job by columns (the
+ * samples of the batch) gives each thread one range of whole vectors. How
+ * work is dealt never changes a result: each output element is computed
+ * the same way by any thread. */
+enum { TASK_ROWS, TASK_COLS };
 typedef struct mlp_task {
     int kind, l, r0, r1; /* rows [r0, r1) of layer l (TASK_COLS: columns) */
 } mlp_task;
@@ -111,7 +112,7 @@ typedef struct mlp_task {
  * TILES_PER_CHUNK row tiles (a layer of 256 outputs is 22 chunks). */
 #define PART_CHUNKS 16
 #define TILES_PER_CHUNK 2
-#define MAX_TASKS(team, layers) (((layers) + 3) * (team) * (PART_CHUNKS + 1) + 8)
+#define MAX_TASKS(team, layers) ((layers) * (team) * (PART_CHUNKS + 1) + 8)
 
 static void plan_begin(mlp_work *w)
 {
@@ -330,6 +331,16 @@ static float dropout_scale(float p)
     return 1.0f / (1.0f - p);
 }
 
+/* Inverted dropout of rows [r0, r1), columns [j0, j1) of layer l's output
+ * (a hidden layer's), its mask drawn from the step's key and l. */
+static void dropout_out(const layer_ctx *c, int r0, int r1, int j0, int j1)
+{
+    const mlp_work *w = c->w;
+    c->k->dropout(w->actT[c->l + 1], w->B, r0, r1, j0, j1,
+                  w->dropout_key + (uint32_t)c->l * 0x632be59du, dropout_threshold(w->dropout),
+                  dropout_scale(w->dropout));
+}
+
 /* The team a plan is made for: the pool's, up to what w was sized for. */
 static int plan_team(const mlp_work *w, const pool *p)
 {
@@ -357,36 +368,28 @@ static void forward_chunk(void *arg, int chunk, int thread)
     linear_forward(c->k->gemm, outT, xT, m->params + m->w_off[l],
                    m->params + m->b_off[l], B, C, OC, !last, r0, r1);
     if (w->training && !last && w->dropout > 0)
-        c->k->dropout(outT, B, r0, r1, w->dropout_key + (uint32_t)l * 0x632be59du,
-                      dropout_threshold(w->dropout), dropout_scale(w->dropout));
+        dropout_out(c, r0, r1, 0, B);
     if (w->training && !last) /* the batch-major copy the next weight gradient reads */
         c->k->transpose(w->act[l + 1] + r0, OC, outT + (size_t)r0 * B, B, r1 - r0, B);
 }
 
-/* ---- training without dropout: four jobs a step ----
+/* ---- a training step: four jobs ----
  *
- * A training step without dropout takes four jobs instead of 2L + 1 (each
- * ends with its threads meeting, a few microseconds each on two CPUs): the
- * gather, the first layer's forward pass by rows (as above: its weights are
- * most of the network, and each thread keeps the same rows), then one job
- * by columns, where each thread takes its samples through the other
- * layers' forward pass, the log-softmax and the loss's gradient, and back
- * through their input gradients down to the first layer's output; then one
- * job of every layer's weight gradient by rows, each row's update right
- * after it (nothing reads a weight after the column job). Every element is
- * computed as in the job-per-layer schedule, so the bits are the same.
- * (Dropout's masks are drawn by rows, so with dropout the steps keep that
- * schedule.) */
-
-static int fused(const mlp_work *w)
-{
-    return w->training && w->dropout == 0;
-}
+ * A training step takes four jobs (each ends with its threads meeting, a
+ * few microseconds on two CPUs): the gather; the first layer's forward
+ * pass by rows (its weights are most of the network, and each thread keeps
+ * the same rows); one job by columns, where each thread takes its samples
+ * through the other layers' forward pass (dropout included), the
+ * log-softmax and the loss's gradient, and back through their input
+ * gradients down to the first layer's output; and one job of every
+ * layer's weight gradient by rows, each row's update right after it
+ * (nothing reads a weight after the column job). Evaluation runs the
+ * forward pass alone, a job per layer by rows. */
 
 /* Columns [j0, j1) from the first layer's output to its gradient. */
 static void columns_chunk(void *arg, int chunk, int thread)
 {
-    layer_ctx *c = arg;
+    const layer_ctx *c = arg;
     const mlp *m = c->m;
     mlp_work *w = c->w;
     const kernel_impl *k = c->k;
@@ -396,33 +399,53 @@ static void columns_chunk(void *arg, int chunk, int thread)
         int C = m->width[l], OC = m->width[l + 1], last = l == L - 1;
         linear_forward_cols(k->gemm, w->actT[l + 1], w->actT[l], m->params + m->w_off[l],
                             m->params + m->b_off[l], B, j0, j1, C, OC, !last);
-        if (!last) /* the batch-major copy the next weight gradient reads */
-            k->transpose(w->act[l + 1] + (size_t)j0 * OC, OC, w->actT[l + 1] + j0, B, OC,
-                         j1 - j0);
+        if (last)
+            break;
+        if (w->dropout > 0) {
+            layer_ctx at = {m, w, k, l};
+            dropout_out(&at, 0, OC, j0, j1);
+        }
+        /* the batch-major copy the next weight gradient reads */
+        k->transpose(w->act[l + 1] + (size_t)j0 * OC, OC, w->actT[l + 1] + j0, B, OC, j1 - j0);
     }
     /* In place: logits become log-probabilities. */
     logsoftmax_forward_cols(w->actT[L], w->actT[L], B, j0, j1, m->width[L]);
     logsoftmax_nll_backward_cols(w->gradT[L], w->actT[L], w->labels, B, j0, j1, m->width[L],
                                  w->smoothing);
-    for (int l = L - 1; l > 0; l--)
+    for (int l = L - 1; l > 0; l--) {
+        /* Through the ReLU that produced this layer's input: its output is
+         * positive exactly where its input was. */
         linear_backward_input_cols(k->gemm, w->gradT[l], w->gradT[l + 1],
                                    m->params + m->w_off[l], w->actT[l], B, j0, j1, m->width[l],
                                    m->width[l + 1]);
+        /* Dropped units are zero in actT[l], so the mask above zeroed their
+         * gradient; the kept ones were scaled, and so is their gradient. */
+        if (w->dropout > 0)
+            for (int r = 0; r < m->width[l]; r++)
+                scale_floats(w->gradT[l] + (size_t)r * B + j0, (size_t)(j1 - j0),
+                             dropout_scale(w->dropout));
+    }
 }
 
-/* The first layer's forward job, then the column job; job_seconds slots 1
- * and 2. */
-static void forward_fused(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k)
+/* Layer l's forward job by rows (job_seconds slot 1 + l). */
+static void forward_rows(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k, int l)
 {
-    layer_ctx c = {m, w, k, 0};
+    layer_ctx c = {m, w, k, l};
     int T = plan_team(w, p);
     plan_begin(w);
     for (int t = 0; t < T; t++) {
         w->first[t] = w->ntasks;
-        plan_part(w, T, t, TASK_FWD, 0, m->width[1]);
+        plan_part(w, T, t, TASK_ROWS, l, m->width[l + 1]);
     }
     plan_end(w, T, p);
-    run_job(w, 1, p, w->ntasks, w->first, forward_chunk, &c);
+    run_job(w, 1 + l, p, w->ntasks, w->first, forward_chunk, &c);
+}
+
+/* The column job (job_seconds slot 2). */
+static void columns(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k)
+{
+    layer_ctx c = {m, w, k, 0};
+    int T = plan_team(w, p);
     plan_begin(w);
     for (int t = 0; t < T; t++) { /* whole vectors of 16 columns each */
         mlp_task *task = &w->tasks[w->ntasks];
@@ -434,26 +457,17 @@ static void forward_fused(const mlp *m, mlp_work *w, pool *p, const kernel_impl 
     }
     plan_end(w, T, p);
     run_job(w, 2, p, w->ntasks, w->first, columns_chunk, &c);
-    w->fused_done = 1;
 }
 
 void mlp_forward(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k)
 {
-    if (fused(w)) {
-        forward_fused(m, w, p, k);
+    if (w->training) {
+        forward_rows(m, w, p, k, 0);
+        columns(m, w, p, k);
         return;
     }
-    layer_ctx c = {m, w, k, 0};
-    int T = plan_team(w, p);
-    for (c.l = 0; c.l < m->nlayers; c.l++) {
-        plan_begin(w);
-        for (int t = 0; t < T; t++) {
-            w->first[t] = w->ntasks;
-            plan_part(w, T, t, TASK_FWD, c.l, m->width[c.l + 1]);
-        }
-        plan_end(w, T, p);
-        run_job(w, 1 + c.l, p, w->ntasks, w->first, forward_chunk, &c);
-    }
+    for (int l = 0; l < m->nlayers; l++)
+        forward_rows(m, w, p, k, l);
     int L = m->nlayers;
     /* In place: logits become log-probabilities. */
     logsoftmax_forward(w->actT[L], w->actT[L], w->B, m->width[L]);
@@ -482,54 +496,14 @@ double mlp_loss(const mlp *m, mlp_work *w)
     return loss / B;
 }
 
-/* ---- backward ---- */
+/* ---- backward: the weight gradients ---- */
 
 typedef struct backward_ctx {
     mlp *m;
     mlp_work *w;
     const kernel_impl *k;
     const mlp_update *u;
-    int l;
 } backward_ctx;
-
-/* The tasks of layer l's backward job: rows of dw (and, for the first
- * layer, their update), rows of dx, and rows of layer l+1's update, whose
- * gradients the previous job finished and which this job does not read. */
-static void backward_chunk(void *arg, int chunk, int thread)
-{
-    backward_ctx *c = arg;
-    mlp *m = c->m;
-    mlp_work *w = c->w;
-    int l = c->l, B = w->B, C = m->width[l], OC = m->width[l + 1];
-    const float *dyT = w->gradT[l + 1];
-    const mlp_task *task = &w->tasks[chunk];
-    int r0 = task->r0, r1 = task->r1;
-    if (task->kind == TASK_DW) {
-        const float *x = l == 0 ? w->in[thread % w->copies] : w->act[l];
-        linear_backward_weights(c->k->gemm, w->grads + m->w_off[l], w->grads + m->b_off[l], dyT,
-                                x, B, C, OC, r0, r1);
-        if (l == 0 && c->u) {
-            /* No dx here, so nothing reads these weights any more. */
-            c->u->fn(c->u->ctx, m->w_off[0] + (size_t)r0 * C, m->w_off[0] + (size_t)r1 * C);
-            c->u->fn(c->u->ctx, m->b_off[0] + (size_t)r0, m->b_off[0] + (size_t)r1);
-        }
-    } else if (task->kind == TASK_DX) {
-        /* Through the ReLU that produced this layer's input: its output is
-         * positive exactly where its input was. */
-        linear_backward_input(c->k->gemm, w->gradT[l], dyT, m->params + m->w_off[l], w->actT[l], B,
-                              C, OC, r0, r1);
-        /* Dropped units are zero in actT[l], so the mask above zeroed their
-         * gradient; the kept ones were scaled, and so is their gradient. */
-        if (w->dropout > 0)
-            scale_floats(w->gradT[l] + (size_t)r0 * B, (size_t)(r1 - r0) * B,
-                         dropout_scale(w->dropout));
-    } else {
-        /* Rows [r0, r1) of layer l+1: their weights, then their biases. */
-        size_t in = (size_t)m->width[l + 1];
-        c->u->fn(c->u->ctx, m->w_off[l + 1] + (size_t)r0 * in, m->w_off[l + 1] + (size_t)r1 * in);
-        c->u->fn(c->u->ctx, m->b_off[l + 1] + (size_t)r0, m->b_off[l + 1] + (size_t)r1);
-    }
-}
 
 /* Rows [r0, r1) of layer l's weight gradient, and their update. */
 static void weights_chunk(void *arg, int chunk, int thread)
@@ -548,45 +522,17 @@ static void weights_chunk(void *arg, int chunk, int thread)
     }
 }
 
-/* After forward_fused: every layer's weight gradient in one job
- * (job_seconds slot 1 + L). */
-static void backward_fused(mlp *m, mlp_work *w, pool *p, const kernel_impl *k,
-                           const mlp_update *u)
+/* Every layer's weight gradient in one job (job_seconds slot 1 + L). */
+void mlp_backward(mlp *m, mlp_work *w, pool *p, const kernel_impl *k, const mlp_update *u)
 {
     int L = m->nlayers, T = plan_team(w, p);
-    backward_ctx c = {m, w, k, u, 0};
+    backward_ctx c = {m, w, k, u};
     plan_begin(w);
     for (int t = 0; t < T; t++) {
         w->first[t] = w->ntasks;
         for (int l = 0; l < L; l++)
-            plan_part(w, T, t, TASK_DW, l, m->width[l + 1]);
+            plan_part(w, T, t, TASK_ROWS, l, m->width[l + 1]);
     }
     plan_end(w, T, p);
     run_job(w, 1 + L, p, w->ntasks, w->first, weights_chunk, &c);
-}
-
-void mlp_backward(mlp *m, mlp_work *w, pool *p, const kernel_impl *k, const mlp_update *u)
-{
-    if (w->fused_done) {
-        w->fused_done = 0;
-        backward_fused(m, w, p, k, u);
-        return;
-    }
-    int L = m->nlayers, T = plan_team(w, p);
-    logsoftmax_nll_backward(w->gradT[L], w->actT[L], w->labels, w->B, m->width[L], w->smoothing);
-    backward_ctx c = {m, w, k, u, 0};
-    for (c.l = L - 1; c.l >= 0; c.l--) {
-        plan_begin(w);
-        for (int t = 0; t < T; t++) {
-            w->first[t] = w->ntasks;
-            plan_part(w, T, t, TASK_DW, c.l, m->width[c.l + 1]);
-            if (c.l > 0)
-                plan_part(w, T, t, TASK_DX, c.l, m->width[c.l]);
-            if (u && c.l + 1 < L)
-                plan_part(w, T, t, TASK_UP, c.l, m->width[c.l + 2]);
-        }
-        plan_end(w, T, p);
-        run_job(w, 1 + L + c.l, p, w->ntasks, w->first, backward_chunk, &c);
-    }
-    /* A one-layer network's only layer was updated in its own job. */
 }

@@ -35,16 +35,23 @@ static void test_dropout_mask_and_scale(void **state)
     float *x = malloc(sizeof(float) * ROWS * B), *y = malloc(sizeof(float) * ROWS * B);
     for (int i = 0; i < ROWS * B; i++)
         x[i] = y[i] = 1.0f + (float)(i % 97);
-    dropout_forward_ref(x, B, 0, ROWS, 12345, thr, scale);
+    dropout_forward_ref(x, B, 0, ROWS, 0, B, 12345, thr, scale);
     /* Every implementation, in uneven pieces as threads cut it: the same mask. */
     const kernel_impl *ks[8];
     int nk = kernel_list(ks, 8);
     for (int k = 0; k < nk; k++) {
         for (int i = 0; i < ROWS * B; i++)
             y[i] = 1.0f + (float)(i % 97);
-        ks[k]->dropout(y, B, 0, 7, 12345, thr, scale);
-        ks[k]->dropout(y, B, 7, 100, 12345, thr, scale);
-        ks[k]->dropout(y, B, 100, ROWS, 12345, thr, scale);
+        ks[k]->dropout(y, B, 0, 7, 0, B, 12345, thr, scale);
+        ks[k]->dropout(y, B, 7, 100, 0, B, 12345, thr, scale);
+        ks[k]->dropout(y, B, 100, ROWS, 0, B, 12345, thr, scale);
+        assert_memory_equal(x, y, sizeof(float) * ROWS * B);
+        /* and in column ranges, as the column job cuts it (uneven, odd) */
+        for (int i = 0; i < ROWS * B; i++)
+            y[i] = 1.0f + (float)(i % 97);
+        ks[k]->dropout(y, B, 0, ROWS, 0, 16, 12345, thr, scale);
+        ks[k]->dropout(y, B, 0, ROWS, 16, 37, 12345, thr, scale);
+        ks[k]->dropout(y, B, 0, ROWS, 37, B, 12345, thr, scale);
         assert_memory_equal(x, y, sizeof(float) * ROWS * B);
     }
     long dropped = 0;
@@ -62,7 +69,7 @@ static void test_dropout_mask_and_scale(void **state)
     printf("# dropout 0.2: %.4f of %d units dropped\n", frac, ROWS * B);
     assert_true(fabs(frac - 0.2) < 4 * sqrt(0.2 * 0.8 / (ROWS * B)));
     /* Another key, another mask. */
-    dropout_forward_ref(y, B, 0, ROWS, 12346, thr, scale);
+    dropout_forward_ref(y, B, 0, ROWS, 0, B, 12346, thr, scale);
     assert_memory_not_equal(x, y, sizeof(float) * ROWS * B);
     free(x);
     free(y);
