@@ -70,8 +70,9 @@ typedef struct mlp_work {
     float *inT[MLP_MAX_COPIES], *in[MLP_MAX_COPIES];
     const uint32_t *next_idx;         /* the next batch's images, to prefetch (or NULL) */
     int next_B;
-    /* How each job is dealt out to a team of `team` threads: every thread
-     * gets the same rows of every matrix in every job (see mlp.c). */
+    /* How each job is dealt out to a team of `team` threads: by rows, every
+     * thread getting the same rows of a matrix in every job, or by columns
+     * of the batch (see mlp.c). */
     int team, ntasks;
     struct mlp_task *tasks;
     int *first;
@@ -80,13 +81,12 @@ typedef struct mlp_work {
     /* Training regularisers (0: off), set by the caller between steps. */
     float smoothing;                  /* label smoothing of the loss */
     float dropout;                    /* probability of dropping a hidden unit */
-    uint32_t dropout_key;             /* this step's mask: see dropout_forward */
-    /* When set (bench_kernels --step), each job's wall time is added here:
-     * [0] the gather, [1 + l] layer l's forward job, [1 + L + l] its
-     * backward job (with the updates fused into it), L = nlayers; in
-     * training without dropout, which takes four jobs (see mlp.c): [0], [1]
-     * the first layer's forward job, [2] the column job, [1 + L] the weight
-     * gradients' job. */
+    uint32_t dropout_key;             /* this step's mask: see dropout_fn */
+    /* When set (bench_kernels --step), each job's wall time is added here,
+     * L = nlayers: a training step's four jobs (see mlp.c) in [0] the
+     * gather, [1] the first layer's forward job, [2] the column job and
+     * [1 + L] the weight gradients' job; evaluation's forward job of layer
+     * l in [1 + l]. */
     double *job_seconds;
 } mlp_work;
 
@@ -105,7 +105,7 @@ void mlp_gather(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k,
 /* Forward pass of the batch last gathered; leaves log-probabilities in
  * w->actT[nlayers] (classes, B). In training mode with w->dropout set, the
  * hidden layers' outputs go through inverted dropout (mask from
- * w->dropout_key), which mlp_backward then differentiates. In training mode
+ * w->dropout_key), and their gradients are scaled to match. In training mode
  * it also takes the first steps of the backward pass, sample by sample
  * while they are in cache: the loss's gradient against the gathered labels
  * (w->smoothing as set now) and the gradient of every layer's input but

@@ -108,7 +108,7 @@ enum { TASK_ROWS, TASK_COLS };
 typedef struct mlp_task {
     int kind, l, r0, r1; /* rows [r0, r1) of layer l (TASK_COLS: columns) */
 } mlp_task;
-/* Chunks per thread per kind are at most this many, of at least
+/* Chunks per thread per layer are at most this many, of at least
  * TILES_PER_CHUNK row tiles (a layer of 256 outputs is 22 chunks). */
 #define PART_CHUNKS 16
 #define TILES_PER_CHUNK 2

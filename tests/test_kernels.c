@@ -140,6 +140,62 @@ static void test_linear_wrappers_training_shapes(void **state)
         }
 }
 
+/* The column-window kernels of the training step's column job: a batch cut
+ * into windows at any columns (not only multiples of a vector) gives the
+ * bits of the whole batch at once, with every kernel, for odd batch sizes
+ * and shapes; the loss gradient is still divided by the whole batch. */
+static void test_column_windows(void **state)
+{
+    (void)state;
+    const kernel_impl *ks[8];
+    int nk = kernel_list(ks, 8);
+    const int batches[] = {1, 5, 17, 33, 61, 100};
+    enum { C = 23, OC = 13, K = 10 };
+    rng r;
+    rng_seed(&r, 11);
+    for (int bi = 0; bi < 6; bi++) {
+        int B = batches[bi];
+        size_t nx = (size_t)C * B, no = (size_t)OC * B, nl = (size_t)K * B;
+        float *xT = randbuf(&r, nx, 0.3f), *w = randbuf(&r, (size_t)OC * C, 0);
+        float *b = randbuf(&r, OC, 0), *dyT = randbuf(&r, no, 0), *lg = randbuf(&r, nl, 0);
+        float *o1 = malloc(no * 4), *o2 = malloc(no * 4), *d1 = malloc(nx * 4), *d2 = malloc(nx * 4);
+        float *lp1 = malloc(nl * 4), *lp2 = malloc(nl * 4), *g1 = malloc(nl * 4),
+              *g2 = malloc(nl * 4), *r1 = malloc(nx * 4), *r2 = malloc(nx * 4);
+        unsigned char *lab = malloc((size_t)B);
+        for (int i = 0; i < B; i++)
+            lab[i] = (unsigned char)rng_below(&r, K);
+        for (int k = 0; k < nk; k++) {
+            linear_forward(ks[k]->gemm, o1, xT, w, b, B, C, OC, 1, 0, OC);
+            linear_backward_input(ks[k]->gemm, d1, dyT, w, xT, B, C, OC, 0, C);
+            logsoftmax_forward(lp1, lg, B, K);
+            logsoftmax_nll_backward(g1, lp1, lab, B, K, 0.1f);
+            memcpy(r1, xT, nx * 4);
+            ks[k]->dropout(r1, B, 0, C, 0, B, 777, 20000, 1.25f);
+            memset(o2, 0xff, no * 4), memset(d2, 0xff, nx * 4);
+            memset(lp2, 0xff, nl * 4), memset(g2, 0xff, nl * 4);
+            memcpy(r2, xT, nx * 4);
+            const int cuts[] = {3, 3, 11, 12, 20, 29, 40, 57, 80};
+            for (int c = 0, j0 = 0; c <= 9; c++) {
+                int j1 = c < 9 && cuts[c] < B ? cuts[c] : B;
+                j1 = j1 < j0 ? j0 : j1;
+                linear_forward_cols(ks[k]->gemm, o2, xT, w, b, B, j0, j1, C, OC, 1);
+                linear_backward_input_cols(ks[k]->gemm, d2, dyT, w, xT, B, j0, j1, C, OC);
+                logsoftmax_forward_cols(lp2, lg, B, j0, j1, K);
+                logsoftmax_nll_backward_cols(g2, lp2, lab, B, j0, j1, K, 0.1f);
+                ks[k]->dropout(r2, B, 0, C, j0, j1, 777, 20000, 1.25f);
+                j0 = j1;
+            }
+            assert_same(o1, o2, no, "linear_forward_cols");
+            assert_same(d1, d2, nx, "linear_backward_input_cols");
+            assert_same(lp1, lp2, nl, "logsoftmax_forward_cols");
+            assert_same(g1, g2, nl, "logsoftmax_nll_backward_cols");
+            assert_same(r1, r2, nx, "dropout by columns");
+        }
+        free(xT), free(w), free(b), free(dyT), free(lg), free(o1), free(o2), free(d1), free(d2);
+        free(lp1), free(lp2), free(g1), free(g2), free(r1), free(r2), free(lab);
+    }
+}
+
 static void test_adam_impls(void **state)
 {
     (void)state;
@@ -382,6 +438,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_all_impls),
         cmocka_unit_test(test_linear_wrappers_training_shapes),
+        cmocka_unit_test(test_column_windows),
         cmocka_unit_test(test_adam_impls),
         cmocka_unit_test(test_normalize_and_transpose),
         cmocka_unit_test(test_warp_impls),

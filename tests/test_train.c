@@ -83,7 +83,7 @@ static void test_same_bits_any_threads_any_kernel(void **state)
     mlp_free(&a);
 }
 
-/* train_run fuses Adam into the backward jobs; a plain loop of backward
+/* train_run fuses Adam into the weight gradients' job; a plain loop of backward
  * then a separate Adam pass must give the same bits. */
 static void test_fused_update_same_as_separate(void **state)
 {
