@@ -32,11 +32,14 @@ static float *buf(size_t n)
 }
 
 
+/* The recipe's layers. */
+enum { L = 4 };
+
 /* Job times per step of one epoch of the recipe (after 100 steps of warm-up)
  * on `threads` threads with kernel k; a markdown row per job. */
 static int step_breakdown(const idx_set *d, const kernel_impl *k, int threads, double *row)
 {
-    enum { L = 4, STEPS = 938, WARM = 100, BS = 64 };
+    enum { STEPS = 938, WARM = 100, BS = 64 };
     fm_err e;
     mlp net;
     mlp_work w;
@@ -116,8 +119,8 @@ static int step_table(const char *images)
                                  "layers 2-4 forward, loss gradient, input gradients, by columns",
                                  "weight gradients and Adam, all layers, by rows",
                                  "between jobs (loss, Adam set-up)", "one step"};
-    static const int slot[] = {0, 1, 2, 5, 9, 10};
-    enum { ROWS = 11, COLS = 4 };
+    static const int slot[] = {0, 1, 2, 1 + L, 1 + 2 * L, 2 + 2 * L};
+    enum { ROWS = 3 + 2 * L, COLS = 4 };
     double t[COLS][ROWS];
     const kernel_impl *ks[8];
     int nk = kernel_list(ks, 8), col = 0;

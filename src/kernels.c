@@ -217,20 +217,26 @@ void transpose_ref(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds, i
                     dst[c * ldd + r] = src[r * lds + c];
 }
 
+/* The forward GEMM on columns [j0, j1) of a batch of B:
+ * xT (C, B), w (OC, C), b (OC), outT (OC, B). */
+static gemm_op forward_op(float *outT, const float *xT, const float *w, const float *b, int B,
+                          int j0, int j1, int C, int OC, int relu)
+{
+    return (gemm_op){.M = OC, .N = j1 - j0, .K = C, .a = w, .a_rs = C, .a_ks = 1, .b = xT + j0,
+                     .ldb = B, .c = outT + j0, .ldc = B, .bias = b, .relu = relu};
+}
+
 void linear_forward(gemm_fn gemm, float *outT, const float *xT, const float *w, const float *b,
                     int B, int C, int OC, int relu, int r0, int r1)
 {
-    // xT (C, B), w (OC, C), b (OC), outT (OC, B)
-    gemm_op op = {.M = OC, .N = B, .K = C, .a = w, .a_rs = C, .a_ks = 1, .b = xT, .ldb = B,
-                  .c = outT, .ldc = B, .bias = b, .relu = relu};
+    gemm_op op = forward_op(outT, xT, w, b, B, 0, B, C, OC, relu);
     gemm(&op, r0, r1);
 }
 
 void linear_forward_cols(gemm_fn gemm, float *outT, const float *xT, const float *w,
                          const float *b, int B, int j0, int j1, int C, int OC, int relu)
 {
-    gemm_op op = {.M = OC, .N = j1 - j0, .K = C, .a = w, .a_rs = C, .a_ks = 1, .b = xT + j0,
-                  .ldb = B, .c = outT + j0, .ldc = B, .bias = b, .relu = relu};
+    gemm_op op = forward_op(outT, xT, w, b, B, j0, j1, C, OC, relu);
     if (j1 > j0)
         gemm(&op, 0, OC);
 }
@@ -260,21 +266,27 @@ void linear_backward_weights(gemm_fn gemm, float *dw, float *db, const float *dy
     }
 }
 
+/* The input gradient's GEMM on columns [j0, j1) of a batch of B: w (OC, C)
+ * read as w^T (C, OC); dyT (OC, B); dxT, maskT (C, B). */
+static gemm_op input_op(float *dxT, const float *dyT, const float *w, const float *maskT, int B,
+                        int j0, int j1, int C, int OC)
+{
+    return (gemm_op){.M = C, .N = j1 - j0, .K = OC, .a = w, .a_rs = 1, .a_ks = C, .b = dyT + j0,
+                     .ldb = B, .c = dxT + j0, .ldc = B, .mask = maskT ? maskT + j0 : NULL,
+                     .ldm = B};
+}
+
 void linear_backward_input(gemm_fn gemm, float *dxT, const float *dyT, const float *w,
                            const float *maskT, int B, int C, int OC, int r0, int r1)
 {
-    // w (OC, C) read as w^T (C, OC); dyT (OC, B); dxT, maskT (C, B)
-    gemm_op op = {.M = C, .N = B, .K = OC, .a = w, .a_rs = 1, .a_ks = C, .b = dyT, .ldb = B,
-                  .c = dxT, .ldc = B, .mask = maskT, .ldm = B};
+    gemm_op op = input_op(dxT, dyT, w, maskT, B, 0, B, C, OC);
     gemm(&op, r0, r1);
 }
 
 void linear_backward_input_cols(gemm_fn gemm, float *dxT, const float *dyT, const float *w,
                                 const float *maskT, int B, int j0, int j1, int C, int OC)
 {
-    gemm_op op = {.M = C, .N = j1 - j0, .K = OC, .a = w, .a_rs = 1, .a_ks = C, .b = dyT + j0,
-                  .ldb = B, .c = dxT + j0, .ldc = B, .mask = maskT ? maskT + j0 : NULL,
-                  .ldm = B};
+    gemm_op op = input_op(dxT, dyT, w, maskT, B, j0, j1, C, OC);
     if (j1 > j0)
         gemm(&op, 0, C);
 }

@@ -104,9 +104,8 @@ void mlp_init_params(mlp *m, rng *r)
  * samples of the batch) gives each thread one range of whole vectors. How
  * work is dealt never changes a result: each output element is computed
  * the same way by any thread. */
-enum { TASK_ROWS, TASK_COLS };
 typedef struct mlp_task {
-    int kind, l, r0, r1; /* rows [r0, r1) of layer l (TASK_COLS: columns) */
+    int l, r0, r1; /* rows [r0, r1) of layer l, or in the column job columns */
 } mlp_task;
 /* Chunks per thread per layer are at most this many, of at least
  * TILES_PER_CHUNK row tiles (a layer of 256 outputs is 22 chunks). */
@@ -119,9 +118,9 @@ static void plan_begin(mlp_work *w)
     w->ntasks = 0;
 }
 
-/* Thread t's share of `rows` rows of one kind of layer l, in chunks of
- * whole tiles. */
-static void plan_part(mlp_work *w, int T, int t, int kind, int l, int rows)
+/* Thread t's share of the `rows` rows of layer l, in chunks of whole
+ * tiles. */
+static void plan_part(mlp_work *w, int T, int t, int l, int rows)
 {
     int tiles = (rows + GEMM_ROW_TILE - 1) / GEMM_ROW_TILE, a, b;
     pool_chunk(tiles, T, t, 1, &a, &b);
@@ -131,7 +130,6 @@ static void plan_part(mlp_work *w, int T, int t, int kind, int l, int rows)
     for (int x = a; x < b; x += per) {
         int end = x + per < b ? x + per : b;
         mlp_task *k = &w->tasks[w->ntasks++];
-        k->kind = kind;
         k->l = l;
         k->r0 = x * GEMM_ROW_TILE;
         k->r1 = end * GEMM_ROW_TILE < rows ? end * GEMM_ROW_TILE : rows;
@@ -333,12 +331,11 @@ static float dropout_scale(float p)
 
 /* Inverted dropout of rows [r0, r1), columns [j0, j1) of layer l's output
  * (a hidden layer's), its mask drawn from the step's key and l. */
-static void dropout_out(const layer_ctx *c, int r0, int r1, int j0, int j1)
+static void dropout_out(const mlp_work *w, const kernel_impl *k, int l, int r0, int r1, int j0,
+                        int j1)
 {
-    const mlp_work *w = c->w;
-    c->k->dropout(w->actT[c->l + 1], w->B, r0, r1, j0, j1,
-                  w->dropout_key + (uint32_t)c->l * 0x632be59du, dropout_threshold(w->dropout),
-                  dropout_scale(w->dropout));
+    k->dropout(w->actT[l + 1], w->B, r0, r1, j0, j1, w->dropout_key + (uint32_t)l * 0x632be59du,
+               dropout_threshold(w->dropout), dropout_scale(w->dropout));
 }
 
 /* The team a plan is made for: the pool's, up to what w was sized for. */
@@ -368,7 +365,7 @@ static void forward_chunk(void *arg, int chunk, int thread)
     linear_forward(c->k->gemm, outT, xT, m->params + m->w_off[l],
                    m->params + m->b_off[l], B, C, OC, !last, r0, r1);
     if (w->training && !last && w->dropout > 0)
-        dropout_out(c, r0, r1, 0, B);
+        dropout_out(w, c->k, l, r0, r1, 0, B);
     if (w->training && !last) /* the batch-major copy the next weight gradient reads */
         c->k->transpose(w->act[l + 1] + r0, OC, outT + (size_t)r0 * B, B, r1 - r0, B);
 }
@@ -401,10 +398,8 @@ static void columns_chunk(void *arg, int chunk, int thread)
                             m->params + m->b_off[l], B, j0, j1, C, OC, !last);
         if (last)
             break;
-        if (w->dropout > 0) {
-            layer_ctx at = {m, w, k, l};
-            dropout_out(&at, 0, OC, j0, j1);
-        }
+        if (w->dropout > 0)
+            dropout_out(w, k, l, 0, OC, j0, j1);
         /* the batch-major copy the next weight gradient reads */
         k->transpose(w->act[l + 1] + (size_t)j0 * OC, OC, w->actT[l + 1] + j0, B, OC, j1 - j0);
     }
@@ -435,7 +430,7 @@ static void forward_rows(const mlp *m, mlp_work *w, pool *p, const kernel_impl *
     plan_begin(w);
     for (int t = 0; t < T; t++) {
         w->first[t] = w->ntasks;
-        plan_part(w, T, t, TASK_ROWS, l, m->width[l + 1]);
+        plan_part(w, T, t, l, m->width[l + 1]);
     }
     plan_end(w, T, p);
     run_job(w, 1 + l, p, w->ntasks, w->first, forward_chunk, &c);
@@ -451,7 +446,6 @@ static void columns(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k)
         mlp_task *task = &w->tasks[w->ntasks];
         w->first[t] = w->ntasks;
         pool_chunk(w->B, T, t, 16, &task->r0, &task->r1);
-        task->kind = TASK_COLS;
         task->l = 0;
         w->ntasks += task->r1 > task->r0;
     }
@@ -531,7 +525,7 @@ void mlp_backward(mlp *m, mlp_work *w, pool *p, const kernel_impl *k, const mlp_
     for (int t = 0; t < T; t++) {
         w->first[t] = w->ntasks;
         for (int l = 0; l < L; l++)
-            plan_part(w, T, t, TASK_ROWS, l, m->width[l + 1]);
+            plan_part(w, T, t, l, m->width[l + 1]);
     }
     plan_end(w, T, p);
     run_job(w, 1 + L, p, w->ntasks, w->first, weights_chunk, &c);
