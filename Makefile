@@ -59,7 +59,8 @@ TEST_NAMES := $(foreach t,$(TEST_ORDER),$(filter test_$(t),$(TEST_NAMES))) \
               $(filter-out $(TEST_ORDER:%=test_%),$(TEST_NAMES))
 TEST_BIN := $(TEST_NAMES:%=$(BUILD)/tests/%)
 # Development helpers linking the library (not installed).
-TOOL_BIN := $(BUILD)/tools/fmnist_predict $(BUILD)/tools/augment_sheet $(BUILD)/tools/gen_docs
+TOOL_BIN := $(BUILD)/tools/fmnist_predict $(BUILD)/tools/augment_sheet $(BUILD)/tools/gen_docs \
+            $(BUILD)/tools/augment_dump
 # The man page and the completions, made from the option table (cli.c).
 DOCS := $(BUILD)/doc/fmnist.1 $(BUILD)/doc/fmnist.bash $(BUILD)/doc/_fmnist
 

@@ -1,0 +1,145 @@
+#!/usr/bin/python3
+"""arch_check.py: would another network do better on people's pictures?
+
+Trains networks in PyTorch (a development tool; fmnist itself uses none) on
+the same augmented training images, and scores each on the development set
+as fmnist's classify prepares it and on the Fashion-MNIST test set:
+
+    make build/tools/augment_dump
+    /usr/bin/python3 tools/arch_check.py [--images N] [--seeds 1,2] [--nets mlp,cnn]
+
+- the images: N training images changed by `--augment default`
+  (build/tools/augment_dump, data seed 7): N = 600,000 is 10 epochs' worth;
+- the development set: what `fmnist classify --show` shows the network for each
+  of tests/fixtures/devset*/ (the preprocessing does not depend on the model);
+- the recipe, for every network: AdamW (lr 0.001, weight decay 0.05), batch 64,
+  cosine schedule, label smoothing 0.1, inputs scaled to [-1, 1] as fmnist's.
+
+Networks: mlp is fmnist's 784-256-128-64-10; cnn has two 5x5 convolutions
+(16 and 32 channels, each with ReLU and 2x2 max pooling) before 64 hidden
+units; cnn3 the same with 3x3 convolutions; cnnt 3x3 with 8 and 16 channels.
+"""
+import argparse
+import gzip
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = "/usr/share/datasets/fashion-mnist"
+
+
+def conv_net(c1, c2, k, hidden):
+    return nn.Sequential(
+        nn.Conv2d(1, c1, k, padding=k // 2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, k, padding=k // 2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(c2 * 49, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+
+
+NETS = {
+    "mlp": lambda: nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(),
+                                 nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 64),
+                                 nn.ReLU(), nn.Linear(64, 10)),
+    "cnn": lambda: conv_net(16, 32, 5, 64),
+    "cnn3": lambda: conv_net(16, 32, 3, 64),
+    "cnnt": lambda: conv_net(8, 16, 3, 64),
+}
+
+
+def scaled(a):
+    return torch.from_numpy(np.array(a, dtype=np.float32)).div(255).sub(0.5).div(0.5)
+
+
+def devset(fmnist, model, tmp):
+    """The 28x28 images classify gives the network, and their labels."""
+    paths, labels = [], []
+    for part in ("devset", "devset-npm"):
+        d = os.path.join(TOP, "tests", "fixtures", part)
+        with open(os.path.join(d, "labels.tsv")) as f:
+            head = f.readline().rstrip("\n").split("\t")
+            for line in f:
+                if line.strip():
+                    row = dict(zip(head, line.rstrip("\n").split("\t")))
+                    paths.append(os.path.join(d, row["file"]))
+                    labels.append(int(row["label"]))
+    subprocess.run([fmnist, "classify", "--model", model, "--show",
+                    os.path.join(tmp, "%d.png")] + paths, check=True, capture_output=True)
+    from PIL import Image
+    seen = []
+    for i in range(len(paths)):
+        a = np.array(Image.open(os.path.join(tmp, "%d.png" % (i + 1))).convert("L"))
+        seen.append(a[5::10, 5::10])  # --show enlarges 10x, each pixel a 10x10 block
+    return scaled(np.array(seen).reshape(-1, 1, 28, 28)), torch.tensor(labels)
+
+
+def test_set():
+    def raw(name, offset):
+        with gzip.open(os.path.join(DATA, name)) as f:
+            return np.frombuffer(f.read(), dtype=np.uint8, offset=offset)
+    x = raw("t10k-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28)
+    y = raw("t10k-labels-idx1-ubyte.gz", 8).astype(np.int64)
+    return scaled(x), torch.from_numpy(y)
+
+
+def train(net, seed, x, y, batch=64):
+    torch.manual_seed(seed)
+    m = NETS[net]()
+    steps = len(y) // batch
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=0.05)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    for s in range(steps):
+        xb = scaled(x[s * batch:(s + 1) * batch])
+        yb = torch.from_numpy(y[s * batch:(s + 1) * batch].astype(np.int64))
+        loss = F.cross_entropy(m(xb), yb, label_smoothing=0.1)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    return m.eval()
+
+
+def accuracy(m, x, y):
+    with torch.no_grad():
+        return 100 * (m(x).argmax(1) == y).float().mean().item()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--fmnist", default=os.path.join(TOP, "fmnist"))
+    ap.add_argument("--dump", default=os.path.join(TOP, "build", "tools", "augment_dump"))
+    ap.add_argument("--model", default=os.path.join(TOP, "fmnist.model"),
+                    help="any model file: classify needs one to run")
+    ap.add_argument("--images", type=int, default=600000)
+    ap.add_argument("--seeds", default="1,2")
+    ap.add_argument("--nets", default="mlp,cnn")
+    a = ap.parse_args()
+    for net in a.nets.split(","):
+        if net not in NETS:
+            sys.exit("arch_check: unknown network %s (%s)" % (net, ", ".join(NETS)))
+    with tempfile.TemporaryDirectory() as tmp:
+        xs, ys = os.path.join(tmp, "x.u8"), os.path.join(tmp, "y.u8")
+        subprocess.run([a.dump, str(a.images), "7", xs, ys], check=True)
+        x = np.fromfile(xs, dtype=np.uint8).reshape(-1, 1, 28, 28)
+        y = np.fromfile(ys, dtype=np.uint8)
+        dx, dy = devset(a.fmnist, a.model, tmp)
+    tx, ty = test_set()
+    print("| network | seed | development set % | test % | seconds |")
+    print("|---|---:|---:|---:|---:|")
+    for net in a.nets.split(","):
+        for seed in (int(s) for s in a.seeds.split(",")):
+            t0 = time.time()
+            m = train(net, seed, x, y)
+            print("| %s | %d | %.1f | %.2f | %.0f |" % (net, seed, accuracy(m, dx, dy),
+                                                     accuracy(m, tx, ty), time.time() - t0),
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
