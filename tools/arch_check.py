@@ -13,7 +13,8 @@ as fmnist's classify prepares it and on the Fashion-MNIST test set:
 - the development set: what `fmnist classify --show` shows the network for each
   of tests/fixtures/devset*/ (the preprocessing does not depend on the model);
 - the recipe, for every network: AdamW (lr 0.001, weight decay 0.05), batch 64,
-  cosine schedule, label smoothing 0.1, inputs scaled to [-1, 1] as fmnist's.
+  cosine schedule, label smoothing 0.1, inputs scaled to [-1, 1] as fmnist's;
+  --ema D also evaluates a moving average of the weights, as fmnist's --ema.
 
 Networks: mlp is fmnist's 784-256-128-64-10; cnn has two 5x5 convolutions
 (16 and 32 channels, each with ReLU and 2x2 max pooling) before 64 hidden
@@ -59,7 +60,7 @@ def scaled(a):
 
 def devset(fmnist, model, tmp):
     """The 28x28 images classify gives the network, and their labels."""
-    paths, labels = [], []
+    paths, labels, styles = [], [], []
     for part in ("devset", "devset-npm"):
         d = os.path.join(TOP, "tests", "fixtures", part)
         with open(os.path.join(d, "labels.tsv")) as f:
@@ -69,6 +70,7 @@ def devset(fmnist, model, tmp):
                     row = dict(zip(head, line.rstrip("\n").split("\t")))
                     paths.append(os.path.join(d, row["file"]))
                     labels.append(int(row["label"]))
+                    styles.append(row["style"])
     subprocess.run([fmnist, "classify", "--model", model, "--show",
                     os.path.join(tmp, "%d.png")] + paths, check=True, capture_output=True)
     from PIL import Image
@@ -76,7 +78,7 @@ def devset(fmnist, model, tmp):
     for i in range(len(paths)):
         a = np.array(Image.open(os.path.join(tmp, "%d.png" % (i + 1))).convert("L"))
         seen.append(a[5::10, 5::10])  # --show enlarges 10x, each pixel a 10x10 block
-    return scaled(np.array(seen).reshape(-1, 1, 28, 28)), torch.tensor(labels)
+    return scaled(np.array(seen).reshape(-1, 1, 28, 28)), torch.tensor(labels), styles
 
 
 def test_set():
@@ -88,9 +90,10 @@ def test_set():
     return scaled(x), torch.from_numpy(y)
 
 
-def train(net, seed, x, y, batch=64):
+def train(net, seed, x, y, ema, batch=64):
     torch.manual_seed(seed)
     m = NETS[net]()
+    avg = [p.detach().clone() for p in m.parameters()]
     steps = len(y) // batch
     opt = torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=0.05)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
@@ -102,12 +105,30 @@ def train(net, seed, x, y, batch=64):
         loss.backward()
         opt.step()
         sched.step()
+        if ema:
+            with torch.no_grad():
+                for a, p in zip(avg, m.parameters()):
+                    a.mul_(ema).add_(p, alpha=1 - ema)
+    if ema:
+        with torch.no_grad():
+            for a, p in zip(avg, m.parameters()):
+                p.copy_(a)
     return m.eval()
 
 
 def accuracy(m, x, y):
     with torch.no_grad():
         return 100 * (m(x).argmax(1) == y).float().mean().item()
+
+
+def by_style(m, x, y, styles, names):
+    with torch.no_grad():
+        right = (m(x).argmax(1) == y).tolist()
+    out = []
+    for name in names:
+        got = [r for r, s in zip(right, styles) if s == name]
+        out.append(100 * sum(got) / len(got) if got else float("nan"))
+    return out
 
 
 def main():
@@ -119,6 +140,8 @@ def main():
     ap.add_argument("--images", type=int, default=600000)
     ap.add_argument("--seeds", default="1,2")
     ap.add_argument("--nets", default="mlp,cnn")
+    ap.add_argument("--ema", type=float, default=0,
+                    help="evaluate a moving average of the weights (decay per step, as --ema)")
     a = ap.parse_args()
     for net in a.nets.split(","):
         if net not in NETS:
@@ -128,16 +151,18 @@ def main():
         subprocess.run([a.dump, str(a.images), "7", xs, ys], check=True)
         x = np.fromfile(xs, dtype=np.uint8).reshape(-1, 1, 28, 28)
         y = np.fromfile(ys, dtype=np.uint8)
-        dx, dy = devset(a.fmnist, a.model, tmp)
+        dx, dy, styles = devset(a.fmnist, a.model, tmp)
     tx, ty = test_set()
-    print("| network | seed | development set % | test % | seconds |")
-    print("|---|---:|---:|---:|---:|")
+    names = sorted(set(styles))
+    print("| network | seed | development set % | " + " | ".join(names) + " | test % | seconds |")
+    print("|---|---:|---:|" + "---:|" * len(names) + "---:|---:|")
     for net in a.nets.split(","):
         for seed in (int(s) for s in a.seeds.split(",")):
             t0 = time.time()
-            m = train(net, seed, x, y)
-            print("| %s | %d | %.1f | %.2f | %.0f |" % (net, seed, accuracy(m, dx, dy),
-                                                     accuracy(m, tx, ty), time.time() - t0),
+            m = train(net, seed, x, y, a.ema)
+            cols = " | ".join("%.1f" % v for v in by_style(m, dx, dy, styles, names))
+            print("| %s | %d | %.1f | %s | %.2f | %.0f |" % (net, seed, accuracy(m, dx, dy), cols,
+                                                           accuracy(m, tx, ty), time.time() - t0),
                   flush=True)
 
 
