@@ -2,6 +2,9 @@
  * per kernel implementation, against this core's measured FMA peak.
  * Times are the minimum over repetitions (robust to a busy machine).
  *   build/bench/bench_kernels [impl...]
+ *   build/bench/bench_kernels --conv [impl...]   the same for two small
+ *       convolutional networks (docs/pictures.md), each convolution a GEMM
+ *       over its input's patches
  *   build/bench/bench_kernels --peak N        the FMA peak of N threads
  *   build/bench/bench_kernels --step IMAGES   where a training step's time
  *       goes, job by job, on 1 and 2 threads with the two fastest kernels:
@@ -152,24 +155,29 @@ static int step_table(const char *images)
     return 0;
 }
 
-/* The GFLOP/s of each GEMM shape of a training step, per kernel. */
-static void gemm_table(const kernel_impl *const *ks, int nk)
+/* One layer's GEMMs: out (OC, N) = w (OC, C) x (C, N); N is the batch, or
+ * for a convolution the batch times the output's positions (x: the
+ * image's patches, C = channels x kernel area). dx: the input gradient is
+ * computed too (not for a network's first layer). */
+typedef struct layer_shape {
+    const char *name;
+    int C, OC, N, dx;
+} layer_shape;
+
+/* The GFLOP/s of each GEMM of one training step of the network made of
+ * these layers, per kernel, and of the whole step. */
+static void gemm_table(const kernel_impl *const *ks, int nk, const layer_shape *ls, int nl)
 {
-    const int widths[] = {784, 256, 128, 64, 10};
-    const int B = 64;
-    unsigned st = fp_flush_denormals();
-    printf("FMA peak, one core: %.1f GFLOP/s (AVX2), %.1f GFLOP/s (AVX-512)\n",
-           peak_gflops_avx2(0.2), peak_gflops_avx512(0.2));
-    printf("%-8s %-22s %10s %10s\n", "kernel", "shape", "us", "GFLOP/s");
+    printf("%-8s %-34s %10s %10s\n", "kernel", "shape", "us", "GFLOP/s");
     for (int k = 0; k < nk; k++) {
         double total_flop = 0, total_s = 0;
-        for (int l = 0; l < 4; l++) {
-            int C = widths[l], OC = widths[l + 1];
+        for (int l = 0; l < nl; l++) {
+            int C = ls[l].C, OC = ls[l].OC, B = ls[l].N;
             float *w = buf((size_t)OC * C), *b = buf((size_t)OC), *xT = buf((size_t)C * B);
             float *x = buf((size_t)B * C), *outT = buf((size_t)OC * B), *dyT = buf((size_t)OC * B);
             float *dw = buf((size_t)OC * C), *db = buf((size_t)OC), *dxT = buf((size_t)C * B);
             for (int op = 0; op < 3; op++) {
-                if (op == 2 && l == 0)
+                if (op == 2 && !ls[l].dx)
                     continue;
                 double flop = 2.0 * B * C * OC, best = 1e9;
                 int reps = (int)(2e8 / flop) + 3;
@@ -185,9 +193,10 @@ static void gemm_table(const kernel_impl *const *ks, int nk)
                     best = t < best ? t : best;
                 }
                 static const char *names[] = {"forward", "weight grad", "input grad"};
-                char shape[64];
-                snprintf(shape, sizeof shape, "%s %dx%d", names[op], OC, C);
-                printf("%-8s %-22s %10.2f %10.1f\n", ks[k]->name, shape, best * 1e6,
+                char shape[80];
+                snprintf(shape, sizeof shape, "%s%s%s %dx%d", ls[l].name, *ls[l].name ? " " : "",
+                         names[op], OC, C);
+                printf("%-8s %-34s %10.2f %10.1f\n", ks[k]->name, shape, best * 1e6,
                        flop / best * 1e-9);
                 total_flop += flop;
                 total_s += best;
@@ -195,11 +204,25 @@ static void gemm_table(const kernel_impl *const *ks, int nk)
             free(w), free(b), free(xT), free(x), free(outT), free(dyT), free(dw), free(db),
                 free(dxT);
         }
-        printf("%-8s %-22s %10.2f %10.1f\n", ks[k]->name, "one step, all GEMMs", total_s * 1e6,
+        printf("%-8s %-34s %10.2f %10.1f\n", ks[k]->name, "one step, all GEMMs", total_s * 1e6,
                total_flop / total_s * 1e-9);
     }
-    fp_restore(st);
 }
+
+/* fmnist's network, batch 64. */
+static const layer_shape mlp_layers[] = {
+    {"", 784, 256, 64, 0}, {"", 256, 128, 64, 1}, {"", 128, 64, 64, 1}, {"", 64, 10, 64, 1}};
+/* --conv: two small convolutional networks (docs/pictures.md: what would
+ * reach 75%), batch 64, each convolution a GEMM over its input's patches
+ * (same padding; 2x2 max pooling after each, not timed). */
+static const layer_shape conv3_layers[] = {{"conv 3x3", 9, 16, 28 * 28 * 64, 0},
+                                           {"conv 3x3", 16 * 9, 32, 14 * 14 * 64, 1},
+                                           {"linear", 32 * 49, 64, 64, 1},
+                                           {"linear", 64, 10, 64, 1}};
+static const layer_shape conv5_layers[] = {{"conv 5x5", 25, 16, 28 * 28 * 64, 0},
+                                           {"conv 5x5", 16 * 25, 32, 14 * 14 * 64, 1},
+                                           {"linear", 32 * 49, 64, 64, 1},
+                                           {"linear", 64, 10, 64, 1}};
 
 /* Adam with and without flush-to-zero, half its moments subnormal. */
 static void adam_subnormals(void)
@@ -248,7 +271,11 @@ int main(int argc, char **argv)
     if (argc == 3 && !strcmp(argv[1], "--step"))
         return step_table(argv[2]);
     const kernel_impl *ks[8];
-    int nk = 0;
+    int nk = 0, conv = argc > 1 && !strcmp(argv[1], "--conv");
+    if (conv) {
+        argv++;
+        argc--;
+    }
     if (argc > 1) {
         for (int i = 1; i < argc && nk < 8; i++)
             if ((ks[nk] = kernel_find(argv[i])))
@@ -258,7 +285,19 @@ int main(int argc, char **argv)
         if (nk > 2)
             nk = 2; /* the two fastest */
     }
-    gemm_table(ks, nk);
-    adam_subnormals();
+    unsigned st = fp_flush_denormals();
+    printf("FMA peak, one core: %.1f GFLOP/s (AVX2), %.1f GFLOP/s (AVX-512)\n",
+           peak_gflops_avx2(0.2), peak_gflops_avx512(0.2));
+    if (conv) {
+        printf("the 3x3 network (1-16-32 channels, 64 hidden)\n");
+        gemm_table(ks, nk, conv3_layers, 4);
+        printf("the 5x5 network (1-16-32 channels, 64 hidden)\n");
+        gemm_table(ks, nk, conv5_layers, 4);
+    } else {
+        gemm_table(ks, nk, mlp_layers, 4);
+    }
+    fp_restore(st);
+    if (!conv)
+        adam_subnormals();
     return 0;
 }
