@@ -10,6 +10,7 @@ as fmnist's classify prepares it and on the Fashion-MNIST test set:
 
 - the images: N training images changed by `--augment default`
   (build/tools/augment_dump, data seed 7): N = 600,000 is 10 epochs' worth;
+  the test set is read from $FMNIST_DATA, else Debian's data set;
 - the development set: what `fmnist classify --show` shows the network for each
   of tests/fixtures/devset*/ (the preprocessing does not depend on the model);
 - the recipe, for every network: AdamW (lr 0.001, weight decay 0.05), batch 64,
@@ -34,7 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = "/usr/share/datasets/fashion-mnist"
+DATA = os.environ.get("FMNIST_DATA", "/usr/share/datasets/fashion-mnist")
 
 
 def conv_net(c1, c2, k, hidden):
@@ -77,7 +78,10 @@ def devset(fmnist, model, tmp):
     seen = []
     for i in range(len(paths)):
         a = np.array(Image.open(os.path.join(tmp, "%d.png" % (i + 1))).convert("L"))
-        seen.append(a[5::10, 5::10])  # --show enlarges 10x, each pixel a 10x10 block
+        blocks = a.reshape(28, 10, 28, 10)  # --show enlarges 10x: a pixel, a 10x10 block
+        if (blocks.min(axis=(1, 3)) != blocks.max(axis=(1, 3))).any():
+            sys.exit("arch_check: %s: --show no longer writes 10x10 blocks" % paths[i])
+        seen.append(a[5::10, 5::10])
     return scaled(np.array(seen).reshape(-1, 1, 28, 28)), torch.tensor(labels), styles
 
 
