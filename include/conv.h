@@ -1,0 +1,55 @@
+/* conv.h: the data movement of a convolutional layer, around the GEMM
+ * kernels of kernels.h (docs/pictures.md: a small convolutional network is
+ * what would take people's pictures past 75%; these are its first parts).
+ *
+ * Layout. A batch of B images of C channels, H x W, is feature-major as
+ * every activation in fmnist: xT (C, H, W, B), element [c][y][x][b], so a
+ * layer's input is the (C*H*W, B) matrix the linear kernels take.
+ *
+ * A k x k convolution (k odd, "same" padding k/2, stride 1) is one GEMM over
+ * the input's patches: pT (C*k*k, H*W*B), row (c, ky, kx), column (y, x, b),
+ * holding x[c][y + ky - k/2][x + kx - k/2][b], or 0 outside the image. With
+ * w (OC, C*k*k) as PyTorch stores a Conv2d weight (OC, C, k, k):
+ *     forward         outT (OC, H*W*B) = w pT + b   linear_forward, B' = H*W*B
+ *     weight gradient dw = dyT p                    linear_backward_weights
+ *                     (p (H*W*B, C*k*k): pT transposed)
+ *     input gradient  dpT = w^T dyT                 linear_backward_input
+ *                     then dxT = conv_patches_sum(dpT)
+ * So each output element is the GEMM's one chain of fused multiply-adds
+ * over (c, ky, kx) (or, for the weight gradient, over (y, x, b)), and the
+ * kernels' exactness contract carries over: test_conv checks every element
+ * against a direct convolution written as that chain. The padding's zeros
+ * change no sum: fmaf(w, 0, s) is s, and a chain starting from +0 never
+ * holds -0.
+ *
+ * Each function computes a window of rows or channels, so threads can
+ * share a layer as they share a linear one, each writing its own rows. */
+#ifndef FMNIST_CONV_H
+#define FMNIST_CONV_H
+
+#include <stdint.h>
+
+/* Rows [r0, r1) of pT (C*k*k, H*W*B) from xT (C, H, W, B). */
+void conv_patches(float *pT, const float *xT, int H, int W, int k, int B, int r0,
+                  int r1);
+
+/* The input gradient from the patches' gradient dpT (C*k*k, H*W*B): each
+ * element of dxT (C, H, W, B) is the sum of the patch elements that copied
+ * it, added in the order of (ky, kx) to a sum starting at +0. Channels
+ * [c0, c1). */
+void conv_patches_sum(float *dxT, const float *dpT, int H, int W, int k, int B, int c0,
+                      int c1);
+
+/* 2x2 max pooling, stride 2 (H and W even): outT (C, H/2, W/2, B), each the
+ * largest of its four inputs taken in the order (0,0), (0,1), (1,0), (1,1),
+ * a later one only when greater or NaN (as PyTorch's max_pool2d); arg
+ * (C, H/2, W/2, B) records which (0..3). Channels [c0, c1). */
+void maxpool2_forward(float *outT, uint8_t *arg, const float *xT, int H, int W, int B, int c0,
+                      int c1);
+
+/* Its gradient: dxT (C, H, W, B) gets each output's gradient at the input
+ * arg names, 0 at the other three. Channels [c0, c1). */
+void maxpool2_backward(float *dxT, const float *doutT, const uint8_t *arg, int H, int W, int B,
+                       int c0, int c1);
+
+#endif

@@ -1,0 +1,227 @@
+/* test_conv.c: a convolutional layer made of conv.h's patches and pooling
+ * and kernels.h's GEMMs gives, bit for bit, a direct convolution written
+ * as the kernels' chain of fused multiply-adds: forward, weight gradient and
+ * input gradient, with every kernel implementation, and computed in
+ * windows of rows or channels as threads would. And max pooling's values,
+ * ties, NaN and gradient. */
+#include "testutil.h"
+
+#include <math.h>
+
+#include "conv.h"
+#include "kernels.h"
+#include "rng.h"
+
+static float *randbuf(rng *r, size_t n)
+{
+    float *p = malloc(n * sizeof *p + 64);
+    for (size_t i = 0; i < n; i++)
+        p[i] = 4.0f * rng_uniform(r) - 2.0f;
+    return p;
+}
+
+static void assert_same(const float *a, const float *b, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof *a))
+            fail_msg("%s: element %zu differs: %a vs %a", what, i, (double)a[i], (double)b[i]);
+}
+
+/* x[c][y][x][b] of (C, H, W, B), 0 outside the image. */
+static float at(const float *xT, int C, int H, int W, int B, int c, int y, int x, int b)
+{
+    (void)C;
+    if (y < 0 || y >= H || x < 0 || x >= W)
+        return 0.0f;
+    return xT[(((size_t)c * H + y) * W + x) * B + b];
+}
+
+typedef struct layer {
+    int C, OC, H, W, k, B;
+    float *x, *w, *bias, *dy; /* input, weight (OC, C, k, k), bias, output gradient */
+} layer;
+
+/* The direct forward pass: one fmaf chain over (c, ky, kx), then the bias
+ * and ReLU as gemm_op's epilogue adds them. */
+static void direct_forward(const layer *L, float *out)
+{
+    int p = L->k / 2, K = L->C * L->k * L->k;
+    for (int o = 0; o < L->OC; o++)
+        for (int y = 0; y < L->H; y++)
+            for (int x = 0; x < L->W; x++)
+                for (int b = 0; b < L->B; b++) {
+                    float s = 0.0f;
+                    for (int r = 0; r < K; r++) {
+                        int c = r / (L->k * L->k), ky = r / L->k % L->k, kx = r % L->k;
+                        s = fmaf(L->w[(size_t)o * K + r],
+                                 at(L->x, L->C, L->H, L->W, L->B, c, y + ky - p, x + kx - p, b), s);
+                    }
+                    s = s + L->bias[o];
+                    out[(((size_t)o * L->H + y) * L->W + x) * L->B + b] = s > 0.0f ? s : 0.0f;
+                }
+}
+
+/* The direct weight gradient: for each weight, one chain over (y, x, b). */
+static void direct_weight_grad(const layer *L, float *dw)
+{
+    int p = L->k / 2, K = L->C * L->k * L->k;
+    for (int o = 0; o < L->OC; o++)
+        for (int r = 0; r < K; r++) {
+            int c = r / (L->k * L->k), ky = r / L->k % L->k, kx = r % L->k;
+            float s = 0.0f;
+            for (int y = 0; y < L->H; y++)
+                for (int x = 0; x < L->W; x++)
+                    for (int b = 0; b < L->B; b++)
+                        s = fmaf(L->dy[(((size_t)o * L->H + y) * L->W + x) * L->B + b],
+                                 at(L->x, L->C, L->H, L->W, L->B, c, y + ky - p, x + kx - p, b), s);
+            dw[(size_t)o * K + r] = s;
+        }
+}
+
+/* The direct input gradient: for each input element, the sum in (ky, kx)
+ * order of the chains over o at the outputs that read it. */
+static void direct_input_grad(const layer *L, float *dx)
+{
+    int p = L->k / 2, K = L->C * L->k * L->k;
+    for (int c = 0; c < L->C; c++)
+        for (int sy = 0; sy < L->H; sy++)
+            for (int sx = 0; sx < L->W; sx++)
+                for (int b = 0; b < L->B; b++) {
+                    float sum = 0.0f;
+                    for (int ky = 0; ky < L->k; ky++)
+                        for (int kx = 0; kx < L->k; kx++) {
+                            int y = sy - ky + p, x = sx - kx + p;
+                            if (y < 0 || y >= L->H || x < 0 || x >= L->W)
+                                continue;
+                            int r = (c * L->k + ky) * L->k + kx;
+                            float s = 0.0f;
+                            for (int o = 0; o < L->OC; o++)
+                                s = fmaf(L->w[(size_t)o * K + r],
+                                         L->dy[(((size_t)o * L->H + y) * L->W + x) * L->B + b], s);
+                            sum += s;
+                        }
+                    dx[(((size_t)c * L->H + sy) * L->W + sx) * L->B + b] = sum;
+                }
+}
+
+static void check_layer(const kernel_impl *ki, int C, int OC, int H, int W, int k, int B,
+                        int pieces)
+{
+    rng r;
+    rng_seed(&r, (uint64_t)(C * 1000 + OC * 100 + H * 10 + k + B));
+    layer L = {C, OC, H, W, k, B, NULL, NULL, NULL, NULL};
+    int K = C * k * k, N = H * W * B;
+    L.x = randbuf(&r, (size_t)C * N);
+    L.w = randbuf(&r, (size_t)OC * K);
+    L.bias = randbuf(&r, (size_t)OC);
+    L.dy = randbuf(&r, (size_t)OC * N);
+    float *pT = malloc((size_t)K * N * sizeof *pT), *p = malloc((size_t)K * N * sizeof *p);
+    float *out = malloc((size_t)OC * N * sizeof *out), *want = malloc((size_t)OC * N * sizeof *want);
+    float *dw = malloc((size_t)OC * K * sizeof *dw), *db = malloc((size_t)OC * sizeof *db);
+    float *dpT = malloc((size_t)K * N * sizeof *dpT), *dx = malloc((size_t)C * N * sizeof *dx);
+    float *wdw = malloc((size_t)OC * K * sizeof *wdw), *wdx = malloc((size_t)C * N * sizeof *wdx);
+    char what[128];
+    snprintf(what, sizeof what, "%s C=%d OC=%d %dx%d k=%d B=%d in %d", ki->name, C, OC, H, W, k,
+             B, pieces);
+    for (int i = 0; i < pieces; i++) /* the patches, row window by row window */
+        conv_patches(pT, L.x, H, W, k, B, K * i / pieces, K * (i + 1) / pieces);
+    linear_forward(ki->gemm, out, pT, L.w, L.bias, N, K, OC, 1, 0, OC);
+    direct_forward(&L, want);
+    assert_same(out, want, (size_t)OC * N, what);
+
+    transpose_ref(p, K, pT, N, K, N);
+    linear_backward_weights(ki->gemm, dw, db, L.dy, p, N, K, OC, 0, OC);
+    direct_weight_grad(&L, wdw);
+    assert_same(dw, wdw, (size_t)OC * K, what);
+
+    linear_backward_input(ki->gemm, dpT, L.dy, L.w, NULL, N, K, OC, 0, K);
+    for (int i = 0; i < pieces; i++) /* the sums, channel window by channel window */
+        conv_patches_sum(dx, dpT, H, W, k, B, C * i / pieces, C * (i + 1) / pieces);
+    direct_input_grad(&L, wdx);
+    assert_same(dx, wdx, (size_t)C * N, what);
+    free(L.x), free(L.w), free(L.bias), free(L.dy), free(pT), free(p), free(out), free(want);
+    free(dw), free(db), free(dpT), free(dx), free(wdw), free(wdx);
+}
+
+static void test_conv_layer_is_direct_convolution(void **state)
+{
+    (void)state;
+    const kernel_impl *ks[8];
+    int n = kernel_list(ks, 8);
+    for (int i = 0; i < n; i++) {
+        check_layer(ks[i], 1, 16, 28, 28, 3, 3, 1);  /* a first layer */
+        check_layer(ks[i], 3, 5, 6, 7, 3, 5, 2);     /* odd sizes, in windows */
+        check_layer(ks[i], 2, 3, 5, 4, 5, 2, 3);     /* 5x5 */
+        check_layer(ks[i], 2, 4, 2, 3, 5, 1, 2);     /* the kernel wider than the image */
+        check_layer(ks[i], 4, 7, 7, 7, 1, 9, 4);     /* 1x1 */
+    }
+}
+
+static void test_maxpool(void **state)
+{
+    (void)state;
+    enum { C = 2, H = 4, W = 6, B = 3 };
+    rng r;
+    rng_seed(&r, 5);
+    float *x = randbuf(&r, (size_t)C * H * W * B);
+    /* ties: channel 1, window (0, 0), sample 0: all four equal; sample 1:
+     * the second and fourth equal and largest; sample 2: a NaN third */
+    for (int i = 0; i < 4; i++) {
+        int y = i / 2, xx = i % 2;
+        float *e = x + (((size_t)1 * H + y) * W + xx) * B;
+        e[0] = 1.5f;
+        e[1] = (i == 1 || i == 3) ? 7.0f : -1.0f;
+        e[2] = i == 2 ? NAN : 0.25f;
+    }
+    float out[C * (H / 2) * (W / 2) * B], dout[C * (H / 2) * (W / 2) * B], dx[C * H * W * B];
+    uint8_t arg[C * (H / 2) * (W / 2) * B];
+    maxpool2_forward(out, arg, x, H, W, B, 0, 1); /* in two channel windows */
+    maxpool2_forward(out, arg, x, H, W, B, 1, C);
+    for (int c = 0; c < C; c++)
+        for (int y = 0; y < H / 2; y++)
+            for (int xx = 0; xx < W / 2; xx++)
+                for (int b = 0; b < B; b++) {
+                    size_t o = (((size_t)c * (H / 2) + y) * (W / 2) + xx) * B + b;
+                    float m = -INFINITY;
+                    int a = -1;
+                    for (int i = 0; i < 4; i++) {
+                        float v = x[(((size_t)c * H + 2 * y + i / 2) * W + 2 * xx + i % 2) * B + b];
+                        if (a < 0 || v > m || isnan(v)) {
+                            m = v;
+                            a = i;
+                        }
+                    }
+                    assert_int_equal(arg[o], a);
+                    assert_memory_equal(&out[o], &m, sizeof m);
+                }
+    size_t t = ((size_t)1 * (H / 2) * (W / 2)) * B; /* channel 1, window (0, 0) */
+    assert_int_equal(arg[t], 0);                     /* a tie: the first */
+    assert_int_equal(arg[t + 1], 1);                 /* the first of the two largest */
+    assert_int_equal(arg[t + 2], 2);                 /* NaN wins */
+    assert_true(isnan(out[t + 2]));
+
+    for (size_t i = 0; i < sizeof dout / sizeof *dout; i++)
+        dout[i] = (float)(i + 1);
+    memset(dx, 0xff, sizeof dx); /* every element must be written */
+    maxpool2_backward(dx, dout, arg, H, W, B, 0, C);
+    for (int c = 0; c < C; c++)
+        for (int y = 0; y < H; y++)
+            for (int xx = 0; xx < W; xx++)
+                for (int b = 0; b < B; b++) {
+                    size_t o = (((size_t)c * (H / 2) + y / 2) * (W / 2) + xx / 2) * B + b;
+                    int i = (y % 2) * 2 + xx % 2;
+                    float want = arg[o] == i ? dout[o] : 0.0f;
+                    float got = dx[(((size_t)c * H + y) * W + xx) * B + b];
+                    assert_memory_equal(&got, &want, sizeof got);
+                }
+    free(x);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv_layer_is_direct_convolution),
+        cmocka_unit_test(test_maxpool),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
