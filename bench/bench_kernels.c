@@ -24,6 +24,7 @@
 #include "pool.h"
 #include "rng.h"
 #include "clock.h"
+#include "conv.h"
 #include "peak.h"
 
 static float *buf(size_t n)
@@ -162,6 +163,7 @@ static int step_table(const char *images)
 typedef struct layer_shape {
     const char *name;
     int C, OC, N, dx;
+    int k, H; /* a convolution's kernel side and (square) image side; 0: linear */
 } layer_shape;
 
 /* The GFLOP/s of each GEMM of one training step of the network made of
@@ -211,18 +213,81 @@ static void gemm_table(const kernel_impl *const *ks, int nk, const layer_shape *
 
 /* fmnist's network, batch 64. */
 static const layer_shape mlp_layers[] = {
-    {"", 784, 256, 64, 0}, {"", 256, 128, 64, 1}, {"", 128, 64, 64, 1}, {"", 64, 10, 64, 1}};
+    {"", 784, 256, 64, 0, 0, 0}, {"", 256, 128, 64, 1, 0, 0}, {"", 128, 64, 64, 1, 0, 0},
+    {"", 64, 10, 64, 1, 0, 0}};
 /* --conv: two small convolutional networks (docs/pictures.md: what would
  * reach 75%), batch 64, each convolution a GEMM over its input's patches
  * (same padding; 2x2 max pooling after each, not timed). */
-static const layer_shape conv3_layers[] = {{"conv 3x3", 9, 16, 28 * 28 * 64, 0},
-                                           {"conv 3x3", 16 * 9, 32, 14 * 14 * 64, 1},
-                                           {"linear", 32 * 49, 64, 64, 1},
-                                           {"linear", 64, 10, 64, 1}};
-static const layer_shape conv5_layers[] = {{"conv 5x5", 25, 16, 28 * 28 * 64, 0},
-                                           {"conv 5x5", 16 * 25, 32, 14 * 14 * 64, 1},
-                                           {"linear", 32 * 49, 64, 64, 1},
-                                           {"linear", 64, 10, 64, 1}};
+static const layer_shape conv3_layers[] = {{"conv 3x3", 9, 16, 28 * 28 * 64, 0, 3, 28},
+                                           {"conv 3x3", 16 * 9, 32, 14 * 14 * 64, 1, 3, 14},
+                                           {"linear", 32 * 49, 64, 64, 1, 0, 0},
+                                           {"linear", 64, 10, 64, 1, 0, 0}};
+static const layer_shape conv5_layers[] = {{"conv 5x5", 25, 16, 28 * 28 * 64, 0, 5, 28},
+                                           {"conv 5x5", 16 * 25, 32, 14 * 14 * 64, 1, 5, 14},
+                                           {"linear", 32 * 49, 64, 64, 1, 0, 0},
+                                           {"linear", 64, 10, 64, 1, 0, 0}};
+
+/* The time of fn(arg) at its quickest over enough repetitions. */
+static double quickest(void (*fn)(const kernel_impl *, const layer_shape *, float *, float *,
+                                  uint8_t *, int),
+                       const kernel_impl *k, const layer_shape *l, float *a, float *b,
+                       uint8_t *arg, int which)
+{
+    double best = 1e9;
+    for (int r = 0; r < 20; r++) {
+        double t0 = clock_seconds();
+        fn(k, l, a, b, arg, which);
+        double t = clock_seconds() - t0;
+        best = t < best ? t : best;
+    }
+    return best;
+}
+
+/* One of a convolution's data movements (conv.h), for the whole batch. */
+static void conv_move(const kernel_impl *k, const layer_shape *l, float *a, float *b, uint8_t *arg,
+                      int which)
+{
+    int kk = l->k * l->k, cin = l->C / kk, H = l->H, B = l->N / (H * H);
+    if (which == 0)
+        conv_patches(a, b, H, H, l->k, B, 0, l->C);
+    else if (which == 1)
+        k->transpose(b, l->C, a, l->N, l->C, l->N);
+    else if (which == 2)
+        conv_patches_sum(b, a, H, H, l->k, B, 0, cin);
+    else if (which == 3)
+        maxpool2_forward(a, arg, b, H, H, B, 0, l->OC);
+    else
+        maxpool2_backward(b, a, arg, H, H, B, 0, l->OC);
+}
+
+/* What a training step of these layers spends moving data around the
+ * GEMMs: the patches, their transpose for the weight gradient, the input
+ * gradient's sums, and the pooling after each convolution, both ways. */
+static double conv_moves_table(const kernel_impl *k, const layer_shape *ls, int nl)
+{
+    static const char *names[] = {"patches", "patches transposed", "patch sums", "max pool",
+                                  "max pool gradient"};
+    double total = 0;
+    for (int l = 0; l < nl; l++) {
+        if (!ls[l].k)
+            continue;
+        size_t n = (size_t)ls[l].C * ls[l].N + (size_t)ls[l].OC * ls[l].N;
+        float *a = buf(n), *b = buf(n);
+        uint8_t *arg = calloc((size_t)ls[l].OC * ls[l].N, 1);
+        for (int which = 0; which < 5; which++) {
+            if (which == 2 && !ls[l].dx)
+                continue;
+            double t = quickest(conv_move, k, &ls[l], a, b, arg, which);
+            char shape[80];
+            snprintf(shape, sizeof shape, "%s %s", ls[l].name, names[which]);
+            printf("%-8s %-34s %10.2f\n", k->name, shape, t * 1e6);
+            total += t;
+        }
+        free(a), free(b), free(arg);
+    }
+    printf("%-8s %-34s %10.2f\n", k->name, "one step, all data movement", total * 1e6);
+    return total;
+}
 
 /* Adam with and without flush-to-zero, half its moments subnormal. */
 static void adam_subnormals(void)
@@ -291,8 +356,10 @@ int main(int argc, char **argv)
     if (conv) {
         printf("the 3x3 network (1-16-32 channels, 64 hidden)\n");
         gemm_table(ks, nk, conv3_layers, 4);
+        conv_moves_table(ks[0], conv3_layers, 4);
         printf("the 5x5 network (1-16-32 channels, 64 hidden)\n");
         gemm_table(ks, nk, conv5_layers, 4);
+        conv_moves_table(ks[0], conv5_layers, 4);
     } else {
         gemm_table(ks, nk, mlp_layers, 4);
     }
