@@ -350,6 +350,10 @@ int main(int argc, char **argv)
         if (nk > 2)
             nk = 2; /* the two fastest */
     }
+    if (nk == 0) {
+        fprintf(stderr, "bench_kernels: no kernel of that name runs here\n");
+        return 2;
+    }
     unsigned st = fp_flush_denormals();
     printf("FMA peak, one core: %.1f GFLOP/s (AVX2), %.1f GFLOP/s (AVX-512)\n",
            peak_gflops_avx2(0.2), peak_gflops_avx512(0.2));

@@ -19,8 +19,8 @@
  * over (c, ky, kx) (or, for the weight gradient, over (y, x, b)), and the
  * kernels' exactness contract carries over: test_conv checks every element
  * against a direct convolution written as that chain. The padding's zeros
- * change no sum: fmaf(w, 0, s) is s, and a chain starting from +0 never
- * holds -0.
+ * are part of the chain: fmaf(w, 0, s) is s only up to the sign of a zero
+ * s (and NaN for an infinite w), so no implementation may skip them.
  *
  * Each function computes a window of rows or channels, so threads can
  * share a layer as they share a linear one, each writing its own rows. */
@@ -48,7 +48,8 @@ void maxpool2_forward(float *outT, uint8_t *arg, const float *xT, int H, int W, 
                       int c1);
 
 /* Its gradient: dxT (C, H, W, B) gets each output's gradient at the input
- * arg names, 0 at the other three. Channels [c0, c1). */
+ * arg names, 0 at the other three (H and W even: with odd ones the last row
+ * or column would be left unwritten). Channels [c0, c1). */
 void maxpool2_backward(float *dxT, const float *doutT, const uint8_t *arg, int H, int W, int B,
                        int c0, int c1);
 

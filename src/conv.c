@@ -40,14 +40,16 @@ void conv_patches_sum(float *dxT, const float *dpT, int H, int W, int k, int B, 
                 /* input pixel (sy, sx) was copied to output position
                  * (sy - ky + p, sx - kx + p) of row (c, ky, kx) */
                 const float *src = dpT + ((size_t)(c * k + ky) * k + kx) * row;
+                int sx0 = kx - p > 0 ? kx - p : 0, sx1 = W + kx - p < W ? W + kx - p : W;
+                if (sx1 <= sx0) /* the image narrower than the kernel's reach */
+                    continue;
                 for (int sy = 0; sy < H; sy++) {
                     int y = sy - ky + p;
                     if (y < 0 || y >= H)
                         continue;
-                    int sx0 = kx - p > 0 ? kx - p : 0, sx1 = W + kx - p < W ? W + kx - p : W;
                     float *d = dst + (size_t)sy * line + (size_t)sx0 * B;
                     const float *s = src + (size_t)y * line + (size_t)(sx0 - kx + p) * B;
-                    for (size_t i = 0; i < (size_t)(sx1 > sx0 ? sx1 - sx0 : 0) * B; i++)
+                    for (size_t i = 0; i < (size_t)(sx1 - sx0) * B; i++)
                         d[i] += s[i];
                 }
             }

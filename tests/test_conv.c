@@ -116,7 +116,8 @@ static void check_layer(const kernel_impl *ki, int C, int OC, int H, int W, int 
     L.bias = randbuf(&r, (size_t)OC);
     L.dy = randbuf(&r, (size_t)OC * N);
     float *pT = malloc((size_t)K * N * sizeof *pT), *p = malloc((size_t)K * N * sizeof *p);
-    float *out = malloc((size_t)OC * N * sizeof *out), *want = malloc((size_t)OC * N * sizeof *want);
+    float *out = malloc((size_t)OC * N * sizeof *out);
+    float *want = malloc((size_t)OC * N * sizeof *want);
     float *dw = malloc((size_t)OC * K * sizeof *dw), *db = malloc((size_t)OC * sizeof *db);
     float *dpT = malloc((size_t)K * N * sizeof *dpT), *dx = malloc((size_t)C * N * sizeof *dx);
     float *wdw = malloc((size_t)OC * K * sizeof *wdw), *wdx = malloc((size_t)C * N * sizeof *wdx);
@@ -129,7 +130,7 @@ static void check_layer(const kernel_impl *ki, int C, int OC, int H, int W, int 
     direct_forward(&L, want);
     assert_same(out, want, (size_t)OC * N, what);
 
-    transpose_ref(p, K, pT, N, K, N);
+    ki->transpose(p, K, pT, N, K, N);
     linear_backward_weights(ki->gemm, dw, db, L.dy, p, N, K, OC, 0, OC);
     direct_weight_grad(&L, wdw);
     assert_same(dw, wdw, (size_t)OC * K, what);
@@ -154,7 +155,53 @@ static void test_conv_layer_is_direct_convolution(void **state)
         check_layer(ks[i], 2, 3, 5, 4, 5, 2, 3);     /* 5x5 */
         check_layer(ks[i], 2, 4, 2, 3, 5, 1, 2);     /* the kernel wider than the image */
         check_layer(ks[i], 4, 7, 7, 7, 1, 9, 4);     /* 1x1 */
+        check_layer(ks[i], 2, 3, 1, 1, 5, 3, 2);     /* images narrower than the reach */
+        check_layer(ks[i], 1, 2, 1, 3, 7, 2, 1);
+        check_layer(ks[i], 1, 2, 3, 1, 7, 2, 1);
+        check_layer(ks[i], 2, 2, 2, 1, 9, 1, 2);
+        check_layer(ks[i], 1, 1, 1, 1, 1, 1, 1);
     }
+}
+
+/* Each function writes its window's rows or channels and nothing else
+ * (threads share the buffers): everything outside stays as it was. */
+static void assert_untouched(const float *v, size_t from, size_t to, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((i < from || i >= to) && memcmp(&v[i], &(float){-7.0f}, sizeof *v))
+            fail_msg("%s: element %zu outside the window [%zu, %zu) was written", what, i, from,
+                     to);
+}
+
+static void test_windows_stay_inside(void **state)
+{
+    (void)state;
+    enum { C = 4, H = 4, W = 6, k = 3, B = 3, K = C * k * k, N = H * W * B };
+    rng r;
+    rng_seed(&r, 11);
+    float *x = randbuf(&r, (size_t)K * N), *out = malloc((size_t)K * N * sizeof *out);
+    uint8_t *arg = malloc((size_t)C * N);
+    size_t hw = (size_t)H * W * B, pooled = hw / 4;
+    for (int t = 0; t < 4; t++) {
+        for (size_t i = 0; i < (size_t)K * N; i++)
+            out[i] = -7.0f;
+        if (t == 0) { /* patch rows [5, 23) */
+            conv_patches(out, x, H, W, k, B, 5, 23);
+            assert_untouched(out, 5 * hw, 23 * hw, (size_t)K * N, "conv_patches");
+        } else if (t == 1) { /* input channels [1, 3) */
+            conv_patches_sum(out, x, H, W, k, B, 1, 3);
+            assert_untouched(out, 1 * hw, 3 * hw, (size_t)K * N, "conv_patches_sum");
+        } else if (t == 2) {
+            memset(arg, 0, (size_t)C * N);
+            maxpool2_forward(out, arg, x, H, W, B, 1, 3);
+            assert_untouched(out, 1 * pooled, 3 * pooled, (size_t)K * N, "maxpool2_forward");
+        } else {
+            memset(arg, 0, (size_t)C * N);
+            maxpool2_backward(out, x, arg, H, W, B, 1, 3);
+            assert_untouched(out, 1 * hw, 3 * hw, (size_t)K * N, "maxpool2_backward");
+        }
+    }
+    free(x), free(out), free(arg);
 }
 
 static void test_maxpool(void **state)
@@ -165,13 +212,15 @@ static void test_maxpool(void **state)
     rng_seed(&r, 5);
     float *x = randbuf(&r, (size_t)C * H * W * B);
     /* ties: channel 1, window (0, 0), sample 0: all four equal; sample 1:
-     * the second and fourth equal and largest; sample 2: a NaN third */
+     * the second and fourth equal and largest; sample 2: a NaN third. Window
+     * (0, 1), sample 0: NaNs second and fourth (the later one wins) */
     for (int i = 0; i < 4; i++) {
         int y = i / 2, xx = i % 2;
         float *e = x + (((size_t)1 * H + y) * W + xx) * B;
         e[0] = 1.5f;
         e[1] = (i == 1 || i == 3) ? 7.0f : -1.0f;
         e[2] = i == 2 ? NAN : 0.25f;
+        e[2 * B] = (i == 1 || i == 3) ? NAN : 3.0f;
     }
     float out[C * (H / 2) * (W / 2) * B], dout[C * (H / 2) * (W / 2) * B], dx[C * H * W * B];
     uint8_t arg[C * (H / 2) * (W / 2) * B];
@@ -199,6 +248,7 @@ static void test_maxpool(void **state)
     assert_int_equal(arg[t + 1], 1);                 /* the first of the two largest */
     assert_int_equal(arg[t + 2], 2);                 /* NaN wins */
     assert_true(isnan(out[t + 2]));
+    assert_int_equal(arg[t + B], 3);                 /* and a later NaN over an earlier one */
 
     for (size_t i = 0; i < sizeof dout / sizeof *dout; i++)
         dout[i] = (float)(i + 1);
@@ -222,6 +272,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_layer_is_direct_convolution),
         cmocka_unit_test(test_maxpool),
+        cmocka_unit_test(test_windows_stay_inside),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

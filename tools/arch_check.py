@@ -9,7 +9,8 @@ as fmnist's classify prepares it and on the Fashion-MNIST test set:
     /usr/bin/python3 tools/arch_check.py [--images N] [--seeds 1,2] [--nets mlp,cnn]
 
 - the images: N training images changed by `--augment default`
-  (build/tools/augment_dump, data seed 7): N = 600,000 is 10 epochs' worth;
+  (build/tools/augment_dump, data seed 7): N = 600,000 is 10 epochs' worth,
+  470 MB, written to $TMPDIR and read back;
   the test set is read from $FMNIST_DATA, else Debian's data set;
 - the development set: what `fmnist classify --show` shows the network for each
   of tests/fixtures/devset*/ (the preprocessing does not depend on the model);
@@ -86,11 +87,13 @@ def devset(fmnist, model, tmp):
 
 
 def test_set():
-    def raw(name, offset):
-        with gzip.open(os.path.join(DATA, name)) as f:
+    def raw(name, offset):  # the raw IDX file, else its .gz, as fmnist reads them
+        path = os.path.join(DATA, name)
+        opener = open if os.path.exists(path) else gzip.open
+        with opener(path if opener is open else path + ".gz", "rb") as f:
             return np.frombuffer(f.read(), dtype=np.uint8, offset=offset)
-    x = raw("t10k-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28)
-    y = raw("t10k-labels-idx1-ubyte.gz", 8).astype(np.int64)
+    x = raw("t10k-images-idx3-ubyte", 16).reshape(-1, 1, 28, 28)
+    y = raw("t10k-labels-idx1-ubyte", 8).astype(np.int64)
     return scaled(x), torch.from_numpy(y)
 
 

@@ -7,6 +7,8 @@
  * drawn at random, changed by SPEC (default: "default") as step i / 64
  * changes batch place i % 64, all from SEED: the same arguments give the
  * same bytes. */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,16 +23,24 @@ static int usage(void)
     return 2;
 }
 
+/* A whole decimal number in [lo, hi], or -1. */
+static long long number(const char *s, long long lo, long long hi)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi)
+        return -1;
+    return v;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5 || argc > 7)
         return usage();
-    char *end;
-    long n = strtol(argv[1], &end, 10);
-    if (*end || n < 1)
-        return usage();
-    unsigned long long seed = strtoull(argv[2], &end, 10);
-    if (*end)
+    /* at most 10 million images: 7.8 GB */
+    long long n = number(argv[1], 1, 10000000), seed = number(argv[2], 0, LLONG_MAX);
+    if (n < 0 || seed < 0)
         return usage();
     const char *spec = argc > 5 ? argv[5] : "default";
     char img[4096], lab[4096];
@@ -51,12 +61,12 @@ int main(int argc, char **argv)
         rc = 1;
     }
     rng r;
-    rng_seed(&r, seed);
+    rng_seed(&r, (uint64_t)seed);
     uint8_t t[784];
-    for (long i = 0; i < n && !rc; i++) {
+    for (long long i = 0; i < n && !rc; i++) {
         uint32_t k = rng_below(&r, d.n);
-        augment_image(&s, d.images + (size_t)k * 784, d.labels[k], augment_key(seed, i / 64),
-                      (int)(i % 64), t);
+        augment_image(&s, d.images + (size_t)k * 784, d.labels[k],
+                      augment_key((uint64_t)seed, (long)(i / 64)), (int)(i % 64), t);
         if (fwrite(t, 1, sizeof t, fi) != sizeof t || fputc(d.labels[k], fl) == EOF)
             rc = 1;
     }
@@ -66,6 +76,12 @@ int main(int argc, char **argv)
         rc = 1;
     if (rc && opened)
         fprintf(stderr, "augment_dump: writing %s or %s failed\n", argv[3], argv[4]);
+    if (rc) { /* no half-written output left behind */
+        if (fi)
+            remove(argv[3]);
+        if (fl)
+            remove(argv[4]);
+    }
     idx_free(&d);
     return rc;
 }
