@@ -217,7 +217,7 @@ static const layer_shape mlp_layers[] = {
     {"", 64, 10, 64, 1, 0, 0}};
 /* --conv: two small convolutional networks (docs/pictures.md: what would
  * reach 75%), batch 64, each convolution a GEMM over its input's patches
- * (same padding; 2x2 max pooling after each, not timed). */
+ * (same padding) with 2x2 max pooling after it (timed by conv_moves_table). */
 static const layer_shape conv3_layers[] = {{"conv 3x3", 9, 16, 28 * 28 * 64, 0, 3, 28},
                                            {"conv 3x3", 16 * 9, 32, 14 * 14 * 64, 1, 3, 14},
                                            {"linear", 32 * 49, 64, 64, 1, 0, 0},
@@ -227,7 +227,7 @@ static const layer_shape conv5_layers[] = {{"conv 5x5", 25, 16, 28 * 28 * 64, 0,
                                            {"linear", 32 * 49, 64, 64, 1, 0, 0},
                                            {"linear", 64, 10, 64, 1, 0, 0}};
 
-/* The time of fn(arg) at its quickest over enough repetitions. */
+/* The time of fn(k, l, a, b, arg, which) at its quickest of 20 runs. */
 static double quickest(void (*fn)(const kernel_impl *, const layer_shape *, float *, float *,
                                   uint8_t *, int),
                        const kernel_impl *k, const layer_shape *l, float *a, float *b,
@@ -263,7 +263,7 @@ static void conv_move(const kernel_impl *k, const layer_shape *l, float *a, floa
 /* What a training step of these layers spends moving data around the
  * GEMMs: the patches, their transpose for the weight gradient, the input
  * gradient's sums, and the pooling after each convolution, both ways. */
-static double conv_moves_table(const kernel_impl *k, const layer_shape *ls, int nl)
+static void conv_moves_table(const kernel_impl *k, const layer_shape *ls, int nl)
 {
     static const char *names[] = {"patches", "patches transposed", "patch sums", "max pool",
                                   "max pool gradient"};
@@ -286,7 +286,6 @@ static double conv_moves_table(const kernel_impl *k, const layer_shape *ls, int 
         free(a), free(b), free(arg);
     }
     printf("%-8s %-34s %10.2f\n", k->name, "one step, all data movement", total * 1e6);
-    return total;
 }
 
 /* Adam with and without flush-to-zero, half its moments subnormal. */
