@@ -13,7 +13,8 @@ as fmnist's classify prepares it and on the Fashion-MNIST test set:
   470 MB, written to $TMPDIR and read back;
   the test set is read from $FMNIST_DATA, else Debian's data set;
 - the development set: what `fmnist classify --show` shows the network for each
-  of tests/fixtures/devset*/ (the preprocessing does not depend on the model);
+  picture devset_eval.py reads (tests/fixtures/devset*/, or $DEVSET; the
+  preprocessing does not depend on the model);
 - the recipe, for every network: AdamW (lr 0.001, weight decay 0.05), batch 64,
   cosine schedule, label smoothing 0.1, inputs scaled to [-1, 1] as fmnist's;
   --ema D also evaluates a moving average of the weights, as fmnist's --ema.
@@ -34,6 +35,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from devset_eval import devset_rows
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.environ.get("FMNIST_DATA", "/usr/share/datasets/fashion-mnist")
@@ -62,17 +65,10 @@ def scaled(a):
 
 def devset(fmnist, model, tmp):
     """The 28x28 images classify gives the network, and their labels."""
-    paths, labels, styles = [], [], []
-    for part in ("devset", "devset-npm"):
-        d = os.path.join(TOP, "tests", "fixtures", part)
-        with open(os.path.join(d, "labels.tsv")) as f:
-            head = f.readline().rstrip("\n").split("\t")
-            for line in f:
-                if line.strip():
-                    row = dict(zip(head, line.rstrip("\n").split("\t")))
-                    paths.append(os.path.join(d, row["file"]))
-                    labels.append(int(row["label"]))
-                    styles.append(row["style"])
+    rows = devset_rows()
+    paths = [r["path"] for r in rows]
+    labels = [r["label"] for r in rows]
+    styles = [r["style"] for r in rows]
     subprocess.run([fmnist, "classify", "--model", model, "--show",
                     os.path.join(tmp, "%d.png")] + paths, check=True, capture_output=True)
     from PIL import Image

@@ -3,10 +3,11 @@
 
 Usage: tools/devset_ensemble.py FMNIST MODEL MODEL...
 
-Runs `FMNIST classify --json` with each model on the development set
-(tests/fixtures/devset*/), then averages the models' probabilities per picture
-and prints the accuracy of one model, and of every pair, every three and all of
-them together (means over the combinations). classify reports its three most
+Runs `FMNIST classify --json` with each model on the development set (as
+tools/devset_eval.py reads it: tests/fixtures/devset*/, or $DEVSET), then
+averages the models' probabilities per picture and prints the accuracy of one
+model, and of every pair, every three and all of them together (means over
+the combinations). classify reports its three most
 likely classes; the other classes count as 0.0001. Standard library only.
 """
 import itertools
@@ -15,7 +16,7 @@ import os
 import subprocess
 import sys
 
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from devset_eval import devset_rows
 
 
 def main():
@@ -23,15 +24,7 @@ def main():
         sys.stderr.write(__doc__)
         return 2
     fmnist, models = sys.argv[1], sys.argv[2:]
-    rows = []
-    for part in ("devset", "devset-npm"):
-        d = os.path.join(TOP, "tests", "fixtures", part)
-        with open(os.path.join(d, "labels.tsv")) as f:
-            head = f.readline().rstrip("\n").split("\t")
-            for line in f:
-                if line.strip():
-                    r = dict(zip(head, line.rstrip("\n").split("\t")))
-                    rows.append((os.path.join(d, r["file"]), int(r["label"])))
+    rows = [(r["path"], r["label"]) for r in devset_rows()]
     prob = {}
     for m in models:
         out = subprocess.run([fmnist, "classify", "--json", "--model", m] + [p for p, _ in rows],
@@ -42,7 +35,7 @@ def main():
                 v = [1e-4] * 10
                 for t in o["top"]:
                     v[t["label"]] = t["probability"]
-                prob[(m, o["file"])] = v
+                prob[(m, os.path.normpath(o["file"]))] = v
     missing = [p for p, _ in rows for m in models if (m, p) not in prob]
     if missing:
         sys.exit("devset_ensemble: classify gave no answer for %s" % missing[0])

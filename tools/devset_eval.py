@@ -21,11 +21,10 @@ CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
 
-def main():
-    if len(sys.argv) < 3:
-        sys.stderr.write(__doc__)
-        return 2
-    fmnist, model, extra = sys.argv[1], sys.argv[2], sys.argv[3:]
+def devset_rows():
+    """Every picture of the set, in order: the labels.tsv row's fields (file,
+    label as an int, style, ...) and its path and part (the folder's name).
+    tools/arch_check.py and tools/devset_ensemble.py read the set through it."""
     here = os.path.dirname(os.path.abspath(__file__))
     fixtures = os.path.join(here, "..", "tests", "fixtures")
     dirs = os.environ.get("DEVSET", os.path.join(fixtures, "devset") + ":" +
@@ -42,6 +41,15 @@ def main():
                 r["label"] = int(r["label"])
                 r["part"] = os.path.basename(os.path.normpath(devset))
                 rows.append(r)
+    return rows
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.stderr.write(__doc__)
+        return 2
+    fmnist, model, extra = sys.argv[1], sys.argv[2], sys.argv[3:]
+    rows = devset_rows()
     cmd = [fmnist, "classify", "--json", "--model", model] + extra + \
         [r["path"] for r in rows]
     proc = subprocess.run(cmd, capture_output=True, text=True)
