@@ -1,6 +1,7 @@
 /* mlp.c: parameters, workspace and the forward/backward chain. */
 #include "mlp.h"
 #include "clock.h"
+#include "conv.h"
 #include "mem.h"
 
 #include <math.h>
@@ -11,8 +12,57 @@
 
 const int mlp_fmnist_widths[5] = {784, 256, 128, 64, 10};
 
-int mlp_layout(mlp *m, int nlayers, const int *width, fm_err *e)
+const mlp_shape mlp_fmnist_mlp = {.nlayers = 4, .width = {784, 256, 128, 64, 10}};
+const mlp_shape mlp_fmnist_cnn = {.nconv = 2,
+                                  .side = 28,
+                                  .channels = 1,
+                                  .conv_ch = {16, 32},
+                                  .conv_k = {3, 3},
+                                  .nlayers = 2,
+                                  .width = {32 * 7 * 7, 64, 10}};
+
+/* The convolutions of s into t, their parameters from *off on. */
+static int layout_conv(mlp *t, const mlp_shape *s, size_t *off, fm_err *e)
 {
+    if (s->nconv < 0 || s->nconv > MLP_MAX_CONV)
+        return fm_fail(e, FM_EINVAL, NULL, "%d convolutional layers: 0..%d supported", s->nconv,
+                       MLP_MAX_CONV);
+    if (!s->nconv)
+        return FM_OK;
+    if (s->side < 1 || s->side > MLP_MAX_SIDE || s->channels < 1 ||
+        s->channels > MLP_MAX_CHANNELS)
+        return fm_fail(e, FM_EINVAL, NULL, "input of %d channels of side %d: 1..%d and 1..%d "
+                       "supported", s->channels, s->side, MLP_MAX_CHANNELS, MLP_MAX_SIDE);
+    int side = s->side, in = s->channels;
+    for (int c = 0; c < s->nconv; c++) {
+        int oc = s->conv_ch[c], k = s->conv_k[c];
+        if (oc < 1 || oc > MLP_MAX_CHANNELS || k < 1 || k > MLP_MAX_KERNEL || k % 2 == 0)
+            return fm_fail(e, FM_EINVAL, NULL, "convolution %d: %d channels of a %dx%d kernel: "
+                           "1..%d channels, odd kernels up to %d supported", c + 1, oc, k, k,
+                           MLP_MAX_CHANNELS, MLP_MAX_KERNEL);
+        if (side % 2)
+            return fm_fail(e, FM_EINVAL, NULL, "convolution %d: its input's side %d is odd, "
+                           "which 2x2 pooling does not take", c + 1, side);
+        t->conv[c] = (mlp_conv){in, oc, k, side};
+        t->cw_off[c] = *off;
+        *off += (size_t)oc * (size_t)in * (size_t)(k * k);
+        t->cb_off[c] = *off;
+        *off += (size_t)oc;
+        in = oc;
+        side /= 2;
+    }
+    t->nconv = s->nconv;
+    if ((long)in * side * side != s->width[0])
+        return fm_fail(e, FM_EINVAL, NULL, "the convolutions give %d values (%d channels of "
+                       "%dx%d), the first linear layer takes %d", in * side * side, in, side,
+                       side, s->width[0]);
+    return FM_OK;
+}
+
+int mlp_layout_shape(mlp *m, const mlp_shape *s, fm_err *e)
+{
+    int nlayers = s->nlayers;
+    const int *width = s->width;
     if (nlayers < 1 || nlayers > MLP_MAX_LAYERS)
         return fm_fail(e, FM_EINVAL, NULL, "%d layers: 1..%d supported", nlayers,
                        MLP_MAX_LAYERS);
@@ -26,6 +76,9 @@ int mlp_layout(mlp *m, int nlayers, const int *width, fm_err *e)
                            MLP_MAX_WIDTH);
         t.width[l] = width[l];
     }
+    int rc = layout_conv(&t, s, &off, e);
+    if (rc)
+        return rc;
     for (int l = 0; l < nlayers; l++) {
         t.w_off[l] = off;
         off += (size_t)width[l + 1] * (size_t)width[l];
@@ -37,10 +90,18 @@ int mlp_layout(mlp *m, int nlayers, const int *width, fm_err *e)
     return FM_OK;
 }
 
-int mlp_create(mlp *m, int nlayers, const int *width, fm_err *e)
+int mlp_layout(mlp *m, int nlayers, const int *width, fm_err *e)
+{
+    mlp_shape s = {.nlayers = nlayers};
+    if (nlayers >= 1 && nlayers <= MLP_MAX_LAYERS)
+        memcpy(s.width, width, sizeof *width * (size_t)(nlayers + 1));
+    return mlp_layout_shape(m, &s, e);
+}
+
+int mlp_create_shape(mlp *m, const mlp_shape *s, fm_err *e)
 {
     mlp t;
-    int rc = mlp_layout(&t, nlayers, width, e);
+    int rc = mlp_layout_shape(&t, s, e);
     if (rc)
         return rc;
     t.params = mem_zalloc(t.nparams * sizeof(float));
@@ -48,6 +109,30 @@ int mlp_create(mlp *m, int nlayers, const int *width, fm_err *e)
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory for %zu parameters", t.nparams);
     *m = t;
     return FM_OK;
+}
+
+int mlp_create(mlp *m, int nlayers, const int *width, fm_err *e)
+{
+    mlp_shape s = {.nlayers = nlayers};
+    if (nlayers >= 1 && nlayers <= MLP_MAX_LAYERS)
+        memcpy(s.width, width, sizeof *width * (size_t)(nlayers + 1));
+    return mlp_create_shape(m, &s, e);
+}
+
+void mlp_get_shape(const mlp *m, mlp_shape *s)
+{
+    memset(s, 0, sizeof *s);
+    s->nconv = m->nconv;
+    if (m->nconv) {
+        s->side = m->conv[0].side;
+        s->channels = m->conv[0].in_ch;
+    }
+    for (int c = 0; c < m->nconv; c++) {
+        s->conv_ch[c] = m->conv[c].out_ch;
+        s->conv_k[c] = m->conv[c].k;
+    }
+    s->nlayers = m->nlayers;
+    memcpy(s->width, m->width, sizeof s->width);
 }
 
 void mlp_free(mlp *m)
@@ -59,38 +144,76 @@ void mlp_free(mlp *m)
     m->nparams = 0;
 }
 
-int mlp_same_shape(const mlp *a, const mlp *b)
+int mlp_inputs(const mlp *m)
 {
-    if (a->nlayers != b->nlayers)
+    if (!m->nconv)
+        return m->width[0];
+    return m->conv[0].in_ch * m->conv[0].side * m->conv[0].side;
+}
+
+int mlp_has_shape(const mlp *m, const mlp_shape *s)
+{
+    mlp_shape h;
+    mlp_get_shape(m, &h);
+    if (h.nconv != s->nconv || h.nlayers != s->nlayers || h.side != s->side ||
+        h.channels != s->channels)
         return 0;
-    for (int l = 0; l <= a->nlayers; l++)
-        if (a->width[l] != b->width[l])
+    for (int c = 0; c < h.nconv; c++)
+        if (h.conv_ch[c] != s->conv_ch[c] || h.conv_k[c] != s->conv_k[c])
+            return 0;
+    for (int l = 0; l <= h.nlayers; l++)
+        if (h.width[l] != s->width[l])
             return 0;
     return 1;
+}
+
+int mlp_same_shape(const mlp *a, const mlp *b)
+{
+    mlp_shape s;
+    mlp_get_shape(b, &s);
+    return mlp_has_shape(a, &s);
 }
 
 void mlp_shape_text(const mlp *m, char *buf, size_t cap)
 {
     size_t n = 0;
     buf[0] = 0;
+    if (m->nconv)
+        n += (size_t)snprintf(buf, cap, "%dx%d%s", m->conv[0].side, m->conv[0].side,
+                              m->conv[0].in_ch > 1 ? "x" : "");
+    if (m->nconv && m->conv[0].in_ch > 1 && n < cap)
+        n += (size_t)snprintf(buf + n, cap - n, "%d", m->conv[0].in_ch);
+    for (int c = 0; c < m->nconv && n < cap; c++)
+        n += (size_t)snprintf(buf + n, cap - n, "-conv%dx%d", m->conv[c].k, m->conv[c].out_ch);
     for (int l = 0; l <= m->nlayers && n < cap; l++)
-        n += (size_t)snprintf(buf + n, cap - n, "%s%d", l ? "-" : "", m->width[l]);
+        n += (size_t)snprintf(buf + n, cap - n, "%s%d", l || m->nconv ? "-" : "", m->width[l]);
+}
+
+/* n weights then nb biases, uniform within 1 / sqrt(fan_in). */
+static void init_layer(float *w, size_t n, float *b, int nb, int fan_in, rng *r)
+{
+    float bound = (float)(1.0 / sqrt((double)fan_in));
+    for (size_t i = 0; i < n; i++)
+        w[i] = (2.0f * rng_uniform(r) - 1.0f) * bound;
+    for (int i = 0; i < nb; i++)
+        b[i] = (2.0f * rng_uniform(r) - 1.0f) * bound;
 }
 
 void mlp_init_params(mlp *m, rng *r)
 {
     /* nn.Linear.reset_parameters: kaiming_uniform_(w, a=sqrt(5)) gives a
      * bound of gain * sqrt(3 / fan_in) with gain = sqrt(2 / (1 + 5)), that
-     * is 1 / sqrt(fan_in); the bias uses the same bound. */
-    for (int l = 0; l < m->nlayers; l++) {
-        float bound = (float)(1.0 / sqrt((double)m->width[l]));
-        size_t nw = (size_t)m->width[l + 1] * (size_t)m->width[l];
-        float *w = m->params + m->w_off[l], *b = m->params + m->b_off[l];
-        for (size_t i = 0; i < nw; i++)
-            w[i] = (2.0f * rng_uniform(r) - 1.0f) * bound;
-        for (int i = 0; i < m->width[l + 1]; i++)
-            b[i] = (2.0f * rng_uniform(r) - 1.0f) * bound;
+     * is 1 / sqrt(fan_in); the bias uses the same bound; nn.Conv2d's
+     * likewise with fan_in = in_ch * k * k. */
+    for (int c = 0; c < m->nconv; c++) {
+        const mlp_conv *v = &m->conv[c];
+        int fan_in = v->in_ch * v->k * v->k;
+        init_layer(m->params + m->cw_off[c], (size_t)v->out_ch * (size_t)fan_in,
+                   m->params + m->cb_off[c], v->out_ch, fan_in, r);
     }
+    for (int l = 0; l < m->nlayers; l++)
+        init_layer(m->params + m->w_off[l], (size_t)m->width[l + 1] * (size_t)m->width[l],
+                   m->params + m->b_off[l], m->width[l + 1], m->width[l], r);
 }
 
 /* ---- job plans ----
@@ -141,6 +264,96 @@ int mlp_work_create(mlp_work *w, const mlp *m, int max_batch, int training, fm_e
     return mlp_work_create_team(w, m, max_batch, training, 1, e);
 }
 
+/* One block's scratch for the convolutions, in floats: the patches (and in
+ * training their transpose), a convolution's output, and in training two
+ * gradients of a pooled output. */
+typedef struct scratch_sizes {
+    size_t patches, out, pooled, total;
+} scratch_sizes;
+
+static scratch_sizes conv_scratch_sizes(const mlp *m, int training)
+{
+    scratch_sizes z = {0, 0, 0, 0};
+    for (int c = 0; c < m->nconv; c++) {
+        const mlp_conv *v = &m->conv[c];
+        size_t pos = (size_t)v->side * (size_t)v->side * MLP_CONV_BLOCK;
+        size_t np = (size_t)v->in_ch * (size_t)(v->k * v->k) * pos;
+        size_t no = (size_t)v->out_ch * pos, ni = (size_t)v->in_ch * pos;
+        z.patches = np > z.patches ? np : z.patches;
+        z.out = no > z.out ? no : z.out;
+        z.pooled = no / 4 > z.pooled ? no / 4 : z.pooled;
+        z.pooled = ni > z.pooled ? ni : z.pooled;
+    }
+    z.patches = (z.patches + 15) / 16 * 16;
+    z.out = (z.out + 15) / 16 * 16;
+    z.pooled = (z.pooled + 15) / 16 * 16;
+    z.total = z.patches + z.out + (training ? z.patches + 2 * z.pooled : 0);
+    return z;
+}
+
+/* Values of convolution c's pooled output for one sample. */
+static size_t pooled_size(const mlp_conv *v)
+{
+    return (size_t)v->out_ch * (size_t)(v->side / 2) * (size_t)(v->side / 2);
+}
+
+/* Floats of w's block: the activations, the input's copies, and with
+ * convolutions their arrays (pooling choices counted as floats). */
+static size_t work_floats(const mlp *m, const mlp_work *t)
+{
+    size_t sum = 0, B = (size_t)t->max_batch, in = (size_t)mlp_inputs(m);
+    for (int l = 0; l <= m->nlayers; l++)
+        sum += (size_t)m->width[l] + 16;
+    /* actT, act[0], and the other copies of the input */
+    size_t n = (sum + (size_t)m->width[0] + 16) * B + (size_t)(t->copies - 1) * 2 * (in * B + 16);
+    if (t->training)
+        n += 2 * sum * B + m->nparams + 16; /* act, gradT, grads */
+    if (m->nconv) {
+        n += 2 * (in * B + 16); /* in[0], imgT */
+        for (int c = 0; c < m->nconv; c++)
+            n += (pooled_size(&m->conv[c]) * B + 16) * 2;
+        n += t->conv_scratch * (size_t)t->conv_chunks;
+        if (t->training)
+            n += ((B + MLP_CONV_BLOCK - 1) / MLP_CONV_BLOCK) * t->cparams + 16;
+    }
+    return n;
+}
+
+/* Points w's arrays into its block, each 64-byte aligned. */
+static void work_carve(mlp_work *t, const mlp *m)
+{
+    size_t B = (size_t)t->max_batch, in = (size_t)mlp_inputs(m);
+    float *p = t->block;
+#define TAKE(count) (p += ((count) + 15) / 16 * 16, p - ((count) + 15) / 16 * 16)
+    for (int l = 0; l <= m->nlayers; l++)
+        t->actT[l] = TAKE((size_t)m->width[l] * B);
+    t->act[0] = TAKE((size_t)m->width[0] * B);
+    t->inT[0] = m->nconv ? NULL : t->actT[0]; /* convolutions transpose it block by block */
+    t->in[0] = m->nconv ? TAKE(in * B) : t->act[0];
+    for (int c = 1; c < t->copies; c++) {
+        t->inT[c] = TAKE(in * B);
+        t->in[c] = TAKE(in * B);
+    }
+    if (t->training) {
+        for (int l = 1; l < m->nlayers; l++)
+            t->act[l] = TAKE((size_t)m->width[l] * B);
+        for (int l = m->nconv ? 0 : 1; l <= m->nlayers; l++)
+            t->gradT[l] = TAKE((size_t)m->width[l] * B);
+        t->grads = TAKE(m->nparams);
+    }
+    if (m->nconv) {
+        t->imgT = TAKE(in * B);
+        for (int c = 0; c < m->nconv; c++) {
+            t->pooled[c] = TAKE(pooled_size(&m->conv[c]) * B);
+            t->arg[c] = (uint8_t *)TAKE((pooled_size(&m->conv[c]) * B + 3) / 4);
+        }
+        t->scratch = TAKE(t->conv_scratch * (size_t)t->conv_chunks);
+        if (t->training)
+            t->partial = TAKE((B + MLP_CONV_BLOCK - 1) / MLP_CONV_BLOCK * t->cparams);
+    }
+#undef TAKE
+}
+
 int mlp_work_create_team(mlp_work *w, const mlp *m, int max_batch, int training, int threads,
                          fm_err *e)
 {
@@ -150,19 +363,18 @@ int mlp_work_create_team(mlp_work *w, const mlp *m, int max_batch, int training,
     memset(&t, 0, sizeof t);
     t.max_batch = max_batch;
     t.training = training;
-    t.copies = !training || threads < 1 ? 1 : threads > MLP_MAX_COPIES ? MLP_MAX_COPIES : threads;
-    size_t sum = 0;
-    for (int l = 0; l <= m->nlayers; l++)
-        sum += (size_t)m->width[l];
-    /* actT, act[0], and the other copies of the input */
-    size_t n = (sum + (size_t)m->width[0]) * (size_t)max_batch +
-               (size_t)(t.copies - 1) * 2 * ((size_t)m->width[0] * max_batch + 16);
-    if (training)
-        n += 2 * sum * (size_t)max_batch + m->nparams;           /* act, gradT, grads */
-    /* One block, each array 64-byte aligned. */
-    size_t slots = 3 * (size_t)(m->nlayers + 1) + 1 + 2 * (size_t)t.copies;
     t.team = threads < 1 ? 1 : threads;
-    t.block = mem_alloc((n + slots * 16) * sizeof(float));
+    t.copies = !training || threads < 1 || m->nconv ? 1
+               : threads > MLP_MAX_COPIES         ? MLP_MAX_COPIES
+                                                  : threads;
+    if (m->nconv) {
+        int blocks = (max_batch + MLP_CONV_BLOCK - 1) / MLP_CONV_BLOCK;
+        t.conv_chunks = t.team < blocks ? t.team : blocks;
+        t.conv_scratch = conv_scratch_sizes(m, training).total;
+        t.cparams = m->w_off[0];
+    }
+    size_t n = work_floats(m, &t);
+    t.block = mem_alloc(n * sizeof(float));
     t.labels = malloc((size_t)max_batch);
     t.tasks = malloc(sizeof *t.tasks * (size_t)MAX_TASKS(t.team, m->nlayers));
     t.first = malloc(sizeof *t.first * (POOL_MAX_TEAM + 1));
@@ -173,25 +385,7 @@ int mlp_work_create_team(mlp_work *w, const mlp *m, int max_batch, int training,
         free(t.first);
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory for a batch of %d", max_batch);
     }
-    float *p = t.block;
-#define TAKE(count) (p += ((count) + 15) / 16 * 16, p - ((count) + 15) / 16 * 16)
-    for (int l = 0; l <= m->nlayers; l++)
-        t.actT[l] = TAKE((size_t)m->width[l] * max_batch);
-    t.act[0] = TAKE((size_t)m->width[0] * max_batch);
-    t.inT[0] = t.actT[0];
-    t.in[0] = t.act[0];
-    for (int c = 1; c < t.copies; c++) {
-        t.inT[c] = TAKE((size_t)m->width[0] * max_batch);
-        t.in[c] = TAKE((size_t)m->width[0] * max_batch);
-    }
-    if (training) {
-        for (int l = 1; l < m->nlayers; l++)
-            t.act[l] = TAKE((size_t)m->width[l] * max_batch);
-        for (int l = 1; l <= m->nlayers; l++)
-            t.gradT[l] = TAKE((size_t)m->width[l] * max_batch);
-        t.grads = TAKE(m->nparams);
-    }
-#undef TAKE
+    work_carve(&t, m);
     *w = t;
     return FM_OK;
 }
@@ -259,7 +453,8 @@ static void prefetch_images(const uint8_t *images, const uint32_t *idx, int B, i
 }
 
 /* Columns [c0, c1) of the batch into input copy c: normalised batch-major
- * into in[c], then transposed into inT[c]. */
+ * into in[c], then transposed into inT[c] (with convolutions, block by
+ * block as they take it). */
 static void gather_columns(gather_ctx *g, int copy, int c0, int c1)
 {
     mlp_work *w = g->w;
@@ -270,7 +465,8 @@ static void gather_columns(gather_ctx *g, int copy, int c0, int c1)
         size_t img = g->idx ? g->idx[b] : (size_t)b;
         g->k->normalize(x + (size_t)b * C + c0, g->images + img * C + c0, (size_t)(c1 - c0));
     }
-    g->k->transpose(w->inT[copy] + (size_t)c0 * B, B, x + c0, C, B, c1 - c0);
+    if (w->inT[copy])
+        g->k->transpose(w->inT[copy] + (size_t)c0 * B, B, x + c0, C, B, c1 - c0);
 }
 
 /* The next batch's images, while this one is computed. */
@@ -301,7 +497,7 @@ static void gather_chunk(void *arg, int chunk, int thread)
 void mlp_gather(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k,
                 const uint8_t *images, const uint8_t *labels, const uint32_t *idx, int B)
 {
-    gather_ctx g = {w, k, images, idx, B, m->width[0]};
+    gather_ctx g = {w, k, images, idx, B, mlp_inputs(m)};
     w->B = B;
     if (labels)
         for (int b = 0; b < B; b++)
@@ -361,13 +557,151 @@ static void forward_chunk(void *arg, int chunk, int thread)
     int last = l == m->nlayers - 1;
     int r0 = w->tasks[chunk].r0, r1 = w->tasks[chunk].r1;
     float *outT = w->actT[l + 1];
-    const float *xT = l == 0 ? w->inT[thread % w->copies] : w->actT[l];
+    const float *xT = l == 0 && !m->nconv ? w->inT[thread % w->copies] : w->actT[l];
     linear_forward(c->k->gemm, outT, xT, m->params + m->w_off[l],
                    m->params + m->b_off[l], B, C, OC, !last, r0, r1);
     if (w->training && !last && w->dropout > 0)
         dropout_out(w, c->k, l, r0, r1, 0, B);
     if (w->training && !last) /* the batch-major copy the next weight gradient reads */
         c->k->transpose(w->act[l + 1] + r0, OC, outT + (size_t)r0 * B, B, r1 - r0, B);
+}
+
+/* ---- the convolutions, block by block ----
+ *
+ * The batch goes through the convolutions in blocks of MLP_CONV_BLOCK
+ * samples: a block's patches and outputs stay in a core's cache, where the
+ * whole batch's would not. A job's chunk takes a run of whole blocks, with
+ * its own scratch. Each convolution is conv.h's GEMM over its patches, its
+ * ReLU the GEMM's epilogue, then the 2x2 pool. Backward, a block's
+ * patches are made again from what the forward pass kept (its input), and
+ * its weight gradient is the GEMM's chain over the block's (y, x, b); the
+ * blocks' gradients are then added in block order, so the bits depend on
+ * neither the threads nor who took which block. */
+
+typedef struct conv_scr {
+    float *pT, *p, *out, *g0, *g1;
+} conv_scr;
+
+static conv_scr scratch_of(const mlp *m, const mlp_work *w, int chunk)
+{
+    scratch_sizes z = conv_scratch_sizes(m, w->training);
+    float *s = w->scratch + (size_t)chunk * w->conv_scratch;
+    conv_scr c = {s, NULL, s + z.patches, NULL, NULL};
+    if (w->training) {
+        c.p = c.out + z.out;
+        c.g0 = c.p + z.patches;
+        c.g1 = c.g0 + z.pooled;
+    }
+    return c;
+}
+
+/* The n samples from b0 on, through the convolutions into the first
+ * Linear layer's input. */
+static void conv_forward_block(const mlp *m, mlp_work *w, const kernel_impl *k,
+                               const conv_scr *sc, int b0, int n)
+{
+    int B = w->B, in = mlp_inputs(m), F = m->width[0];
+    float *x = w->imgT + (size_t)b0 * in;
+    k->transpose(x, n, w->in[0] + (size_t)b0 * in, in, n, in);
+    for (int c = 0; c < m->nconv; c++) {
+        const mlp_conv *v = &m->conv[c];
+        int H = v->side, K = v->in_ch * v->k * v->k, N = H * H * n;
+        size_t at = pooled_size(v) * (size_t)b0;
+        conv_patches(sc->pT, x, H, H, v->k, n, 0, K);
+        linear_forward(k->gemm, sc->out, sc->pT, m->params + m->cw_off[c],
+                       m->params + m->cb_off[c], N, K, v->out_ch, 1, 0, v->out_ch);
+        maxpool2_forward(w->pooled[c] + at, w->arg[c] + at, sc->out, H, H, n, 0, v->out_ch);
+        x = w->pooled[c] + at;
+    }
+    for (int f = 0; f < F; f++)
+        memcpy(w->actT[0] + (size_t)f * B + b0, x + (size_t)f * n, (size_t)n * sizeof *x);
+    if (w->training) /* the batch-major copy the first weight gradient reads */
+        k->transpose(w->act[0] + (size_t)b0 * F, F, x, n, F, n);
+}
+
+/* g = 0 where x <= 0 (the ReLU that made x, as the GEMM's mask). */
+static void relu_mask(float *g, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        g[i] = x[i] <= 0.0f ? 0.0f : g[i];
+}
+
+/* Block s (n samples from b0) back through the convolutions: its share
+ * of their gradients into w->partial. */
+static void conv_backward_block(const mlp *m, mlp_work *w, const kernel_impl *k,
+                                const conv_scr *sc, int s, int b0, int n)
+{
+    int B = w->B, F = m->width[0], top = m->nconv - 1;
+    float *g = sc->g0, *other = sc->g1, *part = w->partial + (size_t)s * w->cparams;
+    for (int f = 0; f < F; f++) /* masked by the column job */
+        memcpy(g + (size_t)f * n, w->gradT[0] + (size_t)f * B + b0, (size_t)n * sizeof *g);
+    for (int c = top; c >= 0; c--) {
+        const mlp_conv *v = &m->conv[c];
+        int H = v->side, K = v->in_ch * v->k * v->k, N = H * H * n;
+        size_t at = pooled_size(v) * (size_t)b0;
+        if (c < top)
+            relu_mask(g, w->pooled[c] + at, pooled_size(v) * (size_t)n);
+        maxpool2_backward(sc->out, g, w->arg[c] + at, H, H, n, 0, v->out_ch);
+        const float *x = c ? w->pooled[c - 1] + pooled_size(&m->conv[c - 1]) * (size_t)b0
+                           : w->imgT + (size_t)mlp_inputs(m) * (size_t)b0;
+        conv_patches(sc->pT, x, H, H, v->k, n, 0, K);
+        k->transpose(sc->p, K, sc->pT, N, K, N);
+        linear_backward_weights(k->gemm, part + m->cw_off[c], part + m->cb_off[c], sc->out,
+                                sc->p, N, K, v->out_ch, 0, v->out_ch);
+        if (c) {
+            linear_backward_input(k->gemm, sc->pT, sc->out, m->params + m->cw_off[c], NULL, N,
+                                  K, v->out_ch, 0, K);
+            conv_patches_sum(other, sc->pT, H, H, v->k, n, 0, v->in_ch);
+            float *t = g;
+            g = other;
+            other = t;
+        }
+    }
+}
+
+typedef struct conv_ctx {
+    const mlp *m;
+    mlp_work *w;
+    const kernel_impl *k;
+    int backward, chunks;
+} conv_ctx;
+
+static void conv_chunk(void *arg, int chunk, int thread)
+{
+    const conv_ctx *c = arg;
+    mlp_work *w = c->w;
+    int blocks = (w->B + MLP_CONV_BLOCK - 1) / MLP_CONV_BLOCK, s0, s1;
+    (void)thread;
+    conv_scr sc = scratch_of(c->m, w, chunk);
+    pool_chunk(blocks, c->chunks, chunk, 1, &s0, &s1);
+    for (int s = s0; s < s1; s++) {
+        int b0 = s * MLP_CONV_BLOCK, n = w->B - b0 < MLP_CONV_BLOCK ? w->B - b0 : MLP_CONV_BLOCK;
+        if (c->backward)
+            conv_backward_block(c->m, w, c->k, &sc, s, b0, n);
+        else
+            conv_forward_block(c->m, w, c->k, &sc, b0, n);
+    }
+}
+
+/* The batch through the convolutions, forward or back: a chunk (with its
+ * scratch) for each of up to conv_chunks threads. */
+static void conv_job(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k, int backward)
+{
+    int blocks = (w->B + MLP_CONV_BLOCK - 1) / MLP_CONV_BLOCK, T = plan_team(w, p);
+    int chunks = T < w->conv_chunks ? T : w->conv_chunks;
+    conv_ctx c = {m, w, k, backward, chunks < blocks ? chunks : blocks};
+    pool_run(p, c.chunks, conv_chunk, &c);
+}
+
+/* The convolutions' gradients: the blocks' sums added in block order. */
+static void conv_sum_blocks(const mlp *m, mlp_work *w)
+{
+    int blocks = (w->B + MLP_CONV_BLOCK - 1) / MLP_CONV_BLOCK;
+    size_t n = m->w_off[0];
+    memcpy(w->grads, w->partial, n * sizeof *w->grads);
+    for (int s = 1; s < blocks; s++)
+        for (size_t i = 0; i < n; i++)
+            w->grads[i] += w->partial[(size_t)s * n + i];
 }
 
 /* ---- a training step: four jobs ----
@@ -420,6 +754,9 @@ static void columns_chunk(void *arg, int chunk, int thread)
                 scale_floats(w->gradT[l] + (size_t)r * B + j0, (size_t)(j1 - j0),
                              dropout_scale(w->dropout));
     }
+    if (m->nconv) /* on into the convolutions, through the last one's ReLU */
+        linear_backward_input_cols(k->gemm, w->gradT[0], w->gradT[1], m->params + m->w_off[0],
+                                   w->actT[0], B, j0, j1, m->width[0], m->width[1]);
 }
 
 /* Layer l's forward job by rows (job_seconds slot 1 + l). */
@@ -455,6 +792,8 @@ static void columns(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k)
 
 void mlp_forward(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k)
 {
+    if (m->nconv)
+        conv_job(m, w, p, k, 0);
     if (w->training) {
         forward_rows(m, w, p, k, 0);
         columns(m, w, p, k);
@@ -507,7 +846,7 @@ static void weights_chunk(void *arg, int chunk, int thread)
     mlp_work *w = c->w;
     const mlp_task *task = &w->tasks[chunk];
     int l = task->l, r0 = task->r0, r1 = task->r1, C = m->width[l];
-    const float *x = l == 0 ? w->in[thread % w->copies] : w->act[l];
+    const float *x = l == 0 && !m->nconv ? w->in[thread % w->copies] : w->act[l];
     linear_backward_weights(c->k->gemm, w->grads + m->w_off[l], w->grads + m->b_off[l],
                             w->gradT[l + 1], x, w->B, C, m->width[l + 1], r0, r1);
     if (c->u) {
@@ -521,6 +860,12 @@ void mlp_backward(mlp *m, mlp_work *w, pool *p, const kernel_impl *k, const mlp_
 {
     int L = m->nlayers, T = plan_team(w, p);
     backward_ctx c = {m, w, k, u};
+    if (m->nconv) {
+        conv_job(m, w, p, k, 1);
+        conv_sum_blocks(m, w);
+        if (u)
+            u->fn(u->ctx, 0, m->w_off[0]);
+    }
     plan_begin(w);
     for (int t = 0; t < T; t++) {
         w->first[t] = w->ntasks;

@@ -137,23 +137,42 @@ static void test_logsoftmax_nll_backward(void **state)
     }
 }
 
-/* The whole chain on a small network: 16 inputs (uint8 pixels), 12-8-6 hidden,
- * 5 classes; plain, or with dropout (a fixed mask) and label smoothing. */
-static void whole_network(float dropout, float smoothing)
+/* The pattern that decides which way every ReLU and pooling went: the
+ * hidden layers' signs, and each pool's sign and choice. */
+static size_t pattern(const mlp *m, const mlp_work *w, int NB, unsigned char *dst)
 {
-    const int widths[] = {16, 12, 8, 6, 5};
-    enum { NB = 9 };
+    size_t q = 0;
+    for (int l = 1; l < m->nlayers; l++)
+        for (int i = 0; i < m->width[l] * NB; i++, q++)
+            if (dst)
+                dst[q] = w->actT[l][i] > 0;
+    for (int c = 0; c < m->nconv; c++) {
+        const mlp_conv *v = &m->conv[c];
+        int n = v->out_ch * (v->side / 2) * (v->side / 2) * NB;
+        for (int i = 0; i < n; i++, q++)
+            if (dst)
+                dst[q] = (unsigned char)((w->pooled[c][i] > 0) | w->arg[c][i] << 1);
+    }
+    return q;
+}
+
+/* The whole chain on a small network of shape sh, with NB samples of its
+ * inputs (uint8 pixels); plain, or with dropout (a fixed mask) and label
+ * smoothing. */
+static void whole_network(const mlp_shape *sh, int NB, float dropout, float smoothing)
+{
     mlp m;
     fm_err e;
-    assert_int_equal(mlp_create(&m, 4, widths, &e), FM_OK);
+    assert_int_equal(mlp_create_shape(&m, sh, &e), FM_OK);
     rng r;
     rng_seed(&r, 4);
     mlp_init_params(&m, &r);
-    uint8_t img[NB * 16], lab[NB];
-    for (int i = 0; i < NB * 16; i++)
+    int in = mlp_inputs(&m), K5 = m.width[m.nlayers];
+    uint8_t *img = malloc((size_t)NB * in), *lab = malloc((size_t)NB);
+    for (int i = 0; i < NB * in; i++)
         img[i] = (uint8_t)(rng_next(&r) >> 56);
     for (int i = 0; i < NB; i++)
-        lab[i] = (uint8_t)rng_below(&r, 5);
+        lab[i] = (uint8_t)rng_below(&r, (uint64_t)K5);
     mlp_work w;
     assert_int_equal(mlp_work_create(&w, &m, NB, 1, &e), FM_OK);
     w.dropout = dropout;
@@ -166,20 +185,11 @@ static void whole_network(float dropout, float smoothing)
     float *g = malloc(m.nparams * sizeof(float));
     memcpy(g, w.grads, m.nparams * sizeof(float));
 
-    /* The ReLU pattern at the unperturbed point; coordinates whose
-     * perturbation flips it sit on a kink and are skipped. */
-    size_t nact = 0;
-    for (int l = 1; l < 4; l++)
-        nact += (size_t)widths[l] * NB;
+    /* The ReLU and pooling pattern at the unperturbed point; coordinates
+     * whose perturbation changes it sit on a kink and are skipped. */
+    size_t nact = pattern(&m, &w, NB, NULL);
     unsigned char *pat0 = malloc(nact), *pat = malloc(nact);
-#define PATTERN(dst)                                                                \
-    do {                                                                            \
-        size_t q = 0;                                                               \
-        for (int l = 1; l < 4; l++)                                                 \
-            for (int i = 0; i < widths[l] * NB; i++)                                \
-                (dst)[q++] = w.actT[l][i] > 0;                                      \
-    } while (0)
-    PATTERN(pat0);
+    pattern(&m, &w, NB, pat0);
     const float h = 1.0f / 512;
     int checked = 0, skipped = 0;
     for (size_t i = 0; i < m.nparams; i++) {
@@ -190,7 +200,7 @@ static void whole_network(float dropout, float smoothing)
             m.params[i] = keep + (s ? -h : h);
             mlp_forward(&m, &w, NULL, K);
             f[s] = mlp_loss(&m, &w);
-            PATTERN(pat);
+            pattern(&m, &w, NB, pat);
             kink |= memcmp(pat, pat0, nact) != 0;
         }
         m.params[i] = keep;
@@ -201,9 +211,12 @@ static void whole_network(float dropout, float smoothing)
         close_to(g[i], (f[0] - f[1]) / (2 * h), 2e-4, 2e-3, "dparams", i);
         checked++;
     }
-    printf("# whole network (dropout %g, smoothing %g): %d parameters checked, %d on a kink "
-           "skipped\n", dropout, smoothing, checked, skipped);
-    assert_true(checked > (int)m.nparams * 9 / 10);
+    printf("# whole network, %d convolutions (dropout %g, smoothing %g): %d parameters "
+           "checked, %d on a kink skipped\n", m.nconv, dropout, smoothing, checked, skipped);
+    /* A pool's choice flips more easily than a ReLU's sign. */
+    assert_true(checked > (int)m.nparams * (m.nconv ? 3 : 9) / (m.nconv ? 4 : 10));
+    free(img);
+    free(lab);
     free(pat0);
     free(pat);
     free(g);
@@ -211,16 +224,31 @@ static void whole_network(float dropout, float smoothing)
     mlp_free(&m);
 }
 
+/* 16 inputs, 12-8-6 hidden, 5 classes. */
+static const mlp_shape small_mlp = {.nlayers = 4, .width = {16, 12, 8, 6, 5}};
+/* 8x8 images, convolutions of 3 (3x3) and 4 (5x5) channels, 16-6-5. */
+static const mlp_shape small_cnn = {.nconv = 2, .side = 8, .channels = 1,
+                                    .conv_ch = {3, 4}, .conv_k = {3, 5},
+                                    .nlayers = 2, .width = {16, 6, 5}};
+
 static void test_whole_network(void **state)
 {
     (void)state;
-    whole_network(0, 0);
+    whole_network(&small_mlp, 9, 0, 0);
 }
 
 static void test_whole_network_dropout_smoothing(void **state)
 {
     (void)state;
-    whole_network(0.3f, 0.1f);
+    whole_network(&small_mlp, 9, 0.3f, 0.1f);
+}
+
+/* 11 samples: a whole block of MLP_CONV_BLOCK and a part of one. */
+static void test_convolutional_network(void **state)
+{
+    (void)state;
+    whole_network(&small_cnn, 11, 0, 0);
+    whole_network(&small_cnn, 11, 0.3f, 0.1f);
 }
 
 int main(void)
@@ -231,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_logsoftmax_nll_backward),
         cmocka_unit_test(test_whole_network),
         cmocka_unit_test(test_whole_network_dropout_smoothing),
+        cmocka_unit_test(test_convolutional_network),
     };
     /* Once with the reference kernels, once with the fastest here. */
     K = kernel_find("ref");
