@@ -62,6 +62,8 @@ typedef struct mlp_shape {
  * convolutional network for people's pictures (docs/pictures.md): two 3x3
  * convolutions of 16 and 32 channels, then 1568-64-10. */
 extern const mlp_shape mlp_fmnist_mlp, mlp_fmnist_cnn;
+/* Their shapes as mlp_shape_text writes them, for messages. */
+#define MLP_FMNIST_SHAPES "784-256-128-64-10 or 28x28-conv3x16-conv3x32-1568-64-10"
 
 typedef struct mlp {
     int nconv;                       /* convolutional layers, before the Linear ones */
@@ -100,6 +102,8 @@ void mlp_shape_text(const mlp *m, char *buf, size_t cap);
 int mlp_same_shape(const mlp *a, const mlp *b);
 /* 1 when m has shape s. */
 int mlp_has_shape(const mlp *m, const mlp_shape *s);
+/* 1 when m is one of fmnist's two networks. */
+int mlp_is_fmnist(const mlp *m);
 
 /* nn.Linear's and nn.Conv2d's default initialisation, layer by layer,
  * weight then bias, each element uniform in [-1/sqrt(fan_in),

@@ -1,16 +1,25 @@
-/* model_file.h: the fmnist model file (format 1).
+/* model_file.h: the fmnist model file (formats 1 and 2).
  *
  * Little-endian on every machine. Offsets in bytes:
  *   0   8   magic "FMNISTMD"
- *   8   4   format version (1)
+ *   8   4   format version: 1, or 2 for a network with convolutions (a
+ *           network without is always written as format 1)
  *   12  4   flags: bit 0 set when state blocks follow the parameters (a
  *           training checkpoint); other bits 0
  *   16  4   L, the number of Linear layers (1..8)
  *   20  4(L+1)  the layer widths, inputs first (784 256 128 64 10)
+ *   ..  4   (format 2 only) NC, the number of convolutional layers (1..4)
+ *   ..  4   (format 2 only) the input image's side (1..1024)
+ *   ..  4   (format 2 only) its channels (1..1024)
+ *   ..  8NC (format 2 only) for each convolution, its output channels
+ *           (1..1024) and its kernel's side (odd, 1..9); each is followed
+ *           by a ReLU and a 2x2 max pool (mlp.h), and the last one's output
+ *           is the first width
  *   ..  4   M, the length of the metadata text (0..65536)
  *   ..  M   metadata: "key=value\n" lines of printable ASCII (see below)
- *   ..  4P  the P parameters as float32: for each layer its weight
- *           (out, in) row-major, then its bias, as PyTorch's state_dict
+ *   ..  4P  the P parameters as float32: for each layer, convolutions
+ *           first, its weight ((out, in) row-major, or (out, in, k, k)),
+ *           then its bias, as PyTorch's state_dict
  *   ..  4   (flag bit 0 only) K, the number of state blocks (1..8)
  *   ..  4PK (flag bit 0 only) K blocks of P float32 each: a training
  *           checkpoint's state (Adam's moments, ...), named in order by the
@@ -30,7 +39,7 @@
 #include "mlp.h"
 
 #define MODEL_MAGIC "FMNISTMD"
-#define MODEL_FORMAT 1
+#define MODEL_FORMAT 2
 #define MODEL_META_MAX 65536
 #define MODEL_FLAG_STATE 1u
 #define MODEL_MAX_BLOCKS 8

@@ -23,6 +23,9 @@
 
 enum train_schedule { SCHEDULE_CONST, SCHEDULE_COSINE, SCHEDULE_STEP };
 enum train_keep { KEEP_LAST, KEEP_BEST };
+/* The network trained: the tutorial's MLP, or the convolutional network
+ * (mlp.h's mlp_fmnist_mlp and mlp_fmnist_cnn). */
+enum train_net { NET_MLP, NET_CNN };
 
 typedef struct train_config {
     int epochs;             /* >= 1 */
@@ -41,6 +44,8 @@ typedef struct train_config {
                                validation accuracy; 0: never; needs val */
     augment_spec augment;   /* random changes of the training images (augment.h);
                                all 0: off */
+    int net;                /* enum train_net (train_run trains the network it
+                               is given; this names the one to make) */
 } train_config;
 
 /* The recipe's defaults: 5 epochs, batch 64, lr 0.003, seed 1, nothing else. */
@@ -98,6 +103,9 @@ typedef struct train_state {
 } train_state;
 
 void train_state_free(train_state *s);
+
+/* The shape of network net (enum train_net). */
+const mlp_shape *train_net_shape(int net);
 
 /* The limits of the options (the command line's and the metadata's). */
 #define TRAIN_MAX_EPOCHS 100000

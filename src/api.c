@@ -66,15 +66,13 @@ const char *fmnist_class_name(int label)
  * is fmnist's. */
 static int adopt(mlp *net, char *meta, const char *name, fmnist_model **out, fmnist_error *err)
 {
-    mlp want = {.nlayers = 4};
-    memcpy(want.width, mlp_fmnist_widths, sizeof mlp_fmnist_widths);
     fm_err e;
     char shape[128];
     mlp_shape_text(net, shape, sizeof shape);
     fmnist_model *m = malloc(sizeof *m);
     int rc = !m ? fm_fail(&e, FM_ENOMEM, name, "out of memory")
-             : !mlp_same_shape(net, &want)
-                 ? fm_fail(&e, FM_EFORMAT, name, "a %s network; fmnist uses 784-256-128-64-10",
+             : !mlp_is_fmnist(net)
+                 ? fm_fail(&e, FM_EFORMAT, name, "a %s network; fmnist uses " MLP_FMNIST_SHAPES,
                            shape)
                  : FM_OK;
     if (rc) {

@@ -55,7 +55,7 @@ enum {
     O_EPOCHS, O_BATCH, O_LR, O_SEED, O_DATA, O_MODEL, O_THREADS, O_JSON, O_QUIET, O_TOP,
     O_INVERT, O_SPLIT, O_INDEX, O_OUTPUT, O_HELP, O_RESUME, O_DROPOUT, O_WD, O_SCHEDULE,
     O_WARMUP, O_SMOOTHING, O_EMA, O_VAL, O_KEEP, O_PATIENCE, O_PRESET, O_SHOW, O_ASCII,
-    O_ERRORS, O_CONFUSION, O_AUGMENT, O_VERSION, O_COUNT
+    O_ERRORS, O_CONFUSION, O_AUGMENT, O_NET, O_VERSION, O_COUNT
 };
 #define B(c) (1u << (c))
 #define ALL (B(CLI_TRAIN) | B(CLI_EVAL) | B(CLI_CLASSIFY) | B(CLI_EXPORT) | B(CLI_CONVERT))
@@ -150,6 +150,11 @@ static const cli_option defs[O_COUNT] = {
                 "save the best validation epoch's model (best, needs --val) or the last"},
     [O_PATIENCE] = {"--patience", 0, "N", B(CLI_TRAIN), CLI_GROUP_BEYOND, NULL, "0",
                     "stop after N epochs without a better validation accuracy (0: never)"},
+    [O_NET] = {"--net", 0, "NET", B(CLI_TRAIN), CLI_GROUP_RECIPE, "mlp cnn", "mlp",
+               "the network: mlp, the tutorial's 784-256-128-64-10; cnn, a convolutional "
+               "network (two 3x3 convolutions of 16 and 32 channels, each with ReLU and 2x2 "
+               "max pooling, then 1568-64-10): better on pictures not from the data set, "
+               "about 6 times the work per image"},
     [O_AUGMENT] = {"--augment", 0, "SPEC", B(CLI_TRAIN), CLI_GROUP_BEYOND, "none default",
                    "none",
                    "change the training images at random, so the model knows drawings, "
@@ -319,6 +324,7 @@ static int apply_number(cli_opts *o, int id, const char *name, const char *v, fm
 _Static_assert(SCHEDULE_CONST == 0 && SCHEDULE_COSINE == 1 && SCHEDULE_STEP == 2,
                "--schedule's words are const cosine step");
 _Static_assert(KEEP_LAST == 0 && KEEP_BEST == 1, "--keep's words are last best");
+_Static_assert(NET_MLP == 0 && NET_CNN == 1, "--net's words are mlp cnn");
 _Static_assert(IMAGE_INVERT_AUTO == 0 && IMAGE_INVERT_YES == 1 && IMAGE_INVERT_NO == 2,
                "--invert's words are auto yes no");
 static int apply_choice(cli_opts *o, int id, const char *name, const char *v, fm_err *e)
@@ -332,6 +338,7 @@ static int apply_choice(cli_opts *o, int id, const char *name, const char *v, fm
             switch (id) {
             case O_SCHEDULE: o->given |= CLI_GIVEN_SCHEDULE; o->train.schedule = i; break;
             case O_KEEP: o->given |= CLI_GIVEN_KEEP; o->train.keep = i; break;
+            case O_NET: o->given |= CLI_GIVEN_NET; o->train.net = i; break;
             case O_INVERT: o->invert = i; break;
             default: o->split = i ? IDX_TRAIN : IDX_TEST; break; /* test train */
             }
@@ -374,7 +381,7 @@ static int apply(cli_opts *o, int id, const char *name, const char *v, fm_err *e
     case O_EPOCHS: case O_BATCH: case O_LR: case O_DROPOUT: case O_WD: case O_SMOOTHING:
     case O_EMA: case O_WARMUP: case O_PATIENCE: case O_VAL:
         return apply_number(o, id, name, v, e);
-    case O_SCHEDULE: case O_KEEP: case O_INVERT: case O_SPLIT:
+    case O_SCHEDULE: case O_KEEP: case O_NET: case O_INVERT: case O_SPLIT:
         return apply_choice(o, id, name, v, e);
     case O_DATA: case O_MODEL: case O_OUTPUT: case O_SHOW: case O_ERRORS: case O_CONFUSION:
         return apply_path(o, id, name, v, e);

@@ -12,9 +12,9 @@ int eval_run(const mlp *m, const idx_set *d, pool *p, const kernel_impl *k, mlp_
              eval_result *out, uint8_t *predictions, fm_err *e)
 {
     int L = m->nlayers;
-    if (m->width[0] != IDX_PIXELS || m->width[L] != IDX_CLASSES)
+    if (mlp_inputs(m) != IDX_PIXELS || m->width[L] != IDX_CLASSES)
         return fm_fail(e, FM_EINVAL, NULL, "the network has %d inputs and %d outputs, not %d and %d",
-                       m->width[0], m->width[L], IDX_PIXELS, IDX_CLASSES);
+                       mlp_inputs(m), m->width[L], IDX_PIXELS, IDX_CLASSES);
     mlp_work own, *w = work ? work : &own;
     int bs = d->n < EVAL_BATCH ? (int)d->n : EVAL_BATCH;
     if (bs < 1)

@@ -120,7 +120,7 @@ static void help_main(void)
     int nc;
     const cli_command_doc *cd = cli_commands(&nc);
     printf("usage: fmnist COMMAND [OPTIONS]\n\n"
-           "Trains a 784-256-128-64-10 network on Fashion-MNIST and classifies clothing.\n\n"
+           "Trains a neural network on Fashion-MNIST and classifies clothing.\n\n"
            "commands:\n");
     for (int i = 0; i < nc; i++)
         printf("  %-10s %s\n", cd[i].name, cd[i].summary);
@@ -493,10 +493,8 @@ static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_
     }
     memset(st, 0, sizeof *st);
     train_config c;
-    mlp want = {.nlayers = 4};
-    memcpy(want.width, mlp_fmnist_widths, sizeof mlp_fmnist_widths);
-    if (!mlp_same_shape(net, &want)) {
-        fprintf(stderr, "fmnist: %s: not a checkpoint of fmnist's network\n", shown(path));
+    if (!mlp_is_fmnist(net)) {
+        fprintf(stderr, "fmnist: %s: not a checkpoint of fmnist's networks\n", shown(path));
         rc = EXIT_FAIL;
         goto out;
     }
@@ -506,6 +504,12 @@ static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_
             snprintf(e.msg, sizeof e.msg, "not a training checkpoint");
         fm_in_file(&e, FM_EFORMAT, path);
         rc = report(&e);
+        goto out;
+    }
+    if (!mlp_has_shape(net, train_net_shape(c.net))) {
+        fprintf(stderr, "fmnist: %s: its network is not the one its metadata names (net=%s)\n",
+                shown(path), c.net == NET_CNN ? "cnn" : "mlp");
+        rc = EXIT_FAIL;
         goto out;
     }
     /* Options given again must agree, except --epochs, which may extend the run. */
@@ -653,7 +657,7 @@ static int cmd_train(const cli_opts *o)
             (rc = load_checkpoint(o, ckpt, &net, &resume, &cfg)))
             return rc;
     } else {
-        if (mlp_create(&net, 4, mlp_fmnist_widths, &e))
+        if (mlp_create_shape(&net, train_net_shape(cfg.net), &e))
             return report(&e);
         mlp_init_params(&net, &r);
     }
@@ -750,14 +754,11 @@ static int load_model(const char *path, mlp *net, char **meta)
             fprintf(stderr, "HINT: train one first with 'fmnist train', or pass --model FILE\n");
         return EXIT_FAIL;
     }
-    mlp want;
-    want.nlayers = 4;
-    memcpy(want.width, mlp_fmnist_widths, sizeof mlp_fmnist_widths);
-    if (!mlp_same_shape(net, &want)) {
+    if (!mlp_is_fmnist(net)) {
         char shape[128];
         mlp_shape_text(net, shape, sizeof shape);
-        fprintf(stderr, "fmnist: %s: a %s network; fmnist uses 784-256-128-64-10\n", shown(path),
-                shape);
+        fprintf(stderr, "fmnist: %s: a %s network; fmnist uses " MLP_FMNIST_SHAPES "\n",
+                shown(path), shape);
         mlp_free(net);
         free(*meta);
         *meta = NULL;
@@ -913,15 +914,17 @@ static void eval_print_json(const cli_opts *o, const char *meta, const eval_resu
     printf("]}\n");
 }
 
-static void eval_print_text(const cli_opts *o, const char *meta, const eval_result *r,
-                            const char *test_images)
+static void eval_print_text(const cli_opts *o, const mlp *net, const char *meta,
+                            const eval_result *r, const char *test_images)
 {
+    char shape[128];
+    mlp_shape_text(net, shape, sizeof shape);
     double acc = (double)r->correct / (double)r->n, se = accuracy_stderr(r);
     char ep[32] = "?", lr[32] = "?", seed[32] = "?", opts[512] = "";
     meta_get(meta, "epochs", ep, sizeof ep);
     meta_get(meta, "lr", lr, sizeof lr);
     meta_get(meta, "seed", seed, sizeof seed);
-    printf("model:    %s (784-256-128-64-10; epochs %s, lr %s, seed %s)\n", shown(o->model), ep, lr,
+    printf("model:    %s (%s; epochs %s, lr %s, seed %s)\n", shown(o->model), shape, ep, lr,
            seed);
     train_config tc;
     if (!train_config_from_meta(&tc, meta, NULL))
@@ -987,7 +990,7 @@ static int cmd_eval(const cli_opts *o)
     if (o->json)
         eval_print_json(o, meta, &r);
     else
-        eval_print_text(o, meta, &r, where.images);
+        eval_print_text(o, &net, meta, &r, where.images);
     fflush(stdout);
     if (o->errors_png && write_errors_sheet(o, &test, preds, r.n - r.correct))
         rc = EXIT_FAIL;

@@ -167,6 +167,11 @@ int mlp_has_shape(const mlp *m, const mlp_shape *s)
     return 1;
 }
 
+int mlp_is_fmnist(const mlp *m)
+{
+    return mlp_has_shape(m, &mlp_fmnist_mlp) || mlp_has_shape(m, &mlp_fmnist_cnn);
+}
+
 int mlp_same_shape(const mlp *a, const mlp *b)
 {
     mlp_shape s;

@@ -6,6 +6,7 @@
 #include "mem.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
@@ -101,17 +102,28 @@ int model_encode(const mlp *m, const char *meta, const float *blocks, int nblock
     if ((bad = first_non_finite(blocks, P * K)) < P * K)
         return fm_fail(e, FM_ENUMERIC, NULL, "state value %zu is %s: not saving the checkpoint",
                        bad, isnan(blocks[bad]) ? "NaN" : "infinite");
-    size_t n = 20 + 4 * (L + 1) + 4 + mlen + 4 * P + (K ? 4 + 4 * P * K : 0) + 4;
+    size_t NC = (size_t)m->nconv, conv = NC ? 12 + 8 * NC : 0;
+    size_t n = 20 + 4 * (L + 1) + conv + 4 + mlen + 4 * P + (K ? 4 + 4 * P * K : 0) + 4;
     uint8_t *b = mem_alloc(n), *p = b;
     if (!b)
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory for a %zu-byte model file", n);
     memcpy(p, MODEL_MAGIC, 8);
-    put32(p + 8, MODEL_FORMAT);
+    put32(p + 8, NC ? MODEL_FORMAT : 1); /* a network without convolutions: format 1 */
     put32(p + 12, K ? MODEL_FLAG_STATE : 0);
     put32(p + 16, (uint32_t)L);
     p += 20;
     for (size_t l = 0; l <= L; l++, p += 4)
         put32(p, (uint32_t)m->width[l]);
+    if (NC) {
+        put32(p, (uint32_t)NC);
+        put32(p + 4, (uint32_t)m->conv[0].side);
+        put32(p + 8, (uint32_t)m->conv[0].in_ch);
+        p += 12;
+        for (size_t c = 0; c < NC; c++, p += 8) {
+            put32(p, (uint32_t)m->conv[c].out_ch);
+            put32(p + 4, (uint32_t)m->conv[c].k);
+        }
+    }
     put32(p, (uint32_t)mlen);
     p += 4;
     memcpy(p, meta ? meta : "", mlen);
@@ -132,30 +144,77 @@ int model_encode(const mlp *m, const char *meta, const float *blocks, int nblock
 
 #define CUT_IN_HEADER ((size_t)-1)
 
-/* The length a format-1 header implies, without its state blocks (*P: the
+/* Bytes of a header up to its metadata length: format 2 adds the
+ * convolutions after the widths. */
+static size_t header_bytes(uint32_t version, uint32_t L, uint32_t NC)
+{
+    return 20 + 4 * ((size_t)L + 1) + (version >= 2 ? 12 + 8 * (size_t)NC : 0);
+}
+
+/* A field as the layout's checks take it: too large for an int is -1. */
+static int as_int(uint32_t v)
+{
+    return v > INT_MAX ? -1 : (int)v;
+}
+
+/* The shape a header of format 1 or 2 describes, its values as read
+ * (mlp_layout_shape checks them), and *hdr the header's length up to the
+ * metadata length: 0 when it fits in len, 1 when the header is nonsense, 2
+ * when the file ends inside a plausible header. */
+static int header_shape(const uint8_t *b, size_t len, mlp_shape *s, size_t *hdr)
+{
+    uint32_t version = get32(b + 8), L = get32(b + 16), NC = 0;
+    if (L < 1 || L > MLP_MAX_LAYERS || version < 1 || version > MODEL_FORMAT)
+        return 1;
+    if (len < header_bytes(1, L, 0) + 4)
+        return 2;
+    memset(s, 0, sizeof *s);
+    s->nlayers = (int)L;
+    for (uint32_t l = 0; l <= L; l++) {
+        uint32_t w = get32(b + 20 + 4 * l);
+        s->width[l] = w > MLP_MAX_WIDTH ? 0 : (int)w; /* 0: refused by the layout */
+    }
+    if (version >= 2) {
+        const uint8_t *c = b + header_bytes(1, L, 0);
+        NC = get32(c);
+        if (NC < 1 || NC > MLP_MAX_CONV)
+            return 1;
+        if (len < header_bytes(version, L, NC) + 4)
+            return 2;
+        uint32_t side = get32(c + 4), ch = get32(c + 8);
+        s->nconv = (int)NC;
+        s->side = as_int(side);
+        s->channels = as_int(ch);
+        for (uint32_t i = 0; i < NC; i++) {
+            uint32_t oc = get32(c + 12 + 8 * i), k = get32(c + 16 + 8 * i);
+            s->conv_ch[i] = as_int(oc);
+            s->conv_k[i] = as_int(k);
+        }
+    }
+    *hdr = header_bytes(version, L, NC);
+    return 0;
+}
+
+/* The length a header implies, without its state blocks (*P: the
  * parameter count); 0 when the header is nonsense, CUT_IN_HEADER when the
  * file ends inside a plausible header. */
 static size_t plain_length(const uint8_t *b, size_t len, size_t *params)
 {
     if (len < 20)
         return CUT_IN_HEADER;
-    uint32_t L = get32(b + 16);
-    if (L < 1 || L > MLP_MAX_LAYERS)
+    mlp_shape s;
+    size_t hdr = 0;
+    int h = header_shape(b, len, &s, &hdr);
+    if (h)
+        return h == 2 ? CUT_IN_HEADER : 0;
+    mlp t;
+    if (mlp_layout_shape(&t, &s, NULL))
         return 0;
-    if (len < 20 + 4 * ((size_t)L + 1) + 4)
-        return CUT_IN_HEADER;
-    size_t P = 0;
-    for (uint32_t l = 0; l < L; l++) {
-        uint32_t in = get32(b + 20 + 4 * l), out = get32(b + 24 + 4 * l);
-        if (in < 1 || in > MLP_MAX_WIDTH || out < 1 || out > MLP_MAX_WIDTH)
-            return 0;
-        P += (size_t)out * in + out;
-    }
-    uint32_t mlen = get32(b + 20 + 4 * ((size_t)L + 1));
+    uint32_t mlen = get32(b + hdr);
     if (mlen > MODEL_META_MAX)
         return 0;
-    *params = P;
-    return 20 + 4 * ((size_t)L + 1) + 4 + mlen + 4 * P + 4;
+    *params = t.nparams;
+    return hdr + 4 + mlen + 4 * t.nparams + 4;
 }
 
 /* The whole file's length with K state blocks, or 0 when K is out of range. */
@@ -177,10 +236,10 @@ static size_t implied_length(const uint8_t *b, size_t len)
 }
 
 /* The envelope: magic, checksum (damage reported as damage, whatever the
- * version), version, flags, layers and widths, and the exact length the
- * header implies. */
+ * version), version, flags, layers, widths and convolutions, and the exact
+ * length the header implies. */
 static int decode_header(const uint8_t *b, size_t len, const char *name, uint32_t *flags_out,
-                         uint32_t *L_out, int width[MLP_MAX_LAYERS + 1], fm_err *e)
+                         mlp_shape *shape, size_t *hdr, fm_err *e)
 {
     size_t ml = len < 8 ? len : 8;
     if (len == 0)
@@ -206,7 +265,7 @@ static int decode_header(const uint8_t *b, size_t len, const char *name, uint32_
     uint32_t version = get32(b + 8);
     if (version > MODEL_FORMAT)
         return fm_fail(e, FM_EFORMAT, name,
-                       "written by a newer fmnist (format %u; this one reads format %d)",
+                       "written by a newer fmnist (format %u; this one reads formats 1 and %d)",
                        version, MODEL_FORMAT);
     if (version < 1)
         return fm_fail(e, FM_EFORMAT, name, "corrupt: format version 0");
@@ -222,8 +281,17 @@ static int decode_header(const uint8_t *b, size_t len, const char *name, uint32_
         if (w < 1 || w > MLP_MAX_WIDTH)
             return fm_fail(e, FM_EFORMAT, name, "layer width %u: 1..%d supported", w,
                            MLP_MAX_WIDTH);
-        width[l] = (int)w;
     }
+    int h = header_shape(b, len, shape, hdr);
+    if (h == 1)
+        return fm_fail(e, FM_EFORMAT, name, "%u convolutional layers: 1..%d supported",
+                       get32(b + header_bytes(1, L, 0)), MLP_MAX_CONV);
+    if (h == 2)
+        return fm_fail(e, FM_EFORMAT, name, "truncated header");
+    mlp t;
+    int rc = mlp_layout_shape(&t, shape, e);
+    if (rc)
+        return fm_in_file(e, FM_EFORMAT, name);
     size_t want = implied_length(b, len);
     if (want == 0 || want == CUT_IN_HEADER) {
         if (flags & MODEL_FLAG_STATE)
@@ -234,7 +302,6 @@ static int decode_header(const uint8_t *b, size_t len, const char *name, uint32_
     if (want != len)
         return fm_fail(e, FM_EFORMAT, name, "%zu bytes, its header implies %zu", len, want);
     *flags_out = flags;
-    *L_out = L;
     return FM_OK;
 }
 
@@ -261,19 +328,20 @@ static int check_finite(const uint8_t *params, const uint8_t *state, size_t P, u
 static int decode(const uint8_t *b, size_t len, const char *name, mlp *m, char **meta,
                   float **blocks, int *nblocks, fm_err *e, uint8_t *own, int *taken)
 {
-    uint32_t flags = 0, L = 0;
-    int width[MLP_MAX_LAYERS + 1];
-    int rc = decode_header(b, len, name, &flags, &L, width, e);
+    uint32_t flags = 0;
+    mlp_shape shape;
+    size_t hdr = 0;
+    int rc = decode_header(b, len, name, &flags, &shape, &hdr, e);
     if (rc)
         return rc;
-    const uint8_t *p = b + 20 + 4 * ((size_t)L + 1);
+    const uint8_t *p = b + hdr;
     uint32_t mlen = get32(p);
     p += 4;
     for (uint32_t i = 0; i < mlen; i++)
         if (!(p[i] == '\n' || (p[i] >= 0x20 && p[i] < 0x7f)))
             return fm_fail(e, FM_EFORMAT, name, "metadata byte %u is not printable ASCII", i);
     mlp t;
-    if ((rc = mlp_layout(&t, (int)L, width, e)))
+    if ((rc = mlp_layout_shape(&t, &shape, e)))
         return fm_in_file(e, rc, name);
     const uint8_t *params = p + mlen;
     const uint8_t *state = params + 4 * t.nparams;
@@ -370,8 +438,8 @@ static size_t read_length(int fd, const uint8_t *head, size_t hn, size_t size, c
 {
     if (size == 0 || memcmp(head, MODEL_MAGIC, hn < 8 ? hn : 8) != 0)
         return size; /* model_decode says what it is, from these few bytes */
-    size_t P = 0, want = hn >= 12 && get32(head + 8) == MODEL_FORMAT ? plain_length(head, hn, &P)
-                                                                     : 0;
+    uint32_t version = hn >= 12 ? get32(head + 8) : 0;
+    size_t P = 0, want = version >= 1 && version <= MODEL_FORMAT ? plain_length(head, hn, &P) : 0;
     if (want && want != CUT_IN_HEADER && (get32(head + 12) & MODEL_FLAG_STATE)) {
         uint8_t k[4];
         want = want <= size && read_at(fd, k, 4, (off_t)(want - 4)) == 0
@@ -384,7 +452,7 @@ static size_t read_length(int fd, const uint8_t *head, size_t hn, size_t size, c
                 want);
     else if (hn >= 12 && get32(head + 8) > MODEL_FORMAT)
         fm_fail(e, FM_EFORMAT, path, "written by a newer fmnist (format %u; this one reads "
-                "format %d)", get32(head + 8), MODEL_FORMAT);
+                "formats 1 and %d)", get32(head + 8), MODEL_FORMAT);
     else
         fm_fail(e, FM_EFORMAT, path, "corrupt header (a file of %zu bytes)", size);
     return 0;
@@ -402,7 +470,7 @@ int model_load(const char *path, mlp *m, char **meta, float **blocks, int *nbloc
                        (unsigned long long)fsize, MODEL_FILE_MAX);
     }
     size_t size = (size_t)fsize;
-    uint8_t head[20 + 4 * (MLP_MAX_LAYERS + 1) + 4];
+    uint8_t head[20 + 4 * (MLP_MAX_LAYERS + 1) + 12 + 8 * MLP_MAX_CONV + 4];
     size_t hn = size < sizeof head ? size : sizeof head;
     uint8_t *buf = NULL;
     if (read_at(fd, head, hn, 0) != 0)

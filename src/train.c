@@ -61,6 +61,12 @@ static void shortest(char *buf, size_t cap, double x)
 }
 
 static const char *schedule_names[] = {"const", "cosine", "step"};
+static const char *net_names[] = {"mlp", "cnn"};
+
+const mlp_shape *train_net_shape(int net)
+{
+    return net == NET_CNN ? &mlp_fmnist_cnn : &mlp_fmnist_mlp;
+}
 
 int train_config_to_meta(const train_config *c, char *meta, size_t cap)
 {
@@ -94,6 +100,8 @@ int train_config_to_meta(const train_config *c, char *meta, size_t cap)
         augment_format(&c->augment, spec, sizeof spec);
         rc |= meta_append(meta, cap, "augment", "%s", spec);
     }
+    if (c->net != NET_MLP)
+        rc |= meta_append(meta, cap, "net", "%s", net_names[c->net]);
     return rc ? FM_EINVAL : FM_OK;
 }
 
@@ -250,6 +258,11 @@ int train_config_from_meta(train_config *c, const char *meta, fm_err *e)
             return fm_fail(e, FM_EFORMAT, NULL, "bad keep '%s'", v);
         t.keep = strcmp(v, "best") ? KEEP_LAST : KEEP_BEST;
     }
+    if (meta_get(meta, "net", v, sizeof v)) {
+        if (strcmp(v, "mlp") && strcmp(v, "cnn"))
+            return fm_fail(e, FM_EFORMAT, NULL, "bad net '%s'", v);
+        t.net = strcmp(v, "cnn") ? NET_MLP : NET_CNN;
+    }
     t.epochs = (int)ep;
     t.batch_size = (int)bs;
     t.warmup = (int)warm;
@@ -271,6 +284,8 @@ void train_config_describe(const train_config *c, char *buf, size_t cap)
         if (n < cap)                                                               \
             n += (size_t)snprintf(buf + n, cap - n, __VA_ARGS__);                  \
     } while (0)
+    if (c->net == NET_CNN)
+        ADD("convolutional network");
     if (c->dropout) {
         shortest(v, sizeof v, c->dropout);
         ADD("dropout %s", v);
@@ -516,7 +531,9 @@ static int run_alloc(run *r, const mlp *m, fm_err *e)
         (cfg->ema > 0 && !r->ema) || (cfg->keep == KEEP_BEST && !r->best) ||
         (augment_active(&cfg->augment) && !r->aug))
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
-    if ((rc = mlp_create(&r->net, m->nlayers, m->width, e)) ||
+    mlp_shape shape;
+    mlp_get_shape(m, &shape);
+    if ((rc = mlp_create_shape(&r->net, &shape, e)) ||
         (rc = mlp_work_create_team(&r->w, &r->net, r->bs, 1, pool_size(r->p), e)) ||
         (rc = mlp_work_create_team(&r->ew, &r->net, EVAL_BATCH_TRAINING, 0, pool_size(r->p), e)) ||
         (rc = adam_create(&r->opt, P, cfg->lr, e)))

@@ -152,6 +152,63 @@ static void test_damage(void **state)
     mlp_free(&m);
 }
 
+/* A network with convolutions: format 2, its shape and parameters back,
+ * the same bytes again; a network without one stays format 1. Its damage
+ * is diagnosed as format 1's, and each field of its convolutions checked. */
+static void test_convolutions(void **state)
+{
+    (void)state;
+    static const mlp_shape sh = {.nconv = 2, .side = 8, .channels = 1, .conv_ch = {3, 4},
+                                 .conv_k = {3, 5}, .nlayers = 2, .width = {16, 6, 5}};
+    mlp m, back;
+    assert_int_equal(mlp_create_shape(&m, &sh, NULL), FM_OK);
+    assert_int_equal(m.nparams, 3 * 9 + 3 + 4 * 3 * 25 + 4 + 16 * 6 + 6 + 6 * 5 + 5);
+    rng r;
+    rng_seed(&r, 5);
+    mlp_init_params(&m, &r);
+    uint8_t *buf, *buf2;
+    size_t len, len2;
+    assert_int_equal(model_encode(&m, "epochs=1\n", NULL, 0, &buf, &len, NULL), FM_OK);
+    assert_int_equal(len, 20 + 4 * 3 + 12 + 8 * 2 + 4 + 9 + 4 * m.nparams + 4);
+    assert_int_equal(buf[8], 2);
+    assert_int_equal(model_decode(buf, len, "x", &back, NULL, NULL, NULL, NULL), FM_OK);
+    assert_true(mlp_has_shape(&back, &sh));
+    assert_true(mlp_same_shape(&back, &m));
+    assert_memory_equal(m.params, back.params, m.nparams * sizeof(float));
+    assert_int_equal(model_encode(&back, "epochs=1\n", NULL, 0, &buf2, &len2, NULL), FM_OK);
+    assert_int_equal(len, len2);
+    assert_memory_equal(buf, buf2, len);
+    free(buf2);
+    char text[128];
+    mlp_shape_text(&back, text, sizeof text);
+    assert_string_equal(text, "8x8-conv3x3-conv5x4-16-6-5");
+    mlp_free(&back);
+
+    uint8_t *b = malloc(len);
+    for (size_t n = 1; n < len; n++)
+        expect_reject(buf, n, "truncated");
+    for (size_t i = 0; i < len; i++) {
+        memcpy(b, buf, len);
+        b[i] ^= 0x10;
+        expect_reject(b, len, i < 8 ? "not an fmnist model file" : "corrupt");
+    }
+    /* Each field of the convolutions (after the 3 widths, at 32). */
+    struct { size_t at; uint32_t v; const char *why; } bad[] = {
+        {32, 0, "0 convolutional layers: 1..4"}, {32, 5, "5 convolutional layers"},
+        {36, 0, "side 0"}, {36, 7, "side 7 is odd"}, {40, 0, "0 channels"},
+        {44, 0, "convolution 1: 0 channels"}, {48, 4, "4x4 kernel"}, {48, 11, "11x11 kernel"},
+        {52, 5, "the convolutions give 20 values"}, {20, 17, "the first linear layer takes 17"}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        memcpy(b, buf, len);
+        for (int k = 0; k < 4; k++)
+            b[bad[i].at + (size_t)k] = (uint8_t)(bad[i].v >> (8 * k));
+        fix_crc(b, len);
+        expect_reject(b, len, bad[i].why);
+    }
+    free(b), free(buf);
+    mlp_free(&m);
+}
+
 static void test_other_architecture_loads_as_itself(void **state)
 {
     (void)state;
@@ -269,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_damage),
         cmocka_unit_test(test_other_architecture_loads_as_itself),
+        cmocka_unit_test(test_convolutions),
         cmocka_unit_test(test_save_atomically),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
