@@ -135,6 +135,18 @@ typedef void (*warp_fn)(uint8_t *out, const uint8_t *padded, const double *u, co
 void warp_ref(uint8_t *out, const uint8_t *padded, const double *u, const double *w, int n);
 void warp_avx2(uint8_t *out, const uint8_t *padded, const double *u, const double *w, int n);
 
+/* 2x2 max pooling both ways, as conv.h's maxpool2_forward and
+ * maxpool2_backward (the reference): the same values, choices and
+ * gradients, which are selections, not arithmetic. */
+typedef void (*pool_forward_fn)(float *outT, uint8_t *arg, const float *xT, int H, int W,
+                                int B, int c0, int c1);
+typedef void (*pool_backward_fn)(float *dxT, const float *doutT, const uint8_t *arg, int H,
+                                 int W, int B, int c0, int c1);
+void maxpool2_forward_avx2(float *outT, uint8_t *arg, const float *xT, int H, int W, int B,
+                           int c0, int c1);
+void maxpool2_backward_avx2(float *dxT, const float *doutT, const uint8_t *arg, int H, int W,
+                            int B, int c0, int c1);
+
 typedef struct kernel_impl {
     const char *name; /* "avx512", "avx2", "generic", "ref" */
     gemm_fn gemm;
@@ -143,6 +155,8 @@ typedef struct kernel_impl {
     transpose_fn transpose;
     dropout_fn dropout;
     warp_fn warp;
+    pool_forward_fn pool_forward;
+    pool_backward_fn pool_backward;
 } kernel_impl;
 
 /* The implementation called name (NULL: the fastest this CPU runs), or NULL

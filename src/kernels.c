@@ -1,6 +1,7 @@
 /* kernels.c: the reference kernels, the portable tiled kernel, dispatch and
  * the small per-batch kernels (log-softmax, NLL). */
 #include "kernels.h"
+#include "conv.h"
 
 #include <math.h>
 #include <string.h>
@@ -116,6 +117,16 @@ void dropout_forward_avx2(float *xT, int B, int r0, int r1, int j0, int j1, uint
 {
     dropout_forward_ref(xT, B, r0, r1, j0, j1, key, threshold, scale);
 }
+void maxpool2_forward_avx2(float *outT, uint8_t *arg, const float *xT, int H, int W, int B,
+                           int c0, int c1)
+{
+    maxpool2_forward(outT, arg, xT, H, W, B, c0, c1);
+}
+void maxpool2_backward_avx2(float *dxT, const float *doutT, const uint8_t *arg, int H, int W,
+                            int B, int c0, int c1)
+{
+    maxpool2_backward(dxT, doutT, arg, H, W, B, c0, c1);
+}
 static int have_avx2(void) { return 0; }
 static int have_avx512(void) { return 0; }
 #else
@@ -133,13 +144,13 @@ static int have_avx512(void)
 
 static const kernel_impl impls[] = {
     {"avx512", gemm_avx512, adam_update_avx512, normalize_u8_avx512, transpose_avx2,
-     dropout_forward_avx2, warp_avx2},
+     dropout_forward_avx2, warp_avx2, maxpool2_forward_avx2, maxpool2_backward_avx2},
     {"avx2", gemm_avx2, adam_update_avx2, normalize_u8_avx2, transpose_avx2, dropout_forward_avx2,
-     warp_avx2},
+     warp_avx2, maxpool2_forward_avx2, maxpool2_backward_avx2},
     {"generic", gemm_generic, adam_update_ref, normalize_u8_ref, transpose_ref, dropout_forward_ref,
-     warp_ref},
+     warp_ref, maxpool2_forward, maxpool2_backward},
     {"ref", gemm_ref, adam_update_ref, normalize_u8_ref, transpose_ref, dropout_forward_ref,
-     warp_ref},
+     warp_ref, maxpool2_forward, maxpool2_backward},
 };
 
 static int available(const kernel_impl *k)

@@ -185,6 +185,76 @@ TARGET void transpose_avx2(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_
         transpose_ref(dst + r8, ldd, src + r8 * lds, lds, rows - r8, cols);
 }
 
+/* 2x2 max pooling, 8 samples at a time (the rest one by one, as the
+ * reference): the same comparisons in the same order, a later candidate
+ * taken when greater or NaN. */
+TARGET void maxpool2_forward_avx2(float *outT, uint8_t *arg, const float *xT, int H, int Wd,
+                                  int B, int c0, int c1)
+{
+    int h = H / 2, w = Wd / 2, B8 = B & ~7;
+    /* the low byte of each 32-bit lane, lanes 0-3 into bytes 0-3 of each half */
+    const __m256i low = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                         -1, -1, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1,
+                                         -1, -1, -1, -1);
+    for (int c = c0; c < c1; c++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                const float *in = xT + (((size_t)c * H + 2 * y) * Wd + 2 * x) * B;
+                const float *q[4] = {in, in + B, in + (size_t)Wd * B, in + (size_t)Wd * B + B};
+                size_t o = (((size_t)c * h + y) * w + x) * B;
+                for (int b = 0; b < B8; b += 8) {
+                    __m256 m = _mm256_loadu_ps(q[0] + b);
+                    __m256i a = _mm256_setzero_si256();
+                    for (int i = 1; i < 4; i++) {
+                        __m256 v = _mm256_loadu_ps(q[i] + b);
+                        __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ),
+                                                   _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+                        m = _mm256_blendv_ps(m, v, take);
+                        a = _mm256_blendv_epi8(a, _mm256_set1_epi32(i), _mm256_castps_si256(take));
+                    }
+                    _mm256_storeu_ps(outT + o + b, m);
+                    __m256i bytes = _mm256_shuffle_epi8(a, low);
+                    __m128i both = _mm_unpacklo_epi32(_mm256_castsi256_si128(bytes),
+                                                      _mm256_extracti128_si256(bytes, 1));
+                    _mm_storel_epi64((__m128i *)(void *)(arg + o + b), both);
+                }
+                for (int b = B8; b < B; b++) {
+                    float m = q[0][b];
+                    uint8_t a = 0;
+                    for (uint8_t i = 1; i < 4; i++)
+                        if (q[i][b] > m || q[i][b] != q[i][b])
+                            m = q[i][b], a = i;
+                    outT[o + b] = m;
+                    arg[o + b] = a;
+                }
+            }
+}
+
+TARGET void maxpool2_backward_avx2(float *dxT, const float *doutT, const uint8_t *arg, int H,
+                                   int Wd, int B, int c0, int c1)
+{
+    int h = H / 2, w = Wd / 2, B8 = B & ~7;
+    for (int c = c0; c < c1; c++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                float *in = dxT + (((size_t)c * H + 2 * y) * Wd + 2 * x) * B;
+                float *q[4] = {in, in + B, in + (size_t)Wd * B, in + (size_t)Wd * B + B};
+                size_t o = (((size_t)c * h + y) * w + x) * B;
+                for (int b = 0; b < B8; b += 8) {
+                    __m256 g = _mm256_loadu_ps(doutT + o + b);
+                    __m256i a = _mm256_cvtepu8_epi32(
+                        _mm_loadl_epi64((const __m128i *)(const void *)(arg + o + b)));
+                    for (int i = 0; i < 4; i++) {
+                        __m256i is = _mm256_cmpeq_epi32(a, _mm256_set1_epi32(i));
+                        _mm256_storeu_ps(q[i] + b, _mm256_and_ps(g, _mm256_castsi256_ps(is)));
+                    }
+                }
+                for (int b = B8; b < B; b++)
+                    for (int i = 0; i < 4; i++)
+                        q[i][b] = arg[o + b] == i ? doutT[o + b] : 0.0f;
+            }
+}
+
 #undef TARGET
 #undef VEC
 #undef W

@@ -615,7 +615,7 @@ static void conv_forward_block(const mlp *m, mlp_work *w, const kernel_impl *k,
         conv_patches(sc->pT, x, H, H, v->k, n, 0, K);
         linear_forward(k->gemm, sc->out, sc->pT, m->params + m->cw_off[c],
                        m->params + m->cb_off[c], N, K, v->out_ch, 1, 0, v->out_ch);
-        maxpool2_forward(w->pooled[c] + at, w->arg[c] + at, sc->out, H, H, n, 0, v->out_ch);
+        k->pool_forward(w->pooled[c] + at, w->arg[c] + at, sc->out, H, H, n, 0, v->out_ch);
         x = w->pooled[c] + at;
     }
     for (int f = 0; f < F; f++)
@@ -646,7 +646,7 @@ static void conv_backward_block(const mlp *m, mlp_work *w, const kernel_impl *k,
         size_t at = pooled_size(v) * (size_t)b0;
         if (c < top)
             relu_mask(g, w->pooled[c] + at, pooled_size(v) * (size_t)n);
-        maxpool2_backward(sc->out, g, w->arg[c] + at, H, H, n, 0, v->out_ch);
+        k->pool_backward(sc->out, g, w->arg[c] + at, H, H, n, 0, v->out_ch);
         const float *x = c ? w->pooled[c - 1] + pooled_size(&m->conv[c - 1]) * (size_t)b0
                            : w->imgT + (size_t)mlp_inputs(m) * (size_t)b0;
         conv_patches(sc->pT, x, H, H, v->k, n, 0, K);

@@ -267,12 +267,77 @@ static void test_maxpool(void **state)
     free(x);
 }
 
+/* Every implementation's pooling gives the reference's bits: values,
+ * choices and gradients, for batches around the vector width, with ties
+ * (values from a few levels, signed zeros) and NaNs, in a channel window
+ * (nothing outside it written). */
+static void test_pool_kernels_match_reference(void **state)
+{
+    (void)state;
+    const kernel_impl *ks[8];
+    int nk = kernel_list(ks, 8);
+    static const int batches[] = {1, 3, 7, 8, 9, 16, 19};
+    enum { C = 3, H = 4, W = 6 };
+    rng r;
+    rng_seed(&r, 17);
+    for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++) {
+        int B = batches[bi];
+        size_t n = (size_t)C * H * W * B, m = n / 4;
+        float *x = malloc(n * sizeof *x), *dout = malloc(m * sizeof *dout);
+        float *out[2], *dx[2];
+        uint8_t *arg[2];
+        for (size_t i = 0; i < n; i++) {
+            uint64_t u = rng_below(&r, 10);
+            x[i] = u == 0 ? NAN : u == 1 ? -0.0f : u == 2 ? 0.0f : (float)(u % 4) - 1.0f;
+        }
+        for (size_t i = 0; i < m; i++)
+            dout[i] = rng_uniform(&r) - 0.5f;
+        for (int k = 0; k < 2; k++) {
+            out[k] = malloc(m * sizeof(float));
+            arg[k] = malloc(m);
+            dx[k] = malloc(n * sizeof(float));
+        }
+        /* the reference, whole */
+        maxpool2_forward(out[0], arg[0], x, H, W, B, 0, C);
+        maxpool2_backward(dx[0], dout, arg[0], H, W, B, 0, C);
+        for (int ki = 0; ki < nk; ki++) {
+            size_t lo = (size_t)1 * m / C, hi = (size_t)2 * m / C; /* channel 1 alone */
+            for (size_t i = 0; i < m; i++)
+                out[1][i] = -7.0f, arg[1][i] = 9;
+            for (size_t i = 0; i < n; i++)
+                dx[1][i] = -7.0f;
+            ks[ki]->pool_forward(out[1], arg[1], x, H, W, B, 1, 2);
+            ks[ki]->pool_backward(dx[1], dout, arg[0], H, W, B, 1, 2);
+            char what[64];
+            snprintf(what, sizeof what, "%s pool_forward B=%d", ks[ki]->name, B);
+            assert_untouched(out[1], lo, hi, m, what);
+            assert_same(out[1] + lo, out[0] + lo, hi - lo, what);
+            for (size_t i = 0; i < m; i++)
+                if (arg[1][i] != (i >= lo && i < hi ? arg[0][i] : 9))
+                    fail_msg("%s: choice %zu is %d, not %d", what, i, arg[1][i], arg[0][i]);
+            snprintf(what, sizeof what, "%s pool_backward B=%d", ks[ki]->name, B);
+            assert_untouched(dx[1], 4 * lo, 4 * hi, n, what);
+            assert_same(dx[1] + 4 * lo, dx[0] + 4 * lo, 4 * (hi - lo), what);
+            /* and whole, in one call */
+            ks[ki]->pool_forward(out[1], arg[1], x, H, W, B, 0, C);
+            ks[ki]->pool_backward(dx[1], dout, arg[1], H, W, B, 0, C);
+            assert_same(out[1], out[0], m, what);
+            assert_memory_equal(arg[1], arg[0], m);
+            assert_same(dx[1], dx[0], n, what);
+        }
+        for (int k = 0; k < 2; k++)
+            free(out[k]), free(arg[k]), free(dx[k]);
+        free(x), free(dout);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_layer_is_direct_convolution),
         cmocka_unit_test(test_maxpool),
         cmocka_unit_test(test_windows_stay_inside),
+        cmocka_unit_test(test_pool_kernels_match_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
