@@ -27,6 +27,18 @@ void conv_patches(float *pT, const float *xT, int H, int W, int k, int B, int r0
     }
 }
 
+/* d[i] += s[i] for i < n, in runs of 8 that a compiler vectorises even
+ * when it will not version a loop of unknown length (gcc -O2). */
+static void add_floats(float *restrict d, const float *restrict s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (size_t j = 0; j < 8; j++)
+            d[i + j] += s[i + j];
+    for (; i < n; i++)
+        d[i] += s[i];
+}
+
 void conv_patches_sum(float *dxT, const float *dpT, int H, int W, int k, int B, int c0,
                       int c1)
 {
@@ -47,10 +59,9 @@ void conv_patches_sum(float *dxT, const float *dpT, int H, int W, int k, int B, 
                     int y = sy - ky + p;
                     if (y < 0 || y >= H)
                         continue;
-                    float *d = dst + (size_t)sy * line + (size_t)sx0 * B;
-                    const float *s = src + (size_t)y * line + (size_t)(sx0 - kx + p) * B;
-                    for (size_t i = 0; i < (size_t)(sx1 - sx0) * B; i++)
-                        d[i] += s[i];
+                    add_floats(dst + (size_t)sy * line + (size_t)sx0 * B,
+                               src + (size_t)y * line + (size_t)(sx0 - kx + p) * B,
+                               (size_t)(sx1 - sx0) * B);
                 }
             }
     }

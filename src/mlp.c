@@ -600,6 +600,21 @@ static conv_scr scratch_of(const mlp *m, const mlp_work *w, int chunk)
     return c;
 }
 
+/* rows x n floats from src (rows lds apart) to dst (ldd apart): a block's
+ * columns out of or into a whole batch's rows. */
+static void copy_rows(float *restrict dst, size_t ldd, const float *restrict src, size_t lds,
+                      int rows, int n)
+{
+    if (n == MLP_CONV_BLOCK) {
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < MLP_CONV_BLOCK; j++)
+                dst[(size_t)r * ldd + (size_t)j] = src[(size_t)r * lds + (size_t)j];
+        return;
+    }
+    for (int r = 0; r < rows; r++)
+        memcpy(dst + (size_t)r * ldd, src + (size_t)r * lds, (size_t)n * sizeof *dst);
+}
+
 /* The n samples from b0 on, through the convolutions into the first
  * Linear layer's input. */
 static void conv_forward_block(const mlp *m, mlp_work *w, const kernel_impl *k,
@@ -618,16 +633,21 @@ static void conv_forward_block(const mlp *m, mlp_work *w, const kernel_impl *k,
         k->pool_forward(w->pooled[c] + at, w->arg[c] + at, sc->out, H, H, n, 0, v->out_ch);
         x = w->pooled[c] + at;
     }
-    for (int f = 0; f < F; f++)
-        memcpy(w->actT[0] + (size_t)f * B + b0, x + (size_t)f * n, (size_t)n * sizeof *x);
+    copy_rows(w->actT[0] + b0, (size_t)B, x, (size_t)n, F, n);
     if (w->training) /* the batch-major copy the first weight gradient reads */
         k->transpose(w->act[0] + (size_t)b0 * F, F, x, n, F, n);
 }
 
-/* g = 0 where x <= 0 (the ReLU that made x, as the GEMM's mask). */
-static void relu_mask(float *g, const float *x, size_t n)
+/* g = 0 where x <= 0 (the ReLU that made x, as the GEMM's mask). Here and
+ * in copy_rows, runs of 8 that a compiler vectorises even when it will not
+ * version a loop of unknown length (gcc -O2). */
+static void relu_mask(float *restrict g, const float *restrict x, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (size_t j = 0; j < 8; j++)
+            g[i + j] = x[i + j] <= 0.0f ? 0.0f : g[i + j];
+    for (; i < n; i++)
         g[i] = x[i] <= 0.0f ? 0.0f : g[i];
 }
 
@@ -638,8 +658,7 @@ static void conv_backward_block(const mlp *m, mlp_work *w, const kernel_impl *k,
 {
     int B = w->B, F = m->width[0], top = m->nconv - 1;
     float *g = sc->g0, *other = sc->g1, *part = w->partial + (size_t)s * w->cparams;
-    for (int f = 0; f < F; f++) /* masked by the column job */
-        memcpy(g + (size_t)f * n, w->gradT[0] + (size_t)f * B + b0, (size_t)n * sizeof *g);
+    copy_rows(g, (size_t)n, w->gradT[0] + b0, (size_t)B, F, n); /* masked by the column job */
     for (int c = top; c >= 0; c--) {
         const mlp_conv *v = &m->conv[c];
         int H = v->side, K = v->in_ch * v->k * v->k, N = H * H * n;
