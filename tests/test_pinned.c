@@ -207,9 +207,9 @@ static void test_trained_models(void **state)
         check_pin(&pins[i], NULL, 2);
 }
 
-/* The same bits from each implementation: the run with every option (on
- * 200 images) on 3 threads; the fast kernels also on 1 thread, and the
- * default recipe on 1 and 3. (The reference kernels are slow: fmaf in
+/* The same bits from each implementation: the runs with every option (on
+ * 200 images), of each network, on 3 threads; the fast kernels also on 1
+ * thread, and the default recipe on 1 and 3. (The reference kernels are slow: fmaf in
  * software where the build has no FMA.) */
 static void sweep(const char *kernel)
 {
@@ -219,8 +219,10 @@ static void sweep(const char *kernel)
         skip();
     }
     check_pin(find_pin("everything"), kernel, 3);
+    check_pin(find_pin("cnn-everything"), kernel, 3);
     if (strcmp(kernel, "ref") != 0 && strcmp(kernel, "generic") != 0) {
         check_pin(find_pin("everything"), kernel, 1);
+        check_pin(find_pin("cnn-everything"), kernel, 1);
         check_pin(find_pin("default"), kernel, 1);
         check_pin(find_pin("default"), kernel, 3);
     }
