@@ -739,7 +739,11 @@ static void conv_sum_blocks(const mlp *m, mlp_work *w)
  * gradients down to the first layer's output; and one job of every
  * layer's weight gradient by rows, each row's update right after it
  * (nothing reads a weight after the column job). Evaluation runs the
- * forward pass alone, a job per layer by rows. */
+ * forward pass alone, a job per layer by rows. With convolutions there
+ * are two more: after the gather, the convolutions' forward job, block by
+ * block; and before the weight gradients, their backward job (the column
+ * job having carried the gradient down to the first Linear layer's input),
+ * after which their gradients are added up and their parameters updated. */
 
 /* Columns [j0, j1) from the first layer's output to its gradient. */
 static void columns_chunk(void *arg, int chunk, int thread)
