@@ -175,7 +175,7 @@ void linear_forward(gemm_fn gemm, float *outT, const float *xT, const float *w, 
 
 /* Weight and bias gradients of out = w x + b, overwriting dw and db:
  *   dw (OC, C) = dyT (OC, B) x (B, C);  db[o] = sum_b dyT[o][b] (sequential in b).
- * Computes rows [r0, r1) of dw and db. */
+ * Computes rows [r0, r1) of dw and db (db NULL: dw alone). */
 void linear_backward_weights(gemm_fn gemm, float *dw, float *db, const float *dyT,
                              const float *x, int B, int C, int OC, int r0, int r1);
 

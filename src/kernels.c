@@ -259,6 +259,8 @@ void linear_backward_weights(gemm_fn gemm, float *dw, float *db, const float *dy
     gemm_op op = {.M = OC, .N = C, .K = B, .a = dyT, .a_rs = B, .a_ks = 1, .b = x, .ldb = C,
                   .c = dw, .ldc = C};
     gemm(&op, r0, r1);
+    if (!db)
+        return;
     /* Row sums, sequential in b; eight rows at a time so that their
      * dependency chains overlap. */
     int o = r0;

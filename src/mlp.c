@@ -269,16 +269,16 @@ int mlp_work_create(mlp_work *w, const mlp *m, int max_batch, int training, fm_e
     return mlp_work_create_team(w, m, max_batch, training, 1, e);
 }
 
-/* One block's scratch for the convolutions, in floats: the patches (and in
- * training their transpose), a convolution's output, and in training two
- * gradients of a pooled output. */
+/* One block's scratch for the convolutions, in floats: the patches, a
+ * convolution's output, and in training the output's gradient transposed,
+ * the weight gradient transposed and two gradients of a pooled output. */
 typedef struct scratch_sizes {
-    size_t patches, out, pooled, total;
+    size_t patches, out, pooled, wt, total;
 } scratch_sizes;
 
 static scratch_sizes conv_scratch_sizes(const mlp *m, int training)
 {
-    scratch_sizes z = {0, 0, 0, 0};
+    scratch_sizes z = {0, 0, 0, 0, 0};
     for (int c = 0; c < m->nconv; c++) {
         const mlp_conv *v = &m->conv[c];
         size_t pos = (size_t)v->side * (size_t)v->side * MLP_CONV_BLOCK;
@@ -288,11 +288,14 @@ static scratch_sizes conv_scratch_sizes(const mlp *m, int training)
         z.out = no > z.out ? no : z.out;
         z.pooled = no / 4 > z.pooled ? no / 4 : z.pooled;
         z.pooled = ni > z.pooled ? ni : z.pooled;
+        size_t nw = (size_t)v->out_ch * (size_t)v->in_ch * (size_t)(v->k * v->k);
+        z.wt = nw > z.wt ? nw : z.wt;
     }
     z.patches = (z.patches + 15) / 16 * 16;
     z.out = (z.out + 15) / 16 * 16;
     z.pooled = (z.pooled + 15) / 16 * 16;
-    z.total = z.patches + z.out + (training ? z.patches + 2 * z.pooled : 0);
+    z.wt = (z.wt + 15) / 16 * 16;
+    z.total = z.patches + z.out + (training ? z.out + z.wt + 2 * z.pooled : 0);
     return z;
 }
 
@@ -584,17 +587,18 @@ static void forward_chunk(void *arg, int chunk, int thread)
  * neither the threads nor who took which block. */
 
 typedef struct conv_scr {
-    float *pT, *p, *out, *g0, *g1;
+    float *pT, *out, *dy, *wt, *g0, *g1;
 } conv_scr;
 
 static conv_scr scratch_of(const mlp *m, const mlp_work *w, int chunk)
 {
     scratch_sizes z = conv_scratch_sizes(m, w->training);
     float *s = w->scratch + (size_t)chunk * w->conv_scratch;
-    conv_scr c = {s, NULL, s + z.patches, NULL, NULL};
+    conv_scr c = {s, s + z.patches, NULL, NULL, NULL, NULL};
     if (w->training) {
-        c.p = c.out + z.out;
-        c.g0 = c.p + z.patches;
+        c.dy = c.out + z.out;
+        c.wt = c.dy + z.out;
+        c.g0 = c.wt + z.wt;
         c.g1 = c.g0 + z.pooled;
     }
     return c;
@@ -651,6 +655,46 @@ static void relu_mask(float *restrict g, const float *restrict x, size_t n)
         g[i] = x[i] <= 0.0f ? 0.0f : g[i];
 }
 
+/* A convolution's weight gradient over a block's N positions, dw (OC, K) =
+ * dyT (OC, N) p (N, K) as linear_backward_weights defines it (conv.h), but
+ * computed as its transpose pT dy, which has the same products in the same
+ * order (fmaf(a, b, s) is fmaf(b, a, s)): so the small dyT is transposed
+ * rather than the patches, and the GEMM's rows are the patches' (for the
+ * first convolution its 9 columns would fill a 16-float vector badly). */
+static void conv_weight_grad(const kernel_impl *k, float *dw, const conv_scr *sc, int N, int K,
+                             int OC)
+{
+    k->transpose(sc->dy, OC, sc->out, N, OC, N);
+    gemm_op op = {.M = K, .N = OC, .K = N, .a = sc->pT, .a_rs = N, .a_ks = 1, .b = sc->dy,
+                  .ldb = OC, .c = sc->wt, .ldc = OC};
+    k->gemm(&op, 0, K);
+    k->transpose(dw, K, sc->wt, OC, K, OC);
+}
+
+/* A convolution's bias gradient over a block's N positions: for each
+ * channel, eight running sums, sum j taking positions j, j + 8, j + 16, ...
+ * in order (runs of 8 that vectorise), then the eight added in order. A
+ * sequential sum of 6,272 terms is one long chain of dependent additions;
+ * this is eight, and still a sum of the same terms (test_grad and
+ * test_torch_golden check it). */
+static void conv_bias_grad(float *restrict db, const float *restrict dyT, int N, int OC)
+{
+    for (int o = 0; o < OC; o++) {
+        const float *row = dyT + (size_t)o * N;
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int i = 0;
+        for (; i + 8 <= N; i += 8)
+            for (int j = 0; j < 8; j++)
+                acc[j] += row[i + j];
+        for (int j = 0; i < N; i++, j++)
+            acc[j] += row[i];
+        float s = acc[0];
+        for (int j = 1; j < 8; j++)
+            s += acc[j];
+        db[o] = s;
+    }
+}
+
 /* Block s (n samples from b0) back through the convolutions: its share
  * of their gradients into w->partial. */
 static void conv_backward_block(const mlp *m, mlp_work *w, const kernel_impl *k,
@@ -669,9 +713,8 @@ static void conv_backward_block(const mlp *m, mlp_work *w, const kernel_impl *k,
         const float *x = c ? w->pooled[c - 1] + pooled_size(&m->conv[c - 1]) * (size_t)b0
                            : w->imgT + (size_t)mlp_inputs(m) * (size_t)b0;
         conv_patches(sc->pT, x, H, H, v->k, n, 0, K);
-        k->transpose(sc->p, K, sc->pT, N, K, N);
-        linear_backward_weights(k->gemm, part + m->cw_off[c], part + m->cb_off[c], sc->out,
-                                sc->p, N, K, v->out_ch, 0, v->out_ch);
+        conv_weight_grad(k, part + m->cw_off[c], sc, N, K, v->out_ch);
+        conv_bias_grad(part + m->cb_off[c], sc->out, N, v->out_ch);
         if (c) {
             linear_backward_input(k->gemm, sc->pT, sc->out, m->params + m->cw_off[c], NULL, N,
                                   K, v->out_ch, 0, K);
