@@ -157,14 +157,49 @@ static int step_table(const char *images)
 }
 
 /* One layer's GEMMs: out (OC, N) = w (OC, C) x (C, N); N is the batch, or
- * for a convolution the batch times the output's positions (x: the
- * image's patches, C = channels x kernel area). dx: the input gradient is
- * computed too (not for a network's first layer). */
+ * for a convolution a block of MLP_CONV_BLOCK samples times the output's
+ * positions (x: the image's patches, C = channels x kernel area), which a
+ * step runs for each of its blocks. dx: the input gradient is computed too
+ * (not for a network's first layer). */
 typedef struct layer_shape {
     const char *name;
     int C, OC, N, dx;
     int k, H; /* a convolution's kernel side and (square) image side; 0: linear */
 } layer_shape;
+
+/* Blocks of a batch of 64 that a convolution's row runs for in a step. */
+static int step_repeats(const layer_shape *l)
+{
+    return l->k ? 64 / MLP_CONV_BLOCK : 1;
+}
+
+/* One GEMM of a layer as a training step runs it (mlp.c): op 0 the
+ * forward pass, 1 the weight gradient (a convolution's as its transpose,
+ * patches times the transposed output gradient), 2 the input gradient (a
+ * convolution's as the turned kernel over the output gradient's patches). */
+static void layer_gemm(const kernel_impl *k, const layer_shape *l, int op, float *w, float *b,
+                       float *xT, float *x, float *outT, float *dyT, float *dw, float *db,
+                       float *dxT)
+{
+    int C = l->C, OC = l->OC, B = l->N;
+    if (op == 0) {
+        linear_forward(k->gemm, outT, xT, w, b, B, C, OC, 1, 0, OC);
+    } else if (!l->k) {
+        if (op == 1)
+            linear_backward_weights(k->gemm, dw, db, dyT, x, B, C, OC, 0, OC);
+        else
+            linear_backward_input(k->gemm, dxT, dyT, w, xT, B, C, OC, 0, C);
+    } else if (op == 1) {
+        gemm_op g = {.M = C, .N = OC, .K = B, .a = xT, .a_rs = B, .a_ks = 1, .b = x, .ldb = OC,
+                     .c = dw, .ldc = OC};
+        k->gemm(&g, 0, C);
+    } else {
+        int cin = C / (l->k * l->k), Q = OC * l->k * l->k;
+        gemm_op g = {.M = cin, .N = B, .K = Q, .a = w, .a_rs = Q, .a_ks = 1, .b = dxT, .ldb = B,
+                     .c = outT, .ldc = B, .mask = xT, .ldm = B};
+        k->gemm(&g, 0, cin);
+    }
+}
 
 /* The GFLOP/s of each GEMM of one training step of the network made of
  * these layers, per kernel, and of the whole step. */
@@ -174,10 +209,11 @@ static void gemm_table(const kernel_impl *const *ks, int nk, const layer_shape *
     for (int k = 0; k < nk; k++) {
         double total_flop = 0, total_s = 0;
         for (int l = 0; l < nl; l++) {
-            int C = ls[l].C, OC = ls[l].OC, B = ls[l].N;
-            float *w = buf((size_t)OC * C), *b = buf((size_t)OC), *xT = buf((size_t)C * B);
-            float *x = buf((size_t)B * C), *outT = buf((size_t)OC * B), *dyT = buf((size_t)OC * B);
-            float *dw = buf((size_t)OC * C), *db = buf((size_t)OC), *dxT = buf((size_t)C * B);
+            int C = ls[l].C, OC = ls[l].OC, B = ls[l].N, kk = ls[l].k * ls[l].k;
+            size_t big = (size_t)(C > OC * kk ? C : OC * kk) * B;
+            float *w = buf((size_t)OC * C), *b = buf((size_t)OC), *xT = buf(big);
+            float *x = buf(big), *outT = buf(big), *dyT = buf((size_t)OC * B);
+            float *dw = buf((size_t)OC * C), *db = buf((size_t)OC), *dxT = buf(big);
             for (int op = 0; op < 3; op++) {
                 if (op == 2 && !ls[l].dx)
                     continue;
@@ -185,12 +221,7 @@ static void gemm_table(const kernel_impl *const *ks, int nk, const layer_shape *
                 int reps = (int)(2e8 / flop) + 3;
                 for (int r = 0; r < reps; r++) {
                     double t0 = clock_seconds();
-                    if (op == 0)
-                        linear_forward(ks[k]->gemm, outT, xT, w, b, B, C, OC, 1, 0, OC);
-                    else if (op == 1)
-                        linear_backward_weights(ks[k]->gemm, dw, db, dyT, x, B, C, OC, 0, OC);
-                    else
-                        linear_backward_input(ks[k]->gemm, dxT, dyT, w, xT, B, C, OC, 0, C);
+                    layer_gemm(ks[k], &ls[l], op, w, b, xT, x, outT, dyT, dw, db, dxT);
                     double t = clock_seconds() - t0;
                     best = t < best ? t : best;
                 }
@@ -200,8 +231,8 @@ static void gemm_table(const kernel_impl *const *ks, int nk, const layer_shape *
                          names[op], OC, C);
                 printf("%-8s %-34s %10.2f %10.1f\n", ks[k]->name, shape, best * 1e6,
                        flop / best * 1e-9);
-                total_flop += flop;
-                total_s += best;
+                total_flop += flop * step_repeats(&ls[l]);
+                total_s += best * step_repeats(&ls[l]);
             }
             free(w), free(b), free(xT), free(x), free(outT), free(dyT), free(dw), free(db),
                 free(dxT);
@@ -215,15 +246,17 @@ static void gemm_table(const kernel_impl *const *ks, int nk, const layer_shape *
 static const layer_shape mlp_layers[] = {
     {"", 784, 256, 64, 0, 0, 0}, {"", 256, 128, 64, 1, 0, 0}, {"", 128, 64, 64, 1, 0, 0},
     {"", 64, 10, 64, 1, 0, 0}};
-/* --conv: two small convolutional networks (docs/pictures.md: what would
- * reach 75%), batch 64, each convolution a GEMM over its input's patches
- * (same padding) with 2x2 max pooling after it (timed by conv_moves_table). */
-static const layer_shape conv3_layers[] = {{"conv 3x3", 9, 16, 28 * 28 * 64, 0, 3, 28},
-                                           {"conv 3x3", 16 * 9, 32, 14 * 14 * 64, 1, 3, 14},
+/* --conv: two small convolutional networks (docs/pictures.md; the 3x3 one
+ * is --net cnn), batch 64, each convolution a GEMM over its input's
+ * patches (same padding) with 2x2 max pooling after it (timed by
+ * conv_moves_table), shaped as a block of MLP_CONV_BLOCK samples. */
+#define BLK MLP_CONV_BLOCK
+static const layer_shape conv3_layers[] = {{"conv 3x3", 9, 16, 28 * 28 * BLK, 0, 3, 28},
+                                           {"conv 3x3", 16 * 9, 32, 14 * 14 * BLK, 1, 3, 14},
                                            {"linear", 32 * 49, 64, 64, 1, 0, 0},
                                            {"linear", 64, 10, 64, 1, 0, 0}};
-static const layer_shape conv5_layers[] = {{"conv 5x5", 25, 16, 28 * 28 * 64, 0, 5, 28},
-                                           {"conv 5x5", 16 * 25, 32, 14 * 14 * 64, 1, 5, 14},
+static const layer_shape conv5_layers[] = {{"conv 5x5", 25, 16, 28 * 28 * BLK, 0, 5, 28},
+                                           {"conv 5x5", 16 * 25, 32, 14 * 14 * BLK, 1, 5, 14},
                                            {"linear", 32 * 49, 64, 64, 1, 0, 0},
                                            {"linear", 64, 10, 64, 1, 0, 0}};
 
@@ -247,13 +280,13 @@ static double quickest(void (*fn)(const kernel_impl *, const layer_shape *, floa
 static void conv_move(const kernel_impl *k, const layer_shape *l, float *a, float *b, uint8_t *arg,
                       int which)
 {
-    int kk = l->k * l->k, cin = l->C / kk, H = l->H, B = l->N / (H * H);
+    int kk = l->k * l->k, H = l->H, B = l->N / (H * H);
     if (which == 0)
         conv_patches(a, b, H, H, l->k, B, 0, l->C);
     else if (which == 1)
-        k->transpose(b, l->C, a, l->N, l->C, l->N);
+        k->transpose(b, l->OC, a, l->N, l->OC, l->N);
     else if (which == 2)
-        conv_patches_sum(b, a, H, H, l->k, B, 0, cin);
+        conv_patches(a, b, H, H, l->k, B, 0, l->OC * kk);
     else if (which == 3)
         maxpool2_forward(a, arg, b, H, H, B, 0, l->OC);
     else
@@ -261,17 +294,18 @@ static void conv_move(const kernel_impl *k, const layer_shape *l, float *a, floa
 }
 
 /* What a training step of these layers spends moving data around the
- * GEMMs: the patches, their transpose for the weight gradient, the input
- * gradient's sums, and the pooling after each convolution, both ways. */
+ * GEMMs, for each block: the patches (made again for the weight gradient),
+ * the output gradient transposed for it, the output gradient's patches for
+ * the input gradient, and the pooling after each convolution, both ways. */
 static void conv_moves_table(const kernel_impl *k, const layer_shape *ls, int nl)
 {
-    static const char *names[] = {"patches", "patches transposed", "patch sums", "max pool",
-                                  "max pool gradient"};
+    static const char *names[] = {"patches", "output gradient transposed",
+                                  "output gradient's patches", "max pool", "max pool gradient"};
     double total = 0;
     for (int l = 0; l < nl; l++) {
         if (!ls[l].k)
             continue;
-        size_t n = (size_t)ls[l].C * ls[l].N + (size_t)ls[l].OC * ls[l].N;
+        size_t n = ((size_t)ls[l].C + (size_t)ls[l].OC * ls[l].k * ls[l].k) * ls[l].N;
         float *a = buf(n), *b = buf(n);
         uint8_t *arg = calloc((size_t)ls[l].OC * ls[l].N, 1);
         for (int which = 0; which < 5; which++) {
@@ -281,7 +315,7 @@ static void conv_moves_table(const kernel_impl *k, const layer_shape *ls, int nl
             char shape[80];
             snprintf(shape, sizeof shape, "%s %s", ls[l].name, names[which]);
             printf("%-8s %-34s %10.2f\n", k->name, shape, t * 1e6);
-            total += t;
+            total += t * (which == 0 ? 2 : 1) * step_repeats(&ls[l]);
         }
         free(a), free(b), free(arg);
     }
@@ -357,7 +391,9 @@ int main(int argc, char **argv)
     printf("FMA peak, one core: %.1f GFLOP/s (AVX2), %.1f GFLOP/s (AVX-512)\n",
            peak_gflops_avx2(0.2), peak_gflops_avx512(0.2));
     if (conv) {
-        printf("the 3x3 network (1-16-32 channels, 64 hidden)\n");
+        printf("the 3x3 network (--net cnn: 1-16-32 channels, 64 hidden); a convolution's rows are\n"
+               "for one block of %d samples, the step's totals for the batch of 64's %d\n",
+               MLP_CONV_BLOCK, 64 / MLP_CONV_BLOCK);
         gemm_table(ks, nk, conv3_layers, 4);
         conv_moves_table(ks[0], conv3_layers, 4);
         printf("the 5x5 network (1-16-32 channels, 64 hidden)\n");

@@ -13,14 +13,17 @@
  *     forward         outT (OC, H*W*B) = w pT + b   linear_forward, B' = H*W*B
  *     weight gradient dw = dyT p                    linear_backward_weights
  *                     (p (H*W*B, C*k*k): pT transposed)
- *     input gradient  dpT = w^T dyT                 linear_backward_input
- *                     then dxT = conv_patches_sum(dpT)
+ *     input gradient  dxT (C, H*W*B) = wf qT        a GEMM like the forward's
+ *                     (qT: dyT's own patches, (OC*k*k, H*W*B); wf (C, OC*k*k)
+ *                     = conv_flip_weights(w): the same convolution, "full",
+ *                     with the kernel turned by 180 degrees)
  * So each output element is the GEMM's one chain of fused multiply-adds
- * over (c, ky, kx) (or, for the weight gradient, over (y, x, b)), and the
- * kernels' exactness contract carries over: test_conv checks every element
- * against a direct convolution written as that chain. The padding's zeros
- * are part of the chain: fmaf(w, 0, s) is s only up to the sign of a zero
- * s (and NaN for an infinite w), so no implementation may skip them.
+ * over (c, ky, kx) (for the weight gradient over (y, x, b); for the input
+ * gradient over (o, ky, kx) of the turned kernel), and the kernels'
+ * exactness contract carries over: test_conv checks every element against
+ * a direct convolution written as that chain. The padding's zeros are part
+ * of the chain: fmaf(w, 0, s) is s only up to the sign of a zero s (and NaN
+ * for an infinite w), so no implementation may skip them.
  *
  * Each function computes a window of rows or channels, so threads can
  * share a layer as they share a linear one, each writing its own rows. */
@@ -33,12 +36,13 @@
 void conv_patches(float *pT, const float *xT, int H, int W, int k, int B, int r0,
                   int r1);
 
-/* The input gradient from the patches' gradient dpT (C*k*k, H*W*B): each
- * element of dxT (C, H, W, B) is the sum of the patch elements that copied
- * it, added in the order of (ky, kx) to a sum starting at +0. Channels
- * [c0, c1). */
-void conv_patches_sum(float *dxT, const float *dpT, int H, int W, int k, int B, int c0,
-                      int c1);
+/* The input gradient's weights: wf (C, OC*k*k), element [c][(o, ky, kx)] =
+ * w[o][c][k-1-ky][k-1-kx] of w (OC, C, k, k). With qT = dyT's patches
+ * (conv_patches of the output gradient, OC channels), dxT = wf qT is the
+ * input gradient: dx[c][y][x] = sum over (o, ky, kx) of
+ * w[o][c][k-1-ky][k-1-kx] dy[o][y+ky-p][x+kx-p] (p = k/2), which is
+ * sum over (o, ky', kx') of w[o][c][ky'][kx'] dy[o][y-ky'+p][x-kx'+p]. */
+void conv_flip_weights(float *wf, const float *w, int C, int OC, int k);
 
 /* 2x2 max pooling, stride 2 (H and W even): outT (C, H/2, W/2, B), each the
  * largest of its four inputs taken in the order (0,0), (0,1), (1,0), (1,1),

@@ -27,44 +27,13 @@ void conv_patches(float *pT, const float *xT, int H, int W, int k, int B, int r0
     }
 }
 
-/* d[i] += s[i] for i < n, in runs of 8 that a compiler vectorises even
- * when it will not version a loop of unknown length (gcc -O2). */
-static void add_floats(float *restrict d, const float *restrict s, size_t n)
+void conv_flip_weights(float *wf, const float *w, int C, int OC, int k)
 {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (size_t j = 0; j < 8; j++)
-            d[i + j] += s[i + j];
-    for (; i < n; i++)
-        d[i] += s[i];
-}
-
-void conv_patches_sum(float *dxT, const float *dpT, int H, int W, int k, int B, int c0,
-                      int c1)
-{
-    size_t row = (size_t)H * W * B, line = (size_t)W * B;
-    int p = k / 2;
-    for (int c = c0; c < c1; c++) {
-        float *dst = dxT + (size_t)c * row;
-        memset(dst, 0, row * sizeof *dst);
-        for (int ky = 0; ky < k; ky++)
-            for (int kx = 0; kx < k; kx++) {
-                /* input pixel (sy, sx) was copied to output position
-                 * (sy - ky + p, sx - kx + p) of row (c, ky, kx) */
-                const float *src = dpT + ((size_t)(c * k + ky) * k + kx) * row;
-                int sx0 = kx - p > 0 ? kx - p : 0, sx1 = W + kx - p < W ? W + kx - p : W;
-                if (sx1 <= sx0) /* the image narrower than the kernel's reach */
-                    continue;
-                for (int sy = 0; sy < H; sy++) {
-                    int y = sy - ky + p;
-                    if (y < 0 || y >= H)
-                        continue;
-                    add_floats(dst + (size_t)sy * line + (size_t)sx0 * B,
-                               src + (size_t)y * line + (size_t)(sx0 - kx + p) * B,
-                               (size_t)(sx1 - sx0) * B);
-                }
-            }
-    }
+    int kk = k * k;
+    for (int c = 0; c < C; c++)
+        for (int o = 0; o < OC; o++)
+            for (int t = 0; t < kk; t++) /* (ky, kx) = (t / k, t % k), turned */
+                wf[((size_t)c * OC + o) * kk + t] = w[((size_t)o * C + c) * kk + (kk - 1 - t)];
 }
 
 void maxpool2_forward(float *outT, uint8_t *arg, const float *xT, int H, int W, int B, int c0,

@@ -271,14 +271,15 @@ int mlp_work_create(mlp_work *w, const mlp *m, int max_batch, int training, fm_e
 
 /* One block's scratch for the convolutions, in floats: the patches, a
  * convolution's output, and in training the output's gradient transposed,
- * the weight gradient transposed and two gradients of a pooled output. */
+ * the weight gradient transposed (or the turned weights), the output
+ * gradient's patches and two gradients of a pooled output. */
 typedef struct scratch_sizes {
-    size_t patches, out, pooled, wt, total;
+    size_t patches, out, pooled, wt, q, total;
 } scratch_sizes;
 
 static scratch_sizes conv_scratch_sizes(const mlp *m, int training)
 {
-    scratch_sizes z = {0, 0, 0, 0, 0};
+    scratch_sizes z = {0, 0, 0, 0, 0, 0};
     for (int c = 0; c < m->nconv; c++) {
         const mlp_conv *v = &m->conv[c];
         size_t pos = (size_t)v->side * (size_t)v->side * MLP_CONV_BLOCK;
@@ -290,12 +291,15 @@ static scratch_sizes conv_scratch_sizes(const mlp *m, int training)
         z.pooled = ni > z.pooled ? ni : z.pooled;
         size_t nw = (size_t)v->out_ch * (size_t)v->in_ch * (size_t)(v->k * v->k);
         z.wt = nw > z.wt ? nw : z.wt;
+        size_t nq = c ? (size_t)v->out_ch * (size_t)(v->k * v->k) * pos : 0;
+        z.q = nq > z.q ? nq : z.q;
     }
     z.patches = (z.patches + 15) / 16 * 16;
     z.out = (z.out + 15) / 16 * 16;
     z.pooled = (z.pooled + 15) / 16 * 16;
     z.wt = (z.wt + 15) / 16 * 16;
-    z.total = z.patches + z.out + (training ? z.out + z.wt + 2 * z.pooled : 0);
+    z.q = (z.q + 15) / 16 * 16;
+    z.total = z.patches + z.out + (training ? z.out + z.wt + z.q + 2 * z.pooled : 0);
     return z;
 }
 
@@ -587,25 +591,28 @@ static void forward_chunk(void *arg, int chunk, int thread)
  * neither the threads nor who took which block. */
 
 typedef struct conv_scr {
-    float *pT, *out, *dy, *wt, *g0, *g1;
+    float *pT, *out, *dy, *wt, *q, *g0, *g1;
 } conv_scr;
 
 static conv_scr scratch_of(const mlp *m, const mlp_work *w, int chunk)
 {
     scratch_sizes z = conv_scratch_sizes(m, w->training);
     float *s = w->scratch + (size_t)chunk * w->conv_scratch;
-    conv_scr c = {s, s + z.patches, NULL, NULL, NULL, NULL};
+    conv_scr c = {s, s + z.patches, NULL, NULL, NULL, NULL, NULL};
     if (w->training) {
         c.dy = c.out + z.out;
         c.wt = c.dy + z.out;
-        c.g0 = c.wt + z.wt;
+        c.q = c.wt + z.wt;
+        c.g0 = c.q + z.q;
         c.g1 = c.g0 + z.pooled;
     }
     return c;
 }
 
 /* rows x n floats from src (rows lds apart) to dst (ldd apart): a block's
- * columns out of or into a whole batch's rows. */
+ * columns out of or into a whole batch's rows; with n a block, in runs a
+ * compiler vectorises even when it will not version a loop of unknown
+ * length (gcc -O2). */
 static void copy_rows(float *restrict dst, size_t ldd, const float *restrict src, size_t lds,
                       int rows, int n)
 {
@@ -642,18 +649,6 @@ static void conv_forward_block(const mlp *m, mlp_work *w, const kernel_impl *k,
         k->transpose(w->act[0] + (size_t)b0 * F, F, x, n, F, n);
 }
 
-/* g = 0 where x <= 0 (the ReLU that made x, as the GEMM's mask). Here and
- * in copy_rows, runs of 8 that a compiler vectorises even when it will not
- * version a loop of unknown length (gcc -O2). */
-static void relu_mask(float *restrict g, const float *restrict x, size_t n)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (size_t j = 0; j < 8; j++)
-            g[i + j] = x[i + j] <= 0.0f ? 0.0f : g[i + j];
-    for (; i < n; i++)
-        g[i] = x[i] <= 0.0f ? 0.0f : g[i];
-}
 
 /* A convolution's weight gradient over a block's N positions, dw (OC, K) =
  * dyT (OC, N) p (N, K) as linear_backward_weights defines it (conv.h), but
@@ -707,18 +702,19 @@ static void conv_backward_block(const mlp *m, mlp_work *w, const kernel_impl *k,
         const mlp_conv *v = &m->conv[c];
         int H = v->side, K = v->in_ch * v->k * v->k, N = H * H * n;
         size_t at = pooled_size(v) * (size_t)b0;
-        if (c < top)
-            relu_mask(g, w->pooled[c] + at, pooled_size(v) * (size_t)n);
         k->pool_backward(sc->out, g, w->arg[c] + at, H, H, n, 0, v->out_ch);
         const float *x = c ? w->pooled[c - 1] + pooled_size(&m->conv[c - 1]) * (size_t)b0
                            : w->imgT + (size_t)mlp_inputs(m) * (size_t)b0;
         conv_patches(sc->pT, x, H, H, v->k, n, 0, K);
         conv_weight_grad(k, part + m->cw_off[c], sc, N, K, v->out_ch);
         conv_bias_grad(part + m->cb_off[c], sc->out, N, v->out_ch);
-        if (c) {
-            linear_backward_input(k->gemm, sc->pT, sc->out, m->params + m->cw_off[c], NULL, N,
-                                  K, v->out_ch, 0, K);
-            conv_patches_sum(other, sc->pT, H, H, v->k, n, 0, v->in_ch);
+        if (c) { /* the gradient of the input, through the ReLU that made it */
+            int Q = v->out_ch * v->k * v->k;
+            conv_flip_weights(sc->wt, m->params + m->cw_off[c], v->in_ch, v->out_ch, v->k);
+            conv_patches(sc->q, sc->out, H, H, v->k, n, 0, Q);
+            gemm_op op = {.M = v->in_ch, .N = N, .K = Q, .a = sc->wt, .a_rs = Q, .a_ks = 1,
+                          .b = sc->q, .ldb = N, .c = other, .ldc = N, .mask = x, .ldm = N};
+            k->gemm(&op, 0, v->in_ch);
             float *t = g;
             g = other;
             other = t;

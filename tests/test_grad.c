@@ -226,10 +226,12 @@ static void whole_network(const mlp_shape *sh, int NB, float dropout, float smoo
 
 /* 16 inputs, 12-8-6 hidden, 5 classes. */
 static const mlp_shape small_mlp = {.nlayers = 4, .width = {16, 12, 8, 6, 5}};
-/* 8x8 images, convolutions of 3 (3x3) and 4 (5x5) channels, 16-6-5. */
-static const mlp_shape small_cnn = {.nconv = 2, .side = 8, .channels = 1,
+/* 12x12 images, convolutions of 3 (3x3) and 4 (5x5) channels, 36-6-5 (the
+ * second convolution's 6x6 positions times 3 samples are not a multiple of
+ * 8, as the real network's 14x14 times an odd number are not). */
+static const mlp_shape small_cnn = {.nconv = 2, .side = 12, .channels = 1,
                                     .conv_ch = {3, 4}, .conv_k = {3, 5},
-                                    .nlayers = 2, .width = {16, 6, 5}};
+                                    .nlayers = 2, .width = {36, 6, 5}};
 
 static void test_whole_network(void **state)
 {
