@@ -36,6 +36,13 @@
 void conv_patches(float *pT, const float *xT, int H, int W, int k, int B, int r0,
                   int r1);
 
+/* A convolution's bias gradient from its output gradient dyT (OC, N): for
+ * each channel, eight running sums from +0, sum j taking columns j, j + 8,
+ * j + 16, ... in order (so they vectorise), then the eight added in order
+ * (sum 0 first). A sequential sum of a block's 6,272 positions would be
+ * one long chain of dependent additions. */
+void conv_bias_grad(float *db, const float *dyT, int N, int OC);
+
 /* The input gradient's weights: wf (C, OC*k*k), element [c][(o, ky, kx)] =
  * w[o][c][k-1-ky][k-1-kx] of w (OC, C, k, k). With qT = dyT's patches
  * (conv_patches of the output gradient, OC channels), dxT = wf qT is the

@@ -27,6 +27,24 @@ void conv_patches(float *pT, const float *xT, int H, int W, int k, int B, int r0
     }
 }
 
+void conv_bias_grad(float *restrict db, const float *restrict dyT, int N, int OC)
+{
+    for (int o = 0; o < OC; o++) {
+        const float *row = dyT + (size_t)o * N;
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int i = 0;
+        for (; i + 8 <= N; i += 8)
+            for (int j = 0; j < 8; j++)
+                acc[j] += row[i + j];
+        for (int j = 0; i < N; i++, j++)
+            acc[j] += row[i];
+        float s = acc[0];
+        for (int j = 1; j < 8; j++)
+            s += acc[j];
+        db[o] = s;
+    }
+}
+
 void conv_flip_weights(float *wf, const float *w, int C, int OC, int k)
 {
     int kk = k * k;

@@ -666,30 +666,6 @@ static void conv_weight_grad(const kernel_impl *k, float *dw, const conv_scr *sc
     k->transpose(dw, K, sc->wt, OC, K, OC);
 }
 
-/* A convolution's bias gradient over a block's N positions: for each
- * channel, eight running sums, sum j taking positions j, j + 8, j + 16, ...
- * in order (runs of 8 that vectorise), then the eight added in order. A
- * sequential sum of 6,272 terms is one long chain of dependent additions;
- * this is eight, and still a sum of the same terms (test_grad and
- * test_torch_golden check it). */
-static void conv_bias_grad(float *restrict db, const float *restrict dyT, int N, int OC)
-{
-    for (int o = 0; o < OC; o++) {
-        const float *row = dyT + (size_t)o * N;
-        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int i = 0;
-        for (; i + 8 <= N; i += 8)
-            for (int j = 0; j < 8; j++)
-                acc[j] += row[i + j];
-        for (int j = 0; i < N; i++, j++)
-            acc[j] += row[i];
-        float s = acc[0];
-        for (int j = 1; j < 8; j++)
-            s += acc[j];
-        db[o] = s;
-    }
-}
-
 /* Block s (n samples from b0) back through the convolutions: its share
  * of their gradients into w->partial. */
 static void conv_backward_block(const mlp *m, mlp_work *w, const kernel_impl *k,

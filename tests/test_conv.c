@@ -336,6 +336,32 @@ static void test_pool_kernels_match_reference(void **state)
     }
 }
 
+/* conv_bias_grad is its definition: eight sums of every eighth column,
+ * added in order; for every length around a multiple of 8. */
+static void test_bias_grad(void **state)
+{
+    (void)state;
+    enum { OC = 3 };
+    rng r;
+    rng_seed(&r, 23);
+    float dy[OC * 41], db[OC];
+    for (int i = 0; i < OC * 41; i++)
+        dy[i] = 4.0f * rng_uniform(&r) - 2.0f;
+    for (int N = 1; N <= 41; N++) {
+        conv_bias_grad(db, dy, N, OC);
+        for (int o = 0; o < OC; o++) {
+            float lane[8] = {0};
+            for (int i = 0; i < N; i++)
+                lane[i % 8] += dy[o * N + i];
+            float s = lane[0];
+            for (int j = 1; j < 8; j++)
+                s += lane[j];
+            if (memcmp(&s, &db[o], sizeof s))
+                fail_msg("N=%d channel %d: %a, want %a", N, o, (double)db[o], (double)s);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_maxpool),
         cmocka_unit_test(test_windows_stay_inside),
         cmocka_unit_test(test_pool_kernels_match_reference),
+        cmocka_unit_test(test_bias_grad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
