@@ -158,12 +158,56 @@ static void test_classify_agrees(void **state)
     fmnist_model_free(b);
 }
 
+/* The convolutional network through the library: its probabilities are,
+ * bit for bit, the ones a batched forward pass gives (each sample's
+ * computed alike in any batch), with and without a work buffer. */
+static void test_convolutional_model(void **state)
+{
+    (void)state;
+    mlp net;
+    rng r;
+    rng_seed(&r, 3);
+    assert_int_equal(mlp_create_shape(&net, &mlp_fmnist_cnn, NULL), FM_OK);
+    mlp_init_params(&net, &r);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/cnn.model", dir);
+    assert_int_equal(model_save(path, &net, "epochs=1\n", NULL, 0, NULL), FM_OK);
+    enum { N = 20 };
+    mlp_work mw;
+    assert_int_equal(mlp_work_create(&mw, &net, N, 0, NULL), FM_OK);
+    mlp_gather(&net, &mw, NULL, kernel_find(NULL), sample.images, NULL, NULL, N);
+    mlp_forward(&net, &mw, NULL, kernel_find(NULL));
+    fmnist_model *m;
+    fmnist_work *w;
+    fmnist_error err;
+    assert_int_equal(fmnist_model_load(path, &m, &err), FMNIST_OK);
+    assert_int_equal(fmnist_work_new(m, &w, &err), FMNIST_OK);
+    for (int i = 0; i < N; i++) {
+        float p1[10], p2[10];
+        const unsigned char *px = sample.images + (size_t)i * 784;
+        assert_int_equal(fmnist_classify_28x28(m, w, px, p1, &err), FMNIST_OK);
+        assert_int_equal(fmnist_classify_28x28(m, NULL, px, p2, &err), FMNIST_OK);
+        assert_memory_equal(p1, p2, sizeof p1);
+        for (int c = 0; c < 10; c++) {
+            float want = (float)exp(mw.actT[net.nlayers][(size_t)c * N + (size_t)i]);
+            if (memcmp(&p1[c], &want, sizeof want))
+                fail_msg("sample %d class %d: %a, the batch's %a", i, c, (double)p1[c],
+                         (double)want);
+        }
+    }
+    fmnist_work_free(w);
+    fmnist_model_free(m);
+    mlp_work_free(&mw);
+    mlp_free(&net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_version_top),
         cmocka_unit_test(test_load_errors_leave_outputs),
         cmocka_unit_test(test_classify_agrees),
+        cmocka_unit_test(test_convolutional_model),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
