@@ -67,23 +67,32 @@ static void test_stop_and_resume_same_bits(void **state)
     }
 }
 
+/* Every option on, with each network. */
 static void test_resume_with_every_option(void **state)
 {
     (void)state;
-    const char *opts = "train --data data/sample --epochs 4 --seed 3 --quiet --dropout 0.2 "
-                       "--weight-decay 0.05 --schedule cosine --warmup 1 --label-smoothing 0.1 "
-                       "--ema 0.99 --val 300 --keep best --patience 3 --augment default";
-    char a[4200], b[4200], cmd[12288];
-    snprintf(a, sizeof a, "%s/opt-ref.model", T);
-    snprintf(b, sizeof b, "%s/opt.model", T);
-    assert_int_equal(tu_fmnist(NULL, NULL, "%s --model %s", opts, a), 0);
-    snprintf(cmd, sizeof cmd, "FMNIST_STOP_AFTER_STEP=40 %s %s --model %s", tu_bin(), opts, b);
-    assert_int_equal(tu_run(cmd, NULL, NULL), 130);
-    char *err;
-    assert_int_equal(tu_fmnist(NULL, &err, "train --resume --data data/sample --quiet --model %s", b), 0);
-    free(err);
-    if (!tu_same_file(a, b))
-        fail_msg("with every option on, the resumed run's model differs");
+    for (int net = 0; net < 2; net++) {
+        char opts[1024], a[4200], b[4200], cmd[12288];
+        snprintf(opts, sizeof opts,
+                 "train --data data/sample --epochs 4 --seed 3 --quiet --dropout 0.2 "
+                 "--weight-decay 0.05 --schedule cosine --warmup 1 --label-smoothing 0.1 "
+                 "--ema 0.99 --val 300 --keep best --patience 3 --augment default --net %s",
+                 net ? "cnn" : "mlp");
+        snprintf(a, sizeof a, "%s/opt-ref.model", T);
+        snprintf(b, sizeof b, "%s/opt.model", T);
+        unlink(a), unlink(b);
+        assert_int_equal(tu_fmnist(NULL, NULL, "%s --model %s", opts, a), 0);
+        snprintf(cmd, sizeof cmd, "FMNIST_STOP_AFTER_STEP=40 %s %s --model %s", tu_bin(), opts,
+                 b);
+        assert_int_equal(tu_run(cmd, NULL, NULL), 130);
+        char *err;
+        assert_int_equal(
+            tu_fmnist(NULL, &err, "train --resume --data data/sample --quiet --model %s", b), 0);
+        free(err);
+        if (!tu_same_file(a, b))
+            fail_msg("with every option on (--net %s), the resumed run's model differs",
+                     net ? "cnn" : "mlp");
+    }
 }
 
 /* Removes every ,"seconds":... up to the object's end: timings vary. */
