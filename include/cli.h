@@ -5,7 +5,7 @@
  *                   [--dropout P] [--weight-decay W] [--schedule const|cosine|step]
  *                   [--warmup N] [--label-smoothing S] [--ema D] [--val N]
  *                   [--keep last|best] [--patience N] [--augment SPEC]
- *                   [--preset best|robust]
+ *                   [--net mlp|cnn] [--preset best|robust]
  *   fmnist eval     [--data DIR] [--model FILE] [--threads N] [--json]
  *                   [--errors FILE.png] [--confusion FILE.png]
  *   fmnist classify [--model FILE] [--top K=3] [--invert auto|yes|no] [--json]

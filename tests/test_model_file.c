@@ -93,6 +93,19 @@ static void fix_crc(uint8_t *b, size_t len)
         b[len - 4 + i] = (uint8_t)(c >> (8 * i));
 }
 
+/* The file buf (len bytes) truncated at every length, and with any single
+ * byte flipped (b: a scratch buffer of len bytes), each refused as such. */
+static void expect_cut_and_flipped(const uint8_t *buf, size_t len, uint8_t *b)
+{
+    for (size_t n = 1; n < len; n++)
+        expect_reject(buf, n, "truncated");
+    for (size_t i = 0; i < len; i++) {
+        memcpy(b, buf, len);
+        b[i] ^= 0x10;
+        expect_reject(b, len, i < 8 ? "not an fmnist model file" : "corrupt");
+    }
+}
+
 static void test_damage(void **state)
 {
     (void)state;
@@ -103,16 +116,8 @@ static void test_damage(void **state)
     assert_int_equal(model_encode(&m, "epochs=1\n", NULL, 0, &buf, &len, NULL), FM_OK);
     uint8_t *b = malloc(len);
 
-    /* Truncated at every length. */
     expect_reject(buf, 0, "empty file");
-    for (size_t n = 1; n < len; n++)
-        expect_reject(buf, n, "truncated");
-    /* Any single byte flipped. */
-    for (size_t i = 0; i < len; i++) {
-        memcpy(b, buf, len);
-        b[i] ^= 0x10;
-        expect_reject(b, len, i < 8 ? "not an fmnist model file" : "corrupt");
-    }
+    expect_cut_and_flipped(buf, len, b);
     /* Wrong magic; a newer format; a version 0; unknown flags; junk appended. */
     memcpy(b, buf, len);
     memcpy(b, "PK\3\4xxxx", 8);
@@ -185,13 +190,7 @@ static void test_convolutions(void **state)
     mlp_free(&back);
 
     uint8_t *b = malloc(len);
-    for (size_t n = 1; n < len; n++)
-        expect_reject(buf, n, "truncated");
-    for (size_t i = 0; i < len; i++) {
-        memcpy(b, buf, len);
-        b[i] ^= 0x10;
-        expect_reject(b, len, i < 8 ? "not an fmnist model file" : "corrupt");
-    }
+    expect_cut_and_flipped(buf, len, b);
     /* Each field of the convolutions (after the 3 widths, at 32). */
     struct { size_t at; uint32_t v; const char *why; } bad[] = {
         {32, 0, "0 convolutional layers: 1..4"}, {32, 5, "5 convolutional layers"},
