@@ -649,7 +649,6 @@ static void conv_forward_block(const mlp *m, mlp_work *w, const kernel_impl *k,
         k->transpose(w->act[0] + (size_t)b0 * F, F, x, n, F, n);
 }
 
-
 /* A convolution's weight gradient over a block's N positions, dw (OC, K) =
  * dyT (OC, N) p (N, K) as linear_backward_weights defines it (conv.h), but
  * computed as its transpose pT dy, which has the same products in the same
@@ -743,7 +742,7 @@ static void conv_sum_blocks(const mlp *m, mlp_work *w)
             w->grads[i] += w->partial[(size_t)s * n + i];
 }
 
-/* ---- a training step: four jobs ----
+/* ---- a training step: four jobs (six with convolutions) ----
  *
  * A training step takes four jobs (each ends with its threads meeting, a
  * few microseconds on two CPUs): the gather; the first layer's forward
