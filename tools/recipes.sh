@@ -1,7 +1,8 @@
 #!/bin/sh
 # recipes.sh: docs/recipes.md's table: the tutorial's recipe and
-# --preset best, 3 seeds each, with validation and test accuracy and the time
-# each training took (whole process). Uses ./fmnist and the data it finds.
+# --preset best, with each network, 3 seeds each, with validation and test
+# accuracy and the time each training took (whole process). Uses ./fmnist
+# and the data it finds.
 #   sh tools/recipes.sh [SEEDS]     (default "1 2 3")
 set -eu
 bin=${FMNIST_BIN:-./fmnist}
@@ -41,3 +42,5 @@ echo "| recipe | options | validation accuracy % | test accuracy % | seconds |"
 echo "|---|---|---|---|---|"
 row "tutorial (default)" --epochs 5
 row "tuned" --preset best
+row "convolutional" --net cnn --epochs 5
+row "convolutional, tuned" --preset best --net cnn
