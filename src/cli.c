@@ -228,8 +228,9 @@ static const cli_command_doc commands[] = {
      "Writes the model in the format OUT's name ends in: ONNX (opset 13; input pixels, "
      "N x 784 floats 0..255, each row a 28x28 gray picture, light item on black, "
      "normalised in the graph; output log_probs, N x 10 log-probabilities), safetensors "
-     "(the tutorial Classifier's state_dict, fc1.weight to fc4.bias in F32, with the "
-     "model's metadata) or an fmnist model file. The model read may be safetensors.",
+     "(the network's PyTorch state_dict in F32: fc1.weight to fc4.bias, or conv1.weight "
+     "to fc2.bias for --net cnn; with the model's metadata) or an fmnist model file. The "
+     "model read may be safetensors.",
      "OUT is replaced only when all went well."},
 };
 

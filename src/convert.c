@@ -159,6 +159,57 @@ static int meta_pairs(const char *meta, const char *const *reserved, meta_pair *
     return FM_OK;
 }
 
+/* ---- a network's tensors: the one table that the safetensors writer,
+ * the ONNX initializers and the safetensors reader's checks share. In
+ * m->params order, which is PyTorch's state_dict order, named as PyTorch
+ * names the parameters of a module whose attributes are conv1, conv2, ...,
+ * fc1, fc2, ...: each convolution's weight (out, in, k, k) and bias, then
+ * each Linear layer's weight (out, in) and bias. */
+
+#define NET_MAX_TENSORS (2 * (MLP_MAX_CONV + MLP_MAX_LAYERS))
+#define NET_MAX_DIMS 4
+
+typedef struct net_tensor {
+    char name[24];     /* "conv1.weight", ..., "fc4.bias" */
+    int ndims;
+    int dims[NET_MAX_DIMS];
+    size_t off, count; /* its floats in m->params */
+} net_tensor;
+
+/* Layer `layer` (1-based) of kind "conv" or "fc": its weight of dims
+ * (ndims of them) at woff, then its bias (dims[0]) at boff. */
+static void net_layer(net_tensor *t, const char *kind, int layer, const int *dims, int ndims,
+                      size_t woff, size_t boff)
+{
+    snprintf(t[0].name, sizeof t[0].name, "%s%d.weight", kind, layer);
+    snprintf(t[1].name, sizeof t[1].name, "%s%d.bias", kind, layer);
+    t[0].ndims = ndims, t[1].ndims = 1;
+    t[0].count = 1;
+    for (int i = 0; i < ndims; i++) {
+        t[0].dims[i] = dims[i];
+        t[0].count *= (size_t)dims[i];
+    }
+    t[1].dims[0] = dims[0];
+    t[1].count = (size_t)dims[0];
+    t[0].off = woff, t[1].off = boff;
+}
+
+/* m's tensors into t (NET_MAX_TENSORS of room); returns their count. */
+static int net_tensors(const mlp *m, net_tensor *t)
+{
+    int n = 0;
+    for (int c = 0; c < m->nconv; c++, n += 2) {
+        const mlp_conv *v = &m->conv[c];
+        int dims[4] = {v->out_ch, v->in_ch, v->k, v->k};
+        net_layer(t + n, "conv", c + 1, dims, 4, m->cw_off[c], m->cb_off[c]);
+    }
+    for (int l = 0; l < m->nlayers; l++, n += 2) {
+        int dims[2] = {m->width[l + 1], m->width[l]};
+        net_layer(t + n, "fc", l + 1, dims, 2, m->w_off[l], m->b_off[l]);
+    }
+    return n;
+}
+
 /* ---- ONNX: the protobuf wire format (varints, length-delimited fields,
  * fixed32 floats) with onnx.proto's field numbers. */
 
@@ -217,28 +268,51 @@ enum {
     OPSET_VERSION = 2, ENTRY_KEY = 1, ENTRY_VALUE = 2,
     GRAPH_NODE = 1, GRAPH_NAME = 2, GRAPH_INITIALIZER = 5, GRAPH_INPUT = 11, GRAPH_OUTPUT = 12,
     NODE_INPUT = 1, NODE_OUTPUT = 2, NODE_NAME = 3, NODE_OP_TYPE = 4, NODE_ATTRIBUTE = 5,
-    ATTR_NAME = 1, ATTR_I = 3, ATTR_TYPE = 20, ATTR_TYPE_INT = 2,
+    ATTR_NAME = 1, ATTR_I = 3, ATTR_INTS = 8, ATTR_TYPE = 20, ATTR_TYPE_INT = 2,
+    ATTR_TYPE_INTS = 7,
     TENSOR_DIMS = 1, TENSOR_DATA_TYPE = 2, TENSOR_NAME = 8, TENSOR_RAW_DATA = 9,
-    TENSOR_FLOAT = 1,
+    TENSOR_FLOAT = 1, TENSOR_INT64 = 7,
     VALUE_NAME = 1, VALUE_TYPE = 2, TYPE_TENSOR_TYPE = 1, TTENSOR_ELEM_TYPE = 1,
     TTENSOR_SHAPE = 2, SHAPE_DIM = 1, DIM_VALUE = 1, DIM_PARAM = 2
 };
+
+/* An initializer: name, dims (ndims of them), its elements' type and
+ * their bytes in raw (little-endian; freed here). */
+static void onnx_tensor_raw(sbuf *g, const char *name, const int *dims, int ndims, int type,
+                            sbuf *raw)
+{
+    sbuf t = {0};
+    for (int i = 0; i < ndims; i++)
+        pb_int(&t, TENSOR_DIMS, (uint64_t)dims[i]);
+    pb_int(&t, TENSOR_DATA_TYPE, (uint64_t)type);
+    pb_str(&t, TENSOR_NAME, name);
+    if (raw->oom)
+        t.oom = 1;
+    pb_bytes(&t, TENSOR_RAW_DATA, raw->p, raw->n);
+    sb_free(raw);
+    pb_sub(g, GRAPH_INITIALIZER, &t);
+}
 
 /* A float tensor initializer: name, dims (ndims of them), n floats. */
 static void onnx_tensor(sbuf *g, const char *name, const int *dims, int ndims, const float *f,
                         size_t n)
 {
-    sbuf t = {0}, raw = {0};
-    for (int i = 0; i < ndims; i++)
-        pb_int(&t, TENSOR_DIMS, (uint64_t)dims[i]);
-    pb_int(&t, TENSOR_DATA_TYPE, TENSOR_FLOAT);
-    pb_str(&t, TENSOR_NAME, name);
+    sbuf raw = {0};
     sb_floats(&raw, f, n);
-    if (raw.oom)
-        t.oom = 1;
-    pb_bytes(&t, TENSOR_RAW_DATA, raw.p, raw.n);
-    sb_free(&raw);
-    pb_sub(g, GRAPH_INITIALIZER, &t);
+    onnx_tensor_raw(g, name, dims, ndims, TENSOR_FLOAT, &raw);
+}
+
+/* A one-dimensional INT64 initializer of n values. */
+static void onnx_tensor_int64(sbuf *g, const char *name, const int64_t *v, int n)
+{
+    sbuf raw = {0};
+    for (int i = 0; i < n; i++) {
+        uint8_t q[8];
+        for (int k = 0; k < 8; k++)
+            q[k] = (uint8_t)((uint64_t)v[i] >> (8 * k));
+        sb_put(&raw, q, 8);
+    }
+    onnx_tensor_raw(g, name, &n, 1, TENSOR_INT64, &raw);
 }
 
 /* A graph input or output: float [N, width]. */
@@ -257,11 +331,19 @@ static void onnx_value(sbuf *g, unsigned field, const char *name, int width)
     pb_sub(g, field, &v);
 }
 
-/* A node: op on inputs in0, in1, in2 (NULL: fewer) giving out, with an
- * optional integer attribute (attr NULL: none). */
+/* A node's attribute: an integer (n == 0: the value v[0]) or a list of n
+ * integers (INTS; onnx.proto is proto2, so unpacked: one field each). */
+typedef struct onnx_attr {
+    const char *name;
+    int n;
+    int64_t v[4];
+} onnx_attr;
+
+/* A node: op on inputs in0, in1, in2 (NULL: fewer) giving out, with na
+ * attributes. */
 static void onnx_node(sbuf *g, const char *op, const char *name, const char *out,
-                      const char *in0, const char *in1, const char *in2, const char *attr,
-                      long value)
+                      const char *in0, const char *in1, const char *in2, const onnx_attr *attr,
+                      int na)
 {
     sbuf n = {0}, a = {0};
     const char *in[3] = {in0, in1, in2};
@@ -270,50 +352,94 @@ static void onnx_node(sbuf *g, const char *op, const char *name, const char *out
     pb_str(&n, NODE_OUTPUT, out);
     pb_str(&n, NODE_NAME, name);
     pb_str(&n, NODE_OP_TYPE, op);
-    if (attr) {
-        pb_str(&a, ATTR_NAME, attr);
-        pb_int(&a, ATTR_I, (uint64_t)value);
-        pb_int(&a, ATTR_TYPE, ATTR_TYPE_INT);
+    for (int k = 0; k < na; k++) {
+        pb_str(&a, ATTR_NAME, attr[k].name);
+        if (attr[k].n == 0)
+            pb_int(&a, ATTR_I, (uint64_t)attr[k].v[0]);
+        for (int i = 0; i < attr[k].n; i++)
+            pb_int(&a, ATTR_INTS, (uint64_t)attr[k].v[i]);
+        pb_int(&a, ATTR_TYPE, attr[k].n ? ATTR_TYPE_INTS : ATTR_TYPE_INT);
         pb_sub(&n, NODE_ATTRIBUTE, &a);
     }
     pb_sub(g, GRAPH_NODE, &n);
 }
 
-/* The graph: the normalisation as fmnist computes it, ((p / 255) - 0.5) /
- * 0.5 in float32 (so another runtime gets the same bits), then Gemm and
- * Relu per layer, LogSoftmax. */
-static void onnx_graph(sbuf *g, const mlp *m)
+/* The convolutions, from x [N, C*side*side] (their input, flattened as
+ * fmnist flattens it): Reshape to [N, C, side, side] (by the INT64
+ * initializer image_shape), then per convolution Conv (k x k, padding k/2,
+ * stride 1) with t's weight and bias, Relu and a 2x2 MaxPool (stride 2),
+ * and Flatten back to [N, width[0]] into the value flat. */
+static void onnx_convs(sbuf *g, const mlp *m, const net_tensor *t)
 {
-    static const float k255 = 255.0f, khalf = 0.5f;
-    char in[32], out[32], w[32], bias[32], name[32];
-    onnx_node(g, "Div", "div255", "scaled", "pixels", "k255", NULL, NULL, 0);
-    onnx_node(g, "Sub", "sub0.5", "centred", "scaled", "k0.5", NULL, NULL, 0);
-    onnx_node(g, "Div", "div0.5", "x", "centred", "k0.5", NULL, NULL, 0);
-    snprintf(in, sizeof in, "x");
+    static const onnx_attr pool[2] = {{"kernel_shape", 2, {2, 2}}, {"strides", 2, {2, 2}}};
+    static const onnx_attr axis1 = {"axis", 0, {1}};
+    char in[32], conv[32], relu[32], name[32];
+    onnx_node(g, "Reshape", "reshape", "image", "x", "image_shape", NULL, NULL, 0);
+    snprintf(in, sizeof in, "image");
+    for (int c = 0; c < m->nconv; c++) {
+        int64_t k = m->conv[c].k, pad = k / 2;
+        onnx_attr attr[3] = {{"kernel_shape", 2, {k, k}},
+                             {"pads", 4, {pad, pad, pad, pad}},
+                             {"strides", 2, {1, 1}}};
+        snprintf(conv, sizeof conv, "conv%d", c + 1);
+        snprintf(relu, sizeof relu, "conv%d_relu", c + 1);
+        onnx_node(g, "Conv", conv, conv, in, t[2 * c].name, t[2 * c + 1].name, attr, 3);
+        onnx_node(g, "Relu", relu, relu, conv, NULL, NULL, NULL, 0);
+        snprintf(name, sizeof name, "pool%d", c + 1);
+        onnx_node(g, "MaxPool", name, name, relu, NULL, NULL, pool, 2);
+        snprintf(in, sizeof in, "%s", name);
+    }
+    onnx_node(g, "Flatten", "flatten", "flat", in, NULL, NULL, &axis1, 1);
+}
+
+/* The Linear layers from the value `in`: Gemm (transB=1: weights stay
+ * (out, in)) with t's weight and bias and Relu per layer, the last one's
+ * Gemm giving logits. */
+static void onnx_linears(sbuf *g, const mlp *m, const net_tensor *t, const char *from)
+{
+    static const onnx_attr transb = {"transB", 0, {1}};
+    char in[32], out[32], name[32];
+    snprintf(in, sizeof in, "%s", from);
     for (int l = 0; l < m->nlayers; l++) {
         int last = l == m->nlayers - 1;
-        snprintf(w, sizeof w, "fc%d.weight", l + 1);
-        snprintf(bias, sizeof bias, "fc%d.bias", l + 1);
         snprintf(name, sizeof name, "fc%d", l + 1);
         snprintf(out, sizeof out, "%s", last ? "logits" : name);
-        onnx_node(g, "Gemm", name, out, in, w, bias, "transB", 1);
+        onnx_node(g, "Gemm", name, out, in, t[2 * l].name, t[2 * l + 1].name, &transb, 1);
         if (last)
             break;
         snprintf(in, sizeof in, "relu%d", l + 1);
         onnx_node(g, "Relu", in, in, out, NULL, NULL, NULL, 0);
     }
-    onnx_node(g, "LogSoftmax", "log_softmax", "log_probs", "logits", NULL, NULL, "axis", 1);
+}
+
+/* The graph: the normalisation as fmnist computes it, ((p / 255) - 0.5) /
+ * 0.5 in float32 (so another runtime gets the same bits), the
+ * convolutions if any, the Linear layers, LogSoftmax; then the
+ * initializers: the constants, then the parameters in the table's order. */
+static void onnx_graph(sbuf *g, const mlp *m)
+{
+    static const float k255 = 255.0f, khalf = 0.5f;
+    static const onnx_attr axis1 = {"axis", 0, {1}};
+    net_tensor t[NET_MAX_TENSORS];
+    int nt = net_tensors(m, t), fc = 2 * m->nconv;
+    onnx_node(g, "Div", "div255", "scaled", "pixels", "k255", NULL, NULL, 0);
+    onnx_node(g, "Sub", "sub0.5", "centred", "scaled", "k0.5", NULL, NULL, 0);
+    onnx_node(g, "Div", "div0.5", "x", "centred", "k0.5", NULL, NULL, 0);
+    if (m->nconv)
+        onnx_convs(g, m, t);
+    onnx_linears(g, m, t + fc, m->nconv ? "flat" : "x");
+    onnx_node(g, "LogSoftmax", "log_softmax", "log_probs", "logits", NULL, NULL, &axis1, 1);
     pb_str(g, GRAPH_NAME, "fmnist");
     onnx_tensor(g, "k255", NULL, 0, &k255, 1);
     onnx_tensor(g, "k0.5", NULL, 0, &khalf, 1);
-    for (int l = 0; l < m->nlayers; l++) {
-        int dims[2] = {m->width[l + 1], m->width[l]};
-        snprintf(w, sizeof w, "fc%d.weight", l + 1);
-        snprintf(bias, sizeof bias, "fc%d.bias", l + 1);
-        onnx_tensor(g, w, dims, 2, m->params + m->w_off[l], (size_t)dims[0] * (size_t)dims[1]);
-        onnx_tensor(g, bias, dims, 1, m->params + m->b_off[l], (size_t)dims[0]);
+    if (m->nconv) {
+        const mlp_conv *c0 = &m->conv[0];
+        int64_t shape[4] = {-1, c0->in_ch, c0->side, c0->side};
+        onnx_tensor_int64(g, "image_shape", shape, 4);
     }
-    onnx_value(g, GRAPH_INPUT, "pixels", m->width[0]);
+    for (int i = 0; i < nt; i++)
+        onnx_tensor(g, t[i].name, t[i].dims, t[i].ndims, m->params + t[i].off, t[i].count);
+    onnx_value(g, GRAPH_INPUT, "pixels", mlp_inputs(m));
     onnx_value(g, GRAPH_OUTPUT, "log_probs", m->width[m->nlayers]);
 }
 
@@ -331,6 +457,20 @@ static void onnx_prop(sbuf *model, const char *k, size_t nk, const char *v, size
     pb_sub(model, MODEL_METADATA_PROPS, &p);
 }
 
+/* The model's doc string: which network it is. */
+static void onnx_doc(sbuf *b, const mlp *m)
+{
+    char doc[256], shape[160];
+    if (!m->nconv) {
+        pb_str(b, MODEL_DOC_STRING, "Fashion-MNIST classifier: an MLP trained by fmnist");
+        return;
+    }
+    mlp_shape_text(m, shape, sizeof shape);
+    snprintf(doc, sizeof doc,
+             "Fashion-MNIST classifier: a convolutional network (%s) trained by fmnist", shape);
+    pb_str(b, MODEL_DOC_STRING, doc);
+}
+
 int convert_onnx_encode(const mlp *m, const char *meta, uint8_t **buf, size_t *len, fm_err *e)
 {
     static const char *const reserved[] = {"classes", "preprocessing", NULL};
@@ -342,7 +482,7 @@ int convert_onnx_encode(const mlp *m, const char *meta, uint8_t **buf, size_t *l
     pb_int(&b, MODEL_IR_VERSION, CONVERT_ONNX_IR_VERSION);
     pb_str(&b, MODEL_PRODUCER_NAME, "fmnist");
     pb_str(&b, MODEL_PRODUCER_VERSION, FMNIST_VERSION);
-    pb_str(&b, MODEL_DOC_STRING, "Fashion-MNIST classifier: an MLP trained by fmnist");
+    onnx_doc(&b, m);
     onnx_graph(&g, m);
     pb_sub(&b, MODEL_GRAPH, &g);
     pb_int(&op, OPSET_VERSION, CONVERT_ONNX_OPSET);
@@ -377,10 +517,26 @@ static void json_put(sbuf *b, const char *s, size_t n)
     sb_put(b, "\"", 1);
 }
 
-/* The JSON header: metadata, then fc1.weight, fc1.bias, ... contiguous. */
-static void st_header(sbuf *h, const mlp *m, const meta_pair *pairs, size_t npairs)
+/* One tensor's entry: ,"name":{"dtype":"F32","shape":[...],"data_offsets":[off,off+bytes]}. */
+static void st_entry_put(sbuf *h, const net_tensor *t, size_t off)
 {
-    char t[160];
+    char s[64];
+    sb_str(h, ",\"");
+    sb_str(h, t->name);
+    sb_str(h, "\":{\"dtype\":\"F32\",\"shape\":[");
+    for (int i = 0; i < t->ndims; i++) {
+        snprintf(s, sizeof s, "%s%d", i ? "," : "", t->dims[i]);
+        sb_str(h, s);
+    }
+    snprintf(s, sizeof s, "],\"data_offsets\":[%zu,%zu]}", off, off + 4 * t->count);
+    sb_str(h, s);
+}
+
+/* The JSON header: metadata, then the network's tensors (conv1.weight,
+ * ..., fc1.weight, fc1.bias, ...) contiguous in their table's order. */
+static void st_header(sbuf *h, const net_tensor *t, int nt, const meta_pair *pairs,
+                      size_t npairs)
+{
     sb_str(h, "{\"__metadata__\":{\"format\":\"pt\"");
     for (size_t i = 0; i < npairs; i++) {
         sb_str(h, ",");
@@ -390,19 +546,9 @@ static void st_header(sbuf *h, const mlp *m, const meta_pair *pairs, size_t npai
     }
     sb_str(h, "}");
     size_t off = 0;
-    for (int l = 0; l < m->nlayers; l++) {
-        size_t o = (size_t)m->width[l + 1], in = (size_t)m->width[l];
-        snprintf(t, sizeof t,
-                 ",\"fc%d.weight\":{\"dtype\":\"F32\",\"shape\":[%zu,%zu],"
-                 "\"data_offsets\":[%zu,%zu]}",
-                 l + 1, o, in, off, off + 4 * o * in);
-        sb_str(h, t);
-        off += 4 * o * in;
-        snprintf(t, sizeof t,
-                 ",\"fc%d.bias\":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]}",
-                 l + 1, o, off, off + 4 * o);
-        sb_str(h, t);
-        off += 4 * o;
+    for (int i = 0; i < nt; i++) {
+        st_entry_put(h, &t[i], off);
+        off += 4 * t[i].count;
     }
     sb_str(h, "}");
     /* Spaces up to a multiple of 8 bytes, as safetensors' own writer pads,
@@ -418,8 +564,10 @@ int convert_st_encode(const mlp *m, const char *meta, uint8_t **buf, size_t *len
     size_t npairs;
     if (meta_pairs(meta, reserved, &pairs, &npairs))
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory writing safetensors");
+    net_tensor t[NET_MAX_TENSORS];
+    int nt = net_tensors(m, t);
     sbuf h = {0}, b = {0};
-    st_header(&h, m, pairs, npairs);
+    st_header(&h, t, nt, pairs, npairs);
     free(pairs);
     uint8_t n8[8];
     for (int i = 0; i < 8; i++)
@@ -429,11 +577,8 @@ int convert_st_encode(const mlp *m, const char *meta, uint8_t **buf, size_t *len
     if (h.oom)
         b.oom = 1;
     sb_free(&h);
-    for (int l = 0; l < m->nlayers; l++) {
-        size_t o = (size_t)m->width[l + 1], in = (size_t)m->width[l];
-        sb_floats(&b, m->params + m->w_off[l], o * in);
-        sb_floats(&b, m->params + m->b_off[l], o);
-    }
+    for (int i = 0; i < nt; i++)
+        sb_floats(&b, m->params + t[i].off, t[i].count);
     return sb_finish(&b, buf, len, "safetensors", e);
 }
 
@@ -442,15 +587,24 @@ int convert_st_encode(const mlp *m, const char *meta, uint8_t **buf, size_t *len
  * "dtype": string, "shape": [uint...], "data_offsets": [uint, uint]) and
  * an optional "__metadata__" object of strings. */
 
-#define ST_TENSORS 8 /* fc1.weight, fc1.bias, ..., fc4.bias */
 #define ST_MAX_DIMS 8
 
-static const char *const st_names[ST_TENSORS] = {
-    "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
-    "fc3.weight", "fc3.bias", "fc4.weight", "fc4.bias"};
+/* fmnist's two networks as the reader knows them: their layouts (no
+ * parameters) and tensor tables. The tensors present decide which one a
+ * file holds: the convolutional network when any is its alone (conv1.weight,
+ * ...), else the MLP. */
+enum { ST_MLP, ST_CNN, ST_NETS };
+
+typedef struct st_net {
+    const char *what;          /* "the MLP", for messages */
+    mlp layout;
+    net_tensor t[NET_MAX_TENSORS];
+    int n;
+} st_net;
 
 typedef struct st_entry {
-    int seen, f32, ndims;
+    const char *tn;            /* its name, one of a network's tensors' */
+    int f32, ndims;
     char dtype[24];
     uint64_t dims[ST_MAX_DIMS];
     uint64_t begin, end;
@@ -463,7 +617,11 @@ typedef struct jp {
     fm_err *e;
     char *str;              /* the last string parsed, decoded (n + 1 bytes) */
     size_t nstr;
-    st_entry t[ST_TENSORS];
+    st_net nets[ST_NETS];
+    st_entry ent[ST_NETS * NET_MAX_TENSORS]; /* the file's tensors, in its order */
+    int nent;
+    const st_net *net;      /* the network they make (st_check) */
+    const st_entry *at[NET_MAX_TENSORS]; /* and its tensors' entries, in its order */
     int seen_meta;
     sbuf meta;              /* "__metadata__" as fmnist metadata text */
     sbuf keys;              /* its keys, decoded, each NUL-terminated */
@@ -743,7 +901,6 @@ static int st_entry_parse(jp *p, st_entry *t, const char *tn)
     if (got != 7)
         return fm_fail(p->e, FM_EFORMAT, p->name, "header: %s has no %s", tn,
                        !(got & 1) ? "dtype" : !(got & 2) ? "shape" : "data_offsets");
-    t->seen = 1;
     return FM_OK;
 }
 
@@ -827,6 +984,44 @@ static int st_meta_parse(jp *p)
     return st_meta_repeats(p, nkeys);
 }
 
+/* The name of net's tensor called s (n bytes), or NULL. */
+static const char *st_in(const st_net *net, const char *s, size_t n)
+{
+    for (int k = 0; k < net->n; k++)
+        if (strlen(net->t[k].name) == n && !memcmp(net->t[k].name, s, n))
+            return net->t[k].name;
+    return NULL;
+}
+
+/* The entry of the tensor called tn, or NULL. */
+static const st_entry *st_find(const jp *p, const char *tn)
+{
+    for (int i = 0; i < p->nent; i++)
+        if (!strcmp(p->ent[i].tn, tn))
+            return &p->ent[i];
+    return NULL;
+}
+
+/* A tensor entry named p->str: one of a network's, given once. */
+static int st_tensor_parse(jp *p)
+{
+    const char *tn = NULL;
+    for (int k = 0; k < ST_NETS && !tn; k++)
+        tn = st_in(&p->nets[k], p->str, p->nstr);
+    if (!tn)
+        return fm_fail(p->e, FM_EFORMAT, p->name,
+                       "header: unexpected tensor '%s' (the MLP's are fc1.weight, fc1.bias, ..., "
+                       "fc4.bias; the convolutional network's conv1.weight, ..., conv2.bias, "
+                       "fc1.weight, ..., fc2.bias)", p->str);
+    if (st_find(p, tn))
+        return fm_fail(p->e, FM_EFORMAT, p->name, "header: %s given twice", tn);
+    st_entry *t = &p->ent[p->nent++];
+    memset(t, 0, sizeof *t);
+    t->tn = tn;
+    int rc = j_expect(p, ':', "expected ':'");
+    return rc ? rc : st_entry_parse(p, t, tn);
+}
+
 /* The whole header: {"name": entry, ..., "__metadata__": {...}} and
  * nothing after it but whitespace (safetensors pads with spaces). */
 static int st_header_parse(jp *p)
@@ -844,19 +1039,8 @@ static int st_header_parse(jp *p)
             p->seen_meta = 1;
             if ((rc = j_expect(p, ':', "expected ':'")) || (rc = st_meta_parse(p)))
                 return rc;
-        } else {
-            int t = 0;
-            while (t < ST_TENSORS && !j_is(p, st_names[t]))
-                t++;
-            if (t == ST_TENSORS)
-                return fm_fail(p->e, FM_EFORMAT, p->name,
-                               "header: unexpected tensor '%s' (the network's are fc1.weight, "
-                               "fc1.bias, ..., fc4.bias)", p->str);
-            if (p->t[t].seen)
-                return fm_fail(p->e, FM_EFORMAT, p->name, "header: %s given twice", st_names[t]);
-            if ((rc = j_expect(p, ':', "expected ':'")) ||
-                (rc = st_entry_parse(p, &p->t[t], st_names[t])))
-                return rc;
+        } else if ((rc = st_tensor_parse(p))) {
+            return rc;
         }
         if ((rc = j_next(p, &more)))
             return rc;
@@ -876,25 +1060,29 @@ static void dims_str(char *out, size_t cap, const uint64_t *d, int n)
                                (unsigned long long)d[i]);
 }
 
-/* Each tensor: present, F32, nn.Linear's shape, within dlen bytes of data. */
-static int st_check_entry(const st_entry *t, int k, size_t dlen, const char *name, fm_err *e)
+/* Each tensor: present, F32, the network's shape, within dlen bytes of data. */
+static int st_check_entry(const st_entry *t, const net_tensor *want, size_t dlen,
+                          const char *name, fm_err *e)
 {
-    const char *tn = st_names[k];
-    int l = k / 2, out = mlp_fmnist_widths[l + 1], in = mlp_fmnist_widths[l];
-    uint64_t want[2] = {(uint64_t)out, (uint64_t)in};
-    int nwant = k % 2 ? 1 : 2;
+    const char *tn = want->name;
+    uint64_t wd[NET_MAX_DIMS];
+    int same = t && t->ndims == want->ndims;
+    for (int i = 0; i < want->ndims; i++) {
+        wd[i] = (uint64_t)want->dims[i];
+        same = same && t->dims[i] == wd[i];
+    }
     char got_s[128], want_s[64];
-    if (!t->seen)
+    if (!t)
         return fm_fail(e, FM_EFORMAT, name, "%s missing", tn);
     if (!t->f32)
         return fm_fail(e, FM_EFORMAT, name, "%s: dtype %s; only F32 is supported", tn, t->dtype);
-    if (t->ndims != nwant || t->dims[0] != want[0] || (nwant == 2 && t->dims[1] != want[1])) {
+    if (!same) {
         dims_str(got_s, sizeof got_s, t->dims, t->ndims);
-        dims_str(want_s, sizeof want_s, want, nwant);
+        dims_str(want_s, sizeof want_s, wd, want->ndims);
         return fm_fail(e, FM_EFORMAT, name, "%s: shape [%s]; the network needs [%s]", tn, got_s,
                        want_s);
     }
-    uint64_t bytes = 4 * want[0] * (nwant == 2 ? want[1] : 1);
+    uint64_t bytes = 4 * (uint64_t)want->count;
     if (t->begin > t->end || t->end > dlen)
         return fm_fail(e, FM_EFORMAT, name,
                        "%s: data_offsets [%llu, %llu] outside the data (%zu bytes)%s", tn,
@@ -908,31 +1096,58 @@ static int st_check_entry(const st_entry *t, int k, size_t dlen, const char *nam
     return FM_OK;
 }
 
-static int begin_cmp(const void *a, const void *b)
+/* The network the file's tensors make (see st_net); a tensor of the other
+ * one among them is an error naming it. */
+static int st_pick(jp *p)
 {
-    const st_entry *x = *(const st_entry *const *)a, *y = *(const st_entry *const *)b;
-    if (x->begin != y->begin)
-        return (x->begin > y->begin) - (x->begin < y->begin);
-    return (x > y) - (x < y); /* the same begin: in the network's order */
+    const st_net *mlp_net = &p->nets[ST_MLP], *cnn = &p->nets[ST_CNN];
+    const st_entry *conv = NULL;
+    for (int i = 0; i < p->nent && !conv; i++)
+        if (!st_in(mlp_net, p->ent[i].tn, strlen(p->ent[i].tn)))
+            conv = &p->ent[i];
+    p->net = conv ? cnn : mlp_net;
+    for (int i = 0; i < p->nent; i++) {
+        const char *tn = p->ent[i].tn;
+        if (st_in(p->net, tn, strlen(tn)))
+            continue;
+        char ours[160], theirs[160];
+        const st_net *other = p->net == cnn ? mlp_net : cnn;
+        mlp_shape_text(&p->net->layout, ours, sizeof ours);
+        mlp_shape_text(&other->layout, theirs, sizeof theirs);
+        return fm_fail(p->e, FM_EFORMAT, p->name,
+                       "%s is a tensor of %s (%s), but %s makes this %s (%s): one network's "
+                       "tensors only", tn, other->what, theirs, conv->tn, p->net->what, ours);
+    }
+    return FM_OK;
 }
 
 /* Every entry valid; no two overlapping; together covering the data. */
-static int st_check(const jp *p, size_t dlen)
+static int st_check(jp *p, size_t dlen)
 {
-    const st_entry *order[ST_TENSORS];
+    int rc = st_pick(p), order[NET_MAX_TENSORS], n = p->net->n;
+    if (rc)
+        return rc;
     uint64_t total = 0;
-    for (int k = 0; k < ST_TENSORS; k++) {
-        int rc = st_check_entry(&p->t[k], k, dlen, p->name, p->e);
-        if (rc)
+    for (int k = 0; k < n; k++) {
+        const net_tensor *want = &p->net->t[k];
+        const st_entry *t = st_find(p, want->name);
+        if ((rc = st_check_entry(t, want, dlen, p->name, p->e)))
             return rc;
-        order[k] = &p->t[k];
-        total += p->t[k].end - p->t[k].begin;
+        p->at[k] = t;
+        total += t->end - t->begin;
     }
-    qsort(order, ST_TENSORS, sizeof *order, begin_cmp);
-    for (int k = 1; k < ST_TENSORS; k++)
-        if (order[k - 1]->end > order[k]->begin)
+    /* By begin, the same begin in the network's order (an insertion sort:
+     * a few tensors). */
+    for (int k = 0; k < n; k++) {
+        int j = k;
+        for (; j > 0 && p->at[order[j - 1]]->begin > p->at[k]->begin; j--)
+            order[j] = order[j - 1];
+        order[j] = k;
+    }
+    for (int k = 1; k < n; k++)
+        if (p->at[order[k - 1]]->end > p->at[order[k]]->begin)
             return fm_fail(p->e, FM_EFORMAT, p->name, "%s and %s overlap in the data",
-                           st_names[order[k - 1] - p->t], st_names[order[k] - p->t]);
+                           p->at[order[k - 1]]->tn, p->at[order[k]]->tn);
     if (total != dlen)
         return fm_fail(p->e, FM_EFORMAT, p->name,
                        "%zu bytes of data, the tensors cover %llu: bytes no tensor holds", dlen,
@@ -944,25 +1159,43 @@ static int st_check(const jp *p, size_t dlen)
 static int st_params(const jp *p, const uint8_t *data, mlp *out)
 {
     mlp m;
-    int rc = mlp_create(&m, 4, mlp_fmnist_widths, p->e);
+    mlp_shape s;
+    mlp_get_shape(&p->net->layout, &s);
+    int rc = mlp_create_shape(&m, &s, p->e);
     if (rc)
         return fm_in_file(p->e, rc, p->name);
-    for (int k = 0; k < ST_TENSORS; k++) {
-        const st_entry *t = &p->t[k];
+    for (int k = 0; k < p->net->n; k++) {
+        const st_entry *t = p->at[k];
         size_t n = (size_t)(t->end - t->begin) / 4;
-        float *dst = m.params + (k % 2 ? m.b_off[k / 2] : m.w_off[k / 2]);
+        float *dst = m.params + p->net->t[k].off;
         for (size_t i = 0; i < n; i++) {
             uint32_t u = get32le(data + t->begin + 4 * i);
             memcpy(&dst[i], &u, 4);
             if (!isfinite(dst[i])) {
                 const char *what = isnan(dst[i]) ? "NaN" : "infinite";
                 mlp_free(&m);
-                return fm_fail(p->e, FM_EFORMAT, p->name, "%s: element %zu is %s", st_names[k],
-                               i, what);
+                return fm_fail(p->e, FM_EFORMAT, p->name, "%s: element %zu is %s", t->tn, i,
+                               what);
             }
         }
     }
     *out = m;
+    return FM_OK;
+}
+
+/* fmnist's two networks' layouts and tables into p->nets. */
+static int st_nets(jp *p)
+{
+    static const char *const what[ST_NETS] = {"the MLP", "the convolutional network"};
+    const mlp_shape *shape[ST_NETS] = {&mlp_fmnist_mlp, &mlp_fmnist_cnn};
+    for (int k = 0; k < ST_NETS; k++) {
+        st_net *net = &p->nets[k];
+        int rc = mlp_layout_shape(&net->layout, shape[k], p->e);
+        if (rc)
+            return fm_in_file(p->e, rc, p->name);
+        net->what = what[k];
+        net->n = net_tensors(&net->layout, net->t);
+    }
     return FM_OK;
 }
 
@@ -991,7 +1224,9 @@ int convert_st_decode(const uint8_t *buf, size_t len, const char *name, mlp *m, 
     if (!p.str)
         return fm_fail(e, FM_ENOMEM, name, "out of memory");
     mlp net;
-    int rc = st_header_parse(&p);
+    int rc = st_nets(&p);
+    if (!rc)
+        rc = st_header_parse(&p);
     if (!rc)
         rc = st_check(&p, len - 8 - p.n);
     if (!rc && meta)

@@ -1349,10 +1349,10 @@ static int cmd_convert(const cli_opts *o)
     if (convert_save(o->output, &net, meta, &e)) {
         rc = report(&e);
     } else {
-        printf("%s: %s, ", shown(o->output), names[convert_format_of(o->output)]);
-        for (int l = 0; l <= net.nlayers; l++)
-            printf("%d%s", net.width[l], l < net.nlayers ? "-" : "");
-        printf(", %zu parameters from %s\n", net.nparams, shown(o->model));
+        char shape[128];
+        mlp_shape_text(&net, shape, sizeof shape);
+        printf("%s: %s, %s, %zu parameters from %s\n", shown(o->output),
+               names[convert_format_of(o->output)], shape, net.nparams, shown(o->model));
     }
     mlp_free(&net);
     free(meta);

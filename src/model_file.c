@@ -288,10 +288,12 @@ static int decode_header(const uint8_t *b, size_t len, const char *name, uint32_
                        get32(b + header_bytes(1, L, 0)), MLP_MAX_CONV);
     if (h == 2)
         return fm_fail(e, FM_EFORMAT, name, "truncated header");
+    /* The layout's complaint (an FM_EINVAL of the shape) is the file's
+     * format error. */
     mlp t;
-    int rc = mlp_layout_shape(&t, shape, e);
-    if (rc)
-        return fm_in_file(e, FM_EFORMAT, name);
+    fm_err why;
+    if (mlp_layout_shape(&t, shape, &why))
+        return fm_fail(e, FM_EFORMAT, name, "%s", why.msg);
     size_t want = implied_length(b, len);
     if (want == 0 || want == CUT_IN_HEADER) {
         if (flags & MODEL_FLAG_STATE)

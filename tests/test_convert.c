@@ -1,6 +1,8 @@
-/* test_convert.c: safetensors round trips bit for bit; the ONNX bytes
+/* test_convert.c: for both of fmnist's networks (the MLP and the
+ * convolutional one): safetensors round trips bit for bit; the ONNX bytes
  * decoded field by field; every kind of malformed safetensors refused with
- * its own error and nothing written; the convert command end to end. */
+ * its own error and nothing written, a tensor of the other network among
+ * them too; the convert command end to end. */
 #include "testutil.h"
 
 #include <math.h>
@@ -166,66 +168,115 @@ static int is_str(const pbf *f, const char *s)
     return f->wt == 2 && f->len == strlen(s) && !memcmp(f->data, s, f->len);
 }
 
-/* A NodeProto: its op_type into op, inputs joined by ',' into in, its
- * integer attribute (name=value) into attr. */
-static void node_of(const pbf *n, char *op, char *in, char *attr)
+/* An AttributeProto as "name=v" (INT) or "name=[a,b,...]" (INTS), appended
+ * to out (cap bytes) after a ';' when out is not empty. */
+static void attr_of(const pbf *f, char *out, size_t cap)
+{
+    const uint8_t *q = f->data, *qe = q + f->len;
+    pbf a;
+    char name[32] = "", ints[64] = "";
+    long v = -1, type = -1;
+    int nints = 0;
+    while (pb_next(&q, qe, &a)) {
+        if (a.field == 1)
+            snprintf(name, sizeof name, "%.*s", (int)a.len, (const char *)a.data);
+        else if (a.field == 3)
+            v = (long)a.v;
+        else if (a.field == 8) /* ints: unpacked, one varint each */
+            snprintf(ints + strlen(ints), sizeof ints - strlen(ints), "%s%ld",
+                     nints++ ? "," : "", (long)a.v);
+        else if (a.field == 20)
+            type = (long)a.v;
+        else
+            fail_msg("unexpected AttributeProto field %u", a.field);
+    }
+    size_t at = strlen(out);
+    if (type == 2) /* AttributeProto.INT */
+        snprintf(out + at, cap - at, "%s%s=%ld", at ? ";" : "", name, v);
+    else if (type == 7 && nints && v == -1) /* INTS */
+        snprintf(out + at, cap - at, "%s%s=[%s]", at ? ";" : "", name, ints);
+    else
+        fail_msg("attribute %s: type %ld", name, type);
+}
+
+/* A NodeProto as "op:in0,in1,...>out:attrs" (see attr_of); its name is
+ * checked to be given. */
+static void node_of(const pbf *n, char *got, size_t cap)
 {
     const uint8_t *p = n->data, *end = p + n->len;
     pbf f;
-    op[0] = in[0] = attr[0] = 0;
+    char op[32] = "", in[128] = "", out[32] = "", attr[128] = "";
+    int named = 0;
     while (pb_next(&p, end, &f)) {
         if (f.field == 4)
-            snprintf(op, 32, "%.*s", (int)f.len, (const char *)f.data);
+            snprintf(op, sizeof op, "%.*s", (int)f.len, (const char *)f.data);
         else if (f.field == 1)
-            snprintf(in + strlen(in), 128 - strlen(in), "%s%.*s", *in ? "," : "", (int)f.len,
-                     (const char *)f.data);
-        else if (f.field == 5) {
-            const uint8_t *q = f.data, *qe = q + f.len;
-            pbf a;
-            char name[32] = "";
-            long v = -1, type = -1;
-            while (pb_next(&q, qe, &a)) {
-                if (a.field == 1)
-                    snprintf(name, sizeof name, "%.*s", (int)a.len, (const char *)a.data);
-                else if (a.field == 3)
-                    v = (long)a.v;
-                else if (a.field == 20)
-                    type = (long)a.v;
-            }
-            assert_int_equal(type, 2); /* AttributeProto.INT */
-            snprintf(attr, 64, "%s=%ld", name, v);
-        }
+            snprintf(in + strlen(in), sizeof in - strlen(in), "%s%.*s", *in ? "," : "",
+                     (int)f.len, (const char *)f.data);
+        else if (f.field == 2)
+            snprintf(out, sizeof out, "%.*s", (int)f.len, (const char *)f.data);
+        else if (f.field == 3)
+            named = f.len > 0;
+        else if (f.field == 5)
+            attr_of(&f, attr, sizeof attr);
+        else
+            fail_msg("unexpected NodeProto field %u", f.field);
     }
+    assert_true(named);
+    snprintf(got, cap, "%s:%s>%s:%s", op, in, out, attr);
 }
 
-/* A TensorProto initializer: checks it against expected floats. */
-static void check_tensor(const pbf *t, const char *name, const int *dims, int ndims,
-                         const float *want, size_t n)
+/* An initializer the graph must hold: float32 values f (n of them), or
+ * with i64 INT64 values. */
+typedef struct want_tensor {
+    const char *name;
+    int ndims, dims[4];
+    const float *f;
+    const int64_t *i64;
+    size_t n;
+} want_tensor;
+
+static uint64_t le(const uint8_t *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* A TensorProto initializer: checks it against w, bit for bit. */
+static void check_tensor(const pbf *t, const want_tensor *w)
 {
     const uint8_t *p = t->data, *end = p + t->len;
     pbf f;
-    int nd = 0, named = 0, typed = 0, raw = 0;
+    int nd = 0, named = 0, typed = 0, raw = 0, size = w->i64 ? 8 : 4;
     while (pb_next(&p, end, &f)) {
-        if (f.field == 1)
-            assert_int_equal(f.v, dims[nd++]);
-        else if (f.field == 2)
-            typed = f.v == 1; /* FLOAT */
-        else if (f.field == 8)
-            named = is_str(&f, name);
-        else if (f.field == 9) {
-            assert_int_equal(f.len, 4 * n);
-            for (size_t i = 0; i < n; i++) {
-                uint32_t u = (uint32_t)f.data[4 * i] | (uint32_t)f.data[4 * i + 1] << 8 |
-                             (uint32_t)f.data[4 * i + 2] << 16 | (uint32_t)f.data[4 * i + 3] << 24;
-                float x;
-                memcpy(&x, &u, 4);
-                assert_memory_equal(&x, &want[i], 4);
+        if (f.field == 1) {
+            assert_true(nd < w->ndims);
+            assert_int_equal(f.v, w->dims[nd++]);
+        } else if (f.field == 2) {
+            typed = f.v == (w->i64 ? 7u : 1u); /* INT64, FLOAT */
+        } else if (f.field == 8) {
+            named = is_str(&f, w->name);
+        } else if (f.field == 9) {
+            assert_int_equal(f.len, size * w->n);
+            for (size_t i = 0; i < w->n; i++) {
+                uint64_t u = le(f.data + size * i, size);
+                if (w->i64) {
+                    assert_int_equal((int64_t)u, w->i64[i]);
+                } else {
+                    uint32_t u32 = (uint32_t)u;
+                    float x;
+                    memcpy(&x, &u32, 4);
+                    assert_memory_equal(&x, &w->f[i], 4);
+                }
             }
             raw = 1;
         }
     }
-    assert_int_equal(nd, ndims);
-    assert_true(named && typed && raw);
+    assert_int_equal(nd, w->ndims);
+    if (!named || !typed || !raw)
+        fail_msg("initializer %s: named %d, typed %d, raw data %d", w->name, named, typed, raw);
 }
 
 /* A ValueInfoProto: name, then float [N, width]. */
@@ -251,76 +302,67 @@ static void check_value(const pbf *v, const char *name, int width)
     assert_false(pb_next(&p, end, &f));
 }
 
-static void check_graph(const pbf *g, const mlp *m)
+/* What a graph must be: its nodes in order (see node_of), its
+ * initializers in order, its input's width and its output's. */
+typedef struct want_graph {
+    const char *const *ops;
+    int nops;
+    const want_tensor *inits;
+    int ninits;
+    int inputs, outputs;
+} want_graph;
+
+static void check_graph(const pbf *g, const want_graph *w)
 {
-    static const char *const ops[] = {"Div:pixels,k255:", "Sub:scaled,k0.5:",
-                                      "Div:centred,k0.5:", "Gemm:x,fc1.weight,fc1.bias:transB=1",
-                                      "Relu:fc1:", "Gemm:relu1,fc2.weight,fc2.bias:transB=1",
-                                      "LogSoftmax:logits:axis=1"};
     const uint8_t *p = g->data, *end = p + g->len;
     pbf f;
     int nodes = 0, inits = 0, inputs = 0, outputs = 0;
     while (pb_next(&p, end, &f)) {
-        char op[32], in[128], attr[64], got[256];
+        char got[256];
         if (f.field == 1) {
-            node_of(&f, op, in, attr);
-            snprintf(got, sizeof got, "%s:%s:%s", op, in, attr);
-            assert_true(nodes < 7);
-            assert_string_equal(got, ops[nodes++]);
+            node_of(&f, got, sizeof got);
+            assert_true(nodes < w->nops);
+            assert_string_equal(got, w->ops[nodes++]);
         } else if (f.field == 2) {
             assert_true(is_str(&f, "fmnist"));
         } else if (f.field == 5) {
-            static const float k[2] = {255.0f, 0.5f};
-            int l = inits < 2 ? 0 : (inits - 2) / 2, dims[2] = {m->width[l + 1], m->width[l]};
-            char name[32];
-            if (inits < 2) {
-                check_tensor(&f, inits ? "k0.5" : "k255", NULL, 0, &k[inits], 1);
-            } else if (inits % 2 == 0) {
-                snprintf(name, sizeof name, "fc%d.weight", l + 1);
-                check_tensor(&f, name, dims, 2, m->params + m->w_off[l],
-                             (size_t)dims[0] * (size_t)dims[1]);
-            } else {
-                snprintf(name, sizeof name, "fc%d.bias", l + 1);
-                check_tensor(&f, name, dims, 1, m->params + m->b_off[l], (size_t)dims[0]);
-            }
-            inits++;
+            assert_true(inits < w->ninits);
+            check_tensor(&f, &w->inits[inits++]);
         } else if (f.field == 11) {
-            check_value(&f, "pixels", m->width[0]), inputs++;
+            check_value(&f, "pixels", w->inputs), inputs++;
         } else if (f.field == 12) {
-            check_value(&f, "log_probs", m->width[m->nlayers]), outputs++;
+            check_value(&f, "log_probs", w->outputs), outputs++;
         } else {
             fail_msg("unexpected GraphProto field %u", f.field);
         }
     }
-    assert_int_equal(nodes, 7);
-    assert_int_equal(inits, 2 + 2 * m->nlayers);
+    assert_int_equal(nodes, w->nops);
+    assert_int_equal(inits, w->ninits);
     assert_int_equal(inputs, 1);
     assert_int_equal(outputs, 1);
 }
 
-static void test_onnx_structure(void **state)
+/* A whole ModelProto: IR version 7, producer fmnist, the graph w, opset
+ * 13 of the default domain; the doc string into doc, the metadata_props as
+ * "key=value;" (values cut to 12 bytes) into keys. */
+static void check_model(const uint8_t *buf, size_t len, const want_graph *w, char *doc,
+                        char *keys, size_t cap)
 {
-    (void)state;
-    static const int widths[] = {5, 3, 2};
-    mlp m;
-    make_net(&m, widths, 2, 3);
-    uint8_t *buf;
-    size_t len;
-    assert_int_equal(convert_onnx_encode(&m, "epochs=5\nseed=3\nclasses=x\n", &buf, &len, NULL),
-                     FM_OK);
     /* ir_version 7 first: key (1 << 3 | 0) = 0x08, then 7. */
     assert_true(len > 2 && buf[0] == 0x08 && buf[1] == CONVERT_ONNX_IR_VERSION);
     const uint8_t *p = buf, *end = buf + len;
     pbf f;
-    int graphs = 0, opsets = 0, props = 0;
-    char keys[256] = "";
+    int graphs = 0, opsets = 0;
+    doc[0] = keys[0] = 0;
     while (pb_next(&p, end, &f)) {
         if (f.field == 1) {
             assert_int_equal(f.v, 7);
         } else if (f.field == 2) {
             assert_true(is_str(&f, "fmnist"));
+        } else if (f.field == 6) {
+            snprintf(doc, cap, "%.*s", (int)f.len, (const char *)f.data);
         } else if (f.field == 7) {
-            check_graph(&f, &m), graphs++;
+            check_graph(&f, w), graphs++;
         } else if (f.field == 8) {
             const uint8_t *q = f.data;
             pbf v;
@@ -332,35 +374,151 @@ static void test_onnx_structure(void **state)
             pbf k, v;
             assert_true(pb_next(&q, f.data + f.len, &k) && k.field == 1);
             assert_true(pb_next(&q, f.data + f.len, &v) && v.field == 2);
-            snprintf(keys + strlen(keys), sizeof keys - strlen(keys), "%.*s=%.*s;", (int)k.len,
+            snprintf(keys + strlen(keys), cap - strlen(keys), "%.*s=%.*s;", (int)k.len,
                      (const char *)k.data, v.len > 12 ? 12 : (int)v.len, (const char *)v.data);
-            props++;
         } else {
-            assert_true(f.field == 3 || f.field == 6);
+            assert_int_equal(f.field, 3); /* producer_version */
         }
     }
     assert_int_equal(graphs, 1);
     assert_int_equal(opsets, 1);
+}
+
+static const float k255 = 255.0f, khalf = 0.5f;
+
+static void test_onnx_structure(void **state)
+{
+    (void)state;
+    static const int widths[] = {5, 3, 2};
+    static const char *const ops[] = {
+        "Div:pixels,k255>scaled:", "Sub:scaled,k0.5>centred:", "Div:centred,k0.5>x:",
+        "Gemm:x,fc1.weight,fc1.bias>fc1:transB=1", "Relu:fc1>relu1:",
+        "Gemm:relu1,fc2.weight,fc2.bias>logits:transB=1", "LogSoftmax:logits>log_probs:axis=1"};
+    mlp m;
+    make_net(&m, widths, 2, 3);
+    const want_tensor inits[] = {
+        {"k255", 0, {0}, &k255, NULL, 1},
+        {"k0.5", 0, {0}, &khalf, NULL, 1},
+        {"fc1.weight", 2, {3, 5}, m.params + m.w_off[0], NULL, 15},
+        {"fc1.bias", 1, {3}, m.params + m.b_off[0], NULL, 3},
+        {"fc2.weight", 2, {2, 3}, m.params + m.w_off[1], NULL, 6},
+        {"fc2.bias", 1, {2}, m.params + m.b_off[1], NULL, 2}};
+    const want_graph w = {ops, 7, inits, 6, 5, 2};
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(convert_onnx_encode(&m, "epochs=5\nseed=3\nclasses=x\n", &buf, &len, NULL),
+                     FM_OK);
+    char doc[256], keys[256];
+    check_model(buf, len, &w, doc, keys, sizeof keys);
+    assert_string_equal(doc, "Fashion-MNIST classifier: an MLP trained by fmnist");
     /* The model's "classes" is replaced by fmnist's own. */
     assert_string_equal(keys, "epochs=5;seed=3;classes=T-shirt/top,;preprocessing=input pixels;");
     free(buf);
     mlp_free(&m);
 }
 
+/* ---- the convolutional network */
+
+static void make_cnn(mlp *m, uint64_t seed)
+{
+    assert_int_equal(mlp_create_shape(m, &mlp_fmnist_cnn, NULL), FM_OK);
+    rng r;
+    rng_seed(&r, seed);
+    mlp_init_params(m, &r);
+}
+
+/* Its ONNX graph, node by node and attribute by attribute: the
+ * normalisation, the image's shape, Conv + Relu + MaxPool twice, Flatten,
+ * Gemm + Relu, Gemm, LogSoftmax; the initializers bit for bit. */
+static void test_cnn_onnx_structure(void **state)
+{
+    (void)state;
+    static const char *const ops[] = {
+        "Div:pixels,k255>scaled:", "Sub:scaled,k0.5>centred:", "Div:centred,k0.5>x:",
+        "Reshape:x,image_shape>image:",
+        "Conv:image,conv1.weight,conv1.bias>conv1:kernel_shape=[3,3];pads=[1,1,1,1];"
+        "strides=[1,1]",
+        "Relu:conv1>conv1_relu:", "MaxPool:conv1_relu>pool1:kernel_shape=[2,2];strides=[2,2]",
+        "Conv:pool1,conv2.weight,conv2.bias>conv2:kernel_shape=[3,3];pads=[1,1,1,1];"
+        "strides=[1,1]",
+        "Relu:conv2>conv2_relu:", "MaxPool:conv2_relu>pool2:kernel_shape=[2,2];strides=[2,2]",
+        "Flatten:pool2>flat:axis=1",
+        "Gemm:flat,fc1.weight,fc1.bias>fc1:transB=1", "Relu:fc1>relu1:",
+        "Gemm:relu1,fc2.weight,fc2.bias>logits:transB=1", "LogSoftmax:logits>log_probs:axis=1"};
+    static const int64_t image[4] = {-1, 1, 28, 28};
+    mlp m;
+    make_cnn(&m, 4);
+    const float *P = m.params;
+    const want_tensor inits[] = {
+        {"k255", 0, {0}, &k255, NULL, 1},
+        {"k0.5", 0, {0}, &khalf, NULL, 1},
+        {"image_shape", 1, {4}, NULL, image, 4},
+        {"conv1.weight", 4, {16, 1, 3, 3}, P + m.cw_off[0], NULL, 144},
+        {"conv1.bias", 1, {16}, P + m.cb_off[0], NULL, 16},
+        {"conv2.weight", 4, {32, 16, 3, 3}, P + m.cw_off[1], NULL, 4608},
+        {"conv2.bias", 1, {32}, P + m.cb_off[1], NULL, 32},
+        {"fc1.weight", 2, {64, 1568}, P + m.w_off[0], NULL, 100352},
+        {"fc1.bias", 1, {64}, P + m.b_off[0], NULL, 64},
+        {"fc2.weight", 2, {10, 64}, P + m.w_off[1], NULL, 640},
+        {"fc2.bias", 1, {10}, P + m.b_off[1], NULL, 10}};
+    const want_graph w = {ops, 15, inits, 11, 784, 10};
+    /* The parameters are the network's, in order, and nothing else. */
+    assert_int_equal(m.cw_off[0], 0);
+    assert_int_equal(m.b_off[1] + 10, m.nparams);
+    assert_int_equal(m.nparams, 144 + 16 + 4608 + 32 + 100352 + 64 + 640 + 10);
+    uint8_t *buf;
+    size_t len;
+    const char *meta = "epochs=1\nnet=cnn\n";
+    assert_int_equal(convert_onnx_encode(&m, meta, &buf, &len, NULL), FM_OK);
+    char doc[256], keys[256];
+    check_model(buf, len, &w, doc, keys, sizeof keys);
+    assert_string_equal(doc, "Fashion-MNIST classifier: a convolutional network "
+                             "(28x28-conv3x16-conv3x32-1568-64-10) trained by fmnist");
+    assert_string_equal(keys, "epochs=1;net=cnn;classes=T-shirt/top,;preprocessing=input pixels;");
+
+    /* model file -> ONNX through the files: the same bytes as encoded here. */
+    assert_int_equal(model_save(path_in("cnn.model"), &m, meta, NULL, 0, NULL), FM_OK);
+    mlp back;
+    char *meta2;
+    assert_int_equal(convert_load(path_in("cnn.model"), &back, &meta2, NULL), FM_OK);
+    assert_int_equal(convert_save(path_in("cnn.onnx"), &back, meta2, NULL), FM_OK);
+    size_t n;
+    uint8_t *file = tu_read(path_in("cnn.onnx"), &n);
+    assert_true(file && n == len);
+    assert_memory_equal(file, buf, len);
+    free(file), free(buf), free(meta2);
+    mlp_free(&back);
+    mlp_free(&m);
+}
+
 /* ---- malformed safetensors */
 
-static uint8_t *good;     /* a valid file of fmnist's network */
+static uint8_t *good;     /* a valid file of one of fmnist's networks (use_good) */
 static size_t good_len, good_hlen;
+static uint8_t *goods[2];
+static size_t goods_len[2];
+
+/* good: a valid file of the MLP (cnn 0) or of the convolutional network. */
+static void use_good(int cnn)
+{
+    if (!goods[cnn]) {
+        mlp m;
+        if (cnn)
+            make_cnn(&m, 5);
+        else
+            make_net(&m, mlp_fmnist_widths, 4, 5);
+        assert_int_equal(convert_st_encode(&m, "epochs=5\n", &goods[cnn], &goods_len[cnn], NULL),
+                         FM_OK);
+        mlp_free(&m);
+    }
+    good = goods[cnn];
+    good_len = goods_len[cnn];
+    good_hlen = good[0] | (size_t)good[1] << 8 | (size_t)good[2] << 16;
+}
 
 static void make_good(void)
 {
-    if (good)
-        return;
-    mlp m;
-    make_net(&m, mlp_fmnist_widths, 4, 5);
-    assert_int_equal(convert_st_encode(&m, "epochs=5\n", &good, &good_len, NULL), FM_OK);
-    good_hlen = good[0] | (size_t)good[1] << 8 | (size_t)good[2] << 16;
-    mlp_free(&m);
+    use_good(0);
 }
 
 /* A file of header text hdr (its length field set to hlen when given,
@@ -581,6 +739,211 @@ static void test_st_non_finite(void **state)
     free(b);
 }
 
+/* ---- the convolutional network's safetensors */
+
+/* Its bytes: the header exactly, the data its parameters bit for bit;
+ * decoded, the same network; encoded again, the same bytes; model file ->
+ * safetensors -> model file, the same file. */
+static void test_cnn_st_round_trip(void **state)
+{
+    (void)state;
+    static const char header[] =
+        "{\"__metadata__\":{\"format\":\"pt\",\"epochs\":\"1\",\"net\":\"cnn\"},"
+        "\"conv1.weight\":{\"dtype\":\"F32\",\"shape\":[16,1,3,3],\"data_offsets\":[0,576]},"
+        "\"conv1.bias\":{\"dtype\":\"F32\",\"shape\":[16],\"data_offsets\":[576,640]},"
+        "\"conv2.weight\":{\"dtype\":\"F32\",\"shape\":[32,16,3,3],\"data_offsets\":[640,19072]},"
+        "\"conv2.bias\":{\"dtype\":\"F32\",\"shape\":[32],\"data_offsets\":[19072,19200]},"
+        "\"fc1.weight\":{\"dtype\":\"F32\",\"shape\":[64,1568],\"data_offsets\":[19200,420608]},"
+        "\"fc1.bias\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[420608,420864]},"
+        "\"fc2.weight\":{\"dtype\":\"F32\",\"shape\":[10,64],\"data_offsets\":[420864,423424]},"
+        "\"fc2.bias\":{\"dtype\":\"F32\",\"shape\":[10],\"data_offsets\":[423424,423464]}}";
+    const char *meta = "epochs=1\nnet=cnn\n";
+    mlp m, back;
+    make_cnn(&m, 11);
+    m.params[m.cw_off[0]] = -0.0f;
+    m.params[m.cb_off[1]] = 1e-45f;
+    m.params[m.nparams - 1] = -3.4028235e38f;
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(convert_st_encode(&m, meta, &buf, &len, NULL), FM_OK);
+    size_t hlen = (size_t)le(buf, 8), pad = (8 - (8 + sizeof header - 1) % 8) % 8;
+    assert_int_equal(hlen, sizeof header - 1 + pad);
+    assert_memory_equal(buf + 8, header, sizeof header - 1);
+    for (size_t i = 0; i < pad; i++)
+        assert_int_equal(buf[8 + sizeof header - 1 + i], ' ');
+    assert_int_equal(len, 8 + hlen + 4 * m.nparams);
+    for (size_t i = 0; i < m.nparams; i++) {
+        uint32_t u = (uint32_t)le(buf + 8 + hlen + 4 * i, 4);
+        assert_memory_equal(&u, &m.params[i], 4);
+    }
+    char *meta2;
+    assert_int_equal(convert_st_decode(buf, len, "x.safetensors", &back, &meta2, NULL), FM_OK);
+    assert_true(mlp_has_shape(&back, &mlp_fmnist_cnn));
+    assert_memory_equal(m.params, back.params, m.nparams * sizeof(float));
+    assert_string_equal(meta2, meta);
+    uint8_t *buf2;
+    size_t len2;
+    assert_int_equal(convert_st_encode(&back, meta2, &buf2, &len2, NULL), FM_OK);
+    assert_int_equal(len, len2);
+    assert_memory_equal(buf, buf2, len);
+    free(buf), free(buf2), free(meta2);
+    mlp_free(&back);
+
+    assert_int_equal(model_save(path_in("c1.model"), &m, meta, NULL, 0, NULL), FM_OK);
+    assert_int_equal(convert_save(path_in("c1.safetensors"), &m, meta, NULL), FM_OK);
+    assert_int_equal(convert_load(path_in("c1.safetensors"), &back, &meta2, NULL), FM_OK);
+    assert_int_equal(convert_save(path_in("c2.model"), &back, meta2, NULL), FM_OK);
+    assert_true(tu_same_file(path_in("c1.model"), path_in("c2.model")));
+    free(meta2);
+    mlp_free(&back);
+    mlp_free(&m);
+}
+
+/* Another writer's file: the entries in another order, the data in
+ * reverse order, pretty-printed. The same network. */
+static void test_cnn_st_reordered(void **state)
+{
+    (void)state;
+    static const struct { const char *name, *shape; size_t n; } t[8] = {
+        {"conv1.weight", "[16, 1, 3, 3]", 144}, {"conv1.bias", "[16]", 16},
+        {"conv2.weight", "[32, 16, 3, 3]", 4608}, {"conv2.bias", "[32]", 32},
+        {"fc1.weight", "[64, 1568]", 100352}, {"fc1.bias", "[64]", 64},
+        {"fc2.weight", "[10, 64]", 640}, {"fc2.bias", "[10]", 10}};
+    static const int listed[8] = {5, 0, 7, 2, 4, 1, 6, 3};
+    mlp m, back;
+    make_cnn(&m, 12);
+    size_t begin[8], at = 0, from[8], off = 0;
+    for (int k = 0; k < 8; k++) {
+        from[k] = off; /* tensor k's floats in m.params */
+        off += t[k].n;
+    }
+    for (int k = 7; k >= 0; k--) {
+        begin[k] = at; /* its bytes in the file: reversed */
+        at += 4 * t[k].n;
+    }
+    char hdr[2048] = "{\n  \"__metadata__\": {\"seed\": \"12\"}";
+    for (int i = 0; i < 8; i++) {
+        int k = listed[i];
+        snprintf(hdr + strlen(hdr), sizeof hdr - strlen(hdr),
+                 ",\n  \"%s\": {\"data_offsets\": [%zu, %zu], \"shape\": %s, \"dtype\": \"F32\"}",
+                 t[k].name, begin[k], begin[k] + 4 * t[k].n, t[k].shape);
+    }
+    strcat(hdr, "\n}");
+    size_t hlen = strlen(hdr), len = 8 + hlen + 4 * m.nparams;
+    uint8_t *b = malloc(len);
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
+    memcpy(b + 8, hdr, hlen);
+    for (int k = 0; k < 8; k++)
+        for (size_t i = 0; i < t[k].n; i++) {
+            uint32_t u;
+            memcpy(&u, &m.params[from[k] + i], 4);
+            for (int j = 0; j < 4; j++)
+                b[8 + hlen + begin[k] + 4 * i + j] = (uint8_t)(u >> (8 * j));
+        }
+    char *meta;
+    assert_int_equal(convert_st_decode(b, len, "x", &back, &meta, NULL), FM_OK);
+    assert_true(mlp_has_shape(&back, &mlp_fmnist_cnn));
+    assert_memory_equal(back.params, m.params, 4 * m.nparams);
+    assert_string_equal(meta, "seed=12\n");
+    free(b), free(meta);
+    mlp_free(&back);
+    mlp_free(&m);
+}
+
+/* good's header with entry `from` (its whole text, with the leading ',')
+ * left out: a file missing that tensor. */
+static void refused_without(const char *from, int code, const char *want)
+{
+    char *h = header_with(from, "");
+    size_t len;
+    uint8_t *b = build(h, 0, good_len - 8 - good_hlen, &len);
+    expect_refused(b, len, code, want);
+    free(b), free(h);
+}
+
+static void test_cnn_st_refused(void **state)
+{
+    (void)state;
+    use_good(1);
+    size_t dlen = good_len - 8 - good_hlen, len;
+    assert_int_equal(dlen, 423464);
+    expect_refused(good, good_len - 1, FM_EFORMAT,
+                   "fc2.bias: data_offsets [423424, 423464] outside the data (423463 bytes): "
+                   "truncated?");
+    /* Missing tensors: any of conv1's or conv2's makes it the convolutional network. */
+    refused_without(",\"conv2.bias\":{\"dtype\":\"F32\",\"shape\":[32],"
+                    "\"data_offsets\":[19072,19200]}", FM_EFORMAT, "conv2.bias missing");
+    refused_without("\"conv1.weight\":{\"dtype\":\"F32\",\"shape\":[16,1,3,3],"
+                    "\"data_offsets\":[0,576]},", FM_EFORMAT, "conv1.weight missing");
+    refused_without(",\"fc2.weight\":{\"dtype\":\"F32\",\"shape\":[10,64],"
+                    "\"data_offsets\":[420864,423424]}", FM_EFORMAT, "fc2.weight missing");
+    /* Wrong shapes and dtypes. */
+    refused_with("[16,1,3,3]", "[16,1,9]", FM_EFORMAT,
+                 "conv1.weight: shape [16, 1, 9]; the network needs [16, 1, 3, 3]");
+    refused_with("[32,16,3,3]", "[32,16,3,3,1]", FM_EFORMAT,
+                 "conv2.weight: shape [32, 16, 3, 3, 1]; the network needs [32, 16, 3, 3]");
+    refused_with("[64,1568]", "[256,784]", FM_EFORMAT,
+                 "fc1.weight: shape [256, 784]; the network needs [64, 1568]");
+    refused_with("[32]", "[16]", FM_EFORMAT, "conv2.bias: shape [16]; the network needs [32]");
+    refused_with("\"F32\",\"shape\":[32,16,3,3]", "\"BF16\",\"shape\":[32,16,3,3]", FM_EFORMAT,
+                 "conv2.weight: dtype BF16; only F32 is supported");
+    refused_with("\"conv1.bias\":{\"dtype\":\"F32\",", "\"conv1.bias\":{", FM_EFORMAT,
+                 "header: conv1.bias has no dtype");
+    refused_with("\"conv1.bias\"", "\"conv1.weight\"", FM_EFORMAT,
+                 "header: conv1.weight given twice");
+    refused_with("\"conv2.bias\"", "\"conv3.bias\"", FM_EFORMAT, "unexpected tensor 'conv3.bias'");
+    /* Offsets: overlapping, the wrong length, outside, a hole. */
+    refused_with("[576,640]", "[0,64]", FM_EFORMAT, "conv1.weight and conv1.bias overlap");
+    refused_with("[576,640]", "[576,644]", FM_EFORMAT,
+                 "conv1.bias: data_offsets [576, 644] hold 68 bytes, its shape needs 64");
+    refused_with("[19072,19200]", "[423464,423592]", FM_EFORMAT,
+                 "conv2.bias: data_offsets [423464, 423592] outside the data (423464 bytes)");
+    char *h = header_with("{", "{");
+    uint8_t *b = build(h, 0, dlen + 4, &len);
+    expect_refused(b, len, FM_EFORMAT, "423468 bytes of data, the tensors cover 423464");
+    free(b), free(h);
+    /* Values: NaN and infinities, named by tensor and element. */
+    b = malloc(good_len);
+    memcpy(b, good, good_len);
+    memcpy(b + 8 + good_hlen + 4 * 3, "\x01\x00\x80\x7f", 4); /* conv1.weight[3]: a NaN */
+    expect_refused(b, good_len, FM_EFORMAT, "conv1.weight: element 3 is NaN");
+    memcpy(b, good, good_len);
+    memcpy(b + 8 + good_hlen + 19072 + 4 * 31, "\x00\x00\x80\x7f", 4);
+    expect_refused(b, good_len, FM_EFORMAT, "conv2.bias: element 31 is infinite");
+    free(b);
+}
+
+/* One network's tensors only: an MLP tensor in the convolutional
+ * network's file, a convolution's in the MLP's, each named. */
+static void test_st_mixed_networks(void **state)
+{
+    (void)state;
+    use_good(1);
+    size_t len;
+    char *h = header_with("}}", "},\"fc3.bias\":{\"dtype\":\"F32\",\"shape\":[64],"
+                                "\"data_offsets\":[423464,423720]}}");
+    uint8_t *b = build(h, 0, good_len - 8 - good_hlen + 256, &len);
+    expect_refused(b, len, FM_EFORMAT,
+                   "fc3.bias is a tensor of the MLP (784-256-128-64-10), but conv1.weight makes "
+                   "this the convolutional network (28x28-conv3x16-conv3x32-1568-64-10): one "
+                   "network's tensors only");
+    free(b), free(h);
+    use_good(0);
+    h = header_with("}}", "},\"conv1.bias\":{\"dtype\":\"F32\",\"shape\":[16],"
+                          "\"data_offsets\":[971048,971112]}}");
+    b = build(h, 0, good_len - 8 - good_hlen + 64, &len);
+    expect_refused(b, len, FM_EFORMAT,
+                   "fc3.weight is a tensor of the MLP (784-256-128-64-10), but conv1.bias makes "
+                   "this the convolutional network");
+    free(b), free(h);
+    /* A name of neither network. */
+    char *x = header_with(",\"fc3.weight\"", ",\"conv9\":0,\"fc3.weight\"");
+    b = build(x, 0, good_len - 8 - good_hlen, &len);
+    expect_refused(b, len, FM_EFORMAT, "unexpected tensor 'conv9'");
+    free(b), free(x);
+}
+
 /* ---- the command */
 
 static void test_cli_convert(void **state)
@@ -620,6 +983,26 @@ static void test_cli_convert(void **state)
     /* A missing input: status 1, nothing written. */
     assert_int_equal(tu_fmnist(NULL, NULL, "convert --model %s/none.model -o %s/f.onnx", T, T), 1);
     assert_false(tu_exists(path_in("f.onnx")));
+    /* The convolutional network: its shape said; back from safetensors, the same file. */
+    make_cnn(&m, 9);
+    model = path_in("cnn-cli.model");
+    assert_int_equal(model_save(model, &m, "epochs=1\nnet=cnn\n", NULL, 0, NULL), FM_OK);
+    mlp_free(&m);
+    assert_int_equal(tu_fmnist(&o, &err, "convert --model %s -o %s/cnn-cli.onnx", model, T), 0);
+    assert_non_null(strstr(o, "cnn-cli.onnx: ONNX, 28x28-conv3x16-conv3x32-1568-64-10, 105866 "
+                              "parameters from "));
+    free(o), free(err);
+    assert_int_equal(tu_fmnist(&o, &err, "convert --model %s -o %s/cnn-cli.safetensors", model, T),
+                     0);
+    assert_non_null(
+        strstr(o, "cnn-cli.safetensors: safetensors, 28x28-conv3x16-conv3x32-1568-64-10"));
+    free(o), free(err);
+    assert_int_equal(
+        tu_fmnist(&o, &err, "convert --model %s/cnn-cli.safetensors -o %s/cnn-back.model", T, T),
+        0);
+    assert_non_null(strstr(o, "cnn-back.model: fmnist model, 28x28-conv3x16-conv3x32-1568-64-10"));
+    free(o), free(err);
+    assert_true(tu_same_file(model, path_in("cnn-back.model")));
 }
 
 int main(void)
@@ -628,15 +1011,20 @@ int main(void)
         cmocka_unit_test(test_st_round_trip),
         cmocka_unit_test(test_st_metadata),
         cmocka_unit_test(test_onnx_structure),
+        cmocka_unit_test(test_cnn_onnx_structure),
         cmocka_unit_test(test_st_truncated),
         cmocka_unit_test(test_st_header_length),
         cmocka_unit_test(test_st_bad_json),
         cmocka_unit_test(test_st_wrong_tensors),
         cmocka_unit_test(test_st_offsets),
         cmocka_unit_test(test_st_non_finite),
+        cmocka_unit_test(test_cnn_st_round_trip),
+        cmocka_unit_test(test_cnn_st_reordered),
+        cmocka_unit_test(test_cnn_st_refused),
+        cmocka_unit_test(test_st_mixed_networks),
         cmocka_unit_test(test_cli_convert),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
-    free(good);
+    free(goods[0]), free(goods[1]);
     return rc;
 }

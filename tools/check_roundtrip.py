@@ -2,20 +2,25 @@
 """Models travel both ways: the same predictions in fmnist and in PyTorch, image by image.
 
     /usr/bin/python3 tools/check_roundtrip.py [--fmnist ./fmnist]
-        [--predict build/tools/fmnist_predict] [--data DIR] [--train-images 10000]
-        [--epochs 1] [--torch-model STATE_DICT.pt] [--fmnist-model MODEL] [--keep DIR]
+        [--predict build/tools/fmnist_predict] [--data DIR] [--net mlp|cnn|both]
+        [--train-images 10000] [--cnn-train-images 2000] [--epochs 1]
+        [--torch-model STATE_DICT.pt] [--fmnist-model MODEL] [--keep DIR]
 
 (`make check` runs it through tools/check_roundtrip.sh when Debian's python3-torch
 is there, and says "skipped" otherwise.)
 
-1. PyTorch trains the tutorial's Classifier with its recipe (Adam lr 0.003, batch 64,
+For each of fmnist's two networks (--net; both by default): the tutorial's MLP
+(tools/torch_reference.py's Classifier, trained on the first --train-images images)
+and the convolutional network of `fmnist train --net cnn` (its ConvNet: conv1, conv2,
+fc1, fc2; on the first --cnn-train-images, which keeps the check quick):
+1. PyTorch trains the module with the tutorial's recipe (Adam lr 0.003, batch 64,
    a fresh shuffle per epoch, torch.manual_seed(1)) on the first N training images
    (or --torch-model gives a state_dict); tools/from_torch.py converts it; `fmnist
    eval --json` and tools/fmnist_predict (the same eval_run, per image) classify the
    test set with it.
-2. `fmnist train` trains a model on the same N images (or --fmnist-model gives one);
-   tools/to_torch.py converts it; the Classifier loads it (load_state_dict, strict)
-   and PyTorch classifies the test set.
+2. `fmnist train` (with --net cnn for the CNN) trains a model on the same N images (or
+   --fmnist-model gives one); tools/to_torch.py converts it; the module loads it
+   (load_state_dict, strict) and PyTorch classifies the test set.
 Each direction must give the same class for every test image, except near-ties:
 images whose two best log-probabilities in PyTorch are within TIE of each other,
 where float32 round-off may pick either; they are counted and reported. The
@@ -24,7 +29,8 @@ between the two programs) and must stay under TIE / 8. The confusion matrix of
 `fmnist eval --json` must equal PyTorch's but for the ties; its accuracy, number
 correct, loss and every precision and recall must be PyTorch's (within what the
 ties and the measured round-off allow) and those of its own confusion matrix;
-and converting back must give the same bits.
+and converting back must give the same bits. --torch-model and --fmnist-model need
+--net to name their network.
 
 DIR (default: $FMNIST_DATA, else /usr/share/datasets/fashion-mnist, else the
 committed data/sample) holds the IDX files, raw or gzipped.
@@ -50,7 +56,7 @@ sys.path.insert(0, HERE)
 import fmnist_model  # noqa: E402
 import from_torch  # noqa: E402
 import to_torch  # noqa: E402
-from torch_reference import Classifier, find  # noqa: E402
+from torch_reference import Classifier, ConvNet, find  # noqa: E402
 
 # Two log-probabilities closer than this (nats) are a tie: the float32 round-off of
 # the difference of the two best is a few ulps of the logits, ~1e-6 to 1e-5 for
@@ -90,9 +96,13 @@ def read_all(path):
     return np.frombuffer(data, np.uint8, int(np.prod(dims)), 4 + 4 * nd).reshape(dims)
 
 
-def torch_train(x, y, epochs, seed):
+# Each network: its PyTorch module and what `fmnist train` needs to train it.
+NETS = {"mlp": (Classifier, []), "cnn": (ConvNet, ["--net", "cnn"])}
+
+
+def torch_train(x, y, epochs, seed, module):
     torch.manual_seed(seed)
-    model = Classifier()
+    model = module()
     opt = torch.optim.Adam(model.parameters(), lr=0.003)
     for _ in range(epochs):
         perm = torch.randperm(x.shape[0])
@@ -106,9 +116,12 @@ def torch_train(x, y, epochs, seed):
 
 
 def torch_logp(model, x):
+    """The log-probabilities, 1000 images at a time (the CNN's activations of the
+    whole test set at once would take gigabytes)."""
     model.eval()
     with torch.inference_mode():
-        return model(x).numpy().astype(np.float64)
+        return np.concatenate([model(x[i:i + 1000]).numpy().astype(np.float64)
+                               for i in range(0, len(x), 1000)])
 
 
 def fmnist_predict(predict, model, d):
@@ -251,18 +264,80 @@ def subset_dir(d, imgs, labs, out):
     return out
 
 
+def from_torch_direction(args, net, d, sub, n_train, xte, labels, tmp):
+    """PyTorch -> fmnist for one network; returns the number of problems."""
+    module, _ = NETS[net]
+    problems = 0
+    pt, fm = os.path.join(tmp, f"{net}-torch.pt"), os.path.join(tmp, f"{net}-from_torch.model")
+    if args.torch_model:
+        pt = args.torch_model
+        model = module()
+        model.load_state_dict(from_torch.load_state_dict(pt))
+        meta = []
+    else:
+        xtr, ytr = load(sub, "train")
+        model = torch_train(xtr, ytr, args.epochs, 1, module)
+        torch.save(model.state_dict(), pt)
+        meta = ["--meta", f"epochs={args.epochs}", "--meta", "seed=1", "--meta", "lr=0.003",
+                "--meta", f"train_images={n_train}"]
+    from_torch.main([pt, fm] + meta)
+    back = to_torch.state_dict_of(fmnist_model.read(fm))
+    sd = model.state_dict()
+    if list(back) != list(sd) or not all(torch.equal(back[k], sd[k]) for k in sd):
+        print("FAIL: to_torch(from_torch(state_dict)) is not the same state_dict")
+        problems += 1
+    lab, pred, lp = fmnist_predict(args.predict, fm, d)
+    if not np.array_equal(lab, labels) or not np.array_equal(pred, lp.argmax(axis=1)):
+        print("FAIL: fmnist_predict's labels or predictions are inconsistent")
+        problems += 1
+    return problems + compare(f"{net}: PyTorch-trained model, converted to fmnist", labels,
+                              torch_logp(model, xte), pred, lp, fmnist_eval(args.fmnist, fm, d))
+
+
+def to_torch_direction(args, net, d, sub, xte, labels, tmp):
+    """fmnist -> PyTorch for one network; returns the number of problems."""
+    module, train_args = NETS[net]
+    problems = 0
+    fmm, pt2 = os.path.join(tmp, f"{net}-fmnist.model"), os.path.join(tmp, f"{net}-to_torch.pt")
+    if args.fmnist_model:
+        fmm = args.fmnist_model
+    else:
+        subprocess.run([args.fmnist, "train", "--epochs", str(args.epochs), "--seed", "1",
+                        "--data", sub, "--model", fmm, "--quiet"] + train_args,
+                       check=True, stdout=subprocess.DEVNULL)
+    to_torch.main([fmm, pt2])
+    m2 = module()
+    m2.load_state_dict(torch.load(pt2))
+    again = os.path.join(tmp, f"{net}-again.model")
+    from_torch.main([pt2, again])
+    a, b = fmnist_model.read(fmm).tensors(), fmnist_model.read(again).tensors()
+    if len(a) != len(b) or not all(na == nb and np.array_equal(x.view(np.uint32), y.view(np.uint32))
+                                   for (na, x), (nb, y) in zip(a, b)):
+        print("FAIL: from_torch(to_torch(model)) does not give the same parameters")
+        problems += 1
+    lab, pred, lp = fmnist_predict(args.predict, fmm, d)
+    return problems + compare(f"{net}: fmnist-trained model, converted to PyTorch", labels,
+                              torch_logp(m2, xte), pred, lp, fmnist_eval(args.fmnist, fmm, d))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fmnist", default="./fmnist")
     ap.add_argument("--predict", default="build/tools/fmnist_predict")
     ap.add_argument("--data", help="directory with the four IDX files")
+    ap.add_argument("--net", choices=("mlp", "cnn", "both"), default="both",
+                    help="the network(s) to check (default both)")
     ap.add_argument("--train-images", type=int, default=10000,
-                    help="train both on the first N training images (default 10000)")
+                    help="train the MLPs on the first N training images (default 10000)")
+    ap.add_argument("--cnn-train-images", type=int, default=2000,
+                    help="train the CNNs on the first N training images (default 2000)")
     ap.add_argument("--epochs", type=int, default=1, help="of each trainer (default 1)")
     ap.add_argument("--torch-model", help="a state_dict to convert instead of training one")
     ap.add_argument("--fmnist-model", help="an fmnist model to convert instead of training one")
     ap.add_argument("--keep", help="keep the models in this directory")
     args = ap.parse_args()
+    if (args.torch_model or args.fmnist_model) and args.net == "both":
+        ap.error("--torch-model and --fmnist-model need --net mlp or --net cnn")
     torch.set_num_threads(1)
     t0 = time.time()
     d = data_dir(args.data)
@@ -270,62 +345,20 @@ def main():
     os.makedirs(tmp, exist_ok=True)
     problems = 0
     try:
-        labs = read_all(find(d, "train-labels-idx1-ubyte"))[:args.train_images]
-        imgs = read_all(find(d, "train-images-idx3-ubyte"))[:len(labs)]
-        sub = subset_dir(d, imgs, labs, os.path.join(tmp, "data"))
+        all_labs = read_all(find(d, "train-labels-idx1-ubyte"))
+        all_imgs = read_all(find(d, "train-images-idx3-ubyte"))
         xte, yte = load(d, "t10k")
         labels = yte.numpy()
-        trained = "" if args.torch_model and args.fmnist_model else (
-            f"; trainers use the first {len(labs)} training images, {args.epochs} epoch(s)")
-        print(f"data: {d}: {len(labels)} test images{trained}; torch {torch.__version__}")
-
-        # PyTorch -> fmnist.
-        pt, fm = os.path.join(tmp, "torch.pt"), os.path.join(tmp, "from_torch.model")
-        if args.torch_model:
-            pt = args.torch_model
-            model = Classifier()
-            model.load_state_dict(from_torch.load_state_dict(pt))
-            meta = []
-        else:
-            xtr, ytr = load(sub, "train")
-            model = torch_train(xtr, ytr, args.epochs, 1)
-            torch.save(model.state_dict(), pt)
-            meta = ["--meta", f"epochs={args.epochs}", "--meta", "seed=1", "--meta", "lr=0.003",
-                    "--meta", f"train_images={len(labs)}"]
-        from_torch.main([pt, fm] + meta)
-        back = to_torch.state_dict_of(fmnist_model.read(fm)[0])
-        sd = model.state_dict()
-        if list(back) != list(sd) or not all(torch.equal(back[k], sd[k]) for k in sd):
-            print("FAIL: to_torch(from_torch(state_dict)) is not the same state_dict")
-            problems += 1
-        lab, pred, lp = fmnist_predict(args.predict, fm, d)
-        if not np.array_equal(lab, labels) or not np.array_equal(pred, lp.argmax(axis=1)):
-            print("FAIL: fmnist_predict's labels or predictions are inconsistent")
-            problems += 1
-        problems += compare("PyTorch-trained model, converted to fmnist", labels,
-                            torch_logp(model, xte), pred, lp, fmnist_eval(args.fmnist, fm, d))
-
-        # fmnist -> PyTorch.
-        fmm, pt2 = os.path.join(tmp, "fmnist.model"), os.path.join(tmp, "to_torch.pt")
-        if args.fmnist_model:
-            fmm = args.fmnist_model
-        else:
-            subprocess.run([args.fmnist, "train", "--epochs", str(args.epochs), "--seed", "1",
-                            "--data", sub, "--model", fmm, "--quiet"],
-                           check=True, stdout=subprocess.DEVNULL)
-        to_torch.main([fmm, pt2])
-        m2 = Classifier()
-        m2.load_state_dict(torch.load(pt2))
-        again = os.path.join(tmp, "again.model")
-        from_torch.main([pt2, again])
-        a, b = fmnist_model.read(fmm)[0], fmnist_model.read(again)[0]
-        if not all(np.array_equal(x.view(np.uint32), y.view(np.uint32))
-                   for la, lb in zip(a, b) for x, y in zip(la, lb)):
-            print("FAIL: from_torch(to_torch(model)) does not give the same parameters")
-            problems += 1
-        lab, pred, lp = fmnist_predict(args.predict, fmm, d)
-        problems += compare("fmnist-trained model, converted to PyTorch", labels,
-                            torch_logp(m2, xte), pred, lp, fmnist_eval(args.fmnist, fmm, d))
+        print(f"data: {d}: {len(labels)} test images; torch {torch.__version__}")
+        for net in ("mlp", "cnn") if args.net == "both" else (args.net,):
+            n = args.cnn_train_images if net == "cnn" else args.train_images
+            labs, imgs = all_labs[:n], all_imgs[:n]
+            sub = subset_dir(d, imgs, labs, os.path.join(tmp, f"data-{net}"))
+            if not (args.torch_model and args.fmnist_model):
+                print(f"{net}: trainers use the first {len(labs)} training images, "
+                      f"{args.epochs} epoch(s)")
+            problems += from_torch_direction(args, net, d, sub, len(labs), xte, labels, tmp)
+            problems += to_torch_direction(args, net, d, sub, xte, labels, tmp)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -1,19 +1,28 @@
 #!/usr/bin/python3
-"""Converts a PyTorch state_dict of the tutorial's Classifier into an fmnist model file.
+"""Converts a PyTorch state_dict of one of fmnist's networks into an fmnist model file.
 
     /usr/bin/python3 tools/from_torch.py STATE_DICT.pt MODEL [--meta KEY=VALUE]...
 
-STATE_DICT.pt is what torch.save(model.state_dict(), path) writes for the tutorial's
-Classifier (fc1 784->256, fc2 256->128, fc3 128->64, fc4 64->10, nn.Linear each):
-fc1.weight, fc1.bias, ..., fc4.bias. A dict holding it under "state_dict" or
-"model_state_dict", and DataParallel's "module." prefix, are accepted too. Any chain
-of fc1..fcN Linear layers converts; fmnist itself runs 784-256-128-64-10.
+STATE_DICT.pt is what torch.save(model.state_dict(), path) writes for
+  * the tutorial's Classifier (fc1 784->256, fc2 256->128, fc3 128->64, fc4 64->10,
+    nn.Linear each): fc1.weight, fc1.bias, ..., fc4.bias; or
+  * fmnist's convolutional network (`fmnist train --net cnn`; tools/torch_reference.py's
+    ConvNet): conv1 (nn.Conv2d(1, 16, 3, padding=1)), conv2 (nn.Conv2d(16, 32, 3,
+    padding=1)), each followed by ReLU and MaxPool2d(2), then fc1 (1568->64) and fc2
+    (64->10): conv1.weight, conv1.bias, conv2.weight, ..., fc2.bias.
+The keys decide which: convN.* present, a convolutional network, else an MLP. A dict
+holding the state_dict under "state_dict" or "model_state_dict", and DataParallel's
+"module." prefix, are accepted too. Any chain of fc1..fcN Linear layers converts, after
+conv1..convM (square odd kernels, padding k // 2, stride 1, each with ReLU and a 2x2 max
+pool; the input image's side follows from fc1's inputs); fmnist itself runs
+784-256-128-64-10 and 28x28-conv3x16-conv3x32-1568-64-10.
 
 The model file is written from the format include/model_file.h documents (see
-tools/fmnist_model.py), with metadata source=pytorch, torch_version, source_sha256
-(of STATE_DICT.pt) and each --meta KEY=VALUE given (epochs=5 seed=1 lr=0.003, say,
-which `fmnist eval` shows). The parameters are copied bit for bit (float32); other
-float dtypes are converted, with a note. A development tool: Debian's python3-torch.
+tools/fmnist_model.py; format 2 with convolutions), with metadata source=pytorch,
+torch_version, source_sha256 (of STATE_DICT.pt) and each --meta KEY=VALUE given
+(epochs=5 seed=1 lr=0.003, say, which `fmnist eval` shows). The parameters are copied
+bit for bit (float32); other float dtypes are converted, with a note. A development
+tool: Debian's python3-torch.
 """
 import argparse
 import hashlib
@@ -48,19 +57,20 @@ def load_state_dict(path):
     return sd
 
 
-def layers_of(sd, path):
-    """[(weight, bias)] of fc1..fcN as float32 numpy arrays, every key used exactly once."""
-    names = sorted({m.group(1) for k in sd if (m := re.fullmatch(r"fc(\d+)\.(?:weight|bias)", k))},
-                   key=int)
-    if not names or names != [str(i) for i in range(1, len(names) + 1)]:
-        raise SystemExit(f"from_torch: {path}: expected fc1.weight, fc1.bias, ..., found "
-                         f"{', '.join(sd) or 'nothing'}")
-    used, layers = set(), []
-    for n in names:
-        wk, bk = f"fc{n}.weight", f"fc{n}.bias"
+def numbered(sd, kind):
+    """The numbers N of kind's keys (kindN.weight, kindN.bias), sorted."""
+    return sorted({int(m.group(1)) for k in sd
+                   if (m := re.fullmatch(kind + r"(\d+)\.(?:weight|bias)", k))})
+
+
+def pairs_of(sd, path, kind, count, ndim):
+    """[(weight, bias)] of kind1..kind<count> as float32 numpy arrays, each weight of ndim
+    dimensions; the keys used are added to sd's "used" set."""
+    out = []
+    for n in range(1, count + 1):
+        wk, bk = f"{kind}{n}.weight", f"{kind}{n}.bias"
         if wk not in sd or bk not in sd:
-            raise SystemExit(f"from_torch: {path}: fc{n} needs both a weight and a bias")
-        used |= {wk, bk}
+            raise SystemExit(f"from_torch: {path}: {kind}{n} needs both a weight and a bias")
         pair = []
         for k in (wk, bk):
             t = sd[k].detach().cpu()
@@ -68,11 +78,43 @@ def layers_of(sd, path):
                 print(f"from_torch: note: {k} is {t.dtype}, converted to float32", file=sys.stderr)
                 t = t.to(torch.float32)
             pair.append(t.contiguous().numpy().astype(np.float32, copy=True))
-        layers.append(tuple(pair))
+        if pair[0].ndim != ndim or pair[1].ndim != 1:
+            raise SystemExit(f"from_torch: {path}: {wk} has shape {list(pair[0].shape)} and "
+                             f"{bk} {list(pair[1].shape)}; {kind} layers have a "
+                             f"{ndim}-dimensional weight and a 1-dimensional bias")
+        out.append(tuple(pair))
+    return out
+
+
+def input_side(convs, fc1_inputs, path):
+    """The input image's side that the convolutions (each halving it) turn into
+    fc1_inputs values."""
+    ch = convs[-1][0].shape[0]
+    last = int(round((fc1_inputs / ch) ** 0.5)) if fc1_inputs % ch == 0 else 0
+    if last < 1 or last * last * ch != fc1_inputs:
+        raise SystemExit(f"from_torch: {path}: fc1 takes {fc1_inputs} inputs, which is not "
+                         f"the {ch} channels of a square image that conv{len(convs)} gives")
+    return last << len(convs)
+
+
+def layers_of(sd, path):
+    """(convs, layers, side) of the state_dict: conv1..convM, fc1..fcN as float32 numpy
+    arrays (convs empty for an MLP), every key used exactly once."""
+    convs_n, fcs_n = numbered(sd, "conv"), numbered(sd, "fc")
+    if (not fcs_n or fcs_n != list(range(1, len(fcs_n) + 1))
+            or convs_n != list(range(1, len(convs_n) + 1))):
+        raise SystemExit(f"from_torch: {path}: expected fc1.weight, fc1.bias, ... (after "
+                         f"conv1.weight, conv1.bias, ... for a convolutional network), found "
+                         f"{', '.join(sd) or 'nothing'}")
+    convs = pairs_of(sd, path, "conv", len(convs_n), 4)
+    layers = pairs_of(sd, path, "fc", len(fcs_n), 2)
+    used = {f"{kind}{n}.{p}" for kind, ns in (("conv", convs_n), ("fc", fcs_n))
+            for n in ns for p in ("weight", "bias")}
     extra = sorted(set(sd) - used)
     if extra:
         raise SystemExit(f"from_torch: {path}: unexpected entries {', '.join(extra)}")
-    return layers
+    side = input_side(convs, layers[0][0].shape[1], path) if convs else 0
+    return convs, layers, side
 
 
 def main(argv=None):
@@ -83,7 +125,7 @@ def main(argv=None):
                     help="a metadata line to add (repeatable)")
     args = ap.parse_args(argv)
     sd = load_state_dict(args.state_dict)
-    layers = layers_of(sd, args.state_dict)
+    convs, layers, side = layers_of(sd, args.state_dict)
     with open(args.state_dict, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
     try:
@@ -95,13 +137,13 @@ def main(argv=None):
             if not sep:
                 raise fmnist_model.FormatError(f"--meta {kv!r}: KEY=VALUE expected")
             meta += fmnist_model.meta_line(key, value)
-        data = fmnist_model.encode(layers, meta)
+        data = fmnist_model.encode(layers, meta, convs=convs, side=side)
     except (fmnist_model.FormatError, UnicodeEncodeError) as e:
         raise SystemExit(f"from_torch: {e}")
     fmnist_model.write(args.model, data)
-    widths = [layers[0][0].shape[1]] + [w.shape[0] for w, _ in layers]
-    print(f"{args.model}: {'-'.join(map(str, widths))}, "
-          f"{sum(w.size + b.size for w, b in layers)} parameters from {args.state_dict}")
+    model = fmnist_model.decode(data, args.model)
+    print(f"{args.model}: {model.shape_text()}, "
+          f"{sum(a.size for _, a in model.tensors())} parameters from {args.state_dict}")
     return 0
 
 

@@ -19,7 +19,7 @@ for h in "$@"; do
     # A checkpoint of fmnist's own network (model plus Adam state) is 2.9 MB.
     fuzz_model) max_len=3145728 ;;
     fuzz_cli) max_len=4096 ;;
-    # The JSON header; the harness frames it with the network's data itself.
+    # The JSON header; the harness frames it with either network's data itself.
     fuzz_safetensors) max_len=8192 ;;
     *) echo "fuzz.sh: unknown harness $h" >&2; exit 2 ;;
     esac

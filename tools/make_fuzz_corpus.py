@@ -5,8 +5,9 @@
 
 Small valid inputs of every kind each parser accepts, plus a few typical bad
 ones, cut from data/sample or built here: IDX files raw and gzip, PNGs of
-every colour type, bit depth and interlacing, model files of tiny networks,
-command lines. Standard library only; the same bytes on every run.
+every colour type, bit depth and interlacing, model files of tiny networks
+(format 1, and format 2 with convolutions), command lines, safetensors headers
+of both of fmnist's networks. Standard library only; the same bytes on every run.
 """
 import argparse
 import gzip
@@ -187,16 +188,34 @@ def png_seeds():
     return seeds
 
 
-# ---- model files (format 1, see include/model_file.h)
+# ---- model files (formats 1 and 2, see include/model_file.h)
 
 
-def model(widths, meta=b"", blocks=0, seed=1):
-    """A model file; blocks > 0 makes a checkpoint with that many state blocks."""
+def conv_params(conv):
+    """The parameter count of convolutions (side, channels, [(out_ch, k), ...])."""
+    if not conv:
+        return 0
+    _, ch, layers = conv
+    n = 0
+    for oc, k in layers:
+        n += oc * ch * k * k + oc
+        ch = oc
+    return n
+
+
+def model(widths, meta=b"", blocks=0, seed=1, conv=None):
+    """A model file; blocks > 0 makes a checkpoint with that many state blocks; conv
+    (side, channels, [(out_ch, k), ...]) makes a format-2 file of a network that
+    begins with those convolutions (widths[0] must be what the last one gives)."""
     L = len(widths) - 1
-    P = sum(widths[l + 1] * widths[l] + widths[l + 1] for l in range(L))
+    P = conv_params(conv) + sum(widths[l + 1] * widths[l] + widths[l + 1] for l in range(L))
     vals = [((i * 2654435761 + seed) % 2001 - 1000) / 1000.0 for i in range(P * (1 + blocks))]
-    b = b"FMNISTMD" + struct.pack("<III", 1, 1 if blocks else 0, L)
+    b = b"FMNISTMD" + struct.pack("<III", 2 if conv else 1, 1 if blocks else 0, L)
     b += struct.pack("<%dI" % (L + 1), *widths)
+    if conv:
+        side, ch, layers = conv
+        b += struct.pack("<III", len(layers), side, ch)
+        b += b"".join(struct.pack("<II", oc, k) for oc, k in layers)
     b += struct.pack("<I", len(meta)) + meta
     b += struct.pack("<%df" % P, *vals[:P])
     if blocks:
@@ -208,15 +227,23 @@ def model_seeds():
     meta = (b"fmnist_version=0.1.0\nepochs=1\nbatch_size=64\nlr=0.0030000000000000001\n"
             b"seed=1\ntrain_images=2000\ntest_accuracy=0.6710\n")
     good = model([4, 3, 2], meta)
+    # 8x8 gray images, conv 3x3 of 2 channels (-> 4x4), conv 1x1 of 3 (-> 2x2): 12 values
+    convs = (8, 1, [(2, 3), (3, 1)])
+    cnn = model([12, 4, 2], meta + b"net=cnn\n", conv=convs)
     return {
+        "conv-8x8-2x3-3x1-12-4-2.model": cnn,
+        "conv-4x4x2-3x5-12-3-adam.model": model([12, 3], b"blocks=adam_m,adam_v\n", blocks=2,
+                                                conv=(4, 2, [(3, 5)])),
+        "cut-in-convs.model": cnn[:52],
         "4-3-2-meta.model": good,
         "3-2-adam.model": model([3, 2], b"epochs=2\nblocks=adam_m,adam_v\n", blocks=2),
         "5-4-3-2-1.model": model([5, 4, 3, 2, 1]),
         "8-layers.model": model([2] * 9, b"k=v\n"),
         "truncated.model": good[:40],
         "cut-in-widths.model": model([2] * 9)[:48],
+        # one past the newest format this fmnist reads (2)
         "newer-format.model": (lambda b: b + struct.pack("<I", zlib.crc32(b)))(
-            good[:8] + struct.pack("<I", 2) + good[12:-4]),
+            good[:8] + struct.pack("<I", 3) + good[12:-4]),
     }
 
 
@@ -251,16 +278,25 @@ def cli_seeds():
 # ---- safetensors headers (fuzz_safetensors frames them with the data itself)
 
 
-def safetensors_header(meta, indent=None, order=None, ascii=False):
-    """The JSON header of fmnist's network as `fmnist convert` lays it out."""
-    widths = [784, 256, 128, 64, 10]
+MLP_TENSORS = [(f"fc{i + 1}.{k}", shape) for i, (o, n) in enumerate(
+    [(256, 784), (128, 256), (64, 128), (10, 64)]) for k, shape in (("weight", [o, n]),
+                                                                     ("bias", [o]))]
+CNN_TENSORS = [("conv1.weight", [16, 1, 3, 3]), ("conv1.bias", [16]),
+               ("conv2.weight", [32, 16, 3, 3]), ("conv2.bias", [32]),
+               ("fc1.weight", [64, 1568]), ("fc1.bias", [64]),
+               ("fc2.weight", [10, 64]), ("fc2.bias", [10])]
+
+
+def safetensors_header(meta, indent=None, order=None, ascii=False, tensors=MLP_TENSORS):
+    """The JSON header of one of fmnist's networks (the MLP's tensors by default) as
+    `fmnist convert` lays it out."""
     entries, off = {}, 0
-    for i in range(4):
-        for k, shape in (("weight", [widths[i + 1], widths[i]]), ("bias", [widths[i + 1]])):
-            n = 4 * (shape[0] * (shape[1] if len(shape) > 1 else 1))
-            entries[f"fc{i + 1}.{k}"] = {"dtype": "F32", "shape": shape,
-                                         "data_offsets": [off, off + n]}
-            off += n
+    for name, shape in tensors:
+        n = 4
+        for d in shape:
+            n *= d
+        entries[name] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + n]}
+        off += n
     head = {"__metadata__": meta} if meta is not None else {}
     for name in order or entries:
         head[name] = entries[name]
@@ -285,6 +321,11 @@ def safetensors_seeds():
             order=["fc4.bias", "fc1.weight", "fc3.weight", "fc1.bias", "fc2.bias", "fc2.weight",
                    "fc4.weight", "fc3.bias"]),
         "whole-truncated.safetensors": whole[:120],
+        "cnn.json": safetensors_header(dict(meta, net="cnn"), tensors=CNN_TENSORS),
+        "cnn-pretty-reordered.json": safetensors_header(
+            {"net": "cnn"}, indent=2, tensors=CNN_TENSORS,
+            order=["fc2.bias", "conv2.weight", "fc1.weight", "conv1.bias", "fc2.weight",
+                   "conv1.weight", "fc1.bias", "conv2.bias"]),
     }
 
 

@@ -3,10 +3,11 @@
 # build: valgrind and ASan do not mix) under valgrind's memcheck:
 #   train 1 epoch on data/sample (2 threads), eval, export, classify (PNGs,
 #   and JPEGs: turned by EXIF, progressive, CMYK), convert (to ONNX, to
-#   safetensors, from safetensors),
-# then five failing runs (a truncated PNG, a truncated JPEG, a damaged model
-# file, a truncated safetensors file, a truncated data set), because error
-# paths are where leaks hide.
+#   safetensors, from safetensors; the MLP and the convolutional network,
+#   which is trained outside valgrind),
+# then six failing runs (a truncated PNG, a truncated JPEG, a damaged model
+# file, truncated safetensors files of both networks, a truncated data set),
+# because error paths are where leaks hide.
 # Every run must report no memory error and no leak of any kind (definite,
 # indirect, possible or still reachable); the failing runs must also exit
 # with fmnist's status 1. valgrind's own error status is 99, so it is never
@@ -62,6 +63,12 @@ vg 0 "classify (JPEGs: EXIF orientation 6, progressive, CMYK)" \
 vg 0 "convert to ONNX" convert --model "$T/x.model" -o "$T/x.onnx"
 vg 0 "convert to safetensors" convert --model "$T/x.model" -o "$T/x.safetensors"
 vg 0 "convert from safetensors" convert --model "$T/x.safetensors" -o "$T/z.model"
+# The convolutional network's epoch takes minutes under valgrind: trained outside it.
+"$bin" train --net cnn --epochs 1 --data data/sample --model "$T/c.model" --quiet >/dev/null ||
+    { echo "memcheck: train --net cnn failed"; exit 1; }
+vg 0 "convert the CNN to ONNX" convert --model "$T/c.model" -o "$T/c.onnx"
+vg 0 "convert the CNN to safetensors" convert --model "$T/c.model" -o "$T/c.safetensors"
+vg 0 "convert the CNN from safetensors" convert --model "$T/c.safetensors" -o "$T/d.model"
 
 # The failing runs.
 head -c 100 "$T/item.png" >"$T/cut.png"
@@ -77,6 +84,9 @@ head -c 300000 data/sample/train-images-idx3-ubyte.gz >"$T/data/train-images-idx
 cp data/sample/train-labels-idx1-ubyte.gz "$T/data/"
 head -c 971000 "$T/x.safetensors" >"$T/cut.safetensors"
 vg 1 "convert of a truncated safetensors file" convert --model "$T/cut.safetensors" -o "$T/w.onnx"
+head -c 423000 "$T/c.safetensors" >"$T/cutc.safetensors"
+vg 1 "convert of a truncated safetensors file of the CNN" \
+    convert --model "$T/cutc.safetensors" -o "$T/w.onnx"
 vg 1 "train on a truncated data set" train --epochs 1 --data "$T/data" --model "$T/y.model"
 
 if [ $failed -ne 0 ]; then

@@ -87,6 +87,28 @@ class Classifier(nn.Module):
         return F.log_softmax(self.fc4(x), dim=1)
 
 
+class ConvNet(nn.Module):
+    """fmnist's convolutional network (`fmnist train --net cnn`, mlp_fmnist_cnn):
+    Conv2d(1, 16, 3, padding=1), ReLU, MaxPool2d(2), Conv2d(16, 32, 3, padding=1), ReLU,
+    MaxPool2d(2), Flatten, Linear(1568, 64), ReLU, Linear(64, 10), log-softmax; its
+    state_dict is what tools/to_torch.py writes and `fmnist convert` puts in safetensors.
+    Takes [N, 784] (or [N, 1, 28, 28]) normalised pictures, as Classifier does."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.fc1 = nn.Linear(32 * 7 * 7, 64)
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = x.view(x.shape[0], 1, 28, 28)
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = F.relu(self.fc1(x.flatten(1)))
+        return F.log_softmax(self.fc2(x), dim=1)
+
+
 def read_idx(path, count):
     with open(path, "rb") as f:
         data = f.read()

@@ -2,15 +2,17 @@
  *
  * 1. The input as a whole file (length prefix, header, data).
  * 2. The input as the JSON header alone, framed as a file whose data is
- *    fmnist's 971,048 bytes of parameters (zeros), so that mutations of a
- *    valid header reach every check past the JSON parser.
+ *    the MLP's 971,048 bytes of parameters (zeros), and again as one with
+ *    the convolutional network's 423,464, so that mutations of a valid
+ *    header of either network reach every check past the JSON parser.
  * A file that decodes must re-encode and decode again to the same
  * parameters, and that encoding is a fixed point. On failure the outputs
  * must be untouched. */
 #include "convert.h"
 #include "fuzz.h"
 
-#define DATA_BYTES ((size_t)4 * 242762)
+#define MLP_BYTES ((size_t)4 * 242762)
+#define CNN_BYTES ((size_t)4 * 105866)
 #define HEADER_MAX 65536
 
 static void check_one(const uint8_t *data, size_t size)
@@ -33,7 +35,8 @@ static void check_one(const uint8_t *data, size_t size)
         FUZZ_ASSERT(strcmp(e.msg, e2.msg) == 0);
         return;
     }
-    FUZZ_ASSERT(m.nlayers == 4 && m.nparams * 4 == DATA_BYTES);
+    FUZZ_ASSERT(mlp_is_fmnist(&m));
+    FUZZ_ASSERT(m.nparams * 4 == (m.nconv ? CNN_BYTES : MLP_BYTES));
     FUZZ_ASSERT(meta && meta != &untouched_meta && strlen(meta) <= 65536);
     for (const char *s = meta; *s; s++)
         FUZZ_ASSERT(*s == '\n' || (*s >= 0x20 && *s < 0x7f));
@@ -44,7 +47,8 @@ static void check_one(const uint8_t *data, size_t size)
     char *meta2, *meta3;
     FUZZ_ASSERT(convert_st_encode(&m, meta, &b1, &n1, NULL) == FM_OK);
     FUZZ_ASSERT(convert_st_decode(b1, n1, "again", &m2, &meta2, NULL) == FM_OK);
-    FUZZ_ASSERT(memcmp(m.params, m2.params, DATA_BYTES) == 0);
+    FUZZ_ASSERT(mlp_same_shape(&m, &m2));
+    FUZZ_ASSERT(memcmp(m.params, m2.params, m.nparams * 4) == 0);
     FUZZ_ASSERT(convert_st_encode(&m2, meta2, &b2, &n2, NULL) == FM_OK);
     FUZZ_ASSERT(convert_st_decode(b2, n2, "again", &m3, &meta3, NULL) == FM_OK);
     FUZZ_ASSERT(strcmp(meta2, meta3) == 0);
@@ -63,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_one(data, size);
     if (size > HEADER_MAX)
         return 0;
-    if (!file && !(file = calloc(1, 8 + HEADER_MAX + DATA_BYTES)))
+    if (!file && !(file = calloc(1, 8 + HEADER_MAX + MLP_BYTES)))
         return 0;
     for (int i = 0; i < 8; i++)
         file[i] = (uint8_t)((uint64_t)size >> (8 * i));
@@ -71,6 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (dirty > size)
         memset(file + 8 + size, 0, dirty - size);
     dirty = size;
-    check_one(file, 8 + size + DATA_BYTES);
+    check_one(file, 8 + size + MLP_BYTES);
+    check_one(file, 8 + size + CNN_BYTES);
     return 0;
 }
