@@ -174,7 +174,7 @@ kernels=$("$bin" --version | sed -n 's/^kernels: \([a-z0-9]*\).*/\1/p')
     echo "| peak resident memory of train | $(awk -v k="$rss" 'BEGIN {printf "%.1f MB", k / 1024}') |"
     echo "| test accuracy of those runs | $(awk -v a="$acc" 'BEGIN {printf "%.2f%%", 100 * a}') |"
     echo "| \`fmnist train --preset best\` (40 epochs), whole process | $preset s (test accuracy $(awk -v a="$preset_acc" 'BEGIN {printf "%.2f%%", 100 * a}')) |"
-    echo "| \`fmnist train --preset robust\` (60 epochs, augmented), whole process | $robust s (test accuracy $(awk -v a="$robust_acc" 'BEGIN {printf "%.2f%%", 100 * a}')) |"
+    echo "| \`fmnist train --preset robust\` (the convolutional network, 20 epochs, augmented), whole process | $robust s (test accuracy $(awk -v a="$robust_acc" 'BEGIN {printf "%.2f%%", 100 * a}')) |"
     echo "| \`fmnist eval\`, whole process | $evalt s |"
     echo "| \`fmnist classify\` of one PNG, whole process | $(awk -v s="$one" 'BEGIN {printf "%.1f ms", 1000 * s}') |"
     echo "| 1,000 PNGs: 1,000 calls / one call / one call with \`--threads $ncpu\` | $calls s / $many s / $manyt s |"
