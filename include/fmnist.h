@@ -74,9 +74,10 @@ FMNIST_API const char *fmnist_strerror(int code);
 FMNIST_API const char *fmnist_class_name(int label);
 
 /* Loads an fmnist model file (written by `fmnist train`; its format is in
- * the fmnist docs) of the 784-256-128-64-10 network, from a file or from
- * len bytes in memory (copied: buf may be freed after). Every byte is
- * checked (magic, CRC, shape, finite parameters). */
+ * the fmnist docs) of either of its networks (the 784-256-128-64-10 MLP or
+ * the convolutional network of `--net cnn`), from a file or from len bytes
+ * in memory (copied: buf may be freed after). Every byte is checked
+ * (magic, CRC, shape, finite parameters). */
 FMNIST_API int fmnist_model_load(const char *path, fmnist_model **out, fmnist_error *err);
 FMNIST_API int fmnist_model_load_buffer(const void *buf, size_t len, fmnist_model **out,
                                         fmnist_error *err);
