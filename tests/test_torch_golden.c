@@ -196,24 +196,35 @@ static const float *getf(const char *name, size_t n)
 static const char *const pnames[2 * L] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
                                           "fc3.weight", "fc3.bias", "fc4.weight", "fc4.bias"};
 
-/* Parameter tensor i (weight of layer i/2, or its bias) inside a flat block. */
-static size_t poff(const mlp *m, int i)
+/* A network's parameter tensors in state_dict order: their names, and where
+ * each lies in the flat block of parameters. */
+enum { MAXT = 8 };
+typedef struct ptable {
+    int n;
+    const char *const *names;
+    size_t off[MAXT], len[MAXT];
+} ptable;
+
+/* The MLP's: tensor i is the weight of layer i/2, or its bias. */
+static ptable mlp_table(const mlp *m)
 {
-    return i % 2 ? m->b_off[i / 2] : m->w_off[i / 2];
-}
-static size_t plen(const mlp *m, int i)
-{
-    int l = i / 2;
-    return (size_t)m->width[l + 1] * (i % 2 ? 1 : (size_t)m->width[l]);
+    ptable t = {2 * m->nlayers, pnames, {0}, {0}};
+    assert_true(t.n <= MAXT);
+    for (int i = 0; i < t.n; i++) {
+        int l = i / 2;
+        t.off[i] = i % 2 ? m->b_off[l] : m->w_off[l];
+        t.len[i] = (size_t)m->width[l + 1] * (i % 2 ? 1 : (size_t)m->width[l]);
+    }
+    return t;
 }
 
-/* Gathers prefix/fc1.weight ... prefix/fc4.bias into a flat block laid out as m->params. */
-static void get_params(const mlp *m, const char *prefix, float *out)
+/* Gathers prefix/NAME for every tensor of t into a flat block laid out as t says. */
+static void get_params(const ptable *t, const char *prefix, float *out)
 {
     char name[80];
-    for (int i = 0; i < 2 * L; i++) {
-        snprintf(name, sizeof name, "%s/%s", prefix, pnames[i]);
-        memcpy(out + poff(m, i), getf(name, plen(m, i)), plen(m, i) * sizeof(float));
+    for (int i = 0; i < t->n; i++) {
+        snprintf(name, sizeof name, "%s/%s", prefix, t->names[i]);
+        memcpy(out + t->off[i], getf(name, t->len[i]), t->len[i] * sizeof(float));
     }
 }
 
@@ -269,122 +280,128 @@ static double compare(const char *what, const float *got, const float *want, con
     return worst;
 }
 
-static void compare_params(const char *prefix, const mlp *m, const float *got, const float *want,
-                           const double *bound)
+static void compare_params(const char *prefix, const ptable *t, const float *got,
+                           const float *want, const double *bound)
 {
     char name[80];
-    for (int i = 0; i < 2 * L; i++) {
-        snprintf(name, sizeof name, "%s/%s", prefix, pnames[i]);
-        size_t o = poff(m, i);
-        compare(name, got + o, want + o, bound ? bound + o : NULL, plen(m, i));
+    for (int i = 0; i < t->n; i++) {
+        snprintf(name, sizeof name, "%s/%s", prefix, t->names[i]);
+        size_t o = t->off[i];
+        compare(name, got + o, want + o, bound ? bound + o : NULL, t->len[i]);
     }
 }
 
-/* ---- round-off bounds, everything feature-major: (features, B) ----
+/* ---- round-off bounds, everything feature-major: (features, nb) ----
  * Each returns E, the bound on ONE implementation's distance from exact
  * arithmetic on exact inputs, given its inputs' bounds (NULL: exact inputs);
- * the two implementations are within 2E of each other. */
+ * the two implementations are within 2E of each other. nb is the batch
+ * (up to MAXB). */
+enum { MAXB = 64 };
 
 static double at(const double *E, size_t i)
 {
     return E ? E[i] : 0;
 }
 
-/* z (OC, B) = W a + b from a (C, B). */
+/* z (OC, nb) = W a + b from a (C, nb). */
 static void bound_linear(double *Ez, const float *W, const float *bias, const float *a,
-                         const double *Ea, int C, int OC)
+                         const double *Ea, int C, int OC, int nb)
 {
     double g = gam(C + 1);
+    assert_true(nb <= MAXB);
     for (int o = 0; o < OC; o++) {
-        double s[B], p[B];
-        for (int b = 0; b < B; b++)
+        double s[MAXB], p[MAXB];
+        for (int b = 0; b < nb; b++)
             s[b] = fabs(bias[o]), p[b] = 0;
         for (int c = 0; c < C; c++) {
             double w = fabs(W[(size_t)o * C + c]);
-            for (int b = 0; b < B; b++) {
-                size_t i = (size_t)c * B + b;
+            for (int b = 0; b < nb; b++) {
+                size_t i = (size_t)c * nb + b;
                 s[b] += w * (fabs(a[i]) + 2 * at(Ea, i));
                 p[b] += w * at(Ea, i);
             }
         }
-        for (int b = 0; b < B; b++)
-            Ez[(size_t)o * B + b] = p[b] + g * s[b] + (C + 1) * TINY;
+        for (int b = 0; b < nb; b++)
+            Ez[(size_t)o * nb + b] = p[b] + g * s[b] + (C + 1) * TINY;
     }
 }
 
-/* lp (K, B) = log-softmax of the logits z. */
-static void bound_logsoftmax(double *Elp, const double *Ez, const float *z, const float *lp, int K)
+/* lp (K, nb) = log-softmax of the logits z. */
+static void bound_logsoftmax(double *Elp, const double *Ez, const float *z, const float *lp, int K,
+                             int nb)
 {
-    for (int b = 0; b < B; b++) {
+    for (int b = 0; b < nb; b++) {
         double emax = 0, zmax = 0;
         for (int k = 0; k < K; k++) {
-            emax = fmax(emax, at(Ez, (size_t)k * B + b));
-            zmax = fmax(zmax, fabs(z[(size_t)k * B + b]));
+            emax = fmax(emax, at(Ez, (size_t)k * nb + b));
+            zmax = fmax(zmax, fabs(z[(size_t)k * nb + b]));
         }
         /* log-sum-exp is 1-Lipschitz in the max norm; computing it (z - max,
          * exp within 1 ulp, a sum of K terms, log within 1 ulp, one
          * subtraction or two) costs less than u (|z| + 3 max|z| + |lp| + 2K). */
         for (int k = 0; k < K; k++) {
-            size_t i = (size_t)k * B + b;
+            size_t i = (size_t)k * nb + b;
             Elp[i] = at(Ez, i) + emax + U * (fabs(z[i]) + 3 * zmax + fabs(lp[i]) + 2 * K);
         }
     }
 }
 
-/* d (K, B) = (exp(lp) - onehot) / B: exp, one product, one subtraction. */
-static void bound_dlogits(double *Ed, const double *Elp, const float *lp, int K)
+/* d (K, nb) = (exp(lp) - onehot) / nb: exp, one product, one subtraction. */
+static void bound_dlogits(double *Ed, const double *Elp, const float *lp, int K, int nb)
 {
-    for (size_t i = 0; i < (size_t)K * B; i++) {
+    for (size_t i = 0; i < (size_t)K * nb; i++) {
         double p = exp((double)lp[i]);
-        Ed[i] = (p * expm1(2 * at(Elp, i)) + 4 * U * (p + 1)) / B + TINY;
+        Ed[i] = (p * expm1(2 * at(Elp, i)) + 4 * U * (p + 1)) / nb + TINY;
     }
 }
 
-/* dW (OC, C) = g a^T and db (OC) = sum_b g, from g (OC, B) and a (C, B): B terms each. */
+/* dW (OC, C) = g a^T and db (OC) = sum_b g, from g (OC, nb) and a (C, nb): nb terms each. */
 static void bound_weight_grad(double *EdW, double *Edb, const float *g, const double *Eg,
-                              const float *a, const double *Ea, int C, int OC)
+                              const float *a, const double *Ea, int C, int OC, int nb)
 {
-    double gb = gam(B);
+    double gb = gam(nb);
     for (int o = 0; o < OC; o++) {
         double s = 0, p = 0;
-        for (int b = 0; b < B; b++) {
-            size_t i = (size_t)o * B + b;
+        for (int b = 0; b < nb; b++) {
+            size_t i = (size_t)o * nb + b;
             s += fabs(g[i]) + 2 * at(Eg, i);
             p += at(Eg, i);
         }
-        Edb[o] = p + gb * s + B * TINY;
+        Edb[o] = p + gb * s + nb * TINY;
         for (int c = 0; c < C; c++) {
             s = p = 0;
-            for (int b = 0; b < B; b++) {
-                size_t i = (size_t)o * B + b, j = (size_t)c * B + b;
+            for (int b = 0; b < nb; b++) {
+                size_t i = (size_t)o * nb + b, j = (size_t)c * nb + b;
                 double G = fabs(g[i]), A = fabs(a[j]), eg = at(Eg, i), ea = at(Ea, j);
                 s += (G + 2 * eg) * (A + 2 * ea);
                 p += eg * (A + 2 * ea) + (G + eg) * ea;
             }
-            EdW[(size_t)o * C + c] = p + gb * s + B * TINY;
+            EdW[(size_t)o * C + c] = p + gb * s + nb * TINY;
         }
     }
 }
 
-/* da (C, B) = (W^T g) where a > 0, else 0: OC terms each. */
+/* da (C, nb) = (W^T g) where a > 0, else 0 (a NULL: no mask): OC terms each. */
 static void bound_input_grad(double *Eda, const float *W, const float *g, const double *Eg,
-                             const float *a, int C, int OC)
+                             const float *a, int C, int OC, int nb)
 {
     double gm = gam(OC);
+    assert_true(nb <= MAXB);
     for (int c = 0; c < C; c++) {
-        double s[B], p[B];
-        for (int b = 0; b < B; b++)
+        double s[MAXB], p[MAXB];
+        for (int b = 0; b < nb; b++)
             s[b] = p[b] = 0;
         for (int o = 0; o < OC; o++) {
             double w = fabs(W[(size_t)o * C + c]);
-            for (int b = 0; b < B; b++) {
-                size_t i = (size_t)o * B + b;
+            for (int b = 0; b < nb; b++) {
+                size_t i = (size_t)o * nb + b;
                 s[b] += w * (fabs(g[i]) + 2 * at(Eg, i));
                 p[b] += w * at(Eg, i);
             }
         }
-        for (int b = 0; b < B; b++)
-            Eda[(size_t)c * B + b] = a[(size_t)c * B + b] > 0 ? p[b] + gm * s[b] + OC * TINY : 0;
+        for (int b = 0; b < nb; b++)
+            Eda[(size_t)c * nb + b] =
+                !a || a[(size_t)c * nb + b] > 0 ? p[b] + gm * s[b] + OC * TINY : 0;
     }
 }
 
@@ -399,6 +416,7 @@ static void twice(double *E, size_t n)
 static const kernel_impl *K;
 static pool *P;
 static mlp net;
+static ptable tab;
 static const uint8_t *images, *labels;
 static float *p0, *grad_torch;
 
@@ -409,11 +427,12 @@ static int group_setup(void **state)
     images = get("images", DT_U8, (size_t)B * IDX_PIXELS)->data;
     labels = get("labels", DT_U8, B)->data;
     assert_int_equal(mlp_create(&net, L, mlp_fmnist_widths, NULL), FM_OK);
+    tab = mlp_table(&net);
     p0 = malloc(net.nparams * sizeof(float));
     grad_torch = malloc(net.nparams * sizeof(float));
     assert_true(p0 && grad_torch);
-    get_params(&net, "init", p0);
-    get_params(&net, "grad", grad_torch);
+    get_params(&tab, "init", p0);
+    get_params(&tab, "grad", grad_torch);
     /* As fmnist train runs: two threads, flush-to-zero. */
     assert_int_equal(pool_create(&P, 2, 1, NULL), FM_OK);
     return 0;
@@ -506,12 +525,12 @@ static void test_forward_backward(void **state)
         zt[l + 1] = torch_T(act_names[l + 1], OC);
         Ea[l + 1] = malloc(n * sizeof(double));
         linear_forward(K->gemm, out, w.actT[l], W, bias, B, C, OC, 0, 0, OC);
-        bound_linear(Ea[l + 1], W, bias, w.actT[l], Ea[l], C, OC);
+        bound_linear(Ea[l + 1], W, bias, w.actT[l], Ea[l], C, OC, B);
         memcpy(E, Ea[l + 1], n * sizeof(double));
         twice(E, n);
         compare(act_names[l + 1], out, zt[l + 1], E, n);
         linear_forward(K->gemm, out, at_[l], W, bias, B, C, OC, 0, 0, OC);
-        bound_linear(E, W, bias, at_[l], NULL, C, OC);
+        bound_linear(E, W, bias, at_[l], NULL, C, OC, B);
         twice(E, n);
         snprintf(name, sizeof name, "%s alone", act_names[l + 1]);
         compare(name, out, zt[l + 1], E, n);
@@ -535,12 +554,12 @@ static void test_forward_backward(void **state)
     size_t nc = (size_t)NC * B;
     float *lpt = torch_T("logp", NC);
     double *Elp = malloc(nc * sizeof(double));
-    bound_logsoftmax(Elp, Ea[L], out, w.actT[L], NC); /* out: fmnist's logits */
+    bound_logsoftmax(Elp, Ea[L], out, w.actT[L], NC, B); /* out: fmnist's logits */
     memcpy(E, Elp, nc * sizeof(double));
     twice(E, nc);
     compare("logp", w.actT[L], lpt, E, nc);
     logsoftmax_forward(out, zt[L], B, NC);
-    bound_logsoftmax(E, NULL, zt[L], lpt, NC);
+    bound_logsoftmax(E, NULL, zt[L], lpt, NC, B);
     twice(E, nc);
     compare("logp alone", out, lpt, E, nc);
 
@@ -558,12 +577,12 @@ static void test_forward_backward(void **state)
      * gradients and the gradient of the layer's pre-activation below. */
     gt[L] = torch_T("dlogits", NC);
     Eg[L] = malloc(nc * sizeof(double));
-    bound_dlogits(Eg[L], Elp, w.actT[L], NC);
+    bound_dlogits(Eg[L], Elp, w.actT[L], NC, B);
     memcpy(E, Eg[L], nc * sizeof(double));
     twice(E, nc);
     compare("dlogits", w.gradT[L], gt[L], E, nc);
     logsoftmax_nll_backward(out, lpt, labels, B, NC, 0.0f);
-    bound_dlogits(E, NULL, lpt, NC);
+    bound_dlogits(E, NULL, lpt, NC, B);
     twice(E, nc);
     compare("dlogits alone", out, gt[L], E, nc);
     for (int l = L - 1; l >= 0; l--) {
@@ -573,7 +592,7 @@ static void test_forward_backward(void **state)
         char wn[40], bn[40];
         snprintf(wn, sizeof wn, "grad/%s", pnames[2 * l]);
         snprintf(bn, sizeof bn, "grad/%s", pnames[2 * l + 1]);
-        bound_weight_grad(E, E2, w.gradT[l + 1], Eg[l + 1], w.actT[l], Ea[l], C, OC);
+        bound_weight_grad(E, E2, w.gradT[l + 1], Eg[l + 1], w.actT[l], Ea[l], C, OC, B);
         twice(E, nw);
         twice(E2, (size_t)OC);
         compare(wn, w.grads + net.w_off[l], grad_torch + net.w_off[l], E, nw);
@@ -584,7 +603,7 @@ static void test_forward_backward(void **state)
         transpose(x, at_[l], C, B);
         linear_backward_weights(K->gemm, out, out2, gt[l + 1], x, B, C, OC, 0, OC);
         free(x);
-        bound_weight_grad(E, E2, gt[l + 1], NULL, at_[l], NULL, C, OC);
+        bound_weight_grad(E, E2, gt[l + 1], NULL, at_[l], NULL, C, OC, B);
         twice(E, nw);
         twice(E2, (size_t)OC);
         snprintf(name, sizeof name, "%s alone", wn);
@@ -597,12 +616,12 @@ static void test_forward_backward(void **state)
         snprintf(name, sizeof name, "d%s", act_names[l]);
         gt[l] = torch_T(name, C);
         Eg[l] = malloc(n * sizeof(double));
-        bound_input_grad(Eg[l], W, w.gradT[l + 1], Eg[l + 1], w.actT[l], C, OC);
+        bound_input_grad(Eg[l], W, w.gradT[l + 1], Eg[l + 1], w.actT[l], C, OC, B);
         memcpy(E, Eg[l], n * sizeof(double));
         twice(E, n);
         compare(name, w.gradT[l], gt[l], E, n);
         linear_backward_input(K->gemm, out, gt[l + 1], W, at_[l], B, C, OC, 0, C);
-        bound_input_grad(E, W, gt[l + 1], NULL, at_[l], C, OC);
+        bound_input_grad(E, W, gt[l + 1], NULL, at_[l], C, OC, B);
         twice(E, n);
         snprintf(name, sizeof name, "d%s alone", act_names[l]);
         compare(name, out, gt[l], E, n);
@@ -640,10 +659,10 @@ static void test_adam_from_torch_gradients(void **state)
     float *want = malloc(net.nparams * sizeof(float));
     double *bnd = malloc(net.nparams * sizeof(double));
     assert_true(want && bnd);
-    get_params(&net, "step1", want);
+    get_params(&tab, "step1", want);
     for (size_t i = 0; i < net.nparams; i++)
         bnd[i] = 2 * (U * fabs(want[i]) + 10 * U * fabs(want[i] - p0[i])) + TINY;
-    compare_params("adam alone", &net, net.params, want, bnd);
+    compare_params("adam alone", &tab, net.params, want, bnd);
     free(want);
     free(bnd);
     adam_free(&a);
@@ -683,6 +702,47 @@ static double adam_first(const adam_coef *c, double g)
  * all parameters, and so must every step's loss (plus a few ulps). This is
  * a loose check after a kink, on purpose: the tight ones are above. */
 #define RERUN_FACTOR 4.0
+
+/* After step s (snapshot snap of nsnap): fmnist's parameters got against
+ * PyTorch's want, tensor by tensor (printed) and in all (checked), beside
+ * the R reruns' distances rl2 and rmax (R, nsnap, t->n) from the fixture. */
+static void against_reruns(const ptable *t, const float *got, const float *want, const float *p0,
+                           int s, int snap, int nsnap, int R, const float *rl2, const float *rmax)
+{
+    double all = 0, travel = 0, *rall = calloc((size_t)R, sizeof(double));
+    assert_non_null(rall);
+    for (int i = 0; i < t->n; i++) {
+        double dd = 0, dm = 0, sl2 = 0, sm = 0;
+        for (size_t j = t->off[i]; j < t->off[i] + t->len[i]; j++) {
+            double x = (double)got[j] - want[j], d = (double)want[j] - p0[j];
+            dd += x * x;
+            dm = fmax(dm, fabs(x));
+            travel += d * d;
+        }
+        all += dd;
+        for (int r = 0; r < R; r++) {
+            size_t k = ((size_t)r * (size_t)nsnap + (size_t)snap) * (size_t)t->n + (size_t)i;
+            sl2 = fmax(sl2, rl2[k]);
+            sm = fmax(sm, rmax[k]);
+            rall[r] += (double)rl2[k] * rl2[k];
+        }
+        printf("#   %-12s 2-norm %.3e (reruns up to %.3e)  max %.3e (reruns up to %.3e)\n",
+               t->names[i], sqrt(dd), sl2, dm, sm);
+    }
+    double rmax_all = 0;
+    printf("#   all          2-norm %.3e; reruns", sqrt(all));
+    for (int r = 0; r < R; r++) {
+        printf(" %.3e", sqrt(rall[r]));
+        rmax_all = fmax(rmax_all, sqrt(rall[r]));
+    }
+    all = sqrt(all);
+    printf("; PyTorch moved %.3e since step 0\n", sqrt(travel));
+    free(rall);
+    if (!(all <= RERUN_FACTOR * rmax_all))
+        fail_msg("after %d steps fmnist is %.3g from PyTorch (2-norm over all parameters), "
+                 "over %g times the %.3g of PyTorch's own reruns",
+                 s, all, RERUN_FACTOR, rmax_all);
+}
 
 static void test_training_steps(void **state)
 {
@@ -734,48 +794,15 @@ static void test_training_steps(void **state)
             continue;
         char prefix[16];
         snprintf(prefix, sizeof prefix, "step%d", s);
-        get_params(&net, prefix, want);
+        get_params(&tab, prefix, want);
         if (s == 1) {
             for (size_t i = 0; i < net.nparams; i++)
                 bnd[i] += 4 * (U * fabs(want[i]) + 10 * U * fabs(want[i] - p0[i])) + TINY;
-            compare_params(prefix, &net, net.params, want, bnd);
+            compare_params(prefix, &tab, net.params, want, bnd);
         } else {
-            compare_params(prefix, &net, net.params, want, NULL);
+            compare_params(prefix, &tab, net.params, want, NULL);
         }
-        /* Against the reruns, per tensor (printed) and in all (checked). */
-        double all = 0, travel = 0, *rall = calloc((size_t)R, sizeof(double));
-        assert_non_null(rall);
-        for (int i = 0; i < 2 * L; i++) {
-            double dd = 0, dm = 0, sl2 = 0, sm = 0;
-            for (size_t j = poff(&net, i); j < poff(&net, i) + plen(&net, i); j++) {
-                double x = (double)net.params[j] - want[j], t = (double)want[j] - p0[j];
-                dd += x * x;
-                dm = fmax(dm, fabs(x));
-                travel += t * t;
-            }
-            all += dd;
-            for (int r = 0; r < R; r++) {
-                size_t k = ((size_t)r * NSNAP + (size_t)snap) * 2 * L + (size_t)i;
-                sl2 = fmax(sl2, rl2[k]);
-                sm = fmax(sm, rmax[k]);
-                rall[r] += (double)rl2[k] * rl2[k];
-            }
-            printf("#   %-12s 2-norm %.3e (reruns up to %.3e)  max %.3e (reruns up to %.3e)\n",
-                   pnames[i], sqrt(dd), sl2, dm, sm);
-        }
-        double rmax_all = 0;
-        printf("#   all          2-norm %.3e; reruns", sqrt(all));
-        for (int r = 0; r < R; r++) {
-            printf(" %.3e", sqrt(rall[r]));
-            rmax_all = fmax(rmax_all, sqrt(rall[r]));
-        }
-        all = sqrt(all);
-        printf("; PyTorch moved %.3e since step 0\n", sqrt(travel));
-        free(rall);
-        if (!(all <= RERUN_FACTOR * rmax_all))
-            fail_msg("after %d steps fmnist is %.3g from PyTorch (2-norm over all parameters), "
-                     "over %g times the %.3g of PyTorch's own reruns",
-                     s, all, RERUN_FACTOR, rmax_all);
+        against_reruns(&tab, net.params, want, p0, s, snap, NSNAP, R, rl2, rmax);
         snap++;
     }
     free(want);
