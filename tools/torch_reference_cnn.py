@@ -14,11 +14,11 @@ its tensors are stored as differences from a prediction (below) to keep the file
 
 What PyTorch computes, on one intra-op thread, torch.use_deterministic_algorithms(True)
 (so a rerun gives the same bytes):
-  * fmnist's convolutional network (mlp_fmnist_cnn):
-        nn.Sequential(Conv2d(1,16,3,padding=1), ReLU, MaxPool2d(2),
-                      Conv2d(16,32,3,padding=1), ReLU, MaxPool2d(2), Flatten,
-                      Linear(1568,64), ReLU, Linear(64,10)), then log_softmax and nll_loss,
-    its modules named conv1, relu1, pool1, conv2, relu2, pool2, flatten, fc1, relu3, fc2;
+  * fmnist's convolutional network (mlp_fmnist_cnn), tools/torch_reference.py's ConvNet
+    (the one tools/to_torch.py writes):
+        Conv2d(1,16,3,padding=1), ReLU, MaxPool2d(2), Conv2d(16,32,3,padding=1), ReLU,
+        MaxPool2d(2), Flatten, Linear(1568,64), ReLU, Linear(64,10), log_softmax,
+    then nll_loss, its layers conv1, conv2, fc1, fc2;
   * its initial weights drawn as `fmnist train --net cnn --seed SEED` draws them
     (mlp_init_params: xoshiro256** seeded by splitmix64 from SEED, each element
     (2 u - 1) / sqrt(fan_in) in float32, layer by layer, weight then bias), written
@@ -115,7 +115,6 @@ from collections import OrderedDict
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_reference as ref  # noqa: E402  (the format, the IDX reader)
@@ -130,10 +129,7 @@ PARAMS = ("conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
 
 
 def make_net():
-    return nn.Sequential(OrderedDict(
-        conv1=nn.Conv2d(1, 16, 3, padding=1), relu1=nn.ReLU(), pool1=nn.MaxPool2d(2),
-        conv2=nn.Conv2d(16, 32, 3, padding=1), relu2=nn.ReLU(), pool2=nn.MaxPool2d(2),
-        flatten=nn.Flatten(), fc1=nn.Linear(1568, 64), relu3=nn.ReLU(), fc2=nn.Linear(64, 10)))
+    return ref.ConvNet()
 
 
 # ---- fmnist's initialisation (src/rng.c, src/mlp.c: mlp_init_params) ----
@@ -241,7 +237,7 @@ def trajectory(model, x, y, record=None, kink_step=None):
         t = forward(model, x, kink)
         if step == 1 and record:
             with torch.no_grad():
-                assert torch.equal(t["logp"], F.log_softmax(model(x), dim=1))
+                assert torch.equal(t["logp"], model(x))
             for name in ("z_conv1", "pool1", "z_conv2", "pool2", "z_fc1", "logits"):
                 t[name].retain_grad()
         loss = F.nll_loss(t["logp"], y)
