@@ -71,7 +71,7 @@ enum {
 #define PRESETS(X)                                                                                \
     X("best", "the tuned recipe", "", PRESET_BEST_OPTIONS, "")                                    \
     X("robust", "the recipe for people's own pictures", PRESET_BEST_OPTIONS,                      \
-      "--epochs 20 --dropout 0 --augment default --net cnn", "best with ")
+      "--net cnn --epochs 20 --lr 0.005 --dropout 0 --augment default", "best with ")
 #define PRESET_NAME(name, what, base, own, shown) " " name
 #define PRESET_HELP(name, what, base, own, shown) name ": " what ", " shown own "; "
 #define PRESET_ROW(name, what, base, own, shown) {name, base " " own},

@@ -544,14 +544,14 @@ static void test_parse_values(void **state)
     assert_true(o.train.label_smoothing == 0 && o.train.ema == 0);
     assert_int_equal(o.train.val, 10);
     assert_int_equal(o.train.keep, KEEP_LAST);
-    /* robust is best with the convolutional network, 20 epochs, no dropout
-     * and the default augmentation; a preset's values do not count as
-     * given (--resume checks only what was given). */
+    /* robust is best with the convolutional network, 20 epochs, lr 0.005,
+     * no dropout and the default augmentation; a preset's values do not
+     * count as given (--resume checks only what was given). */
     parse(&o, "train --preset robust");
     assert_int_equal(o.given, 0);
     assert_int_equal(o.train.epochs, 20);
     assert_int_equal(o.train.net, NET_CNN);
-    assert_true(o.train.lr == 0.001 && o.train.weight_decay == 0.05 && o.train.dropout == 0);
+    assert_true(o.train.lr == 0.005 && o.train.weight_decay == 0.05 && o.train.dropout == 0);
     assert_true(o.train.label_smoothing == 0.1 && o.train.ema == 0.999);
     assert_int_equal(o.train.val, 5000);
     assert_int_equal(o.train.keep, KEEP_BEST);
