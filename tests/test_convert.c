@@ -50,6 +50,27 @@ static int has(const uint8_t *buf, size_t len, const char *s)
     return memmem(buf, len, s, strlen(s)) != NULL;
 }
 
+/* Through files, named PREFIX1.model and so on: m (and meta) saved as a
+ * model file and as safetensors, read back and saved as a model file again
+ * gives the same bytes. */
+static void files_round_trip(const mlp *m, const char *meta, const char *prefix)
+{
+    char a[64], st[64], b[64];
+    snprintf(a, sizeof a, "%s1.model", prefix);
+    snprintf(st, sizeof st, "%s1.safetensors", prefix);
+    snprintf(b, sizeof b, "%s2.model", prefix);
+    mlp back;
+    char *meta2;
+    fm_err e;
+    assert_int_equal(model_save(path_in(a), m, meta, NULL, 0, &e), FM_OK);
+    assert_int_equal(convert_save(path_in(st), m, meta, &e), FM_OK);
+    assert_int_equal(convert_load(path_in(st), &back, &meta2, &e), FM_OK);
+    assert_int_equal(convert_save(path_in(b), &back, meta2, &e), FM_OK);
+    assert_true(tu_same_file(path_in(a), path_in(b)));
+    free(meta2);
+    mlp_free(&back);
+}
+
 static void test_st_round_trip(void **state)
 {
     (void)state;
@@ -89,13 +110,7 @@ static void test_st_round_trip(void **state)
     mlp_free(&back);
 
     /* Through files: model -> safetensors -> model gives the same model file. */
-    assert_int_equal(model_save(path_in("a.model"), &m, meta, NULL, 0, &e), FM_OK);
-    assert_int_equal(convert_save(path_in("a.safetensors"), &m, meta, &e), FM_OK);
-    assert_int_equal(convert_load(path_in("a.safetensors"), &back, &meta2, &e), FM_OK);
-    assert_int_equal(convert_save(path_in("b.model"), &back, meta2, &e), FM_OK);
-    assert_true(tu_same_file(path_in("a.model"), path_in("b.model")));
-    free(meta2);
-    mlp_free(&back);
+    files_round_trip(&m, meta, "a");
     mlp_free(&m);
 }
 
@@ -789,13 +804,7 @@ static void test_cnn_st_round_trip(void **state)
     free(buf), free(buf2), free(meta2);
     mlp_free(&back);
 
-    assert_int_equal(model_save(path_in("c1.model"), &m, meta, NULL, 0, NULL), FM_OK);
-    assert_int_equal(convert_save(path_in("c1.safetensors"), &m, meta, NULL), FM_OK);
-    assert_int_equal(convert_load(path_in("c1.safetensors"), &back, &meta2, NULL), FM_OK);
-    assert_int_equal(convert_save(path_in("c2.model"), &back, meta2, NULL), FM_OK);
-    assert_true(tu_same_file(path_in("c1.model"), path_in("c2.model")));
-    free(meta2);
-    mlp_free(&back);
+    files_round_trip(&m, meta, "c");
     mlp_free(&m);
 }
 

@@ -774,6 +774,23 @@ static void against_reruns(const ptable *t, const float *got, const float *want,
                  s, all, RERUN_FACTOR, rmax_all);
 }
 
+/* Step s's loss against PyTorch's (losses, STEPS of them), within
+ * RERUN_FACTOR times the farthest of the R reruns' (rloss (R, STEPS): each
+ * rerun's difference) plus a few ulps; a line of the steps' table. */
+static void loss_against_reruns(int s, double loss, const float *losses, const float *rloss,
+                                int R)
+{
+    double d = fabs(loss - losses[s - 1]), spread = 0;
+    for (int r = 0; r < R; r++)
+        spread = fmax(spread, fabs(rloss[r * STEPS + s - 1]));
+    double tol = RERUN_FACTOR * spread + 8 * U * fabs(losses[s - 1]);
+    printf("# %4d  %.9f  %.9f  %.2e    %.2e      %.3f\n", s, loss, (double)losses[s - 1], d,
+           spread, spread > 0 ? d / spread : 0.0);
+    if (!(d <= tol))
+        fail_msg("step %d: loss %.9f, PyTorch's %.9f: %.3g apart, over %g times the "
+                 "reruns' %.3g", s, loss, (double)losses[s - 1], d, RERUN_FACTOR, spread);
+}
+
 static void test_training_steps(void **state)
 {
     (void)state;
@@ -810,15 +827,7 @@ static void test_training_steps(void **state)
         }
         adam_step(&a, P, K->adam, net.params, w.grads, a.lr);
 
-        double d = fabs(loss - losses[s - 1]), spread = 0;
-        for (int r = 0; r < R; r++)
-            spread = fmax(spread, fabs(rloss[r * STEPS + s - 1]));
-        double tol = RERUN_FACTOR * spread + 8 * U * fabs(losses[s - 1]);
-        printf("# %4d  %.9f  %.9f  %.2e    %.2e      %.3f\n", s, loss, (double)losses[s - 1],
-               d, spread, spread > 0 ? d / spread : 0.0);
-        if (!(d <= tol))
-            fail_msg("step %d: loss %.9f, PyTorch's %.9f: %.3g apart, over %g times the "
-                     "reruns' %.3g", s, loss, (double)losses[s - 1], d, RERUN_FACTOR, spread);
+        loss_against_reruns(s, loss, losses, rloss, R);
 
         if (s != snap_steps[snap])
             continue;
@@ -2142,15 +2151,7 @@ static void test_cnn_training_steps(void **state)
                 bnd[i] = fabs(adam_first(&as.c, w.grads[i]) - adam_first(&as.c, tc.grad[i])) *
                          (1 + 1e-9);
 
-        double d = fabs(loss - losses[s - 1]), spread = 0;
-        for (int r = 0; r < R; r++)
-            spread = fmax(spread, fabs(rloss[r * STEPS + s - 1]));
-        double tol = RERUN_FACTOR * spread + 8 * U * fabs(losses[s - 1]);
-        printf("# %4d  %.9f  %.9f  %.2e    %.2e      %.3f\n", s, loss, (double)losses[s - 1],
-               d, spread, spread > 0 ? d / spread : 0.0);
-        if (!(d <= tol))
-            fail_msg("step %d: loss %.9f, PyTorch's %.9f: %.3g apart, over %g times the "
-                     "reruns' %.3g", s, loss, (double)losses[s - 1], d, RERUN_FACTOR, spread);
+        loss_against_reruns(s, loss, losses, rloss, R);
 
         if (s != snap_steps[snap])
             continue;
