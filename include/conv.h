@@ -30,11 +30,19 @@
 #ifndef FMNIST_CONV_H
 #define FMNIST_CONV_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Rows [r0, r1) of pT (C*k*k, H*W*B) from xT (C, H, W, B). */
 void conv_patches(float *pT, const float *xT, int H, int W, int k, int B, int r0,
                   int r1);
+
+/* The same rows' columns for lines [y0, y1) of the output alone (the
+ * columns (y, x, b) with y0 <= y < y1): row r at pT + (r - r0) * ld. A
+ * GEMM's columns are independent, so a layer can be computed a window of
+ * lines at a time, its patches staying in cache. */
+void conv_patches_window(float *pT, size_t ld, const float *xT, int H, int W, int k, int B,
+                         int r0, int r1, int y0, int y1);
 
 /* A convolution's bias gradient from its output gradient dyT (OC, N): for
  * each channel, eight running sums from +0, sum j taking columns j, j + 8,

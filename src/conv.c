@@ -4,27 +4,50 @@
 #include <stddef.h>
 #include <string.h>
 
-void conv_patches(float *pT, const float *xT, int H, int W, int k, int B, int r0, int r1)
+/* Patch row r's lines y in [y0, y1), whose sources are all inside the
+ * image: one copy of the run shifted by d = kx - k/2 positions (so each
+ * line's d edge positions take their neighbour line's values), then those
+ * edges zeroed line by line. A row is then a few long copies, not three
+ * calls a line. */
+static void patch_lines(float *dst, const float *src, int W, int B, int d, int lines)
 {
-    size_t row = (size_t)H * W * B, line = (size_t)W * B;
+    size_t line = (size_t)W * B, run = (size_t)lines * line, s = (size_t)(d < 0 ? -d : d) * B;
+    if (d >= 0)
+        memcpy(dst, src + s, (run - s) * sizeof *dst);
+    else
+        memcpy(dst + s, src, (run - s) * sizeof *dst);
+    for (int y = 0; y < lines; y++) { /* x + d outside [0, W): at the line's end or start */
+        float *edge = dst + (size_t)y * line + (d >= 0 ? line - s : 0);
+        for (size_t i = 0; i < s; i++)
+            edge[i] = 0.0f;
+    }
+}
+
+void conv_patches_window(float *pT, size_t ld, const float *xT, int H, int W, int k, int B,
+                         int r0, int r1, int y0, int y1)
+{
+    size_t line = (size_t)W * B;
     int p = k / 2;
     for (int r = r0; r < r1; r++) {
-        int c = r / (k * k), ky = r / k % k, kx = r % k;
-        float *dst = pT + (size_t)r * row;
-        /* output columns x whose source x + kx - p lies in [0, W) */
-        int x0 = p - kx > 0 ? p - kx : 0, x1 = W + p - kx < W ? W + p - kx : W;
-        for (int y = 0; y < H; y++, dst += line) {
-            int sy = y + ky - p;
-            if (sy < 0 || sy >= H || x0 >= x1) {
-                memset(dst, 0, line * sizeof *dst);
-                continue;
-            }
-            const float *src = xT + ((size_t)c * H + sy) * line + (size_t)(x0 + kx - p) * B;
-            memset(dst, 0, (size_t)x0 * B * sizeof *dst);
-            memcpy(dst + (size_t)x0 * B, src, (size_t)(x1 - x0) * B * sizeof *dst);
-            memset(dst + (size_t)x1 * B, 0, (size_t)(W - x1) * B * sizeof *dst);
+        int c = r / (k * k), ky = r / k % k, kx = r % k, d = kx - p;
+        float *dst = pT + (size_t)(r - r0) * ld;
+        /* the window's lines y whose source y + ky - p lies in [0, H) */
+        int ya = p - ky > y0 ? p - ky : y0, yb = H + p - ky < y1 ? H + p - ky : y1;
+        if (ya >= yb || d >= W || -d >= W) { /* every source outside the image */
+            memset(dst, 0, (size_t)(y1 - y0) * line * sizeof *dst);
+            continue;
         }
+        memset(dst, 0, (size_t)(ya - y0) * line * sizeof *dst);
+        patch_lines(dst + (size_t)(ya - y0) * line,
+                    xT + ((size_t)c * H + (size_t)(ya + ky - p)) * line, W, B, d, yb - ya);
+        memset(dst + (size_t)(yb - y0) * line, 0, (size_t)(y1 - yb) * line * sizeof *dst);
     }
+}
+
+void conv_patches(float *pT, const float *xT, int H, int W, int k, int B, int r0, int r1)
+{
+    size_t row = (size_t)H * W * B;
+    conv_patches_window(pT + (size_t)r0 * row, row, xT, H, W, k, B, r0, r1, 0, H);
 }
 
 void conv_bias_grad(float *restrict db, const float *restrict dyT, int N, int OC)

@@ -269,6 +269,26 @@ int mlp_work_create(mlp_work *w, const mlp *m, int max_batch, int training, fm_e
     return mlp_work_create_team(w, m, max_batch, training, 1, e);
 }
 
+/* A convolution's patches are made a window at a time, of about this many
+ * floats (512 KB: half a core's level-2 cache, which holds it with the GEMM's
+ * other operands), so each patch is written and read back in cache, not
+ * memory. */
+#define CONV_WINDOW_FLOATS 131072
+
+/* Lines of a window of rows x H lines of line floats (at least one). */
+static int window_lines(int rows, int line, int H)
+{
+    long s = CONV_WINDOW_FLOATS / ((long)rows * line);
+    return s < 1 ? 1 : s > H ? H : (int)s;
+}
+
+/* The largest window of rows x H lines of up to line floats, in floats. */
+static size_t window_floats(size_t rows, size_t line, size_t H)
+{
+    size_t one = rows * line, most = CONV_WINDOW_FLOATS > one ? CONV_WINDOW_FLOATS : one;
+    return one * H < most ? one * H : most;
+}
+
 /* One block's scratch for the convolutions, in floats: the patches, a
  * convolution's output, and in training the output's gradient transposed,
  * the weight gradient transposed (or the turned weights), the output
@@ -283,7 +303,10 @@ static scratch_sizes conv_scratch_sizes(const mlp *m, int training)
     for (int c = 0; c < m->nconv; c++) {
         const mlp_conv *v = &m->conv[c];
         size_t pos = (size_t)v->side * (size_t)v->side * MLP_CONV_BLOCK;
-        size_t np = (size_t)v->in_ch * (size_t)(v->k * v->k) * pos;
+        size_t K = (size_t)v->in_ch * (size_t)(v->k * v->k), H = (size_t)v->side;
+        size_t line = H * MLP_CONV_BLOCK, fw = window_floats(K, line, H);
+        size_t np = window_floats(pos, 1, K); /* the weight gradient's rows */
+        np = fw > np ? fw : np;
         size_t no = (size_t)v->out_ch * pos, ni = (size_t)v->in_ch * pos;
         z.patches = np > z.patches ? np : z.patches;
         z.out = no > z.out ? no : z.out;
@@ -291,7 +314,7 @@ static scratch_sizes conv_scratch_sizes(const mlp *m, int training)
         z.pooled = ni > z.pooled ? ni : z.pooled;
         size_t nw = (size_t)v->out_ch * (size_t)v->in_ch * (size_t)(v->k * v->k);
         z.wt = nw > z.wt ? nw : z.wt;
-        size_t nq = c ? (size_t)v->out_ch * (size_t)(v->k * v->k) * pos : 0;
+        size_t nq = c ? window_floats((size_t)v->out_ch * (size_t)(v->k * v->k), line, H) : 0;
         z.q = nq > z.q ? nq : z.q;
     }
     z.patches = (z.patches + 15) / 16 * 16;
@@ -626,6 +649,24 @@ static void copy_rows(float *restrict dst, size_t ldd, const float *restrict src
         memcpy(dst + (size_t)r * ldd, src + (size_t)r * lds, (size_t)n * sizeof *dst);
 }
 
+/* Convolution v of a block of n samples, xT (in_ch, H, H, n), into
+ * sc->out (out_ch, H*H*n) with its bias and ReLU: the GEMM over its
+ * patches, a window of lines at a time (a column's chain is over the
+ * patch's rows, so the windows give the bits the whole would). */
+static void conv_forward_layer(const kernel_impl *k, const conv_scr *sc, const mlp_conv *v,
+                               const float *w, const float *b, const float *xT, int n)
+{
+    int H = v->side, K = v->in_ch * v->k * v->k, line = H * n, S = window_lines(K, line, H);
+    for (int y0 = 0; y0 < H; y0 += S) {
+        int y1 = y0 + S < H ? y0 + S : H, cols = (y1 - y0) * line;
+        conv_patches_window(sc->pT, (size_t)cols, xT, H, H, v->k, n, 0, K, y0, y1);
+        gemm_op op = {.M = v->out_ch, .N = cols, .K = K, .a = w, .a_rs = K, .a_ks = 1,
+                      .b = sc->pT, .ldb = cols, .c = sc->out + (size_t)y0 * line,
+                      .ldc = (ptrdiff_t)H * line, .bias = b, .relu = 1};
+        k->gemm(&op, 0, v->out_ch);
+    }
+}
+
 /* The n samples from b0 on, through the convolutions into the first
  * Linear layer's input. */
 static void conv_forward_block(const mlp *m, mlp_work *w, const kernel_impl *k,
@@ -636,11 +677,10 @@ static void conv_forward_block(const mlp *m, mlp_work *w, const kernel_impl *k,
     k->transpose(x, n, w->in[0] + (size_t)b0 * in, in, n, in);
     for (int c = 0; c < m->nconv; c++) {
         const mlp_conv *v = &m->conv[c];
-        int H = v->side, K = v->in_ch * v->k * v->k, N = H * H * n;
+        int H = v->side;
         size_t at = pooled_size(v) * (size_t)b0;
-        conv_patches(sc->pT, x, H, H, v->k, n, 0, K);
-        linear_forward(k->gemm, sc->out, sc->pT, m->params + m->cw_off[c],
-                       m->params + m->cb_off[c], N, K, v->out_ch, 1, 0, v->out_ch);
+        conv_forward_layer(k, sc, v, m->params + m->cw_off[c], m->params + m->cb_off[c], x,
+                           n);
         k->pool_forward(w->pooled[c] + at, w->arg[c] + at, sc->out, H, H, n, 0, v->out_ch);
         x = w->pooled[c] + at;
     }
@@ -654,15 +694,42 @@ static void conv_forward_block(const mlp *m, mlp_work *w, const kernel_impl *k,
  * computed as its transpose pT dy, which has the same products in the same
  * order (fmaf(a, b, s) is fmaf(b, a, s)): so the small dyT is transposed
  * rather than the patches, and the GEMM's rows are the patches' (for the
- * first convolution its 9 columns would fill a 16-float vector badly). */
-static void conv_weight_grad(const kernel_impl *k, float *dw, const conv_scr *sc, int N, int K,
-                             int OC)
+ * first convolution its 9 columns would fill a 16-float vector badly). Its
+ * chains run over all N, so the patches are made a window of rows at a
+ * time, each row's GEMM right after. */
+static void conv_weight_grad(const kernel_impl *k, float *dw, const conv_scr *sc,
+                             const mlp_conv *v, const float *xT, int n)
 {
+    int H = v->side, N = H * H * n, K = v->in_ch * v->k * v->k, OC = v->out_ch;
+    int R = window_lines(N, 1, K); /* rows of N floats */
     k->transpose(sc->dy, OC, sc->out, N, OC, N);
-    gemm_op op = {.M = K, .N = OC, .K = N, .a = sc->pT, .a_rs = N, .a_ks = 1, .b = sc->dy,
-                  .ldb = OC, .c = sc->wt, .ldc = OC};
-    k->gemm(&op, 0, K);
+    for (int r0 = 0; r0 < K; r0 += R) {
+        int r1 = r0 + R < K ? r0 + R : K;
+        conv_patches_window(sc->pT, (size_t)N, xT, H, H, v->k, n, r0, r1, 0, H);
+        gemm_op op = {.M = r1 - r0, .N = OC, .K = N, .a = sc->pT, .a_rs = N, .a_ks = 1,
+                      .b = sc->dy, .ldb = OC, .c = sc->wt + (size_t)r0 * OC, .ldc = OC};
+        k->gemm(&op, 0, r1 - r0);
+    }
     k->transpose(dw, K, sc->wt, OC, K, OC);
+}
+
+/* The gradient of convolution v's input xT into dxT, through the ReLU
+ * that made it: the turned kernel over the output gradient's (sc->out)
+ * patches, a window of lines at a time as the forward pass. */
+static void conv_input_grad(const kernel_impl *k, const conv_scr *sc, const mlp_conv *v,
+                            const float *w, const float *xT, float *dxT, int n)
+{
+    int H = v->side, Q = v->out_ch * v->k * v->k, line = H * n, S = window_lines(Q, line, H);
+    conv_flip_weights(sc->wt, w, v->in_ch, v->out_ch, v->k);
+    for (int y0 = 0; y0 < H; y0 += S) {
+        int y1 = y0 + S < H ? y0 + S : H, cols = (y1 - y0) * line;
+        size_t at = (size_t)y0 * line;
+        conv_patches_window(sc->q, (size_t)cols, sc->out, H, H, v->k, n, 0, Q, y0, y1);
+        gemm_op op = {.M = v->in_ch, .N = cols, .K = Q, .a = sc->wt, .a_rs = Q, .a_ks = 1,
+                      .b = sc->q, .ldb = cols, .c = dxT + at, .ldc = (ptrdiff_t)H * line,
+                      .mask = xT + at, .ldm = (ptrdiff_t)H * line};
+        k->gemm(&op, 0, v->in_ch);
+    }
 }
 
 /* Block s (n samples from b0) back through the convolutions: its share
@@ -675,21 +742,15 @@ static void conv_backward_block(const mlp *m, mlp_work *w, const kernel_impl *k,
     copy_rows(g, (size_t)n, w->gradT[0] + b0, (size_t)B, F, n); /* masked by the column job */
     for (int c = top; c >= 0; c--) {
         const mlp_conv *v = &m->conv[c];
-        int H = v->side, K = v->in_ch * v->k * v->k, N = H * H * n;
+        int H = v->side, N = H * H * n;
         size_t at = pooled_size(v) * (size_t)b0;
         k->pool_backward(sc->out, g, w->arg[c] + at, H, H, n, 0, v->out_ch);
         const float *x = c ? w->pooled[c - 1] + pooled_size(&m->conv[c - 1]) * (size_t)b0
                            : w->imgT + (size_t)mlp_inputs(m) * (size_t)b0;
-        conv_patches(sc->pT, x, H, H, v->k, n, 0, K);
-        conv_weight_grad(k, part + m->cw_off[c], sc, N, K, v->out_ch);
+        conv_weight_grad(k, part + m->cw_off[c], sc, v, x, n);
         conv_bias_grad(part + m->cb_off[c], sc->out, N, v->out_ch);
-        if (c) { /* the gradient of the input, through the ReLU that made it */
-            int Q = v->out_ch * v->k * v->k;
-            conv_flip_weights(sc->wt, m->params + m->cw_off[c], v->in_ch, v->out_ch, v->k);
-            conv_patches(sc->q, sc->out, H, H, v->k, n, 0, Q);
-            gemm_op op = {.M = v->in_ch, .N = N, .K = Q, .a = sc->wt, .a_rs = Q, .a_ks = 1,
-                          .b = sc->q, .ldb = N, .c = other, .ldc = N, .mask = x, .ldm = N};
-            k->gemm(&op, 0, v->in_ch);
+        if (c) {
+            conv_input_grad(k, sc, v, m->params + m->cw_off[c], x, other, n);
             float *t = g;
             g = other;
             other = t;

@@ -336,6 +336,40 @@ static void test_pool_kernels_match_reference(void **state)
     }
 }
 
+/* conv_patches is its definition, element for element (the bits: signed
+ * zeros and NaNs copied as they are), for kernels narrower and wider than
+ * the image, even and odd sides, and the block of 8 the network uses. */
+static void test_patches_definition(void **state)
+{
+    (void)state;
+    static const int shapes[][5] = {/* C, H, W, k, B */
+                                    {1, 28, 28, 3, 8}, {16, 14, 14, 3, 8}, {2, 5, 7, 5, 3},
+                                    {1, 3, 2, 7, 2},   {3, 4, 4, 1, 5},    {2, 1, 6, 3, 1},
+                                    {1, 6, 1, 5, 4},   {2, 2, 2, 9, 8}};
+    rng r;
+    rng_seed(&r, 29);
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        int C = shapes[i][0], H = shapes[i][1], W = shapes[i][2], k = shapes[i][3];
+        int B = shapes[i][4], K = C * k * k, p = k / 2;
+        size_t N = (size_t)H * W * B;
+        float *x = randbuf(&r, (size_t)C * N), *pT = malloc((size_t)K * N * sizeof *pT);
+        x[0] = -0.0f, x[N / 2] = NAN;
+        conv_patches(pT, x, H, W, k, B, 0, K);
+        for (int row = 0; row < K; row++)
+            for (int y = 0; y < H; y++)
+                for (int xx = 0; xx < W; xx++)
+                    for (int b = 0; b < B; b++) {
+                        int c = row / (k * k), ky = row / k % k, kx = row % k;
+                        float want = at(x, C, H, W, B, c, y + ky - p, xx + kx - p, b);
+                        size_t j = (size_t)row * N + ((size_t)y * W + xx) * B + b;
+                        if (memcmp(&pT[j], &want, sizeof want))
+                            fail_msg("C=%d %dx%d k=%d B=%d: row %d (%d, %d, %d) is %a, want %a",
+                                     C, H, W, k, B, row, y, xx, b, (double)pT[j], (double)want);
+                    }
+        free(x), free(pT);
+    }
+}
+
 /* conv_bias_grad is its definition: eight sums of every eighth column,
  * added in order; for every length around a multiple of 8. */
 static void test_bias_grad(void **state)
@@ -366,6 +400,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_layer_is_direct_convolution),
+        cmocka_unit_test(test_patches_definition),
         cmocka_unit_test(test_maxpool),
         cmocka_unit_test(test_windows_stay_inside),
         cmocka_unit_test(test_pool_kernels_match_reference),
