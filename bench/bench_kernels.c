@@ -287,10 +287,10 @@ static void conv_move(const kernel_impl *k, const layer_shape *l, float *a, floa
         k->transpose(b, l->OC, a, l->N, l->OC, l->N);
     else if (which == 2)
         conv_patches(a, b, H, H, l->k, B, 0, l->OC * kk);
-    else if (which == 3)
-        maxpool2_forward(a, arg, b, H, H, B, 0, l->OC);
+    else if (which == 3) /* the pooling kernels training runs, not conv.h's reference */
+        k->pool_forward(a, arg, b, H, H, B, 0, l->OC);
     else
-        maxpool2_backward(b, a, arg, H, H, B, 0, l->OC);
+        k->pool_backward(b, a, arg, H, H, B, 0, l->OC);
 }
 
 /* What a training step of these layers spends moving data around the

@@ -146,6 +146,10 @@ void maxpool2_forward_avx2(float *outT, uint8_t *arg, const float *xT, int H, in
                            int c0, int c1);
 void maxpool2_backward_avx2(float *dxT, const float *doutT, const uint8_t *arg, int H, int W,
                             int B, int c0, int c1);
+void maxpool2_forward_avx512(float *outT, uint8_t *arg, const float *xT, int H, int W, int B,
+                             int c0, int c1);
+void maxpool2_backward_avx512(float *dxT, const float *doutT, const uint8_t *arg, int H, int W,
+                              int B, int c0, int c1);
 
 typedef struct kernel_impl {
     const char *name; /* "avx512", "avx2", "generic", "ref" */

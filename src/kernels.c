@@ -127,6 +127,16 @@ void maxpool2_backward_avx2(float *dxT, const float *doutT, const uint8_t *arg, 
 {
     maxpool2_backward(dxT, doutT, arg, H, W, B, c0, c1);
 }
+void maxpool2_forward_avx512(float *outT, uint8_t *arg, const float *xT, int H, int W, int B,
+                             int c0, int c1)
+{
+    maxpool2_forward(outT, arg, xT, H, W, B, c0, c1);
+}
+void maxpool2_backward_avx512(float *dxT, const float *doutT, const uint8_t *arg, int H, int W,
+                              int B, int c0, int c1)
+{
+    maxpool2_backward(dxT, doutT, arg, H, W, B, c0, c1);
+}
 static int have_avx2(void) { return 0; }
 static int have_avx512(void) { return 0; }
 #else
@@ -144,7 +154,7 @@ static int have_avx512(void)
 
 static const kernel_impl impls[] = {
     {"avx512", gemm_avx512, adam_update_avx512, normalize_u8_avx512, transpose_avx2,
-     dropout_forward_avx2, warp_avx2, maxpool2_forward_avx2, maxpool2_backward_avx2},
+     dropout_forward_avx2, warp_avx2, maxpool2_forward_avx512, maxpool2_backward_avx512},
     {"avx2", gemm_avx2, adam_update_avx2, normalize_u8_avx2, transpose_avx2, dropout_forward_avx2,
      warp_avx2, maxpool2_forward_avx2, maxpool2_backward_avx2},
     {"generic", gemm_generic, adam_update_ref, normalize_u8_ref, transpose_ref, dropout_forward_ref,

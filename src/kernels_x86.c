@@ -188,36 +188,58 @@ TARGET void transpose_avx2(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_
 /* 2x2 max pooling, 8 samples at a time (the rest one by one, as the
  * reference): the same comparisons in the same order, a later candidate
  * taken when greater or NaN. */
-TARGET void maxpool2_forward_avx2(float *outT, uint8_t *arg, const float *xT, int H, int Wd,
-                                  int B, int c0, int c1)
+/* One output of 2x2 max pooling for 8 samples: the candidates q0..q3 in
+ * the reference's order, the largest (or the last NaN) and its index. */
+static inline TARGET void pool8_forward(const float *q0, const float *q1, const float *q2,
+                                        const float *q3, float *out, uint8_t *arg)
 {
-    int h = H / 2, w = Wd / 2, B8 = B & ~7;
     /* the low byte of each 32-bit lane, lanes 0-3 into bytes 0-3 of each half */
     const __m256i low = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
                                          -1, -1, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1,
                                          -1, -1, -1, -1);
+    const float *q[4] = {q0, q1, q2, q3};
+    __m256 m = _mm256_loadu_ps(q[0]);
+    __m256i a = _mm256_setzero_si256();
+    for (int i = 1; i < 4; i++) {
+        __m256 v = _mm256_loadu_ps(q[i]);
+        __m256 take =
+            _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        m = _mm256_blendv_ps(m, v, take);
+        a = _mm256_blendv_epi8(a, _mm256_set1_epi32(i), _mm256_castps_si256(take));
+    }
+    _mm256_storeu_ps(out, m);
+    __m256i bytes = _mm256_shuffle_epi8(a, low);
+    __m128i both =
+        _mm_unpacklo_epi32(_mm256_castsi256_si128(bytes), _mm256_extracti128_si256(bytes, 1));
+    _mm_storel_epi64((__m128i *)(void *)arg, both);
+}
+
+/* Its gradient for 8 samples: g to the candidate arg names, 0 to the others. */
+static inline TARGET void pool8_backward(float *q0, float *q1, float *q2, float *q3,
+                                         const float *g, const uint8_t *arg)
+{
+    float *q[4] = {q0, q1, q2, q3};
+    __m256 v = _mm256_loadu_ps(g);
+    __m256i a = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)arg));
+    for (int i = 0; i < 4; i++) {
+        __m256i is = _mm256_cmpeq_epi32(a, _mm256_set1_epi32(i));
+        _mm256_storeu_ps(q[i], _mm256_and_ps(v, _mm256_castsi256_ps(is)));
+    }
+}
+
+TARGET void maxpool2_forward_avx2(float *outT, uint8_t *arg, const float *xT, int H, int Wd,
+                                  int B, int c0, int c1)
+{
+    int h = H / 2, w = Wd / 2, B8 = B & ~7;
     for (int c = c0; c < c1; c++)
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++) {
                 const float *in = xT + (((size_t)c * H + 2 * y) * Wd + 2 * x) * B;
                 const float *q[4] = {in, in + B, in + (size_t)Wd * B, in + (size_t)Wd * B + B};
                 size_t o = (((size_t)c * h + y) * w + x) * B;
-                for (int b = 0; b < B8; b += 8) {
-                    __m256 m = _mm256_loadu_ps(q[0] + b);
-                    __m256i a = _mm256_setzero_si256();
-                    for (int i = 1; i < 4; i++) {
-                        __m256 v = _mm256_loadu_ps(q[i] + b);
-                        __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ),
-                                                   _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-                        m = _mm256_blendv_ps(m, v, take);
-                        a = _mm256_blendv_epi8(a, _mm256_set1_epi32(i), _mm256_castps_si256(take));
-                    }
-                    _mm256_storeu_ps(outT + o + b, m);
-                    __m256i bytes = _mm256_shuffle_epi8(a, low);
-                    __m128i both = _mm_unpacklo_epi32(_mm256_castsi256_si128(bytes),
-                                                      _mm256_extracti128_si256(bytes, 1));
-                    _mm_storel_epi64((__m128i *)(void *)(arg + o + b), both);
-                }
+                for (int b = 0; b < B8; b += 8)
+                    pool8_forward(q[0] + b, q[1] + b, q[2] + b, q[3] + b, outT + o + b,
+                                  arg + o + b);
                 for (int b = B8; b < B; b++) {
                     float m = q[0][b];
                     uint8_t a = 0;
@@ -240,15 +262,9 @@ TARGET void maxpool2_backward_avx2(float *dxT, const float *doutT, const uint8_t
                 float *in = dxT + (((size_t)c * H + 2 * y) * Wd + 2 * x) * B;
                 float *q[4] = {in, in + B, in + (size_t)Wd * B, in + (size_t)Wd * B + B};
                 size_t o = (((size_t)c * h + y) * w + x) * B;
-                for (int b = 0; b < B8; b += 8) {
-                    __m256 g = _mm256_loadu_ps(doutT + o + b);
-                    __m256i a = _mm256_cvtepu8_epi32(
-                        _mm_loadl_epi64((const __m128i *)(const void *)(arg + o + b)));
-                    for (int i = 0; i < 4; i++) {
-                        __m256i is = _mm256_cmpeq_epi32(a, _mm256_set1_epi32(i));
-                        _mm256_storeu_ps(q[i] + b, _mm256_and_ps(g, _mm256_castsi256_ps(is)));
-                    }
-                }
+                for (int b = 0; b < B8; b += 8)
+                    pool8_backward(q[0] + b, q[1] + b, q[2] + b, q[3] + b, doutT + o + b,
+                                   arg + o + b);
                 for (int b = B8; b < B; b++)
                     for (int i = 0; i < 4; i++)
                         q[i][b] = arg[o + b] == i ? doutT[o + b] : 0.0f;
@@ -333,6 +349,84 @@ TARGET void normalize_u8_avx512(float *out, const unsigned char *in, size_t n)
         normalize_u8_avx2(out + i, in + i, n - i);
 }
 
+/* 2x2 max pooling with B = 8 (a convolution's block, MLP_CONV_BLOCK): two
+ * outputs side by side at once, their 16 lanes the samples of x and x + 1.
+ * A 16-float load from the input is one output's candidates (0) and (1),
+ * so four loads and four shuffles give each candidate for both outputs.
+ * Then the reference's order: candidate 0, taken over by 1, 2, 3 in turn
+ * when greater or NaN. Other batch sizes, and an odd last output, take the
+ * AVX2 kernel's way. */
+TARGET void maxpool2_forward_avx512(float *outT, uint8_t *arg, const float *xT, int H, int Wd,
+                                    int B, int c0, int c1)
+{
+    int h = H / 2, w = Wd / 2, pairs = w & ~1;
+    if (B != 8 || pairs == 0) {
+        maxpool2_forward_avx2(outT, arg, xT, H, Wd, B, c0, c1);
+        return;
+    }
+    for (int c = c0; c < c1; c++)
+        for (int y = 0; y < h; y++) {
+            const float *top = xT + ((size_t)c * H + 2 * (size_t)y) * Wd * 8, *bot = top + Wd * 8;
+            size_t o = ((size_t)c * h + y) * w * 8;
+            for (int x = 0; x < pairs; x += 2) {
+                __m512 t0 = _mm512_loadu_ps(top + 16 * x), t1 = _mm512_loadu_ps(top + 16 * x + 16);
+                __m512 b0 = _mm512_loadu_ps(bot + 16 * x), b1 = _mm512_loadu_ps(bot + 16 * x + 16);
+                __m512 q[4] = {_mm512_shuffle_f32x4(t0, t1, _MM_SHUFFLE(1, 0, 1, 0)),
+                               _mm512_shuffle_f32x4(t0, t1, _MM_SHUFFLE(3, 2, 3, 2)),
+                               _mm512_shuffle_f32x4(b0, b1, _MM_SHUFFLE(1, 0, 1, 0)),
+                               _mm512_shuffle_f32x4(b0, b1, _MM_SHUFFLE(3, 2, 3, 2))};
+                __m512 m = q[0];
+                __m512i a = _mm512_setzero_si512();
+                for (int i = 1; i < 4; i++) {
+                    __mmask16 take = (__mmask16)(_mm512_cmp_ps_mask(q[i], m, _CMP_GT_OQ) |
+                                                 _mm512_cmp_ps_mask(q[i], q[i], _CMP_UNORD_Q));
+                    m = _mm512_mask_mov_ps(m, take, q[i]);
+                    a = _mm512_mask_mov_epi32(a, take, _mm512_set1_epi32(i));
+                }
+                _mm512_storeu_ps(outT + o + 8 * (size_t)x, m);
+                _mm_storeu_si128((__m128i *)(void *)(arg + o + 8 * (size_t)x),
+                                 _mm512_cvtepi32_epi8(a));
+            }
+            if (pairs < w) /* an odd last output */
+                pool8_forward(top + 16 * pairs, top + 16 * pairs + 8, bot + 16 * pairs,
+                              bot + 16 * pairs + 8, outT + o + 8 * (size_t)pairs,
+                              arg + o + 8 * (size_t)pairs);
+        }
+}
+/* Its gradient with B = 8, two outputs at once likewise: each candidate's
+ * share for both, shuffled back into the input's two 16-float runs a row. */
+TARGET void maxpool2_backward_avx512(float *dxT, const float *doutT, const uint8_t *arg, int H,
+                                     int Wd, int B, int c0, int c1)
+{
+    int h = H / 2, w = Wd / 2, pairs = w & ~1;
+    if (B != 8 || pairs == 0) {
+        maxpool2_backward_avx2(dxT, doutT, arg, H, Wd, B, c0, c1);
+        return;
+    }
+    for (int c = c0; c < c1; c++)
+        for (int y = 0; y < h; y++) {
+            float *top = dxT + ((size_t)c * H + 2 * (size_t)y) * Wd * 8, *bot = top + Wd * 8;
+            size_t o = ((size_t)c * h + y) * w * 8;
+            for (int x = 0; x < pairs; x += 2) {
+                __m512 g = _mm512_loadu_ps(doutT + o + 8 * (size_t)x);
+                __m512i a = _mm512_cvtepu8_epi32(
+                    _mm_loadu_si128((const __m128i *)(const void *)(arg + o + 8 * (size_t)x)));
+                __m512 q[4];
+                for (int i = 0; i < 4; i++)
+                    q[i] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(i)), g);
+                /* [q0 | q1] and [q2 | q3] of output x, then of x + 1 */
+                enum { lo = _MM_SHUFFLE(1, 0, 1, 0), hi = _MM_SHUFFLE(3, 2, 3, 2) };
+                _mm512_storeu_ps(top + 16 * x, _mm512_shuffle_f32x4(q[0], q[1], lo));
+                _mm512_storeu_ps(top + 16 * x + 16, _mm512_shuffle_f32x4(q[0], q[1], hi));
+                _mm512_storeu_ps(bot + 16 * x, _mm512_shuffle_f32x4(q[2], q[3], lo));
+                _mm512_storeu_ps(bot + 16 * x + 16, _mm512_shuffle_f32x4(q[2], q[3], hi));
+            }
+            if (pairs < w) /* an odd last output */
+                pool8_backward(top + 16 * pairs, top + 16 * pairs + 8, bot + 16 * pairs,
+                               bot + 16 * pairs + 8, doutT + o + 8 * (size_t)pairs,
+                               arg + o + 8 * (size_t)pairs);
+        }
+}
 #else
 /* Not x86-64: kernels.c provides stand-ins that are never selected. */
 typedef int kernels_x86_unused;
