@@ -4,7 +4,9 @@
 #   make bench                  # fmnist alone
 #   make bench BENCH_RIVALS=1   # and its rivals at their best, alternately:
 #                               # a C trainer on OpenBLAS (bench/rivals/train_openblas.c)
-#                               # and PyTorch (bench/rivals/fast_torch.py)
+#                               # and PyTorch (bench/rivals/fast_torch.py); for the
+#                               # convolutional network, PyTorch's own
+#                               # (bench/rivals/fast_torch_cnn.py)
 #   make bench BENCH_TUTORIAL=1 # and the tutorial's own PyTorch script (slow)
 #
 # Environment: FMNIST_BIN, BENCH_KERNELS (set by make), BENCH_RUNS (default 5 with
@@ -12,7 +14,8 @@
 # BENCH_TORCH=1 is the old name of BENCH_RIVALS=1. Prints a markdown table and
 # writes it to bench/RESULTS.md. Every figure is a median over BENCH_RUNS
 # whole-process runs, the rivals run in turn with fmnist (fmnist, OpenBLAS,
-# PyTorch, fmnist, ...) so that a slow spell of the machine hits all alike.
+# PyTorch, fmnist's CNN, PyTorch's, fmnist, ...) so that a slow spell of the
+# machine hits all alike.
 set -eu
 bin=${FMNIST_BIN:-./fmnist}
 kern=${BENCH_KERNELS:-build/bench/bench_kernels}
@@ -90,6 +93,8 @@ gflop=315.70
 : > "$tmp/openblas"
 : > "$tmp/torch_fast"
 : > "$tmp/torch_tut"
+: > "$tmp/cnn"
+: > "$tmp/torch_cnn"
 for i in $(seq "$runs"); do
     echo "bench: fmnist train --epochs 5, run $i of $runs" >&2
     t=$(timed "$bin" train --epochs 5 --json --quiet --data "$data" --model "$tmp/m.model")
@@ -107,6 +112,16 @@ for i in $(seq "$runs"); do
         t=$(timed /usr/bin/python3 bench/rivals/fast_torch.py --root "$tmp/root" --epochs 5 --seed 1)
         echo "$t $(tail -n 1 "$tmp/stdout" | sed 's/.*"test_acc": \([0-9.]*\).*/\1/')" >> "$tmp/torch_fast"
     fi
+    # The convolutional network, 2 epochs, raced by PyTorch's own at its best.
+    echo "bench: fmnist train --net cnn --epochs 2, run $i of $runs" >&2
+    t=$(timed "$bin" train --net cnn --epochs 2 --json --quiet --data "$data" --model "$tmp/c.model")
+    loop=$(awk -F'"train_seconds":' '{split($2, a, "}"); s += a[1]} END {print s}' "$tmp/stdout")
+    echo "$t $loop $(tail -n 1 "$tmp/stdout" | sed 's/.*"test_accuracy":\([0-9.]*\).*/\1/')" >> "$tmp/cnn"
+    if [ "$rivals" = 1 ]; then
+        echo "bench: PyTorch's convolutional network, run $i" >&2
+        t=$(timed /usr/bin/python3 bench/rivals/fast_torch_cnn.py --root "$tmp/root" --epochs 2 --seed 1)
+        echo "$t $(tail -n 1 "$tmp/stdout" | sed 's/.*"test_acc": \([0-9.]*\).*/\1/')" >> "$tmp/torch_cnn"
+    fi
     if [ "$tutorial" = 1 ]; then
         echo "bench: PyTorch, the tutorial's script, run $i" >&2
         timed /usr/bin/python3 bench/torch_recipe.py --mode tutorial --data "$data" | awk '{print $1}' >> "$tmp/torch_tut"
@@ -117,6 +132,13 @@ rss=$(awk '{print $2}' "$tmp/train" | median)
 loop=$(awk '{print $3}' "$tmp/train" | median)
 acc=$(awk '{print $4}' "$tmp/train" | median)
 gfs=$(awk -v g=$gflop -v s="$loop" 'BEGIN {printf "%.1f", g / s}')
+# The convolutional network's training steps: 6,476,544 FLOP an image (forward
+# 2,234,112; weight gradients as much; input gradients 2,008,320), 2 x 60,000 images.
+cnn_gflop=777.19
+cnn=$(awk '{print $1}' "$tmp/cnn" | median)
+cnn_rss=$(awk '{print $2}' "$tmp/cnn" | median)
+cnn_loop=$(awk '{print $3}' "$tmp/cnn" | median)
+cnn_acc=$(awk '{print $4}' "$tmp/cnn" | median)
 ips=$(awk -v s="$loop" 'BEGIN {printf "%.0f", 5 * 60000 / s}')
 
 echo "bench: where a step's time goes (bench_kernels --step)" >&2
@@ -173,6 +195,8 @@ kernels=$("$bin" --version | sed -n 's/^kernels: \([a-z0-9]*\).*/\1/p')
     echo "| loop as a share of the peak | $(awk -v a="$gfs" -v b="$peak512" 'BEGIN {printf "%.0f%%", 100 * a / b}') of AVX-512, $(awk -v a="$gfs" -v b="$peak2" 'BEGIN {printf "%.0f%%", 100 * a / b}') of AVX2 |"
     echo "| peak resident memory of train | $(awk -v k="$rss" 'BEGIN {printf "%.1f MB", k / 1024}') |"
     echo "| test accuracy of those runs | $(awk -v a="$acc" 'BEGIN {printf "%.2f%%", 100 * a}') |"
+    echo "| \`fmnist train --net cnn --epochs 2\` (the convolutional network), whole process | $cnn s, $(awk -v k="$cnn_rss" 'BEGIN {printf "%.0f MB", k / 1024}'), test $(awk -v a="$cnn_acc" 'BEGIN {printf "%.2f%%", 100 * a}') |"
+    echo "| its training loop (2 x 938 steps; 777.2 GFLOP) | $cnn_loop s: $(awk -v g=$cnn_gflop -v s="$cnn_loop" 'BEGIN {printf "%.1f", g / s}') GFLOP/s, $(awk -v g=$cnn_gflop -v s="$cnn_loop" -v p="$peak512" 'BEGIN {printf "%.0f%%", 100 * g / s / p}') of the AVX-512 peak |"
     echo "| \`fmnist train --preset best\` (40 epochs), whole process | $preset s (test accuracy $(awk -v a="$preset_acc" 'BEGIN {printf "%.2f%%", 100 * a}')) |"
     echo "| \`fmnist train --preset robust\` (the convolutional network, 20 epochs, augmented), whole process | $robust s (test accuracy $(awk -v a="$robust_acc" 'BEGIN {printf "%.2f%%", 100 * a}')) |"
     echo "| \`fmnist eval\`, whole process | $evalt s |"
@@ -187,6 +211,10 @@ kernels=$("$bin" --version | sed -n 's/^kernels: \([a-z0-9]*\).*/\1/p')
         tfa=$(awk '{print $3}' "$tmp/torch_fast" | median)
         echo "| C + OpenBLAS sgemm ($ncpu threads, bench/rivals/train_openblas.c), whole process | $ob s, $(awk -v k="$obm" 'BEGIN {printf "%.0f MB", k / 1024}'), test $(awk -v a="$oba" 'BEGIN {printf "%.2f%%", 100 * a}'): fmnist is $(awk -v a="$ob" -v b="$wall" 'BEGIN {printf "%.2fx", a / b}') faster |"
         echo "| PyTorch, data pre-loaded (bench/rivals/fast_torch.py), whole process | $tf s, $(awk -v k="$tfm" 'BEGIN {printf "%.0f MB", k / 1024}'), test $(awk -v a="$tfa" 'BEGIN {printf "%.2f%%", 100 * a}'): fmnist is $(awk -v a="$tf" -v b="$wall" 'BEGIN {printf "%.2fx", a / b}') faster |"
+        tc=$(awk '{print $1}' "$tmp/torch_cnn" | median)
+        tcm=$(awk '{print $2}' "$tmp/torch_cnn" | median)
+        tca=$(awk '{print $3}' "$tmp/torch_cnn" | median)
+        echo "| PyTorch's convolutional network, 2 epochs, data pre-loaded (bench/rivals/fast_torch_cnn.py), whole process | $tc s, $(awk -v k="$tcm" 'BEGIN {printf "%.0f MB", k / 1024}'), test $(awk -v a="$tca" 'BEGIN {printf "%.2f%%", 100 * a}'): fmnist's is $(awk -v a="$tc" -v b="$cnn" 'BEGIN {printf "%.2fx", a / b}') faster |"
     fi
     if [ "$tutorial" = 1 ]; then
         tt=$(median < "$tmp/torch_tut")
