@@ -245,10 +245,13 @@ static void test_whole_network_dropout_smoothing(void **state)
     whole_network(&small_mlp, 9, 0.3f, 0.1f);
 }
 
-/* 11 samples: a whole block of MLP_CONV_BLOCK and a part of one. */
+/* 11 samples: a whole block of MLP_CONV_BLOCK and a part of one. With 11,
+ * every weight of the first convolution sits on a kink (some pool among the
+ * many changes its choice), so one sample checks them (1 of 591 skipped). */
 static void test_convolutional_network(void **state)
 {
     (void)state;
+    whole_network(&small_cnn, 1, 0, 0);
     whole_network(&small_cnn, 11, 0, 0);
     whole_network(&small_cnn, 11, 0.3f, 0.1f);
 }
