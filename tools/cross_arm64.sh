@@ -4,7 +4,8 @@
 # cross compiler and arm64 libraries (multiarch) into build-arm64/, runs its
 # tests under qemu-aarch64, then trains with one seed on x86-64 (every kernel
 # this CPU has, and as an x86-64 without AVX2/FMA would) and on arm64, and
-# compares the model files byte for byte.
+# compares the model files byte for byte: the default recipe, --preset best
+# and --preset robust (the convolutional network).
 #   --quick  leaves out the slow tests under qemu: test_options, test_cli,
 #            test_resume, tests/*.sh and the PyTorch round trip (3 minutes in
 #            all on the 2-core machine, against 17 without it)
@@ -167,9 +168,11 @@ check() { # NAME REF COMMAND...: trains with COMMAND, compares with REF's model
         bad "$n: model file differs from $r's ($(cmp "$m/$n.model" "$m/$r.model" | head -n 1))"
     fi
 }
-for recipe in default extended; do
+for recipe in default extended robust; do
     args="--data data/sample --epochs 2 --seed 7"
     [ $recipe = extended ] && args="$args --preset best --val 500 --warmup 1"
+    # the convolutional network, its pooling kernels and the augmentation
+    [ $recipe = robust ] && args="$args --preset robust --val 500"
     echo "# fmnist train $args"
     r=x86-$recipe
     check "$r" "$r" ./fmnist train $args
