@@ -50,6 +50,26 @@ static int has(const uint8_t *buf, size_t len, const char *s)
     return memmem(buf, len, s, strlen(s)) != NULL;
 }
 
+/* m's safetensors encoding buf (len bytes, freed here) decodes to m's
+ * shape, parameters and meta, and that encodes again to the same bytes. */
+static void decode_encode_again(const mlp *m, uint8_t *buf, size_t len, const char *meta)
+{
+    mlp back;
+    char *meta2 = NULL;
+    fm_err e;
+    assert_int_equal(convert_st_decode(buf, len, "x.safetensors", &back, &meta2, &e), FM_OK);
+    assert_true(mlp_same_shape(m, &back));
+    assert_memory_equal(m->params, back.params, m->nparams * sizeof(float));
+    assert_string_equal(meta2, meta);
+    uint8_t *buf2;
+    size_t len2;
+    assert_int_equal(convert_st_encode(&back, meta2, &buf2, &len2, NULL), FM_OK);
+    assert_int_equal(len, len2);
+    assert_memory_equal(buf, buf2, len);
+    free(buf), free(buf2), free(meta2);
+    mlp_free(&back);
+}
+
 /* Through files, named PREFIX1.model and so on: m (and meta) saved as a
  * model file and as safetensors, read back and saved as a model file again
  * gives the same bytes. */
@@ -74,7 +94,7 @@ static void files_round_trip(const mlp *m, const char *meta, const char *prefix)
 static void test_st_round_trip(void **state)
 {
     (void)state;
-    mlp m, back;
+    mlp m;
     make_net(&m, mlp_fmnist_widths, 4, 7);
     /* Values that must survive bit for bit: -0, a subnormal, the largest float. */
     m.params[0] = -0.0f;
@@ -94,20 +114,7 @@ static void test_st_round_trip(void **state)
                               "\"data_offsets\":[0,802816]}"));
     assert_true(has(buf, len, "{\"__metadata__\":{\"format\":\"pt\",\"fmnist_version\":\"0.1.0\","));
     assert_true(has(buf, len, "\"note\":\"a \\\"quoted\\\" \\\\ value\""));
-    char *meta2 = NULL;
-    fm_err e;
-    assert_int_equal(convert_st_decode(buf, len, "x.safetensors", &back, &meta2, &e), FM_OK);
-    assert_true(mlp_same_shape(&m, &back));
-    assert_memory_equal(m.params, back.params, m.nparams * sizeof(float));
-    assert_string_equal(meta2, meta); /* "format" is dropped again */
-    /* Encoding again: the same bytes. */
-    uint8_t *buf2;
-    size_t len2;
-    assert_int_equal(convert_st_encode(&back, meta2, &buf2, &len2, NULL), FM_OK);
-    assert_int_equal(len, len2);
-    assert_memory_equal(buf, buf2, len);
-    free(buf), free(buf2), free(meta2);
-    mlp_free(&back);
+    decode_encode_again(&m, buf, len, meta); /* "format" is dropped again */
 
     /* Through files: model -> safetensors -> model gives the same model file. */
     files_round_trip(&m, meta, "a");
@@ -773,7 +780,7 @@ static void test_cnn_st_round_trip(void **state)
         "\"fc2.weight\":{\"dtype\":\"F32\",\"shape\":[10,64],\"data_offsets\":[420864,423424]},"
         "\"fc2.bias\":{\"dtype\":\"F32\",\"shape\":[10],\"data_offsets\":[423424,423464]}}";
     const char *meta = "epochs=1\nnet=cnn\n";
-    mlp m, back;
+    mlp m;
     make_cnn(&m, 11);
     m.params[m.cw_off[0]] = -0.0f;
     m.params[m.cb_off[1]] = 1e-45f;
@@ -791,18 +798,7 @@ static void test_cnn_st_round_trip(void **state)
         uint32_t u = (uint32_t)le(buf + 8 + hlen + 4 * i, 4);
         assert_memory_equal(&u, &m.params[i], 4);
     }
-    char *meta2;
-    assert_int_equal(convert_st_decode(buf, len, "x.safetensors", &back, &meta2, NULL), FM_OK);
-    assert_true(mlp_has_shape(&back, &mlp_fmnist_cnn));
-    assert_memory_equal(m.params, back.params, m.nparams * sizeof(float));
-    assert_string_equal(meta2, meta);
-    uint8_t *buf2;
-    size_t len2;
-    assert_int_equal(convert_st_encode(&back, meta2, &buf2, &len2, NULL), FM_OK);
-    assert_int_equal(len, len2);
-    assert_memory_equal(buf, buf2, len);
-    free(buf), free(buf2), free(meta2);
-    mlp_free(&back);
+    decode_encode_again(&m, buf, len, meta);
 
     files_round_trip(&m, meta, "c");
     mlp_free(&m);
