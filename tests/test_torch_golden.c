@@ -774,6 +774,31 @@ static void against_reruns(const ptable *t, const float *got, const float *want,
                  s, all, RERUN_FACTOR, rmax_all);
 }
 
+/* The steps after which the fixtures hold PyTorch's parameters. */
+enum { NSNAP = 3 };
+static const int snap_steps[NSNAP] = {1, 2, 10};
+
+/* After step s (snapshot snap), fmnist's parameters got against PyTorch's
+ * want, tensor by tensor: after the first step each within bnd (what the
+ * caller put there, widened here by the update's own round-off), after
+ * later ones with no bound (a kink may have been crossed); then all against
+ * the reruns. */
+static void compare_step(const ptable *t, const float *got, const float *want, const float *p0,
+                         double *bnd, size_t n, int s, int snap, int R, const float *rl2,
+                         const float *rmax)
+{
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "step%d", s);
+    if (s == 1) {
+        for (size_t i = 0; i < n; i++)
+            bnd[i] += 4 * (U * fabs(want[i]) + 10 * U * fabs(want[i] - p0[i])) + TINY;
+        compare_params(prefix, t, got, want, bnd);
+    } else {
+        compare_params(prefix, t, got, want, NULL);
+    }
+    against_reruns(t, got, want, p0, s, snap, NSNAP, R, rl2, rmax);
+}
+
 /* Step s's loss against PyTorch's (losses, STEPS of them), within
  * RERUN_FACTOR times the farthest of the R reruns' (rloss (R, STEPS): each
  * rerun's difference) plus a few ulps; a line of the steps' table. */
@@ -794,8 +819,6 @@ static void loss_against_reruns(int s, double loss, const float *losses, const f
 static void test_training_steps(void **state)
 {
     (void)state;
-    enum { NSNAP = 3 };
-    const int snap_steps[NSNAP] = {1, 2, 10};
     const float *losses = getf("step_losses", STEPS);
     const tensor *rt = find("rerun_l2");
     assert_true(rt && rt->ndim == 3 && rt->dims[1] == NSNAP && rt->dims[2] == 2 * L);
@@ -834,14 +857,7 @@ static void test_training_steps(void **state)
         char prefix[16];
         snprintf(prefix, sizeof prefix, "step%d", s);
         get_params(&tab, prefix, want);
-        if (s == 1) {
-            for (size_t i = 0; i < net.nparams; i++)
-                bnd[i] += 4 * (U * fabs(want[i]) + 10 * U * fabs(want[i] - p0[i])) + TINY;
-            compare_params(prefix, &tab, net.params, want, bnd);
-        } else {
-            compare_params(prefix, &tab, net.params, want, NULL);
-        }
-        against_reruns(&tab, net.params, want, p0, s, snap, NSNAP, R, rl2, rmax);
+        compare_step(&tab, net.params, want, p0, bnd, net.nparams, s, snap, R, rl2, rmax);
         snap++;
     }
     free(want);
@@ -2115,8 +2131,6 @@ static void test_cnn_adam_from_torch_gradients(void **state)
 static void test_cnn_training_steps(void **state)
 {
     (void)state;
-    enum { NSNAP = 3 };
-    const int snap_steps[NSNAP] = {1, 2, 10};
     const float *losses = getf("step_losses", STEPS);
     const tensor *rt = find("rerun_l2");
     assert_true(rt && rt->ndim == 3 && rt->dims[1] == NSNAP && rt->dims[2] == MAXT);
@@ -2157,15 +2171,7 @@ static void test_cnn_training_steps(void **state)
             continue;
         char prefix[16];
         snprintf(prefix, sizeof prefix, "step%d", s);
-        const float *t = want[snap];
-        if (s == 1) {
-            for (size_t i = 0; i < n; i++)
-                bnd[i] += 4 * (U * fabs(t[i]) + 10 * U * fabs(t[i] - cp0[i])) + TINY;
-            compare_params(prefix, &ctab, cnet.params, t, bnd);
-        } else {
-            compare_params(prefix, &ctab, cnet.params, t, NULL);
-        }
-        against_reruns(&ctab, cnet.params, t, cp0, s, snap, NSNAP, R, rl2, rmax);
+        compare_step(&ctab, cnet.params, want[snap], cp0, bnd, n, s, snap, R, rl2, rmax);
         snap++;
     }
     free(step1);
