@@ -297,149 +297,154 @@ static void test_train_split_errors(void **state)
     }
 }
 
+/* Command lines that are wrong, each with its one line on standard error
+ * (and status 2: tu_expect_usage_error). */
+static const struct {
+    const char *args, *line;
+} usage_errors[] = {
+    {"",
+     "fmnist: no command given"},
+    {"bogus",
+     "fmnist: bogus: unknown command (train, eval, classify, export, convert)"},
+    {"--bogus",
+     "fmnist: --bogus: unknown option (a command comes first)"},
+    {"train --epochs 0",
+     "fmnist: --epochs: 0 is out of range 1..100000"},
+    {"train --epochs -3",
+     "fmnist: --epochs: -3 is out of range 1..100000"},
+    {"train --epochs x",
+     "fmnist: --epochs: 'x' is not an integer"},
+    {"train --epochs",
+     "fmnist: --epochs: needs a value"},
+    {"train --epochs 1.5",
+     "fmnist: --epochs: '1.5' is not an integer"},
+    {"train --epochs 99999999999",
+     "fmnist: --epochs: 99999999999 is out of range 1..100000"},
+    {"train --epochs 100001",
+     "fmnist: --epochs: 100001 is out of range 1..100000"},
+    {"train --lr abc",
+     "fmnist: --lr: 'abc' is not a number"},
+    {"train --lr -1",
+     "fmnist: --lr: -1 is out of range (0, 1e+06]"},
+    {"train --lr 0",
+     "fmnist: --lr: 0 is out of range (0, 1e+06]"},
+    {"train --lr nan",
+     "fmnist: --lr: 'nan' is not a number"},
+    {"train --lr inf",
+     "fmnist: --lr: 'inf' is not a number"},
+    {"train --lr 1e300",
+     "fmnist: --lr: 1e300 is out of range (0, 1e+06]"},
+    {"train --lr 1000001",
+     "fmnist: --lr: 1000001 is out of range (0, 1e+06]"},
+    {"train --batch-size 100000000",
+     "fmnist: --batch-size: 100000000 is out of range 1..60000"},
+    {"train --batch-size 0",
+     "fmnist: --batch-size: 0 is out of range 1..60000"},
+    {"train --batch-size 60001",
+     "fmnist: --batch-size: 60001 is out of range 1..60000"},
+    {"train --seed -1",
+     "fmnist: --seed: '-1' is not a non-negative integer"},
+    {"train --seed 18446744073709551616",
+     "fmnist: --seed: 18446744073709551616 is out of range 0..18446744073709551615"},
+    {"train --threads 0",
+     "fmnist: --threads: 0 is out of range 1..256"},
+    {"train --threads 1000",
+     "fmnist: --threads: 1000 is out of range 1..256"},
+    {"train --threads 257",
+     "fmnist: --threads: 257 is out of range 1..256"},
+    {"train --foo",
+     "fmnist: --foo: unknown option"},
+    {"train extra",
+     "fmnist: extra: unexpected argument"},
+    {"train --json=1",
+     "fmnist: --json: takes no value"},
+    {"train --top 3",
+     "fmnist: --top: not an option of train"},
+    {"eval --epochs 1",
+     "fmnist: --epochs: not an option of eval"},
+    {"classify",
+     "fmnist: classify needs at least one PICTURE (a PNG or JPEG, or - for stdin)"},
+    {"classify --top 0 x.png",
+     "fmnist: --top: 0 is out of range 1..10"},
+    {"classify --top 11 x.png",
+     "fmnist: --top: 11 is out of range 1..10"},
+    {"classify --invert maybe x.png",
+     "fmnist: --invert: 'maybe' is not one of auto, yes, no"},
+    {"export",
+     "fmnist: --index: export needs --index N"},
+    {"export --index -1",
+     "fmnist: --index: -1 is out of range 0..16777215"},
+    {"export --index 1 --split dev",
+     "fmnist: --split: 'dev' is not one of test, train"},
+    {"export --index x",
+     "fmnist: --index: 'x' is not an integer"},
+    {"--version extra",
+     "fmnist: extra: unexpected argument after --version"},
+    {"train --data=",
+     "fmnist: --data: needs a non-empty path"},
+    {"train --model=",
+     "fmnist: --model: needs a non-empty path"},
+    {"export --index 1 --output=",
+     "fmnist: --output: needs a non-empty path"},
+    {"export --index 1 -o ''",
+     "fmnist: --output: needs a non-empty path"},
+    {"train --epoch 3",
+     "fmnist: --epoch: unknown option; did you mean --epochs?"},
+    {"train --json=1",
+     "fmnist: --json: takes no value"},
+    {"train -qx",
+     "fmnist: --quiet: takes no value"},
+    {"train --dropout 1",
+     "fmnist: --dropout: 1 is out of range [0, 0.95]"},
+    {"train --dropout 0.96",
+     "fmnist: --dropout: 0.96 is out of range [0, 0.95]"},
+    {"train --dropout -0.1",
+     "fmnist: --dropout: -0.1 is out of range [0, 0.95]"},
+    {"train --keep best",
+     "fmnist: --keep: needs a validation split: add --val N"},
+    {"train --patience 3",
+     "fmnist: --patience: needs a validation split: add --val N"},
+    {"train --keep worst --val 10",
+     "fmnist: --keep: 'worst' is not one of last, best"},
+    {"train --schedule linear",
+     "fmnist: --schedule: 'linear' is not one of const, cosine, step"},
+    {"train --preset fast",
+     "fmnist: --preset: 'fast' is not a preset (presets: best, robust)"},
+    {"train --warmup 6",
+     "fmnist: --warmup: 6 epochs is more than --epochs 5"},
+    {"train --epochs 3 --warmup 4",
+     "fmnist: --warmup: 4 epochs is more than --epochs 3"},
+    {"train --ema 1",
+     "fmnist: --ema: 1 is out of range [0, 0.99999]"},
+    {"train --ema 0.999991",
+     "fmnist: --ema: 0.999991 is out of range [0, 0.99999]"},
+    {"train --label-smoothing 0.6",
+     "fmnist: --label-smoothing: 0.6 is out of range [0, 0.5]"},
+    {"train --label-smoothing 0.51",
+     "fmnist: --label-smoothing: 0.51 is out of range [0, 0.5]"},
+    {"train --weight-decay x",
+     "fmnist: --weight-decay: 'x' is not a number"},
+    {"train --weight-decay 10.5",
+     "fmnist: --weight-decay: 10.5 is out of range [0, 10]"},
+    {"train --val -1",
+     "fmnist: --val: -1 is out of range 0..59999"},
+    {"train --val 60000",
+     "fmnist: --val: 60000 is out of range 0..59999"},
+    {"train --warmup -1",
+     "fmnist: --warmup: -1 is out of range 0..100000"},
+    {"train --patience -1",
+     "fmnist: --patience: -1 is out of range 0..100000"},
+    {"train --resume=yes",
+     "fmnist: --resume: takes no value"},
+    {"help extra",
+     "fmnist: extra: not a command (train, eval, classify, export, convert)"},
+};
+
 static void test_usage_errors(void **state)
 {
     (void)state;
-    const struct { const char *args, *line; } bad[] = {
-        {"",
-         "fmnist: no command given"},
-        {"bogus",
-         "fmnist: bogus: unknown command (train, eval, classify, export, convert)"},
-        {"--bogus",
-         "fmnist: --bogus: unknown option (a command comes first)"},
-        {"train --epochs 0",
-         "fmnist: --epochs: 0 is out of range 1..100000"},
-        {"train --epochs -3",
-         "fmnist: --epochs: -3 is out of range 1..100000"},
-        {"train --epochs x",
-         "fmnist: --epochs: 'x' is not an integer"},
-        {"train --epochs",
-         "fmnist: --epochs: needs a value"},
-        {"train --epochs 1.5",
-         "fmnist: --epochs: '1.5' is not an integer"},
-        {"train --epochs 99999999999",
-         "fmnist: --epochs: 99999999999 is out of range 1..100000"},
-        {"train --epochs 100001",
-         "fmnist: --epochs: 100001 is out of range 1..100000"},
-        {"train --lr abc",
-         "fmnist: --lr: 'abc' is not a number"},
-        {"train --lr -1",
-         "fmnist: --lr: -1 is out of range (0, 1e+06]"},
-        {"train --lr 0",
-         "fmnist: --lr: 0 is out of range (0, 1e+06]"},
-        {"train --lr nan",
-         "fmnist: --lr: 'nan' is not a number"},
-        {"train --lr inf",
-         "fmnist: --lr: 'inf' is not a number"},
-        {"train --lr 1e300",
-         "fmnist: --lr: 1e300 is out of range (0, 1e+06]"},
-        {"train --lr 1000001",
-         "fmnist: --lr: 1000001 is out of range (0, 1e+06]"},
-        {"train --batch-size 100000000",
-         "fmnist: --batch-size: 100000000 is out of range 1..60000"},
-        {"train --batch-size 0",
-         "fmnist: --batch-size: 0 is out of range 1..60000"},
-        {"train --batch-size 60001",
-         "fmnist: --batch-size: 60001 is out of range 1..60000"},
-        {"train --seed -1",
-         "fmnist: --seed: '-1' is not a non-negative integer"},
-        {"train --seed 18446744073709551616",
-         "fmnist: --seed: 18446744073709551616 is out of range 0..18446744073709551615"},
-        {"train --threads 0",
-         "fmnist: --threads: 0 is out of range 1..256"},
-        {"train --threads 1000",
-         "fmnist: --threads: 1000 is out of range 1..256"},
-        {"train --threads 257",
-         "fmnist: --threads: 257 is out of range 1..256"},
-        {"train --foo",
-         "fmnist: --foo: unknown option"},
-        {"train extra",
-         "fmnist: extra: unexpected argument"},
-        {"train --json=1",
-         "fmnist: --json: takes no value"},
-        {"train --top 3",
-         "fmnist: --top: not an option of train"},
-        {"eval --epochs 1",
-         "fmnist: --epochs: not an option of eval"},
-        {"classify",
-         "fmnist: classify needs at least one PICTURE (a PNG or JPEG, or - for stdin)"},
-        {"classify --top 0 x.png",
-         "fmnist: --top: 0 is out of range 1..10"},
-        {"classify --top 11 x.png",
-         "fmnist: --top: 11 is out of range 1..10"},
-        {"classify --invert maybe x.png",
-         "fmnist: --invert: 'maybe' is not one of auto, yes, no"},
-        {"export",
-         "fmnist: --index: export needs --index N"},
-        {"export --index -1",
-         "fmnist: --index: -1 is out of range 0..16777215"},
-        {"export --index 1 --split dev",
-         "fmnist: --split: 'dev' is not one of test, train"},
-        {"export --index x",
-         "fmnist: --index: 'x' is not an integer"},
-        {"--version extra",
-         "fmnist: extra: unexpected argument after --version"},
-        {"train --data=",
-         "fmnist: --data: needs a non-empty path"},
-        {"train --model=",
-         "fmnist: --model: needs a non-empty path"},
-        {"export --index 1 --output=",
-         "fmnist: --output: needs a non-empty path"},
-        {"export --index 1 -o ''",
-         "fmnist: --output: needs a non-empty path"},
-        {"train --epoch 3",
-         "fmnist: --epoch: unknown option; did you mean --epochs?"},
-        {"train --json=1",
-         "fmnist: --json: takes no value"},
-        {"train -qx",
-         "fmnist: --quiet: takes no value"},
-        {"train --dropout 1",
-         "fmnist: --dropout: 1 is out of range [0, 0.95]"},
-        {"train --dropout 0.96",
-         "fmnist: --dropout: 0.96 is out of range [0, 0.95]"},
-        {"train --dropout -0.1",
-         "fmnist: --dropout: -0.1 is out of range [0, 0.95]"},
-        {"train --keep best",
-         "fmnist: --keep: needs a validation split: add --val N"},
-        {"train --patience 3",
-         "fmnist: --patience: needs a validation split: add --val N"},
-        {"train --keep worst --val 10",
-         "fmnist: --keep: 'worst' is not one of last, best"},
-        {"train --schedule linear",
-         "fmnist: --schedule: 'linear' is not one of const, cosine, step"},
-        {"train --preset fast",
-         "fmnist: --preset: 'fast' is not a preset (presets: best, robust)"},
-        {"train --warmup 6",
-         "fmnist: --warmup: 6 epochs is more than --epochs 5"},
-        {"train --epochs 3 --warmup 4",
-         "fmnist: --warmup: 4 epochs is more than --epochs 3"},
-        {"train --ema 1",
-         "fmnist: --ema: 1 is out of range [0, 0.99999]"},
-        {"train --ema 0.999991",
-         "fmnist: --ema: 0.999991 is out of range [0, 0.99999]"},
-        {"train --label-smoothing 0.6",
-         "fmnist: --label-smoothing: 0.6 is out of range [0, 0.5]"},
-        {"train --label-smoothing 0.51",
-         "fmnist: --label-smoothing: 0.51 is out of range [0, 0.5]"},
-        {"train --weight-decay x",
-         "fmnist: --weight-decay: 'x' is not a number"},
-        {"train --weight-decay 10.5",
-         "fmnist: --weight-decay: 10.5 is out of range [0, 10]"},
-        {"train --val -1",
-         "fmnist: --val: -1 is out of range 0..59999"},
-        {"train --val 60000",
-         "fmnist: --val: 60000 is out of range 0..59999"},
-        {"train --warmup -1",
-         "fmnist: --warmup: -1 is out of range 0..100000"},
-        {"train --patience -1",
-         "fmnist: --patience: -1 is out of range 0..100000"},
-        {"train --resume=yes",
-         "fmnist: --resume: takes no value"},
-        {"help extra",
-         "fmnist: extra: not a command (train, eval, classify, export, convert)"},
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        tu_expect_usage_error(bad[i].args, bad[i].line);
+    for (size_t i = 0; i < sizeof usage_errors / sizeof *usage_errors; i++)
+        tu_expect_usage_error(usage_errors[i].args, usage_errors[i].line);
 }
 
 /* cli_parse itself: defaults, every value at its range's edges, both
@@ -460,7 +465,8 @@ static int parse(cli_opts *o, const char *line)
     return rc;
 }
 
-static void test_parse_values(void **state)
+/* train with no options: the recipe's defaults. */
+static void test_parse_defaults(void **state)
 {
     (void)state;
     cli_opts o;
@@ -480,8 +486,13 @@ static void test_parse_values(void **state)
     assert_int_equal(o.given, 0);
     assert_int_equal(o.threads, 0);
     assert_int_equal(o.json + o.quiet + o.resume + o.help, 0);
+}
 
-    /* The largest values each option takes. */
+/* The largest values each option takes, and the smallest. */
+static void test_parse_edges(void **state)
+{
+    (void)state;
+    cli_opts o;
     parse(&o, "train --epochs 100000 --batch-size=60000 --lr 1e6 --seed 18446744073709551615 "
               "--dropout 0.95 --weight-decay=10 --label-smoothing 0.5 --ema 0.99999 --val 59999 "
               "--warmup 100000 --patience 100000 --keep best --schedule step --threads 256 "
@@ -519,8 +530,13 @@ static void test_parse_values(void **state)
     assert_int_equal(o.threads, 1);
     parse(&o, "train --schedule const");
     assert_int_equal(o.train.schedule, SCHEDULE_CONST);
+}
 
-    /* The preset, exactly; options given win, in either order. */
+/* The preset, exactly; options given win, in either order. */
+static void test_parse_presets(void **state)
+{
+    (void)state;
+    cli_opts o;
     parse(&o, "train --preset best");
     assert_string_equal(o.preset, "best");
     assert_int_equal(o.train.epochs, 40);
@@ -562,8 +578,13 @@ static void test_parse_values(void **state)
     assert_int_equal(o.train.epochs, 2);
     assert_int_equal(o.train.net, NET_MLP);
     assert_int_equal(o.given, CLI_GIVEN_AUGMENT | CLI_GIVEN_EPOCHS | CLI_GIVEN_NET);
+}
 
-    /* The other commands. */
+/* The other commands' options and pictures. */
+static void test_parse_other_commands(void **state)
+{
+    (void)state;
+    cli_opts o;
     parse(&o, "classify --top 10 --invert yes --show s-%d.png --ascii a.png - b.png");
     assert_int_equal(o.command, CLI_CLASSIFY);
     assert_int_equal(o.top, 10);
@@ -636,7 +657,10 @@ int main(void)
         cmocka_unit_test(test_runtime_errors),
         cmocka_unit_test(test_train_split_errors),
         cmocka_unit_test(test_usage_errors),
-        cmocka_unit_test(test_parse_values),
+        cmocka_unit_test(test_parse_defaults),
+        cmocka_unit_test(test_parse_edges),
+        cmocka_unit_test(test_parse_presets),
+        cmocka_unit_test(test_parse_other_commands),
         cmocka_unit_test(test_help_and_version),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
