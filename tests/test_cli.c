@@ -297,8 +297,8 @@ static void test_train_split_errors(void **state)
     }
 }
 
-/* Command lines that are wrong, each with its one line on standard error
- * (and status 2: tu_expect_usage_error). */
+/* Wrong command lines, each with the line that must name what is wrong
+ * (tu_expect_usage_error: then the hint, status 2, nothing on stdout). */
 static const struct {
     const char *args, *line;
 } usage_errors[] = {
