@@ -519,60 +519,52 @@ static const char *const act_names[L + 1] = {"x", "z1", "z2", "z3", "logits"};
  * whole chain (mlp_gather, mlp_forward, mlp_loss, mlp_backward) against
  * PyTorch's, with the running bound; and each operation alone, fmnist's
  * kernel applied to PyTorch's own inputs of it, with that operation's bound. */
-static void test_forward_backward(void **state)
-{
-    (void)state;
-    const int *wd = net.width;
-    printf("# kernels %s; per tensor: elements, largest absolute and relative difference,\n"
-           "# difference relative in the 2-norm, elements with the same bits, and the largest\n"
-           "# share of its round-off bound any element used. \"alone\": fmnist's kernel on\n"
-           "# PyTorch's inputs of that operation.\n", K->name);
-    memcpy(net.params, p0, net.nparams * sizeof(float));
+/* test_forward_backward's state: fmnist's run, PyTorch's tensors (n, B),
+ * the running bounds of fmnist's chain, and scratch for each operation
+ * alone (out, out2: its output; E, E2: its bound). */
+typedef struct chain {
     mlp_work w;
-    assert_int_equal(mlp_work_create(&w, &net, B, 1, NULL), FM_OK);
-    mlp_gather(&net, &w, P, K, images, labels, NULL, B);
-    mlp_forward(&net, &w, P, K);
-    w.correct = 0;
-    double loss = mlp_loss(&net, &w);
-    mlp_backward(&net, &w, P, K, NULL);
+    float *out, *out2;
+    double *E, *E2;
+    float *zt[L + 1], *at_[L], *gt[L + 1]; /* pre-activations, layer inputs, gradients */
+    double *Ea[L + 1], *Eg[L + 1];          /* the chain's bounds on at_ and gt */
+    float *lpt;                             /* log-probabilities */
+    double *Elp;
+} chain;
 
-    size_t maxn = (size_t)784 * 256; /* the largest tensor */
-    float *out = malloc(maxn * sizeof(float)), *out2 = malloc(256 * sizeof(float));
-    double *E = malloc(maxn * sizeof(double)), *E2 = malloc(256 * sizeof(double));
-    assert_true(out && out2 && E && E2);
-    float *zt[L + 1] = {NULL}, *at_[L] = {NULL}, *gt[L + 1] = {NULL}; /* PyTorch's, (n, B) */
-    double *Ea[L + 1] = {NULL}, *Eg[L + 1] = {NULL};                /* the chain's bounds */
+/* Forward. PyTorch's layer inputs: the same normalised images, then
+ * relu(z). fmnist's pre-activations: its own kernel without the ReLU. */
+static void chain_forward(chain *c)
+{
+    const int *wd = net.width;
     char name[96];
-
-    /* Forward. PyTorch's layer inputs: the same normalised images, then
-     * relu(z). fmnist's pre-activations: its own kernel without the ReLU. */
-    at_[0] = w.actT[0];
-    Ea[0] = calloc((size_t)wd[0] * B, sizeof(double));
+    c->at_[0] = c->w.actT[0];
+    c->Ea[0] = calloc((size_t)wd[0] * B, sizeof(double));
     for (int l = 0; l < L; l++) {
         int C = wd[l], OC = wd[l + 1];
         size_t n = (size_t)OC * B;
         const float *W = net.params + net.w_off[l], *bias = net.params + net.b_off[l];
-        zt[l + 1] = torch_T(act_names[l + 1], OC);
-        Ea[l + 1] = malloc(n * sizeof(double));
-        linear_forward(K->gemm, out, w.actT[l], W, bias, B, C, OC, 0, 0, OC);
-        bound_linear(Ea[l + 1], W, bias, w.actT[l], Ea[l], C, OC, B);
-        memcpy(E, Ea[l + 1], n * sizeof(double));
-        twice(E, n);
-        compare(act_names[l + 1], out, zt[l + 1], E, n);
-        linear_forward(K->gemm, out, at_[l], W, bias, B, C, OC, 0, 0, OC);
-        bound_linear(E, W, bias, at_[l], NULL, C, OC, B);
-        twice(E, n);
+        c->zt[l + 1] = torch_T(act_names[l + 1], OC);
+        c->Ea[l + 1] = malloc(n * sizeof(double));
+        linear_forward(K->gemm, c->out, c->w.actT[l], W, bias, B, C, OC, 0, 0, OC);
+        bound_linear(c->Ea[l + 1], W, bias, c->w.actT[l], c->Ea[l], C, OC, B);
+        memcpy(c->E, c->Ea[l + 1], n * sizeof(double));
+        twice(c->E, n);
+        compare(act_names[l + 1], c->out, c->zt[l + 1], c->E, n);
+        linear_forward(K->gemm, c->out, c->at_[l], W, bias, B, C, OC, 0, 0, OC);
+        bound_linear(c->E, W, bias, c->at_[l], NULL, C, OC, B);
+        twice(c->E, n);
         snprintf(name, sizeof name, "%s alone", act_names[l + 1]);
-        compare(name, out, zt[l + 1], E, n);
+        compare(name, c->out, c->zt[l + 1], c->E, n);
         if (l + 1 < L) {
             float *a = malloc(n * sizeof(float));
             assert_non_null(a);
             size_t flips = 0;
             for (size_t i = 0; i < n; i++) {
-                a[i] = zt[l + 1][i] > 0 ? zt[l + 1][i] : 0;
-                flips += (w.actT[l + 1][i] > 0) != (zt[l + 1][i] > 0);
+                a[i] = c->zt[l + 1][i] > 0 ? c->zt[l + 1][i] : 0;
+                flips += (c->w.actT[l + 1][i] > 0) != (c->zt[l + 1][i] > 0);
             }
-            at_[l + 1] = a;
+            c->at_[l + 1] = a;
             /* The backward bounds take the ReLU masks to be the same. */
             if (flips)
                 fail_msg("%s: %zu ReLU masks differ from PyTorch's: the fixture sits on a kink "
@@ -580,98 +572,144 @@ static void test_forward_backward(void **state)
                          act_names[l + 1], flips);
         }
     }
-    const int NC = wd[L];
-    size_t nc = (size_t)NC * B;
-    float *lpt = torch_T("logp", NC);
-    double *Elp = malloc(nc * sizeof(double));
-    bound_logsoftmax(Elp, Ea[L], out, w.actT[L], NC, B); /* out: fmnist's logits */
-    memcpy(E, Elp, nc * sizeof(double));
-    twice(E, nc);
-    compare("logp", w.actT[L], lpt, E, nc);
-    logsoftmax_forward(out, zt[L], B, NC);
-    bound_logsoftmax(E, NULL, zt[L], lpt, NC, B);
-    twice(E, nc);
-    compare("logp alone", out, lpt, E, nc);
+}
 
-    /* The loss: PyTorch's a float mean of B terms, fmnist's a double one. */
+/* The log-softmax (c->out holds fmnist's logits, from chain_forward's last
+ * layer), then the loss: PyTorch's a float mean of B terms, fmnist's
+ * (loss) a double one. */
+static void chain_loss(chain *c, double loss)
+{
+    const int NC = net.width[L];
+    size_t nc = (size_t)NC * B;
+    c->lpt = torch_T("logp", NC);
+    c->Elp = malloc(nc * sizeof(double));
+    bound_logsoftmax(c->Elp, c->Ea[L], c->out, c->w.actT[L], NC, B);
+    memcpy(c->E, c->Elp, nc * sizeof(double));
+    twice(c->E, nc);
+    compare("logp", c->w.actT[L], c->lpt, c->E, nc);
+    logsoftmax_forward(c->out, c->zt[L], B, NC);
+    bound_logsoftmax(c->E, NULL, c->zt[L], c->lpt, NC, B);
+    twice(c->E, nc);
+    compare("logp alone", c->out, c->lpt, c->E, nc);
+
     double eb = 0, mag = 0;
     for (int b = 0; b < B; b++) {
-        eb += Elp[(size_t)labels[b] * B + b];
-        mag += fabs(w.actT[L][(size_t)labels[b] * B + b]);
+        eb += c->Elp[(size_t)labels[b] * B + b];
+        mag += fabs(c->w.actT[L][(size_t)labels[b] * B + b]);
     }
     double loss_bound = 2 * (eb / B + gam(B + 1) * mag / B);
     float lossf = (float)loss;
     compare("loss", &lossf, getf("loss", 1), &loss_bound, 1);
+}
 
-    /* Backward: dlogits, then per layer from the top the weight and bias
-     * gradients and the gradient of the layer's pre-activation below. */
-    gt[L] = torch_T("dlogits", NC);
-    Eg[L] = malloc(nc * sizeof(double));
-    bound_dlogits(Eg[L], Elp, w.actT[L], NC, B);
-    memcpy(E, Eg[L], nc * sizeof(double));
-    twice(E, nc);
-    compare("dlogits", w.gradT[L], gt[L], E, nc);
-    logsoftmax_nll_backward(out, lpt, labels, B, NC, 0.0f);
-    bound_dlogits(E, NULL, lpt, NC, B);
-    twice(E, nc);
-    compare("dlogits alone", out, gt[L], E, nc);
-    for (int l = L - 1; l >= 0; l--) {
-        int C = wd[l], OC = wd[l + 1];
-        size_t nw = (size_t)OC * C;
-        const float *W = net.params + net.w_off[l];
-        char wn[40], bn[40];
-        snprintf(wn, sizeof wn, "grad/%s", pnames[2 * l]);
-        snprintf(bn, sizeof bn, "grad/%s", pnames[2 * l + 1]);
-        bound_weight_grad(E, E2, w.gradT[l + 1], Eg[l + 1], w.actT[l], Ea[l], C, OC, B);
-        twice(E, nw);
-        twice(E2, (size_t)OC);
-        compare(wn, w.grads + net.w_off[l], grad_torch + net.w_off[l], E, nw);
-        compare(bn, w.grads + net.b_off[l], grad_torch + net.b_off[l], E2, (size_t)OC);
-        /* Alone: PyTorch's gradient above and its layer input (batch-major). */
-        float *x = malloc((size_t)B * C * sizeof(float));
-        assert_non_null(x);
-        transpose(x, at_[l], C, B);
-        linear_backward_weights(K->gemm, out, out2, gt[l + 1], x, B, C, OC, 0, OC);
-        free(x);
-        bound_weight_grad(E, E2, gt[l + 1], NULL, at_[l], NULL, C, OC, B);
-        twice(E, nw);
-        twice(E2, (size_t)OC);
-        snprintf(name, sizeof name, "%s alone", wn);
-        compare(name, out, grad_torch + net.w_off[l], E, nw);
-        snprintf(name, sizeof name, "%s alone", bn);
-        compare(name, out2, grad_torch + net.b_off[l], E2, (size_t)OC);
-        if (l == 0)
-            break;
-        size_t n = (size_t)C * B;
-        snprintf(name, sizeof name, "d%s", act_names[l]);
-        gt[l] = torch_T(name, C);
-        Eg[l] = malloc(n * sizeof(double));
-        bound_input_grad(Eg[l], W, w.gradT[l + 1], Eg[l + 1], w.actT[l], C, OC, B);
-        memcpy(E, Eg[l], n * sizeof(double));
-        twice(E, n);
-        compare(name, w.gradT[l], gt[l], E, n);
-        linear_backward_input(K->gemm, out, gt[l + 1], W, at_[l], B, C, OC, 0, C);
-        bound_input_grad(E, W, gt[l + 1], NULL, at_[l], C, OC, B);
-        twice(E, n);
-        snprintf(name, sizeof name, "d%s alone", act_names[l]);
-        compare(name, out, gt[l], E, n);
-    }
+/* Layer l backward: its weight and bias gradients, then (above the first
+ * layer) the gradient of the pre-activation below. */
+static void chain_backward_layer(chain *c, int l)
+{
+    int C = net.width[l], OC = net.width[l + 1];
+    size_t nw = (size_t)OC * C;
+    const float *W = net.params + net.w_off[l];
+    char wn[40], bn[40], name[96];
+    snprintf(wn, sizeof wn, "grad/%s", pnames[2 * l]);
+    snprintf(bn, sizeof bn, "grad/%s", pnames[2 * l + 1]);
+    bound_weight_grad(c->E, c->E2, c->w.gradT[l + 1], c->Eg[l + 1], c->w.actT[l], c->Ea[l], C,
+                      OC, B);
+    twice(c->E, nw);
+    twice(c->E2, (size_t)OC);
+    compare(wn, c->w.grads + net.w_off[l], grad_torch + net.w_off[l], c->E, nw);
+    compare(bn, c->w.grads + net.b_off[l], grad_torch + net.b_off[l], c->E2, (size_t)OC);
+    /* Alone: PyTorch's gradient above and its layer input (batch-major). */
+    float *x = malloc((size_t)B * C * sizeof(float));
+    assert_non_null(x);
+    transpose(x, c->at_[l], C, B);
+    linear_backward_weights(K->gemm, c->out, c->out2, c->gt[l + 1], x, B, C, OC, 0, OC);
+    free(x);
+    bound_weight_grad(c->E, c->E2, c->gt[l + 1], NULL, c->at_[l], NULL, C, OC, B);
+    twice(c->E, nw);
+    twice(c->E2, (size_t)OC);
+    snprintf(name, sizeof name, "%s alone", wn);
+    compare(name, c->out, grad_torch + net.w_off[l], c->E, nw);
+    snprintf(name, sizeof name, "%s alone", bn);
+    compare(name, c->out2, grad_torch + net.b_off[l], c->E2, (size_t)OC);
+    if (l == 0)
+        return;
+    size_t n = (size_t)C * B;
+    snprintf(name, sizeof name, "d%s", act_names[l]);
+    c->gt[l] = torch_T(name, C);
+    c->Eg[l] = malloc(n * sizeof(double));
+    bound_input_grad(c->Eg[l], W, c->w.gradT[l + 1], c->Eg[l + 1], c->w.actT[l], C, OC, B);
+    memcpy(c->E, c->Eg[l], n * sizeof(double));
+    twice(c->E, n);
+    compare(name, c->w.gradT[l], c->gt[l], c->E, n);
+    linear_backward_input(K->gemm, c->out, c->gt[l + 1], W, c->at_[l], B, C, OC, 0, C);
+    bound_input_grad(c->E, W, c->gt[l + 1], NULL, c->at_[l], C, OC, B);
+    twice(c->E, n);
+    snprintf(name, sizeof name, "d%s alone", act_names[l]);
+    compare(name, c->out, c->gt[l], c->E, n);
+}
 
+/* Backward: dlogits, then per layer from the top. */
+static void chain_backward(chain *c)
+{
+    const int NC = net.width[L];
+    size_t nc = (size_t)NC * B;
+    c->gt[L] = torch_T("dlogits", NC);
+    c->Eg[L] = malloc(nc * sizeof(double));
+    bound_dlogits(c->Eg[L], c->Elp, c->w.actT[L], NC, B);
+    memcpy(c->E, c->Eg[L], nc * sizeof(double));
+    twice(c->E, nc);
+    compare("dlogits", c->w.gradT[L], c->gt[L], c->E, nc);
+    logsoftmax_nll_backward(c->out, c->lpt, labels, B, NC, 0.0f);
+    bound_dlogits(c->E, NULL, c->lpt, NC, B);
+    twice(c->E, nc);
+    compare("dlogits alone", c->out, c->gt[L], c->E, nc);
+    for (int l = L - 1; l >= 0; l--)
+        chain_backward_layer(c, l);
+}
+
+static void chain_free(chain *c)
+{
     for (int l = 0; l <= L; l++) {
-        free(zt[l]);
-        free(gt[l]);
-        free(Ea[l]);
-        free(Eg[l]);
+        free(c->zt[l]);
+        free(c->gt[l]);
+        free(c->Ea[l]);
+        free(c->Eg[l]);
         if (l > 0 && l < L)
-            free(at_[l]);
+            free(c->at_[l]);
     }
-    free(lpt);
-    free(Elp);
-    free(out);
-    free(out2);
-    free(E);
-    free(E2);
-    mlp_work_free(&w);
+    free(c->lpt);
+    free(c->Elp);
+    free(c->out);
+    free(c->out2);
+    free(c->E);
+    free(c->E2);
+    mlp_work_free(&c->w);
+}
+
+static void test_forward_backward(void **state)
+{
+    (void)state;
+    printf("# kernels %s; per tensor: elements, largest absolute and relative difference,\n"
+           "# difference relative in the 2-norm, elements with the same bits, and the largest\n"
+           "# share of its round-off bound any element used. \"alone\": fmnist's kernel on\n"
+           "# PyTorch's inputs of that operation.\n", K->name);
+    memcpy(net.params, p0, net.nparams * sizeof(float));
+    chain c = {0};
+    assert_int_equal(mlp_work_create(&c.w, &net, B, 1, NULL), FM_OK);
+    mlp_gather(&net, &c.w, P, K, images, labels, NULL, B);
+    mlp_forward(&net, &c.w, P, K);
+    c.w.correct = 0;
+    double loss = mlp_loss(&net, &c.w);
+    mlp_backward(&net, &c.w, P, K, NULL);
+
+    size_t maxn = (size_t)784 * 256; /* the largest tensor */
+    c.out = malloc(maxn * sizeof(float)), c.out2 = malloc(256 * sizeof(float));
+    c.E = malloc(maxn * sizeof(double)), c.E2 = malloc(256 * sizeof(double));
+    assert_true(c.out && c.out2 && c.E && c.E2);
+    chain_forward(&c);
+    chain_loss(&c, loss);
+    chain_backward(&c);
+    chain_free(&c);
 }
 
 /* Adam alone: one fmnist step from the initial weights with PyTorch's own
