@@ -38,9 +38,11 @@ void conv_patches(float *pT, const float *xT, int H, int W, int k, int B, int r0
                   int r1);
 
 /* The same rows' columns for lines [y0, y1) of the output alone (the
- * columns (y, x, b) with y0 <= y < y1): row r at pT + (r - r0) * ld. A
- * GEMM's columns are independent, so a layer can be computed a window of
- * lines at a time, its patches staying in cache. */
+ * columns (y, x, b) with y0 <= y < y1, 0 <= y0 < y1 <= H): row r at
+ * pT + (r - r0) * ld, its cols = (y1 - y0) * W * B floats (ld >= cols; the
+ * ld - cols floats after each row are left as they were). A GEMM's columns
+ * are independent, so a layer can be computed a window of lines at a time,
+ * its patches staying in cache. */
 void conv_patches_window(float *pT, size_t ld, const float *xT, int H, int W, int k, int B,
                          int r0, int r1, int y0, int y1);
 

@@ -275,24 +275,28 @@ int mlp_work_create(mlp_work *w, const mlp *m, int max_batch, int training, fm_e
  * memory. */
 #define CONV_WINDOW_FLOATS 131072
 
-/* Lines of a window of rows x H lines of line floats (at least one). */
+/* How many of H lines of rows x line floats a window takes (at least one).
+ * The weight gradient's windows are of rows of the patches: H of them, each
+ * a "line" of N floats (rows = N, line = 1). */
 static int window_lines(int rows, int line, int H)
 {
     long s = CONV_WINDOW_FLOATS / ((long)rows * line);
     return s < 1 ? 1 : s > H ? H : (int)s;
 }
 
-/* The largest window of rows x H lines of up to line floats, in floats. */
+/* The largest window window_lines gives for rows x H lines of up to line
+ * floats (a partial block's lines are shorter), in floats. */
 static size_t window_floats(size_t rows, size_t line, size_t H)
 {
     size_t one = rows * line, most = CONV_WINDOW_FLOATS > one ? CONV_WINDOW_FLOATS : one;
     return one * H < most ? one * H : most;
 }
 
-/* One block's scratch for the convolutions, in floats: the patches, a
- * convolution's output, and in training the output's gradient transposed,
- * the weight gradient transposed (or the turned weights), the output
- * gradient's patches and two gradients of a pooled output. */
+/* One block's scratch for the convolutions, in floats: a window of the
+ * patches, a convolution's output, and in training the output's gradient
+ * transposed, the weight gradient transposed (or the turned weights), a
+ * window of the output gradient's patches and two gradients of a pooled
+ * output. */
 typedef struct scratch_sizes {
     size_t patches, out, pooled, wt, q, total;
 } scratch_sizes;
@@ -696,7 +700,7 @@ static void conv_forward_block(const mlp *m, mlp_work *w, const kernel_impl *k,
  * rather than the patches, and the GEMM's rows are the patches' (for the
  * first convolution its 9 columns would fill a 16-float vector badly). Its
  * chains run over all N, so the patches are made a window of rows at a
- * time, each row's GEMM right after. */
+ * time, each window's GEMM right after. */
 static void conv_weight_grad(const kernel_impl *k, float *dw, const conv_scr *sc,
                              const mlp_conv *v, const float *xT, int n)
 {

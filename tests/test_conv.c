@@ -341,37 +341,71 @@ static void test_pool_kernels_match_reference(void **state)
     }
 }
 
-/* conv_patches is its definition, element for element (the bits: signed
- * zeros and NaNs copied as they are), for kernels narrower and wider than
- * the image, even and odd sides, and the block of 8 the network uses. */
+/* conv_patches_window's rows [r0, r1) for lines [y0, y1), ld apart, are
+ * their definition element for element (the bits: signed zeros and NaNs
+ * copied as they are), and the ld - cols floats after each row but the
+ * last stay untouched: the buffer holds exactly what may be written. */
+static void check_window(const float *x, int C, int H, int W, int k, int B, int r0, int r1,
+                         int y0, int y1, size_t ld)
+{
+    int p = k / 2;
+    size_t cols = (size_t)(y1 - y0) * W * B, n = (size_t)(r1 - r0 - 1) * ld + cols;
+    float *pT = malloc(n * sizeof *pT);
+    for (size_t i = 0; i < n; i++)
+        pT[i] = -7.0f;
+    conv_patches_window(pT, ld, x, H, W, k, B, r0, r1, y0, y1);
+    for (int row = r0; row < r1; row++) {
+        const float *got = pT + (size_t)(row - r0) * ld;
+        int c = row / (k * k), ky = row / k % k, kx = row % k;
+        for (int y = y0; y < y1; y++)
+            for (int xx = 0; xx < W; xx++)
+                for (int b = 0; b < B; b++) {
+                    float want = at(x, C, H, W, B, c, y + ky - p, xx + kx - p, b);
+                    size_t j = ((size_t)(y - y0) * W + xx) * B + b;
+                    if (memcmp(&got[j], &want, sizeof want))
+                        fail_msg("C=%d %dx%d k=%d B=%d rows [%d, %d) lines [%d, %d): row %d (%d, "
+                                 "%d, %d) is %a, want %a", C, H, W, k, B, r0, r1, y0, y1, row, y,
+                                 xx, b, (double)got[j], (double)want);
+                }
+        for (size_t j = cols; row + 1 < r1 && j < ld; j++)
+            if (got[j] != -7.0f)
+                fail_msg("C=%d %dx%d k=%d B=%d: the gap after row %d was written", C, H, W, k, B,
+                         row);
+    }
+    free(pT);
+}
+
+/* conv_patches and windows of it, for kernels narrower and wider than the
+ * image, even and odd sides, and the block of 8 the network uses (and a
+ * partial one of 5). */
 static void test_patches_definition(void **state)
 {
     (void)state;
     static const int shapes[][5] = {/* C, H, W, k, B */
-                                    {1, 28, 28, 3, 8}, {16, 14, 14, 3, 8}, {2, 5, 7, 5, 3},
-                                    {1, 3, 2, 7, 2},   {3, 4, 4, 1, 5},    {2, 1, 6, 3, 1},
-                                    {1, 6, 1, 5, 4},   {2, 2, 2, 9, 8}};
+                                    {1, 28, 28, 3, 8}, {16, 14, 14, 3, 8}, {16, 14, 14, 3, 5},
+                                    {2, 5, 7, 5, 3},   {1, 3, 2, 7, 2},    {3, 4, 4, 1, 5},
+                                    {2, 1, 6, 3, 1},   {1, 6, 1, 5, 4},    {2, 2, 2, 9, 8}};
     rng r;
     rng_seed(&r, 29);
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         int C = shapes[i][0], H = shapes[i][1], W = shapes[i][2], k = shapes[i][3];
-        int B = shapes[i][4], K = C * k * k, p = k / 2;
+        int B = shapes[i][4], K = C * k * k;
         size_t N = (size_t)H * W * B;
-        float *x = randbuf(&r, (size_t)C * N), *pT = malloc((size_t)K * N * sizeof *pT);
+        float *x = randbuf(&r, (size_t)C * N);
         x[0] = -0.0f, x[N / 2] = NAN;
-        conv_patches(pT, x, H, W, k, B, 0, K);
-        for (int row = 0; row < K; row++)
-            for (int y = 0; y < H; y++)
-                for (int xx = 0; xx < W; xx++)
-                    for (int b = 0; b < B; b++) {
-                        int c = row / (k * k), ky = row / k % k, kx = row % k;
-                        float want = at(x, C, H, W, B, c, y + ky - p, xx + kx - p, b);
-                        size_t j = (size_t)row * N + ((size_t)y * W + xx) * B + b;
-                        if (memcmp(&pT[j], &want, sizeof want))
-                            fail_msg("C=%d %dx%d k=%d B=%d: row %d (%d, %d, %d) is %a, want %a",
-                                     C, H, W, k, B, row, y, xx, b, (double)pT[j], (double)want);
-                    }
-        free(x), free(pT);
+        check_window(x, C, H, W, k, B, 0, K, 0, H, N); /* whole */
+        for (int t = 0; t < 20; t++) {
+            int r0 = (int)rng_below(&r, (uint64_t)K), y0 = (int)rng_below(&r, (uint64_t)H);
+            int r1 = r0 + 1 + (int)rng_below(&r, (uint64_t)(K - r0));
+            int y1 = y0 + 1 + (int)rng_below(&r, (uint64_t)(H - y0));
+            size_t ld = (size_t)(y1 - y0) * W * B + rng_below(&r, 4);
+            check_window(x, C, H, W, k, B, r0, r1, y0, y1, ld);
+        }
+        float *pT = malloc((size_t)K * N * sizeof *pT), *pw = malloc((size_t)K * N * sizeof *pw);
+        conv_patches(pT, x, H, W, k, B, 0, K); /* the whole window's bytes */
+        conv_patches_window(pw, N, x, H, W, k, B, 0, K, 0, H);
+        assert_memory_equal(pT, pw, (size_t)K * N * sizeof *pT);
+        free(x), free(pT), free(pw);
     }
 }
 
