@@ -10,7 +10,9 @@
  *       goes, job by job, on 1 and 2 threads with the two fastest kernels:
  *       the recipe's steps (batch 64, Adam) on the training images of the
  *       IDX file IMAGES (.gz or raw), in a random order; of 3 epochs of
- *       each, the quickest */
+ *       each, the quickest
+ *   build/bench/bench_kernels --step-cnn IMAGES   the same for the
+ *       convolutional network (--net cnn), 300 steps a run */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,11 +41,14 @@ static float *buf(size_t n)
 /* The recipe's layers. */
 enum { L = 4 };
 
-/* Job times per step of one epoch of the recipe (after 100 steps of warm-up)
- * on `threads` threads with kernel k; a markdown row per job. */
-static int step_breakdown(const idx_set *d, const kernel_impl *k, int threads, double *row)
+/* Job times per step of STEPS steps of the recipe (after 100 steps of
+ * warm-up) with the network of shape sh, on `threads` threads with kernel
+ * k: row[j] the job_seconds slot j (mlp.h), row[1 + 2L] the time between
+ * jobs, row[2 + 2L] the whole step, in microseconds. */
+static int step_breakdown(const idx_set *d, const mlp_shape *sh, int STEPS,
+                          const kernel_impl *k, int threads, double *row)
 {
-    enum { STEPS = 938, WARM = 100, BS = 64 };
+    enum { WARM = 100, BS = 64 };
     fm_err e;
     mlp net;
     mlp_work w;
@@ -51,7 +56,7 @@ static int step_breakdown(const idx_set *d, const kernel_impl *k, int threads, d
     pool *p;
     rng r;
     rng_seed(&r, 1);
-    if (mlp_create(&net, L, mlp_fmnist_widths, &e) || pool_create(&p, threads, 1, &e) ||
+    if (mlp_create_shape(&net, sh, &e) || pool_create(&p, threads, 1, &e) ||
         mlp_work_create_team(&w, &net, BS, 1, threads, &e) ||
         adam_create(&opt, net.nparams, 0.003, &e)) {
         fprintf(stderr, "bench_kernels: %s\n", e.msg);
@@ -97,8 +102,38 @@ static int step_breakdown(const idx_set *d, const kernel_impl *k, int threads, d
     return 0;
 }
 
-/* --step IMAGES: the breakdown as a markdown table, microseconds per step. */
-static int step_table(const char *images)
+/* The jobs of a step (mlp.c) as bench rows: their names and job_seconds
+ * slots (1 + 2L: between jobs, 2 + 2L: the whole step). */
+typedef struct step_rows {
+    const mlp_shape *shape;
+    int steps, n;
+    const char *names[8];
+    int slot[8];
+} step_rows;
+
+static const step_rows mlp_rows = {
+    &mlp_fmnist_mlp, 938, 6,
+    {"gather (normalise, transpose)", "layer 1 forward (784 -> 256), by rows",
+     "layers 2-4 forward, loss gradient, input gradients, by columns",
+     "weight gradients and Adam, all layers, by rows", "between jobs (loss, Adam set-up)",
+     "one step"},
+    {0, 1, 2, 1 + L, 1 + 2 * L, 2 + 2 * L}};
+/* The CNN's two linear layers: L' = 2, so its weight job is slot 3 and the
+ * convolutions' jobs 4 and 5. */
+static const step_rows cnn_rows = {
+    &mlp_fmnist_cnn, 300, 8,
+    {"gather (normalise, transpose)",
+     "convolutions forward, block by block (patches, GEMMs, pooling)",
+     "first linear layer forward (1568 -> 64), by rows",
+     "layer 2 forward, loss gradient, input gradients, by columns",
+     "convolutions backward, block by block (pooling, patches, GEMMs)",
+     "weight gradients and Adam of the linear layers, by rows",
+     "between jobs (loss, the blocks' gradients summed, the convolutions' Adam)", "one step"},
+    {0, 4, 1, 2, 5, 3, 1 + 2 * L, 2 + 2 * L}};
+
+/* --step IMAGES / --step-cnn IMAGES: the breakdown as a markdown table,
+ * microseconds per step. */
+static int step_table(const char *images, const step_rows *sr)
 {
     idx_set d;
     fm_err e;
@@ -115,15 +150,6 @@ static int step_table(const char *images)
         fprintf(stderr, "bench_kernels: %s\n", e.msg);
         return 1;
     }
-    /* A training step takes four jobs (mlp.c): their job_seconds slots are
-     * 0, 1, 2 and 1 + L; 1 + 2L is the time between jobs, 2 + 2L the whole
-     * step. */
-    static const char *jobs[] = {"gather (normalise, transpose)",
-                                 "layer 1 forward (784 -> 256), by rows",
-                                 "layers 2-4 forward, loss gradient, input gradients, by columns",
-                                 "weight gradients and Adam, all layers, by rows",
-                                 "between jobs (loss, Adam set-up)", "one step"};
-    static const int slot[] = {0, 1, 2, 1 + L, 1 + 2 * L, 2 + 2 * L};
     enum { ROWS = 3 + 2 * L, COLS = 4 };
     double t[COLS][ROWS];
     const kernel_impl *ks[8];
@@ -141,15 +167,15 @@ static int step_table(const char *images)
         for (int th = 1; th <= 2; th++, col++)
             for (int rep = 0; rep < 3; rep++) { /* the quietest of 3 epochs */
                 double run[ROWS];
-                if (step_breakdown(&d, ks[i], th, run))
+                if (step_breakdown(&d, sr->shape, sr->steps, ks[i], th, run))
                     return 1;
                 if (rep == 0 || run[ROWS - 1] < t[col][ROWS - 1])
                     memcpy(t[col], run, sizeof run);
             }
-    for (int j = 0; j < (int)(sizeof slot / sizeof slot[0]); j++) {
-        printf("| %s |", jobs[j]);
+    for (int j = 0; j < sr->n; j++) {
+        printf("| %s |", sr->names[j]);
         for (int c = 0; c < col; c++)
-            printf(" %.1f |", t[c][slot[j]]);
+            printf(" %.1f |", t[c][sr->slot[j]]);
         printf("\n");
     }
     idx_free(&d);
@@ -367,7 +393,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc == 3 && !strcmp(argv[1], "--step"))
-        return step_table(argv[2]);
+        return step_table(argv[2], &mlp_rows);
+    if (argc == 3 && !strcmp(argv[1], "--step-cnn"))
+        return step_table(argv[2], &cnn_rows);
     const kernel_impl *ks[8];
     int nk = 0, conv = argc > 1 && !strcmp(argv[1], "--conv");
     if (conv) {

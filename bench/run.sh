@@ -145,6 +145,7 @@ echo "bench: where a step's time goes (bench_kernels --step)" >&2
 img=$data/train-images-idx3-ubyte
 [ -e "$img" ] || img=$img.gz
 "$kern" --step "$img" > "$tmp/step"
+"$kern" --step-cnn "$img" > "$tmp/step_cnn"
 
 echo "bench: fmnist train --preset best (once)" >&2
 preset=$(timed "$bin" train --preset best --quiet --data "$data" --model "$tmp/p.model" | awk '{print $1}')
@@ -230,6 +231,11 @@ kernels=$("$bin" --version | sed -n 's/^kernels: \([a-z0-9]*\).*/\1/p')
     echo "steps, job by job, the quickest of 3; microseconds per step; a job's threads meet at its end):"
     echo
     cat "$tmp/step"
+    echo
+    echo "The same for the convolutional network (\`bench_kernels --step-cnn\`: 300 of its steps, batch 64,"
+    echo "Adam; the convolutions' jobs take the batch in blocks of 8 images, a run of blocks a thread):"
+    echo
+    cat "$tmp/step_cnn"
 } > "$tmp/table"
 cat "$tmp/table"
 cp "$tmp/table" "$out"

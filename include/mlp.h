@@ -160,7 +160,8 @@ typedef struct mlp_work {
      * L = nlayers: a training step's four jobs (see mlp.c) in [0] the
      * gather, [1] the first layer's forward job, [2] the column job and
      * [1 + L] the weight gradients' job; evaluation's forward job of layer
-     * l in [1 + l]. */
+     * l in [1 + l]; the convolutions' forward and backward jobs in [2 + L]
+     * and [3 + L]. So it holds 4 + L. */
     double *job_seconds;
 } mlp_work;
 

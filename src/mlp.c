@@ -443,13 +443,25 @@ void mlp_work_free(mlp_work *w)
     w->first = NULL;
 }
 
-/* Runs one job, timed into w->job_seconds[slot] when that is set. */
-static void run_job(mlp_work *w, int slot, pool *p, int n, const int *first, pool_fn fn, void *ctx)
+/* A job's start, and its wall time since then added to
+ * w->job_seconds[slot], when that is set (mlp.h). */
+static double job_start(const mlp_work *w)
 {
-    double t0 = w->job_seconds ? clock_seconds() : 0;
-    pool_run_ranges(p, n, first, fn, ctx);
+    return w->job_seconds ? clock_seconds() : 0;
+}
+
+static void job_end(mlp_work *w, int slot, double t0)
+{
     if (w->job_seconds)
         w->job_seconds[slot] += clock_seconds() - t0;
+}
+
+/* Runs one job, timed into slot. */
+static void run_job(mlp_work *w, int slot, pool *p, int n, const int *first, pool_fn fn, void *ctx)
+{
+    double t0 = job_start(w);
+    pool_run_ranges(p, n, first, fn, ctx);
+    job_end(w, slot, t0);
 }
 
 /* ---- gather ---- */
@@ -793,7 +805,9 @@ static void conv_job(const mlp *m, mlp_work *w, pool *p, const kernel_impl *k, i
     int blocks = (w->B + MLP_CONV_BLOCK - 1) / MLP_CONV_BLOCK, T = plan_team(w, p);
     int chunks = T < w->conv_chunks ? T : w->conv_chunks;
     conv_ctx c = {m, w, k, backward, chunks < blocks ? chunks : blocks};
+    double t0 = job_start(w);
     pool_run(p, c.chunks, conv_chunk, &c);
+    job_end(w, 2 + m->nlayers + backward, t0);
 }
 
 /* The convolutions' gradients: the blocks' sums added in block order. */
