@@ -665,22 +665,37 @@ static void copy_rows(float *restrict dst, size_t ldd, const float *restrict src
         memcpy(dst + (size_t)r * ldd, src + (size_t)r * lds, (size_t)n * sizeof *dst);
 }
 
+/* op over the patches of src (op.K rows of them, of a k x k kernel on
+ * H x H images of n samples), a window of lines at a time made in buf: a
+ * column's chain is over the patch's rows, so the windows give the bits
+ * the whole would. op.c and op.mask (if any) point at line 0 of their
+ * (op.M, H*H*n) matrices; op's a, M, K, bias, relu are the caller's. */
+static void gemm_patch_windows(const kernel_impl *k, gemm_op op, float *buf, const float *src,
+                               int H, int kk, int n)
+{
+    int line = H * n, S = window_lines(op.K, line, H);
+    float *c = op.c;
+    const float *mask = op.mask;
+    op.ldc = op.ldm = (ptrdiff_t)H * line;
+    for (int y0 = 0; y0 < H; y0 += S) {
+        int y1 = y0 + S < H ? y0 + S : H, cols = (y1 - y0) * line;
+        conv_patches_window(buf, (size_t)cols, src, H, H, kk, n, 0, op.K, y0, y1);
+        op.N = cols, op.b = buf, op.ldb = cols;
+        op.c = c + (size_t)y0 * line;
+        op.mask = mask ? mask + (size_t)y0 * line : NULL;
+        k->gemm(&op, 0, op.M);
+    }
+}
+
 /* Convolution v of a block of n samples, xT (in_ch, H, H, n), into
- * sc->out (out_ch, H*H*n) with its bias and ReLU: the GEMM over its
- * patches, a window of lines at a time (a column's chain is over the
- * patch's rows, so the windows give the bits the whole would). */
+ * sc->out (out_ch, H*H*n) with its bias and ReLU. */
 static void conv_forward_layer(const kernel_impl *k, const conv_scr *sc, const mlp_conv *v,
                                const float *w, const float *b, const float *xT, int n)
 {
-    int H = v->side, K = v->in_ch * v->k * v->k, line = H * n, S = window_lines(K, line, H);
-    for (int y0 = 0; y0 < H; y0 += S) {
-        int y1 = y0 + S < H ? y0 + S : H, cols = (y1 - y0) * line;
-        conv_patches_window(sc->pT, (size_t)cols, xT, H, H, v->k, n, 0, K, y0, y1);
-        gemm_op op = {.M = v->out_ch, .N = cols, .K = K, .a = w, .a_rs = K, .a_ks = 1,
-                      .b = sc->pT, .ldb = cols, .c = sc->out + (size_t)y0 * line,
-                      .ldc = (ptrdiff_t)H * line, .bias = b, .relu = 1};
-        k->gemm(&op, 0, v->out_ch);
-    }
+    int K = v->in_ch * v->k * v->k;
+    gemm_op op = {.M = v->out_ch, .K = K, .a = w, .a_rs = K, .a_ks = 1, .c = sc->out, .bias = b,
+                  .relu = 1};
+    gemm_patch_windows(k, op, sc->pT, xT, v->side, v->k, n);
 }
 
 /* The n samples from b0 on, through the convolutions into the first
@@ -731,21 +746,15 @@ static void conv_weight_grad(const kernel_impl *k, float *dw, const conv_scr *sc
 
 /* The gradient of convolution v's input xT into dxT, through the ReLU
  * that made it: the turned kernel over the output gradient's (sc->out)
- * patches, a window of lines at a time as the forward pass. */
+ * patches. */
 static void conv_input_grad(const kernel_impl *k, const conv_scr *sc, const mlp_conv *v,
                             const float *w, const float *xT, float *dxT, int n)
 {
-    int H = v->side, Q = v->out_ch * v->k * v->k, line = H * n, S = window_lines(Q, line, H);
+    int Q = v->out_ch * v->k * v->k;
     conv_flip_weights(sc->wt, w, v->in_ch, v->out_ch, v->k);
-    for (int y0 = 0; y0 < H; y0 += S) {
-        int y1 = y0 + S < H ? y0 + S : H, cols = (y1 - y0) * line;
-        size_t at = (size_t)y0 * line;
-        conv_patches_window(sc->q, (size_t)cols, sc->out, H, H, v->k, n, 0, Q, y0, y1);
-        gemm_op op = {.M = v->in_ch, .N = cols, .K = Q, .a = sc->wt, .a_rs = Q, .a_ks = 1,
-                      .b = sc->q, .ldb = cols, .c = dxT + at, .ldc = (ptrdiff_t)H * line,
-                      .mask = xT + at, .ldm = (ptrdiff_t)H * line};
-        k->gemm(&op, 0, v->in_ch);
-    }
+    gemm_op op = {.M = v->in_ch, .K = Q, .a = sc->wt, .a_rs = Q, .a_ks = 1, .c = dxT,
+                  .mask = xT};
+    gemm_patch_windows(k, op, sc->q, sc->out, v->side, v->k, n);
 }
 
 /* Block s (n samples from b0) back through the convolutions: its share
