@@ -13,8 +13,9 @@
 # that a table gone stale after a refactoring is noticed. So must the
 # unmutated suite pass (status 2 otherwise).
 #
-# Exit status: 0 every mutant caught, 1 some survived, 2 the table or the
-# suite is broken, 130 interrupted. NAME... runs only those mutants.
+# A mutant marked cpu:FLAG is skipped (and counted so) on a CPU without
+# that flag. Exit status: 0 every mutant run was caught, 1 some survived,
+# 2 the table or the suite is broken, 130 interrupted. NAME... runs only those mutants.
 # MUTATE_TIMEOUT (seconds, default 300) bounds each run; a mutant that
 # hangs the suite counts as caught (and is named). MUTATE_JOBS: make -j.
 set -u
@@ -59,7 +60,8 @@ awk -v out="$work/m" '
         printf "%s\n", name > (out "." n ".name")
         printf "%s\n", file > (out "." n ".file")
         printf "%s\n", first > (out "." n ".first")
-        close(out "." n ".first")
+        printf "%s\n", cpu > (out "." n ".cpu")
+        close(out "." n ".first"); close(out "." n ".cpu")
         printf "%s", old > (out "." n ".old")
         printf "%s", new > (out "." n ".new")
         close(out "." n ".name"); close(out "." n ".file"); close(out "." n ".old"); close(out "." n ".new")
@@ -67,7 +69,10 @@ awk -v out="$work/m" '
     }
     /^#/ || /^[ \t]*$/ { next }
     /^@ / { flush(); k = split(substr($0, 3), f, " "); name = f[1]; file = f[2]; at = FNR
-            first = ""; for (j = 3; j <= k; j++) first = first (j > 3 ? " " : "") f[j]
+            first = cpu = ""
+            for (j = 3; j <= k; j++)
+                if (f[j] ~ /^cpu:/) cpu = substr(f[j], 5)
+                else first = first (first != "" ? " " : "") f[j]
             if (name == "" || file == "" || (name in seen)) { printf "%s:%d: bad or repeated mutant header\n", FILENAME, FNR > "/dev/stderr"; bad = 1 }
             seen[name] = 1; have_old = have_new = 0; next }
     /^- / { old = substr($0, 3); have_old = 1; next }
@@ -152,10 +157,24 @@ if ! check "$work/baseline.log"; then
 fi
 echo "mutate: baseline passed ($(( $(date +%s) - start )) s)"
 
-survivors="" caught=0
+# The CPU's flags, for the mutants marked cpu:FLAG.
+flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
+
+survivors="" caught=0 skipped=0
 for i in $sel; do
     name=$(cat "$work/m.$i.name")
     file=$(cat "$work/m.$i.file")
+    need=$(cat "$work/m.$i.cpu")
+    if [ -n "$need" ]; then
+        case $flags in
+        *" $need "*) ;;
+        *)
+            skipped=$((skipped + 1))
+            printf 'skipped   %-28s %s (this CPU has no %s: no test runs that code)\n' "$name" "$file" "$need"
+            continue
+            ;;
+        esac
+    fi
     t0=$(date +%s)
     apply "$i" >/dev/null || die "mutant $name stopped applying"
     check "$work/run.log" "$(cat "$work/m.$i.first")"
@@ -180,7 +199,7 @@ for i in $sel; do
     fi
 done
 total=$(echo $sel | wc -w)
-echo "mutate: $total mutants, $caught caught, $((total - caught)) survived ($(( $(date +%s) - start )) s)"
+echo "mutate: $total mutants, $caught caught, $skipped skipped, $((total - caught - skipped)) survived ($(( $(date +%s) - start )) s)"
 if [ -n "$survivors" ]; then
     echo "mutate: survivors:$survivors"
     exit 1
