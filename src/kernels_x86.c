@@ -19,6 +19,9 @@
 #define MASK __m256i
 #define TILE tile_avx2
 #define ROWS rows_avx2
+#define ROW_BLOCKS row_blocks_avx2
+#define PANEL 64
+#define PANEL_MIN_K 128
 #define FN gemm_avx2
 
 static inline TARGET __m256i mask_for(int n)
@@ -278,6 +281,9 @@ TARGET void maxpool2_backward_avx2(float *dxT, const float *doutT, const uint8_t
 #undef MASK
 #undef TILE
 #undef ROWS
+#undef ROW_BLOCKS
+#undef PANEL
+#undef PANEL_MIN_K
 #undef FN
 #define mask_for mask_for512
 #define vzero vzero512
@@ -303,6 +309,9 @@ TARGET void maxpool2_backward_avx2(float *dxT, const float *doutT, const uint8_t
 #define MASK __mmask16
 #define TILE tile_avx512
 #define ROWS rows_avx512
+#define ROW_BLOCKS row_blocks_avx512
+#define PANEL 0
+#define PANEL_MIN_K 0
 #define FN gemm_avx512
 
 static inline TARGET __mmask16 mask_for(int n) { return (__mmask16)((1u << n) - 1u); }
