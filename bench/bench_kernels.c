@@ -133,6 +133,17 @@ static const step_rows cnn_rows = {
 
 /* --step IMAGES / --step-cnn IMAGES: the breakdown as a markdown table,
  * microseconds per step. */
+/* The kernels the tables compare: the two fastest that run here, leaving out
+ * the portable ones (generic, ref: 100 times slower, minutes a table) unless
+ * nothing faster runs. */
+static int fast_kernels(const kernel_impl **ks)
+{
+    int n = kernel_list(ks, 8), keep = 1;
+    while (keep < n && keep < 2 && strcmp(ks[keep]->name, "generic") && strcmp(ks[keep]->name, "ref"))
+        keep++;
+    return n < keep ? n : keep;
+}
+
 static int step_table(const char *images, const step_rows *sr)
 {
     idx_set d;
@@ -153,8 +164,7 @@ static int step_table(const char *images, const step_rows *sr)
     enum { ROWS = 3 + 2 * L, COLS = 4 };
     double t[COLS][ROWS];
     const kernel_impl *ks[8];
-    int nk = kernel_list(ks, 8), col = 0;
-    nk = nk > 2 ? 2 : nk;
+    int nk = fast_kernels(ks), col = 0;
     printf("| us per step | ");
     for (int i = 0; i < nk; i++)
         for (int th = 1; th <= 2; th++)
@@ -407,9 +417,7 @@ int main(int argc, char **argv)
             if ((ks[nk] = kernel_find(argv[i])))
                 nk++;
     } else {
-        nk = kernel_list(ks, 8);
-        if (nk > 2)
-            nk = 2; /* the two fastest */
+        nk = fast_kernels(ks);
     }
     if (nk == 0) {
         fprintf(stderr, "bench_kernels: no kernel of that name runs here\n");
