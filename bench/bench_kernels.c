@@ -131,19 +131,20 @@ static const step_rows cnn_rows = {
      "between jobs (loss, the blocks' gradients summed, the convolutions' Adam)", "one step"},
     {0, 4, 1, 2, 5, 3, 1 + 2 * L, 2 + 2 * L}};
 
-/* --step IMAGES / --step-cnn IMAGES: the breakdown as a markdown table,
- * microseconds per step. */
 /* The kernels the tables compare: the two fastest that run here, leaving out
  * the portable ones (generic, ref: 100 times slower, minutes a table) unless
  * nothing faster runs. */
 static int fast_kernels(const kernel_impl **ks)
 {
     int n = kernel_list(ks, 8), keep = 1;
-    while (keep < n && keep < 2 && strcmp(ks[keep]->name, "generic") && strcmp(ks[keep]->name, "ref"))
+    while (keep < n && keep < 2 && strcmp(ks[keep]->name, "generic") &&
+           strcmp(ks[keep]->name, "ref"))
         keep++;
     return n < keep ? n : keep;
 }
 
+/* --step IMAGES / --step-cnn IMAGES: the breakdown as a markdown table,
+ * microseconds per step. */
 static int step_table(const char *images, const step_rows *sr)
 {
     idx_set d;

@@ -15,7 +15,8 @@
 #
 # A mutant marked cpu:FLAG is skipped (and counted so) on a CPU without
 # that flag. Exit status: 0 every mutant run was caught, 1 some survived,
-# 2 the table or the suite is broken, 130 interrupted. NAME... runs only those mutants.
+# 2 the table or the suite is broken, 130 interrupted. NAME... runs only
+# those mutants.
 # MUTATE_TIMEOUT (seconds, default 300) bounds each run; a mutant that
 # hangs the suite counts as caught (and is named). MUTATE_JOBS: make -j.
 set -u
