@@ -96,13 +96,17 @@ fi
 # OpenBLAS at its best: with every CPU, or with one where sharing the work
 # costs more than it gains (seen on a 2-CPU VM: 24 s with two threads, 6.6
 # s with one). One epoch with each decides.
+# openblas THREADS EPOCHS: one timed run of the C + OpenBLAS trainer, with
+# flush-to-zero.
+openblas() {
+    FMNIST_DATA="$data" FTZ=1 LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp \
+        timed "$tmp/train_openblas" "$1" "$2"
+}
 ob_threads=$ncpu
 if [ "$rivals" = 1 ] && [ "$ncpu" -gt 1 ]; then
     echo "bench: C + OpenBLAS, one epoch with 1 and with $ncpu threads" >&2
-    ob1=$(FMNIST_DATA="$data" FTZ=1 LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp \
-        timed "$tmp/train_openblas" 1 1 | awk '{print $1}')
-    obn=$(FMNIST_DATA="$data" FTZ=1 LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp \
-        timed "$tmp/train_openblas" "$ncpu" 1 | awk '{print $1}')
+    ob1=$(openblas 1 1 | awk '{print $1}')
+    obn=$(openblas "$ncpu" 1 | awk '{print $1}')
     ob_threads=$(awk -v a="$ob1" -v b="$obn" -v n="$ncpu" 'BEGIN {print a < b ? 1 : n}')
 fi
 
@@ -123,8 +127,7 @@ for i in $(seq "$runs"); do
     if [ "$rivals" = 1 ]; then
         # OpenBLAS with flush-to-zero and its faster thread count.
         echo "bench: C + OpenBLAS, run $i" >&2
-        t=$(FMNIST_DATA="$data" FTZ=1 LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp \
-            timed "$tmp/train_openblas" "$ob_threads" 5)
+        t=$(openblas "$ob_threads" 5)
         echo "$t $(sed -n 's/^test acc \([0-9.]*\).*/\1/p' "$tmp/stdout")" >> "$tmp/openblas"
         # torch 1.13 at its default thread count, its fastest here.
         echo "bench: PyTorch, run $i" >&2
