@@ -149,11 +149,16 @@ $(BUILD)/tools/%: tools/%.c $(LIB) | $(BUILD)/.deps
 # python3-onnx or numpy is missing. A program that exits 77 was
 # skipped as a whole (cmocka reports its skipped tests itself): counted and
 # named as such, never as passed. FAILFAST=1 stops at the first failing
-# program, and CHECK_FIRST=test_x... runs those programs first (make mutate
-# uses both: the program that catches a mutant runs first).
+# program, and CHECK_FIRST=test_x... runs those programs (or tests/x.sh
+# scripts, named x.sh) first (make mutate uses both: the program that caught
+# a mutant last time runs first).
 FAILFAST ?=
 CHECK_FIRST ?=
-CHECK_BIN = $(CHECK_FIRST:%=$(BUILD)/tests/%) $(filter-out $(CHECK_FIRST:%=$(BUILD)/tests/%),$(TEST_BIN))
+CHECK_FIRST_BIN = $(filter-out %.sh,$(CHECK_FIRST))
+CHECK_FIRST_SH = $(filter %.sh,$(CHECK_FIRST))
+CHECK_BIN = $(CHECK_FIRST_BIN:%=$(BUILD)/tests/%) \
+            $(filter-out $(CHECK_FIRST_BIN:%=$(BUILD)/tests/%),$(TEST_BIN))
+CHECK_SH = $(filter-out $(CHECK_FIRST_SH:%=tests/%),$(wildcard tests/*.sh))
 # (The public libraries are not made in a sanitizer build: a program linked
 # to them would need the sanitizer's runtime. tests/api.sh skips there, told
 # by FMNIST_SAN: make install, which tests/docs.sh runs, makes them anyway.)
@@ -163,14 +168,14 @@ check: $(BIN) $(TEST_BIN) $(TOOL_BIN) $(DOCS) $(if $(filter 1,$(SAN)),,$(PUB_A) 
 	  if [ $$rc -eq 77 ]; then skipped="$$skipped $$name"; \
 	  elif [ $$rc -ne 0 ]; then failed=$$((failed+1)); \
 	    if [ -n "$(FAILFAST)" ]; then echo "$$name failed (FAILFAST)"; exit 1; fi; fi; }; \
+	script() { echo "== $$1"; name=$$1; \
+	  run env FMNIST_BIN=./$(BIN) FMNIST_BUILD=$(BUILD) FMNIST_SAN=$(SAN) sh $$1; }; \
+	for t in $(CHECK_FIRST_SH:%=tests/%); do script $$t; done; \
 	for t in $(CHECK_BIN); do \
 	  echo "== $$t"; name=$$t; \
 	  run env FMNIST_BIN=./$(BIN) ./$$t; \
 	done; \
-	for t in tests/*.sh; do \
-	  echo "== $$t"; name=$$t; \
-	  run env FMNIST_BIN=./$(BIN) FMNIST_BUILD=$(BUILD) FMNIST_SAN=$(SAN) sh $$t; \
-	done; \
+	for t in $(CHECK_SH); do script $$t; done; \
 	echo "== tools/check_roundtrip.sh"; name=tools/check_roundtrip.sh; \
 	run sh tools/check_roundtrip.sh ./$(BIN) $(TOOL_BIN); \
 	echo "== tools/check_onnx.sh"; name=tools/check_onnx.sh; \
