@@ -157,7 +157,8 @@ static void test_files_on_disk(void **state)
     tu_rmtree(dir);
 }
 
-static void test_malformed(void **state)
+/* Headers that lie or do not fit: magic, kind, size, count, length. */
+static void test_malformed_header(void **state)
 {
     (void)state;
     uint8_t b[sizeof img_raw + 64] = {0};
@@ -204,6 +205,15 @@ static void test_malformed(void **state)
     g = tu_gzip(kb, sizeof kb, &gl);
     expect_fail(g, gl, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "cannot hold that much");
     free(g);
+}
+
+/* Labels outside 0..9, raw and gzipped. */
+static void test_malformed_labels(void **state)
+{
+    (void)state;
+    uint8_t b[sizeof lab_raw] = {0};
+    size_t gl;
+    uint8_t *g;
 
     /* Labels outside 0..9. */
     memcpy(b, lab_raw, sizeof lab_raw);
@@ -214,6 +224,15 @@ static void test_malformed(void **state)
     g = tu_gzip(b, sizeof lab_raw, &gl);
     expect_fail(g, gl, IDX_WRAP_GZIP, IDX_LABELS, FM_EFORMAT, "label 255 at index 1");
     free(g);
+}
+
+/* Damaged gzip data, and files that are neither gzip nor IDX. */
+static void test_malformed_gzip(void **state)
+{
+    (void)state;
+    uint8_t b[sizeof img_raw + 64] = {0};
+    size_t gl;
+    uint8_t *g;
 
     /* gzip faults: truncated at several points, garbage, corrupt, bad CRC,
      * trailing garbage, longer than the header says. */
@@ -435,7 +454,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_valid_raw_and_gzip, setup),
         cmocka_unit_test_setup(test_files_on_disk, setup),
-        cmocka_unit_test_setup(test_malformed, setup),
+        cmocka_unit_test_setup(test_malformed_header, setup),
+        cmocka_unit_test_setup(test_malformed_labels, setup),
+        cmocka_unit_test_setup(test_malformed_gzip, setup),
         cmocka_unit_test_setup(test_concatenated_members, setup),
         cmocka_unit_test(test_norm_table),
         cmocka_unit_test_setup(test_default_search, setup),
