@@ -7,7 +7,8 @@
 A development tool (Debian's python3-torch 1.13 + numpy); nothing builds, runs or tests
 with it: the fixture it writes is committed and tests/test_torch_golden.c reads it.
 
-What PyTorch computes, on one intra-op thread (so a rerun gives the same bytes):
+What PyTorch computes, on one intra-op thread (so a rerun on the same CPU gives the
+same bytes; another CPU may not, as PyTorch picks its kernels by CPU):
   * the tutorial's Classifier (784-256-128-64-10, ReLU, log_softmax) after
     torch.manual_seed(SEED): nn.Linear's default initialisation;
   * a batch of the first 64 training images (uint8) with their labels, normalised as
@@ -210,15 +211,66 @@ def trajectory(model, x, y, record=None, kink_step=None):
     return np.array(losses), snaps
 
 
-def one_ulp_moved(model, seed):
-    """A copy of model with each parameter element moved by one ulp up, down or not."""
+def one_ulp_moved(model, seed, make=Classifier):
+    """A copy of model (a new make()) with each parameter element moved by one ulp
+    up, down or not."""
     g = torch.Generator().manual_seed(seed)
-    m = Classifier()
+    m = make()
     with torch.no_grad():
         for p, q in zip(m.parameters(), model.parameters()):
             d = torch.randint(-1, 2, q.shape, generator=g).to(torch.float32)
             p.copy_(torch.where(d == 0, q, torch.nextafter(q, q + d)))
     return m
+
+
+# The reruns that bound what "the same computation" may differ by: from the
+# same initial weights, in float64, with the weights moved by one ulp (two
+# draws), and with the ReLU nearest its kink at step 2 on the other side.
+RERUNS = ("float64", "float32, weights moved by one ulp (draw 1)",
+          "float32, weights moved by one ulp (draw 2)",
+          "float32, at step 2 the ReLU nearest its kink on the other side")
+
+
+def add_reruns(w, trajectory, one_ulp_moved, fresh, x, y, snaps, losses, nparams):
+    """Runs RERUNS with the network's trajectory and one_ulp_moved (fresh()
+    gives a new network with the initial weights) and adds to w each one's
+    2-norm and largest distance from snaps, parameter by parameter at each of
+    SNAPSHOTS, and its loss differences. Returns (runs, l2) for print_reruns."""
+    runs = [trajectory(fresh().double(), x.double(), y),
+            trajectory(one_ulp_moved(fresh(), 1), x, y),
+            trajectory(one_ulp_moved(fresh(), 2), x, y),
+            trajectory(fresh(), x, y, kink_step=2)]
+    l2 = np.zeros((len(runs), len(SNAPSHOTS), nparams), np.float32)
+    mx = np.zeros_like(l2)
+    for r, (_, rs) in enumerate(runs):
+        for k, step in enumerate(SNAPSHOTS):
+            for j in range(nparams):
+                d = rs[step][j] - snaps[step][j]
+                l2[r, k, j] = np.sqrt(np.sum(d * d))
+                mx[r, k, j] = np.max(np.abs(d))
+    w.add("rerun_l2", l2)
+    w.add("rerun_max", mx)
+    w.add("rerun_losses", np.array([rl - losses for rl, _ in runs], np.float32))
+    return runs, l2
+
+
+def save(w, out):
+    """Writes w's fixture to out atomically; returns its bytes."""
+    blob = w.bytes()
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    tmp = out + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(blob)
+    os.replace(tmp, out)
+    return blob
+
+
+def print_reruns(runs, l2, losses):
+    for r, name in enumerate(RERUNS):
+        tot = np.sqrt(np.sum(l2[r] ** 2, axis=1))
+        print(f"  rerun {name}: distance after steps {SNAPSHOTS}: "
+              + ", ".join(f"{t:.3g}" for t in tot)
+              + f"; loss difference at step {STEPS}: {runs[r][0][-1] - losses[-1]:+.3g}")
 
 
 def main():
@@ -242,13 +294,10 @@ def main():
     y = torch.from_numpy(labels.astype(np.int64))
 
     w = Writer()
-    reruns = ("float64", "float32, weights moved by one ulp (draw 1)",
-              "float32, weights moved by one ulp (draw 2)",
-              "float32, at step 2 the ReLU nearest its kink on the other side")
     meta = (f"torch_version={torch.__version__}\nnumpy_version={np.__version__}\n"
             f"torch_seed={args.seed}\nthreads=1\nbatch=first {BATCH} training images\n"
             f"optimizer=torch.optim.Adam(lr={LR}, foreach=False)\nsteps={STEPS}\n"
-            + "".join(f"rerun{i}={r}\n" for i, r in enumerate(reruns)))
+            + "".join(f"rerun{i}={r}\n" for i, r in enumerate(RERUNS)))
     w.add("meta", np.frombuffer(meta.encode(), np.uint8))
     w.add("images", images)
     w.add("labels", labels)
@@ -276,36 +325,12 @@ def main():
         m = Classifier()
         m.load_state_dict(init)
         return m
-    runs = [trajectory(fresh().double(), x.double(), y),
-            trajectory(one_ulp_moved(fresh(), 1), x, y),
-            trajectory(one_ulp_moved(fresh(), 2), x, y),
-            trajectory(fresh(), x, y, kink_step=2)]
-    l2 = np.zeros((len(runs), len(SNAPSHOTS), len(names)), np.float32)
-    mx = np.zeros_like(l2)
-    for r, (_, rs) in enumerate(runs):
-        for k, step in enumerate(SNAPSHOTS):
-            for j in range(len(names)):
-                d = rs[step][j] - snaps[step][j]
-                l2[r, k, j] = np.sqrt(np.sum(d * d))
-                mx[r, k, j] = np.max(np.abs(d))
-    w.add("rerun_l2", l2)
-    w.add("rerun_max", mx)
-    w.add("rerun_losses", np.array([rl - losses for rl, _ in runs], np.float32))
+    runs, l2 = add_reruns(w, trajectory, one_ulp_moved, fresh, x, y, snaps, losses, len(names))
 
-    blob = w.bytes()
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(blob)
-    os.replace(tmp, args.out)
+    blob = save(w, args.out)
     print(f"{args.out}: {len(w.records)} tensors, {len(blob)} bytes; "
           f"loss {losses[0]:.6f} -> {losses[-1]:.6f} over {STEPS} Adam steps")
-    for r, name in enumerate(reruns):
-        tot = np.sqrt(np.sum(l2[r] ** 2, axis=1))
-        print(f"  rerun {name}: distance after steps {SNAPSHOTS}: "
-              + ", ".join(f"{t:.3g}" for t in tot)
-              + f"; loss difference at step {STEPS}: {runs[r][0][-1] - losses[-1]:+.3g}")
-
+    print_reruns(runs, l2, losses)
 
 if __name__ == "__main__":
     main()

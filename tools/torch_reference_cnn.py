@@ -13,7 +13,8 @@ and because this one differs in kind: its initial weights are fmnist's own, and 
 its tensors are stored as differences from a prediction (below) to keep the file small.
 
 What PyTorch computes, on one intra-op thread, torch.use_deterministic_algorithms(True)
-(so a rerun gives the same bytes):
+(so a rerun on the same CPU gives the same bytes; another CPU may
+not, as PyTorch picks its kernels by CPU):
   * fmnist's convolutional network (mlp_fmnist_cnn), tools/torch_reference.py's ConvNet
     (the one tools/to_torch.py writes):
         Conv2d(1,16,3,padding=1), ReLU, MaxPool2d(2), Conv2d(16,32,3,padding=1), ReLU,
@@ -121,8 +122,7 @@ import torch_reference as ref  # noqa: E402  (the format, the IDX reader)
 
 BATCH = 12
 LR = 0.003
-STEPS = 10
-SNAPSHOTS = (1, 2, 10)
+STEPS, SNAPSHOTS = ref.STEPS, ref.SNAPSHOTS  # ref.add_reruns and print_reruns use them too
 DT_ULPS = 3
 PARAMS = ("conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
           "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")
@@ -255,13 +255,7 @@ def trajectory(model, x, y, record=None, kink_step=None):
 
 
 def one_ulp_moved(model, seed):
-    g = torch.Generator().manual_seed(seed)
-    m = make_net()
-    with torch.no_grad():
-        for p, q in zip(m.parameters(), model.parameters()):
-            d = torch.randint(-1, 2, q.shape, generator=g).to(torch.float32)
-            p.copy_(torch.where(d == 0, q, torch.nextafter(q, q + d)))
-    return m
+    return ref.one_ulp_moved(model, seed, make_net)
 
 
 # ---- predictions (the docstring's), in double, each sum in the order written ----
@@ -429,9 +423,6 @@ def main():
     y = torch.from_numpy(labels.astype(np.int64))
 
     w = Writer()
-    reruns = ("float64", "float32, weights moved by one ulp (draw 1)",
-              "float32, weights moved by one ulp (draw 2)",
-              "float32, at step 2 the ReLU nearest its kink on the other side")
     meta = (f"torch_version={torch.__version__}\nnumpy_version={np.__version__}\n"
             f"network=fmnist's cnn: 28x28-conv3x16-conv3x32-1568-64-10\n"
             f"init=fmnist mlp_init_params\nfmnist_seed={args.seed}\n"
@@ -439,7 +430,7 @@ def main():
             f"mkldnn={int(torch.backends.mkldnn.is_available() and mkldnn.enabled)}\n"
             f"batch=first {BATCH} training images\n"
             f"optimizer=torch.optim.Adam(lr={LR}, foreach=False)\nsteps={STEPS}\n"
-            + "".join(f"rerun{i}={r}\n" for i, r in enumerate(reruns)))
+            + "".join(f"rerun{i}={r}\n" for i, r in enumerate(ref.RERUNS)))
     w.add("meta", np.frombuffer(meta.encode(), np.uint8))
     w.add("images", images)
     w.add("labels", labels)
@@ -516,37 +507,15 @@ def main():
         m = make_net()
         m.load_state_dict(init_state)
         return m
-    runs = [trajectory(fresh().double(), x.double(), y),
-            trajectory(one_ulp_moved(fresh(), 1), x, y),
-            trajectory(one_ulp_moved(fresh(), 2), x, y),
-            trajectory(fresh(), x, y, kink_step=2)]
-    l2 = np.zeros((len(runs), len(SNAPSHOTS), len(names)), np.float32)
-    mx = np.zeros_like(l2)
-    for r, (_, rs) in enumerate(runs):
-        for k, step in enumerate(SNAPSHOTS):
-            for j in range(len(names)):
-                d = rs[step][j] - snaps[step][j]
-                l2[r, k, j] = np.sqrt(np.sum(d * d))
-                mx[r, k, j] = np.max(np.abs(d))
-    w.add("rerun_l2", l2)
-    w.add("rerun_max", mx)
-    w.add("rerun_losses", np.array([rl - losses for rl, _ in runs], np.float32))
+    runs, l2 = ref.add_reruns(w, trajectory, one_ulp_moved, fresh, x, y, snaps, losses,
+                              len(names))
 
-    blob = w.bytes()
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(blob)
-    os.replace(tmp, args.out)
+    blob = ref.save(w, args.out)
     print(f"{args.out}: {len(w.records)} tensors, {len(blob)} bytes; "
           f"loss {losses[0]:.6f} -> {losses[-1]:.6f} over {STEPS} Adam steps")
     print("  farthest from its prediction, in ulps: "
           + ", ".join(f"{k} {v}" for k, v in worst.items()))
-    for r, name in enumerate(reruns):
-        tot = np.sqrt(np.sum(l2[r] ** 2, axis=1))
-        print(f"  rerun {name}: distance after steps {SNAPSHOTS}: "
-              + ", ".join(f"{t:.3g}" for t in tot)
-              + f"; loss difference at step {STEPS}: {runs[r][0][-1] - losses[-1]:+.3g}")
+    ref.print_reruns(runs, l2, losses)
 
 
 if __name__ == "__main__":
