@@ -157,6 +157,37 @@ static void test_damage(void **state)
     mlp_free(&m);
 }
 
+/* A checkpoint's state (Adam's moments) holding a NaN or an infinity is
+ * refused by its index among the K * P state values, as parameters are. */
+static void test_state_not_finite(void **state)
+{
+    (void)state;
+    mlp m;
+    make_net(&m, small, 2, 4);
+    size_t P = m.nparams;
+    float *blocks = calloc(2 * P, sizeof *blocks);
+    assert_non_null(blocks);
+    for (size_t i = 0; i < 2 * P; i++)
+        blocks[i] = (float)i / 8;
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(model_encode(&m, "epochs=1\n", blocks, 2, &buf, &len, NULL), FM_OK);
+    uint8_t *values = buf + len - 4 - 2 * P * 4, *b = malloc(len);
+    static const uint32_t bad[] = {0x7fc00000u, 0x7f800000u, 0xff800000u};
+    const size_t at[] = {5, P + 3, 2 * P - 1};
+    for (int i = 0; i < 3; i++) {
+        memcpy(b, buf, len);
+        for (int k = 0; k < 4; k++)
+            b[values - buf + 4 * at[i] + (size_t)k] = (uint8_t)(bad[i] >> (8 * k));
+        fix_crc(b, len);
+        char want[64];
+        snprintf(want, sizeof want, "corrupt: state value %zu is not finite", at[i]);
+        expect_reject(b, len, want);
+    }
+    free(b), free(buf), free(blocks);
+    mlp_free(&m);
+}
+
 /* A network with convolutions: format 2, its shape and parameters back,
  * the same bytes again; a network without one stays format 1. Its damage
  * is diagnosed as format 1's, and each field of its convolutions checked. */
@@ -324,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_crc32_is_zlibs),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_damage),
+        cmocka_unit_test(test_state_not_finite),
         cmocka_unit_test(test_other_architecture_loads_as_itself),
         cmocka_unit_test(test_convolutions),
         cmocka_unit_test(test_save_atomically),
