@@ -62,15 +62,13 @@ idx_head() {
 # small_set DIR TRAIN TEST [gzip]: the sample's first TRAIN training and
 # TEST test images as a data set in DIR (gzipped with "gzip").
 small_set() {
-    mkdir "$1"
+    dir=$1 zip=${4:-}
+    mkdir "$dir"
     for f in "train-images-idx3-ubyte $2 784 8" "train-labels-idx1-ubyte $2 1 0" \
         "t10k-images-idx3-ubyte $3 784 8" "t10k-labels-idx1-ubyte $3 1 0"; do
-        set -- "$1" $f "${4:-}"
-        if [ "$6" = gzip ]; then
-            idx_head "data/sample/$2.gz" "$3" "$4" "$5" | gzip -1 >"$1/$2.gz"
-        else
-            idx_head "data/sample/$2.gz" "$3" "$4" "$5" >"$1/$2"
-        fi
+        set -- $f
+        idx_head "data/sample/$1.gz" "$2" "$3" "$4" >"$dir/$1"
+        [ "$zip" != gzip ] || gzip -1 "$dir/$1"
     done
 }
 # A quarter of the sample, gzipped: every path of an epoch (inflate, a last
