@@ -172,13 +172,14 @@ static void test_state_not_finite(void **state)
     uint8_t *buf;
     size_t len;
     assert_int_equal(model_encode(&m, "epochs=1\n", blocks, 2, &buf, &len, NULL), FM_OK);
-    uint8_t *values = buf + len - 4 - 2 * P * 4, *b = malloc(len);
+    size_t values = len - 4 - 2 * P * 4; /* the state's first value */
+    uint8_t *b = malloc(len);
     static const uint32_t bad[] = {0x7fc00000u, 0x7f800000u, 0xff800000u};
     const size_t at[] = {5, P + 3, 2 * P - 1};
     for (int i = 0; i < 3; i++) {
         memcpy(b, buf, len);
         for (int k = 0; k < 4; k++)
-            b[values - buf + 4 * at[i] + (size_t)k] = (uint8_t)(bad[i] >> (8 * k));
+            b[values + 4 * at[i] + (size_t)k] = (uint8_t)(bad[i] >> (8 * k));
         fix_crc(b, len);
         char want[64];
         snprintf(want, sizeof want, "corrupt: state value %zu is not finite", at[i]);
