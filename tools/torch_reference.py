@@ -211,7 +211,7 @@ def trajectory(model, x, y, record=None, kink_step=None):
     return np.array(losses), snaps
 
 
-def one_ulp_moved(model, seed, make=Classifier):
+def one_ulp_moved(model, seed, make):
     """A copy of model (a new make()) with each parameter element moved by one ulp
     up, down or not."""
     g = torch.Generator().manual_seed(seed)
@@ -231,14 +231,18 @@ RERUNS = ("float64", "float32, weights moved by one ulp (draw 1)",
           "float32, at step 2 the ReLU nearest its kink on the other side")
 
 
-def add_reruns(w, trajectory, one_ulp_moved, fresh, x, y, snaps, losses, nparams):
-    """Runs RERUNS with the network's trajectory and one_ulp_moved (fresh()
-    gives a new network with the initial weights) and adds to w each one's
-    2-norm and largest distance from snaps, parameter by parameter at each of
-    SNAPSHOTS, and its loss differences. Returns (runs, l2) for print_reruns."""
+def add_reruns(w, trajectory, make, init, x, y, snaps, losses, nparams):
+    """Runs RERUNS with the network's trajectory, each from a new make() given
+    the initial state_dict init, and adds to w each one's 2-norm and largest
+    distance from snaps, parameter by parameter at each of SNAPSHOTS, and its
+    loss differences. Returns (runs, l2) for print_reruns."""
+    def fresh():
+        m = make()
+        m.load_state_dict(init)
+        return m
     runs = [trajectory(fresh().double(), x.double(), y),
-            trajectory(one_ulp_moved(fresh(), 1), x, y),
-            trajectory(one_ulp_moved(fresh(), 2), x, y),
+            trajectory(one_ulp_moved(fresh(), 1, make), x, y),
+            trajectory(one_ulp_moved(fresh(), 2, make), x, y),
             trajectory(fresh(), x, y, kink_step=2)]
     l2 = np.zeros((len(runs), len(SNAPSHOTS), nparams), np.float32)
     mx = np.zeros_like(l2)
@@ -321,16 +325,13 @@ def main():
     w.add("step_losses", losses.astype(np.float32))
 
     # The reruns, from the same initial weights.
-    def fresh():
-        m = Classifier()
-        m.load_state_dict(init)
-        return m
-    runs, l2 = add_reruns(w, trajectory, one_ulp_moved, fresh, x, y, snaps, losses, len(names))
+    runs, l2 = add_reruns(w, trajectory, Classifier, init, x, y, snaps, losses, len(names))
 
     blob = save(w, args.out)
     print(f"{args.out}: {len(w.records)} tensors, {len(blob)} bytes; "
           f"loss {losses[0]:.6f} -> {losses[-1]:.6f} over {STEPS} Adam steps")
     print_reruns(runs, l2, losses)
+
 
 if __name__ == "__main__":
     main()

@@ -13,8 +13,8 @@ and because this one differs in kind: its initial weights are fmnist's own, and 
 its tensors are stored as differences from a prediction (below) to keep the file small.
 
 What PyTorch computes, on one intra-op thread, torch.use_deterministic_algorithms(True)
-(so a rerun on the same CPU gives the same bytes; another CPU may
-not, as PyTorch picks its kernels by CPU):
+(so a rerun on the same CPU gives the same bytes; another CPU may not, as PyTorch
+picks its kernels by CPU):
   * fmnist's convolutional network (mlp_fmnist_cnn), tools/torch_reference.py's ConvNet
     (the one tools/to_torch.py writes):
         Conv2d(1,16,3,padding=1), ReLU, MaxPool2d(2), Conv2d(16,32,3,padding=1), ReLU,
@@ -252,10 +252,6 @@ def trajectory(model, x, y, record=None, kink_step=None):
             snaps[step] = [p.detach().to(torch.float64).numpy().copy()
                            for p in model.parameters()]
     return np.array(losses), snaps
-
-
-def one_ulp_moved(model, seed):
-    return ref.one_ulp_moved(model, seed, make_net)
 
 
 # ---- predictions (the docstring's), in double, each sum in the order written ----
@@ -503,11 +499,7 @@ def main():
                                                  for a in snaps[step]]))
     w.add("step_losses", losses.astype(np.float32))
 
-    def fresh():
-        m = make_net()
-        m.load_state_dict(init_state)
-        return m
-    runs, l2 = ref.add_reruns(w, trajectory, one_ulp_moved, fresh, x, y, snaps, losses,
+    runs, l2 = ref.add_reruns(w, trajectory, make_net, init_state, x, y, snaps, losses,
                               len(names))
 
     blob = ref.save(w, args.out)
