@@ -10,9 +10,10 @@
 #   make bench BENCH_TUTORIAL=1 # and the tutorial's own PyTorch script (slow)
 #
 # Environment: FMNIST_BIN, BENCH_KERNELS (set by make), BENCH_RUNS (default 5 with
-# rivals, else 3), FMNIST_DATA (the full data set; default: searched as fmnist does).
+# rivals, else 3), FMNIST_DATA (the full data set; default: searched as fmnist does),
+# BENCH_OUT (default bench/RESULTS.md), BENCH_PICTURES (PNGs classified, default 1000).
 # BENCH_TORCH=1 is the old name of BENCH_RIVALS=1. Prints a markdown table and
-# writes it to bench/RESULTS.md. Every figure is a median over BENCH_RUNS
+# writes it to BENCH_OUT. Every figure is a median over BENCH_RUNS
 # whole-process runs, the rivals run in turn with fmnist (fmnist, OpenBLAS,
 # PyTorch, fmnist's CNN, PyTorch's, fmnist, ...) so that a slow spell of the
 # machine hits all alike.
@@ -22,7 +23,13 @@ kern=${BENCH_KERNELS:-build/bench/bench_kernels}
 rivals=${BENCH_RIVALS:-${BENCH_TORCH:-0}}
 tutorial=${BENCH_TUTORIAL:-0}
 if [ "$rivals" = 1 ]; then runs=${BENCH_RUNS:-5}; else runs=${BENCH_RUNS:-3}; fi
-out=bench/RESULTS.md
+out=${BENCH_OUT:-bench/RESULTS.md}
+pictures=${BENCH_PICTURES:-1000}
+for n in "$runs" "$pictures"; do
+    case $n in
+    '' | *[!0-9]* | 0*) echo "bench: BENCH_RUNS and BENCH_PICTURES must be counts from 1" >&2; exit 2 ;;
+    esac
+done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -57,6 +64,9 @@ need_pkgs() {
     fi
 }
 
+# Every figure is timed by GNU time (Debian's package time, not in a minimal
+# install).
+[ -x /usr/bin/time ] || need_pkgs time
 if [ "$rivals" = 1 ] || [ "$tutorial" = 1 ]; then
     /usr/bin/python3 -c 'import torch' 2>/dev/null || {
         echo "bench: the rivals need Debian's python3-torch (and python3-torchvision for BENCH_TUTORIAL)" >&2
@@ -182,7 +192,7 @@ for i in $(seq 5); do timed "$bin" eval --data "$data" --model "$tmp/m.model" | 
 evalt=$(median < "$tmp/eval")
 mkdir "$tmp/png"
 i=0
-while [ $i -lt 1000 ]; do
+while [ $i -lt "$pictures" ]; do
     "$bin" export --data "$data" --index $i -o "$tmp/png/$i.png" > /dev/null
     i=$((i + 1))
 done
@@ -229,7 +239,7 @@ kernels=$("$bin" --version | sed -n 's/^kernels: \([a-z0-9]*\).*/\1/p')
     echo "| \`fmnist train --preset robust\` (the convolutional network, 20 epochs, augmented), whole process | $robust s (test accuracy $(awk -v a="$robust_acc" 'BEGIN {printf "%.2f%%", 100 * a}')) |"
     echo "| \`fmnist eval\`, whole process | $evalt s |"
     echo "| \`fmnist classify\` of one PNG, whole process | $(awk -v s="$one" 'BEGIN {printf "%.1f ms", 1000 * s}') |"
-    echo "| 1,000 PNGs: 1,000 calls / one call / one call with \`--threads $ncpu\` | $calls s / $many s / $manyt s |"
+    echo "| $pictures PNGs: $pictures calls / one call / one call with \`--threads $ncpu\` | $calls s / $many s / $manyt s |"
     if [ "$rivals" = 1 ]; then
         ob=$(awk '{print $1}' "$tmp/openblas" | median)
         obm=$(awk '{print $2}' "$tmp/openblas" | median)

@@ -20,6 +20,8 @@ test)
     have_pc cmocka || missing="$missing libcmocka-dev"
     # tests/docs.sh lints the man page.
     command -v mandoc >/dev/null 2>&1 || missing="$missing mandoc"
+    # tests/bench.sh runs make bench's script, which times with GNU time.
+    [ -x /usr/bin/time ] || missing="$missing time"
     ;;
 fuzz)
     # clang with its libFuzzer runtime ($FUZZ_CC, default clang).
