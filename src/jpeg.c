@@ -143,10 +143,13 @@ static void on_output_message(j_common_ptr c)
 }
 
 /* One decode's state, outside the function that calls setjmp (so nothing
- * it holds is indeterminate after a longjmp). */
+ * it holds is indeterminate after a longjmp). cinfo comes first: libjpeg's
+ * callbacks get it and find the job from it. */
 typedef struct jpeg_job {
     struct jpeg_decompress_struct cinfo;
     jpeg_fault fault;
+    struct jpeg_progress_mgr progress;
+    int too_many_scans;
     const uint8_t *buf;
     size_t len;
     const char *name;
@@ -156,10 +159,24 @@ typedef struct jpeg_job {
     int orientation;
 } jpeg_job;
 
+/* libjpeg calls this as it works; a scan past JPEG_MAX_SCANS ends it. */
+static void on_progress(j_common_ptr c)
+{
+    jpeg_job *job = (jpeg_job *)(void *)c;
+    if (job->cinfo.input_scan_number > JPEG_MAX_SCANS) {
+        job->too_many_scans = 1;
+        longjmp(job->fault.back, 1);
+    }
+}
+
 /* libjpeg's fault as an fm_err. */
 static int jpeg_failed(jpeg_job *job)
 {
     const char *name = job->name, *text = job->fault.text;
+    if (job->too_many_scans)
+        return fm_fail(job->e, FM_ELIMIT, name,
+                       "a progressive JPEG of more than %d scans (fmnist reads at most %d)",
+                       JPEG_MAX_SCANS, JPEG_MAX_SCANS);
     switch (job->fault.pub.msg_code) {
     case JWRN_JPEG_EOF:
         return fm_fail(job->e, FM_EFORMAT, name, "truncated JPEG (%s)", text);
@@ -266,6 +283,8 @@ static int jpeg_guarded(jpeg_job *job)
     if (setjmp(job->fault.back))
         return -1;
     jpeg_create_decompress(ci);
+    job->progress.progress_monitor = on_progress;
+    ci->progress = &job->progress;
     jpeg_mem_src(ci, job->buf, (unsigned long)job->len);
     jpeg_save_markers(ci, JPEG_APP0 + 1, 0xffff);
     jpeg_read_header(ci, TRUE);

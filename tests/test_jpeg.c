@@ -319,6 +319,65 @@ static void test_zero_size(void **state)
     free(b);
 }
 
+/* A 16 x 16 gray picture, progressive in `scans` scans: the DC
+ * coefficients in scans - 63 steps of successive approximation, then each
+ * AC coefficient in a scan of its own. */
+static uint8_t *encode_scans(int scans, size_t *n)
+{
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr err;
+    c.err = jpeg_std_error(&err);
+    jpeg_create_compress(&c);
+    unsigned char *buf = NULL;
+    unsigned long len = 0;
+    jpeg_mem_dest(&c, &buf, &len);
+    c.image_width = c.image_height = 16;
+    c.input_components = 1;
+    c.in_color_space = JCS_GRAYSCALE;
+    jpeg_set_defaults(&c);
+    static jpeg_scan_info s[80];
+    int dc = scans - 63, k = 0;
+    assert_true(dc >= 1 && scans <= 80);
+    for (int a = dc - 1; a >= 0; a--, k++)
+        s[k] = (jpeg_scan_info){1, {0}, 0, 0, a == dc - 1 ? 0 : a + 1, a};
+    for (int f = 1; f < 64; f++, k++)
+        s[k] = (jpeg_scan_info){1, {0}, f, f, 0, 0};
+    c.scan_info = s;
+    c.num_scans = scans;
+    jpeg_start_compress(&c, TRUE);
+    uint8_t row[16];
+    while (c.next_scanline < 16) {
+        for (int x = 0; x < 16; x++)
+            row[x] = (uint8_t)(x * 16 + c.next_scanline);
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    *n = len;
+    return buf;
+}
+
+/* Each scan is a pass over the whole picture's coefficients: a file of
+ * thousands made a 38 KB JPEG take a minute. JPEG_MAX_SCANS are read, one
+ * more is refused. */
+static void test_scan_limit(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *b = encode_scans(JPEG_MAX_SCANS, &n);
+    image img;
+    fm_err e;
+    assert_int_equal(image_decode_jpeg(b, n, "most.jpg", &img, &e), FM_OK);
+    assert_int_equal(img.w, 16);
+    assert_in_range(img.rgba[4 * (16 * 3 + 5)], 5 * 16 + 3 - 4, 5 * 16 + 3 + 4); /* lossy */
+    image_free(&img);
+    free(b);
+    b = encode_scans(JPEG_MAX_SCANS + 1, &n);
+    expect_fail(b, n, FM_ELIMIT, "a progressive JPEG of more than 64 scans (fmnist reads at most 64)");
+    free(b);
+}
+
 /* Sizes judged from the header before any pixel memory: at once. */
 static void test_size_limits(void **state)
 {
@@ -560,6 +619,7 @@ int main(void)
         cmocka_unit_test(test_corrupt),
         cmocka_unit_test(test_zero_size),
         cmocka_unit_test(test_size_limits),
+        cmocka_unit_test(test_scan_limit),
         cmocka_unit_test(test_exif_orientation_parsing),
         cmocka_unit_test(test_exif_in_a_jpeg),
         cmocka_unit_test(test_formats_by_their_bytes),
