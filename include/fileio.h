@@ -19,11 +19,19 @@
 
 /* Refuses to replace anything but a regular file (a directory, /dev/full),
  * and refuses to replace a non-empty file of another kind: the existing
- * file's first bytes (up to 8) must be the new data's, so a PNG never
- * replaces a model or a data file, nor a model a PNG (FM_EIO, "is an fmnist
- * model, not a PNG image: not replacing it"). Through a symlink it replaces
- * the file the link points to. */
+ * file's first bytes (up to 8) must be the new data's, or both files of
+ * one kind it knows by their first bytes (a PNG, a model, gzip, IDX,
+ * safetensors), so a PNG never replaces a model or a data file, nor a
+ * model a PNG (FM_EIO, "is an fmnist model, not a PNG image: not
+ * replacing it"). Through a symlink it replaces the file the link points
+ * to. */
 int file_write_atomic(const char *path, const void *data, size_t len, fm_err *e);
+
+/* Whether file_write_atomic(path, data, ...) would be refused before it
+ * writes anything, for data whose first head_len bytes are head: the
+ * checks above, and the file's folder must exist and be writable. For a
+ * command that works for minutes before it saves (train). */
+int file_check_replace(const char *path, const void *head, size_t head_len, fm_err *e);
 
 /* Removes the temporary file that file_write_atomic is writing, if any.
  * Async-signal-safe: for a signal handler that is about to end the

@@ -63,6 +63,12 @@ int model_save(const char *path, const mlp *m, const char *meta, const float *bl
                int nblocks, fm_err *e);
 /* file_read_all + model_decode. */
 int model_load(const char *path, mlp *m, char **meta, float **blocks, int *nblocks, fm_err *e);
+/* model_load for fmnist's own networks (mlp_is_fmnist): another network is
+ * FM_EFORMAT ("a 65536-8191 network; fmnist uses ..."), judged from the
+ * header before the rest is read (a sparse 2 GB file declaring one took 9
+ * s and 2 GB to refuse). */
+int model_load_fmnist(const char *path, mlp *m, char **meta, float **blocks, int *nblocks,
+                      fm_err *e);
 
 
 #endif

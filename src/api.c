@@ -95,7 +95,7 @@ int fmnist_model_load(const char *path, fmnist_model **out, fmnist_error *err)
     mlp net;
     char *meta;
     fm_err e;
-    int rc = model_load(path, &net, &meta, NULL, NULL, &e);
+    int rc = model_load_fmnist(path, &net, &meta, NULL, NULL, &e);
     return rc ? fail(err, &e, rc) : adopt(&net, meta, path, out, err);
 }
 

@@ -1286,7 +1286,7 @@ int convert_save(const char *path, const mlp *m, const char *meta, fm_err *e)
 int convert_load(const char *path, mlp *m, char **meta, fm_err *e)
 {
     if (convert_format_of(path) != CONVERT_SAFETENSORS)
-        return model_load(path, m, meta, NULL, NULL, e);
+        return model_load_fmnist(path, m, meta, NULL, NULL, e);
     uint8_t *buf;
     size_t len;
     int rc = file_read_all(path, CONVERT_ST_FILE_MAX, &buf, &len, e);

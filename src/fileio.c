@@ -71,29 +71,72 @@ static const char *sniff(const uint8_t *p, size_t n)
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
         if (n >= kinds[i].n && memcmp(p, kinds[i].sig, kinds[i].n) == 0)
             return kinds[i].what;
+    /* safetensors: the JSON header's length (little-endian, 8 bytes; under
+     * 2^48 here), then the header. */
+    if (n >= 9 && p[6] == 0 && p[7] == 0 && p[8] == '{')
+        return "a safetensors file";
     return NULL;
 }
 
 /* An existing non-empty file is replaced only by the same kind of file:
- * its first bytes (up to 8) must be those of the new data. */
-static int check_kind(const char *name, const char *path, const uint8_t *data, size_t len,
+ * its first bytes (up to 8) must be those of the new data, or both must
+ * be of one kind sniff knows (two safetensors files begin with their
+ * headers' lengths). head: the new data's first head_len bytes. */
+static int check_kind(const char *name, const char *path, const uint8_t *head, size_t head_len,
                       fm_err *e)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return FM_OK; /* unreadable: the write will say why, or succeed */
-    uint8_t head[8];
+    uint8_t old[16];
     ssize_t n;
     do
-        n = read(fd, head, sizeof head);
+        n = read(fd, old, sizeof old);
     while (n < 0 && errno == EINTR);
     close(fd);
-    size_t k = len < sizeof head ? len : sizeof head;
-    if (n <= 0 || ((size_t)n >= k && memcmp(head, data, k) == 0))
+    size_t k = head_len < 8 ? head_len : 8;
+    if (n <= 0 || ((size_t)n >= k && memcmp(old, head, k) == 0))
         return FM_OK;
-    const char *is = sniff(head, (size_t)n), *want = sniff(data, len);
+    const char *is = sniff(old, (size_t)n), *want = sniff(head, head_len);
+    if (is && want && strcmp(is, want) == 0)
+        return FM_OK;
     return fm_fail(e, FM_EIO, name, "is %s, not %s: not replacing it",
                    is ? is : "another kind of file", want ? want : "the kind being written");
+}
+
+/* What file_write_atomic checks before it writes: *path the file to
+ * replace (name, or through a symlink what it points to, in resolved),
+ * *exists and its stat in *st. */
+static int check_target(const char *name, const uint8_t *head, size_t head_len,
+                        char resolved[PATH_MAX], const char **path, struct stat *st, int *exists,
+                        fm_err *e)
+{
+    *path = name;
+    if (lstat(name, st) == 0 && S_ISLNK(st->st_mode)) {
+        if (!realpath(name, resolved))
+            return fm_fail(e, FM_EIO, name, "cannot follow the symlink: %s", strerror(errno));
+        *path = resolved;
+    }
+    *exists = stat(*path, st) == 0;
+    if (*exists && !S_ISREG(st->st_mode))
+        return fm_fail(e, FM_EIO, name, "is %s, not a regular file: not replacing it",
+                       file_kind(st->st_mode));
+    return *exists ? check_kind(name, *path, head, head_len, e) : FM_OK;
+}
+
+int file_check_replace(const char *name, const void *head, size_t head_len, fm_err *e)
+{
+    char resolved[PATH_MAX], dir[PATH_MAX];
+    const char *path;
+    struct stat st;
+    int exists, rc = check_target(name, head, head_len, resolved, &path, &st, &exists, e);
+    if (rc)
+        return rc;
+    /* The temporary is made in the file's folder. */
+    snprintf(dir, sizeof dir, "%s", path);
+    if (access(dirname(dir), W_OK | X_OK) != 0)
+        return fm_fail(e, FM_EIO, name, "cannot write: %s", strerror(errno));
+    return FM_OK;
 }
 
 /* Creates the temporary next to path, with the permission bits of the file
@@ -134,18 +177,9 @@ int file_write_atomic(const char *name, const void *data, size_t len, fm_err *e)
     /* Through a symlink, replace what it points to, not the link. */
     char resolved[PATH_MAX];
     struct stat st;
-    const char *path = name;
-    if (lstat(name, &st) == 0 && S_ISLNK(st.st_mode)) {
-        if (!realpath(name, resolved))
-            return fm_fail(e, FM_EIO, name, "cannot follow the symlink: %s", strerror(errno));
-        path = resolved;
-    }
-    int exists = stat(path, &st) == 0;
-    if (exists && !S_ISREG(st.st_mode))
-        return fm_fail(e, FM_EIO, name, "is %s, not a regular file: not replacing it",
-                       file_kind(st.st_mode));
-    int rc;
-    if (exists && (rc = check_kind(name, path, data, len, e)))
+    const char *path;
+    int exists, rc = check_target(name, data, len, resolved, &path, &st, &exists, e);
+    if (rc)
         return rc;
     int fd = create_temporary(path, exists ? &st : NULL);
     if (fd < 0)

@@ -1,7 +1,10 @@
 /* main.c: the fmnist command line. The only file that prints or exits. */
+#define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,6 +20,7 @@
 #include "clock.h"
 #include "cli.h"
 #include "convert.h"
+#include "crc32.h"
 #include "eval.h"
 #include "fileio.h"
 #include "fmnist.h"
@@ -335,7 +339,7 @@ static int file_id(const char *path, struct stat *st)
 static int check_output(const char *out, const char *const *in, int n)
 {
     struct stat so, si;
-    if (!file_id(out, &so))
+    if (stat(out, &so) != 0) /* an output "-" is a file of that name */
         return EXIT_OK;
     for (int i = 0; i < n; i++)
         if (in[i] && file_id(in[i], &si) && so.st_dev == si.st_dev && so.st_ino == si.st_ino) {
@@ -477,8 +481,34 @@ static void checkpoint_path(char *buf, size_t cap, const char *model)
 
 /* Loads a checkpoint and checks it against the options given with --resume.
  * Fills net, state and cfg from it. Returns an exit status. */
+/* What a checkpoint records beyond the recipe and the state: the training
+ * set it was made on (train_set_id; empty in older checkpoints) and the
+ * preset named. */
+typedef struct ckpt_extra {
+    char train_set[64], preset[32];
+} ckpt_extra;
+
+/* The training set, as a checkpoint records it: its size and the CRC-32 of
+ * its labels and images. */
+static void train_set_id(const idx_set *t, char *out, size_t cap)
+{
+    uint32_t crc = fm_crc32(0, t->labels, t->n);
+    crc = fm_crc32(crc, t->images, (size_t)t->n * IDX_PIXELS);
+    snprintf(out, cap, "%u images, crc32 %08x", t->n, crc);
+}
+
+/* --preset given again must be the checkpoint's (none: it carries on). */
+static int check_preset(const cli_opts *o, const char *path, const ckpt_extra *x)
+{
+    if (!o->preset || strcmp(o->preset, x->preset) == 0)
+        return EXIT_OK;
+    fprintf(stderr, "fmnist: %s: was made %s%s; --resume continues with that\n", shown(path),
+            x->preset[0] ? "with --preset " : "without --preset", x->preset);
+    return EXIT_USAGE;
+}
+
 static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_state *st,
-                           train_config *cfg)
+                           train_config *cfg, ckpt_extra *x)
 {
     fm_err e;
     char *meta = NULL;
@@ -512,6 +542,12 @@ static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_
         rc = EXIT_FAIL;
         goto out;
     }
+    if (!meta_get(meta, "train_set", x->train_set, sizeof x->train_set))
+        x->train_set[0] = 0;
+    if (!meta_get(meta, "preset", x->preset, sizeof x->preset))
+        x->preset[0] = 0;
+    if ((rc = check_preset(o, path, x)))
+        goto out;
     /* Options given again must agree, except --epochs, which may extend the run. */
     unsigned must_match = o->given & ~(unsigned)CLI_GIVEN_EPOCHS;
     train_config g = o->train;
@@ -583,19 +619,25 @@ static void remove_checkpoint(const char *ckpt, int resumed)
 /* Training stopped on a signal (how, in what): the checkpoint to resume
  * from. Returns 128 + the signal, or 1 when it cannot be saved. */
 static int save_checkpoint(const cli_opts *o, const char *ckpt, const mlp *net,
-                           const train_config *cfg, const train_state *stopped, const char *what)
+                           const train_config *cfg, const train_state *stopped, const char *what,
+                           const idx_set *train, const char *preset)
 {
     fm_err e;
     int sig = stop_signal ? stop_signal : SIGINT;
-    char meta[4096] = "";
+    char meta[4096] = "", id[64];
     meta_append(meta, sizeof meta, "fmnist_version", "%s", FMNIST_VERSION);
     train_config_to_meta(cfg, meta, sizeof meta);
     train_state_to_meta(stopped, cfg, meta, sizeof meta);
+    train_set_id(train, id, sizeof id);
+    meta_append(meta, sizeof meta, "train_set", "%s", id);
+    if (preset[0])
+        meta_append(meta, sizeof meta, "preset", "%s", preset);
     if (model_save(ckpt, net, meta, stopped->blocks, stopped->nblocks, &e))
         return report(&e);
     fprintf(stderr, "fmnist: %s: %s; checkpoint saved to %s\n"
-                    "HINT: continue with 'fmnist train --resume%s%s'\n",
+                    "HINT: continue with 'fmnist train --resume%s%s%s%s'\n",
             sig == SIGTERM ? "terminated" : "interrupted", what, shown(ckpt),
+            o->data ? " --data " : "", o->data ? shown(o->data) : "",
             strcmp(o->model, "fmnist.model") ? " --model " : "",
             strcmp(o->model, "fmnist.model") ? shown(o->model) : "");
     return 128 + sig;
@@ -603,14 +645,15 @@ static int save_checkpoint(const cli_opts *o, const char *ckpt, const mlp *net,
 
 /* Training finished: the model, with what made it. Returns an exit status. */
 static int save_model(const cli_opts *o, const char *ckpt, const mlp *net,
-                      const train_config *cfg, uint32_t train_images, const train_result *res)
+                      const train_config *cfg, const char *preset, uint32_t train_images,
+                      const train_result *res)
 {
     fm_err e;
     char meta[4096] = "";
     meta_append(meta, sizeof meta, "fmnist_version", "%s", FMNIST_VERSION);
     train_config_to_meta(cfg, meta, sizeof meta);
-    if (o->preset)
-        meta_append(meta, sizeof meta, "preset", "%s", o->preset);
+    if (preset[0])
+        meta_append(meta, sizeof meta, "preset", "%s", preset);
     meta_append(meta, sizeof meta, "train_images", "%u", train_images);
     if (res->epochs_run != cfg->epochs)
         meta_append(meta, sizeof meta, "epochs_run", "%d", res->epochs_run);
@@ -639,6 +682,37 @@ static int save_model(const cli_opts *o, const char *ckpt, const mlp *net,
     return EXIT_OK;
 }
 
+/* What must hold before a run starts, its data loaded: no output is one
+ * of its inputs; the save would not be refused (checked now, not after
+ * the training it would throw away); a resumed run has the training set
+ * its checkpoint was made on; --val leaves images to train on. */
+static int check_train_run(const cli_opts *o, const char *ckpt, const data_files *tf,
+                           const idx_set *train, const train_config *cfg, const ckpt_extra *x)
+{
+    fm_err e;
+    int rc;
+    const char *inputs[] = {tf[0].images, tf[0].labels, tf[1].images, tf[1].labels};
+    if ((rc = check_output(o->model, inputs, 4)) || (rc = check_output(ckpt, inputs, 4)))
+        return rc;
+    if (file_check_replace(o->model, MODEL_MAGIC, 8, &e) ||
+        file_check_replace(ckpt, MODEL_MAGIC, 8, &e))
+        return report(&e);
+    char id[64] = "";
+    if (o->resume && x->train_set[0])
+        train_set_id(train, id, sizeof id);
+    if (o->resume && x->train_set[0] && strcmp(id, x->train_set) != 0) {
+        fprintf(stderr, "fmnist: %s: was made on another training set (%s; this one: %s); "
+                        "give the --data it was made with\n", shown(ckpt), x->train_set, id);
+        return EXIT_USAGE;
+    }
+    if (cfg->val >= train->n) {
+        fprintf(stderr, "fmnist: --val: %u leaves no training images (the training set has %u)\n",
+                cfg->val, train->n);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
 static int cmd_train(const cli_opts *o)
 {
     char ckpt[4200];
@@ -649,12 +723,15 @@ static int cmd_train(const cli_opts *o)
     memset(&stopped, 0, sizeof stopped);
     memset(&resume, 0, sizeof resume);
     train_config cfg = o->train;
+    ckpt_extra x = {"", ""};
+    if (o->preset)
+        snprintf(x.preset, sizeof x.preset, "%s", o->preset);
     rng r;
     rng_seed(&r, cfg.seed);
     int rc;
     if (o->resume) {
         if ((rc = check_checkpoint_age(ckpt, o->model)) ||
-            (rc = load_checkpoint(o, ckpt, &net, &resume, &cfg)))
+            (rc = load_checkpoint(o, ckpt, &net, &resume, &cfg, &x)))
             return rc;
     } else {
         if (mlp_create_shape(&net, train_net_shape(cfg.net), &e))
@@ -664,18 +741,10 @@ static int cmd_train(const cli_opts *o)
     idx_set train = {0}, test = {0};
     runtime rt = {0};
     data_files tf[2];
-    if ((rc = load_splits(o, &train, &test, tf)))
-        goto out;
-    const char *inputs[] = {tf[0].images, tf[0].labels, tf[1].images, tf[1].labels};
-    if ((rc = check_output(o->model, inputs, 4)) || (rc = check_output(ckpt, inputs, 4)) ||
+    if ((rc = load_splits(o, &train, &test, tf)) ||
+        (rc = check_train_run(o, ckpt, tf, &train, &cfg, &x)) ||
         (rc = runtime_open(&rt, o->threads, 1)))
         goto out;
-    if (cfg.val >= train.n) {
-        fprintf(stderr, "fmnist: --val: %u leaves no training images (the training set has %u)\n",
-                cfg.val, train.n);
-        rc = EXIT_USAGE;
-        goto out;
-    }
     progress pr = {.tty = isatty(STDERR_FILENO), .quiet = o->quiet, .json = o->json};
     const char *stop_at = getenv("FMNIST_STOP_AFTER_STEP");
     pr.stop_after = stop_at && *stop_at ? atol(stop_at) : 0;
@@ -688,14 +757,14 @@ static int cmd_train(const cli_opts *o)
     if (rc && pr.tty && !pr.quiet)
         fprintf(stderr, "\r\033[K");
     if (rc == FM_EINTR) {
-        rc = save_checkpoint(o, ckpt, &net, &cfg, &stopped, e.msg);
+        rc = save_checkpoint(o, ckpt, &net, &cfg, &stopped, e.msg, &train, x.preset);
     } else if (rc) {
         rc = report(&e);
         if (e.code == FM_ENUMERIC)
             fprintf(stderr, "fmnist: %s: not written; the previous file, if any, is unchanged\n",
                     shown(o->model));
     } else {
-        rc = save_model(o, ckpt, &net, &cfg, train.n - cfg.val, &res);
+        rc = save_model(o, ckpt, &net, &cfg, x.preset, train.n - cfg.val, &res);
     }
 out:
     train_state_free(&resume);
@@ -748,20 +817,10 @@ static int locate_model(cli_opts *o)
 static int load_model(const char *path, mlp *net, char **meta)
 {
     fm_err e;
-    if (model_load(path, net, meta, NULL, NULL, &e)) {
+    if (model_load_fmnist(path, net, meta, NULL, NULL, &e)) {
         report(&e);
         if (e.code == FM_ENOTFOUND)
             fprintf(stderr, "HINT: train one first with 'fmnist train', or pass --model FILE\n");
-        return EXIT_FAIL;
-    }
-    if (!mlp_is_fmnist(net)) {
-        char shape[128];
-        mlp_shape_text(net, shape, sizeof shape);
-        fprintf(stderr, "fmnist: %s: a %s network; fmnist uses " MLP_FMNIST_SHAPES "\n",
-                shown(path), shape);
-        mlp_free(net);
-        free(*meta);
-        *meta = NULL;
         return EXIT_FAIL;
     }
     return EXIT_OK;
@@ -864,6 +923,25 @@ static int write_confusion(const cli_opts *o, const eval_result *r)
     return rc;
 }
 
+/* Whether two output paths name one file: the same file when both exist,
+ * else the same name in the same folder (e.png and ./e.png, not yet
+ * written). */
+static int same_destination(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    int ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
+    if (ea || eb)
+        return ea && eb && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char ca[PATH_MAX], cb[PATH_MAX], ra[PATH_MAX], rb[PATH_MAX];
+    snprintf(ca, sizeof ca, "%s", a);
+    snprintf(cb, sizeof cb, "%s", b);
+    if (!realpath(dirname(ca), ra) || !realpath(dirname(cb), rb) || strcmp(ra, rb) != 0)
+        return !strcmp(a, b);
+    snprintf(ca, sizeof ca, "%s", a);
+    snprintf(cb, sizeof cb, "%s", b);
+    return !strcmp(basename(ca), basename(cb));
+}
+
 static int check_eval_outputs(const cli_opts *o, const data_files *d)
 {
     const char *in[] = {o->model, d->images, d->labels, o->errors_png};
@@ -872,7 +950,8 @@ static int check_eval_outputs(const cli_opts *o, const data_files *d)
         rc = check_output(o->errors_png, in, 3);
     if (!rc && o->confusion_png)
         rc = check_output(o->confusion_png, in, 4);
-    if (!rc && o->errors_png && o->confusion_png && !strcmp(o->errors_png, o->confusion_png)) {
+    if (!rc && o->errors_png && o->confusion_png &&
+        same_destination(o->errors_png, o->confusion_png)) {
         fprintf(stderr, "fmnist: %s: given to both --errors and --confusion\n",
                 shown(o->errors_png));
         rc = EXIT_USAGE;

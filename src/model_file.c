@@ -433,13 +433,31 @@ static int read_at(int fd, uint8_t *buf, size_t n, off_t at)
     return 0;
 }
 
+/* Whether the header (head, hn bytes) declares a network that is not
+ * fmnist's: then 1, with e filled. */
+static int not_fmnist(const uint8_t *head, size_t hn, const char *path, fm_err *e)
+{
+    mlp_shape s;
+    size_t hdr;
+    mlp t;
+    if (hn < 20 || header_shape(head, hn, &s, &hdr) || mlp_layout_shape(&t, &s, NULL) ||
+        mlp_is_fmnist(&t))
+        return 0; /* fmnist's, or model_decode says what is wrong */
+    char shape[128];
+    mlp_shape_text(&t, shape, sizeof shape);
+    fm_fail(e, FM_EFORMAT, path, "a %s network; fmnist uses " MLP_FMNIST_SHAPES, shape);
+    return 1;
+}
+
 /* How much of a size-byte file to read, judged from its header (head, hn
  * bytes) before anything else: 0 with e filled when it is refused unread. */
 static size_t read_length(int fd, const uint8_t *head, size_t hn, size_t size, const char *path,
-                          fm_err *e)
+                          int fmnist_only, fm_err *e)
 {
     if (size == 0 || memcmp(head, MODEL_MAGIC, hn < 8 ? hn : 8) != 0)
         return size; /* model_decode says what it is, from these few bytes */
+    if (fmnist_only && not_fmnist(head, hn, path, e))
+        return 0;
     uint32_t version = hn >= 12 ? get32(head + 8) : 0;
     size_t P = 0, want = version >= 1 && version <= MODEL_FORMAT ? plain_length(head, hn, &P) : 0;
     if (want && want != CUT_IN_HEADER && (get32(head + 12) & MODEL_FLAG_STATE)) {
@@ -460,7 +478,8 @@ static size_t read_length(int fd, const uint8_t *head, size_t hn, size_t size, c
     return 0;
 }
 
-int model_load(const char *path, mlp *m, char **meta, float **blocks, int *nblocks, fm_err *e)
+static int load(const char *path, mlp *m, char **meta, float **blocks, int *nblocks,
+                int fmnist_only, fm_err *e)
 {
     int fd, rc;
     uint64_t fsize;
@@ -477,7 +496,7 @@ int model_load(const char *path, mlp *m, char **meta, float **blocks, int *nbloc
     uint8_t *buf = NULL;
     if (read_at(fd, head, hn, 0) != 0)
         rc = fm_fail(e, FM_EIO, path, "read failed: %s", errno ? strerror(errno) : "file shrank");
-    size_t n = rc ? 0 : read_length(fd, head, hn, size, path, e);
+    size_t n = rc ? 0 : read_length(fd, head, hn, size, path, fmnist_only, e);
     if (!rc && size && !n)
         rc = e ? e->code : FM_EFORMAT;
     if (!rc && !(buf = mem_alloc(n ? n : 1)))
@@ -491,4 +510,15 @@ int model_load(const char *path, mlp *m, char **meta, float **blocks, int *nbloc
     if (!taken)
         free(buf);
     return rc;
+}
+
+int model_load(const char *path, mlp *m, char **meta, float **blocks, int *nblocks, fm_err *e)
+{
+    return load(path, m, meta, blocks, nblocks, 0, e);
+}
+
+int model_load_fmnist(const char *path, mlp *m, char **meta, float **blocks, int *nblocks,
+                      fm_err *e)
+{
+    return load(path, m, meta, blocks, nblocks, 1, e);
 }

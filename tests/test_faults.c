@@ -4,12 +4,14 @@
 #include "testutil.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <time.h>
 
 #include "cli.h"
+#include "convert.h"
 #include "fileio.h"
 #include "image.h"
 #include "model_file.h"
@@ -586,6 +588,173 @@ static void test_blank_and_empty_argument(void **state)
     free(out), free(err);
 }
 
+/* ---- A second outside review (2026-11-30) ---- */
+
+/* train refused its output only when it came to save: every epoch run,
+ * then thrown away. Now before the first step (nothing on stdout). */
+static void test_r2_train_refuses_its_output_first(void **state)
+{
+    (void)state;
+    char png[4200], nowhere[4200], *out, *err;
+    in_t(png, sizeof png, "r2.png");
+    in_t(nowhere, sizeof nowhere, "nowhere/x.model");
+    assert_int_equal(tu_fmnist(NULL, NULL, "export " DATA " --index 0 -o %s", png), 0);
+    assert_int_equal(tu_fmnist(&out, &err, "train " DATA " --epochs 1 --model %s", png), 1);
+    assert_string_equal(out, "");
+    assert_non_null(strstr(err, "r2.png: is a PNG image, not an fmnist model: not replacing it"));
+    free(out), free(err);
+    assert_int_equal(tu_fmnist(&out, &err, "train " DATA " --epochs 1 --model %s", nowhere), 1);
+    assert_string_equal(out, "");
+    assert_non_null(strstr(err, "nowhere/x.model: cannot write: No such file or directory"));
+    free(out), free(err);
+    assert_int_equal(tu_fmnist(&out, &err, "train " DATA " --epochs 1 --model %s", T), 1);
+    assert_string_equal(out, "");
+    assert_non_null(strstr(err, "is a directory, not a regular file: not replacing it"));
+    free(out), free(err);
+}
+
+/* An output named "-" was checked as if it were standard input, so
+ * --show - replaced an input picture that is a file named "-". */
+static void test_r2_output_named_dash(void **state)
+{
+    (void)state;
+    char dash[4200], keep[4200], cmd[12288], *err;
+    in_t(dash, sizeof dash, "-");
+    in_t(keep, sizeof keep, "dash.keep");
+    assert_int_equal(tu_fmnist(NULL, NULL, "export " DATA " --index 0 -o %s", keep), 0);
+    copy_file(keep, dash);
+    char bin[PATH_MAX];
+    assert_non_null(realpath(tu_bin(), bin));
+    snprintf(cmd, sizeof cmd, "cd %s && %s classify --model %s --show - ./- < /dev/null", T, bin,
+             M);
+    assert_int_equal(tu_run(cmd, NULL, &err), 1);
+    assert_non_null(strstr(err, "-: is the same file as the input ./-"));
+    free(err);
+    assert_true(tu_same_file(dash, keep));
+}
+
+/* --errors e.png --confusion ./e.png, e.png not yet there: the second
+ * picture replaced the first. One file under two spellings is refused. */
+static void test_r2_one_new_file_two_spellings(void **state)
+{
+    (void)state;
+    char e1[4200], e2[4200], *err;
+    in_t(e1, sizeof e1, "e.png");
+    in_t(e2, sizeof e2, "./e.png");
+    assert_int_equal(tu_fmnist(NULL, &err, "eval " DATA " --model %s --errors %s --confusion %s",
+                               M, e1, e2), 2);
+    assert_non_null(strstr(err, "e.png: given to both --errors and --confusion"));
+    free(err);
+    assert_false(tu_exists(e1));
+}
+
+/* A safetensors file could not replace another whose header is of another
+ * length (its first 8 bytes): the two are of one kind. */
+static void test_r2_safetensors_over_safetensors(void **state)
+{
+    (void)state;
+    char d[4200], st[4200], *err;
+    in_t(d, sizeof d, "dropout.model");
+    in_t(st, sizeof st, "x.safetensors");
+    assert_int_equal(
+        tu_fmnist(NULL, NULL, "train " DATA " --epochs 1 --dropout 0.1 --quiet --model %s", d), 0);
+    assert_int_equal(tu_fmnist(NULL, NULL, "convert --model %s -o %s", M, st), 0);
+    assert_int_equal(tu_fmnist(NULL, &err, "convert --model %s -o %s", d, st), 0);
+    free(err);
+    /* and still not over another kind */
+    char png[4200];
+    in_t(png, sizeof png, "png.safetensors");
+    assert_int_equal(tu_fmnist(NULL, NULL, "export " DATA " --index 0 -o %s", png), 0);
+    assert_int_equal(tu_fmnist(NULL, &err, "convert --model %s -o %s", d, png), 1);
+    assert_non_null(strstr(err, "is a PNG image, not a safetensors file: not replacing it"));
+    free(err);
+}
+
+/* --resume took any training set (the HINT to resume named no --data, so
+ * following it trained the rest on another); a resumed --preset run lost
+ * its preset, and --preset given again was not compared. The checkpoint
+ * now records both. */
+static void test_r2_resume_is_the_same_run(void **state)
+{
+    (void)state;
+    char a[4200], b[4200], other[4200], cmd[20000], *err;
+    in_t(a, sizeof a, "whole.model");
+    in_t(b, sizeof b, "resumed.model");
+    in_t(other, sizeof other, "other");
+    /* another training set: the sample's test split as its training split */
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s && cd data/sample && cp t10k-images-idx3-ubyte.gz "
+             "%s/train-images-idx3-ubyte.gz && cp t10k-labels-idx1-ubyte.gz "
+             "%s/train-labels-idx1-ubyte.gz && cp t10k-* %s/",
+             other, other, other, other);
+    assert_int_equal(system(cmd), 0);
+    const char *opts = "--preset best --epochs 2 --val 100";
+    assert_int_equal(tu_fmnist(NULL, NULL, "train " DATA " --quiet %s --model %s", opts, a), 0);
+    snprintf(cmd, sizeof cmd, "FMNIST_STOP_AFTER_STEP=5 %s train " DATA " %s --model %s",
+             tu_bin(), opts, b);
+    assert_int_equal(tu_run(cmd, NULL, &err), 130);
+    assert_non_null(strstr(err, "HINT: continue with 'fmnist train --resume --data data/sample --model"));
+    free(err);
+    assert_int_equal(tu_fmnist(NULL, &err, "train --resume --data %s --model %s", other, b), 2);
+    assert_non_null(strstr(err, "was made on another training set (2000 images, crc32 "));
+    assert_non_null(strstr(err, "this one: 1000 images"));
+    free(err);
+    assert_int_equal(tu_fmnist(NULL, &err, "train --resume " DATA " --preset robust --model %s", b), 2);
+    assert_non_null(strstr(err, "was made with --preset best; --resume continues with that"));
+    free(err);
+    assert_int_equal(tu_fmnist(NULL, NULL, "train --resume " DATA " --quiet --model %s", b), 0);
+    assert_true(tu_same_file(a, b));
+}
+
+/* A sparse file declaring a 65536-8191 network (2 GB, a hole) was read
+ * whole, 9 s and 2 GB, before its network was refused; and convert took
+ * any network from a model file, writing ONNX and safetensors files that
+ * say Fashion-MNIST. Now fmnist's networks only, judged from the header
+ * (safetensors input was already held to fmnist's tensors). */
+static void test_r2_other_networks_refused_unread(void **state)
+{
+    (void)state;
+    char big[4200], small[4200], st[4200], out[4200], *err;
+    in_t(big, sizeof big, "huge.model");
+    in_t(small, sizeof small, "small.model");
+    in_t(st, sizeof st, "small.safetensors");
+    in_t(out, sizeof out, "out.onnx");
+    uint8_t h[32] = "FMNISTMD";
+    const uint32_t fields[] = {1, 0, 1, 65536, 8191, 0}; /* version, flags, L, widths, M */
+    for (int i = 0; i < 6; i++)
+        for (int k = 0; k < 4; k++)
+            h[8 + 4 * i + k] = (uint8_t)(fields[i] >> (8 * k));
+    tu_write(big, h, sizeof h);
+    off_t P = (off_t)65536 * 8191 + 8191;
+    assert_int_equal(truncate(big, 32 + 4 * P + 4), 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(tu_fmnist(NULL, &err, "eval " DATA " --model %s", big), 1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_non_null(strstr(err, "huge.model: a 65536-8191 network; fmnist uses 784-256-128-64-10"));
+    free(err);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (s > 1.0)
+        fail_msg("a 2 GB model of another network took %.1f s to refuse", s);
+    assert_int_equal(tu_fmnist(NULL, &err, "convert --model %s -o %s", big, out), 1);
+    assert_non_null(strstr(err, "a 65536-8191 network"));
+    free(err);
+    /* A small network of another shape, as a model and as safetensors. */
+    mlp m;
+    fm_err e;
+    assert_int_equal(mlp_create(&m, 1, (const int[]){2, 3}, &e), FM_OK);
+    assert_int_equal(model_save(small, &m, "", NULL, 0, &e), FM_OK);
+    assert_int_equal(convert_save(st, &m, "", &e), FM_OK);
+    mlp_free(&m);
+    assert_int_equal(tu_fmnist(NULL, &err, "convert --model %s -o %s", small, out), 1);
+    assert_non_null(strstr(err, "small.model: a 2-3 network; fmnist uses"));
+    free(err);
+    assert_int_equal(tu_fmnist(NULL, &err, "convert --model %s -o %s", st, out), 1);
+    assert_non_null(strstr(err, "fc1.weight: shape [3, 2]; the network needs [256, 784]"));
+    free(err);
+    assert_false(tu_exists(out));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -606,6 +775,12 @@ int main(void)
         cmocka_unit_test(test_15_fewer_threads),
         cmocka_unit_test(test_16_permission_bits_kept),
         cmocka_unit_test(test_blank_and_empty_argument),
+        cmocka_unit_test(test_r2_train_refuses_its_output_first),
+        cmocka_unit_test(test_r2_output_named_dash),
+        cmocka_unit_test(test_r2_one_new_file_two_spellings),
+        cmocka_unit_test(test_r2_safetensors_over_safetensors),
+        cmocka_unit_test(test_r2_resume_is_the_same_run),
+        cmocka_unit_test(test_r2_other_networks_refused_unread),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
