@@ -65,7 +65,8 @@ enum convert_format { CONVERT_UNKNOWN, CONVERT_MODEL, CONVERT_ONNX, CONVERT_SAFE
 #define CONVERT_EXTENSIONS ".onnx, .safetensors or .model"
 
 /* The format a file name's extension names: ".onnx", ".safetensors" or
- * ".model" (case as written); CONVERT_UNKNOWN otherwise. */
+ * ".model" (case as written), after a name ("dir/.onnx" has none);
+ * CONVERT_UNKNOWN otherwise. */
 enum convert_format convert_format_of(const char *path);
 
 /* Encodes m (any network of mlp.h: convolutions, if any, then Linear

@@ -501,9 +501,10 @@ static int parse_command(int argc, char **argv, cli_opts *o, int *rc, fm_err *e)
     *rc = FM_OK;
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         o->command = CLI_HELP;
-        if (argc > 2 && !strcmp(cmd, "help") && command_of(argv[2], &o->help_for) && argc == 3)
-            return 1;
-        if (argc > 2)
+        int named = argc > 2 && !strcmp(cmd, "help") && command_of(argv[2], &o->help_for);
+        if (named && argc > 3)
+            *rc = fm_fail(e, FM_EINVAL, argv[3], "unexpected argument after 'help %s'", argv[2]);
+        else if (argc > 2 && !named)
             *rc = fm_fail(e, FM_EINVAL, argv[2], "%s", !strcmp(cmd, "help")
                           ? "not a command (train, eval, classify, export, convert)"
                           : "unexpected argument after --help");
@@ -611,9 +612,15 @@ static int convert_check(const cli_opts *o, fm_err *e)
     if (!o->output)
         return fm_fail(e, FM_EINVAL, "--output", "convert needs -o OUT (ending in %s)",
                        CONVERT_EXTENSIONS);
-    if (convert_format_of(o->output) == CONVERT_UNKNOWN)
-        return fm_fail(e, FM_EINVAL, "--output", "'%s': the name must end in %s", o->output,
-                       CONVERT_EXTENSIONS);
+    if (convert_format_of(o->output) == CONVERT_UNKNOWN) {
+        /* ".onnx" alone: the extension, but no name before it */
+        const char *base = strrchr(o->output, '/') ? strrchr(o->output, '/') + 1 : o->output;
+        char named[64];
+        snprintf(named, sizeof named, "x%s", base);
+        return fm_fail(e, FM_EINVAL, "--output", "'%s': the name must end in %s%s", o->output,
+                       CONVERT_EXTENSIONS,
+                       convert_format_of(named) != CONVERT_UNKNOWN ? ", after a name" : "");
+    }
     if (o->model && convert_format_of(o->model) == CONVERT_ONNX)
         return fm_fail(e, FM_EINVAL, "--model",
                        "'%s': convert reads fmnist model files and .safetensors, not ONNX",

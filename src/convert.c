@@ -1255,7 +1255,9 @@ enum convert_format convert_format_of(const char *path)
 {
     static const struct { const char *ext; enum convert_format f; } exts[] = {
         {".onnx", CONVERT_ONNX}, {".safetensors", CONVERT_SAFETENSORS}, {".model", CONVERT_MODEL}};
-    size_t n = strlen(path);
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    size_t n = strlen(base); /* a name before the extension: "dir/.onnx" has none */
+    path = base;
     for (size_t i = 0; i < sizeof exts / sizeof *exts; i++) {
         size_t k = strlen(exts[i].ext);
         if (n > k && !strcmp(path + n - k, exts[i].ext))

@@ -113,8 +113,14 @@ static int check_target(const char *name, const uint8_t *head, size_t head_len,
 {
     *path = name;
     if (lstat(name, st) == 0 && S_ISLNK(st->st_mode)) {
-        if (!realpath(name, resolved))
-            return fm_fail(e, FM_EIO, name, "cannot follow the symlink: %s", strerror(errno));
+        if (!realpath(name, resolved)) {
+            int err = errno;
+            /* /dev/stdout into a pipe: a link to what has no path */
+            if (stat(name, st) == 0 && !S_ISREG(st->st_mode))
+                return fm_fail(e, FM_EIO, name, "is %s, not a regular file: not replacing it",
+                               file_kind(st->st_mode));
+            return fm_fail(e, FM_EIO, name, "cannot follow the symlink: %s", strerror(err));
+        }
         *path = resolved;
     }
     *exists = stat(*path, st) == 0;

@@ -298,6 +298,26 @@ static void *load_split_job(void *arg)
     return NULL;
 }
 
+/* The test split, from the folder the training split was found in: the
+ * four files come from one folder, never a training set from one and a
+ * test set from another place of the search. */
+static int test_split_beside(const data_files *train, data_files *test)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", train->images);
+    fm_err e;
+    if (idx_locate(dirname(dir), NULL, NULL, IDX_TEST, test->images, test->labels,
+                   sizeof test->images, &e) == FM_OK)
+        return EXIT_OK;
+    if (e.code != FM_ENOTFOUND)
+        return report_data(&e);
+    snprintf(dir, sizeof dir, "%s", train->images);
+    fprintf(stderr, "fmnist: %s: has the training split but not the test split (%s and %s, "
+                    "raw or .gz)\n", shown(dirname(dir)), idx_images_name(IDX_TEST),
+            idx_labels_name(IDX_TEST));
+    return EXIT_FAIL;
+}
+
 /* Both splits, located first (a missing file is reported before anything
  * is read), then read at once; the training split's error comes first. */
 static int load_splits(const cli_opts *o, idx_set *train, idx_set *test, data_files where[2])
@@ -305,7 +325,7 @@ static int load_splits(const cli_opts *o, idx_set *train, idx_set *test, data_fi
     split_job j[2];
     memset(j, 0, sizeof j);
     int rc;
-    if ((rc = locate_split(o, IDX_TRAIN, &j[0].f)) || (rc = locate_split(o, IDX_TEST, &j[1].f)))
+    if ((rc = locate_split(o, IDX_TRAIN, &j[0].f)) || (rc = test_split_beside(&j[0].f, &j[1].f)))
         return rc;
     pthread_t t;
     int threaded = pthread_create(&t, NULL, load_split_job, &j[1]) == 0;
@@ -536,6 +556,14 @@ static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_
         rc = report(&e);
         goto out;
     }
+    /* Adam's second moments (the second block) are sums of squares. */
+    for (size_t i = 0; i < net->nparams; i++)
+        if (blocks[net->nparams + i] < 0) {
+            fprintf(stderr, "fmnist: %s: corrupt: Adam's second moment %zu is negative\n",
+                    shown(path), i);
+            rc = EXIT_FAIL;
+            goto out;
+        }
     if (!mlp_has_shape(net, train_net_shape(c.net))) {
         fprintf(stderr, "fmnist: %s: its network is not the one its metadata names (net=%s)\n",
                 shown(path), c.net == NET_CNN ? "cnn" : "mlp");

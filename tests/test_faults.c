@@ -755,6 +755,74 @@ static void test_r2_other_networks_refused_unread(void **state)
     assert_false(tu_exists(out));
 }
 
+/* With only the training files in ./data, train took the test files from
+ * the next place of the search (/usr/share/datasets/...): the four files
+ * come from one folder. */
+static void test_r2_splits_from_one_folder(void **state)
+{
+    (void)state;
+    char dir[4200], bin[PATH_MAX], cmd[20000], *err;
+    in_t(dir, sizeof dir, "onlytrain");
+    assert_non_null(realpath(tu_bin(), bin));
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/data && cp data/sample/train-* %s/data/", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             "cd %s && env -u FMNIST_DATA %s train --epochs 1 --quiet --model m.model", dir, bin);
+    assert_int_equal(tu_run(cmd, NULL, &err), 1);
+    assert_string_equal(err, "fmnist: ./data: has the training split but not the test split "
+                             "(t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, raw or .gz)\n");
+    free(err);
+}
+
+/* A checkpoint whose Adam second moment is negative (a square's sum)
+ * resumed into "training diverged ... is the learning rate too high?";
+ * it is a damaged checkpoint, and said so. */
+static void test_r2_negative_second_moment(void **state)
+{
+    (void)state;
+    char q[4200], ck[4300], *err;
+    in_t(q, sizeof q, "neg.model");
+    snprintf(ck, sizeof ck, "%s.ckpt", q);
+    interrupted_run(q, "--epochs 2", 3);
+    mlp net;
+    char *meta;
+    float *blocks;
+    int nb;
+    fm_err e;
+    assert_int_equal(model_load(ck, &net, &meta, &blocks, &nb, &e), FM_OK);
+    blocks[net.nparams + 7] = -1.0f;
+    assert_int_equal(model_save(ck, &net, meta, blocks, nb, &e), FM_OK);
+    mlp_free(&net);
+    free(meta);
+    free(blocks);
+    assert_int_equal(tu_fmnist(NULL, &err, "train " DATA " --resume --model %s", q), 1);
+    assert_non_null(strstr(err, "neg.model.ckpt: corrupt: Adam's second moment 7 is negative"));
+    free(err);
+}
+
+/* Messages that misled: help with two names said the first was not a
+ * command; -o .onnx said the name must end in .onnx; --show /dev/stdout
+ * into a pipe said the symlink could not be followed. */
+static void test_r2_messages_say_what_is_wrong(void **state)
+{
+    (void)state;
+    char png[4200], onnx[4200], cmd[12288], *err;
+    in_t(png, sizeof png, "msg.png");
+    in_t(onnx, sizeof onnx, ".onnx");
+    assert_int_equal(tu_fmnist(NULL, NULL, "export " DATA " --index 0 -o %s", png), 0);
+    assert_int_equal(tu_fmnist(NULL, &err, "help train extra"), 2);
+    assert_non_null(strstr(err, "fmnist: extra: unexpected argument after 'help train'\n"));
+    free(err);
+    assert_int_equal(tu_fmnist(NULL, &err, "convert --model %s -o %s", M, onnx), 2);
+    assert_non_null(strstr(err, "the name must end in .onnx, .safetensors or .model, after a name\n"));
+    free(err);
+    snprintf(cmd, sizeof cmd, "%s classify --model %s --show /dev/stdout %s | cat", tu_bin(), M,
+             png);
+    tu_run(cmd, NULL, &err);
+    assert_non_null(strstr(err, "fmnist: /dev/stdout: is a FIFO, not a regular file: not replacing it\n"));
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -781,6 +849,9 @@ int main(void)
         cmocka_unit_test(test_r2_safetensors_over_safetensors),
         cmocka_unit_test(test_r2_resume_is_the_same_run),
         cmocka_unit_test(test_r2_other_networks_refused_unread),
+        cmocka_unit_test(test_r2_splits_from_one_folder),
+        cmocka_unit_test(test_r2_negative_second_moment),
+        cmocka_unit_test(test_r2_messages_say_what_is_wrong),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
