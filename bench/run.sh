@@ -48,25 +48,28 @@ fi
 median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 # wall seconds and peak RSS (KB) of a command: "SECONDS KB"
 timed() { /usr/bin/time -f "%e %M" -o "$tmp/time" "$@" > "$tmp/stdout" 2> "$tmp/stderr"; cat "$tmp/time"; }
-# Debian packages a rival needs at its best: installed when root, else a note.
+# need_pkgs WHY PACKAGE...: Debian packages bench needs (WHY: what for),
+# installed when root, else a note.
 need_pkgs() {
+    why=$1
+    shift
     missing=
     for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
     done
     [ -z "$missing" ] && return 0
     if [ "$(id -u)" = 0 ]; then
-        echo "bench: installing$missing so that the rivals run at their best" >&2
+        echo "bench: installing$missing: $why" >&2
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null
     else
-        echo "bench: the rivals need$missing: sudo apt-get install$missing" >&2
+        echo "bench: $why needs$missing: sudo apt-get install$missing" >&2
         exit 1
     fi
 }
 
 # Every figure is timed by GNU time (Debian's package time, not in a minimal
 # install).
-[ -x /usr/bin/time ] || need_pkgs time
+[ -x /usr/bin/time ] || need_pkgs "timing every run" time
 if [ "$rivals" = 1 ] || [ "$tutorial" = 1 ]; then
     /usr/bin/python3 -c 'import torch' 2>/dev/null || {
         echo "bench: the rivals need Debian's python3-torch (and python3-torchvision for BENCH_TUTORIAL)" >&2
@@ -75,7 +78,8 @@ if [ "$rivals" = 1 ] || [ "$tutorial" = 1 ]; then
     # Debian's torch uses the system BLAS; the reference BLAS is several
     # times slower than OpenBLAS on this recipe. The C trainer needs OpenBLAS's
     # headers and its OpenMP build.
-    need_pkgs libopenblas0-pthread libopenblas0-openmp libopenblas-dev
+    need_pkgs "racing the rivals at their best" libopenblas0-pthread libopenblas0-openmp \
+        libopenblas-dev
 fi
 if [ "$rivals" = 1 ]; then
     [ -e "$data/train-images-idx3-ubyte.gz" ] || {

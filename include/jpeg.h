@@ -44,7 +44,7 @@
  * JPEG peaks near 490 MB (coefficients, then the RGBA picture); turning it
  * by its EXIF orientation needs a second picture's worth. Every scan of a
  * progressive file is a pass over its whole coefficient buffer, so a file
- * of more than JPEG_MAX_SCANS scans is FM_ELIMIT, refused when libjpeg
+ * of more than JPEG_MAX_SCANS scans (progressive or not) is FM_ELIMIT, refused when libjpeg
  * reaches its first scan past the limit (encoders write 10 or fewer; 2,000
  * scans of single coefficients took 68 s and 480 MB from a 38 KB file).
  * name is for messages. On failure *out is untouched. */

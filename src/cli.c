@@ -615,11 +615,11 @@ static int convert_check(const cli_opts *o, fm_err *e)
     if (convert_format_of(o->output) == CONVERT_UNKNOWN) {
         /* ".onnx" alone: the extension, but no name before it */
         const char *base = strrchr(o->output, '/') ? strrchr(o->output, '/') + 1 : o->output;
-        char named[64];
-        snprintf(named, sizeof named, "x%s", base);
+        char named[4096];
+        int bare = snprintf(named, sizeof named, "x%s", base) < (int)sizeof named &&
+                   convert_format_of(named) != CONVERT_UNKNOWN;
         return fm_fail(e, FM_EINVAL, "--output", "'%s': the name must end in %s%s", o->output,
-                       CONVERT_EXTENSIONS,
-                       convert_format_of(named) != CONVERT_UNKNOWN ? ", after a name" : "");
+                       CONVERT_EXTENSIONS, bare ? ", after a name" : "");
     }
     if (o->model && convert_format_of(o->model) == CONVERT_ONNX)
         return fm_fail(e, FM_EINVAL, "--model",

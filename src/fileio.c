@@ -135,12 +135,16 @@ int file_check_replace(const char *name, const void *head, size_t head_len, fm_e
     char resolved[PATH_MAX], dir[PATH_MAX];
     const char *path;
     struct stat st;
+    size_t n = strlen(name);
+    if (n && name[n - 1] == '/')
+        return fm_fail(e, FM_EIO, name, "names a folder, not a file");
     int exists, rc = check_target(name, head, head_len, resolved, &path, &st, &exists, e);
     if (rc)
         return rc;
-    /* The temporary is made in the file's folder. */
+    /* The temporary is made in the file's folder, by this process's
+     * effective user. */
     snprintf(dir, sizeof dir, "%s", path);
-    if (access(dirname(dir), W_OK | X_OK) != 0)
+    if (faccessat(AT_FDCWD, dirname(dir), W_OK | X_OK, AT_EACCESS) != 0)
         return fm_fail(e, FM_EIO, name, "cannot write: %s", strerror(errno));
     return FM_OK;
 }

@@ -175,7 +175,7 @@ static int jpeg_failed(jpeg_job *job)
     const char *name = job->name, *text = job->fault.text;
     if (job->too_many_scans)
         return fm_fail(job->e, FM_ELIMIT, name,
-                       "a progressive JPEG of more than %d scans (fmnist reads at most %d)",
+                       "a JPEG of more than %d scans (fmnist reads at most %d)",
                        JPEG_MAX_SCANS, JPEG_MAX_SCANS);
     switch (job->fault.pub.msg_code) {
     case JWRN_JPEG_EOF:

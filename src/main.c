@@ -132,7 +132,8 @@ static void help_main(void)
            "  fmnist --version        version and build\n\n");
     wrap("The data set is found in --data DIR, else $FMNIST_DATA, else ./data, else "
          "/usr/share/datasets/fashion-mnist (Debian: apt-get install dataset-fashion-mnist), "
-         "else ~/.pytorch/F_MNIST_data/FashionMNIST/raw; files raw or .gz.", 0, 0);
+         "else ~/.pytorch/F_MNIST_data/FashionMNIST/raw; files raw or .gz. train takes the "
+         "test files from the folder of the training files.", 0, 0);
 }
 
 static int report(const fm_err *e)
@@ -313,8 +314,10 @@ static int test_split_beside(const data_files *train, data_files *test)
         return report_data(&e);
     snprintf(dir, sizeof dir, "%s", train->images);
     fprintf(stderr, "fmnist: %s: has the training split but not the test split (%s and %s, "
-                    "raw or .gz)\n", shown(dirname(dir)), idx_images_name(IDX_TEST),
-            idx_labels_name(IDX_TEST));
+                    "raw or .gz)\n"
+                    "HINT: train takes all four files from one folder: put the test files "
+                    "beside the others, or pass --data DIR\n",
+            shown(dirname(dir)), idx_images_name(IDX_TEST), idx_labels_name(IDX_TEST));
     return EXIT_FAIL;
 }
 
@@ -499,8 +502,6 @@ static void checkpoint_path(char *buf, size_t cap, const char *model)
     snprintf(buf, cap, "%s.ckpt", model);
 }
 
-/* Loads a checkpoint and checks it against the options given with --resume.
- * Fills net, state and cfg from it. Returns an exit status. */
 /* What a checkpoint records beyond the recipe and the state: the training
  * set it was made on (train_set_id; empty in older checkpoints) and the
  * preset named. */
@@ -517,16 +518,20 @@ static void train_set_id(const idx_set *t, char *out, size_t cap)
     snprintf(out, cap, "%u images, crc32 %08x", t->n, crc);
 }
 
-/* --preset given again must be the checkpoint's (none: it carries on). */
+/* --preset given again must be the checkpoint's (none: it carries on).
+ * A checkpoint from before they recorded it (no train_set either) says
+ * nothing of its preset. */
 static int check_preset(const cli_opts *o, const char *path, const ckpt_extra *x)
 {
-    if (!o->preset || strcmp(o->preset, x->preset) == 0)
+    if (!o->preset || !x->train_set[0] || strcmp(o->preset, x->preset) == 0)
         return EXIT_OK;
     fprintf(stderr, "fmnist: %s: was made %s%s; --resume continues with that\n", shown(path),
             x->preset[0] ? "with --preset " : "without --preset", x->preset);
     return EXIT_USAGE;
 }
 
+/* Loads a checkpoint and checks it against the options given with --resume.
+ * Fills net, state and cfg from it. Returns an exit status. */
 static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_state *st,
                            train_config *cfg, ckpt_extra *x)
 {
@@ -534,7 +539,7 @@ static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_
     char *meta = NULL;
     float *blocks = NULL;
     int nblocks = 0, rc = EXIT_OK;
-    if (model_load(path, net, &meta, &blocks, &nblocks, &e)) {
+    if (model_load_fmnist(path, net, &meta, &blocks, &nblocks, &e)) {
         report(&e);
         if (e.code == FM_ENOTFOUND)
             fprintf(stderr, "HINT: --resume continues a run stopped with Ctrl-C or SIGTERM, "
@@ -543,11 +548,6 @@ static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_
     }
     memset(st, 0, sizeof *st);
     train_config c;
-    if (!mlp_is_fmnist(net)) {
-        fprintf(stderr, "fmnist: %s: not a checkpoint of fmnist's networks\n", shown(path));
-        rc = EXIT_FAIL;
-        goto out;
-    }
     if (train_config_from_meta(&c, meta, &e) || train_state_from_meta(st, &c, meta, &e) ||
         nblocks != train_state_blocks(&c)) {
         if (!e.msg[0] || nblocks != train_state_blocks(&c))
@@ -722,8 +722,7 @@ static int check_train_run(const cli_opts *o, const char *ckpt, const data_files
     const char *inputs[] = {tf[0].images, tf[0].labels, tf[1].images, tf[1].labels};
     if ((rc = check_output(o->model, inputs, 4)) || (rc = check_output(ckpt, inputs, 4)))
         return rc;
-    if (file_check_replace(o->model, MODEL_MAGIC, 8, &e) ||
-        file_check_replace(ckpt, MODEL_MAGIC, 8, &e))
+    if (file_check_replace(o->model, MODEL_MAGIC, 8, &e))
         return report(&e);
     char id[64] = "";
     if (o->resume && x->train_set[0])

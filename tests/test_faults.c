@@ -674,20 +674,36 @@ static void test_r2_safetensors_over_safetensors(void **state)
  * following it trained the rest on another); a resumed --preset run lost
  * its preset, and --preset given again was not compared. The checkpoint
  * now records both. */
+/* dir: the sample with its training split raw, byte `at` of the training
+ * images (pixels: 16 + 784 i + p) or labels (8 + i) file changed. */
+static void changed_sample(const char *dir, const char *file, size_t at)
+{
+    char cmd[20000], path[4300];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s && cp data/sample/t10k-* %s/ && zcat data/sample/train-images-idx3-ubyte.gz "
+             "> %s/train-images-idx3-ubyte && zcat data/sample/train-labels-idx1-ubyte.gz > "
+             "%s/train-labels-idx1-ubyte",
+             dir, dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    size_t n = 0;
+    uint8_t *b = tu_read(path, &n);
+    assert_true(at < n);
+    b[at] = (uint8_t)((b[at] + 1) % 10); /* a label stays 0..9 */
+    tu_write(path, b, n);
+    free(b);
+}
+
 static void test_r2_resume_is_the_same_run(void **state)
 {
     (void)state;
-    char a[4200], b[4200], other[4200], cmd[20000], *err;
+    char a[4200], b[4200], lab[4200], pix[4200], cmd[20000], *err;
     in_t(a, sizeof a, "whole.model");
     in_t(b, sizeof b, "resumed.model");
-    in_t(other, sizeof other, "other");
-    /* another training set: the sample's test split as its training split */
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p %s && cd data/sample && cp t10k-images-idx3-ubyte.gz "
-             "%s/train-images-idx3-ubyte.gz && cp t10k-labels-idx1-ubyte.gz "
-             "%s/train-labels-idx1-ubyte.gz && cp t10k-* %s/",
-             other, other, other, other);
-    assert_int_equal(system(cmd), 0);
+    in_t(lab, sizeof lab, "onelabel");
+    in_t(pix, sizeof pix, "onepixel");
+    changed_sample(lab, "train-labels-idx1-ubyte", 8 + 1234);
+    changed_sample(pix, "train-images-idx3-ubyte", 16 + 784 * 1500 + 400);
     const char *opts = "--preset best --epochs 2 --val 100";
     assert_int_equal(tu_fmnist(NULL, NULL, "train " DATA " --quiet %s --model %s", opts, a), 0);
     snprintf(cmd, sizeof cmd, "FMNIST_STOP_AFTER_STEP=5 %s train " DATA " %s --model %s",
@@ -695,9 +711,14 @@ static void test_r2_resume_is_the_same_run(void **state)
     assert_int_equal(tu_run(cmd, NULL, &err), 130);
     assert_non_null(strstr(err, "HINT: continue with 'fmnist train --resume --data data/sample --model"));
     free(err);
-    assert_int_equal(tu_fmnist(NULL, &err, "train --resume --data %s --model %s", other, b), 2);
-    assert_non_null(strstr(err, "was made on another training set (2000 images, crc32 "));
-    assert_non_null(strstr(err, "this one: 1000 images"));
+    /* One label, or one pixel, of 2,000 images changed: another set. */
+    assert_int_equal(tu_fmnist(NULL, &err, "train --resume --data %s --model %s", lab, b), 2);
+    assert_non_null(strstr(err, ": was made on another training set (2000 images, crc32 77277e38; "
+                                "this one: 2000 images, crc32 b7a79722); give the --data it was made with\n"));
+    free(err);
+    assert_int_equal(tu_fmnist(NULL, &err, "train --resume --data %s --model %s", pix, b), 2);
+    assert_non_null(strstr(err, ": was made on another training set (2000 images, crc32 77277e38; "
+                                "this one: 2000 images, crc32 30c01af6); give the --data it was made with\n"));
     free(err);
     assert_int_equal(tu_fmnist(NULL, &err, "train --resume " DATA " --preset robust --model %s", b), 2);
     assert_non_null(strstr(err, "was made with --preset best; --resume continues with that"));
@@ -770,7 +791,9 @@ static void test_r2_splits_from_one_folder(void **state)
              "cd %s && env -u FMNIST_DATA %s train --epochs 1 --quiet --model m.model", dir, bin);
     assert_int_equal(tu_run(cmd, NULL, &err), 1);
     assert_string_equal(err, "fmnist: ./data: has the training split but not the test split "
-                             "(t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, raw or .gz)\n");
+                             "(t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, raw or .gz)\n"
+                             "HINT: train takes all four files from one folder: put the test "
+                             "files beside the others, or pass --data DIR\n");
     free(err);
 }
 
@@ -816,10 +839,50 @@ static void test_r2_messages_say_what_is_wrong(void **state)
     assert_int_equal(tu_fmnist(NULL, &err, "convert --model %s -o %s", M, onnx), 2);
     assert_non_null(strstr(err, "the name must end in .onnx, .safetensors or .model, after a name\n"));
     free(err);
+    char longname[4300];
+    in_t(longname, sizeof longname,
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.onnx.bak");
+    assert_int_equal(tu_fmnist(NULL, &err, "convert --model %s -o %s", M, longname), 2);
+    assert_non_null(strstr(err, "the name must end in .onnx, .safetensors or .model\n"));
+    free(err);
     snprintf(cmd, sizeof cmd, "%s classify --model %s --show /dev/stdout %s | cat", tu_bin(), M,
              png);
     tu_run(cmd, NULL, &err);
     assert_non_null(strstr(err, "fmnist: /dev/stdout: is a FIFO, not a regular file: not replacing it\n"));
+    free(err);
+}
+
+/* A checkpoint from before checkpoints recorded their training set and
+ * preset: --resume --preset best on one made with it is not refused as
+ * "made without --preset". And a --model ending in '/' names a folder: it
+ * passed the check before training (its folder "." is writable), and
+ * the save failed after it. */
+static void test_r2_old_checkpoint_and_folder_names(void **state)
+{
+    (void)state;
+    char q[4200], ck[4300], dir[4300], *err;
+    in_t(q, sizeof q, "old.model");
+    snprintf(ck, sizeof ck, "%s.ckpt", q);
+    interrupted_run(q, "--preset best --epochs 2 --val 100", 3);
+    mlp net;
+    char *meta, kept[4096] = "";
+    float *blocks;
+    int nb;
+    fm_err e;
+    assert_int_equal(model_load(ck, &net, &meta, &blocks, &nb, &e), FM_OK);
+    for (char *line = strtok(meta, "\n"); line; line = strtok(NULL, "\n"))
+        if (strncmp(line, "train_set=", 10) && strncmp(line, "preset=", 7))
+            snprintf(kept + strlen(kept), sizeof kept - strlen(kept), "%s\n", line);
+    assert_int_equal(model_save(ck, &net, kept, blocks, nb, &e), FM_OK);
+    mlp_free(&net);
+    free(meta);
+    free(blocks);
+    assert_int_equal(tu_fmnist(NULL, &err, "train --resume " DATA " --preset best --quiet --model %s",
+                               q), 0);
+    free(err);
+    snprintf(dir, sizeof dir, "%s/nothere/", T);
+    assert_int_equal(tu_fmnist(NULL, &err, "train " DATA " --epochs 1 --model %s", dir), 1);
+    assert_non_null(strstr(err, "nothere/: names a folder, not a file\n"));
     free(err);
 }
 
@@ -852,6 +915,7 @@ int main(void)
         cmocka_unit_test(test_r2_splits_from_one_folder),
         cmocka_unit_test(test_r2_negative_second_moment),
         cmocka_unit_test(test_r2_messages_say_what_is_wrong),
+        cmocka_unit_test(test_r2_old_checkpoint_and_folder_names),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

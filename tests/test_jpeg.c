@@ -374,7 +374,7 @@ static void test_scan_limit(void **state)
     image_free(&img);
     free(b);
     b = encode_scans(JPEG_MAX_SCANS + 1, &n);
-    expect_fail(b, n, FM_ELIMIT, "a progressive JPEG of more than 64 scans (fmnist reads at most 64)");
+    expect_fail(b, n, FM_ELIMIT, "a JPEG of more than 64 scans (fmnist reads at most 64)");
     free(b);
 }
 
