@@ -89,6 +89,13 @@ static void test_load_errors_leave_outputs(void **state)
     assert_int_equal(fmnist_model_load(path, &m, &err), FMNIST_EFORMAT);
     assert_non_null(strstr(err.message, "784-256-128-64-10"));
     assert_ptr_equal(m, (fmnist_model *)&sample);
+    /* and from memory, where only the network's check can refuse it */
+    size_t n = 0;
+    uint8_t *bytes = tu_read(path, &n);
+    assert_int_equal(fmnist_model_load_buffer(bytes, n, &m, &err), FMNIST_EFORMAT);
+    assert_non_null(strstr(err.message, "a 784-32-10 network; fmnist uses 784-256-128-64-10"));
+    assert_ptr_equal(m, (fmnist_model *)&sample);
+    free(bytes);
 }
 
 /* The 28x28 path gives what eval's network gives, with or without a work
