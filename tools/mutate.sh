@@ -19,7 +19,12 @@
 # those mutants.
 # MUTATE_TIMEOUT (seconds, default 300) bounds each run; a mutant that
 # hangs the suite counts as caught (and is named). MUTATE_JOBS: make -j.
+# --check: only that every mutant applies to the work tree as it is (a
+# second; tests/mutants.sh runs it in make check, so a change that leaves
+# the table stale fails at once, not minutes into make mutate).
 set -u
+check_only=0
+if [ "${1:-}" = --check ]; then check_only=1; shift; fi
 top=$(cd "$(dirname "$0")/.." && pwd)
 table=${MUTANTS:-$top/tools/mutants.txt}
 timeout_s=${MUTATE_TIMEOUT:-300}
@@ -35,15 +40,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "mutate: interrupted" >&2; exit 130' INT TERM HUP
 
-# check LOG [FIRST]: make check FAILFAST=1 in the copy, bounded by
+# check LOG [FIRST [NAME]]: make check FAILFAST=1 in the copy, bounded by
 # timeout_s; run in the background and waited for, so that Ctrl-C is
 # handled at once. CMOCKA_TEST_ABORT=1: a test program ends at its first
 # failed assertion (its other tests would tell nothing more: test_pinned
 # took 15 s a mutant, 2 when its first test catches it); TMPDIR: what such
-# an ended test leaves behind goes with the work directory.
+# an ended test leaves behind goes with the work directory;
+# FMNIST_MUTATING: "the baseline" or "mutant NAME" (tests/mutants.sh skips: the table
+# does not apply to a tree holding a mutant).
 check() {
     (cd "$work/tree" && CMOCKA_TEST_ABORT=1 TMPDIR="$work/tmp" \
-        exec timeout "$timeout_s" make -j"$jobs" check FAILFAST=1 \
+        FMNIST_MUTATING="${3:-the baseline}" exec timeout "$timeout_s" make -j"$jobs" check FAILFAST=1 \
         CHECK_FIRST="${2:-}") >"$1" 2>&1 &
     child=$!
     wait "$child"
@@ -88,46 +95,6 @@ awk -v out="$work/m" '
 count=$(cat "$work/m.count")
 [ "$count" -gt 0 ] || die "no mutants in $table"
 
-# ---- the copy
-mkdir "$work/tree" "$work/tmp"
-(cd "$top" && git ls-files -z -co --exclude-standard | xargs -0 sh -c \
-    'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh | tar --null -T - -cf -) |
-    (cd "$work/tree" && tar -xf -) || die "cannot copy the work tree"
-# The work tree's build, if any, with its times: make rebuilds only what
-# is out of date, which saves the baseline a full build.
-if [ -d "$top/build" ]; then
-    (cd "$top" && tar -cf - build $( [ -f fmnist ] && echo fmnist )) | (cd "$work/tree" && tar -xf -) ||
-        die "cannot copy the build"
-fi
-
-# apply N: the mutated file replaces the copy's; 0 when the old text occurs
-# exactly once, else prints how often it does.
-apply() {
-    f="$work/tree/$(cat "$work/m.$1.file")"
-    [ -f "$f" ] || { echo "no such file"; return 1; }
-    OLD=$(cat "$work/m.$1.old"; printf x) NEW=$(cat "$work/m.$1.new"; printf x) awk '
-        BEGIN { old = substr(ENVIRON["OLD"], 1, length(ENVIRON["OLD"]) - 1)
-                new = substr(ENVIRON["NEW"], 1, length(ENVIRON["NEW"]) - 1) }
-        { line[NR] = $0; s = $0
-          while ((i = index(s, old)) > 0) { hits++; s = substr(s, i + length(old)) } }
-        END {
-            if (hits != 1) { printf "old text found %d times", hits; exit 1 }
-            for (k = 1; k <= NR; k++) {
-                l = line[k]; i = index(l, old)
-                if (i > 0) l = substr(l, 1, i - 1) new substr(l, i + length(old))
-                print l
-            }
-        }' "$f" > "$work/mutated" || return 1
-    cp "$f" "$work/pristine"
-    cat "$work/mutated" > "$f"
-}
-
-restore() {
-    f="$work/tree/$(cat "$work/m.$1.file")"
-    cat "$work/pristine" > "$f"
-    touch "$f" # newer than the mutant's objects: rebuilt next time
-}
-
 # Which mutants: all, or those named.
 sel=""
 i=1
@@ -142,10 +109,71 @@ while [ $i -le "$count" ]; do
 done
 [ -n "$sel" ] || die "no mutant named $*"
 
+# mutated N [TREE]: writes $work/mutated, TREE's file (the copy's by
+# default) with mutant N applied; 0 when the old text occurs exactly once,
+# else prints how often it does.
+mutated() {
+    f="${2:-$work/tree}/$(cat "$work/m.$1.file")"
+    [ -f "$f" ] || { echo "no such file"; return 1; }
+    OLD=$(cat "$work/m.$1.old"; printf x) NEW=$(cat "$work/m.$1.new"; printf x) awk '
+        BEGIN { old = substr(ENVIRON["OLD"], 1, length(ENVIRON["OLD"]) - 1)
+                new = substr(ENVIRON["NEW"], 1, length(ENVIRON["NEW"]) - 1) }
+        { line[NR] = $0; s = $0
+          while ((i = index(s, old)) > 0) { hits++; s = substr(s, i + length(old)) } }
+        END {
+            if (hits != 1) { printf "old text found %d times", hits > "/dev/stderr"; exit 1 }
+            for (k = 1; k <= NR; k++) {
+                l = line[k]; i = index(l, old)
+                if (i > 0) l = substr(l, 1, i - 1) new substr(l, i + length(old))
+                print l
+            }
+        }' "$f" > "$work/mutated"
+}
+
+# apply N: the mutated file replaces the copy's (status and message as
+# mutated's).
+apply() {
+    mutated "$1" || return 1
+    f="$work/tree/$(cat "$work/m.$1.file")"
+    cp "$f" "$work/pristine"
+    cat "$work/mutated" > "$f"
+}
+
+restore() {
+    f="$work/tree/$(cat "$work/m.$1.file")"
+    cat "$work/pristine" > "$f"
+    touch "$f" # newer than the mutant's objects: rebuilt next time
+}
+
+if [ $check_only -eq 1 ]; then
+    stale=0
+    for i in $sel; do
+        why=$(mutated "$i" "$top" 2>&1) || {
+            echo "mutate: mutant $(cat "$work/m.$i.name") does not apply to $(cat "$work/m.$i.file"): $why" >&2
+            stale=1
+        }
+    done
+    [ $stale -eq 0 ] || die "the table is stale: fix or re-point the mutants above"
+    echo "mutate: all $(echo $sel | wc -w) mutants of $table apply"
+    exit 0
+fi
+
+# ---- the copy
+mkdir "$work/tree" "$work/tmp"
+(cd "$top" && git ls-files -z -co --exclude-standard | xargs -0 sh -c \
+    'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh | tar --null -T - -cf -) |
+    (cd "$work/tree" && tar -xf -) || die "cannot copy the work tree"
+# The work tree's build, if any, with its times: make rebuilds only what
+# is out of date, which saves the baseline a full build.
+if [ -d "$top/build" ]; then
+    (cd "$top" && tar -cf - build $( [ -f fmnist ] && echo fmnist )) | (cd "$work/tree" && tar -xf -) ||
+        die "cannot copy the build"
+fi
+
 # Every mutant must apply before any runs.
 stale=0
 for i in $sel; do
-    if ! why=$(apply "$i"); then
+    if ! why=$(apply "$i" 2>&1); then
         echo "mutate: mutant $(cat "$work/m.$i.name") does not apply to $(cat "$work/m.$i.file"): $why" >&2
         stale=1
     else
@@ -182,7 +210,7 @@ for i in $sel; do
     fi
     t0=$(date +%s)
     apply "$i" >/dev/null || die "mutant $name stopped applying"
-    check "$work/run.log" "$(cat "$work/m.$i.first")"
+    check "$work/run.log" "$(cat "$work/m.$i.first")" "mutant $name"
     rc=$?
     restore "$i"
     secs=$(( $(date +%s) - t0 ))
