@@ -139,9 +139,10 @@ static void expect_fail(const uint8_t *buf, size_t len, int code, const char *ms
 
 /* Encodes w x h pixels of comps components (row-major) with libjpeg's
  * compressor, as colour space cs, with or without Adobe's APP14 marker,
- * quality 95, no subsampling. */
-static uint8_t *encode(const uint8_t *px, int w, int h, int comps, J_COLOR_SPACE cs, int adobe,
-                       size_t *n)
+ * quality 95, no subsampling; in the scans of script (nscans of them), or
+ * libjpeg's baseline single scan when script is NULL. */
+static uint8_t *encode_script(const uint8_t *px, int w, int h, int comps, J_COLOR_SPACE cs,
+                              int adobe, const jpeg_scan_info *script, int nscans, size_t *n)
 {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr err;
@@ -153,13 +154,16 @@ static uint8_t *encode(const uint8_t *px, int w, int h, int comps, J_COLOR_SPACE
     c.image_width = (JDIMENSION)w;
     c.image_height = (JDIMENSION)h;
     c.input_components = comps;
-    c.in_color_space = comps == 4 ? JCS_CMYK : comps == 3 ? JCS_RGB : JCS_UNKNOWN;
+    c.in_color_space = comps == 4 ? JCS_CMYK : comps == 3 ? JCS_RGB
+                     : comps == 1 ? JCS_GRAYSCALE : JCS_UNKNOWN;
     jpeg_set_defaults(&c);
     jpeg_set_colorspace(&c, cs);
     for (int i = 0; i < comps; i++)
         c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
     c.write_Adobe_marker = (boolean)adobe;
     jpeg_set_quality(&c, 95, TRUE);
+    c.scan_info = script;
+    c.num_scans = script ? nscans : c.num_scans;
     jpeg_start_compress(&c, TRUE);
     while (c.next_scanline < c.image_height) {
         JSAMPROW row = (JSAMPROW)(uintptr_t)(px + (size_t)c.next_scanline * w * comps);
@@ -169,6 +173,12 @@ static uint8_t *encode(const uint8_t *px, int w, int h, int comps, J_COLOR_SPACE
     jpeg_destroy_compress(&c);
     *n = len;
     return buf;
+}
+
+static uint8_t *encode(const uint8_t *px, int w, int h, int comps, J_COLOR_SPACE cs, int adobe,
+                       size_t *n)
+{
+    return encode_script(px, w, h, comps, cs, adobe, NULL, 0, n);
 }
 
 /* YCCK (Adobe), CMYK without Adobe's marker (not inverted), RGB (Adobe
@@ -324,38 +334,18 @@ static void test_zero_size(void **state)
  * AC coefficient in a scan of its own. */
 static uint8_t *encode_scans(int scans, size_t *n)
 {
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr err;
-    c.err = jpeg_std_error(&err);
-    jpeg_create_compress(&c);
-    unsigned char *buf = NULL;
-    unsigned long len = 0;
-    jpeg_mem_dest(&c, &buf, &len);
-    c.image_width = c.image_height = 16;
-    c.input_components = 1;
-    c.in_color_space = JCS_GRAYSCALE;
-    jpeg_set_defaults(&c);
-    static jpeg_scan_info s[80];
+    jpeg_scan_info s[80];
     int dc = scans - 63, k = 0;
     assert_true(dc >= 1 && scans <= 80);
     for (int a = dc - 1; a >= 0; a--, k++)
         s[k] = (jpeg_scan_info){1, {0}, 0, 0, a == dc - 1 ? 0 : a + 1, a};
     for (int f = 1; f < 64; f++, k++)
         s[k] = (jpeg_scan_info){1, {0}, f, f, 0, 0};
-    c.scan_info = s;
-    c.num_scans = scans;
-    jpeg_start_compress(&c, TRUE);
-    uint8_t row[16];
-    while (c.next_scanline < 16) {
+    uint8_t px[16 * 16];
+    for (int y = 0; y < 16; y++)
         for (int x = 0; x < 16; x++)
-            row[x] = (uint8_t)(x * 16 + c.next_scanline);
-        JSAMPROW r = row;
-        jpeg_write_scanlines(&c, &r, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    *n = len;
-    return buf;
+            px[16 * y + x] = (uint8_t)(x * 16 + y);
+    return encode_script(px, 16, 16, 1, JCS_GRAYSCALE, 0, s, scans, n);
 }
 
 /* Each scan is a pass over the whole picture's coefficients: a file of

@@ -90,7 +90,8 @@ if [ $have_libs = 0 ]; then
     bad "nothing linked, tested or compared on arm64: no$need_libs"
     summary
 fi
-make fmnist build/tools/libm_scan >"$log/native" 2>&1 || { cat "$log/native"; bad "native build"; summary; }
+# docs: tests/docs.sh, run below with the arm64 binary, reads the native man page.
+make fmnist docs build/tools/libm_scan >"$log/native" 2>&1 || { cat "$log/native"; bad "native build"; summary; }
 if $XMAKE $B/fmnist $tests $B/tools/fmnist_predict $B/tools/libm_scan >"$log/build" 2>&1; then
     if grep -q "warning:" "$log/build"; then
         grep "warning:" "$log/build"
