@@ -53,6 +53,14 @@ int idx_read_file(const char *path, enum idx_kind kind, uint8_t **data, uint32_t
 int idx_load(const char *images_path, const char *labels_path, idx_set *out, fm_err *e);
 void idx_free(idx_set *s);
 
+/* One image and its label, the index-th, from the two files, each checked
+ * whole as idx_load checks it but read a chunk at a time: memory for one
+ * image, whatever the header claims. *count: the files' number of images;
+ * when index >= *count, FM_OK with pixels and *label untouched. On failure
+ * all outputs are untouched. */
+int idx_load_one(const char *images_path, const char *labels_path, uint32_t index,
+                 uint8_t pixels[IDX_PIXELS], uint8_t *label, uint32_t *count, fm_err *e);
+
 /* The official file names of a split, without ".gz". */
 const char *idx_images_name(enum idx_split split);
 const char *idx_labels_name(enum idx_split split);

@@ -135,68 +135,19 @@ static int check_header(const uint8_t *h, size_t hlen, const char *name, enum id
     return FM_OK;
 }
 
-static int check_labels(const uint8_t *lab, uint32_t n, const char *name, fm_err *e)
+/* Labels lab[0..n), the file's from index first on, each 0..9. */
+static int check_labels(const uint8_t *lab, size_t n, uint64_t first, const char *name, fm_err *e)
 {
-    for (uint32_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++)
         if (lab[i] >= IDX_CLASSES)
-            return fm_fail(e, FM_EFORMAT, name, "label %u at index %u is outside 0..%d", lab[i],
-                           i, IDX_CLASSES - 1);
+            return fm_fail(e, FM_EFORMAT, name, "label %u at index %llu is outside 0..%d", lab[i],
+                           (unsigned long long)(first + i), IDX_CLASSES - 1);
     return FM_OK;
 }
 
 static const char *payload_noun(enum idx_kind kind)
 {
     return kind == IDX_IMAGES ? "pixel bytes" : "label bytes";
-}
-
-static int parse_raw(src *s, const char *name, enum idx_kind kind, uint8_t **data,
-                     uint32_t *count, fm_err *e)
-{
-    uint8_t h[16];
-    size_t hlen = kind == IDX_IMAGES ? 16 : 8;
-    ptrdiff_t got = src_take(s, h, hlen);
-    if (got < 0)
-        return fm_fail(e, FM_EIO, name, "read failed: %s", strerror(errno));
-    uint32_t n;
-    uint64_t payload;
-    int rc = check_header(h, (size_t)got, name, kind, &n, &payload, e);
-    if (rc)
-        return rc;
-    if (s->size != hlen + payload) {
-        if (s->size < hlen + payload)
-            return fm_fail(e, FM_EFORMAT, name,
-                           "truncated: header claims %u %s (%llu %s), file holds %llu", n,
-                           kind_noun(kind), (unsigned long long)payload, payload_noun(kind),
-                           (unsigned long long)(s->size - hlen));
-        return fm_fail(e, FM_EFORMAT, name,
-                       "%llu bytes longer than its header says (%u %s, %llu %s)",
-                       (unsigned long long)(s->size - hlen - payload), n, kind_noun(kind),
-                       (unsigned long long)payload, payload_noun(kind));
-    }
-    uint8_t *buf = mem_alloc(payload);
-    if (!buf)
-        return fm_fail(e, FM_ENOMEM, name, "out of memory for %llu bytes",
-                       (unsigned long long)payload);
-    got = src_take(s, buf, payload);
-    if (got < 0 || (uint64_t)got != payload) {
-        free(buf);
-        if (got < 0)
-            return fm_fail(e, FM_EIO, name, "read failed: %s", strerror(errno));
-        return fm_fail(e, FM_EFORMAT, name, "truncated: %llu %s expected, %lld read",
-                       (unsigned long long)payload, payload_noun(kind), (long long)got);
-    }
-    uint8_t extra;
-    if (src_take(s, &extra, 1) != 0) {
-        free(buf);
-        return fm_fail(e, FM_EFORMAT, name, "file grew while being read");
-    }
-    if (kind == IDX_LABELS && (rc = check_labels(buf, n, name, e))) {
-        free(buf);
-        return rc;
-    }
-    *data = buf;
-    *count = n;
-    return FM_OK;
 }
 
 /* Inflates exactly n bytes into out (n may be 0: then it only checks that
@@ -279,8 +230,115 @@ static int unzip_exact(z_stream *z, src *s, uint8_t *out, size_t n, int *ended,
     }
 }
 
-static int parse_gzip(src *s, const char *name, enum idx_kind kind, uint8_t **data,
-                      uint32_t *count, fm_err *e)
+/* A gzip stream being inflated (unzip_exact's state). */
+typedef struct gz_part {
+    z_stream *z;
+    int *ended;
+    uint64_t *done, total;
+} gz_part;
+
+/* The next n bytes of the payload, bytes [at, at + n) of its size: from
+ * the gzip stream gz, or from a raw file when gz is NULL. */
+static int take_part(src *s, gz_part *gz, const char *name, enum idx_kind kind, uint8_t *buf,
+                     size_t n, uint64_t at, uint64_t size, fm_err *e)
+{
+    if (gz)
+        return unzip_exact(gz->z, s, buf, n, gz->ended, name, gz->total, gz->done, e);
+    ptrdiff_t got = src_take(s, buf, n);
+    if (got < 0)
+        return fm_fail(e, FM_EIO, name, "read failed: %s", strerror(errno));
+    if ((size_t)got != n)
+        return fm_fail(e, FM_EFORMAT, name, "truncated: %llu %s expected, %llu read",
+                       (unsigned long long)size, payload_noun(kind),
+                       (unsigned long long)(at + (uint64_t)got));
+    return FM_OK;
+}
+
+/* Bytes of payload read at a time when one record is picked. */
+#define PICK_CHUNK ((size_t)IDX_PIXELS * 1024)
+
+/* The payload, size bytes, its labels checked: all of it in one block
+ * (pick < 0), or, read a chunk at a time, only record pick (NULL when the
+ * file has fewer records), so that a file claiming millions of images
+ * costs a chunk of memory, not their size. *data: malloc'd, on success. */
+static int take_payload(src *s, gz_part *gz, const char *name, enum idx_kind kind,
+                        uint64_t size, int64_t pick, uint8_t **data, fm_err *e)
+{
+    size_t rs = kind == IDX_IMAGES ? IDX_PIXELS : 1;
+    uint64_t from = pick < 0 ? 0 : (uint64_t)pick * rs;
+    int whole = pick < 0;
+    size_t cap = whole ? (size_t)size : (size_t)(size < PICK_CHUNK ? size : PICK_CHUNK);
+    uint8_t *buf = mem_alloc(cap), *rec = NULL;
+    if (!buf)
+        return fm_fail(e, FM_ENOMEM, name, "out of memory for %llu bytes",
+                       (unsigned long long)cap);
+    if (!whole && from < size && !(rec = malloc(rs))) {
+        free(buf);
+        return fm_fail(e, FM_ENOMEM, name, "out of memory");
+    }
+    int rc = FM_OK;
+    for (uint64_t at = 0; at < size && !rc; at += cap) {
+        size_t n = size - at < cap ? (size_t)(size - at) : cap;
+        if ((rc = take_part(s, gz, name, kind, buf, n, at, size, e)))
+            break;
+        if (kind == IDX_LABELS && (rc = check_labels(buf, n, at, name, e)))
+            break;
+        if (rec && from < at + n && from + rs > at) { /* the record, or part of it */
+            uint64_t lo = from > at ? from : at, hi = from + rs < at + n ? from + rs : at + n;
+            memcpy(rec + (lo - from), buf + (lo - at), (size_t)(hi - lo));
+        }
+    }
+    if (rc || !whole) {
+        free(buf);
+        buf = NULL;
+    }
+    if (rc) {
+        free(rec);
+        return rc;
+    }
+    *data = whole ? buf : rec;
+    return FM_OK;
+}
+
+static int parse_raw(src *s, const char *name, enum idx_kind kind, int64_t pick,
+                     uint8_t **data, uint32_t *count, fm_err *e)
+{
+    uint8_t h[16];
+    size_t hlen = kind == IDX_IMAGES ? 16 : 8;
+    ptrdiff_t got = src_take(s, h, hlen);
+    if (got < 0)
+        return fm_fail(e, FM_EIO, name, "read failed: %s", strerror(errno));
+    uint32_t n;
+    uint64_t payload;
+    int rc = check_header(h, (size_t)got, name, kind, &n, &payload, e);
+    if (rc)
+        return rc;
+    if (s->size != hlen + payload) {
+        if (s->size < hlen + payload)
+            return fm_fail(e, FM_EFORMAT, name,
+                           "truncated: header claims %u %s (%llu %s), file holds %llu", n,
+                           kind_noun(kind), (unsigned long long)payload, payload_noun(kind),
+                           (unsigned long long)(s->size - hlen));
+        return fm_fail(e, FM_EFORMAT, name,
+                       "%llu bytes longer than its header says (%u %s, %llu %s)",
+                       (unsigned long long)(s->size - hlen - payload), n, kind_noun(kind),
+                       (unsigned long long)payload, payload_noun(kind));
+    }
+    uint8_t *buf = NULL;
+    if ((rc = take_payload(s, NULL, name, kind, payload, pick, &buf, e)))
+        return rc;
+    uint8_t extra;
+    if (src_take(s, &extra, 1) != 0) {
+        free(buf);
+        return fm_fail(e, FM_EFORMAT, name, "file grew while being read");
+    }
+    *data = buf;
+    *count = n;
+    return FM_OK;
+}
+
+static int parse_gzip(src *s, const char *name, enum idx_kind kind, int64_t pick,
+                      uint8_t **data, uint32_t *count, fm_err *e)
 {
     z_stream z;
     memset(&z, 0, sizeof z);
@@ -304,17 +362,10 @@ static int parse_gzip(src *s, const char *name, enum idx_kind kind, uint8_t **da
                      (unsigned long long)s->size);
         goto out;
     }
-    buf = mem_alloc(payload);
-    if (!buf) {
-        rc = fm_fail(e, FM_ENOMEM, name, "out of memory for %llu bytes",
-                     (unsigned long long)payload);
-        goto out;
-    }
-    if ((rc = unzip_exact(&z, s, buf, payload, &ended, name, hlen + payload, &done, e)))
+    gz_part gz = {&z, &ended, &done, hlen + payload};
+    if ((rc = take_payload(s, &gz, name, kind, payload, pick, &buf, e)))
         goto out;
     if ((rc = unzip_exact(&z, s, NULL, 0, &ended, name, hlen + payload, &done, e)))
-        goto out;
-    if (kind == IDX_LABELS && (rc = check_labels(buf, n, name, e)))
         goto out;
     *data = buf;
     *count = n;
@@ -326,8 +377,8 @@ out:
 }
 
 /* Looks at the first bytes and dispatches; wrap says what the name promised. */
-static int parse_src(src *s, const char *name, int wrap, enum idx_kind kind, uint8_t **data,
-                     uint32_t *count, fm_err *e)
+static int parse_src(src *s, const char *name, int wrap, enum idx_kind kind, int64_t pick,
+                     uint8_t **data, uint32_t *count, fm_err *e)
 {
     int r = src_more(s);
     if (r < 0)
@@ -350,15 +401,15 @@ static int parse_src(src *s, const char *name, int wrap, enum idx_kind kind, uin
                        "holds gzip data but is not named .gz; rename it to end in .gz");
     if (!gz && looks_like_html(s->p, s->avail))
         return fm_fail(e, FM_EFORMAT, name, "is an HTML page, not IDX data (a failed download?)");
-    return gz ? parse_gzip(s, name, kind, data, count, e)
-              : parse_raw(s, name, kind, data, count, e);
+    return gz ? parse_gzip(s, name, kind, pick, data, count, e)
+              : parse_raw(s, name, kind, pick, data, count, e);
 }
 
 int idx_parse(const uint8_t *buf, size_t len, const char *name, int wrap, enum idx_kind kind,
               uint8_t **data, uint32_t *count, fm_err *e)
 {
     src s = {.fd = -1, .mem = buf, .memlen = len, .size = len};
-    return parse_src(&s, name, wrap, kind, data, count, e);
+    return parse_src(&s, name, wrap, kind, -1, data, count, e);
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -367,8 +418,8 @@ static int ends_with(const char *s, const char *suffix)
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-int idx_read_file(const char *path, enum idx_kind kind, uint8_t **data, uint32_t *count,
-                  fm_err *e)
+static int read_file(const char *path, enum idx_kind kind, int64_t pick, uint8_t **data,
+                     uint32_t *count, fm_err *e)
 {
     int fd;
     uint64_t size;
@@ -381,10 +432,42 @@ int idx_read_file(const char *path, enum idx_kind kind, uint8_t **data, uint32_t
         close(fd);
         return fm_fail(e, FM_ENOMEM, path, "out of memory");
     }
-    rc = parse_src(&s, path, ends_with(path, ".gz") ? IDX_WRAP_GZIP : IDX_WRAP_RAW, kind,
+    rc = parse_src(&s, path, ends_with(path, ".gz") ? IDX_WRAP_GZIP : IDX_WRAP_RAW, kind, pick,
                    data, count, e);
     free(s.chunk);
     close(fd);
+    return rc;
+}
+
+int idx_read_file(const char *path, enum idx_kind kind, uint8_t **data, uint32_t *count,
+                  fm_err *e)
+{
+    return read_file(path, kind, -1, data, count, e);
+}
+
+int idx_load_one(const char *images_path, const char *labels_path, uint32_t index,
+                 uint8_t pixels[IDX_PIXELS], uint8_t *label, uint32_t *count, fm_err *e)
+{
+    uint8_t *img = NULL, *lab = NULL;
+    uint32_t ni = 0, nl = 0;
+    int rc = read_file(images_path, IDX_IMAGES, index, &img, &ni, e);
+    if (rc)
+        return rc;
+    if ((rc = read_file(labels_path, IDX_LABELS, index, &lab, &nl, e)))
+        goto out;
+    if (ni != nl) {
+        rc = fm_fail(e, FM_EFORMAT, labels_path, "holds %u labels but %s holds %u images", nl,
+                     images_path, ni);
+        goto out;
+    }
+    if (index < ni) {
+        memcpy(pixels, img, IDX_PIXELS);
+        *label = *lab;
+    }
+    *count = ni;
+out:
+    free(img);
+    free(lab);
     return rc;
 }
 

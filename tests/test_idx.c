@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 
 #include "idx.h"
 
@@ -296,6 +297,150 @@ static void test_concatenated_members(void **state)
     free(g2);
 }
 
+/* idx_load_one: one image and its label, the files checked whole but
+ * read a chunk (1,024 images) at a time. M images span three chunks; every
+ * picked image and label is the one idx_load reads, raw and gzip alike. */
+#define M 2500
+static void write_pair(const char *dir, int gz, uint8_t bad_label_at, char *ip, char *lp,
+                       size_t cap)
+{
+    uint8_t *img = malloc(16 + (size_t)M * IDX_PIXELS), lab[8 + M];
+    memcpy(img, img_raw, 16);
+    put_be32(img + 4, M);
+    for (size_t i = 0; i < (size_t)M * IDX_PIXELS; i++)
+        img[16 + i] = (uint8_t)(i * 31 + i / IDX_PIXELS);
+    put_be32(lab, 0x801);
+    put_be32(lab + 4, M);
+    for (int i = 0; i < M; i++)
+        lab[8 + i] = (uint8_t)(i % 10);
+    if (bad_label_at)
+        lab[8 + M - 100] = 10;
+    snprintf(ip, cap, "%s/i%s", dir, gz ? ".gz" : "");
+    snprintf(lp, cap, "%s/l%s", dir, gz ? ".gz" : "");
+    size_t n = 16 + (size_t)M * IDX_PIXELS, ln = sizeof lab;
+    uint8_t *gi = gz ? tu_gzip(img, n, &n) : img, *gl = gz ? tu_gzip(lab, ln, &ln) : lab;
+    tu_write(ip, gi, n);
+    tu_write(lp, gl, ln);
+    if (gz) {
+        free(gi);
+        free(gl);
+    }
+    free(img);
+}
+
+static void test_load_one(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), ip[4200], lp[4200];
+    static const uint32_t picks[] = {0, 1023, 1024, 1500, 2048, M - 1};
+    for (int gz = 0; gz < 2; gz++) {
+        write_pair(dir, gz, 0, ip, lp, sizeof ip);
+        idx_set s;
+        fm_err e;
+        assert_int_equal(idx_load(ip, lp, &s, &e), FM_OK);
+        for (size_t k = 0; k < sizeof picks / sizeof *picks; k++) {
+            uint8_t px[IDX_PIXELS], label = 99;
+            uint32_t n = 0;
+            assert_int_equal(idx_load_one(ip, lp, picks[k], px, &label, &n, &e), FM_OK);
+            assert_int_equal(n, M);
+            assert_int_equal(label, s.labels[picks[k]]);
+            assert_memory_equal(px, s.images + (size_t)picks[k] * IDX_PIXELS, IDX_PIXELS);
+        }
+        idx_free(&s);
+        /* Past the end: the count, the outputs untouched. */
+        uint8_t px[IDX_PIXELS] = {7}, label = 99;
+        uint32_t n = 0;
+        assert_int_equal(idx_load_one(ip, lp, M, px, &label, &n, &e), FM_OK);
+        assert_int_equal(n, M);
+        assert_int_equal(label, 99);
+        assert_int_equal(px[0], 7);
+        /* A bad label after the one picked is still found; outputs untouched. */
+        write_pair(dir, gz, 1, ip, lp, sizeof ip);
+        n = 5;
+        assert_int_equal(idx_load_one(ip, lp, 3, px, &label, &n, &e), FM_EFORMAT);
+        assert_non_null(strstr(e.msg, "label 10 at index 2400 is outside 0..9"));
+        assert_int_equal(n, 5);
+        assert_int_equal(label, 99);
+        assert_int_equal(px[0], 7);
+    }
+    /* A gzip file truncated after the image picked. */
+    write_pair(dir, 1, 0, ip, lp, sizeof ip);
+    struct stat st;
+    assert_int_equal(stat(ip, &st), 0);
+    assert_int_equal(truncate(ip, st.st_size - 20), 0);
+    uint8_t px[IDX_PIXELS] = {7}, label = 99;
+    uint32_t n = 5;
+    fm_err e;
+    assert_int_equal(idx_load_one(ip, lp, 1, px, &label, &n, &e), FM_EFORMAT);
+    assert_non_null(strstr(e.msg, "truncated"));
+    assert_int_equal(n + label + px[0], 5 + 99 + 7);
+    /* A bad label in a later chunk of labels is named by its own index (the
+     * labels are read before their count is compared with the images'). */
+    write_pair(dir, 1, 0, ip, lp, sizeof ip);
+    enum { LOTS = 900000 };
+    uint8_t *lab = calloc(8 + LOTS, 1);
+    put_be32(lab, 0x801);
+    put_be32(lab + 4, LOTS);
+    lab[8 + 850000] = 12;
+    size_t ln;
+    uint8_t *gl = tu_gzip(lab, 8 + LOTS, &ln);
+    tu_write(lp, gl, ln);
+    assert_int_equal(idx_load_one(ip, lp, 1, px, &label, &n, &e), FM_EFORMAT);
+    assert_string_equal(e.msg, "label 12 at index 850000 is outside 0..9");
+    free(gl);
+    free(lab);
+    tu_rmtree(dir);
+}
+
+/* The point of idx_load_one: a 150 KB gzip file claiming 200,000 images
+ * (157 MB) costs one chunk of memory, measured in a child as its growth in
+ * peak resident size (under 32 MB; idx_load's block would be 157 MB). */
+static void test_load_one_memory(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir(), ip[4200], lp[4200];
+    enum { BIG = 200000 };
+    snprintf(ip, sizeof ip, "%s/i.gz", dir);
+    snprintf(lp, sizeof lp, "%s/l.gz", dir);
+    gzFile g = gzopen(ip, "wb1");
+    uint8_t h[16], *zero = calloc(IDX_PIXELS, 1000);
+    memcpy(h, img_raw, 16);
+    put_be32(h + 4, BIG);
+    gzwrite(g, h, 16);
+    for (int i = 0; i < BIG / 1000; i++)
+        gzwrite(g, zero, IDX_PIXELS * 1000);
+    assert_int_equal(gzclose(g), Z_OK);
+    g = gzopen(lp, "wb1");
+    put_be32(h, 0x801);
+    gzwrite(g, h, 8);
+    gzwrite(g, zero, BIG);
+    assert_int_equal(gzclose(g), Z_OK);
+    free(zero);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rusage r0, r1;
+        getrusage(RUSAGE_SELF, &r0);
+        uint8_t px[IDX_PIXELS], label;
+        uint32_t n;
+        fm_err e;
+        int rc = idx_load_one(ip, lp, BIG - 1, px, &label, &n, &e);
+        getrusage(RUSAGE_SELF, &r1);
+        long grew_kb = r1.ru_maxrss - r0.ru_maxrss;
+        if (rc || n != BIG || grew_kb > 32 * 1024) {
+            fprintf(stderr, "rc %d (%s), n %u, peak grew by %ld KB\n", rc, rc ? e.msg : "", n,
+                    grew_kb);
+            _exit(1);
+        }
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    tu_rmtree(dir);
+}
+
 static void test_norm_table(void **state)
 {
     (void)state;
@@ -458,6 +603,8 @@ int main(void)
         cmocka_unit_test_setup(test_malformed_labels, setup),
         cmocka_unit_test_setup(test_malformed_gzip, setup),
         cmocka_unit_test_setup(test_concatenated_members, setup),
+        cmocka_unit_test_setup(test_load_one, setup),
+        cmocka_unit_test_setup(test_load_one_memory, setup),
         cmocka_unit_test(test_norm_table),
         cmocka_unit_test_setup(test_default_search, setup),
     };
