@@ -168,6 +168,34 @@ static const char *shown(const char *name)
     return b;
 }
 
+/* name as shown(), and quoted for a POSIX shell when it holds anything
+ * but letters, digits and _./:@%+=,- (' as '\''), for commands in hints
+ * that are meant to be pasted. */
+static const char *shell_word(const char *name)
+{
+    static char buf[2][4 * 4200 + 3];
+    static unsigned next;
+    char *b = buf[next++ % 2];
+    const char *p = shown(name);
+    size_t plain = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                             "0123456789_./:@%+=,-");
+    if (*p && !p[plain])
+        return p;
+    size_t j = 0;
+    b[j++] = '\'';
+    for (; *p; p++) {
+        if (*p == '\'') {
+            memcpy(b + j, "'\\''", 4);
+            j += 4;
+        } else {
+            b[j++] = *p;
+        }
+    }
+    b[j++] = '\'';
+    b[j] = 0;
+    return b;
+}
+
 /* The length of the valid UTF-8 sequence at s (1..4), or 0 when it is not
  * one: overlong forms, surrogates and code points past U+10FFFF are not. */
 static int utf8_len(const unsigned char *s)
@@ -663,11 +691,11 @@ static int save_checkpoint(const cli_opts *o, const char *ckpt, const mlp *net,
     if (model_save(ckpt, net, meta, stopped->blocks, stopped->nblocks, &e))
         return report(&e);
     fprintf(stderr, "fmnist: %s: %s; checkpoint saved to %s\n"
-                    "HINT: continue with 'fmnist train --resume%s%s%s%s'\n",
+                    "HINT: continue with: fmnist train --resume%s%s%s%s\n",
             sig == SIGTERM ? "terminated" : "interrupted", what, shown(ckpt),
-            o->data ? " --data " : "", o->data ? shown(o->data) : "",
+            o->data ? " --data " : "", o->data ? shell_word(o->data) : "",
             strcmp(o->model, "fmnist.model") ? " --model " : "",
-            strcmp(o->model, "fmnist.model") ? shown(o->model) : "");
+            strcmp(o->model, "fmnist.model") ? shell_word(o->model) : "");
     return 128 + sig;
 }
 

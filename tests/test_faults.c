@@ -709,7 +709,7 @@ static void test_r2_resume_is_the_same_run(void **state)
     snprintf(cmd, sizeof cmd, "FMNIST_STOP_AFTER_STEP=5 %s train " DATA " %s --model %s",
              tu_bin(), opts, b);
     assert_int_equal(tu_run(cmd, NULL, &err), 130);
-    assert_non_null(strstr(err, "HINT: continue with 'fmnist train --resume --data data/sample --model"));
+    assert_non_null(strstr(err, "HINT: continue with: fmnist train --resume --data data/sample --model"));
     free(err);
     /* One label, or one pixel, of 2,000 images changed: another set. */
     assert_int_equal(tu_fmnist(NULL, &err, "train --resume --data %s --model %s", lab, b), 2);
@@ -886,6 +886,43 @@ static void test_r2_old_checkpoint_and_folder_names(void **state)
     free(err);
 }
 
+/* The hint printed at an interruption is a command to paste: names with
+ * a space or a quote come out quoted for the shell, and the hint, run as
+ * printed, finishes the run. */
+static void test_resume_hint_pastes(void **state)
+{
+    (void)state;
+    char data[4200], model[4200], bin[4200], real[4096], cmd[20000], want[20000], *err;
+    in_t(data, sizeof data, "my data");
+    in_t(model, sizeof model, "it's a.model");
+    in_t(bin, sizeof bin, "bin");
+    assert_non_null(realpath("data/sample", real));
+    assert_int_equal(symlink(real, data), 0);
+    assert_int_equal(mkdir(bin, 0755), 0);
+    assert_non_null(realpath(tu_bin(), real));
+    in_t(bin, sizeof bin, "bin/fmnist");
+    assert_int_equal(symlink(real, bin), 0);
+    snprintf(cmd, sizeof cmd,
+             "FMNIST_STOP_AFTER_STEP=3 %s train --data \"%s\" --epochs 1 --model \"%s\"", bin,
+             data, model);
+    assert_int_equal(tu_run(cmd, NULL, &err), 130);
+    snprintf(want, sizeof want,
+             "HINT: continue with: fmnist train --resume --data '%s/my data' --model '%s/it'\\''s "
+             "a.model'\n", T, T);
+    char *hint = strstr(err, "HINT: continue with: ");
+    assert_non_null(hint);
+    assert_string_equal(hint, want);
+    in_t(bin, sizeof bin, "bin");
+    snprintf(cmd, sizeof cmd, "PATH='%s':\"$PATH\" %.*s", bin,
+             (int)(strlen(hint) - 1 - strlen("HINT: continue with: ")),
+             hint + strlen("HINT: continue with: "));
+    free(err);
+    assert_int_equal(tu_run(cmd, NULL, &err), 0);
+    free(err);
+    struct stat st;
+    assert_int_equal(stat(model, &st), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -916,6 +953,7 @@ int main(void)
         cmocka_unit_test(test_r2_negative_second_moment),
         cmocka_unit_test(test_r2_messages_say_what_is_wrong),
         cmocka_unit_test(test_r2_old_checkpoint_and_folder_names),
+        cmocka_unit_test(test_resume_hint_pastes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
