@@ -25,7 +25,10 @@
  *   allocates a buffer of about 20 KB for the call. Classifying a picture
  *   (fmnist_classify_pixels, _file, _buffer) allocates what decoding and
  *   preparing it needs (about 4 bytes a pixel, freed before it returns).
- * - Results are the same bits as the fmnist program's on any CPU. */
+ * - Results are the same bits as the fmnist program's on any CPU, whatever
+ *   the caller's floating-point environment: each classification runs in
+ *   the default one (rounding to nearest, no flush-to-zero) and gives the
+ *   caller's back before it returns. */
 #ifndef FMNIST_H
 #define FMNIST_H
 
@@ -89,7 +92,9 @@ FMNIST_API void fmnist_model_free(fmnist_model *m);
 FMNIST_API int fmnist_model_meta(const fmnist_model *m, const char *key, char *out, size_t cap);
 FMNIST_API const char *fmnist_model_meta_text(const fmnist_model *m);
 
-/* A work buffer for one thread's classifications with model m. */
+/* A work buffer for one thread's classifications with model m, or with
+ * any model of the same network (one of the other network is refused:
+ * FMNIST_EINVAL). */
 FMNIST_API int fmnist_work_new(const fmnist_model *m, fmnist_work **out, fmnist_error *err);
 FMNIST_API void fmnist_work_free(fmnist_work *w);
 

@@ -1,6 +1,7 @@
 /* api.c: libfmnist's public API (fmnist.h), over the program's modules. */
 #include "fmnist.h"
 
+#include <fenv.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ struct fmnist_model {
 
 struct fmnist_work {
     mlp_work w;
+    mlp shape; /* the network it was made for (no parameters) */
 };
 
 /* fm_err into the caller's fmnist_error; returns the code. */
@@ -142,6 +144,8 @@ int fmnist_work_new(const fmnist_model *m, fmnist_work **out, fmnist_error *err)
         free(w);
         return fail(err, &e, rc);
     }
+    w->shape = m->net;
+    w->shape.params = NULL;
     *out = w;
     return FMNIST_OK;
 }
@@ -154,12 +158,38 @@ void fmnist_work_free(fmnist_work *w)
     free(w);
 }
 
-int fmnist_classify_28x28(const fmnist_model *m, fmnist_work *w,
+/* A work buffer is made for one network's shape: another's arrays are
+ * too small (a CNN's read past its end) or laid out otherwise. */
+static int check_work(const fmnist_model *m, const fmnist_work *w, const char *fn,
+                      fmnist_error *err)
+{
+    if (!w || mlp_same_shape(&w->shape, &m->net))
+        return FMNIST_OK;
+    char msg[200];
+    snprintf(msg, sizeof msg, "%s: the work buffer was made for another network than the "
+             "model's (make one with fmnist_work_new for this model)", fn);
+    return fail_msg(err, FMNIST_EINVAL, msg);
+}
+
+/* Every classification runs in the default floating-point environment
+ * (rounding to nearest, no flush-to-zero), whatever the caller's, which
+ * is restored after: the same bits as the fmnist program's. */
+static void fp_enter(fenv_t *caller)
+{
+    fegetenv(caller);
+    fesetenv(FE_DFL_ENV);
+}
+
+static int fp_caller(const fenv_t *caller, int rc)
+{
+    fesetenv(caller);
+    return rc;
+}
+
+static int classify_28x28(const fmnist_model *m, fmnist_work *w,
                           const unsigned char pixels[FMNIST_SIDE * FMNIST_SIDE],
                           float probs[FMNIST_CLASSES], fmnist_error *err)
 {
-    if (!m || !pixels || !probs)
-        return fail_msg(err, FMNIST_EINVAL, "fmnist_classify: a NULL argument");
     fmnist_work *own = NULL;
     int rc;
     if (!w && (rc = fmnist_work_new(m, &own, err)))
@@ -182,6 +212,20 @@ int fmnist_classify_28x28(const fmnist_model *m, fmnist_work *w,
     return FMNIST_OK;
 }
 
+int fmnist_classify_28x28(const fmnist_model *m, fmnist_work *w,
+                          const unsigned char pixels[FMNIST_SIDE * FMNIST_SIDE],
+                          float probs[FMNIST_CLASSES], fmnist_error *err)
+{
+    if (!m || !pixels || !probs)
+        return fail_msg(err, FMNIST_EINVAL, "fmnist_classify: a NULL argument");
+    int rc = check_work(m, w, "fmnist_classify_28x28", err);
+    if (rc)
+        return rc;
+    fenv_t env;
+    fp_enter(&env);
+    return fp_caller(&env, classify_28x28(m, w, pixels, probs, err));
+}
+
 /* A decoded picture, prepared and classified; img is freed. */
 static int classify_image(const fmnist_model *m, fmnist_work *w, image *img, const char *name,
                           float probs[FMNIST_CLASSES], fmnist_error *err)
@@ -192,7 +236,7 @@ static int classify_image(const fmnist_model *m, fmnist_work *w, image *img, con
     image_free(img);
     if (rc)
         return fail(err, &e, fm_in_file(&e, rc, name));
-    return fmnist_classify_28x28(m, w, in, probs, err);
+    return classify_28x28(m, w, in, probs, err);
 }
 
 int fmnist_classify_pixels(const fmnist_model *m, fmnist_work *w, const unsigned char *pixels,
@@ -205,6 +249,9 @@ int fmnist_classify_pixels(const fmnist_model *m, fmnist_work *w, const unsigned
         (double)width * height > IMAGE_MAX_PIXELS)
         return fail_msg(err, FMNIST_EINVAL, "fmnist_classify_pixels: a size or channel count "
                                             "out of range");
+    int rc = check_work(m, w, "fmnist_classify_pixels", err);
+    if (rc)
+        return rc;
     image img = {width, height, malloc((size_t)width * height * 4)};
     if (!img.rgba)
         return fail_msg(err, FMNIST_ENOMEM, "out of memory");
@@ -217,7 +264,9 @@ int fmnist_classify_pixels(const fmnist_model *m, fmnist_work *w, const unsigned
         d[2] = color ? s[2] : s[0];
         d[3] = channels == 2 ? s[1] : channels == 4 ? s[3] : 255;
     }
-    return classify_image(m, w, &img, "<pixels>", probs, err);
+    fenv_t env;
+    fp_enter(&env);
+    return fp_caller(&env, classify_image(m, w, &img, "<pixels>", probs, err));
 }
 
 int fmnist_classify_file(const fmnist_model *m, fmnist_work *w, const char *path,
@@ -225,12 +274,16 @@ int fmnist_classify_file(const fmnist_model *m, fmnist_work *w, const char *path
 {
     if (!m || !path || !probs)
         return fail_msg(err, FMNIST_EINVAL, "fmnist_classify_file: a NULL argument");
+    int rc = check_work(m, w, "fmnist_classify_file", err);
+    if (rc)
+        return rc;
     image img;
     fm_err e;
-    int rc = picture_read(path, &img, &e);
-    if (rc)
-        return fail(err, &e, rc);
-    return classify_image(m, w, &img, path, probs, err);
+    fenv_t env;
+    fp_enter(&env);
+    if ((rc = picture_read(path, &img, &e)))
+        return fp_caller(&env, fail(err, &e, rc));
+    return fp_caller(&env, classify_image(m, w, &img, path, probs, err));
 }
 
 int fmnist_classify_buffer(const fmnist_model *m, fmnist_work *w, const void *buf, size_t len,
@@ -238,12 +291,16 @@ int fmnist_classify_buffer(const fmnist_model *m, fmnist_work *w, const void *bu
 {
     if (!m || !buf || !probs)
         return fail_msg(err, FMNIST_EINVAL, "fmnist_classify_buffer: a NULL argument");
+    int rc = check_work(m, w, "fmnist_classify_buffer", err);
+    if (rc)
+        return rc;
     image img;
     fm_err e;
-    int rc = picture_decode(buf, len, "<buffer>", &img, &e);
-    if (rc)
-        return fail(err, &e, rc);
-    return classify_image(m, w, &img, "<buffer>", probs, err);
+    fenv_t env;
+    fp_enter(&env);
+    if ((rc = picture_decode(buf, len, "<buffer>", &img, &e)))
+        return fp_caller(&env, fail(err, &e, rc));
+    return fp_caller(&env, classify_image(m, w, &img, "<buffer>", probs, err));
 }
 
 int fmnist_top(const float probs[FMNIST_CLASSES], int k, int *labels)

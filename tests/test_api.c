@@ -2,6 +2,8 @@
  * (outputs untouched), and the same results as the modules the CLI uses. */
 #include "testutil.h"
 
+#include <fenv.h>
+
 #include <math.h>
 
 #include "fmnist.h"
@@ -202,10 +204,65 @@ static void test_convolutional_model(void **state)
                          (double)want);
         }
     }
+    /* A work buffer made for the other network is refused by every
+     * classification, the outputs untouched (a CNN's buffer with the MLP
+     * read past its arrays; the MLP's with the CNN gave wrong numbers). */
+    fmnist_model *other;
+    fmnist_work *ow;
+    assert_int_equal(fmnist_model_load(model_path, &other, &err), FMNIST_OK);
+    assert_int_equal(fmnist_work_new(other, &ow, &err), FMNIST_OK);
+    const char *pic = "tests/fixtures/t1-white10x.png";
+    size_t n = 0;
+    uint8_t *bytes = tu_read(pic, &n);
+    for (int k = 0; k < 2; k++) {
+        fmnist_model *mk = k ? other : m;
+        fmnist_work *wk = k ? w : ow;
+        float p[10] = {7};
+        err.code = 0;
+        assert_int_equal(fmnist_classify_28x28(mk, wk, sample.images, p, &err), FMNIST_EINVAL);
+        assert_string_equal(err.message, "fmnist_classify_28x28: the work buffer was made for "
+                            "another network than the model's (make one with fmnist_work_new "
+                            "for this model)");
+        assert_int_equal(fmnist_classify_pixels(mk, wk, sample.images, 28, 28, 1, p, &err),
+                         FMNIST_EINVAL);
+        assert_int_equal(fmnist_classify_file(mk, wk, pic, p, &err), FMNIST_EINVAL);
+        assert_int_equal(fmnist_classify_buffer(mk, wk, bytes, n, p, &err), FMNIST_EINVAL);
+        assert_non_null(strstr(err.message, "fmnist_classify_buffer: the work buffer"));
+        assert_true(p[0] == 7 && p[1] == 0);
+    }
+    free(bytes);
+    fmnist_work_free(ow);
+    fmnist_model_free(other);
     fmnist_work_free(w);
     fmnist_model_free(m);
     mlp_work_free(&mw);
     mlp_free(&net);
+}
+
+/* The caller's floating-point environment (rounding upward, flush-to-zero)
+ * changes no bit of a result, and is the caller's again after the call. */
+static void test_caller_fp_environment(void **state)
+{
+    (void)state;
+    fmnist_model *m;
+    fmnist_error err;
+    assert_int_equal(fmnist_model_load(model_path, &m, &err), FMNIST_OK);
+    const char *pic = "tests/fixtures/t1-white10x.png";
+    float want[2][10], got[2][10];
+    assert_int_equal(fmnist_classify_28x28(m, NULL, sample.images, want[0], &err), FMNIST_OK);
+    assert_int_equal(fmnist_classify_file(m, NULL, pic, want[1], &err), FMNIST_OK);
+    static const int modes[] = {FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO};
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(fesetround(modes[k]), 0);
+        unsigned ftz = fp_flush_denormals();
+        assert_int_equal(fmnist_classify_28x28(m, NULL, sample.images, got[0], &err), FMNIST_OK);
+        assert_int_equal(fmnist_classify_file(m, NULL, pic, got[1], &err), FMNIST_OK);
+        assert_int_equal(fegetround(), modes[k]);
+        fp_restore(ftz);
+        fesetround(FE_TONEAREST);
+        assert_memory_equal(got, want, sizeof want);
+    }
+    fmnist_model_free(m);
 }
 
 int main(void)
@@ -215,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_load_errors_leave_outputs),
         cmocka_unit_test(test_classify_agrees),
         cmocka_unit_test(test_convolutional_model),
+        cmocka_unit_test(test_caller_fp_environment),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
