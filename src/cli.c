@@ -110,9 +110,9 @@ static const cli_option defs[O_COUNT] = {
                  CLI_GROUP_FILES, "@file", NULL,
                  "the model file: train writes it (default ./fmnist.model); eval, "
                  "classify and convert read it (convert: safetensors when FILE ends in "
-                 ".safetensors), by default the first of $FMNIST_MODEL, ./fmnist.model, "
-                 "${XDG_DATA_HOME:-~/.local/share}/fmnist/fmnist.model and the installed "
-                 "one that exists"},
+                 ".safetensors), by default $FMNIST_MODEL when set, else the first of "
+                 "./fmnist.model, ${XDG_DATA_HOME:-~/.local/share}/fmnist/fmnist.model and "
+                 "the installed one that exists"},
     [O_OUTPUT] = {"--output", 'o', "FILE", B(CLI_EXPORT) | B(CLI_CONVERT), CLI_GROUP_FILES,
                   "@file", NULL,
                   "export: where to write the PNG (default SPLIT-INDEX-CLASS.png; - writes it "

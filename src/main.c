@@ -837,18 +837,27 @@ out:
 #define FMNIST_DATADIR "/usr/local/share/fmnist"
 #endif
 
-/* eval and classify without --model: the first model file of $FMNIST_MODEL,
+/* eval and classify without --model: $FMNIST_MODEL when set (a name that
+ * does not exist is an error, as $FMNIST_DATA's is: a typo must not
+ * quietly give another model), else the first model file of
  * ./fmnist.model, ${XDG_DATA_HOME:-~/.local/share}/fmnist/fmnist.model and
  * the installed one (make install; FMNIST_DATADIR) that exists; o->model
  * points to it. When none does, says where it looked. */
 static int locate_model(cli_opts *o)
 {
-    static char found[4][4096];
+    static char found[3][4096];
     const char *env = getenv("FMNIST_MODEL"), *xdg = getenv("XDG_DATA_HOME");
     const char *home = getenv("HOME");
     int n = 0;
-    if (env && *env)
-        snprintf(found[n++], sizeof found[0], "%s", env);
+    if (env && *env) {
+        if (access(env, F_OK) != 0) {
+            fprintf(stderr, "fmnist: %s: %s (the model $FMNIST_MODEL names; unset it to search "
+                            "./fmnist.model and the rest)\n", shown(env), strerror(errno));
+            return EXIT_FAIL;
+        }
+        o->model = env;
+        return EXIT_OK;
+    }
     snprintf(found[n++], sizeof found[0], "fmnist.model");
     if (xdg && *xdg)
         snprintf(found[n++], sizeof found[0], "%s/fmnist/fmnist.model", xdg);

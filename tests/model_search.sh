@@ -1,6 +1,6 @@
 #!/bin/sh
 # model_search.sh: eval and classify without --model find the model in
-# $FMNIST_MODEL, then ./fmnist.model, then ${XDG_DATA_HOME:-~/.local/share}/
+# $FMNIST_MODEL (alone when set: naming no file is an error), then ./fmnist.model, then ${XDG_DATA_HOME:-~/.local/share}/
 # fmnist/fmnist.model (then the installed one); none: one error listing
 # where they looked, status 1.
 set -u
@@ -22,6 +22,13 @@ cd "$tmp/work"
 grep -q "no model file found; looked for fmnist.model, $tmp/home/.local/share/fmnist/fmnist.model, " "$tmp/err" ||
     bad "no model: $(cat "$tmp/err")"
 FMNIST_MODEL=$tmp/m.model "$bin" classify "$pic" > /dev/null || bad "\$FMNIST_MODEL not used"
+# A $FMNIST_MODEL that names nothing is an error, even with ./fmnist.model there.
+cp "$tmp/m.model" fmnist.model
+FMNIST_MODEL=$tmp/m.modle "$bin" classify "$pic" > /dev/null 2> "$tmp/err"
+[ $? -eq 1 ] || bad "a missing \$FMNIST_MODEL: not status 1"
+[ "$(cat "$tmp/err")" = "fmnist: $tmp/m.modle: No such file or directory (the model \$FMNIST_MODEL names; unset it to search ./fmnist.model and the rest)" ] ||
+    bad "a missing \$FMNIST_MODEL: $(cat "$tmp/err")"
+rm fmnist.model
 mkdir -p "$tmp/home/.local/share/fmnist" && cp "$tmp/m.model" "$tmp/home/.local/share/fmnist/fmnist.model"
 "$bin" eval --json > "$tmp/out" || bad "~/.local/share not used"
 grep -q "\"model\":\"$tmp/home/.local/share/fmnist/fmnist.model\"" "$tmp/out" || bad "eval names another model"
