@@ -30,7 +30,9 @@ typedef struct eval_result {
 int eval_run(const mlp *m, const idx_set *d, pool *p, const kernel_impl *k, mlp_work *work,
              eval_result *out, uint8_t *predictions, fm_err *e);
 
-/* Precision and recall of class c, as fractions (0 when undefined). */
+/* Precision and recall of class c, as fractions; NaN when undefined (a
+ * class never predicted has no precision, one absent from the set no
+ * recall: 0 of 0). */
 double eval_precision(const eval_result *r, int c);
 double eval_recall(const eval_result *r, int c);
 

@@ -1,6 +1,8 @@
 /* eval.c: batched inference over a data set. */
 #include "eval.h"
 
+#include <math.h>
+
 #include <string.h>
 
 const char *const fmnist_class_names[IDX_CLASSES] = {
@@ -60,7 +62,7 @@ double eval_precision(const eval_result *r, int c)
     long col = 0;
     for (int t = 0; t < IDX_CLASSES; t++)
         col += r->confusion[t][c];
-    return col ? (double)r->confusion[c][c] / col : 0.0;
+    return col ? (double)r->confusion[c][c] / col : NAN;
 }
 
 double eval_recall(const eval_result *r, int c)
@@ -68,5 +70,5 @@ double eval_recall(const eval_result *r, int c)
     long row = 0;
     for (int p = 0; p < IDX_CLASSES; p++)
         row += r->confusion[c][p];
-    return row ? (double)r->confusion[c][c] / row : 0.0;
+    return row ? (double)r->confusion[c][c] / row : NAN;
 }

@@ -1030,6 +1030,24 @@ static double accuracy_stderr(const eval_result *r)
     return sqrt(acc * (1 - acc) / (double)r->n);
 }
 
+/* A fraction for JSON: %.6f, or null when undefined (NaN). */
+static const char *json_fraction(char buf[32], double v)
+{
+    if (isnan(v))
+        return "null";
+    snprintf(buf, 32, "%.6f", v);
+    return buf;
+}
+
+/* A fraction as a percentage cell: "86.51%", or "-" when undefined. */
+static const char *percent_cell(char buf[32], double v)
+{
+    if (isnan(v))
+        return "-";
+    snprintf(buf, 32, "%.2f%%", 100 * v);
+    return buf;
+}
+
 static void eval_print_json(const cli_opts *o, const char *meta, const eval_result *r)
 {
     double acc = (double)r->correct / (double)r->n, se = accuracy_stderr(r);
@@ -1044,8 +1062,9 @@ static void eval_print_json(const cli_opts *o, const char *meta, const eval_resu
     for (int c = 0; c < IDX_CLASSES; c++) {
         printf("%s{\"label\":%d,\"name\":", c ? "," : "", c);
         json_str(stdout, fmnist_class_names[c]);
-        printf(",\"precision\":%.6f,\"recall\":%.6f}", eval_precision(r, c),
-               eval_recall(r, c));
+        char pr[32], rc[32];
+        printf(",\"precision\":%s,\"recall\":%s}", json_fraction(pr, eval_precision(r, c)),
+               json_fraction(rc, eval_recall(r, c)));
     }
     printf("],\"confusion\":[");
     for (int t = 0; t < IDX_CLASSES; t++) {
@@ -1081,9 +1100,11 @@ static void eval_print_text(const cli_opts *o, const mlp *net, const char *meta,
     printf("accuracy: %.2f%% +- %.2f%% (%ld of %ld)\n", 100 * acc, 100 * se, r->correct, r->n);
     printf("loss:     %.4f (mean NLL)\n\n", r->loss);
     printf("   class         precision  recall\n");
-    for (int c = 0; c < IDX_CLASSES; c++)
-        printf("   %d %-12s  %6.2f%%   %6.2f%%\n", c, fmnist_class_names[c],
-               100 * eval_precision(r, c), 100 * eval_recall(r, c));
+    for (int c = 0; c < IDX_CLASSES; c++) {
+        char pr[32], rc[32];
+        printf("   %d %-12s  %7s   %7s\n", c, fmnist_class_names[c],
+               percent_cell(pr, eval_precision(r, c)), percent_cell(rc, eval_recall(r, c)));
+    }
     printf("\nconfusion matrix (rows: true class, columns: predicted)\n");
     printf("%-13s", "");
     for (int p = 0; p < IDX_CLASSES; p++)

@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include "cli.h"
+#include "eval.h"
 #include "idx.h"
 #include "image.h"
 #include "prep.h"
@@ -137,6 +138,41 @@ static int eval_prediction(int i)
     free(out);
     idx_free(&s);
     return pred;
+}
+
+/* A one-image test set: every class but the image's has no recall (none
+ * present) and every class but the predicted one no precision (none
+ * predicted), 0 of 0: "-" in text and null in JSON, never 0. */
+static void test_eval_undefined_precision_recall(void **state)
+{
+    (void)state;
+    int pred = eval_prediction(0);
+    idx_set s;
+    assert_int_equal(idx_load("data/sample/t10k-images-idx3-ubyte.gz",
+                              "data/sample/t10k-labels-idx1-ubyte.gz", &s, NULL), FM_OK);
+    int label = s.labels[0];
+    idx_free(&s);
+    char *out, line[128];
+    assert_int_equal(tu_fmnist(&out, NULL, "eval --data %s/one0 --model %s/m.model", T, T), 0);
+    for (int c = 0; c < 10; c++) {
+        snprintf(line, sizeof line, "   %d %-12s  %7s   %7s\n", c, fmnist_class_names[c],
+                 c == pred ? (pred == label ? "100.00%" : "0.00%") : "-",
+                 c == label ? (pred == label ? "100.00%" : "0.00%") : "-");
+        if (!strstr(out, line))
+            fail_msg("no line '%s' in:\n%s", line, out);
+    }
+    free(out);
+    assert_int_equal(tu_fmnist(&out, NULL, "eval --data %s/one0 --model %s/m.model --json", T, T),
+                     0);
+    for (int c = 0; c < 10; c++) {
+        snprintf(line, sizeof line, "\"label\":%d,\"name\":\"%s\",\"precision\":%s,\"recall\":%s}",
+                 c, fmnist_class_names[c],
+                 c == pred ? (pred == label ? "1.000000" : "0.000000") : "null",
+                 c == label ? (pred == label ? "1.000000" : "0.000000") : "null");
+        if (!strstr(out, line))
+            fail_msg("no '%s' in:\n%s", line, out);
+    }
+    free(out);
 }
 
 static void test_export_then_classify_agrees_with_eval(void **state)
@@ -651,6 +687,7 @@ int main(void)
         cmocka_unit_test(test_train_output),
         cmocka_unit_test(test_same_seed_same_file),
         cmocka_unit_test(test_eval),
+        cmocka_unit_test(test_eval_undefined_precision_recall),
         cmocka_unit_test(test_export_then_classify_agrees_with_eval),
         cmocka_unit_test(test_classify_bad_file_does_not_stop_the_rest),
         cmocka_unit_test(test_classify_threads_same_output),

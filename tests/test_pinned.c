@@ -555,11 +555,13 @@ static void test_precision_recall_by_hand(void **state)
         assert_true(eval_recall(&r, c) == recall);
         assert_true(precision != recall);
     }
-    /* A class never predicted, and one never present: 0, not NaN. */
+    /* Five of class 3 all taken for class 4: class 3 is never predicted (no
+     * precision: 0 of 0) and has recall 0; class 4 is never present (no
+     * recall) and has precision 0. */
     memset(&r, 0, sizeof r);
     r.confusion[3][4] = 5;
-    assert_true(eval_precision(&r, 3) == 0.0 && eval_recall(&r, 3) == 0.0);
-    assert_true(eval_precision(&r, 4) == 0.0 && eval_recall(&r, 4) == 0.0);
+    assert_true(isnan(eval_precision(&r, 3)) && eval_recall(&r, 3) == 0.0);
+    assert_true(eval_precision(&r, 4) == 0.0 && isnan(eval_recall(&r, 4)));
 }
 
 int main(void)
