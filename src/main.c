@@ -40,6 +40,18 @@
 #include "version.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* An option value that the data or the checkpoint show to be wrong: after
+ * its one-line error, the line every usage error ends with. Returns
+ * EXIT_USAGE. */
+static int usage_hint(enum cli_command c)
+{
+    if (c >= CLI_TRAIN && c <= CLI_CONVERT)
+        fprintf(stderr, "Try 'fmnist %s --help'.\n", cli_command_name(c));
+    else
+        fprintf(stderr, "Try 'fmnist --help'.\n");
+    return EXIT_USAGE;
+}
 /* The version of every JSON object's keys ("format"; docs/json.md). */
 enum { JSON_FORMAT = 1 };
 
@@ -763,7 +775,7 @@ static int check_train_run(const cli_opts *o, const char *ckpt, const data_files
     if (cfg->val >= train->n) {
         fprintf(stderr, "fmnist: --val: %u leaves no training images (the training set has %u)\n",
                 cfg->val, train->n);
-        return EXIT_USAGE;
+        return usage_hint(CLI_TRAIN);
     }
     return EXIT_OK;
 }
@@ -1466,7 +1478,7 @@ static int cmd_export(const cli_opts *o)
     if ((uint32_t)o->index >= n) {
         fprintf(stderr, "fmnist: --index: %ld is past the last %s image (%u)\n", o->index, split,
                 n - 1);
-        return EXIT_USAGE;
+        return usage_hint(CLI_EXPORT);
     }
     char name[256], slug[64];
     const char *cn = fmnist_class_names[label];
@@ -1565,11 +1577,7 @@ static int run(int argc, char **argv)
             fprintf(stderr, "fmnist: %s: %s\n", e.file, e.msg);
         else
             fprintf(stderr, "fmnist: %s\n", e.msg);
-        if (o.command >= CLI_TRAIN && o.command <= CLI_CONVERT)
-            fprintf(stderr, "Try 'fmnist %s --help'.\n", cli_command_name(o.command));
-        else
-            fprintf(stderr, "Try 'fmnist --help'.\n");
-        return EXIT_USAGE;
+        return usage_hint(o.command);
     }
     if (o.command == CLI_HELP || o.help) {
         enum cli_command c = o.help ? o.command : o.help_for;

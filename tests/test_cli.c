@@ -346,6 +346,11 @@ static const struct {
      "fmnist: --bogus: unknown option (a command comes first)"},
     {"train --epochs 0",
      "fmnist: --epochs: 0 is out of range 1..100000"},
+    /* Values the data show to be out of range end the same way. */
+    {"export --data data/sample --index 1000",
+     "fmnist: --index: 1000 is past the last test image (999)"},
+    {"train --data data/sample --val 2000",
+     "fmnist: --val: 2000 leaves no training images (the training set has 2000)"},
     {"train --epochs -3",
      "fmnist: --epochs: -3 is out of range 1..100000"},
     {"train --epochs x",
