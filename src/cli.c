@@ -126,7 +126,8 @@ static const cli_option defs[O_COUNT] = {
                 NULL, NULL, "JSON on standard output (train: one object per epoch; eval: one "
                 "object; classify: one per picture), nothing else there"},
     [O_QUIET] = {"--quiet", 'q', NULL, ALL, CLI_GROUP_RUN, NULL, NULL,
-                 "no progress or notes on standard error (errors are still reported)"},
+                 "no progress and no notes: nothing on standard error but errors, and no "
+                 "line naming a file written (export, convert); results are still printed"},
     [O_RESUME] = {"--resume", 0, NULL, B(CLI_TRAIN), CLI_GROUP_RUN, NULL, NULL,
                   "continue the run whose checkpoint is FILE.ckpt"},
     [O_DROPOUT] = {"--dropout", 0, "P", B(CLI_TRAIN), CLI_GROUP_BEYOND, NULL, "0",

@@ -673,6 +673,28 @@ static void test_parse_other_commands(void **state)
     assert_int_equal(o.command, CLI_HELP);
 }
 
+/* --quiet: export and convert print no line naming the file written,
+ * and nothing on standard error; without it each prints one. */
+static void test_quiet(void **state)
+{
+    (void)state;
+    const char *runs[] = {"export --data data/sample --index 3 -o %s/q.png",
+                          "convert --model %s/m.model -o %s/q.onnx"};
+    for (int i = 0; i < 2; i++)
+        for (int q = 0; q < 2; q++) {
+            char args[9000], *out, *err;
+            int n = snprintf(args, sizeof args, runs[i], T, T);
+            snprintf(args + n, sizeof args - (size_t)n, "%s", q ? " -q" : "");
+            assert_int_equal(tu_fmnist(&out, &err, "%s", args), 0);
+            assert_string_equal(err, "");
+            if (q)
+                assert_string_equal(out, "");
+            else
+                assert_non_null(strstr(out, i ? "/q.onnx: ONNX, " : "/q.png: test image 3, "));
+            free(out), free(err);
+        }
+}
+
 static void test_help_and_version(void **state)
 {
     (void)state;
@@ -684,6 +706,20 @@ static void test_help_and_version(void **state)
         assert_true(strncmp(out, i == 5 ? "fmnist " : "usage: fmnist", 7) == 0);
         free(out), free(err);
     }
+    /* An option of two commands, described in a part for each: a command's
+     * --help shows its own part alone. */
+    char *out;
+    assert_int_equal(tu_fmnist(&out, NULL, "export --help"), 0);
+    assert_non_null(strstr(out, "  -o, --output FILE where to write the PNG (default "
+                                "SPLIT-INDEX-CLASS.png; -\n                    writes it to "
+                                "standard output)\n"));
+    assert_null(strstr(out, "convert:"));
+    free(out);
+    assert_int_equal(tu_fmnist(&out, NULL, "convert --help"), 0);
+    assert_non_null(strstr(out, "  -o, --output FILE the file to write, in the format its name "
+                                "ends in: .onnx,\n"));
+    assert_null(strstr(out, "export:"));
+    free(out);
 }
 
 int main(void)
@@ -703,6 +739,7 @@ int main(void)
         cmocka_unit_test(test_parse_edges),
         cmocka_unit_test(test_parse_presets),
         cmocka_unit_test(test_parse_other_commands),
+        cmocka_unit_test(test_quiet),
         cmocka_unit_test(test_help_and_version),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
