@@ -83,8 +83,11 @@ int convert_st_encode(const mlp *m, const char *meta, uint8_t **buf, size_t *len
  * new network, fmnist's MLP or its convolutional network (mlp_free it),
  * and, when meta is not NULL, *meta a malloc'd metadata text: each
  * "__metadata__" pair but "format" as a "key=value\n" line, characters
- * outside printable ASCII (and '=' in keys) shown as '?'. name is for
- * messages. Errors: FM_EFORMAT (malformed, unsupported dtype, wrong
+ * outside printable ASCII (and '=' in keys) shown as '?'; its training
+ * options must read as train_config_from_any_meta reads them and its net
+ * be the tensors' network (net=cnn is added to a convolutional network's
+ * metadata without one), two keys that are one once shown are refused.
+ * name is for messages. Errors: FM_EFORMAT (malformed, unsupported dtype, wrong
  * tensors or shapes, a tensor of the other network, non-finite values),
  * FM_ELIMIT (header or metadata over its cap), FM_ENOMEM; on failure
  * nothing is allocated and the outputs are untouched. */

@@ -127,6 +127,10 @@ int train_seed_value(const char *text, uint64_t *out, fm_err *e);
  * from the recipe, plus epochs, batch_size, lr and seed), and back. */
 int train_config_to_meta(const train_config *c, char *meta, size_t cap);
 int train_config_from_meta(train_config *c, const char *meta, fm_err *e);
+/* The same for metadata that may lack the keys train always writes (a
+ * model from elsewhere): each option present must be as train reads it;
+ * absent ones are the recipe's. */
+int train_config_from_any_meta(train_config *c, const char *meta, fm_err *e);
 /* One line naming the options beyond the recipe ("" when none), e.g.
  * "dropout 0.2, weight decay 0.05, cosine schedule". */
 void train_config_describe(const train_config *c, char *buf, size_t cap);

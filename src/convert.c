@@ -9,7 +9,9 @@
 #include "eval.h"
 #include "fileio.h"
 #include "mem.h"
+#include "meta.h"
 #include "model_file.h"
+#include "train.h"
 #include "version.h"
 
 /* ---- a growable byte buffer; after a failed allocation every append is
@@ -922,7 +924,8 @@ static int key_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* A key given twice in "__metadata__" (keys in p->keys, NUL-separated). */
+/* A key given twice in "__metadata__", as kept (keys in p->keys,
+ * NUL-separated, outside printable ASCII as '?'). */
 static int st_meta_repeats(jp *p, size_t nkeys)
 {
     const char **k = malloc((nkeys ? nkeys : 1) * sizeof *k);
@@ -955,7 +958,10 @@ static int st_meta_parse(jp *p)
         int skip = j_is(p, "format");
         if (memchr(p->str, 0, p->nstr))
             return fm_fail(p->e, FM_EFORMAT, p->name, "header: a __metadata__ key holds \\u0000");
-        sb_put(&p->keys, p->str, p->nstr + 1);
+        /* Keys are compared as they are kept: "a\u00e9" and "a\u00e8" are
+         * both a? and would make one key twice. */
+        meta_put(&p->keys, p->str, p->nstr, 1);
+        sb_put(&p->keys, "", 1);
         nkeys++;
         if (!skip)
             meta_put(&p->meta, p->str, p->nstr, 1);
@@ -1199,6 +1205,37 @@ static int st_nets(jp *p)
     return FM_OK;
 }
 
+/* What the metadata says of the training must be what train could have
+ * written (eval shows it: "epochs abc" was copied through), and its net
+ * the tensors' network; a convolutional network's metadata without a net
+ * gains net=cnn, as train writes it. p->meta: NUL-terminated. */
+static int st_meta_agrees(jp *p, const mlp *net)
+{
+    const char *meta = (const char *)p->meta.p;
+    train_config tc;
+    fm_err why;
+    if (train_config_from_any_meta(&tc, meta, &why))
+        return fm_fail(p->e, FM_EFORMAT, p->name, "header: __metadata__: %s", why.msg);
+    char v[8];
+    int cnn = net->nconv > 0;
+    if (meta_get(meta, "net", v, sizeof v) && (tc.net == NET_CNN) != cnn)
+        return fm_fail(p->e, FM_EFORMAT, p->name,
+                       "header: __metadata__ says net=%s, but the tensors are the %s", v,
+                       cnn ? "convolutional network's" : "MLP's");
+    if (cnn && !meta_get(meta, "net", v, sizeof v)) {
+        if (p->meta.n - 1 + 8 > MODEL_META_MAX)
+            return fm_fail(p->e, FM_ELIMIT, p->name,
+                           "header: __metadata__ is over the %d bytes of an fmnist model's "
+                           "with net=cnn added", MODEL_META_MAX);
+        p->meta.n--; /* before the NUL */
+        sb_put(&p->meta, "net=cnn\n", 8);
+        sb_put(&p->meta, "", 1);
+        if (p->meta.oom)
+            return fm_fail(p->e, FM_ENOMEM, p->name, "out of memory");
+    }
+    return FM_OK;
+}
+
 int convert_st_decode(const uint8_t *buf, size_t len, const char *name, mlp *m, char **meta,
                       fm_err *e)
 {
@@ -1229,12 +1266,14 @@ int convert_st_decode(const uint8_t *buf, size_t len, const char *name, mlp *m, 
         rc = st_header_parse(&p);
     if (!rc)
         rc = st_check(&p, len - 8 - p.n);
-    if (!rc && meta)
+    if (!rc)
         sb_put(&p.meta, "", 1);
     if (!rc && p.meta.oom)
         rc = fm_fail(e, FM_ENOMEM, name, "out of memory");
     if (!rc)
         rc = st_params(&p, buf + 8 + p.n, &net);
+    if (!rc && (rc = st_meta_agrees(&p, &net)))
+        mlp_free(&net);
     free(p.str);
     sb_free(&p.keys);
     if (rc) {
@@ -1251,6 +1290,19 @@ int convert_st_decode(const uint8_t *buf, size_t len, const char *name, mlp *m, 
 
 /* ---- files */
 
+/* a and b the same but for the case of ASCII letters (as names are seen:
+ * "M.SAFETENSORS" is safetensors; no locale involved). */
+static int same_ignoring_case(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
+        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
+        if (x != y)
+            return 0;
+    }
+    return *a == *b;
+}
+
 enum convert_format convert_format_of(const char *path)
 {
     static const struct { const char *ext; enum convert_format f; } exts[] = {
@@ -1260,7 +1312,7 @@ enum convert_format convert_format_of(const char *path)
     path = base;
     for (size_t i = 0; i < sizeof exts / sizeof *exts; i++) {
         size_t k = strlen(exts[i].ext);
-        if (n > k && !strcmp(path + n - k, exts[i].ext))
+        if (n > k && same_ignoring_case(path + n - k, exts[i].ext))
             return exts[i].f;
     }
     return CONVERT_UNKNOWN;

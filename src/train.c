@@ -272,6 +272,25 @@ int train_config_from_meta(train_config *c, const char *meta, fm_err *e)
     return FM_OK;
 }
 
+int train_config_from_any_meta(train_config *c, const char *meta, fm_err *e)
+{
+    /* meta first: meta_get takes a key's first line, the recipe's lines
+     * after it fill in what meta lacks. */
+    size_t n = strlen(meta), cap = n + 1024;
+    char *all = malloc(cap);
+    if (!all)
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory");
+    snprintf(all, cap, "%s%s", meta, n && meta[n - 1] != '\n' ? "\n" : "");
+    train_config d = train_defaults();
+    int rc = train_config_to_meta(&d, all, cap);
+    if (!rc)
+        rc = train_config_from_meta(c, all, e);
+    else
+        fm_fail(e, rc, NULL, "out of room for the recipe's options");
+    free(all);
+    return rc;
+}
+
 void train_config_describe(const train_config *c, char *buf, size_t cap)
 {
     char v[32];

@@ -703,6 +703,30 @@ static void test_st_bad_json(void **state)
     free(b), free(h);
 }
 
+/* What the metadata says of the training is read as train reads it: a
+ * value train could not have written, or a net that is not the tensors',
+ * is refused, not copied into the model (eval showed "epochs abc"); two
+ * keys that are one once kept in ASCII are one key twice. */
+static void test_st_metadata_checked(void **state)
+{
+    (void)state;
+    make_good();
+    refused_with("\"epochs\":\"5\"", "\"epochs\":\"abc\"", FM_EFORMAT,
+                 "header: __metadata__: bad epochs: 'abc' is not an integer");
+    refused_with("\"epochs\":\"5\"", "\"epochs\":\"5\",\"seed\":\"-5\"", FM_EFORMAT,
+                 "header: __metadata__: bad seed: ");
+    refused_with("\"epochs\":\"5\"", "\"epochs\":\"5\",\"net\":\"gpt\"", FM_EFORMAT,
+                 "header: __metadata__: bad net 'gpt'");
+    refused_with("\"epochs\":\"5\"", "\"epochs\":\"5\",\"net\":\"cnn\"", FM_EFORMAT,
+                 "header: __metadata__ says net=cnn, but the tensors are the MLP's");
+    refused_with("\"epochs\":\"5\"", "\"a\\u00e9\":\"1\",\"a\\u00e8\":\"2\"", FM_EFORMAT,
+                 "header: __metadata__ has 'a?' twice");
+    use_good(1);
+    refused_with("\"epochs\":\"5\"", "\"epochs\":\"5\",\"net\":\"mlp\"", FM_EFORMAT,
+                 "says net=mlp, but the tensors are the convolutional network's");
+    make_good();
+}
+
 static void test_st_wrong_tensors(void **state)
 {
     (void)state;
@@ -850,7 +874,7 @@ static void test_cnn_st_reordered(void **state)
     assert_int_equal(convert_st_decode(b, len, "x", &back, &meta, NULL), FM_OK);
     assert_true(mlp_has_shape(&back, &mlp_fmnist_cnn));
     assert_memory_equal(back.params, m.params, 4 * m.nparams);
-    assert_string_equal(meta, "seed=12\n");
+    assert_string_equal(meta, "seed=12\nnet=cnn\n"); /* as train writes it */
     free(b), free(meta);
     mlp_free(&back);
     mlp_free(&m);
@@ -1010,6 +1034,20 @@ static void test_cli_convert(void **state)
     assert_true(tu_same_file(model, path_in("cnn-back.model")));
 }
 
+/* The format a name ends in, whatever the case of its letters; a name
+ * needs something before its extension. */
+static void test_format_of_names(void **state)
+{
+    (void)state;
+    assert_int_equal(convert_format_of("m.onnx"), CONVERT_ONNX);
+    assert_int_equal(convert_format_of("M.ONNX"), CONVERT_ONNX);
+    assert_int_equal(convert_format_of("d/M.SafeTensors"), CONVERT_SAFETENSORS);
+    assert_int_equal(convert_format_of("x.MODEL"), CONVERT_MODEL);
+    assert_int_equal(convert_format_of("dir/.onnx"), CONVERT_UNKNOWN);
+    assert_int_equal(convert_format_of("m.onnx.txt"), CONVERT_UNKNOWN);
+    assert_int_equal(convert_format_of("m.onnz"), CONVERT_UNKNOWN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1020,6 +1058,8 @@ int main(void)
         cmocka_unit_test(test_st_truncated),
         cmocka_unit_test(test_st_header_length),
         cmocka_unit_test(test_st_bad_json),
+        cmocka_unit_test(test_st_metadata_checked),
+        cmocka_unit_test(test_format_of_names),
         cmocka_unit_test(test_st_wrong_tensors),
         cmocka_unit_test(test_st_offsets),
         cmocka_unit_test(test_st_non_finite),
