@@ -1130,12 +1130,20 @@ static void eval_print_text(const cli_opts *o, const mlp *net, const char *meta,
     char shape[128];
     mlp_shape_text(net, shape, sizeof shape);
     double acc = (double)r->correct / (double)r->n, se = accuracy_stderr(r);
-    char ep[32] = "?", lr[32] = "?", seed[32] = "?", opts[512] = "";
+    char ep[32] = "?", lr[32] = "?", seed[32] = "?", opts[512] = "", done[32], step[32];
+    char when[128];
     meta_get(meta, "epochs", ep, sizeof ep);
     meta_get(meta, "lr", lr, sizeof lr);
     meta_get(meta, "seed", seed, sizeof seed);
-    printf("model:    %s (%s; epochs %s, lr %s, seed %s)\n", shown(o->model), shape, ep, lr,
-           seed);
+    /* A checkpoint (FILE.ckpt) is a model of a run stopped part way: its
+     * epochs are the run's goal, not what it trained. */
+    if (meta_get(meta, "state_epoch", done, sizeof done) &&
+        meta_get(meta, "state_step", step, sizeof step))
+        snprintf(when, sizeof when, "a checkpoint after step %s, %s of %s epochs done", step,
+                 done, ep);
+    else
+        snprintf(when, sizeof when, "epochs %s", ep);
+    printf("model:    %s (%s; %s, lr %s, seed %s)\n", shown(o->model), shape, when, lr, seed);
     train_config tc;
     if (!train_config_from_meta(&tc, meta, NULL))
         train_config_describe(&tc, opts, sizeof opts);

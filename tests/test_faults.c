@@ -923,6 +923,24 @@ static void test_resume_hint_pastes(void **state)
     assert_int_equal(stat(model, &st), 0);
 }
 
+/* eval of a checkpoint says what it is: its "epochs" are the run's goal,
+ * and it showed "epochs 2" for a run stopped after 5 steps. */
+static void test_checkpoint_evaluated_as_such(void **state)
+{
+    (void)state;
+    char model[4200], cmd[9000], *out;
+    in_t(model, sizeof model, "part.model");
+    snprintf(cmd, sizeof cmd,
+             "FMNIST_STOP_AFTER_STEP=5 %s train " DATA " --epochs 2 --quiet --model %s", tu_bin(),
+             model);
+    assert_int_equal(tu_run(cmd, NULL, NULL), 130);
+    assert_int_equal(tu_fmnist(&out, NULL, "eval " DATA " --model %s.ckpt", model), 0);
+    snprintf(cmd, sizeof cmd, "model:    %s.ckpt (784-256-128-64-10; a checkpoint after step 5, "
+             "0 of 2 epochs done, lr 0.003, seed 1)\n", model);
+    assert_true(strncmp(out, cmd, strlen(cmd)) == 0);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -954,6 +972,7 @@ int main(void)
         cmocka_unit_test(test_r2_messages_say_what_is_wrong),
         cmocka_unit_test(test_r2_old_checkpoint_and_folder_names),
         cmocka_unit_test(test_resume_hint_pastes),
+        cmocka_unit_test(test_checkpoint_evaluated_as_such),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
