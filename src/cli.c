@@ -526,13 +526,37 @@ static int parse_command(int argc, char **argv, cli_opts *o, int *rc, fm_err *e)
     return 1;
 }
 
+/* Short options at argv[*i], grouped as getopt takes them: -q, -qh, -o
+ * FILE, -oFILE, -qo FILE, -qoFILE (a value runs to the word's end, or is
+ * the next word, moving *i). */
+static int parse_short(int argc, char **argv, int *i, cli_opts *o, fm_err *e)
+{
+    for (const char *p = argv[*i] + 1; *p; p++) {
+        const char flag[3] = {'-', *p, 0};
+        int id = -1, rc;
+        if ((rc = find_option(o, flag, 2, &id, e)))
+            return rc;
+        if (!defs[id].arg) {
+            if ((rc = apply(o, id, defs[id].name, "", e)))
+                return rc;
+            continue;
+        }
+        const char *v = p[1] ? p + 1 : *i + 1 < argc ? argv[++*i] : NULL;
+        if (!v)
+            return fm_fail(e, FM_EINVAL, defs[id].name, "needs a value");
+        return apply(o, id, defs[id].name, v, e);
+    }
+    return FM_OK;
+}
+
 /* One option at argv[*i] (its value may be argv[*i + 1], moving *i). */
 static int parse_option(int argc, char **argv, int *i, cli_opts *o, fm_err *e)
 {
     const char *a = argv[*i], *v = NULL;
-    const char *eq = a[1] == '-' ? strchr(a, '=') : NULL;
-    /* -oFILE: a short option with its value glued on. */
-    size_t nlen = eq ? (size_t)(eq - a) : a[1] != '-' && a[1] && a[2] ? 2 : strlen(a);
+    if (a[1] != '-')
+        return parse_short(argc, argv, i, o, e);
+    const char *eq = strchr(a, '=');
+    size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
     int id = -1, rc;
     if ((rc = find_option(o, a, nlen, &id, e)))
         return rc;
@@ -644,6 +668,9 @@ static int check_combination(cli_opts *o, fm_err *e)
     if (o->command == CLI_CLASSIFY && o->nfiles == 0)
         return fm_fail(e, FM_EINVAL, NULL,
                        "classify needs at least one PICTURE (a PNG or JPEG, or - for stdin)");
+    for (int i = 0, stdin_seen = 0; i < o->nfiles; i++)
+        if (!strcmp(o->files[i], "-") && stdin_seen++)
+            return fm_fail(e, FM_EINVAL, "-", "standard input given twice (it holds one picture)");
     if (o->show && o->nfiles > 1 && show_pattern_ds(o->show) != 1)
         return fm_fail(e, FM_EINVAL, "--show",
                        "with %d images the name needs a %%d for the image's number "

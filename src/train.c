@@ -154,6 +154,8 @@ int train_option_value(const char *key, const char *text, double *out, fm_err *e
     char *end;
     if (!((*p >= '0' && *p <= '9') || (*p == '.' && p[1] >= '0' && p[1] <= '9')))
         return fm_fail(e, FM_EINVAL, NULL, "'%s' is not a number", text);
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) /* strtod's hex: integers refuse it too */
+        return fm_fail(e, FM_EINVAL, NULL, "'%s' is not a decimal number", text);
     double v = strtod(text, &end);
     if (*end)
         return fm_fail(e, FM_EINVAL, NULL, "'%s' is not a number", text);

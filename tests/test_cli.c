@@ -397,6 +397,10 @@ static const struct {
      "fmnist: --foo: unknown option"},
     {"train extra",
      "fmnist: extra: unexpected argument"},
+    {"classify a.png - b.png -",
+     "fmnist: -: standard input given twice (it holds one picture)"},
+    {"train --lr 0x1p-3",
+     "fmnist: --lr: '0x1p-3' is not a decimal number"},
     {"train --json=1",
      "fmnist: --json: takes no value"},
     {"train --top 3",
@@ -431,10 +435,16 @@ static const struct {
      "fmnist: --output: needs a non-empty path"},
     {"train --epoch 3",
      "fmnist: --epoch: unknown option; did you mean --epochs?"},
+    {"classify a.png - b.png -",
+     "fmnist: -: standard input given twice (it holds one picture)"},
+    {"train --lr 0x1p-3",
+     "fmnist: --lr: '0x1p-3' is not a decimal number"},
     {"train --json=1",
      "fmnist: --json: takes no value"},
     {"train -qx",
-     "fmnist: --quiet: takes no value"},
+     "fmnist: -x: unknown option"},
+    {"export --index 1 -qo",
+     "fmnist: --output: needs a value"},
     {"train --dropout 1",
      "fmnist: --dropout: 1 is out of range [0, 0.95]"},
     {"train --dropout 0.96",
@@ -659,6 +669,13 @@ static void test_parse_other_commands(void **state)
     parse(&o, "export --index 0");
     assert_int_equal(o.split, IDX_TEST);
     assert_true(o.index == 0);
+    /* Short options grouped, as getopt takes them. */
+    parse(&o, "export --index 0 -qo out.png");
+    assert_true(o.quiet && !strcmp(o.output, "out.png"));
+    parse(&o, "export --index 0 -qoq.png");
+    assert_true(o.quiet && !strcmp(o.output, "q.png"));
+    parse(&o, "export --index 0 -qh");
+    assert_true(o.quiet && o.help);
     parse(&o, "eval --errors e.png --confusion c.png --json --threads 2");
     assert_int_equal(o.command, CLI_EVAL);
     assert_string_equal(o.errors_png, "e.png");
