@@ -53,6 +53,12 @@ int idx_read_file(const char *path, enum idx_kind kind, uint8_t **data, uint32_t
 int idx_load(const char *images_path, const char *labels_path, idx_set *out, fm_err *e);
 void idx_free(idx_set *s);
 
+/* One record of a file, the index-th (IDX_PIXELS bytes of an image, or a
+ * label), the file checked whole as idx_read_file checks it but read a
+ * chunk at a time. *count: the file's number of records; when index >=
+ * *count, FM_OK with rec untouched. On failure all outputs are untouched. */
+int idx_read_one(const char *path, enum idx_kind kind, uint32_t index, uint8_t *rec,
+                 uint32_t *count, fm_err *e);
 /* One image and its label, the index-th, from the two files, each checked
  * whole as idx_load checks it but read a chunk at a time: memory for one
  * image, whatever the header claims. *count: the files' number of images;

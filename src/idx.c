@@ -254,8 +254,12 @@ static int take_part(src *s, gz_part *gz, const char *name, enum idx_kind kind, 
     return FM_OK;
 }
 
-/* Bytes of payload read at a time when one record is picked. */
-#define PICK_CHUNK ((size_t)IDX_PIXELS * 1024)
+/* Bytes of payload read at a time when one record is picked. The fuzz
+ * build makes it tiny and not a multiple of an image, so that records
+ * straddle chunks. */
+#ifndef IDX_PICK_CHUNK
+#define IDX_PICK_CHUNK ((size_t)IDX_PIXELS * 1024)
+#endif
 
 /* The payload, size bytes, its labels checked: all of it in one block
  * (pick < 0), or, read a chunk at a time, only record pick (NULL when the
@@ -267,7 +271,7 @@ static int take_payload(src *s, gz_part *gz, const char *name, enum idx_kind kin
     size_t rs = kind == IDX_IMAGES ? IDX_PIXELS : 1;
     uint64_t from = pick < 0 ? 0 : (uint64_t)pick * rs;
     int whole = pick < 0;
-    size_t cap = whole ? (size_t)size : (size_t)(size < PICK_CHUNK ? size : PICK_CHUNK);
+    size_t cap = whole ? (size_t)size : (size_t)(size < IDX_PICK_CHUNK ? size : IDX_PICK_CHUNK);
     uint8_t *buf = mem_alloc(cap), *rec = NULL;
     if (!buf)
         return fm_fail(e, FM_ENOMEM, name, "out of memory for %llu bytes",
@@ -445,30 +449,40 @@ int idx_read_file(const char *path, enum idx_kind kind, uint8_t **data, uint32_t
     return read_file(path, kind, -1, data, count, e);
 }
 
+int idx_read_one(const char *path, enum idx_kind kind, uint32_t index, uint8_t *rec,
+                 uint32_t *count, fm_err *e)
+{
+    uint8_t *got = NULL;
+    uint32_t n = 0;
+    int rc = read_file(path, kind, index, &got, &n, e);
+    if (rc)
+        return rc;
+    if (index < n)
+        memcpy(rec, got, kind == IDX_IMAGES ? IDX_PIXELS : 1);
+    free(got);
+    *count = n;
+    return FM_OK;
+}
+
 int idx_load_one(const char *images_path, const char *labels_path, uint32_t index,
                  uint8_t pixels[IDX_PIXELS], uint8_t *label, uint32_t *count, fm_err *e)
 {
-    uint8_t *img = NULL, *lab = NULL;
+    uint8_t img[IDX_PIXELS], lab;
     uint32_t ni = 0, nl = 0;
-    int rc = read_file(images_path, IDX_IMAGES, index, &img, &ni, e);
+    int rc = idx_read_one(images_path, IDX_IMAGES, index, img, &ni, e);
+    if (!rc)
+        rc = idx_read_one(labels_path, IDX_LABELS, index, &lab, &nl, e);
     if (rc)
         return rc;
-    if ((rc = read_file(labels_path, IDX_LABELS, index, &lab, &nl, e)))
-        goto out;
-    if (ni != nl) {
-        rc = fm_fail(e, FM_EFORMAT, labels_path, "holds %u labels but %s holds %u images", nl,
-                     images_path, ni);
-        goto out;
-    }
+    if (ni != nl)
+        return fm_fail(e, FM_EFORMAT, labels_path, "holds %u labels but %s holds %u images", nl,
+                       images_path, ni);
     if (index < ni) {
         memcpy(pixels, img, IDX_PIXELS);
-        *label = *lab;
+        *label = lab;
     }
     *count = ni;
-out:
-    free(img);
-    free(lab);
-    return rc;
+    return FM_OK;
 }
 
 int idx_load(const char *images_path, const char *labels_path, idx_set *out, fm_err *e)

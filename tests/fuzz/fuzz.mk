@@ -12,10 +12,12 @@ FUZZ_CC        ?= clang
 FUZZ_SECONDS   ?= 60
 FUZZ_BUILD     := build-fuzz
 # IDX_READ_CHUNK: idx.c reads files 61 bytes at a time instead of 256 KB, so
-# that small inputs split headers and gzip members across reads.
+# that small inputs split headers and gzip members across reads;
+# IDX_PICK_CHUNK: idx_read_one takes the payload 100 bytes at a time, so that
+# images straddle its chunks.
 FUZZ_CFLAGS     = $(WARN) $(FPFLAGS) -O1 -g -Iinclude $(PKG_CFLAGS) -MMD -MP -pthread \
                   -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-                  -fno-omit-frame-pointer -DIDX_READ_CHUNK=61
+                  -fno-omit-frame-pointer -DIDX_READ_CHUNK=61 -DIDX_PICK_CHUNK=100
 FUZZ_LIB_OBJ   := $(LIB_SRC:src/%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BIN       := $(FUZZ_HARNESSES:%=$(FUZZ_BUILD)/%)
 

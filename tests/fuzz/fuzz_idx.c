@@ -11,7 +11,12 @@
  * (".gz" or not; by content when nothing was promised) and read back by
  * idx_read_file, which streams them in chunks: it must agree, status and
  * data. The fuzz build makes those chunks 61 bytes (IDX_READ_CHUNK), so
- * headers and gzip members split across reads in every way.
+ * headers and gzip members split across reads in every way. And
+ * idx_read_one, which checks the file whole but keeps one record, must
+ * agree too: the same status, the same count, and the record (the first,
+ * the middle one, the last, or none past the end, chosen by the selector's
+ * bits 3-4) the one idx_parse gave; its chunks are 100 bytes in the fuzz
+ * build (IDX_PICK_CHUNK), so images straddle them.
  *
  * The libFuzzer build adds a mutator that, half the time, edits the IDX
  * bytes inside a gzip file and compresses them again, so that mutations
@@ -117,11 +122,42 @@ static int write_file(const char *path, const uint8_t *p, size_t n)
     return close(fd) == 0;
 }
 
+/* idx_read_one of the file at path: status rc as idx_parse's, and the
+ * record `which` picks of out (count records). */
+static void check_read_one(const char *path, enum idx_kind kind, int rc, const uint8_t *out,
+                           uint32_t count, unsigned which)
+{
+    if (rc == FM_ENOMEM)
+        return; /* the whole payload did not fit; one record may */
+    uint32_t index = which == 0 ? 0 : which == 1 ? count / 2 : which == 2 && count ? count - 1
+                                                                                    : count;
+    size_t rs = kind == IDX_IMAGES ? IDX_PIXELS : 1;
+    uint8_t rec[IDX_PIXELS], keep[IDX_PIXELS];
+    memset(rec, 0x5a, sizeof rec);
+    memcpy(keep, rec, sizeof rec);
+    uint32_t n = 77;
+    fm_err e;
+    memset(&e, 0, sizeof e);
+    int orc = idx_read_one(path, kind, index, rec, &n, &e);
+    FUZZ_ASSERT(orc == rc);
+    if (orc != FM_OK) {
+        fuzz_check_err(&e, orc, path);
+        FUZZ_ASSERT(n == 77 && memcmp(rec, keep, sizeof rec) == 0);
+        return;
+    }
+    FUZZ_ASSERT(n == count);
+    if (index < count)
+        FUZZ_ASSERT(memcmp(rec, out + (size_t)index * rs, rs) == 0);
+    else
+        FUZZ_ASSERT(memcmp(rec, keep, sizeof rec) == 0);
+}
+
 /* idx_read_file on the input as a file must end as idx_parse did: status
  * rc, and on success count items equal to out (n bytes). Messages may
- * differ: a few checks look only at the first chunk read. */
+ * differ: a few checks look only at the first chunk read. Then
+ * check_read_one. */
 static void check_file_read(const uint8_t *buf, size_t len, int wrap, enum idx_kind kind, int rc,
-                            const uint8_t *out, uint32_t count, size_t n)
+                            const uint8_t *out, uint32_t count, size_t n, unsigned which)
 {
     static uint8_t untouched;
     int gz_name = wrap == IDX_WRAP_GZIP || (wrap == IDX_WRAP_ANY && is_gzip(buf, len));
@@ -134,6 +170,7 @@ static void check_file_read(const uint8_t *buf, size_t len, int wrap, enum idx_k
     memset(&e, 0, sizeof e);
     int frc = idx_read_file(path, kind, &fout, &fcount, &e);
     FUZZ_ASSERT(frc == rc);
+    check_read_one(path, kind, rc, out, count, which);
     if (frc != FM_OK) {
         fuzz_check_err(&e, frc, path);
         FUZZ_ASSERT(fout == &untouched && fcount == 77);
@@ -164,7 +201,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_check_err(&e, rc, "fuzz.idx");
         FUZZ_ASSERT(rc == FM_EFORMAT || rc == FM_ELIMIT || rc == FM_ENOMEM);
         FUZZ_ASSERT(out == &untouched && count == 77);
-        check_file_read(buf, len, wrap, kind, rc, NULL, 0, 0);
+        check_file_read(buf, len, wrap, kind, rc, NULL, 0, 0, (data[0] >> 3) & 3);
         return 0;
     }
 
@@ -188,7 +225,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (kind == IDX_LABELS)
         for (size_t i = 0; i < n; i++)
             FUZZ_ASSERT(out[i] < IDX_CLASSES);
-    check_file_read(buf, len, wrap, kind, rc, out, count, n);
+    check_file_read(buf, len, wrap, kind, rc, out, count, n, (data[0] >> 3) & 3);
     free(out);
     return 0;
 }
