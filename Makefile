@@ -101,8 +101,12 @@ $(BUILD)/%.o: src/%.c Makefile | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-# Where make install puts the model that eval and classify find by default.
-$(BUILD)/main.o: ALL_CFLAGS += -DFMNIST_DATADIR='"$(DATADIR)/fmnist"'
+# Where make install puts the model that eval and classify find by default:
+# $(DATADIR)/fmnist, compiled into main.o from a header that is rewritten
+# only when that value changes, so that a new PREFIX or DATADIR rebuilds
+# main.o (see make install below).
+$(BUILD)/main.o: $(BUILD)/datadir.h
+$(BUILD)/main.o: ALL_CFLAGS += -include $(BUILD)/datadir.h
 
 # The public libraries (make install): a static one whose only global
 # symbols are fmnist_* (the objects linked into one with ld -r, then every
@@ -226,6 +230,33 @@ model: $(BIN)
 # model of make model is installed when it was made.
 BINDIR  ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share
+# $(call q,TEXT): TEXT as one shell word (single-quoted).
+q = '$(subst ','\'',$(1))'
+# The line of $(BUILD)/datadir.h: DATADIR/fmnist as a C string.
+DATADIR_DEF = \#define FMNIST_DATADIR "$(subst ",\",$(subst \,\\,$(DATADIR)/fmnist))"
+FORCE:
+.PHONY: FORCE
+# The binary install installs: ./fmnist when it was built for this DATADIR
+# (or not built yet); else a copy linked from a main.o compiled for it
+# ($(BUILD)/fmnist-install), so that installing elsewhere (the tests'
+# DESTDIR, or make install PREFIX=... after a plain make) leaves ./fmnist
+# as it was built.
+BIN_DATADIR_DEF := $(shell cat $(BUILD)/datadir.h 2>/dev/null)
+ifeq ($(BIN_DATADIR_DEF),)
+INSTALL_BIN := $(BIN)
+else ifeq ($(BIN_DATADIR_DEF),$(DATADIR_DEF))
+INSTALL_BIN := $(BIN)
+else
+INSTALL_BIN := $(BUILD)/fmnist-install
+endif
+$(BUILD)/datadir.h $(BUILD)/datadir-install.h: FORCE
+	@mkdir -p $(dir $@)
+	@printf '%s\n' $(call q,$(DATADIR_DEF)) > $@.tmp; \
+	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/main-install.o: src/main.c $(BUILD)/datadir-install.h Makefile | $(BUILD)/.deps
+	$(CC) $(ALL_CFLAGS) -include $(BUILD)/datadir-install.h -c $< -o $@
+$(BUILD)/fmnist-install: $(BUILD)/main-install.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 MANDIR  ?= $(DATADIR)/man
 DOCDIR  ?= $(DATADIR)/doc/fmnist
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
@@ -236,10 +267,10 @@ INSTALLED = $(BINDIR)/fmnist $(MANDIR)/man1/fmnist.1 $(BASHCOMPDIR)/fmnist \
             $(ZSHCOMPDIR)/_fmnist $(DOCDIR)/README.md $(DOCDIR)/LICENSE \
             $(DATADIR)/fmnist/fmnist.model $(INCLUDEDIR)/fmnist.h $(LIBDIR)/libfmnist.a \
             $(LIBDIR)/$(SO_NAME) $(LIBDIR)/libfmnist.so $(LIBDIR)/pkgconfig/fmnist.pc
-install: $(BIN) $(DOCS) $(PUB_A) $(SO)
+install: $(INSTALL_BIN) $(DOCS) $(PUB_A) $(SO)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
 	  $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(DOCDIR)
-	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/fmnist
+	install -m 755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/fmnist
 	install -m 644 $(BUILD)/doc/fmnist.1 $(DESTDIR)$(MANDIR)/man1/fmnist.1
 	install -m 644 $(BUILD)/doc/fmnist.bash $(DESTDIR)$(BASHCOMPDIR)/fmnist
 	install -m 644 $(BUILD)/doc/_fmnist $(DESTDIR)$(ZSHCOMPDIR)/_fmnist

@@ -95,5 +95,23 @@ else
     cat "$tmp/install.log"
     bad "make install failed"
 fi
+# make install with another PREFIX than the build's (no DESTDIR): the
+# installed fmnist finds the installed model from any folder.
+top=$(pwd)
+prefix=$tmp/prefix
+"$bin" train --epochs 1 --data data/sample --quiet --model "$tmp/m.model" > /dev/null || bad "train failed"
+if make -s install BUILD="$mkbuild" PREFIX="$prefix" MODEL="$tmp/m.model" > "$tmp/install2.log" 2>&1; then
+    [ -f "$prefix/share/fmnist/fmnist.model" ] || bad "make install MODEL=... did not install the model"
+    mkdir -p "$tmp/empty" "$tmp/home"
+    (cd "$tmp/empty" && env -u FMNIST_MODEL -u XDG_DATA_HOME HOME="$tmp/home" \
+        "$prefix/bin/fmnist" classify "$top/tests/fixtures/t1-white10x.png") > "$tmp/out" 2>&1 ||
+        bad "make install PREFIX=...: the installed fmnist does not find its model: $(cat "$tmp/out")"
+    make -s uninstall BUILD="$mkbuild" PREFIX="$prefix" > /dev/null 2>&1 || bad "make uninstall PREFIX=... failed"
+    left=$(cd "$prefix" && find . -type f)
+    [ -z "$left" ] || bad "make uninstall PREFIX=... left: $left"
+else
+    cat "$tmp/install2.log"
+    bad "make install PREFIX=... failed"
+fi
 [ $fail -eq 0 ] && echo "docs: $n options of 5 commands in --help, the man page and both completions; install, uninstall: passed"
 exit $fail
