@@ -263,34 +263,46 @@ BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 ZSHCOMPDIR  ?= $(DATADIR)/zsh/vendor-completions
 LIBDIR  ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
-INSTALLED = $(BINDIR)/fmnist $(MANDIR)/man1/fmnist.1 $(BASHCOMPDIR)/fmnist \
-            $(ZSHCOMPDIR)/_fmnist $(DOCDIR)/README.md $(DOCDIR)/LICENSE \
-            $(DATADIR)/fmnist/fmnist.model $(INCLUDEDIR)/fmnist.h $(LIBDIR)/libfmnist.a \
-            $(LIBDIR)/$(SO_NAME) $(LIBDIR)/libfmnist.so $(LIBDIR)/pkgconfig/fmnist.pc
+# Paths may hold spaces (not newlines): in the recipes every one is a
+# single shell word, $(call q,...) or $(call dq,...) (DESTDIR prefixed).
+dq = $(call q,$(DESTDIR)$(1))
+INSTALLED = $(call q,$(BINDIR)/fmnist) $(call q,$(MANDIR)/man1/fmnist.1) \
+            $(call q,$(BASHCOMPDIR)/fmnist) $(call q,$(ZSHCOMPDIR)/_fmnist) \
+            $(call q,$(DOCDIR)/README.md) $(call q,$(DOCDIR)/LICENSE) \
+            $(call q,$(DATADIR)/fmnist/fmnist.model) $(call q,$(INCLUDEDIR)/fmnist.h) \
+            $(call q,$(LIBDIR)/libfmnist.a) $(call q,$(LIBDIR)/$(SO_NAME)) \
+            $(call q,$(LIBDIR)/libfmnist.so) $(call q,$(LIBDIR)/pkgconfig/fmnist.pc)
+# fmnist.pc's values: the .pc format splits its flags at spaces, and
+# pkg-config reads '\ ' as an escaped space (and prints it so: the flags
+# work where a shell parses them, in a Makefile's recipe or with eval, not
+# in a plain $$(pkg-config ...) of the shell); escaped again for sed's s|||.
+empty :=
+space := $(empty) $(empty)
+pcval = $(subst $(space),\\ ,$(subst |,\|,$(subst &,\&,$(subst \,\\,$(1)))))
 install: $(INSTALL_BIN) $(DOCS) $(PUB_A) $(SO)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
-	  $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(DOCDIR)
-	install -m 755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/fmnist
-	install -m 644 $(BUILD)/doc/fmnist.1 $(DESTDIR)$(MANDIR)/man1/fmnist.1
-	install -m 644 $(BUILD)/doc/fmnist.bash $(DESTDIR)$(BASHCOMPDIR)/fmnist
-	install -m 644 $(BUILD)/doc/_fmnist $(DESTDIR)$(ZSHCOMPDIR)/_fmnist
-	install -m 644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
-	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
-	install -m 644 include/fmnist.h $(DESTDIR)$(INCLUDEDIR)/fmnist.h
-	install -m 644 $(PUB_A) $(DESTDIR)$(LIBDIR)/libfmnist.a
-	install -m 755 $(SO) $(DESTDIR)$(LIBDIR)/$(SO_NAME)
-	ln -sf $(SO_NAME) $(DESTDIR)$(LIBDIR)/libfmnist.so
-	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	install -d $(call dq,$(BINDIR)) $(call dq,$(MANDIR)/man1) $(call dq,$(BASHCOMPDIR)) \
+	  $(call dq,$(ZSHCOMPDIR)) $(call dq,$(DOCDIR))
+	install -m 755 $(INSTALL_BIN) $(call dq,$(BINDIR)/fmnist)
+	install -m 644 $(BUILD)/doc/fmnist.1 $(call dq,$(MANDIR)/man1/fmnist.1)
+	install -m 644 $(BUILD)/doc/fmnist.bash $(call dq,$(BASHCOMPDIR)/fmnist)
+	install -m 644 $(BUILD)/doc/_fmnist $(call dq,$(ZSHCOMPDIR)/_fmnist)
+	install -m 644 README.md LICENSE $(call dq,$(DOCDIR))/
+	install -d $(call dq,$(INCLUDEDIR)) $(call dq,$(LIBDIR)/pkgconfig)
+	install -m 644 include/fmnist.h $(call dq,$(INCLUDEDIR)/fmnist.h)
+	install -m 644 $(PUB_A) $(call dq,$(LIBDIR)/libfmnist.a)
+	install -m 755 $(SO) $(call dq,$(LIBDIR)/$(SO_NAME))
+	ln -sf $(SO_NAME) $(call dq,$(LIBDIR)/libfmnist.so)
+	sed -e $(call q,s|@PREFIX@|$(call pcval,$(PREFIX))|; s|@LIBDIR@|$(call pcval,$(LIBDIR))|; s|@INCLUDEDIR@|$(call pcval,$(INCLUDEDIR))|) \
 	  -e 's|@VERSION@|'"$$(sed -n 's/^#define FMNIST_VERSION "\(.*\)"/\1/p' include/version.h)"'|' \
-	  tools/fmnist.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/fmnist.pc
-	@if [ -f $(MODEL) ]; then \
-	  echo "install -m 644 $(MODEL) $(DESTDIR)$(DATADIR)/fmnist/fmnist.model"; \
-	  install -d $(DESTDIR)$(DATADIR)/fmnist && \
-	  install -m 644 $(MODEL) $(DESTDIR)$(DATADIR)/fmnist/fmnist.model; \
-	else echo "make install: no model ($(MODEL)); 'make model' makes the recommended one"; fi
+	  tools/fmnist.pc.in > $(call dq,$(LIBDIR)/pkgconfig/fmnist.pc)
+	@m=$(call q,$(MODEL)); d=$(call dq,$(DATADIR)/fmnist); \
+	if [ -f "$$m" ]; then \
+	  echo "install -m 644 $$m $$d/fmnist.model"; \
+	  install -d "$$d" && install -m 644 "$$m" "$$d/fmnist.model"; \
+	else echo "make install: no model ($$m); 'make model' makes the recommended one"; fi
 uninstall:
-	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(DATADIR)/fmnist 2>/dev/null
+	for f in $(INSTALLED); do rm -f $(call q,$(DESTDIR))"$$f"; done
+	-rmdir $(call dq,$(DOCDIR)) $(call dq,$(DATADIR)/fmnist) 2>/dev/null
 
 clean:
 	rm -rf build build-san build-arm64 fmnist

@@ -70,8 +70,10 @@ for c in train eval classify export convert; do
 done
 "$bin" train --epoch 3 2> "$tmp/err"; [ $? -eq 2 ] || bad "a misspelt option is not a usage error"
 grep -q "did you mean --epochs?" "$tmp/err" || bad "no suggestion for --epoch: $(cat "$tmp/err")"
-# make install / make uninstall into a DESTDIR.
-dest=$tmp/dest
+# make install / make uninstall into a DESTDIR (with a space: every path
+# is quoted; nothing is made elsewhere, in the source tree either).
+dest="$tmp/dest dir"
+find . -maxdepth 1 -type d | sort > "$tmp/top-before"
 if make -s install BUILD="$mkbuild" DESTDIR="$dest" PREFIX=/usr > "$tmp/install.log" 2>&1; then
     (cd "$dest" && find . -type f | sort) > "$tmp/files"
     printf '%s\n' ./usr/bin/fmnist ./usr/share/bash-completion/completions/fmnist \
@@ -98,10 +100,16 @@ fi
 # make install with another PREFIX than the build's (no DESTDIR): the
 # installed fmnist finds the installed model from any folder.
 top=$(pwd)
-prefix=$tmp/prefix
+prefix="$tmp/pre fix"
 "$bin" train --epochs 1 --data data/sample --quiet --model "$tmp/m.model" > /dev/null || bad "train failed"
 if make -s install BUILD="$mkbuild" PREFIX="$prefix" MODEL="$tmp/m.model" > "$tmp/install2.log" 2>&1; then
     [ -f "$prefix/share/fmnist/fmnist.model" ] || bad "make install MODEL=... did not install the model"
+    # fmnist.pc escapes the spaces, as pkg-config reads and prints them.
+    if command -v pkg-config > /dev/null 2>&1; then
+        flags=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags fmnist)
+        eval "set -- $flags"
+        [ "$1" = "-I$prefix/include" ] || bad "fmnist.pc with a space: --cflags $flags"
+    fi
     mkdir -p "$tmp/empty" "$tmp/home"
     (cd "$tmp/empty" && env -u FMNIST_MODEL -u XDG_DATA_HOME HOME="$tmp/home" \
         "$prefix/bin/fmnist" classify "$top/tests/fixtures/t1-white10x.png") > "$tmp/out" 2>&1 ||
@@ -113,5 +121,11 @@ else
     cat "$tmp/install2.log"
     bad "make install PREFIX=... failed"
 fi
+find . -maxdepth 1 -type d | sort > "$tmp/top-after"
+cmp -s "$tmp/top-before" "$tmp/top-after" ||
+    bad "make install/uninstall made in the source tree: $(diff "$tmp/top-before" "$tmp/top-after")"
+for d in "$tmp/dest" "$tmp/pre"; do
+    [ ! -e "$d" ] || bad "make install made $d (a path split at its space)"
+done
 [ $fail -eq 0 ] && echo "docs: $n options of 5 commands in --help, the man page and both completions; install, uninstall: passed"
 exit $fail
