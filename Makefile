@@ -226,8 +226,14 @@ model: $(BIN)
 	fi; mv $(MODEL).new $(MODEL); echo "make model: $(MODEL), SHA-256 $$sum as documented"
 
 # make install / make uninstall: GNU's directory variables; DESTDIR for
-# staging. uninstall removes exactly what install installs (INSTALLED); the
-# model of make model is installed when it was made.
+# staging. install installs INSTALLED, and the model of make model when it
+# was made (MODEL=FILE: that one), and lists what it installed in
+# $(DATADIR)/fmnist/install_manifest.txt (adding to the list of an earlier
+# install there); uninstall removes exactly the manifest's files, then the
+# manifest, and the folders only fmnist's files are in ($(DATADIR)/fmnist,
+# $(DOCDIR)) when empty; the shared ones (bin, man/man1, lib, ...) stay.
+# Without a manifest (nothing installed, or installed by an older
+# Makefile), uninstall removes INSTALLED and leaves the model.
 BINDIR  ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share
 # $(call q,TEXT): TEXT as one shell word (single-quoted).
@@ -269,7 +275,7 @@ dq = $(call q,$(DESTDIR)$(1))
 INSTALLED = $(call q,$(BINDIR)/fmnist) $(call q,$(MANDIR)/man1/fmnist.1) \
             $(call q,$(BASHCOMPDIR)/fmnist) $(call q,$(ZSHCOMPDIR)/_fmnist) \
             $(call q,$(DOCDIR)/README.md) $(call q,$(DOCDIR)/LICENSE) \
-            $(call q,$(DATADIR)/fmnist/fmnist.model) $(call q,$(INCLUDEDIR)/fmnist.h) \
+            $(call q,$(INCLUDEDIR)/fmnist.h) \
             $(call q,$(LIBDIR)/libfmnist.a) $(call q,$(LIBDIR)/$(SO_NAME)) \
             $(call q,$(LIBDIR)/libfmnist.so) $(call q,$(LIBDIR)/pkgconfig/fmnist.pc)
 # fmnist.pc's values: the .pc format splits its flags at spaces, and
@@ -295,14 +301,29 @@ install: $(INSTALL_BIN) $(DOCS) $(PUB_A) $(SO)
 	sed -e $(call q,s|@PREFIX@|$(call pcval,$(PREFIX))|; s|@LIBDIR@|$(call pcval,$(LIBDIR))|; s|@INCLUDEDIR@|$(call pcval,$(INCLUDEDIR))|) \
 	  -e 's|@VERSION@|'"$$(sed -n 's/^#define FMNIST_VERSION "\(.*\)"/\1/p' include/version.h)"'|' \
 	  tools/fmnist.pc.in > $(call dq,$(LIBDIR)/pkgconfig/fmnist.pc)
-	@m=$(call q,$(MODEL)); d=$(call dq,$(DATADIR)/fmnist); \
+	@m=$(call q,$(MODEL)); d=$(call dq,$(DATADIR)/fmnist); list="$$d/install_manifest.txt"; \
+	install -d "$$d" && \
+	{ if [ -f "$$list" ]; then cat "$$list"; fi; printf '%s\n' $(INSTALLED); } > "$$list.new" || exit 1; \
 	if [ -f "$$m" ]; then \
 	  echo "install -m 644 $$m $$d/fmnist.model"; \
-	  install -d "$$d" && install -m 644 "$$m" "$$d/fmnist.model"; \
-	else echo "make install: no model ($$m); 'make model' makes the recommended one"; fi
+	  install -m 644 "$$m" "$$d/fmnist.model" || exit 1; \
+	  printf '%s\n' $(call q,$(DATADIR)/fmnist/fmnist.model) >> "$$list.new"; \
+	else echo "make install: no model ($$m); 'make model' makes the recommended one"; fi; \
+	sort -u "$$list.new" > "$$list" && rm -f "$$list.new"
 uninstall:
-	for f in $(INSTALLED); do rm -f $(call q,$(DESTDIR))"$$f"; done
-	-rmdir $(call dq,$(DOCDIR)) $(call dq,$(DATADIR)/fmnist) 2>/dev/null
+	@d=$(call q,$(DESTDIR)); list=$(call dq,$(DATADIR)/fmnist/install_manifest.txt); n=0; \
+	rmf() { if [ -e "$$d$$1" ] || [ -L "$$d$$1" ]; then \
+	  echo "rm -f $$d$$1"; rm -f "$$d$$1" || exit 1; n=$$((n + 1)); fi; }; \
+	if [ -f "$$list" ]; then \
+	  while IFS= read -r f; do rmf "$$f"; done < "$$list"; rm -f "$$list" || exit 1; \
+	else \
+	  for f in $(INSTALLED); do rmf "$$f"; done; \
+	  model=$(call dq,$(DATADIR)/fmnist/fmnist.model); \
+	  if [ $$n -gt 0 ] && [ -f "$$model" ]; then \
+	    echo "make uninstall: no $$list: left $$model (not known to be make install's)"; fi; \
+	fi; \
+	for dir in $(call dq,$(DOCDIR)) $(call dq,$(DATADIR)/fmnist); do \
+	  if [ -d "$$dir" ]; then rmdir "$$dir" 2>/dev/null || true; fi; done
 
 clean:
 	rm -rf build build-san build-arm64 fmnist

@@ -74,25 +74,39 @@ grep -q "did you mean --epochs?" "$tmp/err" || bad "no suggestion for --epoch: $
 # is quoted; nothing is made elsewhere, in the source tree either).
 dest="$tmp/dest dir"
 find . -maxdepth 1 -type d | sort > "$tmp/top-before"
-if make -s install BUILD="$mkbuild" DESTDIR="$dest" PREFIX=/usr > "$tmp/install.log" 2>&1; then
-    (cd "$dest" && find . -type f | sort) > "$tmp/files"
+# A model of the user's own where make install would put one: make install
+# without a model (MODEL names no file) must not list it, uninstall must
+# leave it.
+mkdir -p "$dest/usr/share/fmnist" && echo mine > "$dest/usr/share/fmnist/fmnist.model"
+if make -s install BUILD="$mkbuild" DESTDIR="$dest" PREFIX=/usr MODEL="$tmp/none.model" > "$tmp/install.log" 2>&1; then
+    (cd "$dest" && find . ! -type d | sort) > "$tmp/files"
     printf '%s\n' ./usr/bin/fmnist ./usr/share/bash-completion/completions/fmnist \
         ./usr/share/doc/fmnist/LICENSE ./usr/share/doc/fmnist/README.md \
         ./usr/share/man/man1/fmnist.1 ./usr/share/zsh/vendor-completions/_fmnist \
         ./usr/include/fmnist.h ./usr/lib/libfmnist.a ./usr/lib/libfmnist.so.0 \
-        ./usr/lib/pkgconfig/fmnist.pc > "$tmp/want"
+        ./usr/lib/libfmnist.so ./usr/lib/pkgconfig/fmnist.pc > "$tmp/want"
     # The libraries are not made in a sanitizer build.
     if [ ! -f "$build/public/libfmnist.a" ]; then
         grep -v '^./usr/lib\|^./usr/include' "$tmp/want" > "$tmp/want2"; mv "$tmp/want2" "$tmp/want"
     fi
-    # The model of make model, when it was made.
-    [ -f "$build/fmnist.model" ] && echo ./usr/share/fmnist/fmnist.model >> "$tmp/want"
+    # The manifest lists exactly what was installed (not the user's model).
+    sed 's|^/|./|' "$dest/usr/share/fmnist/install_manifest.txt" | sort > "$tmp/manifest"
+    sort -o "$tmp/want" "$tmp/want"
+    cmp -s "$tmp/manifest" "$tmp/want" || { diff "$tmp/want" "$tmp/manifest"; bad "make install's manifest"; }
+    printf '%s\n' ./usr/share/fmnist/fmnist.model ./usr/share/fmnist/install_manifest.txt >> "$tmp/want"
     sort -o "$tmp/want" "$tmp/want"
     cmp -s "$tmp/files" "$tmp/want" || { diff "$tmp/want" "$tmp/files"; bad "make install's files"; }
     "$dest/usr/bin/fmnist" --version | grep -q "^fmnist " || bad "the installed fmnist does not run"
     make -s uninstall BUILD="$mkbuild" DESTDIR="$dest" PREFIX=/usr > /dev/null 2>&1 || bad "make uninstall failed"
-    left=$(cd "$dest" && find . -type f)
-    [ -z "$left" ] || bad "make uninstall left: $left"
+    left=$(cd "$dest" && find . ! -type d)
+    [ "$left" = ./usr/share/fmnist/fmnist.model ] || bad "make uninstall left (or removed the user's model): $left"
+    [ ! -d "$dest/usr/share/doc/fmnist" ] || bad "make uninstall left the empty /usr/share/doc/fmnist"
+    [ -d "$dest/usr/bin" ] || bad "make uninstall removed the shared /usr/bin"
+    # Again: nothing to do, nothing said, status 0.
+    # (MAKEFLAGS emptied: under make -j check, a jobserver warning.)
+    MAKEFLAGS= make --no-print-directory uninstall BUILD="$mkbuild" DESTDIR="$dest" PREFIX=/usr > "$tmp/un2.log" 2>&1 || bad "a second make uninstall failed"
+    [ ! -s "$tmp/un2.log" ] || bad "a second make uninstall says: $(cat "$tmp/un2.log")"
+    [ -f "$dest/usr/share/fmnist/fmnist.model" ] || bad "a second make uninstall removed the user's model"
 else
     cat "$tmp/install.log"
     bad "make install failed"
@@ -115,8 +129,11 @@ if make -s install BUILD="$mkbuild" PREFIX="$prefix" MODEL="$tmp/m.model" > "$tm
         "$prefix/bin/fmnist" classify "$top/tests/fixtures/t1-white10x.png") > "$tmp/out" 2>&1 ||
         bad "make install PREFIX=...: the installed fmnist does not find its model: $(cat "$tmp/out")"
     make -s uninstall BUILD="$mkbuild" PREFIX="$prefix" > /dev/null 2>&1 || bad "make uninstall PREFIX=... failed"
-    left=$(cd "$prefix" && find . -type f)
+    left=$(cd "$prefix" && find . ! -type d)
     [ -z "$left" ] || bad "make uninstall PREFIX=... left: $left"
+    for d in share/fmnist share/doc/fmnist; do
+        [ ! -d "$prefix/$d" ] || bad "make uninstall left the empty $d"
+    done
 else
     cat "$tmp/install2.log"
     bad "make install PREFIX=... failed"
