@@ -62,6 +62,31 @@ complete_words fmnist train --keep b | grep -qx best || bad "bash: --keep values
 (cd "$tmp" && touch model-a.model && complete_words fmnist eval --model model-) | grep -qx model-a.model ||
     bad "bash: --model does not complete files"
 complete_words fmnist eval --ep | grep -q -- --epochs && bad "bash: eval completes train's --epochs"
+# Names with spaces: one completion each, and -o filenames (bash then quotes
+# what it inserts and marks folders with '/'; compopt, which works only
+# while bash completes, is recorded here).
+complete_names() { # as complete_words, and a last line "filenames" if compopt -o filenames ran
+    bash -c 'F=$1; compopt() { [ "$1 $2" != "-o filenames" ] || echo filenames > "$F"; }; . "$2"; shift 2
+        COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _fmnist
+        [ ${#COMPREPLY[@]} -eq 0 ] || printf "%s\n" "${COMPREPLY[@]}" | LC_ALL=C sort; cat "$F" 2> /dev/null' \
+        sh "$tmp/compopt" "$doc/fmnist.bash" "$@"
+}
+mkdir "$tmp/names" && (cd "$tmp/names" && touch "my shirt.png" other.png && mkdir "dir one")
+names() { # expected, then the words
+    want=$1; shift
+    got=$(cd "$tmp/names" && complete_names "$@" | tr '\n' '|'); rm -f "$tmp/compopt"
+    [ "$got" = "$want" ] || bad "bash: '$*' completes to '$got', not '$want'"
+}
+names "my shirt.png|filenames|" fmnist classify my
+names "my shirt.png|filenames|" fmnist classify 'my\ s'
+names "my shirt.png|filenames|" fmnist classify '"my s'
+names "my shirt.png|filenames|" fmnist classify "'my s"
+names "dir one|filenames|" fmnist train --data dir
+names "my shirt.png|filenames|" fmnist eval --model my
+# After "--", files only, never options.
+names "filenames|" fmnist classify -- --
+names "dir one|my shirt.png|other.png|filenames|" fmnist classify -- x.png ''
+names "--model|" fmnist classify --mo
 # help, -h and --version everywhere.
 for c in train eval classify export convert; do
     "$bin" help "$c" > "$tmp/h1" && cmp -s "$tmp/h1" "$tmp/help-$c" || bad "help $c differs from $c --help"

@@ -124,18 +124,47 @@ static void bash_values(const cli_option *o)
     if (!o->complete)
         printf("            COMPREPLY=(); return ;;\n");
     else if (!strcmp(o->complete, "@file"))
-        printf("            COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n");
+        printf("            _fmnist_files -f; return ;;\n");
     else if (!strcmp(o->complete, "@dir"))
-        printf("            COMPREPLY=($(compgen -d -- \"$cur\")); return ;;\n");
+        printf("            _fmnist_files -d; return ;;\n");
     else
         printf("            COMPREPLY=($(compgen -W '%s' -- \"$cur\")); return ;;\n",
                o->complete);
 }
 
+/* Files (-f) or folders (-d) for bash: one completion a line (names with
+ * spaces stay whole), the word as typed unquoted first ('x, "x, x\ y), and
+ * -o filenames, so that bash quotes what it inserts and marks folders
+ * with a '/'. */
+static const char bash_files[] =
+    "_fmnist_files()\n"
+    "{\n"
+    "    local IFS=$'\\n' w=$cur u= i c q=\n"
+    "    case $w in\n"
+    "        \\'*) w=${w#\\'}; q=\\' ;;\n"
+    "        \\\"*) w=${w#\\\"}; q=\\\" ;;\n"
+    "    esac\n"
+    "    if [ \"$q\" != \\' ]; then\n"
+    "        for ((i = 0; i < ${#w}; i++)); do\n"
+    "            c=${w:i:1}\n"
+    "            if [ \"$c\" = \\\\ ] && [ $((i + 1)) -lt ${#w} ]; then\n"
+    "                case $q${w:i+1:1} in\n"
+    "                    \\\"[\\\"\\\\$\\`]|?) i=$((i + 1)); c=${w:i:1} ;;\n"
+    "                esac\n"
+    "            fi\n"
+    "            u+=$c\n"
+    "        done\n"
+    "        w=$u\n"
+    "    fi\n"
+    "    compopt -o filenames 2> /dev/null\n"
+    "    COMPREPLY=($(compgen \"$1\" -- \"$w\"))\n"
+    "}\n";
+
 static void bash(void)
 {
     puts("# bash completion for fmnist(1); made by tools/gen_docs from the option table.");
-    puts("_fmnist()\n{\n    local cur prev cmd\n    cur=${COMP_WORDS[COMP_CWORD]}\n"
+    fputs(bash_files, stdout);
+    puts("_fmnist()\n{\n    local cur prev cmd i\n    cur=${COMP_WORDS[COMP_CWORD]}\n"
          "    prev=${COMP_WORDS[COMP_CWORD-1]}\n    cmd=${COMP_WORDS[1]}");
     fputs("    if [ \"$COMP_CWORD\" -eq 1 ]; then\n        COMPREPLY=($(compgen -W '", stdout);
     for (int c = 0; c < ncmds; c++)
@@ -146,6 +175,10 @@ static void bash(void)
     for (int c = 0; c < ncmds; c++)
         printf("%s%s", c ? " " : "", cmds[c].name);
     puts("' -- \"$cur\"))\n        return\n    fi");
+    /* After a "--" word, only files (the parser takes no option there). */
+    puts("    for ((i = 2; i < COMP_CWORD; i++)); do\n"
+         "        if [ \"${COMP_WORDS[i]}\" = -- ]; then\n"
+         "            _fmnist_files -f\n            return\n        fi\n    done");
     puts("    case $prev in");
     for (int k = 0; k < nops; k++) {
         if (!ops[k].arg)
@@ -166,7 +199,7 @@ static void bash(void)
     }
     puts("        *) return ;;\n    esac");
     puts("    if [[ $cur == -* ]]; then\n        COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n"
-         "    else\n        COMPREPLY=($(compgen -f -- \"$cur\"))\n    fi\n}");
+         "    else\n        _fmnist_files -f\n    fi\n}");
     puts("complete -F _fmnist fmnist");
 }
 
