@@ -34,6 +34,33 @@ while read -r cmd opt short; do
         grep -q -- "'$opt\[" || bad "zsh: $cmd lacks $opt"
 done < "$tmp/list"
 [ "$n" -ge 40 ] || bad "only $n options listed"
+# zsh: each option's description in _arguments is its whole help text, as
+# --help shows it (without the default): ':', ']', '[', '\\' and quotes
+# escaped, or _arguments cuts it (and splits the spec) there.
+while read -r cmd opt short; do
+    h=$(awk -v o="$opt" '
+        on && /^       +[^ ]/ { sub(/^ +/, ""); t = t " " $0; next }
+        on { exit }
+        { l = $0; sub(/^ +(-[a-zA-Z], )?/, "", l) }
+        /^ / && substr(l, 1, length(o) + 1) == o " " {
+            l = substr(l, length(o) + 1); if (l ~ /^ [^ ]+( |$)/) sub(/^ [^ ]+/, "", l)
+            sub(/^ +/, "", l); t = l; on = 1 }
+        END { gsub(/  +/, " ", t); sub(/^ /, "", t); print t }' "$tmp/help-$cmd")
+    for o in "$opt" $short; do
+        z=$(awk -v c="    $cmd)" '$0 == c {on = 1; next} /^    [a-z]+\)/ {on = 0} on' "$doc/_fmnist" |
+            sed -n "s/^        '$o\[\(\([^]\\\\]\|\\\\.\)*\)\]\(:\|'\).*/\1/p" |
+            sed "s/'\\\\''/'/g; s/\\\\\(.\)/\1/g")
+        case $h in
+            "$z"|"$z (default "*) ;;
+            *) bad "zsh: $cmd $o: '$z' is not --help's '$h'" ;;
+        esac
+    done
+done < "$tmp/list"
+if command -v zsh > /dev/null 2>&1; then
+    zsh -n "$doc/_fmnist" || bad "zsh -n $doc/_fmnist"
+else
+    echo "docs: skipped: zsh -n on the zsh completion (no zsh)"
+fi
 # The man page is well formed.
 if command -v mandoc >/dev/null 2>&1; then
     mandoc -T lint "$doc/fmnist.1" > "$tmp/lint" 2>&1 || { cat "$tmp/lint"; bad "mandoc -T lint"; }

@@ -203,18 +203,30 @@ static void bash(void)
     puts("complete -F _fmnist fmnist");
 }
 
+/* An option's description in a zsh _arguments spec, which the file
+ * single-quotes: the whole help text, with '\', '[', ']', ':', '$' and
+ * '`' escaped by a backslash for _arguments (which would end the
+ * description at an unescaped ']' and split the spec at a ':'), and a
+ * single quote written as '\''. */
+static void zsh_desc(const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\'')
+            fputs("'\\''", stdout);
+        else {
+            if (strchr("\\[]:$`", *s))
+                putchar('\\');
+            putchar(*s == '\n' ? ' ' : *s);
+        }
+    }
+}
+
 /* One zsh _arguments spec for an option. */
 static void zsh_option(const cli_option *o)
 {
-    char help[200];
-    size_t j = 0;
-    for (const char *p = o->help; *p && j + 2 < sizeof help && *p != ';' && *p != ':'; p++) {
-        if (*p == '[' || *p == ']' || *p == '\'' || *p == '\\')
-            continue;
-        help[j++] = *p;
-    }
-    help[j] = 0;
-    printf("        '%s[%s]", o->name, help);
+    printf("        '%s[", o->name);
+    zsh_desc(o->help);
+    putchar(']');
     if (o->arg) {
         printf(":%s:", o->arg);
         if (!o->complete)
@@ -227,8 +239,11 @@ static void zsh_option(const cli_option *o)
             printf("(%s)", o->complete);
     }
     puts("' \\");
-    if (o->short_name)
-        printf("        '-%c[%s]%s' \\\n", o->short_name, help, o->arg ? ":value:_files" : "");
+    if (o->short_name) {
+        printf("        '-%c[", o->short_name);
+        zsh_desc(o->help);
+        printf("]%s' \\\n", o->arg ? ":value:_files" : "");
+    }
 }
 
 static void zsh(void)
