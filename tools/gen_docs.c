@@ -203,6 +203,40 @@ static void bash(void)
     puts("complete -F _fmnist fmnist");
 }
 
+/* The length of the command name that s starts with as "NAME: ", else 0. */
+static size_t part_name(const char *s)
+{
+    for (int c = 0; c < ncmds; c++) {
+        size_t k = strlen(cmds[c].name);
+        if (strncmp(s, cmds[c].name, k) == 0 && strncmp(s + k, ": ", 2) == 0)
+            return k;
+    }
+    return 0;
+}
+
+/* An option's text for one command, as its --help shows it (src/main.c's
+ * help_text_for): a text made of per-command parts ("export: ...;
+ * convert: ...") gives that command's part alone. */
+static void help_for(const char *help, const char *cmd, char *out, size_t cap)
+{
+    for (const char *p = part_name(help) ? help : NULL; p; p = strstr(p, "; ")) {
+        if (p != help)
+            p += 2;
+        size_t k = part_name(p);
+        if (k != strlen(cmd) || strncmp(p, cmd, k) != 0)
+            continue;
+        const char *start = p + k + 2, *end = start + strlen(start);
+        for (const char *q = start; (q = strstr(q, "; ")); q += 2)
+            if (part_name(q + 2)) {
+                end = q;
+                break;
+            }
+        snprintf(out, cap, "%.*s", (int)(end - start), start);
+        return;
+    }
+    snprintf(out, cap, "%s", help);
+}
+
 /* An option's description in a zsh _arguments spec, which the file
  * single-quotes: the whole help text, with '\', '[', ']', ':', '$' and
  * '`' escaped by a backslash for _arguments (which would end the
@@ -221,11 +255,13 @@ static void zsh_desc(const char *s)
     }
 }
 
-/* One zsh _arguments spec for an option. */
-static void zsh_option(const cli_option *o)
+/* One zsh _arguments spec for an option of command c. */
+static void zsh_option(const cli_option *o, const cli_command_doc *c)
 {
+    char help[2048];
+    help_for(o->help, c->name, help, sizeof help);
     printf("        '%s[", o->name);
-    zsh_desc(o->help);
+    zsh_desc(help);
     putchar(']');
     if (o->arg) {
         printf(":%s:", o->arg);
@@ -241,7 +277,7 @@ static void zsh_option(const cli_option *o)
     puts("' \\");
     if (o->short_name) {
         printf("        '-%c[", o->short_name);
-        zsh_desc(o->help);
+        zsh_desc(help);
         printf("]%s' \\\n", o->arg ? ":value:_files" : "");
     }
 }
@@ -259,7 +295,7 @@ static void zsh(void)
         printf("    %s)\n        _arguments \\\n", cmds[c].name);
         for (int k = 0; k < nops; k++)
             if (takes(&ops[k], &cmds[c]))
-                zsh_option(&ops[k]);
+                zsh_option(&ops[k], &cmds[c]);
         puts(cmds[c].command == CLI_CLASSIFY ? "        '*:picture:_files'\n        ;;"
                                              : "        \n        ;;");
     }
