@@ -61,15 +61,35 @@ if command -v zsh > /dev/null 2>&1; then
 else
     echo "docs: skipped: zsh -n on the zsh completion (no zsh)"
 fi
-# The man page is well formed.
+# The man page is well formed: mandoc's lint, and no warning from groff as
+# a terminal shows it (man -l: 80 and 60 columns).
+linted=0
 if command -v mandoc >/dev/null 2>&1; then
+    linted=1
     mandoc -T lint "$doc/fmnist.1" > "$tmp/lint" 2>&1 || { cat "$tmp/lint"; bad "mandoc -T lint"; }
-elif command -v groff >/dev/null 2>&1; then
-    groff -ww -z -man "$doc/fmnist.1" > "$tmp/lint" 2>&1
-    [ -s "$tmp/lint" ] && { cat "$tmp/lint"; bad "groff -ww warns"; }
-else
-    echo "docs: skipped: the man page lint (needs mandoc or groff)"
 fi
+if command -v groff >/dev/null 2>&1; then
+    linted=1
+    groff -ww -z -Tutf8 -man "$doc/fmnist.1" > "$tmp/lint" 2>&1
+    [ -s "$tmp/lint" ] && { cat "$tmp/lint"; bad "groff -ww warns"; }
+    if command -v man >/dev/null 2>&1; then
+        for w in 80 60; do
+            MANWIDTH=$w man -l "$doc/fmnist.1" 2>&1 > /dev/null | grep . > "$tmp/lint"
+            [ -s "$tmp/lint" ] && { cat "$tmp/lint"; bad "man -l warns at $w columns"; }
+        done
+    fi
+fi
+[ $linted = 1 ] || echo "docs: skipped: the man page lint (needs mandoc or groff)"
+# Every variable fmnist reads is in ENVIRONMENT (but the tests' hook,
+# FMNIST_STOP_AFTER_STEP), and FILES names the models searched.
+sed -n '/^\.SH ENVIRONMENT$/,/^\.SH /p' "$doc/fmnist.1" > "$tmp/env"
+for v in $(grep -oh 'getenv("[A-Za-z_]*")' src/*.c | sed 's/getenv("\(.*\)")/\1/' | sort -u); do
+    [ "$v" = FMNIST_STOP_AFTER_STEP ] || grep -qx "\.B $v" "$tmp/env" || bad "the man page's ENVIRONMENT lacks $v"
+done
+sed -n '/^\.SH FILES$/,/^\.SH /p' "$doc/fmnist.1" | sed 's/\\[%:]//g; s/\\-/-/g' > "$tmp/files-sec"
+for f in fmnist.model '${XDG_DATA_HOME:-~/.local/share}/fmnist/fmnist.model' PREFIX/share/fmnist/fmnist.model; do
+    grep -qxF ".I $f" "$tmp/files-sec" || bad "the man page's FILES lacks $f"
+done
 for s in NAME SYNOPSIS DESCRIPTION COMMANDS OPTIONS "EXIT STATUS" ENVIRONMENT FILES EXAMPLES "SEE ALSO"; do
     grep -q "^\.SH $s\$" "$doc/fmnist.1" || grep -q "^\.SH \"$s\"\$" "$doc/fmnist.1" || bad "the man page has no $s"
 done

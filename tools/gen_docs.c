@@ -20,19 +20,69 @@ static int takes(const cli_option *o, const cli_command_doc *c)
     return (o->commands & (1u << c->command)) != 0;
 }
 
+/* The length of the command name that s starts with as "NAME: ", else 0. */
+static size_t part_name(const char *s)
+{
+    for (int c = 0; c < ncmds; c++) {
+        size_t k = strlen(cmds[c].name);
+        if (strncmp(s, cmds[c].name, k) == 0 && strncmp(s + k, ": ", 2) == 0)
+            return k;
+    }
+    return 0;
+}
+
+/* An option's text for one command, as its --help shows it (src/main.c's
+ * help_text_for): a text made of per-command parts ("export: ...;
+ * convert: ...") gives that command's part alone. */
+static void help_for(const char *help, const char *cmd, char *out, size_t cap)
+{
+    for (const char *p = part_name(help) ? help : NULL; p; p = strstr(p, "; ")) {
+        if (p != help)
+            p += 2;
+        size_t k = part_name(p);
+        if (k != strlen(cmd) || strncmp(p, cmd, k) != 0)
+            continue;
+        const char *start = p + k + 2, *end = start + strlen(start);
+        for (const char *q = start; (q = strstr(q, "; ")); q += 2)
+            if (part_name(q + 2)) {
+                end = q;
+                break;
+            }
+        snprintf(out, cap, "%.*s", (int)(end - start), start);
+        return;
+    }
+    snprintf(out, cap, "%s", help);
+}
+
+/* Whether a long word (augment's default spec, a path) may break after
+ * *s: after a ',' or a '/' followed by more of the word (not the '/' of
+ * a leading ./ or ~/), marked \: (which prints nothing). */
+static int breakable(const char *start, const char *s)
+{
+    if (*s != ',' && *s != '/')
+        return 0;
+    if (!s[1] || s[1] == ' ' || s[1] == ')')
+        return 0;
+    return *s == ',' || (s > start && s[-1] != '.' && s[-1] != '~' && s[-1] != ' ');
+}
+
 /* Text for roff: backslashes doubled, '-' as \-, a leading '.' or '\''
  * escaped. */
 static void roff(const char *s)
 {
+    const char *start = s;
     int col = 0;
     if (*s == '.' || *s == '\'')
         fputs("\\&", stdout);
     for (; *s; s++) {
         if (*s == ' ') {
             /* Input lines under 80 bytes: a new line before a word that
-             * would pass 76 (never before a '.' or a quote). */
-            int len = (int)strcspn(s + 1, " ");
-            if (col + 1 + len + 4 > 76 && s[1] != '.' && s[1] != '\'') {
+             * would pass 76 as written (escapes included; never before a
+             * '.' or a quote). */
+            int len = 0;
+            for (const char *w = s + 1; *w && *w != ' '; w++)
+                len += 1 + (*w == '\\' || *w == '-') + 2 * breakable(start, w);
+            if (col + 1 + len > 76 && s[1] != '.' && s[1] != '\'') {
                 putchar('\n');
                 col = 0;
                 continue;
@@ -44,10 +94,14 @@ static void roff(const char *s)
             fputs("\\-", stdout), col += 2;
         else
             putchar(*s), col++;
+        /* A place to break a long word (augment's default spec, a path):
+         * after a ',' or a '/' inside it, as \: (prints nothing). */
+        if (breakable(start, s))
+            fputs("\\:", stdout), col += 2;
     }
 }
 
-static void man_option(const cli_option *o)
+static void man_option(const cli_option *o, const cli_command_doc *c)
 {
     puts(".TP");
     if (o->short_name)
@@ -61,8 +115,9 @@ static void man_option(const cli_option *o)
         fputs("\\fR", stdout);
     }
     putchar('\n');
-    char text[1024];
-    snprintf(text, sizeof text, "%s%s%s%s.", o->help, o->deflt ? " (default " : "",
+    char help[2048], text[sizeof help + 256];
+    help_for(o->help, c->name, help, sizeof help);
+    snprintf(text, sizeof text, "%s%s%s%s.", help, o->deflt ? " (default " : "",
              o->deflt ? o->deflt : "", o->deflt ? ")" : "");
     roff(text);
     putchar('\n');
@@ -71,6 +126,9 @@ static void man_option(const cli_option *o)
 static void man(void)
 {
     printf(".TH FMNIST 1 %s \"fmnist %s\" \"User Commands\"\n", FMNIST_DATE, FMNIST_VERSION);
+    /* Left-aligned: a line holding a long word (augment's default spec, a
+     * path) cannot be justified, and troff warns at every width. */
+    puts(".ad l");
     puts(".SH NAME\nfmnist \\- train a network on Fashion\\-MNIST and classify pictures of clothing");
     puts(".SH SYNOPSIS");
     for (int c = 0; c < ncmds; c++) {
@@ -99,18 +157,72 @@ static void man(void)
         printf(".SS %s\n", cmds[c].name);
         for (int k = 0; k < nops; k++)
             if (takes(&ops[k], &cmds[c]))
-                man_option(&ops[k]);
+                man_option(&ops[k], &cmds[c]);
     }
     puts(".SH EXIT STATUS\n.TP\n0\nsuccess.\n.TP\n1\nfailure: a bad file, an I/O error, "
          "training that diverged.\n.TP\n2\na usage error.\n.TP\n130, 143\ntraining stopped by "
          "SIGINT or SIGTERM; a checkpoint was saved.");
-    puts(".SH ENVIRONMENT\n.TP\n.B FMNIST_DATA\nthe data set's folder, when \\-\\-data is not "
-         "given.\n.TP\n.B FMNIST_KERNEL\nref, generic, avx2 or avx512: forces a kernel "
-         "implementation\n(all give the same bits).\n.TP\n.B NO_COLOR\nhonoured: fmnist uses no "
-         "colour.");
-    puts(".SH FILES\n.TP\n.I fmnist.model\nthe model (\\-\\-model).\n.TP\n.I FILE.ckpt\nthe "
-         "checkpoint of an interrupted training run.\n.TP\n.I /usr/share/datasets/fashion\\-mnist\n"
-         "the data set, from Debian's dataset\\-fashion\\-mnist.");
+    /* As src/main.c's locate_model and src/idx.c's idx_locate search. */
+    /* As src/main.c's locate_model and src/idx.c's idx_locate search. */
+    puts(".SH ENVIRONMENT\n"
+         ".TP\n"
+         ".B FMNIST_DATA\n"
+         "the data set's folder, when \\-\\-data is not given.\n"
+         ".TP\n"
+         ".B FMNIST_MODEL\n"
+         "the model eval, classify and convert read when \\-\\-model is not given;\n"
+         "a name that does not exist is an error (unset, the files below are searched).\n"
+         ".TP\n"
+         ".B XDG_DATA_HOME\n"
+         "the folder of the user's model,\n"
+         ".IR \\%$XDG_DATA_HOME/\\:fmnist/\\:fmnist.model ;\n"
+         "when unset or empty,\n"
+         ".IR \\%~/.local/\\:share/\\:fmnist/\\:fmnist.model .\n"
+         ".TP\n"
+         ".B HOME\n"
+         "for\n"
+         ".I \\%~/.local/share\n"
+         "and the data set's folder\n"
+         ".IR \\%~/.pytorch/\\:F_MNIST_data/\\:FashionMNIST/\\:raw .\n"
+         ".TP\n"
+         ".B COLUMNS\n"
+         "the width of the progress line when the terminal's cannot be asked.\n"
+         ".TP\n"
+         ".B FMNIST_KERNEL\n"
+         "ref, generic, avx2 or avx512: forces a kernel implementation\n"
+         "(all give the same bits).\n"
+         ".TP\n"
+         ".B NO_COLOR\n"
+         "honoured: fmnist uses no colour.");
+    puts(".SH FILES\n"
+         "Without \\-\\-model and $FMNIST_MODEL, eval, classify and convert read\n"
+         "the first of the three models below that exists.\n"
+         ".TP\n"
+         ".I fmnist.model\n"
+         "the model in the current folder; what train writes by default.\n"
+         ".TP\n"
+         ".I \\%${XDG_DATA_HOME:\\-~/.local/share}/\\:fmnist/\\:fmnist.model\n"
+         "the user's model.\n"
+         ".TP\n"
+         ".I \\%PREFIX/\\:share/\\:fmnist/\\:fmnist.model\n"
+         "the model\n"
+         ".B make install\n"
+         "installs\n"
+         "(\\c\n"
+         ".B make model\n"
+         "makes the recommended one), PREFIX being that of\n"
+         ".BR \"make install\" :\n"
+         ".I /usr/local\n"
+         "by default.\n"
+         ".TP\n"
+         ".I FILE.ckpt\n"
+         "the checkpoint of an interrupted training run.\n"
+         ".TP\n"
+         ".I ./data\n"
+         "the data set, when neither \\-\\-data nor $FMNIST_DATA is given; then\n"
+         ".I \\%/usr/\\:share/\\:datasets/\\:fashion\\-mnist\n"
+         "(Debian's dataset\\-fashion\\-mnist), then\n"
+         ".IR \\%~/.pytorch/\\:F_MNIST_data/\\:FashionMNIST/\\:raw .");
     puts(".SH EXAMPLES\n.nf\nfmnist train \\-\\-epochs 5\nfmnist eval\nfmnist train \\-\\-preset "
          "robust \\-\\-model robust.model\nfmnist classify \\-\\-model robust.model shirt.jpg\n"
          "fmnist export \\-\\-index 4 \\-o shirt.png\n.fi");
@@ -201,40 +313,6 @@ static void bash(void)
     puts("    if [[ $cur == -* ]]; then\n        COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n"
          "    else\n        _fmnist_files -f\n    fi\n}");
     puts("complete -F _fmnist fmnist");
-}
-
-/* The length of the command name that s starts with as "NAME: ", else 0. */
-static size_t part_name(const char *s)
-{
-    for (int c = 0; c < ncmds; c++) {
-        size_t k = strlen(cmds[c].name);
-        if (strncmp(s, cmds[c].name, k) == 0 && strncmp(s + k, ": ", 2) == 0)
-            return k;
-    }
-    return 0;
-}
-
-/* An option's text for one command, as its --help shows it (src/main.c's
- * help_text_for): a text made of per-command parts ("export: ...;
- * convert: ...") gives that command's part alone. */
-static void help_for(const char *help, const char *cmd, char *out, size_t cap)
-{
-    for (const char *p = part_name(help) ? help : NULL; p; p = strstr(p, "; ")) {
-        if (p != help)
-            p += 2;
-        size_t k = part_name(p);
-        if (k != strlen(cmd) || strncmp(p, cmd, k) != 0)
-            continue;
-        const char *start = p + k + 2, *end = start + strlen(start);
-        for (const char *q = start; (q = strstr(q, "; ")); q += 2)
-            if (part_name(q + 2)) {
-                end = q;
-                break;
-            }
-        snprintf(out, cap, "%.*s", (int)(end - start), start);
-        return;
-    }
-    snprintf(out, cap, "%s", help);
 }
 
 /* An option's description in a zsh _arguments spec, which the file
