@@ -108,4 +108,9 @@ int cli_show_path(const char *pattern, int index, char *out, size_t cap);
 /* The command's name ("train", ...) for messages. */
 const char *cli_command_name(enum cli_command c);
 
+/* An option's help text for command c, as its --help and its part of the
+ * man page show it: a text made of per-command parts ("export: ...;
+ * convert: ...") gives c's part alone; any other text, all of it. */
+void cli_help_for(const char *help, enum cli_command c, char *out, size_t cap);
+
 #endif

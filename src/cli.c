@@ -24,6 +24,39 @@ const char *cli_command_name(enum cli_command c)
     }
 }
 
+/* The length of the command name that s starts with as "NAME: ", else 0. */
+static size_t part_name(const char *s)
+{
+    for (int c = CLI_TRAIN; c <= CLI_CONVERT; c++) {
+        const char *name = cli_command_name((enum cli_command)c);
+        size_t k = strlen(name);
+        if (strncmp(s, name, k) == 0 && strncmp(s + k, ": ", 2) == 0)
+            return k;
+    }
+    return 0;
+}
+
+void cli_help_for(const char *help, enum cli_command c, char *out, size_t cap)
+{
+    const char *cmd = cli_command_name(c);
+    for (const char *p = part_name(help) ? help : NULL; p; p = strstr(p, "; ")) {
+        if (p != help)
+            p += 2;
+        size_t k = part_name(p);
+        if (k != strlen(cmd) || strncmp(p, cmd, k) != 0)
+            continue;
+        const char *start = p + k + 2, *end = start + strlen(start);
+        for (const char *q = start; (q = strstr(q, "; ")); q += 2)
+            if (part_name(q + 2)) {
+                end = q;
+                break;
+            }
+        snprintf(out, cap, "%.*s", (int)(end - start), start);
+        return;
+    }
+    snprintf(out, cap, "%s", help);
+}
+
 static int parse_long(const char *opt, const char *s, long min, long max, long *out, fm_err *e)
 {
     char *end;
@@ -167,8 +200,8 @@ static const cli_option defs[O_COUNT] = {
                    "square=P (the short side longer, as icons are drawn); geometry: scale=F "
                    "and squeeze=F (+-F), rotate=DEG, shift=PX, flip=P, fit=P (framed as "
                    "classify frames items); intensity (probabilities): blur, gamma, "
-                   "contrast, noise. default is " AUGMENT_DEFAULT_STYLE ", "
-                   AUGMENT_DEFAULT_GEOMETRY ", " AUGMENT_DEFAULT_INTENSITY},
+                   "contrast, noise. default is " AUGMENT_DEFAULT_STYLE ","
+                   AUGMENT_DEFAULT_GEOMETRY "," AUGMENT_DEFAULT_INTENSITY},
     [O_PRESET] = {"--preset", 0, "NAME", B(CLI_TRAIN), CLI_GROUP_BEYOND,
                   &PRESETS(PRESET_NAME)[1] /* past the first space */, NULL,
                   PRESETS(PRESET_HELP) "options given too win"},

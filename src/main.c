@@ -81,41 +81,6 @@ static void wrap(const char *text, int col, int indent)
     putchar('\n');
 }
 
-/* The length of the command name that s starts with as "NAME: ", else 0. */
-static size_t part_name(const char *s)
-{
-    int nc;
-    const cli_command_doc *cd = cli_commands(&nc);
-    for (int i = 0; i < nc; i++) {
-        size_t k = strlen(cd[i].name);
-        if (strncmp(s, cd[i].name, k) == 0 && strncmp(s + k, ": ", 2) == 0)
-            return k;
-    }
-    return 0;
-}
-
-/* An option's text for one command's --help: a text made of per-command
- * parts ("export: ...; convert: ...") gives that command's part alone. */
-static void help_text_for(const char *help, const char *cmd, char *out, size_t cap)
-{
-    for (const char *p = part_name(help) ? help : NULL; p; p = strstr(p, "; ")) {
-        if (p != help)
-            p += 2;
-        size_t k = part_name(p);
-        if (k != strlen(cmd) || strncmp(p, cmd, k) != 0)
-            continue;
-        const char *start = p + k + 2, *end = start + strlen(start);
-        for (const char *q = start; (q = strstr(q, "; ")); q += 2)
-            if (part_name(q + 2)) {
-                end = q;
-                break;
-            }
-        snprintf(out, cap, "%.*s", (int)(end - start), start);
-        return;
-    }
-    snprintf(out, cap, "%s", help);
-}
-
 static void help_option(const cli_option *op, enum cli_command c)
 {
     char head[64];
@@ -125,7 +90,7 @@ static void help_option(const cli_option *op, enum cli_command c)
     if (op->arg)
         n += snprintf(head + n, sizeof head - (size_t)n, " %s", op->arg);
     char help[1024], text[sizeof help + 256];
-    help_text_for(op->help, cli_command_name(c), help, sizeof help);
+    cli_help_for(op->help, c, help, sizeof help);
     snprintf(text, sizeof text, "%s%s%s%s", help, op->deflt ? " (default " : "",
              op->deflt ? op->deflt : "", op->deflt ? ")" : "");
     if (n >= 20) {

@@ -20,40 +20,6 @@ static int takes(const cli_option *o, const cli_command_doc *c)
     return (o->commands & (1u << c->command)) != 0;
 }
 
-/* The length of the command name that s starts with as "NAME: ", else 0. */
-static size_t part_name(const char *s)
-{
-    for (int c = 0; c < ncmds; c++) {
-        size_t k = strlen(cmds[c].name);
-        if (strncmp(s, cmds[c].name, k) == 0 && strncmp(s + k, ": ", 2) == 0)
-            return k;
-    }
-    return 0;
-}
-
-/* An option's text for one command, as its --help shows it (src/main.c's
- * help_text_for): a text made of per-command parts ("export: ...;
- * convert: ...") gives that command's part alone. */
-static void help_for(const char *help, const char *cmd, char *out, size_t cap)
-{
-    for (const char *p = part_name(help) ? help : NULL; p; p = strstr(p, "; ")) {
-        if (p != help)
-            p += 2;
-        size_t k = part_name(p);
-        if (k != strlen(cmd) || strncmp(p, cmd, k) != 0)
-            continue;
-        const char *start = p + k + 2, *end = start + strlen(start);
-        for (const char *q = start; (q = strstr(q, "; ")); q += 2)
-            if (part_name(q + 2)) {
-                end = q;
-                break;
-            }
-        snprintf(out, cap, "%.*s", (int)(end - start), start);
-        return;
-    }
-    snprintf(out, cap, "%s", help);
-}
-
 /* Whether a long word (augment's default spec, a path) may break after
  * *s: after a ',' or a '/' followed by more of the word (not the '/' of
  * a leading ./ or ~/), marked \: (which prints nothing). */
@@ -116,7 +82,7 @@ static void man_option(const cli_option *o, const cli_command_doc *c)
     }
     putchar('\n');
     char help[2048], text[sizeof help + 256];
-    help_for(o->help, c->name, help, sizeof help);
+    cli_help_for(o->help, c->command, help, sizeof help);
     snprintf(text, sizeof text, "%s%s%s%s.", help, o->deflt ? " (default " : "",
              o->deflt ? o->deflt : "", o->deflt ? ")" : "");
     roff(text);
@@ -337,7 +303,7 @@ static void zsh_desc(const char *s)
 static void zsh_option(const cli_option *o, const cli_command_doc *c)
 {
     char help[2048];
-    help_for(o->help, c->name, help, sizeof help);
+    cli_help_for(o->help, c->command, help, sizeof help);
     printf("        '%s[", o->name);
     zsh_desc(help);
     putchar(']');
