@@ -16,5 +16,8 @@ int meta_append(char *buf, size_t cap, const char *key, const char *fmt, ...)
 #endif
     ;
 int meta_get(const char *meta, const char *key, char *out, size_t cap);
+/* meta_get, but a value that does not fit in cap bytes is not cut short
+ * (a prefix of it might read as another valid value): -1, out untouched. */
+int meta_get_whole(const char *meta, const char *key, char *out, size_t cap);
 
 #endif

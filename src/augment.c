@@ -88,7 +88,8 @@ static int parse_item(const char *it, size_t n, augment_spec *s, fm_err *e)
         memcpy(v, eq + 1, vlen);
         v[vlen] = 0;
         double x = strtod(v, &end);
-        if (*end || !(x >= 0 && x <= items[i].max) || (v[0] != '.' && (v[0] < '0' || v[0] > '9')))
+        if (*end || !(x >= 0 && x <= items[i].max) || (v[0] != '.' && (v[0] < '0' || v[0] > '9')) ||
+            (v[0] == '0' && (v[1] == 'x' || v[1] == 'X'))) /* decimal only, as every option */
             return fm_fail(e, FM_EINVAL, "--augment", "%s: '%s' is not a number in [0, %g]",
                            items[i].name, v, (double)items[i].max);
         *field(s, i) = (float)x;

@@ -474,7 +474,7 @@ int idx_load_one(const char *images_path, const char *labels_path, uint32_t inde
         rc = idx_read_one(labels_path, IDX_LABELS, index, &lab, &nl, e);
     if (rc)
         return rc;
-    if (ni != nl)
+    if (nl != ni)
         return fm_fail(e, FM_EFORMAT, labels_path, "holds %u labels but %s holds %u images", nl,
                        images_path, ni);
     if (index < ni) {

@@ -41,9 +41,9 @@
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
-/* An option value that the data or the checkpoint show to be wrong: after
- * its one-line error, the line every usage error ends with. Returns
- * EXIT_USAGE. */
+/* An option value that the data or the checkpoint show to be wrong (or
+ * options that clash): after its one-line error, the line every usage
+ * error ends with. Returns EXIT_USAGE. */
 static int usage_hint(enum cli_command c)
 {
     if (c >= CLI_TRAIN && c <= CLI_CONVERT)
@@ -58,23 +58,30 @@ enum { JSON_FORMAT = 1 };
 /* ---- help, made from the option table (cli.h) ---- */
 
 /* Prints text wrapped at 79 columns, every line after the first indented
- * by indent (the first continues at column col). */
+ * by indent (the first continues at column col). A word longer than a line
+ * (augment's default, a,b,c,...) is broken after its commas. */
 static void wrap(const char *text, int col, int indent)
 {
     const char *p = text;
+    int glued = 0; /* p continues the word before it, a piece of a long one */
     while (*p) {
         const char *sp = strchr(p, ' ');
         int len = sp ? (int)(sp - p) : (int)strlen(p);
-        if (col > indent && col + 1 + len > 79) {
+        const char *comma = glued || len > 79 - indent ? memchr(p, ',', (size_t)len - 1) : NULL;
+        if (comma)
+            len = (int)(comma - p) + 1;
+        int sep = col > indent && !glued;
+        if (col > indent && col + sep + len > 79) {
             printf("\n%*s", indent, "");
             col = indent;
-        } else if (col > indent) {
+        } else if (sep) {
             putchar(' ');
             col++;
         }
         printf("%.*s", len, p);
         col += len;
         p += len;
+        glued = *p && *p != ' ';
         while (*p == ' ')
             p++;
     }
@@ -182,8 +189,8 @@ static const char *shown(const char *name)
 }
 
 /* name as shown(), and quoted for a POSIX shell when it holds anything
- * but letters, digits and _./:@%+=,- (' as '\''), for commands in hints
- * that are meant to be pasted. */
+ * but letters, digits and _./:@%+=,- or starts with = (' as '\''), for
+ * commands in hints that are meant to be pasted. */
 static const char *shell_word(const char *name)
 {
     static char buf[2][4 * 4200 + 3];
@@ -192,7 +199,7 @@ static const char *shell_word(const char *name)
     const char *p = shown(name);
     size_t plain = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                              "0123456789_./:@%+=,-");
-    if (*p && !p[plain])
+    if (*p && !p[plain] && *p != '=') /* zsh expands a word's leading = */
         return p;
     size_t j = 0;
     b[j++] = '\'';
@@ -568,7 +575,7 @@ static int check_preset(const cli_opts *o, const char *path, const ckpt_extra *x
         return EXIT_OK;
     fprintf(stderr, "fmnist: %s: was made %s%s; --resume continues with that\n", shown(path),
             x->preset[0] ? "with --preset " : "without --preset", x->preset);
-    return EXIT_USAGE;
+    return usage_hint(CLI_TRAIN);
 }
 
 /* Loads a checkpoint and checks it against the options given with --resume.
@@ -630,7 +637,7 @@ static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_
             *q = ' ';
         fprintf(stderr, "fmnist: %s: was made with %s; --resume continues with those\n",
                 shown(path), have);
-        rc = EXIT_USAGE;
+        rc = usage_hint(CLI_TRAIN);
         goto out;
     }
     if (o->given & CLI_GIVEN_EPOCHS)
@@ -638,7 +645,7 @@ static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_
     if (st->epoch >= c.epochs) {
         fprintf(stderr, "fmnist: %s: already %d epochs in; give --epochs N with N > %d\n",
                 shown(path), st->epoch, st->epoch);
-        rc = EXIT_USAGE;
+        rc = usage_hint(CLI_TRAIN);
         goto out;
     }
     *cfg = c;
@@ -771,7 +778,7 @@ static int check_train_run(const cli_opts *o, const char *ckpt, const data_files
     if (o->resume && x->train_set[0] && strcmp(id, x->train_set) != 0) {
         fprintf(stderr, "fmnist: %s: was made on another training set (%s; this one: %s); "
                         "give the --data it was made with\n", shown(ckpt), x->train_set, id);
-        return EXIT_USAGE;
+        return usage_hint(CLI_TRAIN);
     }
     if (cfg->val >= train->n) {
         fprintf(stderr, "fmnist: --val: %u leaves no training images (the training set has %u)\n",
@@ -1031,7 +1038,7 @@ static int check_eval_outputs(const cli_opts *o, const data_files *d)
         same_destination(o->errors_png, o->confusion_png)) {
         fprintf(stderr, "fmnist: %s: given to both --errors and --confusion\n",
                 shown(o->errors_png));
-        rc = EXIT_USAGE;
+        rc = usage_hint(CLI_EVAL);
     }
     return rc;
 }
@@ -1089,6 +1096,15 @@ static void eval_print_json(const cli_opts *o, const char *meta, const eval_resu
     printf("]}\n");
 }
 
+/* s is a count as train writes one: 1 to 18 digits (metadata shown to the
+ * user is checked first: a file's words are not echoed as if they were
+ * fmnist's). */
+static int counts(const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+    return n > 0 && n <= 18 && !s[n];
+}
+
 static void eval_print_text(const cli_opts *o, const mlp *net, const char *meta,
                             const eval_result *r, const char *test_images)
 {
@@ -1103,7 +1119,7 @@ static void eval_print_text(const cli_opts *o, const mlp *net, const char *meta,
     /* A checkpoint (FILE.ckpt) is a model of a run stopped part way: its
      * epochs are the run's goal, not what it trained. */
     if (meta_get(meta, "state_epoch", done, sizeof done) &&
-        meta_get(meta, "state_step", step, sizeof step))
+        meta_get(meta, "state_step", step, sizeof step) && counts(done) && counts(step))
         snprintf(when, sizeof when, "a checkpoint after step %s, %s of %s epochs done", step,
                  done, ep);
     else

@@ -23,6 +23,22 @@ int meta_append(char *buf, size_t cap, const char *key, const char *fmt, ...)
     return FM_OK;
 }
 
+int meta_get_whole(const char *meta, const char *key, char *out, size_t cap)
+{
+    size_t k = strlen(key);
+    for (const char *line = meta; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t n = end ? (size_t)(end - line) : strlen(line);
+        if (n > k && strncmp(line, key, k) == 0 && line[k] == '=') {
+            if (n - k - 1 >= cap)
+                return -1;
+            return meta_get(meta, key, out, cap);
+        }
+        line = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
 int meta_get(const char *meta, const char *key, char *out, size_t cap)
 {
     size_t k = strlen(key);

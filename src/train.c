@@ -183,12 +183,23 @@ int train_seed_value(const char *text, uint64_t *out, fm_err *e)
     return FM_OK;
 }
 
+/* A value train reads back, in v: 1 found, 0 absent. One too long for v
+ * reads as "(too long)", which no option takes: a prefix of it might have
+ * read as a valid value (an lr of 0.003 and 58 zeros and "abc"). */
+static int read_value(const char *meta, const char *key, char *v, size_t cap)
+{
+    int r = meta_get_whole(meta, key, v, cap);
+    if (r < 0)
+        snprintf(v, cap, "(too long)");
+    return r != 0;
+}
+
 /* A state value in [lo, hi]. */
 static int get_num(const char *meta, const char *key, double lo, double hi, double *out,
                    fm_err *e)
 {
     char v[64], *end;
-    if (!meta_get(meta, key, v, sizeof v))
+    if (!read_value(meta, key, v, sizeof v))
         return fm_fail(e, FM_EFORMAT, NULL, "no %s recorded", key);
     double x = strtod(v, &end);
     if (!*v || *end || !(x >= lo && x <= hi))
@@ -201,7 +212,7 @@ static int get_num(const char *meta, const char *key, double lo, double hi, doub
 static int get_count(const char *meta, const char *key, double hi, double *out, fm_err *e)
 {
     char v[64];
-    if (!meta_get(meta, key, v, sizeof v))
+    if (!read_value(meta, key, v, sizeof v))
         return fm_fail(e, FM_EFORMAT, NULL, "no %s recorded", key);
     size_t n = strspn(v, "0123456789");
     if (n == 0 || v[n] || n > 17 || strtod(v, NULL) > hi)
@@ -215,7 +226,7 @@ static int get_option(const char *meta, const char *key, int required, double *o
 {
     char v[64];
     fm_err why;
-    if (!meta_get(meta, key, v, sizeof v))
+    if (!read_value(meta, key, v, sizeof v))
         return required ? fm_fail(e, FM_EFORMAT, NULL, "no %s recorded", key) : FM_OK;
     if (train_option_value(key, v, out, &why))
         return fm_fail(e, FM_EFORMAT, NULL, "bad %s: %s", key, why.msg);
@@ -240,11 +251,11 @@ int train_config_from_meta(train_config *c, const char *meta, fm_err *e)
         (rc = get_option(meta, "val", 0, &val, e)) ||
         (rc = get_option(meta, "patience", 0, &pat, e)))
         return rc;
-    if (!meta_get(meta, "seed", v, sizeof v))
+    if (!read_value(meta, "seed", v, sizeof v))
         return fm_fail(e, FM_EFORMAT, NULL, "no seed recorded");
     if (train_seed_value(v, &t.seed, &why))
         return fm_fail(e, FM_EFORMAT, NULL, "bad seed: %s", why.msg);
-    if (meta_get(meta, "schedule", v, sizeof v)) {
+    if (read_value(meta, "schedule", v, sizeof v)) {
         int found = -1;
         for (int i = 0; i < 3; i++)
             if (!strcmp(v, schedule_names[i]))
@@ -253,14 +264,14 @@ int train_config_from_meta(train_config *c, const char *meta, fm_err *e)
             return fm_fail(e, FM_EFORMAT, NULL, "bad schedule '%s'", v);
         t.schedule = found;
     }
-    if (meta_get(meta, "augment", v, sizeof v) && augment_parse(v, &t.augment, NULL))
+    if (read_value(meta, "augment", v, sizeof v) && augment_parse(v, &t.augment, NULL))
         return fm_fail(e, FM_EFORMAT, NULL, "bad augment '%s'", v);
-    if (meta_get(meta, "keep", v, sizeof v)) {
+    if (read_value(meta, "keep", v, sizeof v)) {
         if (strcmp(v, "best") && strcmp(v, "last"))
             return fm_fail(e, FM_EFORMAT, NULL, "bad keep '%s'", v);
         t.keep = strcmp(v, "best") ? KEEP_LAST : KEEP_BEST;
     }
-    if (meta_get(meta, "net", v, sizeof v)) {
+    if (read_value(meta, "net", v, sizeof v)) {
         if (strcmp(v, "mlp") && strcmp(v, "cnn"))
             return fm_fail(e, FM_EFORMAT, NULL, "bad net '%s'", v);
         t.net = strcmp(v, "cnn") ? NET_MLP : NET_CNN;
@@ -388,7 +399,7 @@ int train_state_from_meta(train_state *s, const train_config *c, const char *met
     train_state t;
     memset(&t, 0, sizeof t);
     blocks_name(c, names, sizeof names);
-    if (!meta_get(meta, "blocks", v, sizeof v))
+    if (!read_value(meta, "blocks", v, sizeof v))
         return fm_fail(e, FM_EFORMAT, NULL, "not a training checkpoint (no state blocks)");
     if (strcmp(v, names) != 0)
         return fm_fail(e, FM_EFORMAT, NULL, "checkpoint state '%s' does not fit its options", v);
@@ -403,7 +414,7 @@ int train_state_from_meta(train_state *s, const train_config *c, const char *met
         (rc = get_num(meta, "state_best_val", -1, 1, &t.best_val, e)) ||
         (rc = get_count(meta, "state_bad_epochs", TRAIN_MAX_EPOCHS, &bad, e)))
         return rc;
-    if (!meta_get(meta, "state_rng", v, sizeof v) || strlen(v) != 64 ||
+    if (!read_value(meta, "state_rng", v, sizeof v) || strlen(v) != 64 ||
         strspn(v, "0123456789abcdefABCDEF") != 64)
         return fm_fail(e, FM_EFORMAT, NULL, "bad state_rng");
     for (int i = 0; i < 4; i++) {

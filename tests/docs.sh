@@ -50,8 +50,10 @@ while read -r cmd opt short; do
         z=$(awk -v c="    $cmd)" '$0 == c {on = 1; next} /^    [a-z]+\)/ {on = 0} on' "$doc/_fmnist" |
             sed -n "s/^        '$o\[\(\([^]\\\\]\|\\\\.\)*\)\]\(:\|'\).*/\1/p" |
             sed "s/'\\\\''/'/g; s/\\\\\(.\)/\1/g")
-        case $h in
-            "$z"|"$z (default "*) ;;
+        # (--help breaks a word too long for a line after its commas, and
+        # the lines are joined here with spaces: compared without them.)
+        case $(printf '%s' "$h" | sed 's/, /,/g') in
+            "$(printf '%s' "$z" | sed 's/, /,/g')"|"$(printf '%s' "$z" | sed 's/, /,/g') (default "*) ;;
             *) bad "zsh: $cmd $o: '$z' is not --help's '$h'" ;;
         esac
     done

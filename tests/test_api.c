@@ -258,6 +258,15 @@ static void test_caller_fp_environment(void **state)
         assert_int_equal(fmnist_classify_28x28(m, NULL, sample.images, got[0], &err), FMNIST_OK);
         assert_int_equal(fmnist_classify_file(m, NULL, pic, got[1], &err), FMNIST_OK);
         assert_int_equal(fegetround(), modes[k]);
+        /* And after a failure: a missing file, bytes that are no picture. */
+        float untouched[10] = {7};
+        assert_int_equal(fmnist_classify_file(m, NULL, "no/such.png", untouched, &err),
+                         FMNIST_ENOTFOUND);
+        assert_int_equal(fegetround(), modes[k]);
+        assert_int_equal(fmnist_classify_buffer(m, NULL, "GIF89a", 6, untouched, &err),
+                         FMNIST_EFORMAT);
+        assert_int_equal(fegetround(), modes[k]);
+        assert_true(untouched[0] == 7);
         fp_restore(ftz);
         fesetround(FE_TONEAREST);
         assert_memory_equal(got, want, sizeof want);

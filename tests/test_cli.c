@@ -435,10 +435,6 @@ static const struct {
      "fmnist: --output: needs a non-empty path"},
     {"train --epoch 3",
      "fmnist: --epoch: unknown option; did you mean --epochs?"},
-    {"classify a.png - b.png -",
-     "fmnist: -: standard input given twice (it holds one picture)"},
-    {"train --lr 0x1p-3",
-     "fmnist: --lr: '0x1p-3' is not a decimal number"},
     {"train --json=1",
      "fmnist: --json: takes no value"},
     {"train -qx",
@@ -690,6 +686,38 @@ static void test_parse_other_commands(void **state)
     assert_int_equal(o.command, CLI_HELP);
 }
 
+/* eval's line for a checkpoint shows its state only when the state reads
+ * as train writes it: a file's own words are not echoed as fmnist's. */
+static void test_eval_checkpoint_words(void **state)
+{
+    (void)state;
+    char path[4300], *meta, extra[8192], *out;
+    mlp net;
+    snprintf(path, sizeof path, "%s/m.model", T);
+    assert_int_equal(model_load(path, &net, &meta, NULL, NULL, NULL), FM_OK);
+    snprintf(extra, sizeof extra, "%sstate_epoch=rm -rf\nstate_step=$(x)\n", meta);
+    snprintf(path, sizeof path, "%s/words.model", T);
+    assert_int_equal(model_save(path, &net, extra, NULL, 0, NULL), FM_OK);
+    assert_int_equal(tu_fmnist(&out, NULL, "eval --data data/sample --model %s", path), 0);
+    assert_non_null(strstr(out, "; epochs 2, lr 0.003, seed 3)\n"));
+    assert_null(strstr(out, "rm -rf"));
+    free(out), free(meta);
+    mlp_free(&net);
+}
+
+/* Options that clash, found after parsing, end as every usage error does. */
+static void test_late_usage_errors(void **state)
+{
+    (void)state;
+    char *out, *err, want[9000];
+    assert_int_equal(tu_fmnist(&out, &err, "eval --data data/sample --model %s/m.model --errors "
+                               "%s/x.png --confusion %s/x.png", T, T, T), 2);
+    snprintf(want, sizeof want, "fmnist: %s/x.png: given to both --errors and --confusion\n"
+             "Try 'fmnist eval --help'.\n", T);
+    assert_string_equal(err, want);
+    free(out), free(err);
+}
+
 /* --quiet: export and convert print no line naming the file written,
  * and nothing on standard error; without it each prints one. */
 static void test_quiet(void **state)
@@ -721,6 +749,15 @@ static void test_help_and_version(void **state)
         char *out, *err;
         assert_int_equal(tu_fmnist(&out, &err, "%s", cmds[i]), 0);
         assert_true(strncmp(out, i == 5 ? "fmnist " : "usage: fmnist", 7) == 0);
+        /* Every line fits 79 columns, augment's long default spec too. */
+        for (char *l = out, *nl; *l; l = nl + 1) {
+            nl = strchr(l, '\n');
+            if (!nl)
+                break;
+            if (nl - l > 79)
+                fail_msg("'fmnist %s': a line of %d columns: %.*s", cmds[i], (int)(nl - l),
+                         (int)(nl - l), l);
+        }
         free(out), free(err);
     }
     /* An option of two commands, described in a part for each: a command's
@@ -756,6 +793,8 @@ int main(void)
         cmocka_unit_test(test_parse_edges),
         cmocka_unit_test(test_parse_presets),
         cmocka_unit_test(test_parse_other_commands),
+        cmocka_unit_test(test_eval_checkpoint_words),
+        cmocka_unit_test(test_late_usage_errors),
         cmocka_unit_test(test_quiet),
         cmocka_unit_test(test_help_and_version),
     };

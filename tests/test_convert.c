@@ -721,9 +721,25 @@ static void test_st_metadata_checked(void **state)
                  "header: __metadata__ says net=cnn, but the tensors are the MLP's");
     refused_with("\"epochs\":\"5\"", "\"a\\u00e9\":\"1\",\"a\\u00e8\":\"2\"", FM_EFORMAT,
                  "header: __metadata__ has 'a?' twice");
+    /* A value too long to read whole is refused: a prefix of it is a valid lr. */
+    char lr[128] = "\"epochs\":\"5\",\"lr\":\"0.003";
+    memset(lr + strlen(lr), '0', 58);
+    strcpy(lr + strlen(lr), "abc\"");
+    refused_with("\"epochs\":\"5\"", lr, FM_EFORMAT, "bad lr: '(too long)' is not a number");
+    refused_with("\"epochs\":\"5\"", "\"epochs\":\"5\",\"augment\":\"scale=0x1p-3\"", FM_EFORMAT,
+                 "header: __metadata__: bad augment 'scale=0x1p-3'");
     use_good(1);
     refused_with("\"epochs\":\"5\"", "\"epochs\":\"5\",\"net\":\"mlp\"", FM_EFORMAT,
                  "says net=mlp, but the tensors are the convolutional network's");
+    /* Metadata that fits, but not with net=cnn added (65,534 bytes). */
+    enum { PAD = 65520 };
+    char *pad = malloc(PAD + 64);
+    strcpy(pad, "\"epochs\":\"5\",\"pad\":\"");
+    size_t at = strlen(pad);
+    memset(pad + at, 'x', PAD);
+    strcpy(pad + at + PAD, "\"");
+    refused_with("\"epochs\":\"5\"", pad, FM_ELIMIT, "with net=cnn added");
+    free(pad);
     make_good();
 }
 

@@ -362,6 +362,19 @@ static void test_load_one(void **state)
         assert_int_equal(n, 5);
         assert_int_equal(label, 99);
         assert_int_equal(px[0], 7);
+        /* Fewer labels than images, the index between the two counts: the
+         * counts' mismatch, not an image without its label. */
+        write_pair(dir, gz, 0, ip, lp, sizeof ip);
+        uint8_t five[8 + 5] = {0, 0, 8, 1, 0, 0, 0, 5, 1, 2, 3, 4, 5};
+        size_t fl = sizeof five;
+        uint8_t *fz = gz ? tu_gzip(five, sizeof five, &fl) : five;
+        tu_write(lp, fz, fl);
+        if (gz)
+            free(fz);
+        n = 5;
+        assert_int_equal(idx_load_one(ip, lp, 10, px, &label, &n, &e), FM_EFORMAT);
+        assert_non_null(strstr(e.msg, "holds 5 labels but"));
+        assert_int_equal(n + label + px[0], 5 + 99 + 7);
     }
     /* A gzip file truncated after the image picked. */
     write_pair(dir, 1, 0, ip, lp, sizeof ip);
