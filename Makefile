@@ -255,10 +255,12 @@ INSTALL_BIN := $(BIN)
 else
 INSTALL_BIN := $(BUILD)/fmnist-install
 endif
+# (Written only when its line changes: a make install as root in a tree it
+# cannot write then writes nothing here.)
 $(BUILD)/datadir.h $(BUILD)/datadir-install.h: FORCE
-	@mkdir -p $(dir $@)
-	@printf '%s\n' $(call q,$(DATADIR_DEF)) > $@.tmp; \
-	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+	@want=$(call q,$(DATADIR_DEF)); \
+	if [ "$$(cat $@ 2>/dev/null)" != "$$want" ]; then \
+	  mkdir -p $(dir $@) && printf '%s\n' "$$want" > $@.tmp && mv $@.tmp $@; fi
 $(BUILD)/main-install.o: src/main.c $(BUILD)/datadir-install.h Makefile | $(BUILD)/.deps
 	$(CC) $(ALL_CFLAGS) -include $(BUILD)/datadir-install.h -c $< -o $@
 $(BUILD)/fmnist-install: $(BUILD)/main-install.o $(LIB)

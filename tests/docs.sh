@@ -120,7 +120,8 @@ complete_names() { # as complete_words, and a last line "filenames" if compopt -
         [ ${#COMPREPLY[@]} -eq 0 ] || printf "%s\n" "${COMPREPLY[@]}" | LC_ALL=C sort; cat "$F" 2> /dev/null' \
         sh "$tmp/compopt" "$doc/fmnist.bash" "$@"
 }
-mkdir "$tmp/names" && (cd "$tmp/names" && touch "my shirt.png" other.png && mkdir "dir one")
+mkdir "$tmp/names" && (cd "$tmp/names" && touch "my shirt.png" other.png 'x[1].png' x1.png &&
+    mkdir "dir one")
 names() { # expected, then the words
     want=$1; shift
     got=$(cd "$tmp/names" && complete_names "$@" | tr '\n' '|'); rm -f "$tmp/compopt"
@@ -132,9 +133,11 @@ names "my shirt.png|filenames|" fmnist classify '"my s'
 names "my shirt.png|filenames|" fmnist classify "'my s"
 names "dir one|filenames|" fmnist train --data dir
 names "my shirt.png|filenames|" fmnist eval --model my
+# Names are not globbed on their way into COMPREPLY: x[1].png stays itself.
+names "x1.png|x[1].png|filenames|" fmnist classify x
 # After "--", files only, never options.
 names "filenames|" fmnist classify -- --
-names "dir one|my shirt.png|other.png|filenames|" fmnist classify -- x.png ''
+names "dir one|my shirt.png|other.png|x1.png|x[1].png|filenames|" fmnist classify -- x.png ''
 names "--model|" fmnist classify --mo
 # help, -h and --version everywhere.
 for c in train eval classify export convert; do
@@ -199,7 +202,11 @@ fi
 top=$(pwd)
 prefix="$tmp/pre fix"
 "$bin" train --epochs 1 --data data/sample --quiet --model "$tmp/m.model" > /dev/null || bad "train failed"
+# ./fmnist stays as it was built: make install for another DATADIR links
+# a copy of its own (build/fmnist-install).
+bin_sum=$(cksum < "$bin")
 if make -s install BUILD="$mkbuild" PREFIX="$prefix" MODEL="$tmp/m.model" > "$tmp/install2.log" 2>&1; then
+    [ "$(cksum < "$bin")" = "$bin_sum" ] || bad "make install PREFIX=... rebuilt $bin"
     [ -f "$prefix/share/fmnist/fmnist.model" ] || bad "make install MODEL=... did not install the model"
     # fmnist.pc escapes the spaces, as pkg-config reads and prints them.
     if command -v pkg-config > /dev/null 2>&1; then

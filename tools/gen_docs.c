@@ -89,6 +89,75 @@ static void man_option(const cli_option *o, const cli_command_doc *c)
     putchar('\n');
 }
 
+/* The man page's ENVIRONMENT and FILES: as src/main.c's locate_model and
+ * src/idx.c's idx_locate search. */
+static void man_environment(void)
+{
+    puts(".SH ENVIRONMENT\n"
+         ".TP\n"
+         ".B FMNIST_DATA\n"
+         "the data set's folder, when \\-\\-data is not given.\n"
+         ".TP\n"
+         ".B FMNIST_MODEL\n"
+         "the model eval, classify and convert read when \\-\\-model is not given;\n"
+         "a name that does not exist is an error (unset, the files below are searched).\n"
+         ".TP\n"
+         ".B XDG_DATA_HOME\n"
+         "the folder of the user's model,\n"
+         ".IR \\%$XDG_DATA_HOME/\\:fmnist/\\:fmnist.model ;\n"
+         "when unset or empty,\n"
+         ".IR \\%~/.local/\\:share/\\:fmnist/\\:fmnist.model .\n"
+         ".TP\n"
+         ".B HOME\n"
+         "for\n"
+         ".I \\%~/.local/share\n"
+         "and the data set's folder\n"
+         ".IR \\%~/.pytorch/\\:F_MNIST_data/\\:FashionMNIST/\\:raw .\n"
+         ".TP\n"
+         ".B COLUMNS\n"
+         "the width of the progress line when the terminal's cannot be asked.\n"
+         ".TP\n"
+         ".B FMNIST_KERNEL\n"
+         "ref, generic, avx2 or avx512: forces a kernel implementation\n"
+         "(all give the same bits).\n"
+         ".TP\n"
+         ".B NO_COLOR\n"
+         "honoured: fmnist uses no colour.");
+}
+
+static void man_files(void)
+{
+    puts(".SH FILES\n"
+         "Without \\-\\-model and $FMNIST_MODEL, eval, classify and convert read\n"
+         "the first of the three models below that exists.\n"
+         ".TP\n"
+         ".I fmnist.model\n"
+         "the model in the current folder; what train writes by default.\n"
+         ".TP\n"
+         ".I \\%${XDG_DATA_HOME:\\-~/.local/share}/\\:fmnist/\\:fmnist.model\n"
+         "the user's model.\n"
+         ".TP\n"
+         ".I \\%PREFIX/\\:share/\\:fmnist/\\:fmnist.model\n"
+         "the model\n"
+         ".B make install\n"
+         "installs\n"
+         "(\\c\n"
+         ".B make model\n"
+         "makes the recommended one), PREFIX being that of\n"
+         ".BR \"make install\" :\n"
+         ".I /usr/local\n"
+         "by default.\n"
+         ".TP\n"
+         ".I FILE.ckpt\n"
+         "the checkpoint of an interrupted training run.\n"
+         ".TP\n"
+         ".I ./data\n"
+         "the data set, when neither \\-\\-data nor $FMNIST_DATA is given; then\n"
+         ".I \\%/usr/\\:share/\\:datasets/\\:fashion\\-mnist\n"
+         "(Debian's dataset\\-fashion\\-mnist), then\n"
+         ".IR \\%~/.pytorch/\\:F_MNIST_data/\\:FashionMNIST/\\:raw .");
+}
+
 static void man(void)
 {
     printf(".TH FMNIST 1 %s \"fmnist %s\" \"User Commands\"\n", FMNIST_DATE, FMNIST_VERSION);
@@ -128,67 +197,8 @@ static void man(void)
     puts(".SH EXIT STATUS\n.TP\n0\nsuccess.\n.TP\n1\nfailure: a bad file, an I/O error, "
          "training that diverged.\n.TP\n2\na usage error.\n.TP\n130, 143\ntraining stopped by "
          "SIGINT or SIGTERM; a checkpoint was saved.");
-    /* As src/main.c's locate_model and src/idx.c's idx_locate search. */
-    /* As src/main.c's locate_model and src/idx.c's idx_locate search. */
-    puts(".SH ENVIRONMENT\n"
-         ".TP\n"
-         ".B FMNIST_DATA\n"
-         "the data set's folder, when \\-\\-data is not given.\n"
-         ".TP\n"
-         ".B FMNIST_MODEL\n"
-         "the model eval, classify and convert read when \\-\\-model is not given;\n"
-         "a name that does not exist is an error (unset, the files below are searched).\n"
-         ".TP\n"
-         ".B XDG_DATA_HOME\n"
-         "the folder of the user's model,\n"
-         ".IR \\%$XDG_DATA_HOME/\\:fmnist/\\:fmnist.model ;\n"
-         "when unset or empty,\n"
-         ".IR \\%~/.local/\\:share/\\:fmnist/\\:fmnist.model .\n"
-         ".TP\n"
-         ".B HOME\n"
-         "for\n"
-         ".I \\%~/.local/share\n"
-         "and the data set's folder\n"
-         ".IR \\%~/.pytorch/\\:F_MNIST_data/\\:FashionMNIST/\\:raw .\n"
-         ".TP\n"
-         ".B COLUMNS\n"
-         "the width of the progress line when the terminal's cannot be asked.\n"
-         ".TP\n"
-         ".B FMNIST_KERNEL\n"
-         "ref, generic, avx2 or avx512: forces a kernel implementation\n"
-         "(all give the same bits).\n"
-         ".TP\n"
-         ".B NO_COLOR\n"
-         "honoured: fmnist uses no colour.");
-    puts(".SH FILES\n"
-         "Without \\-\\-model and $FMNIST_MODEL, eval, classify and convert read\n"
-         "the first of the three models below that exists.\n"
-         ".TP\n"
-         ".I fmnist.model\n"
-         "the model in the current folder; what train writes by default.\n"
-         ".TP\n"
-         ".I \\%${XDG_DATA_HOME:\\-~/.local/share}/\\:fmnist/\\:fmnist.model\n"
-         "the user's model.\n"
-         ".TP\n"
-         ".I \\%PREFIX/\\:share/\\:fmnist/\\:fmnist.model\n"
-         "the model\n"
-         ".B make install\n"
-         "installs\n"
-         "(\\c\n"
-         ".B make model\n"
-         "makes the recommended one), PREFIX being that of\n"
-         ".BR \"make install\" :\n"
-         ".I /usr/local\n"
-         "by default.\n"
-         ".TP\n"
-         ".I FILE.ckpt\n"
-         "the checkpoint of an interrupted training run.\n"
-         ".TP\n"
-         ".I ./data\n"
-         "the data set, when neither \\-\\-data nor $FMNIST_DATA is given; then\n"
-         ".I \\%/usr/\\:share/\\:datasets/\\:fashion\\-mnist\n"
-         "(Debian's dataset\\-fashion\\-mnist), then\n"
-         ".IR \\%~/.pytorch/\\:F_MNIST_data/\\:FashionMNIST/\\:raw .");
+    man_environment();
+    man_files();
     puts(".SH EXAMPLES\n.nf\nfmnist train \\-\\-epochs 5\nfmnist eval\nfmnist train \\-\\-preset "
          "robust \\-\\-model robust.model\nfmnist classify \\-\\-model robust.model shirt.jpg\n"
          "fmnist export \\-\\-index 4 \\-o shirt.png\n.fi");
@@ -235,7 +245,7 @@ static const char bash_files[] =
     "        w=$u\n"
     "    fi\n"
     "    compopt -o filenames 2> /dev/null\n"
-    "    COMPREPLY=($(compgen \"$1\" -- \"$w\"))\n"
+    "    mapfile -t COMPREPLY < <(compgen \"$1\" -- \"$w\")\n"
     "}\n";
 
 static void bash(void)
