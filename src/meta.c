@@ -23,39 +23,47 @@ int meta_append(char *buf, size_t cap, const char *key, const char *fmt, ...)
     return FM_OK;
 }
 
-int meta_get_whole(const char *meta, const char *key, char *out, size_t cap)
+/* key's value in meta: its first character, its length in *len; NULL when
+ * key is not there. */
+static const char *find_value(const char *meta, const char *key, size_t *len)
 {
     size_t k = strlen(key);
     for (const char *line = meta; line && *line;) {
         const char *end = strchr(line, '\n');
         size_t n = end ? (size_t)(end - line) : strlen(line);
         if (n > k && strncmp(line, key, k) == 0 && line[k] == '=') {
-            if (n - k - 1 >= cap)
-                return -1;
-            return meta_get(meta, key, out, cap);
+            *len = n - k - 1;
+            return line + k + 1;
         }
         line = end ? end + 1 : NULL;
     }
-    return 0;
+    return NULL;
 }
 
 int meta_get(const char *meta, const char *key, char *out, size_t cap)
 {
-    size_t k = strlen(key);
-    for (const char *line = meta; line && *line;) {
-        const char *end = strchr(line, '\n');
-        size_t n = end ? (size_t)(end - line) : strlen(line);
-        if (n > k && strncmp(line, key, k) == 0 && line[k] == '=') {
-            size_t v = n - k - 1;
-            if (cap) {
-                if (v >= cap)
-                    v = cap - 1;
-                memcpy(out, line + k + 1, v);
-                out[v] = 0;
-            }
-            return 1;
-        }
-        line = end ? end + 1 : NULL;
+    size_t v;
+    const char *at = find_value(meta, key, &v);
+    if (!at)
+        return 0;
+    if (cap) {
+        if (v >= cap)
+            v = cap - 1;
+        memcpy(out, at, v);
+        out[v] = 0;
     }
-    return 0;
+    return 1;
+}
+
+int meta_get_whole(const char *meta, const char *key, char *out, size_t cap)
+{
+    size_t v;
+    const char *at = find_value(meta, key, &v);
+    if (!at)
+        return 0;
+    if (v >= cap)
+        return -1;
+    memcpy(out, at, v);
+    out[v] = 0;
+    return 1;
 }
