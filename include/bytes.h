@@ -5,6 +5,11 @@
 
 #include <stdint.h>
 
+static inline uint32_t bytes_be16(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 8 | p[1];
+}
+
 static inline uint32_t bytes_be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];

@@ -47,6 +47,17 @@ const char *picture_format_name(enum picture_format f);
  * untouched. */
 int picture_decode(const uint8_t *buf, size_t len, const char *name, image *out, fm_err *e);
 
+/* The most memory picture_decode can allocate for these bytes (besides
+ * them), judged from the header alone: for a PNG 4 bytes a declared pixel
+ * (the RGBA it decodes to); for a JPEG those and, for a progressive one,
+ * 2 bytes a pixel for each colour component (libjpeg keeps every
+ * coefficient), or the turned copy an EXIF orientation makes, whichever
+ * is more, plus 64 bytes a column for its rows. Other formats are
+ * refused without allocating: 0. When the header cannot be read (no
+ * intact IHDR, no frame header before the first scan), the most any
+ * picture within IMAGE_MAX_PIXELS can take. */
+uint64_t picture_decode_memory(const uint8_t *buf, size_t len);
+
 /* Reads a picture file of at most IMAGE_MAX_FILE_BYTES and decodes it
  * with picture_decode; path "-" reads standard input (named "<stdin>"). */
 int picture_read(const char *path, image *out, fm_err *e);

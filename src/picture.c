@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "fileio.h"
 #include "jpeg.h"
 
@@ -176,6 +177,56 @@ int picture_decode(const uint8_t *buf, size_t len, const char *name, image *out,
     if (f == PICTURE_JPEG)
         return image_decode_jpeg(buf, len, name, out, e);
     return refuse(f, name, e);
+}
+
+/* A JPEG's frame header (the first SOFn, the one libjpeg reads), found by
+ * walking the markers before the first scan: *w, *h, its components and
+ * whether it is progressive. 0 when there is none to read. */
+static int jpeg_frame(const uint8_t *buf, size_t len, uint64_t *w, uint64_t *h, int *comps,
+                      int *progressive)
+{
+    for (size_t at = 2; at + 4 <= len;) {
+        unsigned m = buf[at + 1];
+        if (buf[at] != 0xff || m == 0xda || m == 0xd9)
+            return 0;
+        if (m == 0xff || m == 0x01 || (m >= 0xd0 && m <= 0xd8)) { /* fill, TEM, RSTn, SOI */
+            at += m == 0xff ? 1 : 2;
+            continue;
+        }
+        /* A length under 2 lands on its own bytes, not on 0xff: none. */
+        size_t n = bytes_be16(buf + at + 2);
+        if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) {
+            if (n < 8 || len - at < 10)
+                return 0;
+            *h = bytes_be16(buf + at + 5), *w = bytes_be16(buf + at + 7);
+            *comps = buf[at + 9];
+            *progressive = (m & 3) == 2;
+            return 1;
+        }
+        at += 2 + n;
+    }
+    return 0;
+}
+
+uint64_t picture_decode_memory(const uint8_t *buf, size_t len)
+{
+    const uint64_t most = IMAGE_MAX_PIXELS;
+    enum picture_format f = picture_sniff(buf, len);
+    if (f == PICTURE_PNG) {
+        if (len < 24 || memcmp(buf + 12, "IHDR", 4) != 0)
+            return 4 * most;
+        uint64_t px = (uint64_t)bytes_be32(buf + 16) * bytes_be32(buf + 20);
+        return 4 * (px < most ? px : most);
+    }
+    if (f != PICTURE_JPEG)
+        return 0;
+    uint64_t w, h;
+    int comps, progressive;
+    if (!jpeg_frame(buf, len, &w, &h, &comps, &progressive))
+        w = 65535, h = most / 65535, comps = 10, progressive = 1;
+    uint64_t px = w * h < most ? w * h : most;
+    uint64_t coef = progressive ? 2 * (uint64_t)(comps < 10 ? comps : 10) * px : 0;
+    return 4 * px + (coef > 4 * px ? coef : 4 * px) + 64 * w;
 }
 
 int picture_read(const char *path, image *out, fm_err *e)

@@ -574,6 +574,73 @@ static void test_formats_by_their_bytes(void **state)
     assert_int_equal(img.w, -7);
 }
 
+/* picture_decode_memory from the header: exact for the fixtures' kinds,
+ * never less than the pixels a decode returns, the most when the header
+ * cannot be read, nothing for refused formats. */
+static void test_decode_memory(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        uint64_t bytes;
+    } cases[] = {
+        /* 32 x 24, 3 components: the RGBA, the coefficients, 64 a column */
+        {"jpeg-progressive.jpg", 4 * 768 + 6 * 768 + 64 * 32},
+        /* baseline: the RGBA and room for the turned copy */
+        {"jpeg-cmyk.jpg", 4 * 768 + 4 * 768 + 64 * 32},
+        {"jpeg-gray.jpg", 4 * 768 + 4 * 768 + 64 * 32},
+        {"jpeg-orient-6.jpg", 4 * 768 + 4 * 768 + 64 * 24}, /* stored 24 x 32 */
+        {"t0-portrait.jpg", 8 * 280 * 280 + 64 * 280},
+        {"t0-gray28.png", 4 * 28 * 28},
+        {"t0-interlaced.png", 4 * 56 * 56},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n;
+        uint8_t *b = fixture_bytes(cases[i].name, &n);
+        uint64_t got = picture_decode_memory(b, n);
+        if (got != cases[i].bytes)
+            fail_msg("%s: %llu bytes, not %llu", cases[i].name, (unsigned long long)got,
+                     (unsigned long long)cases[i].bytes);
+        image img;
+        assert_int_equal(picture_decode(b, n, cases[i].name, &img, NULL), FM_OK);
+        assert_true(got >= 4 * (uint64_t)img.w * (uint64_t)img.h);
+        image_free(&img);
+        free(b);
+    }
+    const uint64_t most = IMAGE_MAX_PIXELS, most_jpeg_px = 65535 * (most / 65535);
+    /* No frame header before the scan; a marker length of 1 (what follows
+     * is not a marker); a frame header whose length is too short for it,
+     * or cut short by the end: the most a JPEG may take. */
+    static const struct {
+        uint8_t b[16];
+        size_t n;
+    } unread[] = {
+        {{0xff, 0xd8, 0xff, 0xda, 0, 8, 0, 0}, 8},
+        {{0xff, 0xd8, 0xff, 0xe0, 0, 1, 0xff, 0xc0, 0, 17, 8, 0, 16, 0, 16, 3}, 16},
+        {{0xff, 0xd8, 0xff, 0xc0, 0, 7, 8, 0, 16, 0, 16, 3}, 12},
+        {{0xff, 0xd8, 0xff, 0xc0, 0, 17, 8, 0, 16, 0, 16, 3}, 11},
+    };
+    for (size_t i = 0; i < sizeof unread / sizeof unread[0]; i++)
+        assert_int_equal(picture_decode_memory(unread[i].b, unread[i].n),
+                         24 * most_jpeg_px + 64 * 65535);
+    /* The last one whole: 16 x 16, baseline. */
+    assert_int_equal(picture_decode_memory(unread[3].b, 12), 8 * 256 + 64 * 16);
+    /* A frame after fill bytes, an APP0 and a restart marker: found. */
+    static const uint8_t walked[] = {0xff, 0xd8, 0xff, 0xff, 0xe0, 0, 4, 'J', 'F', 0xff, 0xd0,
+                                     0xff, 0xc2, 0, 17, 8, 0, 10, 0, 20, 3};
+    assert_int_equal(picture_decode_memory(walked, sizeof walked), 4 * 200 + 6 * 200 + 64 * 20);
+    /* A PNG without an IHDR where it belongs, and one declaring 10^10
+     * pixels: the most a PNG may take. */
+    assert_int_equal(picture_decode_memory((const uint8_t *)"\x89PNG\r\n\x1a\n", 8), 4 * most);
+    uint8_t png[24] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
+                       'I',  'H', 'D', 'R', 0, 1, 0x86, 0xa0, 0, 1, 0x86, 0xa0};
+    assert_int_equal(picture_decode_memory(png, sizeof png), 4 * most);
+    png[17] = png[18] = png[21] = png[22] = 0, png[19] = 3, png[23] = 2; /* 3 x 2 */
+    assert_int_equal(picture_decode_memory(png, sizeof png), 4 * 6);
+    assert_int_equal(picture_decode_memory((const uint8_t *)"GIF89a", 6), 0);
+    assert_int_equal(picture_decode_memory(NULL, 0), 0);
+}
+
 /* A JPEG named .png and a PNG named .jpg: the bytes decide. */
 static void test_names_do_not_decide(void **state)
 {
@@ -614,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_exif_in_a_jpeg),
         cmocka_unit_test(test_formats_by_their_bytes),
         cmocka_unit_test(test_names_do_not_decide),
+        cmocka_unit_test(test_decode_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

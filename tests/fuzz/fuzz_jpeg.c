@@ -5,7 +5,8 @@
  * (baseline, progressive, gray, Adobe CMYK, EXIF orientations in II and
  * MM, restart intervals, odd sizes) and a truncated one. Contracts checked:
  * on failure the outputs are untouched and the message is one printable
- * line naming the file; a decoded picture is within the pixel limit, whole
+ * line naming the file; a decoded picture is within the pixel limit and
+ * picture_decode_memory's estimate, whole
  * (ASan sees both ends), opaque, and decodes again to the same bytes (no
  * uninitialised memory, no state kept between calls); a JPEG that decodes
  * turned by an orientation 5..8 has its sides swapped against its frame. */
@@ -88,6 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FUZZ_ASSERT(img.w >= 1 && img.h >= 1 && img.rgba != NULL);
     FUZZ_ASSERT((uint64_t)img.w * (uint64_t)img.h <= IMAGE_MAX_PIXELS);
+    /* classify's budget took at least what came out. */
+    FUZZ_ASSERT(picture_decode_memory(data, size) >= 4 * (uint64_t)img.w * (uint64_t)img.h);
     size_t n = (size_t)img.w * (size_t)img.h * 4;
     volatile uint8_t ends = (uint8_t)(img.rgba[0] ^ img.rgba[n - 1]);
     (void)ends;

@@ -18,6 +18,7 @@
 
 #include "fuzz.h"
 #include "image.h"
+#include "picture.h"
 #include "prep.h"
 
 static const uint8_t png_signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -127,6 +128,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FUZZ_ASSERT(img.w >= 1 && img.h >= 1 && img.rgba != NULL);
     FUZZ_ASSERT((uint64_t)img.w * (uint64_t)img.h <= IMAGE_MAX_PIXELS);
+    /* classify's budget took at least what came out. */
+    FUZZ_ASSERT(picture_decode_memory(data, size) >= 4 * (uint64_t)img.w * (uint64_t)img.h);
     /* The whole w*h*4 block is there: ASan checks both ends. */
     size_t n = (size_t)img.w * (size_t)img.h * 4;
     volatile uint8_t ends = (uint8_t)(img.rgba[0] ^ img.rgba[n - 1]);
