@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "augment.h"
+#include "budget.h"
 #include "clock.h"
 #include "cli.h"
 #include "convert.h"
@@ -1299,6 +1300,14 @@ static void warn_if_blank(const cli_opts *o, const char *name, const uint8_t *in
  * and the main thread reports them in order. */
 #define CLASSIFY_BLOCK 64
 
+/* What the threads may hold at once (budget.h), whatever their number: the
+ * picture files read (each up to IMAGE_MAX_FILE_BYTES) and the pixels
+ * decoded from them (picture_decode_memory: a 50-megapixel PNG takes 200
+ * MB, a progressive CMYK JPEG 600 MB). A picture larger than a budget is
+ * read or decoded alone. */
+#define CLASSIFY_FILE_BUDGET ((uint64_t)256 << 20)
+#define CLASSIFY_PIXEL_BUDGET ((uint64_t)1 << 30)
+
 typedef struct seen { /* what became of one picture */
     uint8_t in[IDX_PIXELS];
     image_prep_info info;
@@ -1312,32 +1321,69 @@ typedef struct classifier {
     fmnist_model *model;
     fmnist_work **work; /* one per thread of the pool */
     runtime rt;
+    budget files, pixels;
     int first;          /* the block's first picture */
     seen *seen;         /* the block's pictures */
 } classifier;
 
-/* One picture: read, prepared (into in, info, its size) and classified
- * (probs, the 10 probabilities) with work w. */
-static int classify_picture(const cli_opts *o, fmnist_model *model, fmnist_work *w,
-                            const char *path, uint8_t *in, image_prep_info *info, int *pw,
-                            int *ph, float *probs, fm_err *e)
+/* A file's bytes as its reading will hold them: its size when it is a
+ * regular file, else (standard input, or what stat cannot tell) the most a
+ * picture file may be. */
+static uint64_t file_bytes(const char *path)
+{
+    struct stat st;
+    if (strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+        (uint64_t)st.st_size < IMAGE_MAX_FILE_BYTES)
+        return (uint64_t)st.st_size + 1;
+    return IMAGE_MAX_FILE_BYTES;
+}
+
+/* picture_read within c's budgets: the file's bytes held from before it is
+ * read until it is decoded, the pixels' from before decoding until the
+ * caller gives back *pixels (after preparing the image). */
+static int read_within(classifier *c, const char *path, image *img, uint64_t *pixels,
+                       fm_err *e)
+{
+    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    uint64_t bytes = file_bytes(path);
+    uint8_t *buf;
+    size_t len;
+    budget_take(&c->files, bytes);
+    int rc = file_read_all(path, IMAGE_MAX_FILE_BYTES, &buf, &len, e);
+    *pixels = 0;
+    if (rc == FM_OK) {
+        *pixels = picture_decode_memory(buf, len);
+        budget_take(&c->pixels, *pixels);
+        rc = picture_decode(buf, len, name, img, e);
+        free(buf);
+    }
+    budget_give(&c->files, bytes);
+    return rc;
+}
+
+/* One picture: read, prepared (into s->in, its info and size) and
+ * classified (s->probs, the 10 probabilities) with work w. */
+static int classify_picture(classifier *c, fmnist_work *w, const char *path, seen *s, fm_err *e)
 {
     const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
     image img;
+    uint64_t pixels;
     if (!*path)
         return fm_fail(e, FM_EINVAL, "''", "an empty argument, not a file name");
-    int rc = picture_read(path, &img, e);
+    int rc = read_within(c, path, &img, &pixels, e);
+    if (rc == FM_OK) {
+        s->pw = img.w, s->ph = img.h;
+        if ((rc = image_prepare(&img, c->o->invert, s->in, &s->info, e)))
+            fm_in_file(e, rc, name);
+        image_free(&img);
+    }
+    budget_give(&c->pixels, pixels);
     if (rc)
         return rc;
-    *pw = img.w, *ph = img.h;
-    rc = image_prepare(&img, o->invert, in, info, e);
-    image_free(&img);
-    if (rc)
-        return fm_in_file(e, rc, name);
     /* A model can hold finite parameters that still overflow: say so
      * rather than print "nan%". */
     fmnist_error err;
-    if ((rc = fmnist_classify_28x28(model, w, in, probs, &err)) == FMNIST_ENUMERIC)
+    if ((rc = fmnist_classify_28x28(c->model, w, s->in, s->probs, &err)) == FMNIST_ENUMERIC)
         return fm_fail(e, FM_ENUMERIC, name, "the model's output for it is not a number "
                                              "(the model's weights overflow)");
     return rc ? fm_fail(e, rc, name, "%s", err.message) : FM_OK;
@@ -1347,8 +1393,7 @@ static void classify_chunk(void *arg, int chunk, int thread)
 {
     classifier *c = arg;
     seen *s = &c->seen[chunk];
-    s->rc = classify_picture(c->o, c->model, c->work[thread], c->o->files[c->first + chunk],
-                             s->in, &s->info, &s->pw, &s->ph, s->probs, &s->e);
+    s->rc = classify_picture(c, c->work[thread], c->o->files[c->first + chunk], s, &s->e);
 }
 
 static void print_classification(const cli_opts *o, const char *name, const float *probs)
@@ -1397,6 +1442,8 @@ static int classifier_open(const cli_opts *o, classifier *c)
     fmnist_error err;
     memset(c, 0, sizeof *c);
     c->o = o;
+    budget_init(&c->files, CLASSIFY_FILE_BUDGET);
+    budget_init(&c->pixels, CLASSIFY_PIXEL_BUDGET);
     if (fmnist_model_load(o->model, &c->model, &err)) {
         fprintf(stderr, "fmnist: %s\n", err.message);
         if (err.code == FMNIST_ENOTFOUND)
@@ -1429,6 +1476,8 @@ static void classifier_close(classifier *c)
     free(c->seen);
     runtime_close(&c->rt);
     fmnist_model_free(c->model);
+    budget_destroy(&c->files);
+    budget_destroy(&c->pixels);
 }
 
 /* Picture f's outcome, as it would be reported had it been done alone.

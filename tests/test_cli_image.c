@@ -316,6 +316,64 @@ static void test_hostile_pngs_through_classify(void **state)
     free(out), free(err);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+/* classify --threads 12 of twelve 49-megapixel PNGs: each decodes to 196
+ * MB, 2.4 GB if all were decoded at once; classify's budget of 1 GiB of
+ * decoded pixels lets at most 5 be. The process's peak (GNU time's %M)
+ * must stay under that budget, the model and a margin: 1.25 GiB. */
+static void test_classify_threads_memory_is_bounded(void **state)
+{
+    (void)state;
+#ifdef UNDER_ASAN
+    skip(); /* ASan's shadow and quarantine say nothing of this */
+#endif
+    enum { SIDE = 7000, COPIES = 12 };
+    uint8_t *pix = malloc((size_t)SIDE * SIDE);
+    assert_non_null(pix);
+    memset(pix, 255, (size_t)SIDE * SIDE);
+    for (int y = 1500; y < 5500; y++)
+        memset(pix + (size_t)y * SIDE + 2000, 30, 3000);
+    char first[4200], name[4200], files[COPIES * 4200] = "", cmd[(COPIES + 3) * 4200];
+    snprintf(first, sizeof first, "%s/huge0.png", T);
+    fm_err e;
+    assert_int_equal(image_write_gray_png(first, pix, SIDE, SIDE, &e), FM_OK);
+    free(pix);
+    for (int i = 0; i < COPIES; i++) {
+        snprintf(name, sizeof name, "%s/huge%d.png", T, i);
+        if (i)
+            assert_int_equal(link(first, name), 0);
+        strcat(files, " "), strcat(files, name);
+    }
+    char *out, *err;
+    snprintf(cmd, sizeof cmd, "/usr/bin/time -f %%M -o %s/rss %s classify --threads %d "
+             "--model %s/m.model%s", T, tu_bin(), COPIES, T, files);
+    assert_int_equal(tu_run(cmd, &out, &err), 0);
+    for (int i = 0; i < COPIES; i++) {
+        snprintf(name, sizeof name, "%s/huge%d.png: ", T, i);
+        assert_non_null(strstr(out, name));
+    }
+    snprintf(name, sizeof name, "%s/rss", T);
+    size_t n = 0;
+    char *rss = (char *)tu_read(name, &n);
+    assert_non_null(rss);
+    long kb = strtol(rss, NULL, 10);
+    if (kb >= 1310720)
+        fail_msg("classify --threads %d of %d 49-megapixel PNGs peaked at %ld MB", COPIES,
+                 COPIES, kb / 1024);
+    free(rss), free(out), free(err);
+    for (int i = 0; i < COPIES; i++) {
+        snprintf(name, sizeof name, "%s/huge%d.png", T, i);
+        remove(name);
+    }
+}
+
 /* classify --json's first two classes for one picture, and what the
  * network saw (--show). */
 typedef struct verdict {
@@ -435,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_eval_pictures),
         cmocka_unit_test(test_eval_picture_failure_is_reported),
         cmocka_unit_test(test_hostile_pngs_through_classify),
+        cmocka_unit_test(test_classify_threads_memory_is_bounded),
         cmocka_unit_test(test_jpeg_classified_as_its_png),
         cmocka_unit_test(test_other_formats_are_named),
     };
