@@ -133,6 +133,14 @@ names "my shirt.png|filenames|" fmnist classify '"my s'
 names "my shirt.png|filenames|" fmnist classify "'my s"
 names "dir one|filenames|" fmnist train --data dir
 names "my shirt.png|filenames|" fmnist eval --model my
+# A command that takes no operands offers its options, not files, for an empty word.
+got=$(cd "$tmp/names" && complete_words fmnist train '' | tr '\n' ' ')
+case $got in *--epochs*) ;; *) bad "bash: 'fmnist train ' does not offer --epochs: $got" ;; esac
+case $got in *other.png*) bad "bash: 'fmnist train ' offers files: $got" ;; esac
+(cd "$tmp/names" && complete_words fmnist classify '') | grep -qx other.png ||
+    bad "bash: 'fmnist classify ' does not offer the pictures"
+grep -q "^    help) compadd -- train eval classify export convert ;;$" "$doc/_fmnist" ||
+    bad "zsh: 'fmnist help' does not complete every command"
 # Names are not globbed on their way into COMPREPLY: x[1].png stays itself.
 names "x1.png|x[1].png|filenames|" fmnist classify x
 # After "--", files only, never options.

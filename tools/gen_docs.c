@@ -20,6 +20,13 @@ static int takes(const cli_option *o, const cli_command_doc *c)
     return (o->commands & (1u << c->command)) != 0;
 }
 
+/* Whether the command takes words besides its options: its synopsis ends
+ * in one that repeats ("PICTURE..."). */
+static int takes_operands(const cli_command_doc *c)
+{
+    return strstr(c->args, "...") != NULL;
+}
+
 /* Whether a long word (augment's default spec, a path) may break after
  * *s: after a ',' or a '/' followed by more of the word (not the '/' of
  * a leading ./ or ~/), marked \: (which prints nothing). */
@@ -283,10 +290,12 @@ static void bash(void)
         for (int k = 0; k < nops; k++)
             if (takes(&ops[k], &cmds[c]))
                 printf("%s ", ops[k].name);
-        printf("' ;;\n");
+        printf("' files=%s ;;\n", takes_operands(&cmds[c]) ? "1" : "");
     }
     puts("        *) return ;;\n    esac");
-    puts("    if [[ $cur == -* ]]; then\n        COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n"
+    /* A command without operands: its options even for an empty word. */
+    puts("    if [[ $cur == -* ]] || [ -z \"$files\" ]; then\n"
+         "        COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n"
          "    else\n        _fmnist_files -f\n    fi\n}");
     puts("complete -F _fmnist fmnist");
 }
@@ -350,10 +359,13 @@ static void zsh(void)
         for (int k = 0; k < nops; k++)
             if (takes(&ops[k], &cmds[c]))
                 zsh_option(&ops[k], &cmds[c]);
-        puts(cmds[c].command == CLI_CLASSIFY ? "        '*:picture:_files'\n        ;;"
-                                             : "        \n        ;;");
+        puts(takes_operands(&cmds[c]) ? "        '*:picture:_files'\n        ;;"
+                                      : "        \n        ;;");
     }
-    puts("    help) compadd -- train eval classify export ;;\n    esac\n}\n_fmnist \"$@\"");
+    fputs("    help) compadd --", stdout);
+    for (int c = 0; c < ncmds; c++)
+        printf(" %s", cmds[c].name);
+    puts(" ;;\n    esac\n}\n_fmnist \"$@\"");
 }
 
 static void list(void)
