@@ -274,13 +274,15 @@ INCLUDEDIR ?= $(PREFIX)/include
 # Paths may hold spaces (not newlines): in the recipes every one is a
 # single shell word, $(call q,...) or $(call dq,...) (DESTDIR prefixed).
 dq = $(call q,$(DESTDIR)$(1))
-# The docs: README.md, LICENSE, docs/*.md in docs/ (the README's links) and
-# the example docs/library.md links to (../examples/classify.c).
+# The docs: README.md, LICENSE, docs/*.md in docs/ (the README's links), the
+# example docs/library.md links to (../examples/classify.c) and the rivals'
+# sources docs/speed.md links to (../bench/rivals/).
 DOC_MD  := $(wildcard docs/*.md)
+RIVALS  := $(wildcard bench/rivals/*)
 INSTALLED = $(call q,$(BINDIR)/fmnist) $(call q,$(MANDIR)/man1/fmnist.1) \
             $(call q,$(BASHCOMPDIR)/fmnist) $(call q,$(ZSHCOMPDIR)/_fmnist) \
             $(call q,$(DOCDIR)/README.md) $(call q,$(DOCDIR)/LICENSE) \
-            $(foreach f,$(DOC_MD) examples/classify.c,$(call q,$(DOCDIR)/$(f))) \
+            $(foreach f,$(DOC_MD) examples/classify.c $(RIVALS),$(call q,$(DOCDIR)/$(f))) \
             $(call q,$(INCLUDEDIR)/fmnist.h) \
             $(call q,$(LIBDIR)/libfmnist.a) $(call q,$(LIBDIR)/$(SO_NAME)) \
             $(call q,$(LIBDIR)/libfmnist.so) $(call q,$(LIBDIR)/pkgconfig/fmnist.pc)
@@ -293,7 +295,8 @@ space := $(empty) $(empty)
 pcval = $(subst $(space),\\ ,$(subst |,\|,$(subst &,\&,$(subst \,\\,$(1)))))
 install: $(INSTALL_BIN) $(DOCS) $(PUB_A) $(SO)
 	install -d $(call dq,$(BINDIR)) $(call dq,$(MANDIR)/man1) $(call dq,$(BASHCOMPDIR)) \
-	  $(call dq,$(ZSHCOMPDIR)) $(call dq,$(DOCDIR)/docs) $(call dq,$(DOCDIR)/examples)
+	  $(call dq,$(ZSHCOMPDIR)) $(call dq,$(DOCDIR)/docs) $(call dq,$(DOCDIR)/examples) \
+	  $(call dq,$(DOCDIR)/bench/rivals)
 	install -m 755 $(INSTALL_BIN) $(call dq,$(BINDIR)/fmnist)
 	install -m 644 $(BUILD)/doc/fmnist.1 $(call dq,$(MANDIR)/man1/fmnist.1)
 	install -m 644 $(BUILD)/doc/fmnist.bash $(call dq,$(BASHCOMPDIR)/fmnist)
@@ -301,6 +304,7 @@ install: $(INSTALL_BIN) $(DOCS) $(PUB_A) $(SO)
 	install -m 644 README.md LICENSE $(call dq,$(DOCDIR))/
 	install -m 644 $(DOC_MD) $(call dq,$(DOCDIR)/docs)/
 	install -m 644 examples/classify.c $(call dq,$(DOCDIR)/examples)/
+	install -m 644 $(RIVALS) $(call dq,$(DOCDIR)/bench/rivals)/
 	install -d $(call dq,$(INCLUDEDIR)) $(call dq,$(LIBDIR)/pkgconfig)
 	install -m 644 include/fmnist.h $(call dq,$(INCLUDEDIR)/fmnist.h)
 	install -m 644 $(PUB_A) $(call dq,$(LIBDIR)/libfmnist.a)
@@ -330,7 +334,8 @@ uninstall:
 	  if [ $$n -gt 0 ] && [ -f "$$model" ]; then \
 	    echo "make uninstall: no $$list: left $$model (not known to be make install's)"; fi; \
 	fi; \
-	for dir in $(call dq,$(DOCDIR)/docs) $(call dq,$(DOCDIR)/examples) $(call dq,$(DOCDIR)) \
+	for dir in $(call dq,$(DOCDIR)/docs) $(call dq,$(DOCDIR)/examples) \
+	  $(call dq,$(DOCDIR)/bench/rivals) $(call dq,$(DOCDIR)/bench) $(call dq,$(DOCDIR)) \
 	  $(call dq,$(DATADIR)/fmnist); do \
 	  if [ -d "$$dir" ]; then rmdir "$$dir" 2>/dev/null || true; fi; done
 

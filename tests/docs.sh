@@ -171,7 +171,7 @@ if make -s install BUILD="$mkbuild" DESTDIR="$dest" PREFIX=/usr MODEL="$tmp/none
         ./usr/include/fmnist.h ./usr/lib/libfmnist.a ./usr/lib/libfmnist.so.0 \
         ./usr/lib/libfmnist.so ./usr/lib/pkgconfig/fmnist.pc \
         ./usr/share/doc/fmnist/examples/classify.c > "$tmp/want"
-    for f in docs/*.md; do echo "./usr/share/doc/fmnist/$f"; done >> "$tmp/want"
+    for f in docs/*.md bench/rivals/*; do echo "./usr/share/doc/fmnist/$f"; done >> "$tmp/want"
     # The libraries are not made in a sanitizer build.
     if [ ! -f "$build/public/libfmnist.a" ]; then
         grep -v '^./usr/lib\|^./usr/include' "$tmp/want" > "$tmp/want2"; mv "$tmp/want2" "$tmp/want"
@@ -184,10 +184,9 @@ if make -s install BUILD="$mkbuild" DESTDIR="$dest" PREFIX=/usr MODEL="$tmp/none
     sort -o "$tmp/want" "$tmp/want"
     cmp -s "$tmp/files" "$tmp/want" || { diff "$tmp/want" "$tmp/files"; bad "make install's files"; }
     "$dest/usr/bin/fmnist" --version | grep -q "^fmnist " || bad "the installed fmnist does not run"
-    # The installed docs' links to files resolve (but for docs/speed.md's to
-    # the benchmarks' sources, which are not installed).
+    # The installed docs' links to files resolve.
     for f in "$dest/usr/share/doc/fmnist/README.md" "$dest/usr/share/doc/fmnist/docs/"*.md; do
-        for l in $(grep -o '](\([^#):]*\)[#)]' "$f" | sed 's/^](//; s/.$//' | grep -v '^\.\./bench/'); do
+        for l in $(grep -o '](\([^#):]*\)[#)]' "$f" | sed 's/^](//; s/.$//'); do
             [ -e "$(dirname "$f")/$l" ] || bad "the installed ${f##*/fmnist/} links to $l, not installed"
         done
     done
