@@ -278,7 +278,7 @@ dq = $(call q,$(DESTDIR)$(1))
 # example docs/library.md links to (../examples/classify.c) and the rivals'
 # sources docs/speed.md links to (../bench/rivals/).
 DOC_MD  := $(wildcard docs/*.md)
-RIVALS  := $(wildcard bench/rivals/*)
+RIVALS  := bench/rivals/fast_torch.py bench/rivals/fast_torch_cnn.py bench/rivals/train_openblas.c
 INSTALLED = $(call q,$(BINDIR)/fmnist) $(call q,$(MANDIR)/man1/fmnist.1) \
             $(call q,$(BASHCOMPDIR)/fmnist) $(call q,$(ZSHCOMPDIR)/_fmnist) \
             $(call q,$(DOCDIR)/README.md) $(call q,$(DOCDIR)/LICENSE) \

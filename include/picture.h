@@ -47,15 +47,22 @@ const char *picture_format_name(enum picture_format f);
  * untouched. */
 int picture_decode(const uint8_t *buf, size_t len, const char *name, image *out, fm_err *e);
 
-/* The most memory picture_decode can allocate for these bytes (besides
- * them), judged from the header alone: for a PNG 4 bytes a declared pixel
- * (the RGBA it decodes to); for a JPEG those and, for a progressive one,
- * 2 bytes a pixel for each colour component (libjpeg keeps every
- * coefficient), or the turned copy an EXIF orientation makes, whichever
- * is more, plus 64 bytes a column for its rows. Other formats are
- * refused without allocating: 0. When the header cannot be read (no
- * intact IHDR, no frame header before the first scan), the most any
- * picture within IMAGE_MAX_PIXELS can take. */
+/* The most memory that picture_decode, then image_prepare of what it
+ * decoded, allocate at once for these bytes (besides them), libpng's and
+ * libjpeg's own allocations included, judged from the headers alone (for
+ * classify's memory budget; tests/test_decode_memory.c counts every
+ * allocation against it, and the fuzz harness under ASan): for a PNG, the
+ * RGBA, 64 bytes a column for rows, and libpng's 8,000,000-byte limit for
+ * an ICC profile when an iCCP chunk comes before the image data; for a
+ * JPEG, the RGBA, every coefficient (2 bytes each, of each component
+ * padded to whole 32-pixel blocks) when the frame is progressive or its
+ * first scan holds fewer components than the frame (else room for the
+ * turned copy an EXIF orientation makes), its row buffers, and the file's
+ * size (its saved APP1 segments); for both, 1 MB for the libraries' state
+ * and PREP_BYTES_PER_PIXEL a pixel of the picture image_prepare works on.
+ * Formats refused without decoding: 0. When the header cannot be read (no
+ * intact IHDR; no frame and scan header before the first scan), the most
+ * any picture within IMAGE_MAX_PIXELS can take, over 1 GiB. */
 uint64_t picture_decode_memory(const uint8_t *buf, size_t len);
 
 /* Reads a picture file of at most IMAGE_MAX_FILE_BYTES and decodes it

@@ -78,6 +78,10 @@
 #define PREP_SIDE 28
 /* Larger pictures are reduced first (step 1). */
 #define PREP_MAX_SIDE 1024
+/* image_prepare allocates at most this many bytes a pixel of what it works
+ * on (the picture, or the reduced one: at most PREP_MAX_SIDE squared), and
+ * 64 KB besides (tests/test_decode_memory.c measures it). */
+#define PREP_BYTES_PER_PIXEL 64
 /* A colour within this distance (RMS over R, G, B) of the background's is
  * background: the paper's "close to the corner colour", 5% of 255. */
 #define PREP_TOLERANCE 12.75f

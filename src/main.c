@@ -1301,10 +1301,10 @@ static void warn_if_blank(const cli_opts *o, const char *name, const uint8_t *in
 #define CLASSIFY_BLOCK 64
 
 /* What the threads may hold at once (budget.h), whatever their number: the
- * picture files read (each up to IMAGE_MAX_FILE_BYTES) and the pixels
- * decoded from them (picture_decode_memory: a 50-megapixel PNG takes 200
- * MB, a progressive CMYK JPEG 600 MB). A picture larger than a budget is
- * read or decoded alone. */
+ * picture files read (each up to IMAGE_MAX_FILE_BYTES) and what decoding
+ * and preparing them takes (picture_decode_memory: a 50-megapixel PNG
+ * about 260 MB, a progressive CMYK JPEG about 660 MB). A picture larger
+ * than a budget is read or decoded alone. */
 #define CLASSIFY_FILE_BUDGET ((uint64_t)256 << 20)
 #define CLASSIFY_PIXEL_BUDGET ((uint64_t)1 << 30)
 
@@ -1326,16 +1326,18 @@ typedef struct classifier {
     seen *seen;         /* the block's pictures */
 } classifier;
 
-/* A file's bytes as its reading will hold them: its size when it is a
- * regular file, else (standard input, or what stat cannot tell) the most a
- * picture file may be. */
+/* A file's bytes as its reading will hold them: standard input, the most a
+ * picture file may be; a regular file, its size (a file over the limit is
+ * refused unread); anything else is refused unread: nothing. */
 static uint64_t file_bytes(const char *path)
 {
     struct stat st;
-    if (strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-        (uint64_t)st.st_size < IMAGE_MAX_FILE_BYTES)
-        return (uint64_t)st.st_size + 1;
-    return IMAGE_MAX_FILE_BYTES;
+    if (strcmp(path, "-") == 0)
+        return IMAGE_MAX_FILE_BYTES;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size > IMAGE_MAX_FILE_BYTES)
+        return 0;
+    return (uint64_t)st.st_size + 1;
 }
 
 /* picture_read within c's budgets: the file's bytes held from before it is

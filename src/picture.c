@@ -9,6 +9,7 @@
 #include "bytes.h"
 #include "fileio.h"
 #include "jpeg.h"
+#include "prep.h"
 
 static int starts(const uint8_t *buf, size_t len, const void *magic, size_t n)
 {
@@ -179,15 +180,22 @@ int picture_decode(const uint8_t *buf, size_t len, const char *name, image *out,
     return refuse(f, name, e);
 }
 
-/* A JPEG's frame header (the first SOFn, the one libjpeg reads), found by
- * walking the markers before the first scan: *w, *h, its components and
- * whether it is progressive. 0 when there is none to read. */
-static int jpeg_frame(const uint8_t *buf, size_t len, uint64_t *w, uint64_t *h, int *comps,
-                      int *progressive)
+/* What a JPEG's headers say, from walking its markers as libjpeg does up
+ * to the first scan: the frame (the first SOFn) and whether libjpeg will
+ * keep every coefficient (a progressive frame, or a first scan of fewer
+ * components than the frame: more scans follow). 0 when the walk cannot
+ * tell. */
+typedef struct jpeg_shape {
+    uint64_t w, h;
+    int comps, all_coefficients;
+} jpeg_shape;
+
+static int jpeg_walk(const uint8_t *buf, size_t len, jpeg_shape *js)
 {
+    int framed = 0;
     for (size_t at = 2; at + 4 <= len;) {
         unsigned m = buf[at + 1];
-        if (buf[at] != 0xff || m == 0xda || m == 0xd9)
+        if (buf[at] != 0xff || m == 0xd9)
             return 0;
         if (m == 0xff || m == 0x01 || (m >= 0xd0 && m <= 0xd8)) { /* fill, TEM, RSTn, SOI */
             at += m == 0xff ? 1 : 2;
@@ -195,38 +203,80 @@ static int jpeg_frame(const uint8_t *buf, size_t len, uint64_t *w, uint64_t *h, 
         }
         /* A length under 2 lands on its own bytes, not on 0xff: none. */
         size_t n = bytes_be16(buf + at + 2);
-        if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) {
+        if (m == 0xda) { /* SOS: Ns after the length */
+            if (!framed || len - at < 5)
+                return 0;
+            js->all_coefficients |= buf[at + 4] < js->comps;
+            return 1;
+        }
+        if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc && !framed) {
             if (n < 8 || len - at < 10)
                 return 0;
-            *h = bytes_be16(buf + at + 5), *w = bytes_be16(buf + at + 7);
-            *comps = buf[at + 9];
-            *progressive = (m & 3) == 2;
-            return 1;
+            js->h = bytes_be16(buf + at + 5), js->w = bytes_be16(buf + at + 7);
+            js->comps = buf[at + 9];
+            js->all_coefficients = (m & 3) == 2;
+            framed = 1;
         }
         at += 2 + n;
     }
     return 0;
 }
 
+/* libpng's own allocations besides the rows: an ICC profile (iCCP, the one
+ * compressed chunk the simplified API keeps) up to its limit of 8,000,000
+ * bytes, when one comes before the image data; zlib's and libpng's state. */
+static uint64_t png_extra(const uint8_t *buf, size_t len)
+{
+    uint64_t extra = (uint64_t)1 << 20;
+    for (size_t at = 8; at + 8 <= len;) {
+        uint32_t n = bytes_be32(buf + at);
+        if (memcmp(buf + at + 4, "IDAT", 4) == 0 || memcmp(buf + at + 4, "IEND", 4) == 0)
+            break;
+        if (memcmp(buf + at + 4, "iCCP", 4) == 0)
+            return extra + 8000000;
+        if (n > len - at - 8)
+            break;
+        at += 12 + (size_t)n;
+    }
+    return extra;
+}
+
 uint64_t picture_decode_memory(const uint8_t *buf, size_t len)
 {
     const uint64_t most = IMAGE_MAX_PIXELS;
     enum picture_format f = picture_sniff(buf, len);
-    if (f == PICTURE_PNG) {
-        if (len < 24 || memcmp(buf + 12, "IHDR", 4) != 0)
-            return 4 * most;
-        uint64_t px = (uint64_t)bytes_be32(buf + 16) * bytes_be32(buf + 20);
-        return 4 * (px < most ? px : most);
-    }
-    if (f != PICTURE_JPEG)
+    if (f != PICTURE_PNG && f != PICTURE_JPEG)
         return 0;
-    uint64_t w, h;
-    int comps, progressive;
-    if (!jpeg_frame(buf, len, &w, &h, &comps, &progressive))
-        w = 65535, h = most / 65535, comps = 10, progressive = 1;
-    uint64_t px = w * h < most ? w * h : most;
-    uint64_t coef = progressive ? 2 * (uint64_t)(comps < 10 ? comps : 10) * px : 0;
-    return 4 * px + (coef > 4 * px ? coef : 4 * px) + 64 * w;
+    uint64_t w = 65535, h = most / 65535, px, prep, need;
+    if (f == PICTURE_PNG) {
+        if (len >= 24 && memcmp(buf + 12, "IHDR", 4) == 0)
+            w = bytes_be32(buf + 16), h = bytes_be32(buf + 20);
+        if (w * h > most || w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE)
+            w = 65535, h = most / 65535;
+        px = w * h;
+        /* The RGBA, and rows of up to 8 bytes a pixel (16-bit RGBA) a few times. */
+        need = 4 * px + 64 * (w + 1) + png_extra(buf, len);
+    } else {
+        jpeg_shape js = {65535, most / 65535, 10, 1};
+        if (!jpeg_walk(buf, len, &js) || js.w * js.h > most)
+            js = (jpeg_shape){65535, most / 65535, 10, 1};
+        w = js.w, h = js.h, px = w * h;
+        uint64_t comps = js.comps < 10 ? (uint64_t)js.comps : 10;
+        /* libjpeg pads each component to whole MCUs (up to 32 pixels), keeps
+         * 2 bytes a coefficient when it keeps them all, and up to 32 rows
+         * a component besides; the saved APP1 segments are at most the
+         * file; the turned copy an EXIF orientation makes comes after the
+         * coefficients are freed. */
+        uint64_t coef = js.all_coefficients ? 2 * comps * (w + 31) * (h + 31) : 0;
+        need = 4 * px + (coef > 4 * px ? coef : 4 * px) + (32 * comps + 16) * (w + 31) + len +
+               ((uint64_t)1 << 20);
+    }
+    /* image_prepare works on the picture reduced as prep_reduce does (by
+     * the factor that brings its longer side within PREP_MAX_SIDE). */
+    uint64_t big = w > h ? w : h, k = (big + PREP_MAX_SIDE - 1) / PREP_MAX_SIDE;
+    k = k ? k : 1;
+    prep = ((w + k - 1) / k) * ((h + k - 1) / k);
+    return need + PREP_BYTES_PER_PIXEL * prep + ((uint64_t)64 << 10);
 }
 
 int picture_read(const char *path, image *out, fm_err *e)

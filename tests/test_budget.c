@@ -103,11 +103,37 @@ static void test_a_take_that_does_not_fit_waits(void **state)
     waits_until_it_fits(100, 1, 1, 500);  /* oversized: waits to be alone */
 }
 
+/* Two waiters, the larger first: a give that frees enough for the smaller
+ * only must wake it (a wake-up of one waiter, the larger, would leave it
+ * asleep for ever). */
+static void test_a_give_wakes_whoever_fits(void **state)
+{
+    (void)state;
+    static budget b;
+    static taker large, small;
+    budget_init(&b, 100);
+    take_now(&b, 95);
+    start_take(&large, &b, 50);
+    assert_false(taken_within(&large, 100));
+    start_take(&small, &b, 10);
+    assert_false(taken_within(&small, 100));
+    budget_give(&b, 40);
+    if (!taken_within(&small, 10000))
+        fail_msg("a take of 10 with 55 of 100 held still waits");
+    assert_false(taken_within(&large, 100));
+    budget_give(&b, 55);
+    if (!taken_within(&large, 10000))
+        fail_msg("a take of 50 with 10 of 100 held still waits");
+    assert_int_equal(budget_held(&b), 60);
+    budget_destroy(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_takes_within_the_limit),
         cmocka_unit_test(test_a_take_that_does_not_fit_waits),
+        cmocka_unit_test(test_a_give_wakes_whoever_fits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

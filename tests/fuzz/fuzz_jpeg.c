@@ -5,14 +5,73 @@
  * (baseline, progressive, gray, Adobe CMYK, EXIF orientations in II and
  * MM, restart intervals, odd sizes) and a truncated one. Contracts checked:
  * on failure the outputs are untouched and the message is one printable
- * line naming the file; a decoded picture is within the pixel limit and
- * picture_decode_memory's estimate, whole
+ * line naming the file; decoding and preparing (under ASan, all
+ * allocations counted) take no more than picture_decode_memory says; a
+ * decoded picture is within the pixel limit and the estimate, whole
  * (ASan sees both ends), opaque, and decodes again to the same bytes (no
  * uninitialised memory, no state kept between calls); a JPEG that decodes
  * turned by an orientation 5..8 has its sides swapped against its frame. */
 #include "fuzz.h"
 #include "jpeg.h"
 #include "picture.h"
+#include "prep.h"
+
+/* Under ASan every allocation, libpng's and libjpeg's too, passes its
+ * hooks: decoding and preparing (as classify does) must not take more than
+ * picture_decode_memory said. Elsewhere (a plain replay build) not checked. */
+#if defined(__SANITIZE_ADDRESS__)
+#define FUZZ_COUNTS_MEMORY 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FUZZ_COUNTS_MEMORY 1
+#endif
+#endif
+#ifdef FUZZ_COUNTS_MEMORY
+int __sanitizer_install_malloc_and_free_hooks(void (*on_malloc)(const volatile void *, size_t),
+                                              void (*on_free)(const volatile void *));
+size_t __sanitizer_get_allocated_size(const volatile void *p);
+static int counting;
+static long long in_use, peak;
+
+static void on_malloc(const volatile void *p, size_t n)
+{
+    (void)p;
+    if (counting && (in_use += (long long)n) > peak)
+        peak = in_use;
+}
+
+static void on_free(const volatile void *p)
+{
+    if (counting && p)
+        in_use -= (long long)__sanitizer_get_allocated_size(p);
+}
+#endif
+
+/* Decodes and prepares the input; what that allocates at its peak. */
+static void check_memory(const uint8_t *data, size_t size)
+{
+#ifdef FUZZ_COUNTS_MEMORY
+    static int hooked;
+    if (!hooked)
+        hooked = __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free) || 1;
+    uint64_t estimate = picture_decode_memory(data, size);
+    in_use = peak = 0;
+    counting = 1;
+    image img;
+    if (picture_decode(data, size, "fuzz.jpg", &img, NULL) == FM_OK) {
+        uint8_t in[PREP_SIDE * PREP_SIDE];
+        image_prepare(&img, IMAGE_INVERT_AUTO, in, NULL, NULL);
+        image_free(&img);
+    }
+    counting = 0;
+    if (peak > (long long)estimate)
+        fprintf(stderr, "fuzz_jpeg: %lld bytes at the peak, estimated %llu\n", peak,
+                (unsigned long long)estimate);
+    FUZZ_ASSERT(peak <= (long long)estimate);
+#else
+    (void)data, (void)size;
+#endif
+}
 
 /* The orientation the first EXIF APP1 segment gives, as the decoder finds
  * it: walking the markers before the first SOS as libjpeg does. 0 when the
@@ -76,6 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_exif(seg, size + 6);
     }
 
+    check_memory(data, size);
     static uint8_t untouched;
     image img = {-7, -7, &untouched};
     fm_err e;
