@@ -601,15 +601,16 @@ static void test_decode_memory(void **state)
                                      1, 3, 0x11, 1, 0xff, 0xda, 0, 12, 3};
     assert_int_equal(picture_decode_memory(walked, sizeof walked), baseline + 9);
     /* Unread: no frame before the scan; a marker length of 1 (what follows
-     * is not a marker); a frame header too short for its length, or cut
-     * short by the end; no scan after the frame. */
+     * is not a marker); a frame header whose length is too short for it
+     * (a scan header follows that length), or cut short by the end; no
+     * scan after the frame. */
     static const struct {
         uint8_t b[24];
         size_t n;
     } unread[] = {
         {{0xff, 0xd8, 0xff, 0xda, 0, 8, 0, 0}, 8},
         {{0xff, 0xd8, 0xff, 0xe0, 0, 1, 0xff, 0xc0, 0, 17, 8, 0, 16, 0, 16, 3}, 16},
-        {{0xff, 0xd8, 0xff, 0xc0, 0, 7, 8, 0, 16, 0, 16, 3}, 12},
+        {{0xff, 0xd8, 0xff, 0xc0, 0, 7, 8, 0, 16, 0, 16, 0xff, 0xda, 0, 12, 3}, 16},
         {{0xff, 0xd8, 0xff, 0xc0, 0, 17, 8, 0, 16, 0, 16, 3}, 11},
         {{0xff, 0xd8, 0xff, 0xc0, 0, 17, 8, 0, 16, 0, 16, 3, 1, 0x11, 0, 2, 0x11, 1, 3, 0x11, 1,
           0xff, 0xd9}, 23},
