@@ -80,8 +80,6 @@ VISIBLE void *realloc(void *p, size_t n)
 }
 #endif
 
-static int checked;
-
 /* Decodes and prepares the picture in buf, as classify does; its peak
  * must be within the estimate. Returns the peak. */
 static long long expect_within(const char *name, const uint8_t *buf, size_t len)
@@ -105,7 +103,6 @@ static long long expect_within(const char *name, const uint8_t *buf, size_t len)
     if (used > (long long)estimate)
         fail_msg("%s: decoding and preparing took %lld bytes, more than the estimate of %llu",
                  name, used, (unsigned long long)estimate);
-    checked++;
     if (getenv("FMNIST_TEST_VERBOSE"))
         printf("%s: %s, %lld of %llu bytes\n", name, rc ? e.msg : "decoded", used,
                (unsigned long long)estimate);
