@@ -139,6 +139,10 @@ case $got in *--epochs*) ;; *) bad "bash: 'fmnist train ' does not offer --epoch
 case $got in *other.png*) bad "bash: 'fmnist train ' offers files: $got" ;; esac
 (cd "$tmp/names" && complete_words fmnist classify '') | grep -qx other.png ||
     bad "bash: 'fmnist classify ' does not offer the pictures"
+[ -z "$(cd "$tmp/names" && complete_words fmnist train -- '')" ] ||
+    bad "bash: 'fmnist train -- ' offers something"
+(cd "$tmp/names" && complete_words fmnist classify -- '') | grep -qx other.png ||
+    bad "bash: 'fmnist classify -- ' does not offer the pictures"
 grep -q "^    help) compadd -- train eval classify export convert ;;$" "$doc/_fmnist" ||
     bad "zsh: 'fmnist help' does not complete every command"
 # Names are not globbed on their way into COMPREPLY: x[1].png stays itself.

@@ -270,10 +270,15 @@ static void bash(void)
     for (int c = 0; c < ncmds; c++)
         printf("%s%s", c ? " " : "", cmds[c].name);
     puts("' -- \"$cur\"))\n        return\n    fi");
-    /* After a "--" word, only files (the parser takes no option there). */
-    puts("    for ((i = 2; i < COMP_CWORD; i++)); do\n"
-         "        if [ \"${COMP_WORDS[i]}\" = -- ]; then\n"
-         "            _fmnist_files -f\n            return\n        fi\n    done");
+    /* After a "--" word, only operands (the parser takes no option there):
+     * files for a command that takes them, nothing for the others. */
+    fputs("    for ((i = 2; i < COMP_CWORD; i++)); do\n"
+          "        if [ \"${COMP_WORDS[i]}\" = -- ]; then\n            case $cmd in\n", stdout);
+    for (int c = 0; c < ncmds; c++)
+        if (takes_operands(&cmds[c]))
+            printf("                %s) _fmnist_files -f ;;\n", cmds[c].name);
+    puts("                *) COMPREPLY=() ;;\n            esac\n            return\n        fi\n"
+         "    done");
     puts("    case $prev in");
     for (int k = 0; k < nops; k++) {
         if (!ops[k].arg)
