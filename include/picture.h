@@ -52,13 +52,13 @@ int picture_decode(const uint8_t *buf, size_t len, const char *name, image *out,
  * libjpeg's own allocations included, judged from the headers alone (for
  * classify's memory budget; tests/test_decode_memory.c counts every
  * allocation against it, and the fuzz harness under ASan): for a PNG, the
- * RGBA, 64 bytes a column for rows, and libpng's 8,000,000-byte limit for
- * an ICC profile when an iCCP chunk comes before the image data; for a
- * JPEG, the RGBA, every coefficient (2 bytes each, of each component
- * padded to whole 32-pixel blocks) when the frame is progressive or its
- * first scan holds fewer components than the frame (else room for the
- * turned copy an EXIF orientation makes), its row buffers, and the file's
- * size (its saved APP1 segments); for both, 1 MB for the libraries' state
+ * RGBA, 64 bytes a column for rows, and twice libpng's 8,000,000-byte
+ * limit for an ICC profile (a second iCCP is read while the first is
+ * kept) when an iCCP chunk comes before the image data; for a JPEG, the
+ * RGBA, every coefficient (2 bytes each, of each component padded to
+ * whole 32-pixel blocks) when the frame is progressive or its first scan
+ * holds fewer components than the frame (else room for the turned copy an
+ * EXIF orientation makes) and its row buffers; for both, 1 MB for the libraries' state
  * and PREP_BYTES_PER_PIXEL a pixel of the picture image_prepare works on.
  * Formats refused without decoding: 0. When the header cannot be read (no
  * intact IHDR; no frame and scan header before the first scan), the most

@@ -224,7 +224,8 @@ static int jpeg_walk(const uint8_t *buf, size_t len, jpeg_shape *js)
 
 /* libpng's own allocations besides the rows: an ICC profile (iCCP, the one
  * compressed chunk the simplified API keeps) up to its limit of 8,000,000
- * bytes, when one comes before the image data; zlib's and libpng's state. */
+ * bytes, twice (a later iCCP is read while the first is kept), when one
+ * comes before the image data; zlib's and libpng's state. */
 static uint64_t png_extra(const uint8_t *buf, size_t len)
 {
     uint64_t extra = (uint64_t)1 << 20;
@@ -232,8 +233,8 @@ static uint64_t png_extra(const uint8_t *buf, size_t len)
         uint32_t n = bytes_be32(buf + at);
         if (memcmp(buf + at + 4, "IDAT", 4) == 0 || memcmp(buf + at + 4, "IEND", 4) == 0)
             break;
-        if (memcmp(buf + at + 4, "iCCP", 4) == 0)
-            return extra + 8000000;
+        if (memcmp(buf + at + 4, "iCCP", 4) == 0) /* a second one is read while the first is kept */
+            return extra + 2 * 8000000;
         if (n > len - at - 8)
             break;
         at += 12 + (size_t)n;
@@ -264,11 +265,11 @@ uint64_t picture_decode_memory(const uint8_t *buf, size_t len)
         uint64_t comps = js.comps < 10 ? (uint64_t)js.comps : 10;
         /* libjpeg pads each component to whole MCUs (up to 32 pixels), keeps
          * 2 bytes a coefficient when it keeps them all, and up to 32 rows
-         * a component besides; the saved APP1 segments are at most the
-         * file; the turned copy an EXIF orientation makes comes after the
-         * coefficients are freed. */
+         * a component besides (APP1 segments are not kept: jpeg.c notes
+         * where the EXIF one lies); the turned copy an EXIF orientation
+         * makes comes after the coefficients are freed. */
         uint64_t coef = js.all_coefficients ? 2 * comps * (w + 31) * (h + 31) : 0;
-        need = 4 * px + (coef > 4 * px ? coef : 4 * px) + (32 * comps + 16) * (w + 31) + len +
+        need = 4 * px + (coef > 4 * px ? coef : 4 * px) + (32 * comps + 16) * (w + 31) +
                ((uint64_t)1 << 20);
     }
     /* image_prepare works on the picture reduced as prep_reduce does (by
