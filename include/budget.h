@@ -7,9 +7,10 @@
  * itself. Wake-ups follow the order of the gives, not of the takes: no
  * worker is promised a turn, only the bound.
  *
- * Two budgets taken in a fixed order never deadlock as long as nobody
- * waits on the second while holding it (used so by classify: picture
- * files read, then pixels decoded). */
+ * Two budgets taken in a fixed order never deadlock as long as a holder
+ * of the second waits for nothing (used so by classify: picture files
+ * read, then pixels decoded; a worker waits for pixels while it holds
+ * file bytes, never the reverse). */
 #ifndef FMNIST_BUDGET_H
 #define FMNIST_BUDGET_H
 

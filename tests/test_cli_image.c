@@ -316,14 +316,6 @@ static void test_hostile_pngs_through_classify(void **state)
     free(out), free(err);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
 /* classify --threads 12 of twelve 49-megapixel PNGs: each decodes to 196
  * MB, 2.4 GB if all were decoded at once; classify's budget of 1 GiB for
  * decoding and preparing (262 MB judged for each) lets at most 3 be. The
@@ -332,7 +324,7 @@ static void test_hostile_pngs_through_classify(void **state)
 static void test_classify_threads_memory_is_bounded(void **state)
 {
     (void)state;
-#ifdef UNDER_ASAN
+#ifdef TU_UNDER_ASAN
     skip(); /* ASan's shadow and quarantine say nothing of this */
 #endif
     if (access("/usr/bin/time", X_OK) != 0)

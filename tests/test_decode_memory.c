@@ -20,15 +20,7 @@
 #include "picture.h"
 #include "prep.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
-#ifndef UNDER_ASAN
+#ifndef TU_UNDER_ASAN
 extern void *__libc_malloc(size_t n);
 extern void *__libc_calloc(size_t n, size_t size);
 extern void *__libc_realloc(void *p, size_t n);
@@ -84,7 +76,7 @@ VISIBLE void *realloc(void *p, size_t n)
  * must be within the estimate. Returns the peak. */
 static long long expect_within(const char *name, const uint8_t *buf, size_t len)
 {
-#ifdef UNDER_ASAN
+#ifdef TU_UNDER_ASAN
     (void)name, (void)buf, (void)len;
     return 0;
 #else
@@ -113,7 +105,7 @@ static long long expect_within(const char *name, const uint8_t *buf, size_t len)
 static void test_fixtures(void **state)
 {
     (void)state;
-#ifdef UNDER_ASAN
+#ifdef TU_UNDER_ASAN
     skip();
 #endif
     DIR *d = opendir("tests/fixtures");
@@ -176,7 +168,7 @@ static uint8_t *scan_per_component_jpeg(int w, int h, int subsample, size_t *len
 static void test_jpeg_with_many_app1_segments(void **state)
 {
     (void)state;
-#ifdef UNDER_ASAN
+#ifdef TU_UNDER_ASAN
     skip();
 #endif
     size_t n;
@@ -195,7 +187,7 @@ static void test_jpeg_with_many_app1_segments(void **state)
 static void test_jpeg_with_a_scan_a_component(void **state)
 {
     (void)state;
-#ifdef UNDER_ASAN
+#ifdef TU_UNDER_ASAN
     skip();
 #endif
     static const int sizes[][3] = {{512, 512, 1}, {512, 512, 2}, {65500, 16, 4}, {16, 65500, 4},
@@ -279,7 +271,7 @@ static uint8_t *png16(int w, int h, int iccp, size_t *len)
 static void test_pngs_that_cost_libpng_most(void **state)
 {
     (void)state;
-#ifdef UNDER_ASAN
+#ifdef TU_UNDER_ASAN
     skip();
 #endif
     static const int cases[][3] = {{1000000, 1, 0}, {1, 1000000, 0}, {300, 200, 1},
@@ -302,7 +294,7 @@ static void test_pngs_that_cost_libpng_most(void **state)
 static void test_pictures_that_cost_preparing_most(void **state)
 {
     (void)state;
-#ifdef UNDER_ASAN
+#ifdef TU_UNDER_ASAN
     skip();
 #endif
     static const int sides[] = {1024, 1025, 1023, 1500};

@@ -23,6 +23,16 @@
 
 #include "idx.h"
 
+/* TU_UNDER_ASAN: defined in an AddressSanitizer build (gcc or clang), where
+ * ASan owns malloc and resident memory says nothing of the program's. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_UNDER_ASAN 1
+#endif
+#endif
+
 /* A fresh directory under $TMPDIR (or /tmp), removed by tu_rmtree. */
 static inline char *tu_tmpdir(void)
 {
