@@ -567,7 +567,7 @@ static int run_alloc(run *r, const mlp *m, fm_err *e)
     mlp_get_shape(m, &shape);
     if ((rc = mlp_create_shape(&r->net, &shape, e)) ||
         (rc = mlp_work_create_team(&r->w, &r->net, r->bs, 1, pool_size(r->p), e)) ||
-        (rc = mlp_work_create_team(&r->ew, &r->net, EVAL_BATCH_TRAINING, 0, pool_size(r->p), e)) ||
+        (rc = mlp_work_create_team(&r->ew, &r->net, EVAL_BATCH, 0, pool_size(r->p), e)) ||
         (rc = adam_create(&r->opt, P, cfg->lr, e)))
         return rc;
     memcpy(r->net.params, m->params, P * sizeof(float));
