@@ -8,6 +8,8 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 
+#include <zlib.h>
+
 #include "idx.h"
 
 #define N 3
@@ -253,6 +255,8 @@ static void test_malformed_gzip(void **state)
     expect_fail(b, gl + 1, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "trailing garbage");
     b[gl] = 0x1f; /* the first byte of a gzip member, alone */
     expect_fail(b, gl + 1, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "trailing garbage");
+    memcpy(b + gl, g + gl - 4, 4); /* garbage that ends as the trailer's length field */
+    expect_fail(b, gl + 4, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "trailing garbage");
     free(g);
     uint8_t rnd[4096];
     for (size_t i = 0; i < sizeof rnd; i++)
@@ -274,6 +278,51 @@ static void test_malformed_gzip(void **state)
                 "is an HTML page, not IDX data");
     expect_fail((const uint8_t *)"hello", 5, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT,
                 "not gzip data although named .gz");
+}
+
+/* gzip headers with optional fields (read past by the fast path), a
+ * header CRC (left to zlib, which checks it) and a reserved flag: each
+ * reads as zlib reads it. */
+static void test_gzip_header_fields(void **state)
+{
+    (void)state;
+    size_t gl;
+    uint8_t *g = tu_gzip(img_raw, sizeof img_raw, &gl), *b = malloc(gl + 64);
+    static const uint8_t fields[] = {5, 0, 'x', 'y', 'z', 'w', 'v', 'n', 'a', 'm', 'e', 0,
+                                     'n', 'o', 't', 'e', 0};
+    memcpy(b, g, 10);
+    b[3] = 4 | 8 | 16; /* FEXTRA, FNAME, FCOMMENT */
+    memcpy(b + 10, fields, sizeof fields);
+    memcpy(b + 10 + sizeof fields, g + 10, gl - 10);
+    uint8_t *data;
+    uint32_t count;
+    fm_err e;
+    assert_int_equal(idx_parse(b, gl + sizeof fields, "f", IDX_WRAP_GZIP, IDX_IMAGES, &data,
+                               &count, &e), FM_OK);
+    assert_int_equal(count, N);
+    assert_memory_equal(data, img_raw + 16, N * IDX_PIXELS);
+    free(data);
+    for (int good = 1; good >= 0; good--) { /* FHCRC: the header's CRC-32, low half */
+        memcpy(b, g, 10);
+        b[3] = 2;
+        uint32_t crc = (uint32_t)crc32(0, b, 10) ^ (good ? 0 : 1);
+        b[10] = (uint8_t)crc;
+        b[11] = (uint8_t)(crc >> 8);
+        memcpy(b + 12, g + 10, gl - 10);
+        if (!good) {
+            expect_fail(b, gl + 2, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "header crc mismatch");
+            continue;
+        }
+        assert_int_equal(idx_parse(b, gl + 2, "f", IDX_WRAP_GZIP, IDX_IMAGES, &data, &count, &e),
+                         FM_OK);
+        assert_memory_equal(data, img_raw + 16, N * IDX_PIXELS);
+        free(data);
+    }
+    memcpy(b, g, gl);
+    b[3] = 32; /* reserved */
+    expect_fail(b, gl, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "unknown header flags set");
+    free(b);
+    free(g);
 }
 
 static void test_concatenated_members(void **state)
@@ -615,6 +664,7 @@ int main(void)
         cmocka_unit_test_setup(test_malformed_header, setup),
         cmocka_unit_test_setup(test_malformed_labels, setup),
         cmocka_unit_test_setup(test_malformed_gzip, setup),
+        cmocka_unit_test_setup(test_gzip_header_fields, setup),
         cmocka_unit_test_setup(test_concatenated_members, setup),
         cmocka_unit_test_setup(test_load_one, setup),
         cmocka_unit_test_setup(test_load_one_memory, setup),

@@ -15,7 +15,7 @@ shift
 status=0
 for h in "$@"; do
     case $h in
-    fuzz_idx | fuzz_png | fuzz_jpeg) max_len=1048576 ;;
+    fuzz_idx | fuzz_inflate | fuzz_png | fuzz_jpeg) max_len=1048576 ;;
     # A checkpoint of fmnist's own network (model plus Adam state) is 2.9 MB.
     fuzz_model) max_len=3145728 ;;
     fuzz_cli) max_len=4096 ;;

@@ -7,7 +7,7 @@
 #                   and runs each for FUZZ_SECONDS (default 60), in turn
 #   make fuzz-ci    the same for 20 s each (what CI runs)
 
-FUZZ_HARNESSES := fuzz_idx fuzz_png fuzz_jpeg fuzz_model fuzz_cli fuzz_safetensors
+FUZZ_HARNESSES := fuzz_idx fuzz_inflate fuzz_png fuzz_jpeg fuzz_model fuzz_cli fuzz_safetensors
 FUZZ_CC        ?= clang
 FUZZ_SECONDS   ?= 60
 FUZZ_BUILD     := build-fuzz
