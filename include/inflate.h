@@ -31,6 +31,8 @@ enum {
     INFLATE_EDATA = 1, /* not a stream of exactly len bytes (corrupt, shorter, longer) */
     INFLATE_EREAD = 2, /* more() failed */
     INFLATE_ENOMEM = 3,
+    INFLATE_ETINY = 4, /* more than 16 tables built, and over one per 64 bytes
+                        * of output: zlib decodes such streams quicker */
 };
 
 /* Decodes one raw deflate stream that must produce exactly len bytes into

@@ -3,7 +3,7 @@
  * Bits are taken from a 64-bit buffer, least significant first. Codes are
  * decoded by table: a root table indexed by the next ROOT bits, and for
  * codes longer than that a subtable per root entry they share, indexed by
- * the bits after the root's. A fast loop runs while at least 8 input bytes
+ * the bits after the root's. A fast loop runs while at least 16 input bytes
  * and MARGIN output bytes remain, refilling the buffer 8 bytes at a time
  * (one refill covers a length's code, its extra bits, a distance's code and
  * its extra bits: 15 + 5 + 15 + 13 = 48 bits); the careful loop takes the
@@ -37,9 +37,11 @@ typedef struct entry {
 #define LSIZE ((1 << LROOT) + 288 * (1 << (MAXBITS - LROOT)))
 #define DSIZE ((1 << DROOT) + 32 * (1 << (MAXBITS - DROOT)))
 #define CSIZE (1 << CROOT)
-/* Output room the fast loop keeps: two literals, a match (258) and a
- * word's overshoot. */
+/* Output room the fast loop keeps: up to two literals, then a match (258)
+ * and a word's overshoot (7), with a byte to spare. */
 #define MARGIN (3 + 258 + 8)
+/* Bytes of output a block must average (see inflate_raw). */
+#define MIN_BLOCK 64
 
 enum kind { CODES, LENS, DISTS };
 
@@ -147,6 +149,8 @@ typedef struct dec {
     uint64_t buf;
     unsigned cnt; /* valid bits in buf */
     int err;      /* INFLATE_EREAD once more() failed */
+    int fixed;    /* the tables hold the fixed codes */
+    size_t builds; /* tables built */
     uint8_t *out, *op, *end;
     entry ltab[LSIZE], dtab[DSIZE];
 } dec;
@@ -168,7 +172,7 @@ static void need(dec *d, unsigned want)
     }
 }
 
-/* n bits (n <= 32), or -1 when the input ends first. */
+/* n bits (n <= 16), or -1 when the input ends first. */
 static long bits(dec *d, unsigned n)
 {
     need(d, n);
@@ -213,8 +217,13 @@ static int stored(dec *d)
     if (!d->cnt) /* its bits above cnt are of bytes about to be copied */
         d->buf = 0;
     while (len) {
-        if (d->in->n == 0 && (d->in->more(d->in) <= 0 || d->in->n == 0))
-            return -1;
+        if (d->in->n == 0) {
+            int r = d->in->more(d->in);
+            if (r < 0)
+                d->err = INFLATE_EREAD;
+            if (r <= 0 || d->in->n == 0)
+                return -1;
+        }
         size_t k = d->in->n < (size_t)len ? d->in->n : (size_t)len;
         memcpy(d->op, d->in->p, k);
         d->op += k;
@@ -284,19 +293,26 @@ static int dynamic_lens(dec *d, uint8_t *lens, int *nlen, int *ndist)
     return 0;
 }
 
-/* The block's tables: fixed (type 1) or read (type 2). */
+/* The block's tables: fixed (type 1, built once) or read (type 2). */
 static int tables(dec *d, int type)
 {
+    if (type == 1 && d->fixed)
+        return 0;
     uint8_t lens[288 + 32];
     int nlen = 288, ndist = 32;
+    d->fixed = 0;
+    d->builds++;
     if (type == 1)
         fixed_lens(lens);
     else if (dynamic_lens(d, lens, &nlen, &ndist))
         return -1;
     if (lens[256] == 0) /* zlib: "invalid code -- missing end-of-block" */
         return -1;
-    return build(d->ltab, LSIZE, LROOT, lens, nlen, LENS) ||
-           build(d->dtab, DSIZE, DROOT, lens + nlen, ndist, DISTS);
+    if (build(d->ltab, LSIZE, LROOT, lens, nlen, LENS) ||
+        build(d->dtab, DSIZE, DROOT, lens + nlen, ndist, DISTS))
+        return -1;
+    d->fixed = type == 1;
+    return 0;
 }
 
 /* 8 bytes, least significant first (one load on little-endian hosts). */
@@ -469,8 +485,15 @@ int inflate_raw(inflate_in *in, uint8_t *out, size_t len, uint8_t back[8], int *
     d->out = d->op = out;
     d->end = out + len;
     *nback = 0;
-    int last = 0, bad = 0;
+    int last = 0, bad = 0, tiny = 0;
     while (!last && !bad) {
+        /* Each table build costs 2,000 writes or so: when blocks average
+         * under MIN_BLOCK bytes of output each, zlib would be quicker (a file
+         * of empty dynamic blocks took 4 times its time). */
+        if (d->builds > 16 + (size_t)(d->op - d->out) / MIN_BLOCK) {
+            tiny = 1;
+            break;
+        }
         long h = bits(d, 3);
         int type = h < 0 ? 3 : (int)(h >> 1);
         last = (int)(h & 1);
@@ -481,7 +504,7 @@ int inflate_raw(inflate_in *in, uint8_t *out, size_t len, uint8_t back[8], int *
         else
             bad = tables(d, type) || codes(d);
     }
-    int rc = d->err ? INFLATE_EREAD : INFLATE_OK;
+    int rc = d->err ? INFLATE_EREAD : tiny ? INFLATE_ETINY : INFLATE_OK;
     if (!rc && (bad || d->op != d->end))
         rc = INFLATE_EDATA;
     if (!rc) { /* whole bytes read past the end, given back */

@@ -319,6 +319,9 @@ static void test_gzip_header_fields(void **state)
         free(data);
     }
     memcpy(b, g, gl);
+    b[2] = 7; /* not deflate */
+    expect_fail(b, gl, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "unknown compression method");
+    memcpy(b, g, gl);
     b[3] = 32; /* reserved */
     expect_fail(b, gl, IDX_WRAP_GZIP, IDX_IMAGES, FM_EFORMAT, "unknown header flags set");
     free(b);

@@ -208,13 +208,14 @@ static void test_damaged(void **state)
 /* ---- hand-made blocks ---- */
 
 typedef struct bits {
-    uint8_t b[512];
+    uint8_t b[1024];
     size_t n; /* bits written */
 } bits;
 
 /* v's n low bits, least significant first (header fields, extra bits). */
 static void put(bits *w, unsigned v, int n)
 {
+    assert_true(w->n + (size_t)n <= 8 * sizeof w->b);
     for (int i = 0; i < n; i++, w->n++)
         if (v >> i & 1)
             w->b[w->n / 8] |= (uint8_t)(1u << (w->n % 8));
@@ -227,15 +228,17 @@ static void put_code(bits *w, unsigned code, int len)
         put(w, code >> i & 1, 1);
 }
 
-/* Both decoders' verdicts on w, expected to be ok (with the bytes want). */
+/* Both decoders' verdicts on w, expected to be ok (with the bytes want);
+ * ours writes into exactly strlen(want) bytes, for the sanitizers. */
 static void both(const bits *w, const char *want, int ok)
 {
     size_t n = (w->n + 7) / 8, len = strlen(want);
-    uint8_t o1[64], o2[64];
+    uint8_t *o1 = malloc(len ? len : 1), o2[64];
     assert_int_equal(ours(w->b, n, o1, len, 1, NULL) == INFLATE_OK, ok);
     assert_int_equal(zlib_ok(w->b, n, o2, len, NULL), ok);
     if (ok)
         assert_memory_equal(o1, want, len);
+    free(o1);
 }
 
 /* A dynamic block's header: litlen lengths 'a' 1, end 2, length 3 (code
@@ -312,6 +315,7 @@ static void test_code_sets(void **state)
         put(&w, 3, 16), put(&w, good ? 0xfffc : 0xfffd, 16);
         put(&w, 'a', 8), put(&w, 'b', 8), put(&w, 'c', 8);
         both(&w, "abc", good);
+        both(&w, "ab", 0); /* more than asked for */
     }
     /* Block type 3. */
     w = (bits){{0}, 0};
@@ -392,10 +396,65 @@ static void test_mixed_blocks(void **state)
     free(src), free(c), free(out);
 }
 
+/* Code-length codes 1, 2, 16 and 18, two bits each, for 258 length and 1
+ * distance codes. */
+static void header_with_16(bits *w)
+{
+    put(w, 1, 1), put(w, 2, 2), put(w, 1, 5), put(w, 0, 5), put(w, 14, 4);
+    static const int cl[18] = {2, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 2};
+    for (int i = 0; i < 18; i++)
+        put(w, (unsigned)cl[i], 3);
+    /* codes: 1 -> 00, 2 -> 01, 16 -> 10, 18 -> 11 */
+}
+
+/* Code lengths zlib refuses: a repeat (16) with nothing before it, zeros
+ * past the last code. */
+static void test_code_length_repeats(void **state)
+{
+    (void)state;
+    bits w = {{0}, 0};
+    header_with_16(&w);
+    put_code(&w, 2, 2), put(&w, 0, 2);
+    both(&w, "a", 0);
+    w = (bits){{0}, 0};
+    header_with_16(&w);
+    put_code(&w, 3, 2), put(&w, 127, 7), put_code(&w, 3, 2), put(&w, 127, 7);
+    both(&w, "a", 0);
+}
+
+/* Blocks that produce nothing: fixed ones cost nothing (their tables are
+ * built once), so 800 of them decode; dynamic ones each build tables,
+ * and a block after 17 such with no output is left to zlib (INFLATE_ETINY). */
+static void test_empty_blocks(void **state)
+{
+    (void)state;
+    static bits w;
+    for (int i = 0; i < 800; i++) /* 10 bits each */
+        put(&w, i == 799, 1), put(&w, 1, 2), put_code(&w, 0, 7);
+    uint8_t out[1];
+    assert_int_equal(ours(w.b, (w.n + 7) / 8, out, 0, 0, NULL), INFLATE_OK);
+    assert_true(zlib_ok(w.b, (w.n + 7) / 8, out, 0, NULL));
+    for (int blocks = 17; blocks <= 18; blocks++) {
+        w = (bits){{0}, 0};
+        for (int i = 0; i < blocks; i++) {
+            size_t at = w.n;
+            dynamic_header(&w, (int[]){1}, 1);
+            if (i < blocks - 1) /* not the last: clear its final bit */
+                w.b[at / 8] &= (uint8_t)~(1u << (at % 8));
+            put_code(&w, 2, 2); /* end */
+        }
+        size_t n = (w.n + 7) / 8;
+        assert_int_equal(ours(w.b, n, out, 0, 0, NULL), blocks == 17 ? INFLATE_OK : INFLATE_ETINY);
+        assert_true(zlib_ok(w.b, n, out, 0, NULL));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_code_sets),
+        cmocka_unit_test(test_code_length_repeats),
+        cmocka_unit_test(test_empty_blocks),
         cmocka_unit_test(test_distance_before_start_fast),
         cmocka_unit_test(test_exact_ends),
         cmocka_unit_test(test_mixed_blocks),
