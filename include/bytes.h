@@ -1,5 +1,5 @@
-/* bytes.h: integers stored big-endian in byte buffers (IDX headers, PNG
- * chunks). */
+/* bytes.h: integers stored in byte buffers: big-endian (IDX headers, PNG
+ * chunks), little-endian (gzip trailers). */
 #ifndef FMNIST_BYTES_H
 #define FMNIST_BYTES_H
 
@@ -13,6 +13,11 @@ static inline uint32_t bytes_be16(const uint8_t *p)
 static inline uint32_t bytes_be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint32_t bytes_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 #endif

@@ -344,15 +344,15 @@ static int parse_raw(src *s, const char *name, enum idx_kind kind, int64_t pick,
 
 /* ---- the common case, decoded fast ----
  *
- * A gzip file of one member without a header CRC is decoded by inflate.c
- * into the size its trailer states (1.5 times zlib's speed on the training
- * images; docs/speed.md), once the IDX header, peeked at by zlib, claims
- * that size: nothing large is allocated before. Its result is taken only when everything checks:
- * the deflate stream ends at that size, the trailer's CRC-32 (zlib's
- * crc32) and length match, the file ends right after, the IDX header
- * claims that size and the labels are 0..9. Anything else is read again
- * from the start by zlib, which judges it and says what is wrong, so the
- * outcome (data or error) is zlib's alone. */
+ * A gzip file is decoded by inflate.c (1.5 times zlib's speed on the
+ * training images; docs/speed.md) into the size its trailer states, once
+ * zlib, peeking at the file's first chunk, has read an IDX header that
+ * claims that size: nothing large is allocated before. The result is taken
+ * only when everything checks: the deflate stream ends at that size, the
+ * trailer's CRC-32 (zlib's crc32) and length match, the file ends right
+ * after and the labels are 0..9. Anything else is read again from the
+ * start by zlib, which judges it and says what is wrong, so the outcome
+ * (data or error) is zlib's alone. */
 
 /* The decoder's input: the file's chunks, each handed over whole. */
 static int fast_more(inflate_in *in)
@@ -449,7 +449,7 @@ static int fast_isize(const src *s, uint32_t *isize)
         memcpy(b, s->mem + s->memlen - 4, 4);
     else if (pread(s->fd, b, 4, (off_t)(s->size - 4)) != 4)
         return -1;
-    *isize = b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    *isize = bytes_le32(b);
     return 0;
 }
 
@@ -463,9 +463,7 @@ static int fast_trailer(inflate_in *in, const uint8_t *back, int nback, const ui
         in->more(in) != 0)
         return -1;
     uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), out, total);
-    uint32_t want_crc = t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
-    uint32_t want_len = t[4] | (uint32_t)t[5] << 8 | (uint32_t)t[6] << 16 | (uint32_t)t[7] << 24;
-    return crc == want_crc && total == want_len ? 0 : -1;
+    return crc == bytes_le32(t) && total == bytes_le32(t + 4) ? 0 : -1;
 }
 
 /* 1 when the file was read this way (*data, *count set), else 0, with s
@@ -477,7 +475,7 @@ static int parse_gzip_fast(src *s, const char *name, enum idx_kind kind, uint8_t
     uint32_t total;
     uint8_t *out = NULL, back[8];
     inflate_in in = {NULL, 0, fast_more, s};
-    int nback = 0, taken = 0;
+    int nback = 0;
     if (!fast_isize(s, &total) && total >= hlen &&
         total <= s->size * (uint64_t)GZIP_MAX_RATIO && !fast_peek(s, name, kind, hlen, total) &&
         !fast_header(&in) &&
@@ -487,9 +485,8 @@ static int parse_gzip_fast(src *s, const char *name, enum idx_kind kind, uint8_t
         uint32_t n;
         uint64_t payload;
         /* the header as fast_peek found it, claiming total bytes */
-        taken = !check_header(out, hlen, name, kind, &n, &payload, &quiet) &&
-                (kind != IDX_LABELS || !check_labels(out + hlen, payload, 0, name, &quiet));
-        if (taken) {
+        if (!check_header(out, hlen, name, kind, &n, &payload, &quiet) &&
+            (kind != IDX_LABELS || !check_labels(out + hlen, payload, 0, name, &quiet))) {
             memmove(out, out + hlen, (size_t)payload);
             *data = out;
             *count = n;
