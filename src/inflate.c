@@ -155,17 +155,24 @@ typedef struct dec {
     entry ltab[LSIZE], dtab[DSIZE];
 } dec;
 
+/* 1 when unread input is there (refilled if need be), else 0 (its end,
+ * or a read error, noted). */
+static int input(dec *d)
+{
+    if (d->in->n)
+        return 1;
+    int r = d->in->more(d->in);
+    if (r < 0)
+        d->err = INFLATE_EREAD;
+    return r > 0 && d->in->n > 0;
+}
+
 /* Loads bytes until want bits are there or the input ends. */
 static void need(dec *d, unsigned want)
 {
     while (d->cnt < want) {
-        if (d->in->n == 0) {
-            int r = d->in->more(d->in);
-            if (r < 0)
-                d->err = INFLATE_EREAD;
-            if (r <= 0 || d->in->n == 0)
-                return;
-        }
+        if (!input(d))
+            return;
         d->buf |= (uint64_t)*d->in->p++ << d->cnt;
         d->in->n--;
         d->cnt += 8;
@@ -217,13 +224,8 @@ static int stored(dec *d)
     if (!d->cnt) /* its bits above cnt are of bytes about to be copied */
         d->buf = 0;
     while (len) {
-        if (d->in->n == 0) {
-            int r = d->in->more(d->in);
-            if (r < 0)
-                d->err = INFLATE_EREAD;
-            if (r <= 0 || d->in->n == 0)
-                return -1;
-        }
+        if (!input(d))
+            return -1;
         size_t k = d->in->n < (size_t)len ? d->in->n : (size_t)len;
         memcpy(d->op, d->in->p, k);
         d->op += k;
