@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "eval.h"
 #include "fileio.h"
 #include "mem.h"
@@ -59,17 +60,6 @@ static void sb_free(sbuf *b)
     memset(b, 0, sizeof *b);
 }
 
-static void put32le(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32le(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* n floats as little-endian float32, bit for bit. */
 static void sb_floats(sbuf *b, const float *f, size_t n)
 {
@@ -79,7 +69,7 @@ static void sb_floats(sbuf *b, const float *f, size_t n)
         for (; k < sizeof q / 4 && i < n; k++, i++) {
             uint32_t u;
             memcpy(&u, &f[i], 4);
-            put32le(q + 4 * k, u);
+            bytes_put_le32(q + 4 * k, u);
         }
         sb_put(b, q, 4 * k);
     }
@@ -1175,7 +1165,7 @@ static int st_params(const jp *p, const uint8_t *data, mlp *out)
         size_t n = (size_t)(t->end - t->begin) / 4;
         float *dst = m.params + p->net->t[k].off;
         for (size_t i = 0; i < n; i++) {
-            uint32_t u = get32le(data + t->begin + 4 * i);
+            uint32_t u = bytes_le32(data + t->begin + 4 * i);
             memcpy(&dst[i], &u, 4);
             if (!isfinite(dst[i])) {
                 const char *what = isnan(dst[i]) ? "NaN" : "infinite";

@@ -12,17 +12,19 @@
 #include <jerror.h>
 #include <jpeglib.h>
 
+#include "bytes.h"
+
 /* ---- EXIF orientation ---- */
 
+/* EXIF's integers: in the byte order its TIFF header names. */
 static unsigned get16(const uint8_t *p, int be)
 {
-    return be ? (unsigned)p[0] << 8 | p[1] : (unsigned)p[1] << 8 | p[0];
+    return be ? bytes_be16(p) : bytes_le16(p);
 }
 
 static uint32_t get32(const uint8_t *p, int be)
 {
-    return be ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
-              : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+    return be ? bytes_be32(p) : bytes_le32(p);
 }
 
 int image_exif_orientation(const uint8_t *seg, size_t len, const char *name, int *orientation,

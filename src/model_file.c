@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "model_file.h"
 
+#include "bytes.h"
 #include "crc32.h"
 #include "mem.h"
 
@@ -22,25 +23,12 @@
  * this bounds the read before any parsing. */
 #define MODEL_FILE_MAX ((size_t)1 << 31)
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static void put_floats(uint8_t *p, const float *f, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &f[i], 4);
-        put32(p + 4 * i, u);
+        bytes_put_le32(p + 4 * i, u);
     }
 }
 
@@ -53,7 +41,7 @@ static void get_floats(float *f, const uint8_t *p, size_t n)
     }
 #endif
     for (size_t i = 0; i < n; i++) {
-        uint32_t u = get32(p + 4 * i);
+        uint32_t u = bytes_le32(p + 4 * i);
         memcpy(&f[i], &u, 4);
     }
 }
@@ -77,7 +65,7 @@ static size_t first_non_finite(const float *f, size_t n)
 static size_t first_non_finite_bytes(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if ((get32(p + 4 * i) & 0x7f800000u) == 0x7f800000u)
+        if ((bytes_le32(p + 4 * i) & 0x7f800000u) == 0x7f800000u)
             return i;
     return n;
 }
@@ -108,35 +96,35 @@ int model_encode(const mlp *m, const char *meta, const float *blocks, int nblock
     if (!b)
         return fm_fail(e, FM_ENOMEM, NULL, "out of memory for a %zu-byte model file", n);
     memcpy(p, MODEL_MAGIC, 8);
-    put32(p + 8, NC ? MODEL_FORMAT : 1); /* a network without convolutions: format 1 */
-    put32(p + 12, K ? MODEL_FLAG_STATE : 0);
-    put32(p + 16, (uint32_t)L);
+    bytes_put_le32(p + 8, NC ? MODEL_FORMAT : 1); /* a network without convolutions: format 1 */
+    bytes_put_le32(p + 12, K ? MODEL_FLAG_STATE : 0);
+    bytes_put_le32(p + 16, (uint32_t)L);
     p += 20;
     for (size_t l = 0; l <= L; l++, p += 4)
-        put32(p, (uint32_t)m->width[l]);
+        bytes_put_le32(p, (uint32_t)m->width[l]);
     if (NC) {
-        put32(p, (uint32_t)NC);
-        put32(p + 4, (uint32_t)m->conv[0].side);
-        put32(p + 8, (uint32_t)m->conv[0].in_ch);
+        bytes_put_le32(p, (uint32_t)NC);
+        bytes_put_le32(p + 4, (uint32_t)m->conv[0].side);
+        bytes_put_le32(p + 8, (uint32_t)m->conv[0].in_ch);
         p += 12;
         for (size_t c = 0; c < NC; c++, p += 8) {
-            put32(p, (uint32_t)m->conv[c].out_ch);
-            put32(p + 4, (uint32_t)m->conv[c].k);
+            bytes_put_le32(p, (uint32_t)m->conv[c].out_ch);
+            bytes_put_le32(p + 4, (uint32_t)m->conv[c].k);
         }
     }
-    put32(p, (uint32_t)mlen);
+    bytes_put_le32(p, (uint32_t)mlen);
     p += 4;
     memcpy(p, meta ? meta : "", mlen);
     p += mlen;
     put_floats(p, m->params, P);
     p += 4 * P;
     if (K) {
-        put32(p, (uint32_t)K);
+        bytes_put_le32(p, (uint32_t)K);
         p += 4;
         put_floats(p, blocks, K * P);
         p += 4 * P * K;
     }
-    put32(p, crc(b, (size_t)(p - b)));
+    bytes_put_le32(p, crc(b, (size_t)(p - b)));
     *buf = b;
     *len = n;
     return FM_OK;
@@ -163,7 +151,7 @@ static int as_int(uint32_t v)
  * when the file ends inside a plausible header. */
 static int header_shape(const uint8_t *b, size_t len, mlp_shape *s, size_t *hdr)
 {
-    uint32_t version = get32(b + 8), L = get32(b + 16), NC = 0;
+    uint32_t version = bytes_le32(b + 8), L = bytes_le32(b + 16), NC = 0;
     if (L < 1 || L > MLP_MAX_LAYERS || version < 1 || version > MODEL_FORMAT)
         return 1;
     if (len < header_bytes(1, L, 0) + 4)
@@ -171,22 +159,22 @@ static int header_shape(const uint8_t *b, size_t len, mlp_shape *s, size_t *hdr)
     memset(s, 0, sizeof *s);
     s->nlayers = (int)L;
     for (uint32_t l = 0; l <= L; l++) {
-        uint32_t w = get32(b + 20 + 4 * l);
+        uint32_t w = bytes_le32(b + 20 + 4 * l);
         s->width[l] = w > MLP_MAX_WIDTH ? 0 : (int)w; /* 0: refused by the layout */
     }
     if (version >= 2) {
         const uint8_t *c = b + header_bytes(1, L, 0);
-        NC = get32(c);
+        NC = bytes_le32(c);
         if (NC < 1 || NC > MLP_MAX_CONV)
             return 1;
         if (len < header_bytes(version, L, NC) + 4)
             return 2;
-        uint32_t side = get32(c + 4), ch = get32(c + 8);
+        uint32_t side = bytes_le32(c + 4), ch = bytes_le32(c + 8);
         s->nconv = (int)NC;
         s->side = as_int(side);
         s->channels = as_int(ch);
         for (uint32_t i = 0; i < NC; i++) {
-            uint32_t oc = get32(c + 12 + 8 * i), k = get32(c + 16 + 8 * i);
+            uint32_t oc = bytes_le32(c + 12 + 8 * i), k = bytes_le32(c + 16 + 8 * i);
             s->conv_ch[i] = as_int(oc);
             s->conv_k[i] = as_int(k);
         }
@@ -210,7 +198,7 @@ static size_t plain_length(const uint8_t *b, size_t len, size_t *params)
     mlp t;
     if (mlp_layout_shape(&t, &s, NULL))
         return 0;
-    uint32_t mlen = get32(b + hdr);
+    uint32_t mlen = bytes_le32(b + hdr);
     if (mlen > MODEL_META_MAX)
         return 0;
     *params = t.nparams;
@@ -228,11 +216,11 @@ static size_t with_blocks(size_t plain, size_t P, uint32_t K)
 static size_t implied_length(const uint8_t *b, size_t len)
 {
     size_t P = 0, n = plain_length(b, len, &P);
-    if (n == 0 || n == CUT_IN_HEADER || !(get32(b + 12) & MODEL_FLAG_STATE))
+    if (n == 0 || n == CUT_IN_HEADER || !(bytes_le32(b + 12) & MODEL_FLAG_STATE))
         return n;
     if (len < n) /* K is where the CRC of a plain model would be */
         return CUT_IN_HEADER;
-    return with_blocks(n, P, get32(b + n - 4));
+    return with_blocks(n, P, bytes_le32(b + n - 4));
 }
 
 /* The envelope: magic, checksum (damage reported as damage, whatever the
@@ -251,7 +239,7 @@ static int decode_header(const uint8_t *b, size_t len, const char *name, uint32_
                        len);
     /* Every format keeps the checksum of everything before it in its last
      * four bytes. */
-    if (crc(b, len - 4) != get32(b + len - 4)) {
+    if (crc(b, len - 4) != bytes_le32(b + len - 4)) {
         size_t want = implied_length(b, len);
         if (want == CUT_IN_HEADER)
             return fm_fail(e, FM_EFORMAT, name, "truncated: %zu bytes, the file ends in its header",
@@ -262,14 +250,14 @@ static int decode_header(const uint8_t *b, size_t len, const char *name, uint32_
                            len, want);
         return fm_fail(e, FM_EFORMAT, name, "corrupt: checksum mismatch");
     }
-    uint32_t version = get32(b + 8);
+    uint32_t version = bytes_le32(b + 8);
     if (version > MODEL_FORMAT)
         return fm_fail(e, FM_EFORMAT, name,
                        "written by a newer fmnist (format %u; this one reads formats 1 and %d)",
                        version, MODEL_FORMAT);
     if (version < 1)
         return fm_fail(e, FM_EFORMAT, name, "corrupt: format version 0");
-    uint32_t flags = get32(b + 12), L = get32(b + 16);
+    uint32_t flags = bytes_le32(b + 12), L = bytes_le32(b + 16);
     if (flags & ~MODEL_FLAG_STATE)
         return fm_fail(e, FM_EFORMAT, name, "unknown flags 0x%x", flags);
     if (L < 1 || L > MLP_MAX_LAYERS)
@@ -277,7 +265,7 @@ static int decode_header(const uint8_t *b, size_t len, const char *name, uint32_
     if (len < 20 + 4 * ((size_t)L + 1) + 4)
         return fm_fail(e, FM_EFORMAT, name, "truncated header");
     for (uint32_t l = 0; l <= L; l++) {
-        uint32_t w = get32(b + 20 + 4 * l);
+        uint32_t w = bytes_le32(b + 20 + 4 * l);
         if (w < 1 || w > MLP_MAX_WIDTH)
             return fm_fail(e, FM_EFORMAT, name, "layer width %u: 1..%d supported", w,
                            MLP_MAX_WIDTH);
@@ -285,7 +273,7 @@ static int decode_header(const uint8_t *b, size_t len, const char *name, uint32_
     int h = header_shape(b, len, shape, hdr);
     if (h == 1)
         return fm_fail(e, FM_EFORMAT, name, "%u convolutional layers: 1..%d supported",
-                       get32(b + header_bytes(1, L, 0)), MLP_MAX_CONV);
+                       bytes_le32(b + header_bytes(1, L, 0)), MLP_MAX_CONV);
     if (h == 2)
         return fm_fail(e, FM_EFORMAT, name, "truncated header");
     /* The layout's complaint (an FM_EINVAL of the shape) is the file's
@@ -315,7 +303,7 @@ static int check_finite(const uint8_t *params, const uint8_t *state, size_t P, u
     size_t bad = first_non_finite_bytes(params, P);
     if (bad < P)
         return fm_fail(e, FM_EFORMAT, name, "corrupt: parameter %zu is %s", bad,
-                       get32(params + 4 * bad) & 0x7fffffu ? "NaN" : "infinite");
+                       bytes_le32(params + 4 * bad) & 0x7fffffu ? "NaN" : "infinite");
     size_t bad_state = K ? first_non_finite_bytes(state + 4, K * P) : 0;
     if (bad_state < K * P)
         return fm_fail(e, FM_EFORMAT, name, "corrupt: state value %zu is not finite", bad_state);
@@ -337,7 +325,7 @@ static int decode(const uint8_t *b, size_t len, const char *name, mlp *m, char *
     if (rc)
         return rc;
     const uint8_t *p = b + hdr;
-    uint32_t mlen = get32(p);
+    uint32_t mlen = bytes_le32(p);
     p += 4;
     for (uint32_t i = 0; i < mlen; i++)
         if (!(p[i] == '\n' || (p[i] >= 0x20 && p[i] < 0x7f)))
@@ -347,7 +335,7 @@ static int decode(const uint8_t *b, size_t len, const char *name, mlp *m, char *
         return fm_in_file(e, rc, name);
     const uint8_t *params = p + mlen;
     const uint8_t *state = params + 4 * t.nparams;
-    uint32_t K = (flags & MODEL_FLAG_STATE) ? get32(state) : 0;
+    uint32_t K = (flags & MODEL_FLAG_STATE) ? bytes_le32(state) : 0;
     /* Not a checkpoint's buffer: its optimiser state would stay allocated. */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     int in_place = own == b && K == 0 && sizeof(float) == 4;
@@ -458,21 +446,21 @@ static size_t read_length(int fd, const uint8_t *head, size_t hn, size_t size, c
         return size; /* model_decode says what it is, from these few bytes */
     if (fmnist_only && not_fmnist(head, hn, path, e))
         return 0;
-    uint32_t version = hn >= 12 ? get32(head + 8) : 0;
+    uint32_t version = hn >= 12 ? bytes_le32(head + 8) : 0;
     size_t P = 0, want = version >= 1 && version <= MODEL_FORMAT ? plain_length(head, hn, &P) : 0;
-    if (want && want != CUT_IN_HEADER && (get32(head + 12) & MODEL_FLAG_STATE)) {
+    if (want && want != CUT_IN_HEADER && (bytes_le32(head + 12) & MODEL_FLAG_STATE)) {
         uint8_t k[4];
         want = want <= size && read_at(fd, k, 4, (off_t)(want - 4)) == 0
-                   ? with_blocks(want, P, get32(k)) : CUT_IN_HEADER;
+                   ? with_blocks(want, P, bytes_le32(k)) : CUT_IN_HEADER;
     }
     if (want == CUT_IN_HEADER || size <= MODEL_SLACK || (want && size <= want + MODEL_SLACK))
         return size;
     if (want)
         fm_fail(e, FM_EFORMAT, path, "%zu bytes, its header implies %zu: not reading it", size,
                 want);
-    else if (hn >= 12 && get32(head + 8) > MODEL_FORMAT)
+    else if (hn >= 12 && bytes_le32(head + 8) > MODEL_FORMAT)
         fm_fail(e, FM_EFORMAT, path, "written by a newer fmnist (format %u; this one reads "
-                "formats 1 and %d)", get32(head + 8), MODEL_FORMAT);
+                "formats 1 and %d)", bytes_le32(head + 8), MODEL_FORMAT);
     else
         fm_fail(e, FM_EFORMAT, path, "corrupt header (a file of %zu bytes)", size);
     return 0;
