@@ -28,6 +28,11 @@ typedef struct entry {
     uint16_t val;
 } entry;
 
+static inline int is_link(entry e)
+{
+    return e.op > OP_LIT && e.op < OP_BASE;
+}
+
 #define MAXBITS 15
 #define LROOT 10
 #define DROOT 8
@@ -198,7 +203,7 @@ static entry code(dec *d, const entry *t, int root)
     need(d, MAXBITS);
     entry e = t[d->buf & ((1u << root) - 1)];
     unsigned taken = 0;
-    if (e.op > OP_LIT && e.op < OP_BASE) {
+    if (is_link(e)) {
         taken = e.bits;
         e = t[e.val + ((d->buf >> taken) & ((1u << e.op) - 1))];
     }
@@ -357,7 +362,7 @@ static inline void copy_match(uint8_t *op, size_t dist, size_t len)
 static inline entry take(const entry *t, unsigned root, uint64_t *buf, unsigned *cnt)
 {
     entry e = t[*buf & ((1u << root) - 1)];
-    if ((unsigned)e.op - 1u < OP_BASE - 1u) { /* a link: 1..15 */
+    if (is_link(e)) {
         *buf >>= root;
         *cnt -= root;
         e = t[e.val + (*buf & ((1u << e.op) - 1))];
