@@ -2,7 +2,8 @@
  * streams (every level and strategy, data of every kind, input in chunks
  * of every size), exact lengths, truncations, read errors, the bytes read
  * ahead, damaged streams (whatever inflate_raw accepts, zlib decodes to the
- * same bytes), and hand-made blocks for zlib's rules on code sets. */
+ * same bytes), hand-made blocks for zlib's rules on code sets, and matches
+ * ending at or near the output's end: nothing written past it. */
 #include "testutil.h"
 
 #include <zlib.h>
@@ -449,6 +450,271 @@ static void test_empty_blocks(void **state)
     }
 }
 
+/* ---- hand-made streams of any length, with the bytes they stand for ---- */
+
+/* RFC 1951's length and distance codes: bases and extra bits. */
+static const uint16_t lbase[29] = {3,  4,  5,  6,  7,  8,  9,  10,  11,  13,  15,  17,  19,  23, 27,
+                                   31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+static const uint8_t lextra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
+                                   2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+static const uint16_t dbase[30] = {1,    2,    3,    4,    5,    7,     9,     13,    17,  25,
+                                   33,   49,   65,   97,   129,  193,   257,   385,   513, 769,
+                                   1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+static const uint8_t dextra[30] = {0, 0, 0, 0, 1, 1, 2, 2,  3,  3,  4,  4,  5,  5,  6,
+                                   6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+
+/* A block's codes: the lengths of its 288 literal/length symbols, then of
+ * its 32 distance symbols (at 288 + d), and their canonical codes. */
+typedef struct codes {
+    uint8_t len[288 + 32];
+    uint16_t code[288 + 32];
+} codes;
+
+/* The canonical codes of the lengths (RFC 1951, 3.2.2); returns the Kraft
+ * sums of both parts in units of 2^-15 (32768 each: complete sets). */
+static unsigned canonical(codes *c, unsigned *dist_kraft)
+{
+    unsigned kraft[2] = {0, 0};
+    for (int part = 0; part < 2; part++) {
+        int from = part ? 288 : 0, n = part ? 32 : 288;
+        unsigned count[16] = {0}, next[16] = {0}, code = 0;
+        for (int s = from; s < from + n; s++) {
+            assert_true(c->len[s] <= 15);
+            count[c->len[s]]++;
+            kraft[part] += c->len[s] ? 1u << (15 - c->len[s]) : 0;
+        }
+        count[0] = 0;
+        for (int b = 1; b < 16; b++)
+            next[b] = code = (code + count[b - 1]) << 1;
+        for (int s = from; s < from + n; s++)
+            if (c->len[s])
+                c->code[s] = (uint16_t)next[c->len[s]]++;
+    }
+    if (dist_kraft)
+        *dist_kraft = kraft[1];
+    return kraft[0];
+}
+
+static void fixed_codes(codes *c)
+{
+    for (int s = 0; s < 288; s++)
+        c->len[s] = s < 144 ? 8 : s < 256 ? 9 : s < 280 ? 7 : 8;
+    for (int d = 0; d < 32; d++)
+        c->len[288 + d] = 5;
+    canonical(c, NULL);
+}
+
+/* A stream being written (its bits least significant first) and the bytes
+ * it decodes to. */
+typedef struct gen {
+    uint8_t *b, *out;
+    size_t cap, nbits, ocap, olen;
+} gen;
+
+static void gen_free(gen *g)
+{
+    free(g->b);
+    free(g->out);
+    memset(g, 0, sizeof *g);
+}
+
+static void gput(gen *g, unsigned v, int n)
+{
+    for (int i = 0; i < n; i++, g->nbits++) {
+        if (g->nbits / 8 >= g->cap) {
+            size_t cap = g->cap ? 2 * g->cap : 1024;
+            g->b = realloc(g->b, cap);
+            assert_non_null(g->b);
+            memset(g->b + g->cap, 0, cap - g->cap);
+            g->cap = cap;
+        }
+        if (v >> i & 1)
+            g->b[g->nbits / 8] |= (uint8_t)(1u << (g->nbits % 8));
+    }
+}
+
+/* Symbol s of c, most significant bit first. */
+static void gsym(gen *g, const codes *c, int s)
+{
+    assert_true(c->len[s] > 0);
+    for (int i = c->len[s] - 1; i >= 0; i--)
+        gput(g, c->code[s] >> i & 1, 1);
+}
+
+static void gbyte_out(gen *g, uint8_t v)
+{
+    if (g->olen == g->ocap) {
+        g->ocap = g->ocap ? 2 * g->ocap : 1024;
+        g->out = realloc(g->out, g->ocap);
+        assert_non_null(g->out);
+    }
+    g->out[g->olen++] = v;
+}
+
+static void glit(gen *g, const codes *c, int v)
+{
+    gsym(g, c, v);
+    gbyte_out(g, (uint8_t)v);
+}
+
+/* A match of len (3..258) bytes from dist (1..32768) back. */
+static void gmatch(gen *g, const codes *c, unsigned len, unsigned dist)
+{
+    assert_true(len >= 3 && len <= 258 && dist >= 1 && dist <= 32768 && dist <= g->olen);
+    int ls = 28, ds = 29;
+    while (lbase[ls] > len)
+        ls--;
+    while (dbase[ds] > dist)
+        ds--;
+    gsym(g, c, 257 + ls);
+    gput(g, len - lbase[ls], lextra[ls]);
+    gsym(g, c, 288 + ds);
+    gput(g, dist - dbase[ds], dextra[ds]);
+    for (unsigned i = 0; i < len; i++)
+        gbyte_out(g, g->out[g->olen - dist]);
+}
+
+/* The stream's bytes so far. */
+static size_t gsize(const gen *g)
+{
+    return (g->nbits + 7) / 8;
+}
+
+/* Bytes after the stream (as a gzip trailer or another member would be):
+ * the decoder may read ahead into them, and gives them back. */
+static void gpad(gen *g, size_t n)
+{
+    size_t at = gsize(g);
+    g->nbits = 8 * at;
+    for (size_t i = 0; i < n; i++)
+        gput(g, (unsigned)(0xc3 ^ i * 17) & 0xff, 8);
+    g->nbits = 8 * at; /* gsize() stays the stream's own */
+}
+
+/* ---- nothing written past the output ---- */
+
+/* Bytes after the output that must stay as they were. */
+#define GUARD 64
+
+static uint8_t guard_byte(size_t i)
+{
+    return (uint8_t)(0x5a ^ i * 77);
+}
+
+/* ours() into buf's first len bytes, buf having GUARD bytes more: those
+ * must be untouched whatever the stream. */
+static int ours_guarded(const uint8_t *c, size_t n, uint8_t *buf, size_t len, int chunk,
+                        size_t *used)
+{
+    for (size_t i = 0; i < GUARD; i++)
+        buf[len + i] = guard_byte(i);
+    int r = ours(c, n, buf, len, chunk, used);
+    for (size_t i = 0; i < GUARD; i++)
+        if (buf[len + i] != guard_byte(i))
+            fail_msg("output of %zu bytes: byte %zu past its end written (inflate_raw %d)", len,
+                     i, r);
+    return r;
+}
+
+/* zlib's streams of every output length from 1 to 600 bytes (data of
+ * every kind, runs and short periods ending at or just before the end,
+ * every level and strategy), decoded into exactly their length and into
+ * fewer bytes (refused), with and without bytes after the stream. */
+static void test_no_overrun_zlib(void **state)
+{
+    (void)state;
+    enum { MAXN = 600, PAD = 24 };
+    uint8_t src[MAXN], c[2 * MAXN + 64 + PAD], buf[MAXN + GUARD];
+    unsigned seed = 21;
+    for (size_t n = 1; n <= MAXN; n++)
+        for (int v = 0; v < 3; v++) {
+            int kind = (int)(n + (size_t)v) % 8;
+            size_t tail = (n + (size_t)v) % 10, head = n % 17 + 1;
+            if (kind < 5) {
+                make_data(src, n, kind, &seed);
+            } else { /* a head, a run (or a short period), a tail of 0..9 bytes */
+                size_t period = kind == 5 ? 1 : 2 + (n + (size_t)v) % 7;
+                make_data(src, n, 1, &seed);
+                for (size_t i = head; i + tail < n; i++)
+                    src[i] = i < head + period ? (uint8_t)rnd(&seed) : src[i - period];
+            }
+            int level = (int)(n * 3 + (size_t)v) % 10;
+            int strategy = strategies[(n + (size_t)v) % 5];
+            size_t cn = deflate_raw(src, n, c, sizeof c - PAD, level, strategy, 8);
+            size_t pad = v == 2 ? 0 : PAD;
+            for (size_t i = 0; i < pad; i++)
+                c[cn + i] = (uint8_t)(0xe1 + i);
+            int chunk = v == 1 ? 0 : (int)(cn + pad);
+            size_t used;
+            assert_int_equal(ours_guarded(c, cn + pad, buf, n, chunk, &used), INFLATE_OK);
+            assert_memory_equal(buf, src, n);
+            assert_int_equal(used, cn);
+            static const size_t less[] = {1, 2, 7, 8, 9, 258};
+            for (size_t k = 0; k < sizeof less / sizeof *less && less[k] <= n; k++)
+                assert_int_equal(ours_guarded(c, cn + pad, buf, n - less[k], chunk, NULL),
+                                 INFLATE_EDATA);
+            assert_int_equal(ours_guarded(c, cn + pad, buf, n / 2, chunk, NULL), INFLATE_EDATA);
+        }
+}
+
+/* Matches of every kind ending exactly at the output's end or a few bytes
+ * before it: fixed codes, a prefix (p = 16..23 literals and a match of
+ * 258), then k literals, a match of len bytes from dist back, t literals,
+ * the end, and bytes after the stream, all in one chunk. Decoded into
+ * exactly their length (the bytes zlib's), and into less (refused). */
+static void test_no_overrun_matches(void **state)
+{
+    (void)state;
+    static const unsigned lens[] = {3,   4,   7,   8,   9,   15,  16,  17,  31,  64,  65, 127,
+                                    128, 129, 249, 250, 251, 252, 253, 254, 255, 256, 257, 258};
+    static const unsigned dists[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 100};
+    codes *fc = malloc(sizeof *fc);
+    assert_non_null(fc);
+    fixed_codes(fc);
+    uint8_t *buf = malloc(1024 + GUARD), *zbuf = malloc(1024);
+    gen g = {0};
+    long runs = 0;
+    for (int k = 0; k <= 3; k++)
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
+            for (size_t di = 0; di < sizeof dists / sizeof *dists; di++)
+                for (int t = 0; t <= 12; t++) {
+                    int p = 16 + (int)(runs % 8);
+                    gen_free(&g);
+                    gput(&g, 1, 1), gput(&g, 1, 2); /* final, fixed */
+                    for (int i = 0; i < p; i++)
+                        glit(&g, fc, (int)(i * 41 + 7) & 0xff);
+                    gmatch(&g, fc, 258, (unsigned)p);
+                    for (int i = 0; i < k; i++)
+                        glit(&g, fc, 200 + i);
+                    gmatch(&g, fc, lens[li], dists[di]);
+                    for (int i = 0; i < t; i++)
+                        glit(&g, fc, 'a' + i);
+                    gsym(&g, fc, 256);
+                    size_t n = gsize(&g), len = g.olen, used;
+                    gpad(&g, 24);
+                    int whole = (int)n + 24;
+                    assert_true(len <= 1024);
+                    assert_int_equal(ours_guarded(g.b, n + 24, buf, len, whole, &used), INFLATE_OK);
+                    assert_memory_equal(buf, g.out, len);
+                    assert_int_equal(used, n);
+                    if (t == 0 || t == 5 || t == 12) {
+                        assert_true(zlib_ok(g.b, n, zbuf, len, NULL));
+                        assert_memory_equal(zbuf, g.out, len);
+                    }
+                    /* the match crossing the end by a byte; the last literal past it */
+                    size_t short_len = len - (size_t)t - 1;
+                    assert_int_equal(ours_guarded(g.b, n + 24, buf, short_len, whole, NULL),
+                                     INFLATE_EDATA);
+                    if (t)
+                        assert_int_equal(ours_guarded(g.b, n + 24, buf, len - 1, whole, NULL),
+                                         INFLATE_EDATA);
+                    runs++;
+                }
+    assert_int_equal(runs, 4 * 24 * 12 * 13);
+    gen_free(&g);
+    free(fc), free(buf), free(zbuf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -460,6 +726,8 @@ int main(void)
         cmocka_unit_test(test_mixed_blocks),
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_damaged),
+        cmocka_unit_test(test_no_overrun_zlib),
+        cmocka_unit_test(test_no_overrun_matches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
