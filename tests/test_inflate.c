@@ -2,8 +2,9 @@
  * streams (every level and strategy, data of every kind, input in chunks
  * of every size), exact lengths, truncations, read errors, the bytes read
  * ahead, damaged streams (whatever inflate_raw accepts, zlib decodes to the
- * same bytes), hand-made blocks for zlib's rules on code sets, and matches
- * ending at or near the output's end: nothing written past it. */
+ * same bytes), hand-made blocks for zlib's rules on code sets and their
+ * counts, and matches ending at or near the output's end: nothing written
+ * past it. */
 #include "testutil.h"
 
 #include <zlib.h>
@@ -591,6 +592,46 @@ static void gpad(gen *g, size_t n)
     g->nbits = 8 * at; /* gsize() stays the stream's own */
 }
 
+/* A dynamic block's header for c's first nlen literal/length and ndist
+ * distance lengths, themselves coded with code-length codes 0 and 18 of 2
+ * bits and 1..15 and 17 of 5 bits (a complete set), zeros in runs. */
+static void gdynamic(gen *g, int final, const codes *c, int nlen, int ndist)
+{
+    static const uint8_t order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5,
+                                      11, 4,  12, 3, 13, 2, 14, 1, 15};
+    codes *cl = calloc(1, sizeof *cl);
+    assert_non_null(cl);
+    cl->len[0] = cl->len[18] = 2;
+    for (int s = 1; s <= 17; s++)
+        cl->len[s] = s == 16 ? 0 : 5;
+    assert_int_equal(canonical(cl, NULL), 32768);
+    gput(g, (unsigned)final, 1);
+    gput(g, 2, 2);
+    gput(g, (unsigned)(nlen - 257), 5);
+    gput(g, (unsigned)(ndist - 1), 5);
+    gput(g, 19 - 4, 4);
+    for (int i = 0; i < 19; i++)
+        gput(g, cl->len[order[i]], 3);
+    uint8_t all[288 + 32];
+    memcpy(all, c->len, (size_t)nlen);
+    memcpy(all + nlen, c->len + 288, (size_t)ndist);
+    for (int i = 0, n = nlen + ndist; i < n;) {
+        int run = 1;
+        while (!all[i] && i + run < n && !all[i + run] && run < 138)
+            run++;
+        if (all[i])
+            gsym(g, cl, all[i]), run = 1;
+        else if (run >= 11)
+            gsym(g, cl, 18), gput(g, (unsigned)run - 11, 7);
+        else if (run >= 3)
+            gsym(g, cl, 17), gput(g, (unsigned)run - 3, 3);
+        else
+            gsym(g, cl, 0), run = 1;
+        i += run;
+    }
+    free(cl);
+}
+
 /* ---- nothing written past the output ---- */
 
 /* Bytes after the output that must stay as they were. */
@@ -715,6 +756,48 @@ static void test_no_overrun_matches(void **state)
     free(fc), free(buf), free(zbuf);
 }
 
+/* ---- the counts of codes ---- */
+
+/* HLIT and HDIST at and past their limits: 286 literal/length and 30
+ * distance codes are the most zlib takes ("too many length or distance
+ * symbols" past them); 287 and 288, 31 and 32 are refused even when the
+ * codes past the limit have no length. The block: 'a', then a match of 3
+ * at distance 1 and one of 3 at distance 2: "aaaaaaa". */
+static void test_code_counts(void **state)
+{
+    (void)state;
+    codes *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->len['a'] = 1;
+    c->len[256] = c->len[257] = 2;
+    c->len[288 + 0] = c->len[288 + 1] = 1;
+    unsigned dk;
+    assert_int_equal(canonical(c, &dk), 32768);
+    assert_int_equal(dk, 32768);
+    for (int nlen = 286; nlen <= 288; nlen++)
+        for (int ndist = 30; ndist <= 32; ndist++) {
+            gen g = {0};
+            gdynamic(&g, 1, c, nlen, ndist);
+            glit(&g, c, 'a');
+            gmatch(&g, c, 3, 1);
+            gmatch(&g, c, 3, 2);
+            gsym(&g, c, 256);
+            assert_int_equal(g.olen, 7);
+            int ok = nlen == 286 && ndist == 30;
+            uint8_t o1[7 + GUARD], o2[7];
+            for (int chunk = 0; chunk <= 1; chunk++)
+                assert_int_equal(ours_guarded(g.b, gsize(&g), o1, 7, chunk, NULL),
+                                 ok ? INFLATE_OK : INFLATE_EDATA);
+            assert_int_equal(zlib_ok(g.b, gsize(&g), o2, 7, NULL), ok);
+            if (ok) {
+                assert_memory_equal(o1, "aaaaaaa", 7);
+                assert_memory_equal(o2, "aaaaaaa", 7);
+            }
+            gen_free(&g);
+        }
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -726,6 +809,7 @@ int main(void)
         cmocka_unit_test(test_mixed_blocks),
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_damaged),
+        cmocka_unit_test(test_code_counts),
         cmocka_unit_test(test_no_overrun_zlib),
         cmocka_unit_test(test_no_overrun_matches),
     };
