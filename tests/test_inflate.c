@@ -3,8 +3,8 @@
  * of every size), exact lengths, truncations, read errors, the bytes read
  * ahead, damaged streams (whatever inflate_raw accepts, zlib decodes to the
  * same bytes), hand-made blocks for zlib's rules on code sets and their
- * counts, and matches ending at or near the output's end: nothing written
- * past it. */
+ * counts, for the longest codes, and matches ending at or near the output's
+ * end: nothing written past it, nor read past a chunk of input. */
 #include "testutil.h"
 
 #include <zlib.h>
@@ -12,12 +12,15 @@
 #include "inflate.h"
 
 /* The input, handed over in chunks of `chunk` bytes (0: sizes 1..5000 at
- * random), failing after fail_at bytes when set. */
+ * random), failing after fail_at bytes when set. When `copied`, each chunk
+ * is a copy of its own with garbage after it (as a file's last read leaves
+ * stale bytes after the new ones), freed at the next. */
 typedef struct feed {
     const uint8_t *src;
     size_t len, pos, fail_at;
     unsigned seed;
-    int chunk;
+    int chunk, copied;
+    uint8_t *copy;
 } feed;
 
 static unsigned rnd(unsigned *s)
@@ -37,27 +40,48 @@ static int more(inflate_in *in)
     if (k > f->len - f->pos)
         k = f->len - f->pos;
     in->p = f->src + f->pos;
+    if (f->copied) {
+#ifdef TU_UNDER_ASAN
+        size_t garbage = 0; /* ASan sees any read past the chunk */
+#else
+        size_t garbage = 16;
+#endif
+        free(f->copy);
+        f->copy = malloc(k + garbage);
+        assert_non_null(f->copy);
+        memcpy(f->copy, in->p, k);
+        memset(f->copy + k, 0xff, garbage);
+        in->p = f->copy;
+    }
     in->n = k;
     f->pos += k;
     return 1;
 }
 
-/* inflate_raw on c[0..n) into out (len bytes); *used: the stream's bytes
+/* inflate_raw on f's input into out (len bytes); *used: the stream's bytes
  * (those taken, less the read-ahead given back and the chunk's rest). */
-static int ours(const uint8_t *c, size_t n, uint8_t *out, size_t len, int chunk, size_t *used)
+static int ours_fed(feed *f, uint8_t *out, size_t len, size_t *used)
 {
-    feed f = {c, n, 0, 0, 7, chunk};
-    inflate_in in = {NULL, 0, more, &f};
+    inflate_in in = {NULL, 0, more, f};
     uint8_t back[8];
     int nb = -1;
     int r = inflate_raw(&in, out, len, back, &nb);
     if (r == INFLATE_OK) {
         assert_true(nb >= 0 && nb <= 8);
-        assert_memory_equal(back, f.src + f.pos - in.n - (size_t)nb, (size_t)nb);
+        assert_memory_equal(back, f->src + f->pos - in.n - (size_t)nb, (size_t)nb);
     }
     if (used)
-        *used = f.pos - in.n - (size_t)(nb > 0 ? nb : 0);
+        *used = f->pos - in.n - (size_t)(nb > 0 ? nb : 0);
+    free(f->copy);
+    f->copy = NULL;
     return r;
+}
+
+/* The same on c[0..n). */
+static int ours(const uint8_t *c, size_t n, uint8_t *out, size_t len, int chunk, size_t *used)
+{
+    feed f = {c, n, 0, 0, 7, chunk, 0, NULL};
+    return ours_fed(&f, out, len, used);
 }
 
 /* zlib's verdict on the same: 1 when the stream decodes to exactly len
@@ -158,7 +182,7 @@ static void test_exact_ends(void **state)
     assert_int_equal(ours(c, cn, out, sizeof src + 1, 13, NULL), INFLATE_EDATA);
     for (size_t cut = 0; cut < cn; cut++)
         assert_int_equal(ours(c, cut, out, sizeof src, (int)(cut % 3), NULL), INFLATE_EDATA);
-    feed f = {c, cn, 0, cn / 2, 1, 64};
+    feed f = {c, cn, 0, cn / 2, 1, 64, 0, NULL};
     inflate_in in = {NULL, 0, more, &f};
     uint8_t back[8];
     int nb;
@@ -756,6 +780,161 @@ static void test_no_overrun_matches(void **state)
     free(fc), free(buf), free(zbuf);
 }
 
+/* ---- the longest codes ---- */
+
+/* A dynamic block whose codes reach 15 bits: literals 'X' and 'Y', lengths
+ * 283 and 284 (5 extra bits) and distances 26..29 (12 and 13 extra bits);
+ * 286 literal/length and 30 distance codes (HLIT and HDIST 29, the most
+ * zlib takes). Both sets complete. */
+static void long_codes(codes *c)
+{
+    static const struct { int sym, len; } set[] = {
+        {'a', 4}, {'b', 4}, {'c', 4}, {'d', 4}, {'e', 4}, {'f', 4}, {'g', 4}, {'h', 4},
+        {257, 4}, {285, 4}, {256, 5}, {265, 5}, {269, 5}, {273, 5}, {277, 5}, {281, 5},
+        {'i', 6}, {'j', 6}, {'k', 6}, {'l', 6}, {'m', 4}, {'n', 5}, {'o', 6}, {'p', 7},
+        {'q', 8}, {'r', 9}, {'s', 10}, {'t', 11}, {'u', 12}, {282, 13},
+        {'X', 15}, {'Y', 15}, {283, 15}, {284, 15},
+        /* distances (288 + code) */
+        {288 + 0, 2}, {288 + 3, 3}, {288 + 10, 3}, {288 + 16, 3}, {288 + 20, 3},
+        {288 + 24, 4}, {288 + 25, 4}, {288 + 5, 4}, {288 + 7, 5}, {288 + 12, 6},
+        {288 + 14, 7}, {288 + 18, 8}, {288 + 21, 9}, {288 + 22, 10}, {288 + 23, 11},
+        {288 + 19, 12}, {288 + 17, 13}, {288 + 26, 15}, {288 + 27, 15}, {288 + 28, 15},
+        {288 + 29, 15},
+    };
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < sizeof set / sizeof *set; i++)
+        c->len[set[i].sym] = (uint8_t)set[i].len;
+    unsigned dk;
+    assert_int_equal(canonical(c, &dk), 32768);
+    assert_int_equal(dk, 32768);
+}
+
+/* A length of symbol s (257..285) and a distance of code d, at random
+ * within their ranges (the distance at most back to the output's start). */
+static unsigned pick_len(int s, unsigned *seed)
+{
+    unsigned base = lbase[s - 257], range = 1u << lextra[s - 257];
+    if (s == 284)
+        range = 31; /* 227..257: 258 is symbol 285's */
+    return base + rnd(seed) % range;
+}
+
+static unsigned pick_dist(int d, size_t olen, unsigned *seed)
+{
+    unsigned base = dbase[d], range = 1u << dextra[d];
+    if (base + range - 1 > olen)
+        range = (unsigned)olen - base + 1;
+    return base + rnd(seed) % range;
+}
+
+/* A block of the longest codes (long_codes): 40,000 bytes of history
+ * (literals, matches of every code), then the most bits a length and
+ * distance take after literals: two literals of 15 bits, a length code of
+ * 15 and 5 extra bits, a distance code of 15 and 13 extra bits (78 bits),
+ * 3,000 times less one in four, where 0..3 literals of any length and a
+ * match of any codes come instead: so every bit alignment comes. */
+static void long_stream(gen *g)
+{
+    codes *c = malloc(sizeof *c);
+    assert_non_null(c);
+    long_codes(c);
+    static const int lits[] = {'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l',
+                               'm', 'n', 'o', 'p', 'q', 'r', 's', 't', 'u', 'X', 'Y'};
+    static const int lsyms[] = {257, 265, 269, 273, 277, 281, 282, 283, 284, 285};
+    int dsyms[30], nd = 0;
+    for (int d = 0; d < 30; d++)
+        if (c->len[288 + d])
+            dsyms[nd++] = d;
+    size_t nlits = sizeof lits / sizeof *lits, nlsyms = sizeof lsyms / sizeof *lsyms;
+    unsigned seed = 33;
+    gdynamic(g, 1, c, 286, 30);
+    /* 32 KB and more of history, varied: literals, matches of every code */
+    for (int i = 0; i < 32; i++)
+        glit(g, c, lits[rnd(&seed) % 21]);
+    while (g->olen < 40000) {
+        if (rnd(&seed) % 3 == 0) {
+            glit(g, c, lits[rnd(&seed) % nlits]);
+            continue;
+        }
+        int d;
+        do
+            d = dsyms[rnd(&seed) % (unsigned)nd];
+        while (dbase[d] > g->olen);
+        gmatch(g, c, pick_len(lsyms[rnd(&seed) % nlsyms], &seed), pick_dist(d, g->olen, &seed));
+    }
+    /* then the longest codes, or (one time in four) k = 0..3 literals of any
+     * length and a match of any codes: every bit alignment comes */
+    for (int i = 0; i < 3000; i++) {
+        if (i % 4 != 3) {
+            glit(g, c, rnd(&seed) % 2 ? 'X' : 'Y');
+            glit(g, c, rnd(&seed) % 2 ? 'X' : 'Y');
+            unsigned len = pick_len(283 + (int)(rnd(&seed) % 2), &seed);
+            gmatch(g, c, len, pick_dist(28 + (int)(rnd(&seed) % 2), g->olen, &seed));
+            continue;
+        }
+        for (unsigned k = rnd(&seed) % 4; k; k--)
+            glit(g, c, lits[rnd(&seed) % nlits]);
+        gmatch(g, c, pick_len(lsyms[rnd(&seed) % nlsyms], &seed),
+               pick_dist(dsyms[rnd(&seed) % (unsigned)nd], g->olen, &seed));
+    }
+    gsym(g, c, 256);
+    free(c);
+}
+
+/* The longest codes, with input to spare after them (bytes after the
+ * stream) so that the decoder's quick path takes them: the bytes are the
+ * stream's own and zlib's. */
+static void test_long_codes(void **state)
+{
+    (void)state;
+    gen g = {0};
+    long_stream(&g);
+    size_t n = gsize(&g), len = g.olen, used;
+    gpad(&g, 32);
+    uint8_t *out = malloc(len + GUARD), *zout = malloc(len);
+    assert_true(zlib_ok(g.b, n, zout, len, &used));
+    assert_int_equal(used, n);
+    assert_memory_equal(zout, g.out, len);
+    for (int chunk = 0; chunk <= 1; chunk++) { /* all at once; in random chunks */
+        assert_int_equal(ours_guarded(g.b, n + 32, out, len, chunk ? 0 : (int)n + 32, &used),
+                         INFLATE_OK);
+        assert_memory_equal(out, g.out, len);
+        assert_int_equal(used, n);
+    }
+    free(out), free(zout);
+    gen_free(&g);
+}
+
+/* Input in chunks of 8 to 64 bytes, each a copy with garbage after it:
+ * nothing past a chunk's end is read as input (the quick path stops while
+ * 16 bytes remain). The longest codes, and zlib's stream of image-like
+ * data. */
+static void test_chunk_ends(void **state)
+{
+    (void)state;
+    gen g = {0};
+    long_stream(&g);
+    size_t zn = 60000, zcap = 2 * zn + 1024;
+    uint8_t *zsrc = malloc(zn), *zc = malloc(zcap);
+    unsigned seed = 45;
+    make_data(zsrc, zn, 3, &seed);
+    size_t zcn = deflate_raw(zsrc, zn, zc, zcap, 6, Z_DEFAULT_STRATEGY, 8);
+    uint8_t *out = malloc(g.olen > zn ? g.olen : zn);
+    for (int chunk = 8; chunk <= 64; chunk++) {
+        size_t used;
+        feed f = {g.b, gsize(&g), 0, 0, 7, chunk, 1, NULL};
+        assert_int_equal(ours_fed(&f, out, g.olen, &used), INFLATE_OK);
+        assert_memory_equal(out, g.out, g.olen);
+        assert_int_equal(used, gsize(&g));
+        feed fz = {zc, zcn, 0, 0, 7, chunk, 1, NULL};
+        assert_int_equal(ours_fed(&fz, out, zn, &used), INFLATE_OK);
+        assert_memory_equal(out, zsrc, zn);
+        assert_int_equal(used, zcn);
+    }
+    free(out), free(zsrc), free(zc);
+    gen_free(&g);
+}
+
 /* ---- the counts of codes ---- */
 
 /* HLIT and HDIST at and past their limits: 286 literal/length and 30
@@ -810,6 +989,8 @@ int main(void)
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_damaged),
         cmocka_unit_test(test_code_counts),
+        cmocka_unit_test(test_long_codes),
+        cmocka_unit_test(test_chunk_ends),
         cmocka_unit_test(test_no_overrun_zlib),
         cmocka_unit_test(test_no_overrun_matches),
     };
