@@ -349,6 +349,137 @@ static void test_concatenated_members(void **state)
     free(g2);
 }
 
+/* ---- gzip members at the boundary of a read ---- */
+
+/* idx.c's reads of a file (IDX_READ_CHUNK). */
+#define READ_CHUNK (256 * 1024)
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> 8 * i);
+}
+
+/* A gzip member of exactly size bytes holding data[0..n), deflated at
+ * level 6: an extra field (FEXTRA, one subfield) in its header takes up
+ * what the deflate stream leaves. */
+static uint8_t *gzip_member_of_size(const uint8_t *data, size_t n, size_t size)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&z, (uLong)n);
+    uint8_t *raw = malloc(cap), *m = malloc(size);
+    assert_true(raw && m);
+    z.next_in = (Bytef *)(uintptr_t)data;
+    z.avail_in = (uInt)n;
+    z.next_out = raw;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t dn = z.total_out;
+    deflateEnd(&z);
+    /* 10 bytes of header, 2 of XLEN, the field, the stream, 8 of trailer */
+    if (dn + 20 + 4 > size || size - 20 - dn > 65535)
+        fail_msg("%zu bytes deflate to %zu: no gzip member of %zu bytes", n, dn, size);
+    size_t xlen = size - 20 - dn;
+    static const uint8_t head[10] = {0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 255};
+    memcpy(m, head, 10);
+    m[10] = (uint8_t)xlen;
+    m[11] = (uint8_t)(xlen >> 8);
+    m[12] = 'F', m[13] = 'M', m[14] = (uint8_t)(xlen - 4), m[15] = (uint8_t)((xlen - 4) >> 8);
+    memset(m + 16, 0, xlen - 4);
+    memcpy(m + 12 + xlen, raw, dn);
+    put_le32(m + 12 + xlen + dn, (uint32_t)crc32(0, data, (uInt)n));
+    put_le32(m + 16 + xlen + dn, (uint32_t)n);
+    free(raw);
+    return m;
+}
+
+/* What gzread makes of the file: all its members, one after the other. */
+static uint8_t *gunzip_file(const char *path, size_t *n)
+{
+    gzFile g = gzopen(path, "rb");
+    assert_non_null(g);
+    size_t cap = 1 << 20, len = 0;
+    uint8_t *b = malloc(cap);
+    int r;
+    while ((r = gzread(g, b + len, (unsigned)(cap - len))) > 0)
+        if ((len += (size_t)r) == cap)
+            b = realloc(b, cap *= 2);
+    assert_int_equal(r, 0);
+    assert_int_equal(gzclose(g), Z_OK);
+    *n = len;
+    return b;
+}
+
+/* A file of two gzip members whose first ends exactly where the loader's
+ * first read ends (each member 256 KB): one IDX file in the two, as gzip
+ * reads them (the second member is found in the next read); a whole IDX
+ * file in the first and the same member again (longer than its header
+ * says, as gzip reads it); garbage after a whole file, from the boundary
+ * on. */
+static void test_members_at_read_boundary(void **state)
+{
+    (void)state;
+    enum { HALF = 520000 }; /* labels a member, about 225 KB deflated */
+    uint8_t *lab = malloc(8 + 2 * HALF), *two = malloc(2 * READ_CHUNK);
+    unsigned seed = 3;
+    put_be32(lab, 0x801);
+    for (size_t i = 0; i < 2 * HALF; i++) {
+        seed = seed * 1103515245u + 12345u;
+        lab[8 + i] = (uint8_t)((seed >> 16) % 10);
+    }
+    char *dir = tu_tmpdir(), path[4200];
+    snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte.gz", dir);
+    uint8_t *data, *gz;
+    uint32_t count;
+    size_t gn;
+    fm_err e;
+
+    put_be32(lab + 4, 2 * HALF);
+    uint8_t *m1 = gzip_member_of_size(lab, 8 + HALF, READ_CHUNK),
+            *m2 = gzip_member_of_size(lab + 8 + HALF, HALF, READ_CHUNK);
+    memcpy(two, m1, READ_CHUNK);
+    memcpy(two + READ_CHUNK, m2, READ_CHUNK);
+    tu_write(path, two, 2 * READ_CHUNK);
+    gz = gunzip_file(path, &gn);
+    assert_int_equal(gn, 8 + 2 * HALF);
+    assert_memory_equal(gz, lab, gn);
+    free(gz);
+    assert_int_equal(idx_read_file(path, IDX_LABELS, &data, &count, &e), FM_OK);
+    assert_int_equal(count, 2 * HALF);
+    assert_memory_equal(data, lab + 8, 2 * HALF);
+    free(data);
+    free(m1);
+    free(m2);
+
+    put_be32(lab + 4, HALF);
+    m1 = gzip_member_of_size(lab, 8 + HALF, READ_CHUNK);
+    memcpy(two, m1, READ_CHUNK);
+    memcpy(two + READ_CHUNK, m1, READ_CHUNK);
+    tu_write(path, two, 2 * READ_CHUNK);
+    gz = gunzip_file(path, &gn);
+    assert_int_equal(gn, 2 * (8 + HALF));
+    free(gz);
+    data = NULL;
+    assert_int_equal(idx_read_file(path, IDX_LABELS, &data, &count, &e), FM_EFORMAT);
+    assert_non_null(strstr(e.msg, "longer than its header says"));
+    assert_null(data);
+    memcpy(two + READ_CHUNK, "junk", 4);
+    tu_write(path, two, READ_CHUNK + 4);
+    assert_int_equal(idx_read_file(path, IDX_LABELS, &data, &count, &e), FM_EFORMAT);
+    assert_non_null(strstr(e.msg, "trailing garbage"));
+    tu_write(path, two, READ_CHUNK); /* the first member alone: the file it holds */
+    assert_int_equal(idx_read_file(path, IDX_LABELS, &data, &count, &e), FM_OK);
+    assert_int_equal(count, HALF);
+    assert_memory_equal(data, lab + 8, HALF);
+    free(data);
+    free(m1);
+    free(two);
+    free(lab);
+    tu_rmtree(dir);
+}
+
 /* idx_load_one: one image and its label, the files checked whole but
  * read a chunk (1,024 images) at a time. M images span three chunks; every
  * picked image and label is the one idx_load reads, raw and gzip alike. */
@@ -669,6 +800,7 @@ int main(void)
         cmocka_unit_test_setup(test_malformed_gzip, setup),
         cmocka_unit_test_setup(test_gzip_header_fields, setup),
         cmocka_unit_test_setup(test_concatenated_members, setup),
+        cmocka_unit_test(test_members_at_read_boundary),
         cmocka_unit_test_setup(test_load_one, setup),
         cmocka_unit_test_setup(test_load_one_memory, setup),
         cmocka_unit_test(test_norm_table),
