@@ -143,6 +143,13 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(CMOCKA_LIBS) $(LDLIBS)
 .SECONDARY: $(TEST_BIN:%=%.o)
 
+# A fault injector some tests load into fmnist (LD_PRELOAD); never with a
+# sanitizer, whose runtime must come first.
+PRELOAD := $(BUILD)/tests/preload_fsync.so
+$(PRELOAD): tests/preload_fsync.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) -O2 -shared -fPIC -o $@ $< -ldl
+
 $(BUILD)/tools/%: tools/%.c $(LIB) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
@@ -166,7 +173,7 @@ CHECK_SH = $(filter-out $(CHECK_FIRST_SH:%=tests/%),$(wildcard tests/*.sh))
 # (The public libraries are not made in a sanitizer build: a program linked
 # to them would need the sanitizer's runtime. tests/api.sh skips there, told
 # by FMNIST_SAN: make install, which tests/docs.sh runs, makes them anyway.)
-check: $(BIN) $(TEST_BIN) $(TOOL_BIN) $(DOCS) $(if $(filter 1,$(SAN)),,$(PUB_A) $(SO))
+check: $(BIN) $(TEST_BIN) $(TOOL_BIN) $(PRELOAD) $(DOCS) $(if $(filter 1,$(SAN)),,$(PUB_A) $(SO))
 	@failed=0; skipped=""; \
 	run() { "$$@"; rc=$$?; \
 	  if [ $$rc -eq 77 ]; then skipped="$$skipped $$name"; \
@@ -177,7 +184,7 @@ check: $(BIN) $(TEST_BIN) $(TOOL_BIN) $(DOCS) $(if $(filter 1,$(SAN)),,$(PUB_A) 
 	for t in $(CHECK_FIRST_SH:%=tests/%); do script $$t; done; \
 	for t in $(CHECK_BIN); do \
 	  echo "== $$t"; name=$$t; \
-	  run env FMNIST_BIN=./$(BIN) ./$$t; \
+	  run env FMNIST_BIN=./$(BIN) FMNIST_BUILD=$(BUILD) ./$$t; \
 	done; \
 	for t in $(CHECK_SH); do script $$t; done; \
 	echo "== tools/check_roundtrip.sh"; name=tools/check_roundtrip.sh; \

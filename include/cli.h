@@ -69,6 +69,10 @@ typedef struct cli_opts {
     const char *confusion_png; /* eval --confusion */
 } cli_opts;
 
+/* t with the training options o's command line gave (o->given) set as given:
+ * what a resumed run is asked to be, from its checkpoint's options. */
+void cli_train_given(const cli_opts *o, train_config *t);
+
 /* The option table: every option once, with what it takes, the commands
  * it belongs to, its default and its help. The parser, --help, the man
  * page and the completions are made from it. */

@@ -4,7 +4,9 @@
  * disk, signal, power loss, kill -9), the path holds either its previous
  * complete contents or the new complete contents: the bytes go to a new
  * temporary PATH.tmp-XXXXXX in the same directory (mkstemp: a unique name,
- * so two processes writing the same PATH never share it), are flushed and
+ * so two processes writing the same PATH never share it; PATH's name cut
+ * short before .tmp-XXXXXX when the whole is too long for the directory's
+ * file system), are flushed and
  * fsync'd, then renamed over PATH, and the directory is fsync'd. The new
  * file keeps the permission bits of the file it replaces (a new one gets
  * 0666 less the umask). On failure the temporary file is removed and PATH
@@ -29,8 +31,9 @@ int file_write_atomic(const char *path, const void *data, size_t len, fm_err *e)
 
 /* Whether file_write_atomic(path, data, ...) would be refused before it
  * writes anything, for data whose first head_len bytes are head: the
- * checks above, and the file's folder must exist and be writable. For a
- * command that works for minutes before it saves (train). */
+ * checks above, the file's folder must exist and be writable, and the
+ * name must fit its file system. For a command that works for minutes
+ * before it saves (train). */
 int file_check_replace(const char *path, const void *head, size_t head_len, fm_err *e);
 
 /* Removes the temporary file that file_write_atomic is writing, if any.

@@ -354,6 +354,27 @@ static int apply_number(cli_opts *o, int id, const char *name, const char *v, fm
     return fm_fail(e, FM_EINVAL, name, "unknown option");
 }
 
+void cli_train_given(const cli_opts *o, train_config *t)
+{
+    const train_config *g = &o->train;
+    unsigned b = o->given;
+    if (b & CLI_GIVEN_EPOCHS) t->epochs = g->epochs;
+    if (b & CLI_GIVEN_BATCH) t->batch_size = g->batch_size;
+    if (b & CLI_GIVEN_LR) t->lr = g->lr;
+    if (b & CLI_GIVEN_SEED) t->seed = g->seed;
+    if (b & CLI_GIVEN_DROPOUT) t->dropout = g->dropout;
+    if (b & CLI_GIVEN_WD) t->weight_decay = g->weight_decay;
+    if (b & CLI_GIVEN_SCHEDULE) t->schedule = g->schedule;
+    if (b & CLI_GIVEN_WARMUP) t->warmup = g->warmup;
+    if (b & CLI_GIVEN_SMOOTHING) t->label_smoothing = g->label_smoothing;
+    if (b & CLI_GIVEN_EMA) t->ema = g->ema;
+    if (b & CLI_GIVEN_VAL) t->val = g->val;
+    if (b & CLI_GIVEN_KEEP) t->keep = g->keep;
+    if (b & CLI_GIVEN_PATIENCE) t->patience = g->patience;
+    if (b & CLI_GIVEN_AUGMENT) t->augment = g->augment;
+    if (b & CLI_GIVEN_NET) t->net = g->net;
+}
+
 /* The options whose value is one word of a list, the list being the
  * option's completions in THE table; each enum counts in the list's order. */
 _Static_assert(SCHEDULE_CONST == 0 && SCHEDULE_COSINE == 1 && SCHEDULE_STEP == 2,
@@ -732,10 +753,16 @@ int cli_parse(int argc, char **argv, cli_opts *o, fm_err *e)
     int rc;
     if (parse_command(argc, argv, o, &rc, e))
         return rc;
-    /* A first look for --preset, whose options go in before all others */
+    /* A first look for --preset, whose options go in before all others,
+     * and for --help and --version: as getopt's, they win over a mistake
+     * that comes after them (train --help --epochs 0 shows the help). */
     cli_opts look = *o;
-    if (!parse_args(argc, argv, &look, 0, NULL) && look.preset &&
-        (rc = preset_apply(look.preset, o, e)))
+    int bad = parse_args(argc, argv, &look, 0, NULL);
+    if (look.help || look.version) {
+        *o = look;
+        return FM_OK;
+    }
+    if (!bad && look.preset && (rc = preset_apply(look.preset, o, e)))
         return rc;
     if ((rc = parse_args(argc, argv, o, 1, e)))
         return rc;

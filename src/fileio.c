@@ -142,18 +142,37 @@ int file_check_replace(const char *name, const void *head, size_t head_len, fm_e
     if (rc)
         return rc;
     /* The temporary is made in the file's folder, by this process's
-     * effective user. */
+     * effective user; the name must fit that folder's file system. */
     snprintf(dir, sizeof dir, "%s", path);
-    if (faccessat(AT_FDCWD, dirname(dir), W_OK | X_OK, AT_EACCESS) != 0)
+    const char *folder = dirname(dir);
+    if (faccessat(AT_FDCWD, folder, W_OK | X_OK, AT_EACCESS) != 0)
         return fm_fail(e, FM_EIO, name, "cannot write: %s", strerror(errno));
+    const char *slash = strrchr(path, '/');
+    size_t base = strlen(slash ? slash + 1 : path);
+    long max = pathconf(folder, _PC_NAME_MAX);
+    if (max > 0 && base > (size_t)max)
+        return fm_fail(e, FM_EIO, name, "cannot write: the name is %zu bytes long, and %ld is "
+                       "the most this folder takes", base, max);
     return FM_OK;
 }
 
 /* Creates the temporary next to path, with the permission bits of the file
- * it replaces (or 0666 less the umask). Returns its descriptor, or -1. */
+ * it replaces (or 0666 less the umask). Returns its descriptor, or -1.
+ * PATH.tmp-XXXXXX, or when that name is too long for the folder's file
+ * system, PATH's name cut short before .tmp-XXXXXX (mkstemp makes it
+ * unique all the same). */
 static int create_temporary(const char *path, const struct stat *old)
 {
-    int n = snprintf(tmp_path, sizeof tmp_path, "%s.tmp-XXXXXX", path);
+    static const char suffix[] = ".tmp-XXXXXX";
+    const size_t ns = sizeof suffix - 1;
+    const char *slash = strrchr(path, '/');
+    size_t dir = slash ? (size_t)(slash + 1 - path) : 0, keep = strlen(path) - dir;
+    int n = dir ? snprintf(tmp_path, sizeof tmp_path, "%.*s", (int)dir, path)
+                : snprintf(tmp_path, sizeof tmp_path, ".");
+    long max = n > 0 && (size_t)n < sizeof tmp_path ? pathconf(tmp_path, _PC_NAME_MAX) : -1;
+    if (max > (long)ns && keep + ns > (size_t)max)
+        keep = (size_t)max - ns;
+    n = snprintf(tmp_path, sizeof tmp_path, "%.*s%s", (int)(dir + keep), path, suffix);
     if (n < 0 || (size_t)n >= sizeof tmp_path) {
         errno = ENAMETOOLONG;
         return -1;

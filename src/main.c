@@ -406,17 +406,21 @@ static int file_id(const char *path, struct stat *st)
 }
 
 /* An output must not be one of the command's inputs (nor, through a link,
- * the same file): writing it would destroy what is being read. n inputs;
- * NULL entries are skipped. Returns an exit status. */
+ * the same file): writing it would destroy what is being read. out NULL is
+ * standard output, when it is a regular file (fmnist eval >> fmnist.model
+ * would append to the model). n inputs; NULL entries are skipped. Returns
+ * an exit status. */
 static int check_output(const char *out, const char *const *in, int n)
 {
     struct stat so, si;
-    if (stat(out, &so) != 0) /* an output "-" is a file of that name */
+    if (out ? stat(out, &so) != 0 /* an output "-" is a file of that name */
+            : fstat(STDOUT_FILENO, &so) != 0 || !S_ISREG(so.st_mode))
         return EXIT_OK;
     for (int i = 0; i < n; i++)
         if (in[i] && file_id(in[i], &si) && so.st_dev == si.st_dev && so.st_ino == si.st_ino) {
-            fprintf(stderr, "fmnist: %s: is the same file as the input %s; not overwriting it\n",
-                    shown(out), strcmp(in[i], "-") ? shown(in[i]) : "<stdin>");
+            fprintf(stderr, "fmnist: %s: is the same file as the input %s; not %s it\n",
+                    out ? shown(out) : "<stdout>", strcmp(in[i], "-") ? shown(in[i]) : "<stdin>",
+                    out ? "overwriting" : "writing to");
             return EXIT_FAIL;
         }
     return EXIT_OK;
@@ -519,7 +523,8 @@ static volatile sig_atomic_t stop_signal, stop_deferred;
  * files on disk are still whole: every save is atomic). */
 static void on_signal(int sig)
 {
-    if (stop_deferred && !stop_signal) {
+    int stops = sig == SIGINT || sig == SIGTERM || sig == SIGHUP;
+    if (stops && stop_deferred && !stop_signal) {
         stop_signal = sig;
         return;
     }
@@ -529,11 +534,16 @@ static void on_signal(int sig)
 }
 
 /* SIGINT, SIGTERM and SIGHUP (unless ignored, as under nohup) go through
- * on_signal; SIGXFSZ is ignored, so a write past ulimit -f fails with
- * EFBIG ("File too large") and is reported like any failed write. */
+ * on_signal, and so do the other signals that end a process without a
+ * crash (a pipe's reader gone, an alarm, a CPU limit, kill -USR1: these
+ * never stop training cleanly, but leave no temporary file either; not
+ * SIGPROF and SIGVTALRM, which profilers use);
+ * SIGXFSZ is ignored, so a write past ulimit -f fails with EFBIG ("File
+ * too large") and is reported like any failed write. */
 static void catch_signals(void)
 {
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP,  SIGQUIT,
+                               SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU};
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -577,6 +587,47 @@ static int check_preset(const cli_opts *o, const char *path, const ckpt_extra *x
     fprintf(stderr, "fmnist: %s: was made %s%s; --resume continues with that\n", shown(path),
             x->preset[0] ? "with --preset " : "without --preset", x->preset);
     return usage_hint(CLI_TRAIN);
+}
+
+/* Whether the lines of text hold one equal to line (of len bytes). */
+static int has_line(const char *text, const char *line, size_t len)
+{
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\n");
+        if (n == len && memcmp(p, line, n) == 0)
+            return 1;
+        p += n + (p[n] == '\n');
+    }
+    return 0;
+}
+
+/* The first option (a key=value line) where two metadata texts differ, as
+ * "seed=1, not seed=2" or "dropout=0.1, not dropout at its default" (have's
+ * first; an option at its default has no line). */
+static void first_difference(const char *have, const char *asked, char *out, size_t cap)
+{
+    const char *a = have, *b = asked;
+    for (int pass = 0; pass < 2; pass++, a = asked, b = have)
+        for (const char *p = a; *p;) {
+            size_t n = strcspn(p, "\n"), key = strcspn(p, "=");
+            if (!has_line(b, p, n)) {
+                const char *q = b; /* the other's line of the same key */
+                size_t m = 0;
+                while (*q && !((m = strcspn(q, "\n")) > key && !memcmp(q, p, key + 1)))
+                    q += m + (q[m] == '\n');
+                const char *x = pass ? q : p, *y = pass ? p : q;
+                int nx = (int)(pass ? m : n), ny = (int)(pass ? n : m);
+                if (*q)
+                    snprintf(out, cap, "%.*s, not %.*s", nx, x, ny, y);
+                else if (pass)
+                    snprintf(out, cap, "%.*s at its default, not %.*s", (int)key, p, (int)n, p);
+                else
+                    snprintf(out, cap, "%.*s, not %.*s at its default", (int)n, p, (int)key, p);
+                return;
+            }
+            p += n + (p[n] == '\n');
+        }
+    snprintf(out, cap, "other options");
 }
 
 /* Loads a checkpoint and checks it against the options given with --resume.
@@ -625,19 +676,21 @@ static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_
         x->preset[0] = 0;
     if ((rc = check_preset(o, path, x)))
         goto out;
-    /* Options given again must agree, except --epochs, which may extend the run. */
+    /* Options given again must agree, except --epochs, which may extend the run;
+     * those not given are the checkpoint's. */
     unsigned must_match = o->given & ~(unsigned)CLI_GIVEN_EPOCHS;
-    train_config g = o->train;
+    train_config g = c;
+    cli_train_given(o, &g);
     g.epochs = c.epochs;
     char have[512], asked[512];
     have[0] = asked[0] = 0;
     train_config_to_meta(&c, have, sizeof have);
     train_config_to_meta(&g, asked, sizeof asked);
     if (must_match && strcmp(have, asked) != 0) {
-        for (char *q = have; (q = strchr(q, '\n'));)
-            *q = ' ';
-        fprintf(stderr, "fmnist: %s: was made with %s; --resume continues with those\n",
-                shown(path), have);
+        char why[600];
+        first_difference(have, asked, why, sizeof why);
+        fprintf(stderr, "fmnist: %s: was made with %s; --resume continues with the "
+                        "checkpoint's options\n", shown(path), why);
         rc = usage_hint(CLI_TRAIN);
         goto out;
     }
@@ -678,17 +731,39 @@ static int check_checkpoint_age(const char *ckpt, const char *model)
     return EXIT_FAIL;
 }
 
+/* Whether path begins as an fmnist model file (a checkpoint is one). */
+static int is_model_file(const char *path)
+{
+    uint8_t head[8];
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    do
+        n = read(fd, head, sizeof head);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    return n == 8 && memcmp(head, MODEL_MAGIC, 8) == 0;
+}
+
 /* The model is saved: its checkpoint, used up by --resume or left by an
- * earlier interrupted run, must not bring that run back later. */
-static void remove_checkpoint(const char *ckpt, int resumed)
+ * earlier interrupted run, must not bring that run back later. Anything
+ * else of that name is not ours to remove. */
+static void remove_checkpoint(const char *ckpt, int resumed, int quiet)
 {
     struct stat st;
     if (lstat(ckpt, &st) != 0 || !S_ISREG(st.st_mode))
         return;
+    if (!is_model_file(ckpt)) {
+        if (!quiet)
+            fprintf(stderr, "fmnist: %s: not an fmnist checkpoint; left as it is\n",
+                    shown(ckpt));
+        return;
+    }
     if (unlink(ckpt) != 0)
         fprintf(stderr, "fmnist: %s: cannot remove the old checkpoint: %s\n", shown(ckpt),
                 strerror(errno));
-    else if (!resumed)
+    else if (!resumed && !quiet)
         fprintf(stderr, "fmnist: removed %s, the checkpoint of an earlier interrupted run "
                         "(this run's model replaces it)\n", shown(ckpt));
 }
@@ -741,7 +816,7 @@ static int save_model(const cli_opts *o, const char *ckpt, const mlp *net,
     meta_append(meta, sizeof meta, "test_accuracy", "%.4f", res->test_accuracy);
     if (model_save(o->model, net, meta, NULL, 0, &e))
         return report(&e);
-    remove_checkpoint(ckpt, o->resume);
+    remove_checkpoint(ckpt, o->resume, o->quiet);
     if (!o->quiet) {
         if (cfg->keep == KEEP_BEST)
             fprintf(stderr, "saved %s: epoch %d, the best on validation (%.2f%%); test accuracy %.2f%%\n",
@@ -768,10 +843,14 @@ static int check_train_run(const cli_opts *o, const char *ckpt, const data_files
 {
     fm_err e;
     int rc;
-    const char *inputs[] = {tf[0].images, tf[0].labels, tf[1].images, tf[1].labels};
-    if ((rc = check_output(o->model, inputs, 4)) || (rc = check_output(ckpt, inputs, 4)))
+    const char *inputs[] = {tf[0].images, tf[0].labels, tf[1].images, tf[1].labels,
+                            o->resume ? ckpt : NULL};
+    if ((rc = check_output(o->model, inputs, 4)) || (rc = check_output(ckpt, inputs, 4)) ||
+        (rc = check_output(NULL, inputs, 5)))
         return rc;
-    if (file_check_replace(o->model, MODEL_MAGIC, 8, &e))
+    /* Both saves: the model at the end, a checkpoint if stopped. */
+    if (file_check_replace(o->model, MODEL_MAGIC, 8, &e) ||
+        file_check_replace(ckpt, MODEL_MAGIC, 8, &e))
         return report(&e);
     char id[64] = "";
     if (o->resume && x->train_set[0])
@@ -826,10 +905,15 @@ static int cmd_train(const cli_opts *o)
     pr.stop_after = stop_at && *stop_at ? atol(stop_at) : 0;
     train_hooks hooks = {on_step, on_epoch, &pr, &stop_signal};
     train_result res;
+    /* A reader of standard output that goes away (train | head -1) must not
+     * throw the training away: writes there fail (reported at the end), the
+     * model is saved. */
+    signal(SIGPIPE, SIG_IGN);
+    /* Until the model or the checkpoint is saved, a first signal waits:
+     * one during the final save is noted and the finished model kept. */
     stop_deferred = 1;
     rc = train_run(&net, &r, &train, &test, &cfg, rt.pool, rt.kernel, &hooks,
                    o->resume ? &resume : NULL, &stopped, &res, &e);
-    stop_deferred = 0;
     if (rc && pr.tty && !pr.quiet)
         fprintf(stderr, "\r\033[K");
     if (rc == FM_EINTR) {
@@ -842,6 +926,7 @@ static int cmd_train(const cli_opts *o)
     } else {
         rc = save_model(o, ckpt, &net, &cfg, x.preset, train.n - cfg.val, &res);
     }
+    stop_deferred = 0;
 out:
     train_state_free(&resume);
     train_state_free(&stopped);
@@ -1030,8 +1115,8 @@ static int same_destination(const char *a, const char *b)
 static int check_eval_outputs(const cli_opts *o, const data_files *d)
 {
     const char *in[] = {o->model, d->images, d->labels, o->errors_png};
-    int rc = EXIT_OK;
-    if (o->errors_png)
+    int rc = check_output(NULL, in, 3);
+    if (!rc && o->errors_png)
         rc = check_output(o->errors_png, in, 3);
     if (!rc && o->confusion_png)
         rc = check_output(o->confusion_png, in, 4);
@@ -1254,11 +1339,10 @@ static int show_input(const char *pattern, int index, const uint8_t *in)
     return rc ? report(&e) : EXIT_OK;
 }
 
-/* --show never writes over the model or an image being classified. */
-static int check_show_outputs(const cli_opts *o)
+/* Neither standard output nor --show writes over the model or an image
+ * being classified. */
+static int check_classify_outputs(const cli_opts *o)
 {
-    if (!o->show)
-        return EXIT_OK;
     const char **in = malloc(((size_t)o->nfiles + 1) * sizeof *in);
     if (!in) {
         fprintf(stderr, "fmnist: out of memory\n");
@@ -1267,9 +1351,9 @@ static int check_show_outputs(const cli_opts *o)
     in[0] = o->model;
     for (int f = 0; f < o->nfiles; f++)
         in[f + 1] = o->files[f];
-    int rc = EXIT_OK;
+    int rc = check_output(NULL, in, o->nfiles + 1);
     char path[4096];
-    for (int f = 0; f < o->nfiles && !rc; f++)
+    for (int f = 0; o->show && f < o->nfiles && !rc; f++)
         if (cli_show_path(o->show, f + 1, path, sizeof path) == FM_OK)
             rc = check_output(path, in, o->nfiles + 1);
     free(in);
@@ -1501,7 +1585,7 @@ static int report_picture(const cli_opts *o, int f, seen *s)
 
 static int cmd_classify(const cli_opts *o)
 {
-    int rc = check_show_outputs(o);
+    int rc = check_classify_outputs(o);
     if (rc)
         return rc;
     classifier c;
@@ -1548,6 +1632,9 @@ static int cmd_export(const cli_opts *o)
     int rc = locate_split(o, (enum idx_split)o->split, &df);
     if (rc)
         return rc;
+    const char *in[] = {df.images, df.labels};
+    if ((rc = check_output(NULL, in, 2)))
+        return rc;
     if (idx_load_one(df.images, df.labels, (uint32_t)o->index, pix, &label, &n, &e))
         return report(&e);
     const char *split = o->split == IDX_TRAIN ? "train" : "test";
@@ -1575,7 +1662,6 @@ static int cmd_export(const cli_opts *o)
             fprintf(stderr, "<stdout>: %s image %ld, label %d (%s)\n", split, o->index, label, cn);
         return rc;
     }
-    const char *in[] = {df.images, df.labels};
     rc = check_output(out, in, 2);
     if (!rc && image_write_gray_png(out, pix, IDX_COLS, IDX_ROWS, &e))
         rc = report(&e);
@@ -1593,7 +1679,7 @@ static int cmd_convert(const cli_opts *o)
     mlp net;
     char *meta;
     fm_err e;
-    if (check_output(o->output, in, 1))
+    if (check_output(o->output, in, 1) || check_output(NULL, in, 1))
         return EXIT_FAIL;
     if (convert_load(o->model, &net, &meta, &e))
         return report(&e);

@@ -774,6 +774,14 @@ static void test_help_and_version(void **state)
                                 "ends in: .onnx,\n"));
     assert_null(strstr(out, "export:"));
     free(out);
+    /* --help wins over a mistake after it (as getopt's does), not before. */
+    char *err, *want;
+    assert_int_equal(tu_fmnist(&want, NULL, "train --help"), 0);
+    assert_int_equal(tu_fmnist(&out, &err, "train --help --epochs 0 extra"), 0);
+    assert_string_equal(out, want);
+    assert_string_equal(err, "");
+    free(out), free(err), free(want);
+    tu_expect_usage_error("train --epochs 0 --help", "fmnist: --epochs: 0 is out of range 1..100000");
 }
 
 int main(void)

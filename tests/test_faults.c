@@ -287,9 +287,14 @@ static void test_7_stale_checkpoint(void **state)
     snprintf(ck, sizeof ck, "%s.ckpt", q);
     interrupted_run(q, "--epochs 2", 3);
     assert_true(tu_exists(ck));
-    assert_int_equal(tu_fmnist(NULL, &err, "train " DATA " --epochs 1 --quiet --model %s", q), 0);
+    assert_int_equal(tu_fmnist(NULL, &err, "train " DATA " --epochs 1 --model %s", q), 0);
     assert_non_null(strstr(err, "removed"));
     assert_non_null(strstr(err, "q.model.ckpt"));
+    free(err);
+    assert_false(tu_exists(ck));
+    interrupted_run(q, "--epochs 2", 3); /* the same, quietly: no note */
+    assert_int_equal(tu_fmnist(NULL, &err, "train " DATA " --epochs 1 --quiet --model %s", q), 0);
+    assert_string_equal(err, "");
     free(err);
     assert_false(tu_exists(ck));
     /* A checkpoint older than the model (left by an older fmnist, say). */
@@ -941,6 +946,175 @@ static void test_checkpoint_evaluated_as_such(void **state)
     free(out);
 }
 
+/* ---- the third outside attack (2026-11-30) ---- */
+
+/* A finished run removed any file named MODEL.ckpt, whatever it held. */
+static void test_r3_checkpoint_name_not_ours(void **state)
+{
+    (void)state;
+    char q[4200], ck[4300], keep[4200], *err;
+    in_t(q, sizeof q, "notes.model");
+    snprintf(ck, sizeof ck, "%s.ckpt", q);
+    in_t(keep, sizeof keep, "notes.keep");
+    tu_write(ck, (const uint8_t *)"my notes\n", 9);
+    copy_file(ck, keep);
+    /* Refused before training: an interrupt could not save there. */
+    assert_int_equal(tu_fmnist(NULL, &err, "train " DATA " --epochs 1 --quiet --model %s", q), 1);
+    assert_non_null(strstr(err, "notes.model.ckpt: is another kind of file, not an fmnist model"));
+    free(err);
+    assert_false(tu_exists(q));
+    assert_true(tu_same_file(ck, keep));
+    /* An empty one is written over by an interrupt, but not removed as a
+     * checkpoint by a finished run. */
+    tu_write(ck, (const uint8_t *)"", 0);
+    assert_int_equal(tu_fmnist(NULL, &err, "train " DATA " --epochs 1 --model %s", q), 0);
+    assert_non_null(strstr(err, "notes.model.ckpt: not an fmnist checkpoint; left as it is"));
+    assert_null(strstr(err, "removed"));
+    free(err);
+    assert_true(tu_exists(ck));
+    assert_int_equal(tu_fmnist(NULL, &err, "train " DATA " --epochs 1 --quiet --model %s", q), 0);
+    assert_string_equal(err, "");
+    free(err);
+    assert_true(tu_exists(ck));
+}
+
+/* Standard output appended to an input (>> INPUT) damaged it. */
+static void test_r3_stdout_onto_an_input(void **state)
+{
+    (void)state;
+    char d[4200], m[4200], png[4200], keep[4200], cmd[16384], *err;
+    in_t(d, sizeof d, "appended");
+    in_t(m, sizeof m, "appended.model");
+    in_t(png, sizeof png, "appended.png");
+    in_t(keep, sizeof keep, "appended.keep");
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp data/sample/* %s/", d, d);
+    assert_int_equal(system(cmd), 0);
+    copy_file(M, m);
+    assert_int_equal(tu_fmnist(NULL, NULL, "export " DATA " --index 0 -o %s", png), 0);
+    const char *bin = tu_bin();
+    struct {
+        const char *args, *input;
+    } runs[] = {
+        {"export --data %s --index 0 -o - >> %s", "t10k-images"},
+        {"export --data %s --index 0 >> %s", "t10k-labels"},
+        {"eval --data %s --model %s >> %s", "appended.model"},
+        {"classify --model %s %s >> %s", "appended.model"},
+        {"classify --model %s - < %s 1<> %s", "<stdin>"},
+        {"convert --model %s -o %s.onnx >> %s", "appended.model"},
+        {"train --data %s --epochs 1 --quiet --model %s.new >> %s", "train-labels"},
+    };
+    const char *files[][3] = {
+        {d, NULL, "t10k-images-idx3-ubyte.gz"}, {d, NULL, "t10k-labels-idx1-ubyte.gz"},
+        {d, m, NULL},                           {m, png, NULL},
+        {m, png, NULL},                         {m, m, NULL},
+        {d, m, "train-labels-idx1-ubyte.gz"},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
+        char target[4300], fmt[256], args[12000];
+        if (files[i][2])
+            snprintf(target, sizeof target, "%s/%s", d, files[i][2]);
+        else
+            snprintf(target, sizeof target, "%s", i == 4 ? png : m);
+        copy_file(target, keep);
+        snprintf(fmt, sizeof fmt, "%%s %s", runs[i].args);
+        if (files[i][1])
+            snprintf(args, sizeof args, fmt, bin, files[i][0], files[i][1], target);
+        else
+            snprintf(args, sizeof args, fmt, bin, files[i][0], target);
+        int rc = tu_run(args, NULL, &err);
+        if (rc != 1 || !strstr(err, "<stdout>: is the same file as the input") ||
+            !strstr(err, runs[i].input) || !tu_same_file(target, keep))
+            fail_msg("%s: status %d, stderr: %s", args, rc, err);
+        free(err);
+    }
+}
+
+/* train | head -1: SIGPIPE ended the run and the training was lost. */
+static void test_r3_train_outlives_its_reader(void **state)
+{
+    (void)state;
+    char q[4200], cmd[9000], *err;
+    in_t(q, sizeof q, "piped.model");
+    snprintf(cmd, sizeof cmd, "{ %s train " DATA " --epochs 3 --quiet --model %s 2>&1; "
+             "echo status $? >&2; } | true", tu_bin(), q);
+    assert_int_equal(tu_run(cmd, NULL, &err), 0);
+    assert_non_null(strstr(err, "status 1\n"));
+    free(err);
+    assert_int_equal(tu_fmnist(NULL, NULL, "eval " DATA " --quiet --model %s", q), 0);
+}
+
+/* The path of the preload_fsync.so fault injector. */
+static void preload_path(char *buf, size_t cap)
+{
+    const char *b = getenv("FMNIST_BUILD");
+    snprintf(buf, cap, "%s/tests/preload_fsync.so", b && *b ? b : "build");
+}
+
+/* A signal in the middle of the final save: the finished model was thrown
+ * away (SIGTERM), or a temporary left behind (SIGUSR1). */
+static void test_r3_signal_during_the_final_save(void **state)
+{
+    (void)state;
+    char q[4200], so[4200], cmd[12288], *err;
+    in_t(q, sizeof q, "saving.model");
+    preload_path(so, sizeof so);
+    if (!tu_exists(so))
+        skip(); /* make check builds it */
+    const char *env = "ASAN_OPTIONS=verify_asan_link_order=0";
+    snprintf(cmd, sizeof cmd, "%s LD_PRELOAD=%s PRELOAD_FSYNC_SIGNAL=%d %s train " DATA
+             " --epochs 1 --quiet --model %s", env, so, SIGTERM, tu_bin(), q);
+    assert_int_equal(tu_run(cmd, NULL, &err), 128 + SIGTERM);
+    assert_non_null(strstr(err, "terminated after the last step; the finished model is saved"));
+    free(err);
+    assert_true(tu_same_file(q, M)); /* the same run as setup's, saved whole */
+    assert_int_equal(tu_temporaries(T), 0);
+    /* A signal that does not stop training cleanly ends the process, but
+     * takes its temporary file with it; the old model stays. */
+    snprintf(cmd, sizeof cmd, "%s LD_PRELOAD=%s PRELOAD_FSYNC_SIGNAL=%d %s train " DATA
+             " --epochs 2 --quiet --model %s; exit $?", env, so, SIGUSR1, tu_bin(), q);
+    assert_int_equal(tu_run(cmd, NULL, NULL), 128 + SIGUSR1);
+    assert_true(tu_same_file(q, M));
+    assert_int_equal(tu_temporaries(T), 0);
+}
+
+/* A name too long for its checkpoint failed only after training; one too
+ * long for the temporary lost the interrupt's checkpoint. */
+static void test_r3_long_model_names(void **state)
+{
+    (void)state;
+    char q[4200], name[300], cmd[12288], *err;
+    long max = pathconf(T, _PC_NAME_MAX);
+    if (max < 64 || max > 255)
+        skip();
+    /* Its checkpoint's name would be one byte too long: refused first. */
+    memset(name, 'a', (size_t)max - 4);
+    name[max - 4] = 0;
+    in_t(q, sizeof q, name);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(tu_fmnist(NULL, &err, "train " DATA " --epochs 1000 --quiet --model %s", q), 1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    snprintf(cmd, sizeof cmd, ".ckpt: cannot write: the name is %ld bytes long, and %ld is the "
+             "most this folder takes", max + 1, max);
+    assert_non_null(strstr(err, cmd));
+    free(err);
+    assert_false(tu_exists(q));
+    assert_true((double)(t1.tv_sec - t0.tv_sec) < 10); /* not after 1000 epochs */
+    /* Too long for NAME.tmp-XXXXXX, not for NAME.ckpt: saved either way. */
+    memset(name, 'b', (size_t)max - 6);
+    name[max - 6] = 0;
+    in_t(q, sizeof q, name);
+    snprintf(cmd, sizeof cmd, "FMNIST_STOP_AFTER_STEP=5 %s train " DATA " --epochs 2 --quiet "
+             "--model %s", tu_bin(), q);
+    assert_int_equal(tu_run(cmd, NULL, NULL), 130);
+    snprintf(cmd, sizeof cmd, "%s.ckpt", q);
+    assert_true(tu_exists(cmd));
+    assert_int_equal(tu_fmnist(NULL, NULL, "train --resume " DATA " --quiet --model %s", q), 0);
+    assert_true(tu_exists(q));
+    assert_false(tu_exists(cmd));
+    assert_int_equal(tu_temporaries(T), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -973,6 +1147,11 @@ int main(void)
         cmocka_unit_test(test_r2_old_checkpoint_and_folder_names),
         cmocka_unit_test(test_resume_hint_pastes),
         cmocka_unit_test(test_checkpoint_evaluated_as_such),
+        cmocka_unit_test(test_r3_checkpoint_name_not_ours),
+        cmocka_unit_test(test_r3_stdout_onto_an_input),
+        cmocka_unit_test(test_r3_train_outlives_its_reader),
+        cmocka_unit_test(test_r3_signal_during_the_final_save),
+        cmocka_unit_test(test_r3_long_model_names),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -156,7 +156,18 @@ static void test_sigterm_during_training(void **state)
     free(err);
     /* Resuming with a different --lr is refused; --epochs may change. */
     assert_int_equal(tu_fmnist(NULL, &err, "train --resume --lr 0.1 --data data/sample --model %s", m), 2);
-    assert_non_null(strstr(err, "--resume continues with those"));
+    assert_non_null(strstr(err, "t.model.ckpt: was made with lr=0.003, not lr=0.1; --resume "
+                                "continues with the checkpoint's options\n"));
+    free(err);
+    assert_int_equal(tu_fmnist(NULL, &err, "train --resume --dropout 0.5 --data data/sample "
+                                           "--model %s", m), 2);
+    assert_non_null(strstr(err, "was made with dropout at its default, not dropout=0.5; "));
+    free(err);
+    /* An option given again as it was, and one not given (--seed 9 then):
+     * the same run, not refused. */
+    int again = tu_fmnist(NULL, &err, "train --resume --lr 0.003 --epochs 3 --data data/sample "
+                                      "--quiet --model %s", m);
+    assert_true(again == 0 || strstr(err, "already") != NULL);
     free(err);
     assert_int_equal(tu_fmnist(NULL, &err, "train --resume --epochs 3 --data data/sample --quiet --model %s", m) == 0 ||
                          strstr(err, "already") != NULL,
