@@ -71,9 +71,12 @@ enum convert_format convert_format_of(const char *path);
 
 /* Encodes m (any network of mlp.h: convolutions, if any, then Linear
  * layers) as ONNX into a malloc'd buffer. meta (NULL: none) is fmnist
- * metadata text, "key=value\n" lines (a line without '=' is a key with an
- * empty value); each key is written once, its first value. On failure
- * (FM_ENOMEM only) *buf and *len are untouched. */
+ * metadata text as an fmnist model file may hold it (meta.h's meta_check:
+ * "key=value\n" lines, each key once, ...; else FM_EINVAL, "metadata
+ * ..."), in its order; the keys the format reserves are left out (ONNX:
+ * "classes" and "preprocessing", written by fmnist; safetensors:
+ * "format"). On failure (FM_EINVAL, FM_ENOMEM) *buf and *len are
+ * untouched. */
 int convert_onnx_encode(const mlp *m, const char *meta, uint8_t **buf, size_t *len, fm_err *e);
 
 /* Encodes m as safetensors into a malloc'd buffer; as convert_onnx_encode. */
@@ -83,10 +86,11 @@ int convert_st_encode(const mlp *m, const char *meta, uint8_t **buf, size_t *len
  * new network, fmnist's MLP or its convolutional network (mlp_free it),
  * and, when meta is not NULL, *meta a malloc'd metadata text: each
  * "__metadata__" pair but "format" as a "key=value\n" line, characters
- * outside printable ASCII (and '=' in keys) shown as '?'; its training
- * options must read as train_config_from_any_meta reads them and its net
- * be the tensors' network (net=cnn is added to a convolutional network's
- * metadata without one), two keys that are one once shown are refused.
+ * outside printable ASCII (and '=' in keys) shown as '?'; the text must
+ * pass meta_check as an fmnist model file's metadata must (its training
+ * options as train reads them, its net the tensors' network, two keys that
+ * are one once shown refused), and net=cnn is added to a convolutional
+ * network's metadata without one.
  * name is for messages. Errors: FM_EFORMAT (malformed, unsupported dtype, wrong
  * tensors or shapes, a tensor of the other network, non-finite values),
  * FM_ELIMIT (header or metadata over its cap), FM_ENOMEM; on failure

@@ -80,7 +80,9 @@ FMNIST_API const char *fmnist_class_name(int label);
  * the fmnist docs) of either of its networks (the 784-256-128-64-10 MLP or
  * the convolutional network of `--net cnn`), from a file or from len bytes
  * in memory (copied: buf may be freed after). Every byte is checked
- * (magic, CRC, shape, finite parameters). */
+ * (magic, CRC, shape, finite parameters, and the metadata: "key=value"
+ * lines, each key once, the training options as `fmnist train` takes
+ * them). */
 FMNIST_API int fmnist_model_load(const char *path, fmnist_model **out, fmnist_error *err);
 FMNIST_API int fmnist_model_load_buffer(const void *buf, size_t len, fmnist_model **out,
                                         fmnist_error *err);

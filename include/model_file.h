@@ -27,7 +27,9 @@
  *   end-4 4 CRC-32 (zlib's crc32) of every byte before it
  * Metadata keys written by fmnist train: fmnist_version, epochs, seed, lr,
  * batch_size, test_accuracy (and the training options of later versions).
- * No timestamps or paths: the same training gives the same file. */
+ * No timestamps or paths: the same training gives the same file. What the
+ * metadata may hold is meta.h's meta_check, which model_decode and
+ * model_encode both apply, as the safetensors reader and writers do. */
 #ifndef FMNIST_MODEL_FILE_H
 #define FMNIST_MODEL_FILE_H
 
@@ -45,12 +47,14 @@
 #define MODEL_MAX_BLOCKS 8
 
 /* Encodes into a malloc'd buffer. blocks (NULL or nblocks == 0: a plain
- * model) holds nblocks * nparams floats of state. meta may be NULL. */
+ * model) holds nblocks * nparams floats of state. meta may be NULL;
+ * metadata that model_decode would refuse (meta_check) is FM_EINVAL. */
 int model_encode(const mlp *m, const char *meta, const float *blocks, int nblocks,
                  uint8_t **buf, size_t *len, fm_err *e);
 
 /* Decodes and checks a whole file image: magic, checksum, version, widths,
- * exact length, metadata text. On success *m is a new network (mlp_free
+ * exact length, metadata (meta_check: "metadata epochs: '2.9' is not an
+ * integer"). On success *m is a new network (mlp_free
  * it), *meta (when meta is not NULL) a malloc'd NUL-terminated string, and
  * when blocks is not NULL, *blocks a malloc'd nblocks * nparams block (NULL
  * for a plain model) with *nblocks its count. name is for messages. On

@@ -12,7 +12,6 @@
 #include "mem.h"
 #include "meta.h"
 #include "model_file.h"
-#include "train.h"
 #include "version.h"
 
 /* ---- a growable byte buffer; after a failed allocation every append is
@@ -91,24 +90,8 @@ static int sb_finish(sbuf *b, uint8_t **buf, size_t *len, const char *what, fm_e
 
 typedef struct meta_pair {
     const char *key, *value;
-    size_t nkey, nvalue, at;
+    size_t nkey, nvalue;
 } meta_pair;
-
-static int pair_cmp(const void *a, const void *b)
-{
-    const meta_pair *x = a, *y = b;
-    size_t n = x->nkey < y->nkey ? x->nkey : y->nkey;
-    int c = memcmp(x->key, y->key, n);
-    if (c == 0)
-        c = (x->nkey > y->nkey) - (x->nkey < y->nkey);
-    return c ? c : (x->at > y->at) - (x->at < y->at);
-}
-
-static int at_cmp(const void *a, const void *b)
-{
-    const meta_pair *x = a, *y = b;
-    return (x->at > y->at) - (x->at < y->at);
-}
 
 static int is_reserved(const meta_pair *p, const char *const *reserved)
 {
@@ -118,36 +101,34 @@ static int is_reserved(const meta_pair *p, const char *const *reserved)
     return 0;
 }
 
-/* Splits "key=value\n" lines into pairs (a line without '=' is a key with an
- * empty value; empty lines are skipped), in order, dropping the keys in
- * reserved (NULL-terminated) and every repeat of a key (both formats want
- * each key once). *out is malloc'd (NULL when there are none). */
-static int meta_pairs(const char *meta, const char *const *reserved, meta_pair **out, size_t *n)
+/* The pairs of metadata that a writer takes, in order, without the keys in
+ * reserved (NULL-terminated): what meta_check accepts, so that what is
+ * written reads back (FM_EINVAL otherwise). *out is malloc'd. what names
+ * the format for messages. */
+static int meta_pairs(const mlp *m, const char *meta, const char *const *reserved,
+                      const char *what, meta_pair **out, size_t *n, fm_err *e)
 {
+    fm_err why;
+    int rc = meta_check(meta ? meta : "", m->nconv > 0, &why);
+    if (rc == FM_ENOMEM)
+        return fm_fail(e, rc, NULL, "out of memory writing %s", what);
+    if (rc)
+        return fm_fail(e, FM_EINVAL, NULL, "metadata %s", why.msg);
     size_t lines = 0, k = 0;
     for (const char *s = meta; s && *s; s++)
         lines += *s == '\n';
     meta_pair *v = malloc((lines + 1) * sizeof *v);
     if (!v)
-        return FM_ENOMEM;
-    for (const char *s = meta; s && *s;) {
-        const char *end = strchr(s, '\n');
-        size_t len = end ? (size_t)(end - s) : strlen(s);
-        const char *eq = memchr(s, '=', len);
-        meta_pair p = {s, eq ? eq + 1 : s + len, eq ? (size_t)(eq - s) : len,
-                       eq ? len - (size_t)(eq - s) - 1 : 0, k};
-        if (len && !is_reserved(&p, reserved))
+        return fm_fail(e, FM_ENOMEM, NULL, "out of memory writing %s", what);
+    for (const char *s = meta; s && *s;) { /* "key=value\n" lines, each key once */
+        const char *end = strchr(s, '\n'), *eq = memchr(s, '=', (size_t)(end - s));
+        meta_pair p = {s, eq + 1, (size_t)(eq - s), (size_t)(end - eq - 1)};
+        if (!is_reserved(&p, reserved))
             v[k++] = p;
-        s += len + (end != NULL);
+        s = end + 1;
     }
-    qsort(v, k, sizeof *v, pair_cmp);
-    size_t m = 0;
-    for (size_t i = 0; i < k; i++)
-        if (i == 0 || v[i].nkey != v[m - 1].nkey || memcmp(v[i].key, v[m - 1].key, v[i].nkey))
-            v[m++] = v[i];
-    qsort(v, m, sizeof *v, at_cmp);
     *out = v;
-    *n = m;
+    *n = k;
     return FM_OK;
 }
 
@@ -468,8 +449,9 @@ int convert_onnx_encode(const mlp *m, const char *meta, uint8_t **buf, size_t *l
     static const char *const reserved[] = {"classes", "preprocessing", NULL};
     meta_pair *pairs;
     size_t npairs;
-    if (meta_pairs(meta, reserved, &pairs, &npairs))
-        return fm_fail(e, FM_ENOMEM, NULL, "out of memory writing ONNX");
+    int rc = meta_pairs(m, meta, reserved, "ONNX", &pairs, &npairs, e);
+    if (rc)
+        return rc;
     sbuf b = {0}, g = {0}, op = {0};
     pb_int(&b, MODEL_IR_VERSION, CONVERT_ONNX_IR_VERSION);
     pb_str(&b, MODEL_PRODUCER_NAME, "fmnist");
@@ -554,8 +536,9 @@ int convert_st_encode(const mlp *m, const char *meta, uint8_t **buf, size_t *len
     static const char *const reserved[] = {"format", NULL};
     meta_pair *pairs;
     size_t npairs;
-    if (meta_pairs(meta, reserved, &pairs, &npairs))
-        return fm_fail(e, FM_ENOMEM, NULL, "out of memory writing safetensors");
+    int rc = meta_pairs(m, meta, reserved, "safetensors", &pairs, &npairs, e);
+    if (rc)
+        return rc;
     net_tensor t[NET_MAX_TENSORS];
     int nt = net_tensors(m, t);
     sbuf h = {0}, b = {0};
@@ -616,7 +599,6 @@ typedef struct jp {
     const st_entry *at[NET_MAX_TENSORS]; /* and its tensors' entries, in its order */
     int seen_meta;
     sbuf meta;              /* "__metadata__" as fmnist metadata text */
-    sbuf keys;              /* its keys, decoded, each NUL-terminated */
 } jp;
 
 static int jerr(jp *p, const char *what)
@@ -909,36 +891,13 @@ static void meta_put(sbuf *b, const char *s, size_t n, int is_key)
     }
 }
 
-static int key_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* A key given twice in "__metadata__", as kept (keys in p->keys,
- * NUL-separated, outside printable ASCII as '?'). */
-static int st_meta_repeats(jp *p, size_t nkeys)
-{
-    const char **k = malloc((nkeys ? nkeys : 1) * sizeof *k);
-    if (!k)
-        return fm_fail(p->e, FM_ENOMEM, p->name, "out of memory");
-    const char *s = (const char *)p->keys.p;
-    for (size_t i = 0; i < nkeys; i++, s += strlen(s) + 1)
-        k[i] = s;
-    qsort(k, nkeys, sizeof *k, key_cmp);
-    int rc = FM_OK;
-    for (size_t i = 1; i < nkeys && !rc; i++)
-        if (!strcmp(k[i - 1], k[i]))
-            rc = fm_fail(p->e, FM_EFORMAT, p->name, "header: __metadata__ has '%s' twice", k[i]);
-    free(k);
-    return rc;
-}
-
 /* "__metadata__": an object of strings, each pair but "format" appended to
- * p->meta as a "key=value\n" line. */
+ * p->meta as a "key=value\n" line (meta_check, in st_meta_agrees, then
+ * refuses two keys that are one as kept: "a\u00e9" and "a\u00e8" are both
+ * a?). */
 static int st_meta_parse(jp *p)
 {
-    int rc, more;
-    size_t nkeys = 0;
+    int rc, more, formats = 0;
     if ((rc = j_expect(p, '{', "__metadata__ is not an object")))
         return rc;
     j_open(p, &more);
@@ -948,11 +907,8 @@ static int st_meta_parse(jp *p)
         int skip = j_is(p, "format");
         if (memchr(p->str, 0, p->nstr))
             return fm_fail(p->e, FM_EFORMAT, p->name, "header: a __metadata__ key holds \\u0000");
-        /* Keys are compared as they are kept: "a\u00e9" and "a\u00e8" are
-         * both a? and would make one key twice. */
-        meta_put(&p->keys, p->str, p->nstr, 1);
-        sb_put(&p->keys, "", 1);
-        nkeys++;
+        if (skip && formats++)
+            return fm_fail(p->e, FM_EFORMAT, p->name, "header: __metadata__ has 'format' twice");
         if (!skip)
             meta_put(&p->meta, p->str, p->nstr, 1);
         if ((rc = j_expect(p, ':', "expected ':'")))
@@ -975,9 +931,9 @@ static int st_meta_parse(jp *p)
         if ((rc = j_next(p, &more)))
             return rc;
     }
-    if (p->keys.oom || p->meta.oom)
+    if (p->meta.oom)
         return fm_fail(p->e, FM_ENOMEM, p->name, "out of memory");
-    return st_meta_repeats(p, nkeys);
+    return FM_OK;
 }
 
 /* The name of net's tensor called s (n bytes), or NULL. */
@@ -1195,24 +1151,21 @@ static int st_nets(jp *p)
     return FM_OK;
 }
 
-/* What the metadata says of the training must be what train could have
- * written (eval shows it: "epochs abc" was copied through), and its net
- * the tensors' network; a convolutional network's metadata without a net
- * gains net=cnn, as train writes it. p->meta: NUL-terminated. */
+/* The metadata must be what an fmnist model file may hold (meta_check,
+ * as model_decode checks it: what train could have written, eval shows
+ * it, and "epochs abc" was copied through; net the tensors' network); a
+ * convolutional network's metadata without a net gains net=cnn, as train
+ * writes it. p->meta: NUL-terminated. */
 static int st_meta_agrees(jp *p, const mlp *net)
 {
     const char *meta = (const char *)p->meta.p;
-    train_config tc;
     fm_err why;
-    if (train_config_from_any_meta(&tc, meta, &why))
-        return fm_fail(p->e, FM_EFORMAT, p->name, "header: __metadata__: %s", why.msg);
-    char v[8];
-    int cnn = net->nconv > 0;
-    if (meta_get(meta, "net", v, sizeof v) && (tc.net == NET_CNN) != cnn)
-        return fm_fail(p->e, FM_EFORMAT, p->name,
-                       "header: __metadata__ says net=%s, but the tensors are the %s", v,
-                       cnn ? "convolutional network's" : "MLP's");
-    if (cnn && !meta_get(meta, "net", v, sizeof v)) {
+    int rc = meta_check(meta, net->nconv > 0, &why);
+    if (rc == FM_ENOMEM)
+        return fm_fail(p->e, rc, p->name, "out of memory");
+    if (rc)
+        return fm_fail(p->e, rc, p->name, "header: __metadata__ %s", why.msg);
+    if (net->nconv > 0 && !meta_get(meta, "net", NULL, 0)) {
         if (p->meta.n - 1 + 8 > MODEL_META_MAX)
             return fm_fail(p->e, FM_ELIMIT, p->name,
                            "header: __metadata__ is over the %d bytes of an fmnist model's "
@@ -1265,7 +1218,6 @@ int convert_st_decode(const uint8_t *buf, size_t len, const char *name, mlp *m, 
     if (!rc && (rc = st_meta_agrees(&p, &net)))
         mlp_free(&net);
     free(p.str);
-    sb_free(&p.keys);
     if (rc) {
         sb_free(&p.meta);
         return rc;

@@ -77,6 +77,11 @@ int model_encode(const mlp *m, const char *meta, const float *blocks, int nblock
     if (mlen > MODEL_META_MAX)
         return fm_fail(e, FM_EINVAL, NULL, "metadata of %zu bytes is over %d", mlen,
                        MODEL_META_MAX);
+    fm_err why;
+    int rc = meta_check(meta ? meta : "", m->nconv > 0, &why);
+    if (rc) /* what model_decode would refuse is not written */
+        return rc == FM_ENOMEM ? fm_fail(e, rc, NULL, "out of memory")
+                               : fm_fail(e, FM_EINVAL, NULL, "metadata %s", why.msg);
     if (!blocks)
         nblocks = 0;
     if (nblocks < 0 || nblocks > MODEL_MAX_BLOCKS)
@@ -330,9 +335,22 @@ static int decode(const uint8_t *b, size_t len, const char *name, mlp *m, char *
     for (uint32_t i = 0; i < mlen; i++)
         if (!(p[i] == '\n' || (p[i] >= 0x20 && p[i] < 0x7f)))
             return fm_fail(e, FM_EFORMAT, name, "metadata byte %u is not printable ASCII", i);
+    char *mt = malloc((size_t)mlen + 1);
+    if (!mt)
+        return fm_fail(e, FM_ENOMEM, name, "out of memory");
+    memcpy(mt, p, mlen);
+    mt[mlen] = 0;
+    fm_err why;
+    if ((rc = meta_check(mt, shape.nconv > 0, &why))) {
+        free(mt);
+        return rc == FM_ENOMEM ? fm_fail(e, rc, name, "out of memory")
+                               : fm_fail(e, rc, name, "metadata %s", why.msg);
+    }
     mlp t;
-    if ((rc = mlp_layout_shape(&t, &shape, e)))
+    if ((rc = mlp_layout_shape(&t, &shape, e))) {
+        free(mt);
         return fm_in_file(e, rc, name);
+    }
     const uint8_t *params = p + mlen;
     const uint8_t *state = params + 4 * t.nparams;
     uint32_t K = (flags & MODEL_FLAG_STATE) ? bytes_le32(state) : 0;
@@ -342,11 +360,9 @@ static int decode(const uint8_t *b, size_t len, const char *name, mlp *m, char *
 #else
     int in_place = 0;
 #endif
-    char *mt = NULL;
     float *bl = NULL;
     if ((rc = check_finite(params, state, t.nparams, K, name, e)) == FM_OK &&
-        (!(mt = malloc((size_t)mlen + 1)) ||
-         (!in_place && !(t.params = mem_alloc(4 * t.nparams))) ||
+        ((!in_place && !(t.params = mem_alloc(4 * t.nparams))) ||
          (blocks && K && !(bl = mem_alloc(4 * t.nparams * K)))))
         rc = fm_fail(e, FM_ENOMEM, name, "out of memory");
     if (rc) {
@@ -358,8 +374,6 @@ static int decode(const uint8_t *b, size_t len, const char *name, mlp *m, char *
     /* Everything else out of b before the parameters may move over it. */
     if (bl)
         get_floats(bl, state + 4, K * t.nparams);
-    memcpy(mt, p, mlen);
-    mt[mlen] = 0;
     if (in_place) {
         memmove(own, params, 4 * t.nparams);
         t.params = (float *)(void *)own;

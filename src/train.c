@@ -229,7 +229,7 @@ static int get_option(const char *meta, const char *key, int required, double *o
     if (!read_value(meta, key, v, sizeof v))
         return required ? fm_fail(e, FM_EFORMAT, NULL, "no %s recorded", key) : FM_OK;
     if (train_option_value(key, v, out, &why))
-        return fm_fail(e, FM_EFORMAT, NULL, "bad %s: %s", key, why.msg);
+        return fm_fail(e, FM_EFORMAT, NULL, "%s: %s", key, why.msg);
     return FM_OK;
 }
 
@@ -237,7 +237,7 @@ int train_config_from_meta(train_config *c, const char *meta, fm_err *e)
 {
     train_config t = train_defaults();
     double ep, bs, warm = 0, val = 0, pat = 0;
-    char v[256];
+    char v[AUGMENT_TEXT_MAX];
     int rc;
     fm_err why;
     if ((rc = get_option(meta, "epochs", 1, &ep, e)) ||
@@ -254,26 +254,26 @@ int train_config_from_meta(train_config *c, const char *meta, fm_err *e)
     if (!read_value(meta, "seed", v, sizeof v))
         return fm_fail(e, FM_EFORMAT, NULL, "no seed recorded");
     if (train_seed_value(v, &t.seed, &why))
-        return fm_fail(e, FM_EFORMAT, NULL, "bad seed: %s", why.msg);
+        return fm_fail(e, FM_EFORMAT, NULL, "seed: %s", why.msg);
     if (read_value(meta, "schedule", v, sizeof v)) {
         int found = -1;
         for (int i = 0; i < 3; i++)
             if (!strcmp(v, schedule_names[i]))
                 found = i;
         if (found < 0)
-            return fm_fail(e, FM_EFORMAT, NULL, "bad schedule '%s'", v);
+            return fm_fail(e, FM_EFORMAT, NULL, "schedule: '%s' is not const, cosine or step", v);
         t.schedule = found;
     }
-    if (read_value(meta, "augment", v, sizeof v) && augment_parse(v, &t.augment, NULL))
-        return fm_fail(e, FM_EFORMAT, NULL, "bad augment '%s'", v);
+    if (read_value(meta, "augment", v, sizeof v) && augment_parse(v, &t.augment, &why))
+        return fm_fail(e, FM_EFORMAT, NULL, "augment: %s", why.msg);
     if (read_value(meta, "keep", v, sizeof v)) {
         if (strcmp(v, "best") && strcmp(v, "last"))
-            return fm_fail(e, FM_EFORMAT, NULL, "bad keep '%s'", v);
+            return fm_fail(e, FM_EFORMAT, NULL, "keep: '%s' is not best or last", v);
         t.keep = strcmp(v, "best") ? KEEP_LAST : KEEP_BEST;
     }
     if (read_value(meta, "net", v, sizeof v)) {
         if (strcmp(v, "mlp") && strcmp(v, "cnn"))
-            return fm_fail(e, FM_EFORMAT, NULL, "bad net '%s'", v);
+            return fm_fail(e, FM_EFORMAT, NULL, "net: '%s' is not mlp or cnn", v);
         t.net = strcmp(v, "cnn") ? NET_MLP : NET_CNN;
     }
     t.epochs = (int)ep;

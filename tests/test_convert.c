@@ -121,19 +121,42 @@ static void test_st_round_trip(void **state)
     mlp_free(&m);
 }
 
-/* Metadata: repeated keys written once; non-ASCII and '=' in keys as '?'. */
+/* Metadata: the writers take what an fmnist model file may hold
+ * (meta_check) and refuse the rest, as model_encode does: a line without
+ * '=' came back as "bare=", a repeated key as its first value. "format",
+ * safetensors' own key, is left out. */
 static void test_st_metadata(void **state)
 {
     (void)state;
     mlp m, back;
     make_net(&m, mlp_fmnist_widths, 4, 1);
-    uint8_t *buf;
-    size_t len;
-    assert_int_equal(convert_st_encode(&m, "a=1\nb=2\na=3\nformat=x\nbare\n\n", &buf, &len, NULL),
-                     FM_OK);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    static const struct {
+        const char *meta, *msg;
+    } bad[] = {
+        {"a=1\nbare\n", "metadata line 2 has no '=' (key=value expected)"},
+        {"a=1\n\nb=2\n", "metadata line 2 is empty"},
+        {"a=1\nb=2\na=3\n", "metadata has 'a' twice"},
+        {"a=1", "metadata line 1 does not end with a newline"},
+        {"epochs=2.9\n", "metadata epochs: '2.9' is not an integer"},
+        {"net=cnn\n", "metadata says net=cnn, but the network has no convolutions"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        fm_err e;
+        assert_int_equal(convert_st_encode(&m, bad[i].meta, &buf, &len, &e), FM_EINVAL);
+        assert_string_equal(e.msg, bad[i].msg);
+        assert_int_equal(convert_onnx_encode(&m, bad[i].meta, &buf, &len, &e), FM_EINVAL);
+        assert_string_equal(e.msg, bad[i].msg);
+        assert_null(buf);
+        assert_int_equal(convert_save(path_in("bad.safetensors"), &m, bad[i].meta, &e), FM_EINVAL);
+        assert_string_equal(e.file, path_in("bad.safetensors"));
+        assert_false(tu_exists(path_in("bad.safetensors")));
+    }
+    assert_int_equal(convert_st_encode(&m, "a=1\nformat=x\nb=\n", &buf, &len, NULL), FM_OK);
     char *meta;
     assert_int_equal(convert_st_decode(buf, len, "x", &back, &meta, NULL), FM_OK);
-    assert_string_equal(meta, "a=1\nb=2\nbare=\n");
+    assert_string_equal(meta, "a=1\nb=\n");
     free(meta), free(buf);
     mlp_free(&back);
     mlp_free(&m);
@@ -712,25 +735,29 @@ static void test_st_metadata_checked(void **state)
     (void)state;
     make_good();
     refused_with("\"epochs\":\"5\"", "\"epochs\":\"abc\"", FM_EFORMAT,
-                 "header: __metadata__: bad epochs: 'abc' is not an integer");
+                 "header: __metadata__ epochs: 'abc' is not an integer");
     refused_with("\"epochs\":\"5\"", "\"epochs\":\"5\",\"seed\":\"-5\"", FM_EFORMAT,
-                 "header: __metadata__: bad seed: ");
+                 "header: __metadata__ seed: '-5' is not a non-negative integer");
     refused_with("\"epochs\":\"5\"", "\"epochs\":\"5\",\"net\":\"gpt\"", FM_EFORMAT,
-                 "header: __metadata__: bad net 'gpt'");
+                 "header: __metadata__ net: 'gpt' is not mlp or cnn");
     refused_with("\"epochs\":\"5\"", "\"epochs\":\"5\",\"net\":\"cnn\"", FM_EFORMAT,
-                 "header: __metadata__ says net=cnn, but the tensors are the MLP's");
+                 "header: __metadata__ says net=cnn, but the network has no convolutions");
     refused_with("\"epochs\":\"5\"", "\"a\\u00e9\":\"1\",\"a\\u00e8\":\"2\"", FM_EFORMAT,
                  "header: __metadata__ has 'a?' twice");
+    refused_with("\"epochs\":\"5\"", "\"epochs\":\"5\",\"format\":\"pt\"", FM_EFORMAT,
+                 "header: __metadata__ has 'format' twice");
+    refused_with("\"epochs\":\"5\"", "\"epochs\":\"5\",\"\":\"x\"", FM_EFORMAT,
+                 "header: __metadata__ line 2 has no key before its '='");
     /* A value too long to read whole is refused: a prefix of it is a valid lr. */
     char lr[128] = "\"epochs\":\"5\",\"lr\":\"0.003";
     memset(lr + strlen(lr), '0', 58);
     strcpy(lr + strlen(lr), "abc\"");
-    refused_with("\"epochs\":\"5\"", lr, FM_EFORMAT, "bad lr: '(too long)' is not a number");
+    refused_with("\"epochs\":\"5\"", lr, FM_EFORMAT, "header: __metadata__ lr: '(too long)' is not a number");
     refused_with("\"epochs\":\"5\"", "\"epochs\":\"5\",\"augment\":\"scale=0x1p-3\"", FM_EFORMAT,
-                 "header: __metadata__: bad augment 'scale=0x1p-3'");
+                 "header: __metadata__ augment: scale: '0x1p-3' is not a number in [0, 0.5]");
     use_good(1);
     refused_with("\"epochs\":\"5\"", "\"epochs\":\"5\",\"net\":\"mlp\"", FM_EFORMAT,
-                 "says net=mlp, but the tensors are the convolutional network's");
+                 "header: __metadata__ says net=mlp, but the network has convolutions");
     /* Metadata that fits, but not with net=cnn added (65,534 bytes). */
     enum { PAD = 65520 };
     char *pad = malloc(PAD + 64);

@@ -1115,6 +1115,78 @@ static void test_r3_long_model_names(void **state)
     assert_int_equal(tu_temporaries(T), 0);
 }
 
+/* Writes a copy of the model at M with its metadata replaced by meta and
+ * its CRC fixed, as a file rewritten by hand would be. */
+static void model_with_meta(const char *path, const char *meta)
+{
+    size_t n = 0;
+    uint8_t *b = tu_read(M, &n);
+    const size_t at = 20 + 4 * 5; /* the MLP's metadata length */
+    uint32_t old = (uint32_t)b[at] | (uint32_t)b[at + 1] << 8 | (uint32_t)b[at + 2] << 16 |
+                   (uint32_t)b[at + 3] << 24;
+    size_t m = strlen(meta), len = n - old + m;
+    uint8_t *c = malloc(len);
+    memcpy(c, b, at);
+    for (int k = 0; k < 4; k++)
+        c[at + (size_t)k] = (uint8_t)(m >> (8 * k));
+    memcpy(c + at + 4, meta, m);
+    memcpy(c + at + 4 + m, b + at + 4 + old, n - at - 4 - old);
+    uint32_t crc = (uint32_t)crc32(0, c, (uInt)(len - 4));
+    for (int k = 0; k < 4; k++)
+        c[len - 4 + k] = (uint8_t)(crc >> (8 * k));
+    tu_write(path, c, len);
+    free(b), free(c);
+}
+
+/* M7. A model file whose metadata says epochs=2.9 and seed=-5 was taken
+ * by eval ("epochs 2.9, seed -5") and converted to a safetensors file
+ * that convert then refused ("bad epochs: '2.9' is not an integer"): the
+ * model file's reader did not check what the safetensors reader checks.
+ * Both now apply one check (meta_check), so each refuses it alike, and a
+ * model trained by fmnist still goes to safetensors and back unchanged. */
+static void test_r3_model_metadata_checked(void **state)
+{
+    (void)state;
+    char bad[4200], st[4200], back[4200], png[4200], want[9000], *out, *err;
+    in_t(bad, sizeof bad, "meta.model");
+    in_t(st, sizeof st, "meta.safetensors");
+    in_t(png, sizeof png, "meta.png");
+    assert_int_equal(tu_fmnist(NULL, NULL, "export " DATA " --index 0 -o %s", png), 0);
+    model_with_meta(bad, "fmnist_version=0.1.0\nepochs=2.9\nbatch_size=64\nlr=0.003\nseed=-5\n");
+    snprintf(want, sizeof want, "fmnist: %s: metadata epochs: '2.9' is not an integer\n", bad);
+    assert_int_equal(tu_fmnist(&out, &err, "eval " DATA " --model %s", bad), 1);
+    assert_string_equal(out, "");
+    assert_string_equal(err, want);
+    free(out), free(err);
+    assert_int_equal(tu_fmnist(&out, &err, "classify --model %s %s", bad, png), 1);
+    assert_string_equal(out, "");
+    assert_string_equal(err, want);
+    free(out), free(err);
+    assert_int_equal(tu_fmnist(&out, &err, "convert --model %s -o %s", bad, st), 1);
+    assert_string_equal(err, want);
+    assert_false(tu_exists(st));
+    free(out), free(err);
+    model_with_meta(bad, "epochs=2\nseed=-5\n");
+    snprintf(want, sizeof want,
+             "fmnist: %s: metadata seed: '-5' is not a non-negative integer\n", bad);
+    assert_int_equal(tu_fmnist(&out, &err, "eval " DATA " --model %s", bad), 1);
+    assert_string_equal(err, want);
+    free(out), free(err);
+    /* A line without '=' came back from safetensors as "bare=": refused. */
+    model_with_meta(bad, "epochs=2\nbare\n");
+    snprintf(want, sizeof want,
+             "fmnist: %s: metadata line 2 has no '=' (key=value expected)\n", bad);
+    assert_int_equal(tu_fmnist(&out, &err, "convert --model %s -o %s", bad, st), 1);
+    assert_string_equal(err, want);
+    assert_false(tu_exists(st));
+    free(out), free(err);
+    /* train's own model: to safetensors and back, the same bytes. */
+    in_t(back, sizeof back, "meta-back.model");
+    assert_int_equal(tu_fmnist(NULL, NULL, "convert -q --model %s -o %s", M, st), 0);
+    assert_int_equal(tu_fmnist(NULL, NULL, "convert -q --model %s -o %s", st, back), 0);
+    assert_true(tu_same_file(M, back));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1152,6 +1224,7 @@ int main(void)
         cmocka_unit_test(test_r3_train_outlives_its_reader),
         cmocka_unit_test(test_r3_signal_during_the_final_save),
         cmocka_unit_test(test_r3_long_model_names),
+        cmocka_unit_test(test_r3_model_metadata_checked),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

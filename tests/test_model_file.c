@@ -157,6 +157,104 @@ static void test_damage(void **state)
     mlp_free(&m);
 }
 
+/* buf (a model file of len bytes whose metadata length is at offset at)
+ * with its metadata replaced by meta and its CRC fixed, as a file made by
+ * hand would be: malloc'd, its length in *n. */
+static uint8_t *with_meta(const uint8_t *buf, size_t len, size_t at, const char *meta, size_t *n)
+{
+    uint32_t old = (uint32_t)buf[at] | (uint32_t)buf[at + 1] << 8 | (uint32_t)buf[at + 2] << 16 |
+                   (uint32_t)buf[at + 3] << 24;
+    size_t m = strlen(meta);
+    *n = len - old + m;
+    uint8_t *b = malloc(*n);
+    memcpy(b, buf, at);
+    for (int i = 0; i < 4; i++)
+        b[at + (size_t)i] = (uint8_t)(m >> (8 * i));
+    memcpy(b + at + 4, meta, m);
+    memcpy(b + at + 4 + m, buf + at + 4 + old, len - at - 4 - old);
+    fix_crc(b, *n);
+    return b;
+}
+
+/* The metadata is checked as the safetensors reader checks it (meta.h's
+ * meta_check, one function for both): an epochs of 2.9 or a seed of -5,
+ * which eval showed and convert wrote into a safetensors file it then
+ * refused, is refused with its exact fault, and so is what safetensors
+ * could not carry back unchanged (a line without '=', an empty line, a
+ * key twice, no final newline) and a net that is not the network's.
+ * model_encode refuses the same (FM_EINVAL), so nothing fmnist writes is
+ * refused when read. */
+static void test_metadata_checked(void **state)
+{
+    (void)state;
+    mlp m, cnn;
+    make_net(&m, small, 2, 2);
+    static const mlp_shape sh = {.nconv = 1, .side = 4, .channels = 1, .conv_ch = {2},
+                                 .conv_k = {3}, .nlayers = 1, .width = {8, 3}};
+    assert_int_equal(mlp_create_shape(&cnn, &sh, NULL), FM_OK);
+    uint8_t *buf, *cbuf;
+    size_t len, clen;
+    assert_int_equal(model_encode(&m, "", NULL, 0, &buf, &len, NULL), FM_OK);
+    assert_int_equal(model_encode(&cnn, "", NULL, 0, &cbuf, &clen, NULL), FM_OK);
+    static const struct {
+        int conv;
+        const char *meta, *msg;
+    } bad[] = {
+        {0, "epochs=2.9\nseed=1\n", "metadata epochs: '2.9' is not an integer"},
+        {0, "epochs=2\nseed=-5\n", "metadata seed: '-5' is not a non-negative integer"},
+        {0, "lr=0\n", "metadata lr: 0 is out of range (0, 1e+06]"},
+        {0, "dropout=0.99\n", "metadata dropout: 0.99 is out of range [0, 0.95]"},
+        {0, "schedule=linear\n", "metadata schedule: 'linear' is not const, cosine or step"},
+        {0, "keep=first\n", "metadata keep: 'first' is not best or last"},
+        {0, "net=gpt\n", "metadata net: 'gpt' is not mlp or cnn"},
+        {0, "augment=flip=2\n", "metadata augment: flip: '2' is not a number in [0, 1]"},
+        {0, "net=cnn\n", "metadata says net=cnn, but the network has no convolutions"},
+        {1, "net=mlp\n", "metadata says net=mlp, but the network has convolutions"},
+        {0, "a=1\nbare\n", "metadata line 2 has no '=' (key=value expected)"},
+        {0, "a=1\n\nb=2\n", "metadata line 2 is empty"},
+        {0, "=1\n", "metadata line 1 has no key before its '='"},
+        {0, "a=1\nb=2", "metadata line 2 does not end with a newline"},
+        {0, "seed=1\nb=2\nseed=1\n", "metadata has 'seed' twice"},
+        {0, "a=1\tb\n", "metadata byte 3 is not printable ASCII"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        size_t n;
+        uint8_t *b = with_meta(bad[i].conv ? cbuf : buf, bad[i].conv ? clen : len,
+                               bad[i].conv ? 20 + 8 + 12 + 8 : 20 + 12, bad[i].meta, &n);
+        mlp out;
+        memset(&out, 0xab, sizeof out);
+        char *meta = (char *)0x1;
+        fm_err e;
+        assert_int_equal(model_decode(b, n, "m", &out, &meta, NULL, NULL, &e), FM_EFORMAT);
+        assert_string_equal(e.file, "m");
+        assert_string_equal(e.msg, bad[i].msg);
+        assert_ptr_equal(meta, (char *)0x1);
+        assert_int_equal(out.nlayers, (int)0xabababab);
+        uint8_t *w = NULL;
+        size_t wn = 0;
+        assert_int_equal(model_encode(bad[i].conv ? &cnn : &m, bad[i].meta, NULL, 0, &w, &wn, &e),
+                         FM_EINVAL);
+        assert_string_equal(e.msg, bad[i].msg);
+        assert_null(w);
+        free(b);
+    }
+    /* What train writes, and what it never names, still reads. */
+    static const char *good[] = {"", "epochs=2\nseed=18446744073709551615\nlr=1e-310\n",
+                                 "a=\nb==c\nformat=pt\nepochs_run=3\nx=1e999\n"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        size_t n;
+        uint8_t *b = with_meta(buf, len, 20 + 12, good[i], &n);
+        mlp out;
+        char *meta;
+        assert_int_equal(model_decode(b, n, "m", &out, &meta, NULL, NULL, NULL), FM_OK);
+        assert_string_equal(meta, good[i]);
+        free(meta), free(b);
+        mlp_free(&out);
+    }
+    free(buf), free(cbuf);
+    mlp_free(&m), mlp_free(&cnn);
+}
+
 /* A checkpoint's state (Adam's moments) holding a NaN or an infinity is
  * refused by its index among the K * P state values, as parameters are. */
 static void test_state_not_finite(void **state)
@@ -356,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_crc32_is_zlibs),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_damage),
+        cmocka_unit_test(test_metadata_checked),
         cmocka_unit_test(test_state_not_finite),
         cmocka_unit_test(test_other_architecture_loads_as_itself),
         cmocka_unit_test(test_convolutions),

@@ -8,6 +8,7 @@
 
 #include "adam.h"
 #include "idx.h"
+#include "meta.h"
 #include "train.h"
 
 static idx_set sample, sample_test;
@@ -340,6 +341,23 @@ static void test_config_round_trip(void **state)
     train_config def = train_defaults();
     train_config_describe(&def, d, sizeof d);
     assert_string_equal(d, "");
+    /* Every transform of --augment, each at 9 digits: 331 characters, which
+     * the metadata reader cut at 255 ("(too long)") and refused. */
+    c = train_defaults();
+    assert_int_equal(augment_parse("drawn=0.123456791,clean=0.123456791,outline=0.123456791,"
+                                   "silhouette=0.123456791,flat=0.123456791,posterize=0.123456791,"
+                                   "pair=0.123456791,tilt=0.123456791,square=0.123456791,"
+                                   "scale=0.123456791,squeeze=0.123456791,rotate=12.3456793,"
+                                   "shift=1.23456788,flip=0.123456791,fit=0.123456791,"
+                                   "blur=0.123456791,gamma=0.123456791,contrast=0.123456791,"
+                                   "noise=0.123456791", &c.augment, NULL), FM_OK);
+    memset(meta, 0, sizeof meta);
+    assert_int_equal(train_config_to_meta(&c, meta, sizeof meta), FM_OK);
+    char spec[AUGMENT_TEXT_MAX];
+    assert_int_equal(meta_get(meta, "augment", spec, sizeof spec), 1);
+    assert_int_equal(strlen(spec), 331);
+    assert_int_equal(train_config_from_meta(&back, meta, NULL), FM_OK);
+    assert_memory_equal(&c, &back, sizeof c);
 }
 
 int main(void)

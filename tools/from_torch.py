@@ -132,10 +132,14 @@ def main(argv=None):
         meta = (fmnist_model.meta_line("source", "pytorch")
                 + fmnist_model.meta_line("torch_version", torch.__version__)
                 + fmnist_model.meta_line("source_sha256", digest))
+        keys = {"source", "torch_version", "source_sha256"}
         for kv in args.meta:
             key, sep, value = kv.partition("=")
             if not sep:
                 raise fmnist_model.FormatError(f"--meta {kv!r}: KEY=VALUE expected")
+            if key in keys:  # fmnist refuses a model file that has a key twice
+                raise fmnist_model.FormatError(f"--meta {kv!r}: {key!r} is given already")
+            keys.add(key)
             meta += fmnist_model.meta_line(key, value)
         data = fmnist_model.encode(layers, meta, convs=convs, side=side)
     except (fmnist_model.FormatError, UnicodeEncodeError) as e:

@@ -2,14 +2,17 @@
  *
  * The format is canonical, so a file that decodes must encode back to
  * exactly its own bytes; the harness checks that, and that decoding
- * without the optional outputs (metadata, state blocks) agrees. On failure
- * the outputs must be untouched.
+ * without the optional outputs (metadata, state blocks) agrees. A model of
+ * fmnist's networks goes to safetensors and back to the same metadata
+ * (net=cnn added to a convolutional network's without one): both readers
+ * check metadata alike. On failure the outputs must be untouched.
  *
  * Almost every mutation breaks the trailing CRC-32, which would stop the
  * fuzzer at the first check; the libFuzzer build therefore adds a mutator
  * that rewrites the CRC after three mutations in four. */
 #include <zlib.h>
 
+#include "convert.h"
 #include "fuzz.h"
 #include "model_file.h"
 
@@ -61,6 +64,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(mlp_same_shape(&m, &m2) && m.nparams == m2.nparams);
     FUZZ_ASSERT(memcmp(m.params, m2.params, m.nparams * sizeof(float)) == 0);
     mlp_free(&m2);
+
+    /* To safetensors and back: the same metadata. */
+    if (mlp_is_fmnist(&m)) {
+        uint8_t *st;
+        size_t n;
+        char *meta2;
+        FUZZ_ASSERT(convert_st_encode(&m, meta, &st, &n, NULL) == FM_OK);
+        FUZZ_ASSERT(convert_st_decode(st, n, "fuzz.safetensors", &m2, &meta2, NULL) == FM_OK);
+        size_t k = strlen(meta);
+        const char *tail = m.nconv && !meta_get(meta, "net", NULL, 0) ? "net=cnn\n" : "";
+        /* All but "format", safetensors' own key (left out), comes back. */
+        FUZZ_ASSERT(meta_get(meta, "format", NULL, 0) ||
+                    (strncmp(meta2, meta, k) == 0 && strcmp(meta2 + k, tail) == 0));
+        free(st), free(meta2);
+        mlp_free(&m2);
+    }
 
     mlp_free(&m);
     free(meta);

@@ -10,6 +10,7 @@
  * must be untouched. */
 #include "convert.h"
 #include "fuzz.h"
+#include "model_file.h"
 
 #define MLP_BYTES ((size_t)4 * 242762)
 #define CNN_BYTES ((size_t)4 * 105866)
@@ -56,6 +57,16 @@ static void check_one(const uint8_t *data, size_t size)
     size_t n3;
     FUZZ_ASSERT(convert_st_encode(&m3, meta3, &b3, &n3, NULL) == FM_OK);
     FUZZ_ASSERT(n3 == n2 && memcmp(b3, b2, n2) == 0);
+    /* As an fmnist model file: written, and read back as it was. */
+    uint8_t *mb;
+    size_t mn;
+    mlp m4;
+    char *meta4;
+    FUZZ_ASSERT(model_encode(&m, meta, NULL, 0, &mb, &mn, NULL) == FM_OK);
+    FUZZ_ASSERT(model_decode(mb, mn, "fuzz.model", &m4, &meta4, NULL, NULL, NULL) == FM_OK);
+    FUZZ_ASSERT(strcmp(meta4, meta) == 0);
+    free(mb), free(meta4);
+    mlp_free(&m4);
     free(b1), free(b2), free(b3), free(meta), free(meta2), free(meta3);
     mlp_free(&m), mlp_free(&m2), mlp_free(&m3);
 }
