@@ -17,7 +17,8 @@
  *                   replaced)
  *   clean=P         otherwise, the image is left as it is (none of the
  *                   below)
- *   style (at most one, drawn with these probabilities):
+ *   style (at most one, drawn with these probabilities, which must sum to
+ *   at most 1):
  *     outline=P     the item's outline and inner edges only, as a line drawing
  *     silhouette=P  the item filled with one level, as a filled icon
  *     flat=P        the item filled with one level, its outline bright: a
@@ -81,8 +82,12 @@ int augment_active(const augment_spec *s);
 /* Parses SPEC: "none", or a comma-separated list of "default" (the default
  * mix) and NAME=VALUE items (the names above; later items override earlier
  * ones). Every value is checked against its range: probabilities 0..1,
- * scale and squeeze 0..0.5, rotate 0..45, shift 0..8. On failure returns
- * FM_EINVAL naming the item at fault, and *out is untouched. */
+ * scale and squeeze 0..0.5, rotate 0..45, shift 0..8 (decimal, a sign
+ * allowed: "-0" is 0). A probability that could never take effect is
+ * refused too: the styles summing to more than 1 ("the styles outline=0.8,
+ * silhouette=0.8 sum to 1.6: ..."), and with clean=1 a style (or, with
+ * drawn=0, any transform). On failure returns FM_EINVAL naming the items at
+ * fault, and *out is untouched. */
 int augment_parse(const char *spec, augment_spec *out, fm_err *e);
 
 /* The canonical text of a spec: its nonzero items in the order above, with

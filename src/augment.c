@@ -88,11 +88,12 @@ static int parse_item(const char *it, size_t n, augment_spec *s, fm_err *e)
         memcpy(v, eq + 1, vlen);
         v[vlen] = 0;
         double x = strtod(v, &end);
-        if (*end || !(x >= 0 && x <= items[i].max) || (v[0] != '.' && (v[0] < '0' || v[0] > '9')) ||
-            (v[0] == '0' && (v[1] == 'x' || v[1] == 'X'))) /* decimal only, as every option */
+        const char *d = v + (v[0] == '+' || v[0] == '-'); /* a sign, as every option takes */
+        if (*end || !(x >= 0 && x <= items[i].max) || (d[0] != '.' && (d[0] < '0' || d[0] > '9')) ||
+            (d[0] == '0' && (d[1] == 'x' || d[1] == 'X'))) /* decimal only, as every option */
             return fm_fail(e, FM_EINVAL, "--augment", "%s: '%s' is not a number in [0, %g]",
                            items[i].name, v, (double)items[i].max);
-        *field(s, i) = (float)x;
+        *field(s, i) = x == 0 ? 0.0f : (float)x; /* "-0" is 0, as for every option */
         return FM_OK;
     }
     char names[256];
@@ -101,6 +102,79 @@ static int parse_item(const char *it, size_t n, augment_spec *s, fm_err *e)
         at += (size_t)snprintf(names + at, sizeof names - at, "%s, ", items[i].name);
     return fm_fail(e, FM_EINVAL, "--augment", "'%.*s' is not a transform (%sor default)",
                    (int)(klen < 40 ? klen : 40), it, names);
+}
+
+/* x as the shortest decimal that reads back as the same float: of "%.Ng"
+ * for N = 1..9, the shortest that does ("10", where "%.1g" gives 1e+01). */
+static void float_text(float x, char *v, size_t n)
+{
+    char t[32];
+    v[0] = 0;
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(t, sizeof t, "%.*g", prec, (double)x);
+        if ((float)strtod(t, NULL) == x && (!v[0] || strlen(t) < strlen(v)))
+            snprintf(v, n, "%s", t);
+    }
+}
+
+/* Whether item i is a style: outline, silhouette, flat, posterize. */
+static int is_style(size_t i)
+{
+    return items[i].off >= offsetof(augment_spec, outline) &&
+           items[i].off <= offsetof(augment_spec, posterize);
+}
+
+/* The nonzero items that pick(i) names, as "name=value, ..." into buf. */
+static void list_items(const augment_spec *s, int (*pick)(size_t, const augment_spec *), char *buf,
+                       size_t cap)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < NITEMS && at < cap; i++)
+        if (cfield(s, i) != 0 && pick(i, s)) {
+            char v[32];
+            float_text(cfield(s, i), v, sizeof v);
+            at += (size_t)snprintf(buf + at, cap - at, "%s%s=%s", at ? ", " : "", items[i].name, v);
+        }
+}
+
+static int pick_style(size_t i, const augment_spec *s)
+{
+    (void)s;
+    return is_style(i);
+}
+
+/* What clean=1 leaves undone: the styles, and with drawn=0 everything
+ * after them (a drawn image still takes those). */
+static int pick_after_clean(size_t i, const augment_spec *s)
+{
+    return is_style(i) || (s->drawn == 0 && items[i].off > offsetof(augment_spec, posterize));
+}
+
+/* Probabilities that could never take effect, which train would record
+ * all the same: the styles are one draw (restyle), so past a sum of 1
+ * the later ones lose what they ask for; clean=1 leaves every image it is
+ * drawn for as it is. The sum is of the floats kept, with room for their
+ * rounding (0.1,0.2,0.3,0.4 is 1). */
+static int check_draws(const augment_spec *s, fm_err *e)
+{
+    char list[AUGMENT_TEXT_MAX];
+    double sum = 0;
+    for (size_t i = 0; i < NITEMS; i++)
+        if (is_style(i))
+            sum += (double)cfield(s, i);
+    if (sum > 1 + 1e-6) {
+        list_items(s, pick_style, list, sizeof list);
+        return fm_fail(e, FM_EINVAL, "--augment",
+                       "the styles %s sum to %g: each image takes at most one, so their "
+                       "probabilities must sum to at most 1", list, sum);
+    }
+    list_items(s, pick_after_clean, list, sizeof list);
+    if (s->clean >= 1 && list[0])
+        return fm_fail(e, FM_EINVAL, "--augment",
+                       "clean=1 leaves every image%s as it is, so %s would never apply",
+                       s->drawn > 0 ? " not drawn" : "", list);
+    return FM_OK;
 }
 
 int augment_parse(const char *spec, augment_spec *out, fm_err *e)
@@ -124,6 +198,9 @@ int augment_parse(const char *spec, augment_spec *out, fm_err *e)
             break;
         it = comma + 1;
     }
+    int rc = check_draws(&s, e);
+    if (rc)
+        return rc;
     *out = s;
     return FM_OK;
 }
@@ -139,11 +216,7 @@ void augment_format(const augment_spec *s, char *buf, size_t cap)
         if (x == 0)
             continue;
         char v[32];
-        for (int prec = 1; prec <= 9; prec++) {
-            snprintf(v, sizeof v, "%.*g", prec, (double)x);
-            if ((float)strtod(v, NULL) == x)
-                break;
-        }
+        float_text(x, v, sizeof v);
         int n = snprintf(buf + at, cap - at, "%s%s=%s", at ? "," : "", items[i].name, v);
         if (n < 0 || (size_t)n >= cap - at) {
             buf[at] = 0;

@@ -2,6 +2,8 @@
  * do, and the same bits from any number of threads. */
 #include "testutil.h"
 
+#include <math.h>
+
 #include "augment.h"
 #include "idx.h"
 #include "pool.h"
@@ -84,6 +86,62 @@ static void test_spec_parse_and_format(void **state)
         for (size_t k = 0; k < sizeof s; k++)
             assert_int_equal(b[k], 0x5a);
     }
+}
+
+/* Probabilities that could never take effect are refused, not recorded:
+ * the styles are one draw, so outline=1 and outline=1,silhouette=1 (and all
+ * four at 1) trained the same model, and outline=0.8,silhouette=0.8 gave
+ * silhouette 20% of the images; clean=1,outline=1 trained exactly as no
+ * augmentation. Each message names the items and, for the styles, their
+ * sum. */
+static void test_spec_draws_checked(void **state)
+{
+    (void)state;
+    static const char *const bad[][2] = {
+        {"outline=1,silhouette=1",
+         "the styles outline=1, silhouette=1 sum to 2: each image takes at most one, so their "
+         "probabilities must sum to at most 1"},
+        {"outline=1,silhouette=1,flat=1,posterize=1",
+         "the styles outline=1, silhouette=1, flat=1, posterize=1 sum to 4: each image takes at "
+         "most one, so their probabilities must sum to at most 1"},
+        {"outline=0.8,silhouette=0.8",
+         "the styles outline=0.8, silhouette=0.8 sum to 1.6: each image takes at most one, so "
+         "their probabilities must sum to at most 1"},
+        {"default,posterize=0.6",
+         "the styles outline=0.15, silhouette=0.2, flat=0.15, posterize=0.6 sum to 1.1: each image "
+         "takes at most one, so their probabilities must sum to at most 1"},
+        {"clean=1,outline=1", "clean=1 leaves every image as it is, so outline=1 would never apply"},
+        {"clean=1,rotate=10,noise=0.5",
+         "clean=1 leaves every image as it is, so rotate=10, noise=0.5 would never apply"},
+        {"default,clean=1",
+         "clean=1 leaves every image not drawn as it is, so outline=0.15, silhouette=0.2, "
+         "flat=0.15, posterize=0.1 would never apply"},
+    };
+    augment_spec s, t;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        fm_err e;
+        memset(&s, 0x5a, sizeof s);
+        memcpy(&t, &s, sizeof s);
+        assert_int_equal(augment_parse(bad[i][0], &s, &e), FM_EINVAL);
+        assert_string_equal(e.file, "--augment");
+        assert_string_equal(e.msg, bad[i][1]);
+        assert_memory_equal(&s, &t, sizeof s);
+    }
+    /* At most 1 (0.1 + 0.2 + 0.3 + 0.4 is 1, rounding aside); clean=1
+     * alone, or with what a drawn image takes; the default; -0 is 0. */
+    static const char *const good[] = {
+        "outline=0.1,silhouette=0.2,flat=0.3,posterize=0.4", "outline=1", "clean=1",
+        "drawn=0.5,clean=1,rotate=10,pair=1", "default", "outline=+0.5,flip=-0,rotate=-0.0",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        assert_int_equal(augment_parse(good[i], &s, NULL), FM_OK);
+    assert_true(s.outline == 0.5f && s.flip == 0 && !signbit(s.flip) && !signbit(s.rotate));
+    char buf[64];
+    augment_format(&s, buf, sizeof buf);
+    assert_string_equal(buf, "outline=0.5");
+    assert_int_equal(augment_parse("rotate=10,scale=0.25", &s, NULL), FM_OK);
+    augment_format(&s, buf, sizeof buf); /* "%.1g" gave rotate=1e+01 */
+    assert_string_equal(buf, "scale=0.25,rotate=10");
 }
 
 /* A made-up item: a 10x16 rectangle at level 200 with one 255 pixel and a
@@ -390,6 +448,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_parse_and_format),
+        cmocka_unit_test(test_spec_draws_checked),
         cmocka_unit_test(test_flip_mirrors_exactly),
         cmocka_unit_test(test_fit_frames_the_item),
         cmocka_unit_test(test_fit_trims_at_12),

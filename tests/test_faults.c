@@ -1187,6 +1187,33 @@ static void test_r3_model_metadata_checked(void **state)
     assert_true(tu_same_file(M, back));
 }
 
+/* M6. Style probabilities past a sum of 1 were silently cut (outline=1 and
+ * outline=1,silhouette=1 trained the same bits, recorded apart), and
+ * clean=1,outline=1 trained as no augmentation: a usage error now, on the
+ * command line and in a model's metadata alike. And --augment flip=-0 was
+ * refused where --ema -0 is zero. */
+static void test_r3_augment_draws(void **state)
+{
+    (void)state;
+    tu_expect_usage_error("train --augment outline=0.8,silhouette=0.8",
+                          "fmnist: --augment: the styles outline=0.8, silhouette=0.8 sum to 1.6: "
+                          "each image takes at most one, so their probabilities must sum to at "
+                          "most 1");
+    tu_expect_usage_error("train --augment clean=1,outline=1",
+                          "fmnist: --augment: clean=1 leaves every image as it is, so outline=1 "
+                          "would never apply");
+    assert_int_equal(tu_fmnist(NULL, NULL, "train --augment flip=-0,rotate=+5 --help"), 0);
+    char bad[4200], want[9000], *out, *err;
+    in_t(bad, sizeof bad, "styles.model");
+    model_with_meta(bad, "epochs=1\nseed=1\naugment=outline=1,silhouette=1\n");
+    snprintf(want, sizeof want,
+             "fmnist: %s: metadata augment: the styles outline=1, silhouette=1 sum to 2: each "
+             "image takes at most one, so their probabilities must sum to at most 1\n", bad);
+    assert_int_equal(tu_fmnist(&out, &err, "eval " DATA " --model %s", bad), 1);
+    assert_string_equal(err, want);
+    free(out), free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1225,6 +1252,7 @@ int main(void)
         cmocka_unit_test(test_r3_signal_during_the_final_save),
         cmocka_unit_test(test_r3_long_model_names),
         cmocka_unit_test(test_r3_model_metadata_checked),
+        cmocka_unit_test(test_r3_augment_draws),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
