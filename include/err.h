@@ -49,6 +49,11 @@ int fm_in_file(fm_err *e, int code, const char *file);
  * CLI to show any name the same way. Returns the length written. */
 size_t fm_printable(char *dst, size_t cap, const char *src);
 
+/* s as one POSIX shell word, for a command a message gives to paste: as it
+ * is when it holds only safe characters, else in double quotes with ", \,
+ * $ and ` escaped; cut to fit n bytes. */
+void fm_shell_word(const char *s, char *out, size_t n);
+
 /* A short fixed name for a status code ("out of memory", "I/O error", ...). */
 const char *fm_status_str(int code);
 

@@ -1182,6 +1182,9 @@ static int st_meta_agrees(jp *p, const mlp *net)
 int convert_st_decode(const uint8_t *buf, size_t len, const char *name, mlp *m, char **meta,
                       fm_err *e)
 {
+    if (len >= 8 && memcmp(buf, MODEL_MAGIC, 8) == 0) /* not a header length */
+        return fm_fail(e, FM_EFORMAT, name, "an fmnist model file, not safetensors as its "
+                       "name says (rename it to end in .model)");
     if (len < 8)
         return fm_fail(e, FM_EFORMAT, name, "truncated: %zu bytes, too short for safetensors",
                        len);

@@ -58,6 +58,24 @@ int fm_in_file(fm_err *e, int code, const char *file)
     return code;
 }
 
+void fm_shell_word(const char *s, char *out, size_t n)
+{
+    size_t safe = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/+-,=:@%");
+    if (s[0] && s[safe] == 0) {
+        snprintf(out, n, "%s", s);
+        return;
+    }
+    size_t k = 0;
+    out[k++] = '"';
+    for (; *s && k + 4 < n; s++) {
+        if (strchr("\"\\$`", *s))
+            out[k++] = '\\';
+        out[k++] = *s;
+    }
+    out[k++] = '"';
+    out[k] = 0;
+}
+
 const char *fm_status_str(int code)
 {
     switch (code) {

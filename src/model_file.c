@@ -137,6 +137,42 @@ int model_encode(const mlp *m, const char *meta, const float *blocks, int nblock
 
 #define CUT_IN_HEADER ((size_t)-1)
 
+/* Whether b (len bytes) starts as a safetensors file does: an 8-byte
+ * little-endian header length that the file holds, then '{'. */
+static int looks_safetensors(const uint8_t *b, size_t len)
+{
+    if (len < 10 || b[8] != '{')
+        return 0;
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--)
+        n = n << 8 | b[i];
+    return n >= 2 && n <= len - 8;
+}
+
+/* The refusal of a safetensors file given as a model: what makes one of
+ * it, when the name is one convert reads as safetensors (it goes by the
+ * extension), which it then names. */
+static int refuse_safetensors(const char *name, fm_err *e)
+{
+    static const char ext[] = ".safetensors";
+    size_t k = sizeof ext - 1, n = strlen(name);
+    const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+    int named = strlen(base) > k;
+    for (size_t i = 0; named && i < k; i++) {
+        char c = name[n - k + i];
+        named = (c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c) == ext[i];
+    }
+    if (!named)
+        return fm_fail(e, FM_EFORMAT, name, "a safetensors file, not an fmnist model file ('fmnist "
+                       "convert' makes one from it once its name ends in .safetensors)");
+    char out[300], qin[320], qout[320];
+    snprintf(out, sizeof out, "%.*s.model", (int)(n - k < 250 ? n - k : 250), name);
+    fm_shell_word(name, qin, sizeof qin);
+    fm_shell_word(out, qout, sizeof qout);
+    return fm_fail(e, FM_EFORMAT, name, "a safetensors file, not an fmnist model file (convert "
+                   "it: 'fmnist convert --model %s -o %s')", qin, qout);
+}
+
 /* Bytes of a header up to its metadata length: format 2 adds the
  * convolutions after the widths. */
 static size_t header_bytes(uint32_t version, uint32_t L, uint32_t NC)
@@ -238,7 +274,8 @@ static int decode_header(const uint8_t *b, size_t len, const char *name, uint32_
     if (len == 0)
         return fm_fail(e, FM_EFORMAT, name, "empty file, not an fmnist model");
     if (memcmp(b, MODEL_MAGIC, ml) != 0)
-        return fm_fail(e, FM_EFORMAT, name, "not an fmnist model file");
+        return looks_safetensors(b, len) ? refuse_safetensors(name, e)
+                                         : fm_fail(e, FM_EFORMAT, name, "not an fmnist model file");
     if (len < 20 + 4)
         return fm_fail(e, FM_EFORMAT, name, "truncated: %zu bytes, too short for a model file",
                        len);

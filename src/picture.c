@@ -111,26 +111,6 @@ const char *picture_format_name(enum picture_format f)
     return "unknown";
 }
 
-/* s as one shell word: as it is when it holds only safe characters, else
- * in double quotes with ", \, $ and ` escaped. Cut to fit n. */
-static void shell_word(const char *s, char *out, size_t n)
-{
-    size_t safe = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/+-,=:@%");
-    if (s[0] && s[safe] == 0) {
-        snprintf(out, n, "%s", s);
-        return;
-    }
-    size_t k = 0;
-    out[k++] = '"';
-    for (; *s && k + 4 < n; s++) {
-        if (strchr("\"\\$`", *s))
-            out[k++] = '\\';
-        out[k++] = *s;
-    }
-    out[k++] = '"';
-    out[k] = 0;
-}
-
 /* The refusal of a format fmnist does not decode, with a command that
  * converts it: its input the file's name ("-" for standard input), its
  * output that name with .png for its extension. */
@@ -153,8 +133,8 @@ static int refuse(enum picture_format f, const char *name, fm_err *e)
         snprintf(png, sizeof png, "%.*s-converted.png", stem > 200 ? 200 : stem, in);
     else
         snprintf(png, sizeof png, "%.*s.png", stem > 200 ? 200 : stem, in);
-    shell_word(in, qin, sizeof qin);
-    shell_word(png, qout, sizeof qout);
+    fm_shell_word(in, qin, sizeof qin);
+    fm_shell_word(png, qout, sizeof qout);
     char cmd[700];
     if (f == PICTURE_HEIF || f == PICTURE_AVIF)
         snprintf(cmd, sizeof cmd, "heif-convert %s %s", qin, qout);

@@ -1016,6 +1016,74 @@ static void test_st_mixed_networks(void **state)
     free(b), free(x);
 }
 
+/* A model file and a safetensors file each taken for the other is said to
+ * be what it is: a model named .safetensors was read as a header length
+ * ("header length 4921682684474707270 is past the end"), a safetensors
+ * file given to eval or classify was "not an fmnist model file" with no
+ * word of what to do. */
+static void test_st_and_model_told_apart(void **state)
+{
+    (void)state;
+    mlp m;
+    make_net(&m, mlp_fmnist_widths, 4, 3);
+    uint8_t *st, *model;
+    size_t st_len, model_len;
+    assert_int_equal(convert_st_encode(&m, "epochs=5\n", &st, &st_len, NULL), FM_OK);
+    assert_int_equal(model_encode(&m, "epochs=5\n", NULL, 0, &model, &model_len, NULL), FM_OK);
+    mlp_free(&m);
+    fm_err e;
+    assert_int_equal(convert_st_decode(model, model_len, "m.safetensors", &m, NULL, &e), FM_EFORMAT);
+    assert_string_equal(e.msg, "an fmnist model file, not safetensors as its name says (rename it "
+                               "to end in .model)");
+    static const struct {
+        const char *name, *msg;
+    } as_model[] = {
+        {"dir/m.safetensors", "a safetensors file, not an fmnist model file (convert it: 'fmnist "
+                              "convert --model dir/m.safetensors -o dir/m.model')"},
+        {"my m.SafeTensors", "a safetensors file, not an fmnist model file (convert it: 'fmnist "
+                             "convert --model \"my m.SafeTensors\" -o \"my m.model\"')"},
+        {"m.model", "a safetensors file, not an fmnist model file ('fmnist convert' makes one "
+                    "from it once its name ends in .safetensors)"},
+        {"dir/.safetensors", "a safetensors file, not an fmnist model file ('fmnist convert' makes "
+                             "one from it once its name ends in .safetensors)"},
+    };
+    for (size_t i = 0; i < sizeof as_model / sizeof *as_model; i++) {
+        assert_int_equal(model_decode(st, st_len, as_model[i].name, &m, NULL, NULL, NULL, &e),
+                         FM_EFORMAT);
+        assert_string_equal(e.msg, as_model[i].msg);
+    }
+    /* Not quite safetensors' start (a header length past the end, or no '{'): not named so. */
+    st[8] = '[';
+    assert_int_equal(model_decode(st, st_len, "m.safetensors", &m, NULL, NULL, NULL, &e), FM_EFORMAT);
+    assert_string_equal(e.msg, "not an fmnist model file");
+    st[8] = '{';
+    assert_int_equal(model_decode(st, 200, "m.safetensors", &m, NULL, NULL, NULL, &e), FM_EFORMAT);
+    assert_string_equal(e.msg, "not an fmnist model file");
+    /* The commands say the same, one line each, status 1. */
+    tu_write(path_in("was-model.safetensors"), model, model_len);
+    tu_write(path_in("was-st.safetensors"), st, st_len);
+    char *o, *err, want[40000];
+    assert_int_equal(tu_fmnist(&o, &err, "convert --model %s -o %s", path_in("was-model.safetensors"),
+                               path_in("x.onnx")), 1);
+    snprintf(want, sizeof want, "fmnist: %s: an fmnist model file, not safetensors as its name says "
+             "(rename it to end in .model)\n", path_in("was-model.safetensors"));
+    assert_string_equal(err, want);
+    assert_false(tu_exists(path_in("x.onnx")));
+    free(o), free(err);
+    char was_st[4200];
+    snprintf(was_st, sizeof was_st, "%s", path_in("was-st.safetensors"));
+    snprintf(want, sizeof want, "fmnist: %s: a safetensors file, not an fmnist model file (convert "
+             "it: 'fmnist convert --model %s -o %.*s.model')\n", was_st, was_st,
+             (int)(strlen(was_st) - 12), was_st);
+    assert_int_equal(tu_fmnist(&o, &err, "eval --data data/sample --model %s", was_st), 1);
+    assert_string_equal(err, want);
+    free(o), free(err);
+    assert_int_equal(tu_fmnist(&o, &err, "classify --model %s tests/fixtures/t0-gray28.png", was_st), 1);
+    assert_string_equal(err, want);
+    free(o), free(err);
+    free(st), free(model);
+}
+
 /* ---- the command */
 
 static void test_cli_convert(void **state)
@@ -1110,6 +1178,7 @@ int main(void)
         cmocka_unit_test(test_cnn_st_reordered),
         cmocka_unit_test(test_cnn_st_refused),
         cmocka_unit_test(test_st_mixed_networks),
+        cmocka_unit_test(test_st_and_model_told_apart),
         cmocka_unit_test(test_cli_convert),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
