@@ -997,7 +997,8 @@ static int load_model(const char *path, mlp *net, char **meta)
 }
 
 /* Whether s is a JSON number as written (-?int frac? exp?): metadata
- * values that are numbers go out as numbers, verbatim. */
+ * values that are numbers go out as numbers, verbatim (finite ones: a
+ * parser reads 1e999 as infinity, which JSON has not). */
 static int json_number(const char *s)
 {
     const char *p = s;
@@ -1043,7 +1044,7 @@ static void print_meta_json(const char *meta)
             printf("%s", first ? "" : ",");
             json_str(stdout, key);
             printf(":");
-            if (json_number(val))
+            if (json_number(val) && isfinite(strtod(val, NULL)))
                 fputs(val, stdout);
             else
                 json_str(stdout, val);

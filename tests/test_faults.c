@@ -1214,6 +1214,21 @@ static void test_r3_augment_draws(void **state)
     free(out), free(err);
 }
 
+/* A metadata value of 1e999 went out in eval --json as a number, which a
+ * JSON parser reads as infinity: only finite numbers go out as numbers. */
+static void test_r3_json_numbers_finite(void **state)
+{
+    (void)state;
+    char model[4200], *out;
+    in_t(model, sizeof model, "inf.model");
+    model_with_meta(model, "epochs=1\nx=1e999\ny=-1e400\nz=1e-400\nw=12\n");
+    assert_int_equal(tu_fmnist(&out, NULL, "eval " DATA " --json --model %s", model), 0);
+    if (!strstr(out, ",\"meta\":{\"epochs\":1,\"x\":\"1e999\",\"y\":\"-1e400\",\"z\":1e-400,"
+                     "\"w\":12},"))
+        fail_msg("eval --json: %s", out);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1253,6 +1268,7 @@ int main(void)
         cmocka_unit_test(test_r3_long_model_names),
         cmocka_unit_test(test_r3_model_metadata_checked),
         cmocka_unit_test(test_r3_augment_draws),
+        cmocka_unit_test(test_r3_json_numbers_finite),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
