@@ -49,6 +49,13 @@ int fm_in_file(fm_err *e, int code, const char *file);
  * CLI to show any name the same way. Returns the length written. */
 size_t fm_printable(char *dst, size_t cap, const char *src);
 
+/* "s" unless n is 1, for a count in a message: "%zu byte%s", n,
+ * fm_plural(n) ("1 byte", "2 bytes"). */
+static inline const char *fm_plural(unsigned long long n)
+{
+    return n == 1 ? "" : "s";
+}
+
 /* s as one POSIX shell word, for a command a message gives to paste: as it
  * is when it holds only safe characters, else in double quotes with ", \,
  * $ and ` escaped; cut to fit n bytes. */

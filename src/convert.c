@@ -866,7 +866,8 @@ static int st_entry_parse(jp *p, st_entry *t, const char *tn)
             rc = j_uints(p, o, 2, &n, "data_offsets");
             if (!rc && n != 2)
                 return fm_fail(p->e, FM_EFORMAT, p->name,
-                               "header: %s's data_offsets has %d entries, not 2", tn, n);
+                               "header: %s's data_offsets has %d entr%s, not 2", tn, n,
+                               n == 1 ? "y" : "ies");
             t->begin = o[0], t->end = o[1];
         }
         if (rc || (rc = j_next(p, &more)))
@@ -1037,14 +1038,15 @@ static int st_check_entry(const st_entry *t, const net_tensor *want, size_t dlen
     uint64_t bytes = 4 * (uint64_t)want->count;
     if (t->begin > t->end || t->end > dlen)
         return fm_fail(e, FM_EFORMAT, name,
-                       "%s: data_offsets [%llu, %llu] outside the data (%zu bytes)%s", tn,
+                       "%s: data_offsets [%llu, %llu] outside the data (%zu byte%s)%s", tn,
                        (unsigned long long)t->begin, (unsigned long long)t->end, dlen,
-                       t->begin <= t->end ? ": truncated?" : "");
+                       fm_plural(dlen), t->begin <= t->end ? ": truncated?" : "");
     if (t->end - t->begin != bytes)
         return fm_fail(e, FM_EFORMAT, name,
-                       "%s: data_offsets [%llu, %llu] hold %llu bytes, its shape needs %llu", tn,
+                       "%s: data_offsets [%llu, %llu] hold %llu byte%s, its shape needs %llu", tn,
                        (unsigned long long)t->begin, (unsigned long long)t->end,
-                       (unsigned long long)(t->end - t->begin), (unsigned long long)bytes);
+                       (unsigned long long)(t->end - t->begin), fm_plural(t->end - t->begin),
+                       (unsigned long long)bytes);
     return FM_OK;
 }
 
@@ -1186,8 +1188,8 @@ int convert_st_decode(const uint8_t *buf, size_t len, const char *name, mlp *m, 
         return fm_fail(e, FM_EFORMAT, name, "an fmnist model file, not safetensors as its "
                        "name says (rename it to end in .model)");
     if (len < 8)
-        return fm_fail(e, FM_EFORMAT, name, "truncated: %zu bytes, too short for safetensors",
-                       len);
+        return fm_fail(e, FM_EFORMAT, name, "truncated: %zu byte%s, too short for safetensors",
+                       len, fm_plural(len));
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | buf[i];

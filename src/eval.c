@@ -15,8 +15,9 @@ int eval_run(const mlp *m, const idx_set *d, pool *p, const kernel_impl *k, mlp_
 {
     int L = m->nlayers;
     if (mlp_inputs(m) != IDX_PIXELS || m->width[L] != IDX_CLASSES)
-        return fm_fail(e, FM_EINVAL, NULL, "the network has %d inputs and %d outputs, not %d and %d",
-                       mlp_inputs(m), m->width[L], IDX_PIXELS, IDX_CLASSES);
+        return fm_fail(e, FM_EINVAL, NULL, "the network has %d input%s and %d output%s, not %d "
+                       "and %d", mlp_inputs(m), fm_plural((unsigned)mlp_inputs(m)), m->width[L],
+                       fm_plural((unsigned)m->width[L]), IDX_PIXELS, IDX_CLASSES);
     mlp_work own, *w = work ? work : &own;
     int bs = d->n < EVAL_BATCH ? (int)d->n : EVAL_BATCH;
     if (bs < 1)

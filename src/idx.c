@@ -146,9 +146,20 @@ static int check_labels(const uint8_t *lab, size_t n, uint64_t first, const char
     return FM_OK;
 }
 
-static const char *payload_noun(enum idx_kind kind)
+/* What n bytes of payload are: "1 label byte", "784 pixel bytes". */
+static const char *payload_noun(enum idx_kind kind, uint64_t n)
 {
-    return kind == IDX_IMAGES ? "pixel bytes" : "label bytes";
+    if (kind == IDX_IMAGES)
+        return n == 1 ? "pixel byte" : "pixel bytes";
+    return n == 1 ? "label byte" : "label bytes";
+}
+
+/* What a count of n records is: "1 image", "2 labels". */
+static const char *count_noun(enum idx_kind kind, uint64_t n)
+{
+    if (kind == IDX_IMAGES)
+        return n == 1 ? "image" : "images";
+    return n == 1 ? "label" : "labels";
 }
 
 /* Inflates exactly n bytes into out (n may be 0: then it only checks that
@@ -250,7 +261,7 @@ static int take_part(src *s, gz_part *gz, const char *name, enum idx_kind kind, 
         return fm_fail(e, FM_EIO, name, "read failed: %s", strerror(errno));
     if ((size_t)got != n)
         return fm_fail(e, FM_EFORMAT, name, "truncated: %llu %s expected, %llu read",
-                       (unsigned long long)size, payload_noun(kind),
+                       (unsigned long long)size, payload_noun(kind, size),
                        (unsigned long long)(at + (uint64_t)got));
     return FM_OK;
 }
@@ -322,12 +333,13 @@ static int parse_raw(src *s, const char *name, enum idx_kind kind, int64_t pick,
         if (s->size < hlen + payload)
             return fm_fail(e, FM_EFORMAT, name,
                            "truncated: header claims %u %s (%llu %s), file holds %llu", n,
-                           kind_noun(kind), (unsigned long long)payload, payload_noun(kind),
-                           (unsigned long long)(s->size - hlen));
+                           count_noun(kind, n), (unsigned long long)payload,
+                           payload_noun(kind, payload), (unsigned long long)(s->size - hlen));
         return fm_fail(e, FM_EFORMAT, name,
-                       "%llu bytes longer than its header says (%u %s, %llu %s)",
-                       (unsigned long long)(s->size - hlen - payload), n, kind_noun(kind),
-                       (unsigned long long)payload, payload_noun(kind));
+                       "%llu byte%s longer than its header says (%u %s, %llu %s)",
+                       (unsigned long long)(s->size - hlen - payload),
+                       fm_plural(s->size - hlen - payload), n, count_noun(kind, n),
+                       (unsigned long long)payload, payload_noun(kind, payload));
     }
     uint8_t *buf = NULL;
     if ((rc = take_payload(s, NULL, name, kind, payload, pick, &buf, e)))
@@ -527,7 +539,7 @@ static int parse_gzip(src *s, const char *name, enum idx_kind kind, int64_t pick
         rc = fm_fail(e, FM_EFORMAT, name,
                      "header claims %u %s (%llu bytes) but a %llu-byte gzip file cannot hold "
                      "that much",
-                     n, kind_noun(kind), (unsigned long long)payload,
+                     n, count_noun(kind, n), (unsigned long long)payload,
                      (unsigned long long)s->size);
         goto out;
     }
@@ -640,8 +652,8 @@ int idx_load_one(const char *images_path, const char *labels_path, uint32_t inde
     if (rc)
         return rc;
     if (nl != ni)
-        return fm_fail(e, FM_EFORMAT, labels_path, "holds %u labels but %s holds %u images", nl,
-                       images_path, ni);
+        return fm_fail(e, FM_EFORMAT, labels_path, "holds %u %s but %s holds %u %s", nl,
+                       count_noun(IDX_LABELS, nl), images_path, ni, count_noun(IDX_IMAGES, ni));
     if (index < ni) {
         memcpy(pixels, img, IDX_PIXELS);
         *label = lab;
@@ -665,8 +677,8 @@ int idx_load(const char *images_path, const char *labels_path, idx_set *out, fm_
     if (ni != nl) {
         free(img);
         free(lab);
-        return fm_fail(e, FM_EFORMAT, labels_path, "holds %u labels but %s holds %u images", nl,
-                       images_path, ni);
+        return fm_fail(e, FM_EFORMAT, labels_path, "holds %u %s but %s holds %u %s", nl,
+                       count_noun(IDX_LABELS, nl), images_path, ni, count_noun(IDX_IMAGES, ni));
     }
     out->n = ni;
     out->images = img;

@@ -62,8 +62,8 @@ static int check_declared(const uint8_t *buf, size_t len, const char *name, fm_e
         if (need > 1032 * idat + 1032)
             return fm_fail(e, FM_EFORMAT, name,
                            "truncated PNG: %" PRIu32 "x%" PRIu32 " pixels cannot come from "
-                           "%" PRIu64 " bytes of image data",
-                           w, h, idat);
+                           "%" PRIu64 " byte%s of image data",
+                           w, h, idat, fm_plural(idat));
     }
     return FM_OK;
 }

@@ -37,7 +37,8 @@ int image_exif_orientation(const uint8_t *seg, size_t len, const char *name, int
     const uint8_t *t = seg + 6; /* the TIFF header; offsets count from here */
     size_t n = len - 6;
     if (n < 8)
-        return fm_fail(e, FM_EFORMAT, name, "bad EXIF: %zu bytes, too short for a TIFF header", n);
+        return fm_fail(e, FM_EFORMAT, name, "bad EXIF: %zu byte%s, too short for a TIFF header", n,
+                       fm_plural(n));
     int be;
     if (t[0] == 'I' && t[1] == 'I')
         be = 0;
@@ -55,7 +56,8 @@ int image_exif_orientation(const uint8_t *seg, size_t len, const char *name, int
     unsigned count = get16(t + ifd, be);
     if (count > (n - ifd - 2) / 12)
         return fm_fail(e, FM_EFORMAT, name,
-                       "bad EXIF: IFD0's %u entries run past the end of its %zu bytes", count, n);
+                       "bad EXIF: IFD0's %u entr%s past the end of its %zu bytes", count,
+                       count == 1 ? "y runs" : "ies run", n);
     /* count <= 5461, the entries all inside the segment. */
     for (unsigned i = 0; i < count; i++) {
         const uint8_t *ent = t + ifd + 2 + 12 * (size_t)i;

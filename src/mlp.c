@@ -31,15 +31,16 @@ static int layout_conv(mlp *t, const mlp_shape *s, size_t *off, fm_err *e)
         return FM_OK;
     if (s->side < 1 || s->side > MLP_MAX_SIDE || s->channels < 1 ||
         s->channels > MLP_MAX_CHANNELS)
-        return fm_fail(e, FM_EINVAL, NULL, "input of %d channels of side %d: 1..%d and 1..%d "
-                       "supported", s->channels, s->side, MLP_MAX_CHANNELS, MLP_MAX_SIDE);
+        return fm_fail(e, FM_EINVAL, NULL, "input of %d channel%s of side %d: 1..%d and 1..%d "
+                       "supported", s->channels, fm_plural((unsigned)s->channels), s->side,
+                       MLP_MAX_CHANNELS, MLP_MAX_SIDE);
     int side = s->side, in = s->channels;
     for (int c = 0; c < s->nconv; c++) {
         int oc = s->conv_ch[c], k = s->conv_k[c];
         if (oc < 1 || oc > MLP_MAX_CHANNELS || k < 1 || k > MLP_MAX_KERNEL || k % 2 == 0)
-            return fm_fail(e, FM_EINVAL, NULL, "convolution %d: %d channels of a %dx%d kernel: "
-                           "1..%d channels, odd kernels up to %d supported", c + 1, oc, k, k,
-                           MLP_MAX_CHANNELS, MLP_MAX_KERNEL);
+            return fm_fail(e, FM_EINVAL, NULL, "convolution %d: %d channel%s of a %dx%d kernel: "
+                           "1..%d channels, odd kernels up to %d supported", c + 1, oc,
+                           fm_plural((unsigned)oc), k, k, MLP_MAX_CHANNELS, MLP_MAX_KERNEL);
         if (side % 2)
             return fm_fail(e, FM_EINVAL, NULL, "convolution %d: its input's side %d is odd, "
                            "which 2x2 pooling does not take", c + 1, side);
@@ -53,8 +54,9 @@ static int layout_conv(mlp *t, const mlp_shape *s, size_t *off, fm_err *e)
     }
     t->nconv = s->nconv;
     if ((long)in * side * side != s->width[0])
-        return fm_fail(e, FM_EINVAL, NULL, "the convolutions give %d values (%d channels of "
-                       "%dx%d), the first linear layer takes %d", in * side * side, in, side,
+        return fm_fail(e, FM_EINVAL, NULL, "the convolutions give %d value%s (%d channel%s of "
+                       "%dx%d), the first linear layer takes %d", in * side * side,
+                       fm_plural((unsigned)(in * side * side)), in, fm_plural((unsigned)in), side,
                        side, s->width[0]);
     return FM_OK;
 }

@@ -277,8 +277,8 @@ static int decode_header(const uint8_t *b, size_t len, const char *name, uint32_
         return looks_safetensors(b, len) ? refuse_safetensors(name, e)
                                          : fm_fail(e, FM_EFORMAT, name, "not an fmnist model file");
     if (len < 20 + 4)
-        return fm_fail(e, FM_EFORMAT, name, "truncated: %zu bytes, too short for a model file",
-                       len);
+        return fm_fail(e, FM_EFORMAT, name, "truncated: %zu byte%s, too short for a model file",
+                       len, fm_plural(len));
     /* Every format keeps the checksum of everything before it in its last
      * four bytes. */
     if (crc(b, len - 4) != bytes_le32(b + len - 4)) {

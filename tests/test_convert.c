@@ -647,7 +647,8 @@ static void test_st_truncated(void **state)
     (void)state;
     make_good();
     expect_refused(good, 0, FM_EFORMAT, "too short for safetensors");
-    expect_refused(good, 7, FM_EFORMAT, "too short for safetensors");
+    expect_refused(good, 7, FM_EFORMAT, "truncated: 7 bytes, too short for safetensors");
+    expect_refused(good, 1, FM_EFORMAT, "truncated: 1 byte, too short for safetensors");
     expect_refused(good, 8 + good_hlen / 2, FM_EFORMAT, "is past the end of the file");
     expect_refused(good, good_len - 1, FM_EFORMAT,
                    "fc4.bias: data_offsets [971008, 971048] outside the data (971047 bytes): "
@@ -805,7 +806,11 @@ static void test_st_offsets(void **state)
     refused_with("[971008,971048]", "[971012,971052]", FM_EFORMAT,
                  "fc4.bias: data_offsets [971012, 971052] outside the data (971048 bytes)");
     refused_with("\"data_offsets\":[0,802816]", "\"data_offsets\":[0]", FM_EFORMAT,
-                 "fc1.weight's data_offsets has 1 entries, not 2");
+                 "header: fc1.weight's data_offsets has 1 entry, not 2");
+    refused_with("\"data_offsets\":[0,802816]", "\"data_offsets\":[]", FM_EFORMAT,
+                 "header: fc1.weight's data_offsets has 0 entries, not 2");
+    refused_with("[802816,803840]", "[802816,802817]", FM_EFORMAT,
+                 "fc1.bias: data_offsets [802816, 802817] hold 1 byte, its shape needs 1024");
     /* A hole: four bytes after the last tensor. */
     size_t len;
     char *h = header_with("{", "{");

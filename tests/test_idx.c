@@ -157,6 +157,12 @@ static void test_files_on_disk(void **state)
     assert_int_equal(idx_load(ip, lp, &s, &e), FM_EFORMAT);
     assert_non_null(strstr(e.msg, "holds 2 labels but"));
     assert_non_null(strstr(e.msg, "holds 3 images"));
+    put_be32(lab2 + 4, 1);
+    tu_write(lp, lab2, 9);
+    assert_int_equal(idx_load(ip, lp, &s, &e), FM_EFORMAT);
+    char want[9000];
+    snprintf(want, sizeof want, "holds 1 label but %s holds 3 images", ip);
+    assert_string_equal(e.msg, want);
     tu_rmtree(dir);
 }
 
@@ -193,6 +199,17 @@ static void test_malformed_header(void **state)
     memcpy(b, img_raw, sizeof img_raw);
     expect_fail(b, sizeof img_raw + 5, IDX_WRAP_RAW, IDX_IMAGES, FM_EFORMAT,
                 "5 bytes longer than its header says");
+    /* One of each: "1 byte", "1 label", "1 image". */
+    expect_fail(b, sizeof img_raw + 1, IDX_WRAP_RAW, IDX_IMAGES, FM_EFORMAT,
+                "1 byte longer than its header says (3 images, 2352 pixel bytes)");
+    uint8_t one[8 + 2];
+    memcpy(one, lab_raw, 8);
+    put_be32(one + 4, 1);
+    one[8] = one[9] = 0;
+    expect_fail(one, 10, IDX_WRAP_RAW, IDX_LABELS, FM_EFORMAT,
+                "1 byte longer than its header says (1 label, 1 label byte)");
+    expect_fail(one, 8, IDX_WRAP_RAW, IDX_LABELS, FM_EFORMAT,
+                "truncated: header claims 1 label (1 label byte), file holds 0");
 
     /* A header claiming 2^31 images (over the count limit) or a million
      * (under it) in a 1 KB file: refused before allocating. */

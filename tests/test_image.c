@@ -252,6 +252,17 @@ static void test_decompression_bomb_header(void **state)
      * hold (deflate expands at most 1032x): refused, not allocated. */
     n = craft_png(buf, 7071, 7071);
     expect_fail(buf, n, FM_EFORMAT, "7071x7071 pixels cannot come from");
+    /* One byte of image data: "1 byte", not "1 bytes". */
+    n = craft_png(buf, 3000, 3000);
+    size_t at = 8 + 12 + 13;
+    static const uint8_t one = 0x78;
+    at = put_chunk(buf, at, "IDAT", &one, 1);
+    n = put_chunk(buf, at, "IEND", NULL, 0);
+    image img = {-7, -7, NULL};
+    fm_err e;
+    assert_int_equal(image_decode_png(buf, n, "x.png", &img, &e), FM_EFORMAT);
+    assert_string_equal(e.msg, "truncated PNG: 3000x3000 pixels cannot come from 1 byte of image "
+                               "data");
 }
 
 static void test_read_file_errors(void **state)

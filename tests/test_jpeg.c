@@ -447,7 +447,12 @@ static void test_exif_orientation_parsing(void **state)
     assert_int_equal(o, 1);
 
     /* Bad: each its own message, the output untouched. */
-    expect_exif("II*\0", 4, FM_EFORMAT, 0, "too short for a TIFF header");
+    expect_exif("II*\0", 4, FM_EFORMAT, 0, "bad EXIF: 4 bytes, too short for a TIFF header");
+    expect_exif("I", 1, FM_EFORMAT, 0, "bad EXIF: 1 byte, too short for a TIFF header");
+    expect_exif("II*\0\x08\0\0\0\x01\0", 10, FM_EFORMAT, 0,
+                "bad EXIF: IFD0's 1 entry runs past the end of its 10 bytes");
+    expect_exif("II*\0\x08\0\0\0\x02\0", 10, FM_EFORMAT, 0,
+                "bad EXIF: IFD0's 2 entries run past the end of its 10 bytes");
     expect_exif("XX*\0\x08\0\0\0", 8, FM_EFORMAT, 0, "neither II nor MM");
     expect_exif("II+\0\x08\0\0\0", 8, FM_EFORMAT, 0, "TIFF magic 43, not 42");
     expect_exif("II*\0\xff\xff\0\0\0\0", 10, FM_EFORMAT, 0, "IFD0 at offset 65535, outside");

@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include "crc32.h"
+#include "eval.h"
 #include "fileio.h"
 #include "model_file.h"
 
@@ -117,6 +118,8 @@ static void test_damage(void **state)
     uint8_t *b = malloc(len);
 
     expect_reject(buf, 0, "empty file");
+    expect_reject(buf, 1, "truncated: 1 byte, too short for a model file");
+    expect_reject(buf, 23, "truncated: 23 bytes, too short for a model file");
     expect_cut_and_flipped(buf, len, b);
     /* Wrong magic; a newer format; a version 0; unknown flags; junk appended. */
     memcpy(b, buf, len);
@@ -338,6 +341,44 @@ static void test_convolutions(void **state)
     mlp_free(&m);
 }
 
+/* Counts of one in the layout's messages: "1 channel", "1 value", and
+ * eval's "1 output" (they said "1 channels", "1 outputs"). */
+static void test_messages_count_one(void **state)
+{
+    (void)state;
+    static const struct {
+        mlp_shape s;
+        const char *msg;
+    } bad[] = {
+        {{.nconv = 1, .side = 0, .channels = 1, .conv_ch = {2}, .conv_k = {3}, .nlayers = 1,
+          .width = {8, 3}}, "input of 1 channel of side 0: 1..1024 and 1..1024 supported"},
+        {{.nconv = 1, .side = 4, .channels = 1, .conv_ch = {1}, .conv_k = {4}, .nlayers = 1,
+          .width = {4, 3}}, "convolution 1: 1 channel of a 4x4 kernel: 1..1024 channels, odd "
+                            "kernels up to 9 supported"},
+        {{.nconv = 1, .side = 2, .channels = 1, .conv_ch = {1}, .conv_k = {3}, .nlayers = 1,
+          .width = {5, 3}}, "the convolutions give 1 value (1 channel of 1x1), the first linear "
+                            "layer takes 5"},
+        {{.nconv = 1, .side = 4, .channels = 1, .conv_ch = {2}, .conv_k = {3}, .nlayers = 1,
+          .width = {5, 3}}, "the convolutions give 8 values (2 channels of 2x2), the first "
+                            "linear layer takes 5"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        mlp t;
+        fm_err e;
+        assert_int_equal(mlp_layout_shape(&t, &bad[i].s, &e), FM_EINVAL);
+        assert_string_equal(e.msg, bad[i].msg);
+    }
+    static const int one_out[] = {784, 1};
+    mlp m;
+    assert_int_equal(mlp_create(&m, 1, one_out, NULL), FM_OK);
+    idx_set none = {0, NULL, NULL};
+    eval_result r;
+    fm_err e;
+    assert_int_equal(eval_run(&m, &none, NULL, NULL, NULL, &r, NULL, &e), FM_EINVAL);
+    assert_string_equal(e.msg, "the network has 784 inputs and 1 output, not 784 and 10");
+    mlp_free(&m);
+}
+
 static void test_other_architecture_loads_as_itself(void **state)
 {
     (void)state;
@@ -455,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_damage),
         cmocka_unit_test(test_metadata_checked),
+        cmocka_unit_test(test_messages_count_one),
         cmocka_unit_test(test_state_not_finite),
         cmocka_unit_test(test_other_architecture_loads_as_itself),
         cmocka_unit_test(test_convolutions),
