@@ -33,8 +33,16 @@
  * scan, sequential or a progressive DC scan, codes every block of the
  * components it covers in at least one bit, and libjpeg's own warning on
  * running out of data is an error here), so a few hundred bytes cannot
- * claim 50 megapixels. Arithmetic coding has no such bound (a flat picture
- * codes to almost nothing), only the pixel limit. libjpeg's memory is
+ * claim 50 megapixels. Arithmetic coding has no such bound: it codes a
+ * blank block in far under a bit (libjpeg writes a blank 7000x7000 picture
+ * in 211 bytes), and libjpeg decodes a scan cut short as if zeros followed.
+ * So an arithmetic-coded file of more than JPEG_ARITH_PIXELS_PER_BYTE
+ * pixels a byte of the file is FM_ELIMIT: a nearly blank picture, or one
+ * claiming a size its bytes do not hold. Pictures with anything in them
+ * take far more bytes: a photo, even enlarged 5 times and at quality 10,
+ * about 50 pixels a byte; test image 0 enlarged 10x (280x280), dark on
+ * white, in a corner of a white 4096x4096 picture, gray, at quality 10,
+ * 14,000 (2.3 times under the limit). libjpeg's memory is
  * capped (max_memory_to_use) at what the declared picture can need: its
  * whole-image coefficient buffer (progressive and multi-scan files keep
  * one: 128 bytes per 8x8 block of every component, in whole MCUs) plus
@@ -49,6 +57,7 @@
  * scans of single coefficients took 68 s and 480 MB from a 38 KB file).
  * name is for messages. On failure *out is untouched. */
 #define JPEG_MAX_SCANS 64
+#define JPEG_ARITH_PIXELS_PER_BYTE 32768
 int image_decode_jpeg(const uint8_t *buf, size_t len, const char *name, image *out, fm_err *e);
 
 /* The orientation in an APP1 segment's payload (seg, len bytes: "Exif\0\0",

@@ -220,6 +220,11 @@ static int check_size(jpeg_job *job)
         return fm_fail(job->e, FM_EFORMAT, job->name,
                        "truncated JPEG: %" PRIu64 "x%" PRIu64 " pixels cannot come from %zu bytes",
                        w, h, job->len);
+    if (ci->arith_code && w * h > (uint64_t)job->len * JPEG_ARITH_PIXELS_PER_BYTE)
+        return fm_fail(job->e, FM_ELIMIT, job->name,
+                       "an arithmetic-coded JPEG of %" PRIu64 "x%" PRIu64 " pixels in %zu bytes: "
+                       "over %d pixels a byte, as only a nearly blank picture codes (fmnist's "
+                       "limit)", w, h, job->len, JPEG_ARITH_PIXELS_PER_BYTE);
     uint64_t cap = coef + ((uint64_t)64 << 20);
     ci->mem->max_memory_to_use = cap < (uint64_t)LONG_MAX ? (long)cap : LONG_MAX;
     return FM_OK;

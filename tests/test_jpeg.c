@@ -139,10 +139,12 @@ static void expect_fail(const uint8_t *buf, size_t len, int code, const char *ms
 
 /* Encodes w x h pixels of comps components (row-major) with libjpeg's
  * compressor, as colour space cs, with or without Adobe's APP14 marker,
- * quality 95, no subsampling; in the scans of script (nscans of them), or
- * libjpeg's baseline single scan when script is NULL. */
-static uint8_t *encode_script(const uint8_t *px, int w, int h, int comps, J_COLOR_SPACE cs,
-                              int adobe, const jpeg_scan_info *script, int nscans, size_t *n)
+ * quality 95 (or quality when over 0), no subsampling, Huffman-coded (or
+ * arithmetic-coded when arith); in the scans of script (nscans of them),
+ * or libjpeg's baseline single scan when script is NULL. */
+static uint8_t *encode_coded(const uint8_t *px, int w, int h, int comps, J_COLOR_SPACE cs,
+                             int adobe, const jpeg_scan_info *script, int nscans, int quality,
+                             int arith, size_t *n)
 {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr err;
@@ -161,7 +163,8 @@ static uint8_t *encode_script(const uint8_t *px, int w, int h, int comps, J_COLO
     for (int i = 0; i < comps; i++)
         c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
     c.write_Adobe_marker = (boolean)adobe;
-    jpeg_set_quality(&c, 95, TRUE);
+    jpeg_set_quality(&c, quality > 0 ? quality : 95, TRUE);
+    c.arith_code = (boolean)arith;
     c.scan_info = script;
     c.num_scans = script ? nscans : c.num_scans;
     jpeg_start_compress(&c, TRUE);
@@ -173,6 +176,12 @@ static uint8_t *encode_script(const uint8_t *px, int w, int h, int comps, J_COLO
     jpeg_destroy_compress(&c);
     *n = len;
     return buf;
+}
+
+static uint8_t *encode_script(const uint8_t *px, int w, int h, int comps, J_COLOR_SPACE cs,
+                              int adobe, const jpeg_scan_info *script, int nscans, size_t *n)
+{
+    return encode_coded(px, w, h, comps, cs, adobe, script, nscans, 0, 0, n);
 }
 
 static uint8_t *encode(const uint8_t *px, int w, int h, int comps, J_COLOR_SPACE cs, int adobe,
@@ -390,6 +399,115 @@ static void test_size_limits(void **state)
     free(b);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     assert_true((double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec) < 0.5);
+}
+
+/* An arithmetic-coded JPEG of w x h pixels and comps components (1:1, or
+ * the first 2x2 when sub), made of headers alone: SOF9 and one scan, or
+ * SOF10 and scans scans, each without a byte of coded data (libjpeg reads
+ * zeros past a scan's end: a blank picture), padded with a comment to len
+ * bytes when longer. In b, of at least 1200 bytes and len; returns its
+ * length. */
+static size_t arith_blank(uint8_t *b, unsigned w, unsigned h, int comps, int sub, int scans,
+                          size_t len)
+{
+    size_t at = 0;
+    memcpy(b, "\xff\xd8\xff\xdb\0\x43\0", 7), at = 7; /* SOI, DQT: table 0, all 1 */
+    memset(b + at, 1, 64), at += 64;
+    if (comps == 4) /* Adobe APP14, transform 0: CMYK */
+        memcpy(b + at, "\xff\xee\0\x0e" "Adobe\0\x64\0\0\0\0\0", 16), at += 16;
+    uint8_t sof[] = {0xff, scans ? 0xca : 0xc9, 0, (uint8_t)(8 + 3 * comps), 8,
+                     (uint8_t)(h >> 8), (uint8_t)h, (uint8_t)(w >> 8), (uint8_t)w, (uint8_t)comps};
+    memcpy(b + at, sof, sizeof sof), at += sizeof sof;
+    for (int c = 0; c < comps; c++, at += 3)
+        b[at] = (uint8_t)(c + 1), b[at + 1] = c == 0 && sub ? 0x22 : 0x11, b[at + 2] = 0;
+    /* The scans: all components (the DC scan when progressive), then one
+     * AC coefficient of one component a scan. */
+    for (int k = 0; k < (scans ? scans : 1); k++) {
+        int ns = k == 0 ? comps : 1, band = k == 0 ? (scans ? 0 : 63) : (k - 1) / comps % 63 + 1;
+        b[at] = 0xff, b[at + 1] = 0xda, b[at + 2] = 0, b[at + 3] = (uint8_t)(6 + 2 * ns);
+        b[at + 4] = (uint8_t)ns, at += 5;
+        for (int c = 0; c < ns; c++, at += 2)
+            b[at] = (uint8_t)(k == 0 ? c + 1 : (k - 1) % comps + 1), b[at + 1] = 0;
+        b[at] = (uint8_t)(k == 0 ? 0 : band), b[at + 1] = (uint8_t)band, b[at + 2] = 0, at += 3;
+    }
+    if (len > at + 2) { /* a COM segment before the frame's end marker */
+        size_t n = len - at - 2;
+        assert_true(n >= 4 && n <= 65537);
+        b[at] = 0xff, b[at + 1] = 0xfe, b[at + 2] = (uint8_t)((n - 2) >> 8), b[at + 3] = (uint8_t)(n - 2);
+        memset(b + at + 4, 'x', n - 4), at += n;
+    }
+    b[at] = 0xff, b[at + 1] = 0xd9;
+    return at + 2;
+}
+
+/* Arithmetic coding codes a blank 8x8 block in far under a bit, and
+ * libjpeg reads zeros past a scan's end: files of a few hundred bytes
+ * claiming 7000x7000 pixels decoded in full (a baseline 4:2:0 one to 200
+ * MB, a progressive CMYK one to 580 MB, one of 64 scans to 480 MB). Over
+ * JPEG_ARITH_PIXELS_PER_BYTE pixels a byte is refused from the header,
+ * whatever the sampling, components and scans; at the bound, read. */
+static void test_arithmetic_size_limit(void **state)
+{
+    (void)state;
+    uint8_t *b = malloc(70000);
+    size_t n = arith_blank(b, 7000, 7000, 3, 1, 0, 0);
+    expect_fail(b, n, FM_ELIMIT, "an arithmetic-coded JPEG of 7000x7000 pixels in 106 bytes: "
+                                 "over 32768 pixels a byte, as only a nearly blank picture codes "
+                                 "(fmnist's limit)");
+    n = arith_blank(b, 7000, 7000, 4, 0, 6, 0);
+    expect_fail(b, n, FM_ELIMIT, "an arithmetic-coded JPEG of 7000x7000 pixels in 177 bytes");
+    n = arith_blank(b, 7000, 7000, 3, 0, 64, 0);
+    expect_fail(b, n, FM_ELIMIT, "an arithmetic-coded JPEG of 7000x7000 pixels in 736 bytes");
+    /* The bound: 4096 x 4096 pixels need 512 bytes, in 4:2:0, gray, or
+     * CMYK in 5 progressive scans alike. */
+    struct {
+        int comps, sub, scans;
+    } at_bound[] = {{3, 1, 0}, {1, 0, 0}, {4, 0, 5}};
+    for (size_t k = 0; k < sizeof at_bound / sizeof at_bound[0]; k++) {
+        n = arith_blank(b, 4096, 4096, at_bound[k].comps, at_bound[k].sub, at_bound[k].scans, 511);
+        assert_int_equal(n, 511);
+        expect_fail(b, n, FM_ELIMIT, "an arithmetic-coded JPEG of 4096x4096 pixels in 511 bytes");
+        n = arith_blank(b, 4096, 4096, at_bound[k].comps, at_bound[k].sub, at_bound[k].scans, 512);
+        image img;
+        fm_err e;
+        if (picture_decode(b, n, "x.jpg", &img, &e))
+            fail_msg("4096x4096 in 512 bytes (case %zu): %s", k, e.msg);
+        assert_int_equal(img.w, 4096);
+        assert_int_equal(img.h, 4096);
+        image_free(&img);
+    }
+    /* Huffman coding is judged by its own bound (1 bit a block), not
+     * this one: the same 4096 x 4096 headers as a baseline Huffman frame. */
+    n = arith_blank(b, 4096, 4096, 3, 1, 0, 512);
+    b[7 + 64 + 1] = 0xc0;
+    expect_fail(b, n, FM_EFORMAT, "truncated JPEG: 4096x4096 pixels cannot come from 512 bytes");
+    free(b);
+
+    /* libjpeg's own arithmetic coding of a blank 4096 x 4096 gray picture
+     * is refused as well (a bound on what a picture holds, not on who
+     * wrote it); test image 0 as tN-white10x.jpg shows it, dark on white,
+     * in a corner of that white picture (1/214 of its area), quality 10:
+     * read. */
+    uint8_t *px = malloc(4096 * 4096);
+    memset(px, 255, 4096 * 4096);
+    uint8_t *j = encode_coded(px, 4096, 4096, 1, JCS_GRAYSCALE, 0, NULL, 0, 10, 1, &n);
+    expect_fail(j, n, FM_ELIMIT, "an arithmetic-coded JPEG of 4096x4096 pixels in");
+    free(j);
+    image t0;
+    read_picture("t0-white10x.jpg", &t0);
+    for (int y = 0; y < t0.h; y++)
+        for (int x = 0; x < t0.w; x++)
+            px[(size_t)y * 4096 + x] = t0.rgba[4 * ((size_t)y * t0.w + x)];
+    j = encode_coded(px, 4096, 4096, 1, JCS_GRAYSCALE, 0, NULL, 0, 10, 1, &n);
+    image img;
+    fm_err e;
+    if (picture_decode(j, n, "x.jpg", &img, &e))
+        fail_msg("%zu bytes: %s", n, e.msg);
+    assert_true(n >= 2 * 512); /* the margin jpeg.h tells */
+    image_free(&img);
+    image_free(&t0);
+    free(j);
+    free(px);
 }
 
 /* ---- EXIF ---- */
@@ -695,6 +813,7 @@ int main(void)
         cmocka_unit_test(test_zero_size),
         cmocka_unit_test(test_size_limits),
         cmocka_unit_test(test_scan_limit),
+        cmocka_unit_test(test_arithmetic_size_limit),
         cmocka_unit_test(test_exif_orientation_parsing),
         cmocka_unit_test(test_exif_in_a_jpeg),
         cmocka_unit_test(test_formats_by_their_bytes),
