@@ -31,7 +31,13 @@ typedef struct image {
  * FM_ELIMIT; 0 pixels, or more than
  * the file's image data could inflate to (deflate: at most 1032x), is
  * FM_EFORMAT, as are not-a-PNG, truncated and corrupt files, each with its
- * own message. name is for messages. On failure *out is untouched. */
+ * own message. So is image data (the IDAT chunks from the first) that its
+ * rows do not account for, as libpng would inflate it all, whatever it
+ * holds after the rows: more compressed bytes than any encoder writes for
+ * the rows (their bytes, a quarter more, 32 bytes a row and 65,536), or
+ * inflating to more than twice the rows' bytes (the stream is inflated
+ * once first, no further than that). name is for messages. On failure
+ * *out is untouched. */
 int image_decode_png(const uint8_t *buf, size_t len, const char *name, image *out, fm_err *e);
 /* Reads a PNG file; path "-" reads standard input. */
 int image_read_png(const char *path, image *out, fm_err *e);

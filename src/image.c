@@ -20,6 +20,126 @@ static int decode_fault(fm_err *e, const char *name, const char *msg)
     return fm_fail(e, FM_EFORMAT, name, "bad PNG: %s", msg);
 }
 
+/* Adam7's passes: the first column and row of each, and the step between
+ * its columns and between its rows. */
+static const uint8_t adam7[7][4] = {{0, 8, 0, 8}, {4, 8, 0, 8}, {0, 4, 4, 8}, {2, 4, 0, 4},
+                                    {0, 2, 2, 4}, {1, 2, 0, 2}, {0, 1, 1, 2}};
+
+/* The bytes the image data inflates to: each row's filter byte and its
+ * pixels at bits each, packed (whole bytes a row), over the seven passes
+ * of an interlaced image (a pass without pixels has no rows); *rows
+ * counts the rows. */
+static uint64_t row_bytes(uint32_t w, uint32_t h, unsigned bits, int interlaced, uint64_t *rows)
+{
+    static const uint8_t whole[4] = {0, 1, 0, 1};
+    uint64_t n = 0;
+    *rows = 0;
+    for (int p = 0; p < (interlaced ? 7 : 1); p++) {
+        const uint8_t *a = interlaced ? adam7[p] : whole;
+        uint64_t pw = w > a[0] ? (w - a[0] + a[1] - 1) / a[1] : 0;
+        uint64_t ph = h > a[2] ? (h - a[2] + a[3] - 1) / a[3] : 0;
+        if (pw && ph) {
+            n += ph * (1 + (pw * bits + 7) / 8);
+            *rows += ph;
+        }
+    }
+    return n;
+}
+
+/* The image data as libpng reads it: the IDAT chunks from the first one
+ * on, up to the next chunk of another type (each cut at the file's end).
+ * Returns their bytes; *first is where the first one starts (0: none). */
+static uint64_t idat_run(const uint8_t *buf, size_t len, size_t *first)
+{
+    uint64_t n = 0;
+    *first = 0;
+    for (size_t at = 33; at + 8 <= len;) {
+        uint32_t k = bytes_be32(buf + at);
+        size_t has = len - at - 8 < k ? len - at - 8 : k;
+        if (memcmp(buf + at + 4, "IDAT", 4) == 0) {
+            *first = *first ? *first : at;
+            n += has;
+        } else if (*first) {
+            break;
+        }
+        if (has < k || len - at - 8 - has < 4)
+            break;
+        at += 12 + (size_t)k;
+    }
+    return n;
+}
+
+/* Whether the image data, inflated as libpng inflates it, holds more than
+ * limit bytes. libpng reads the rows, then inflates whatever the stream
+ * holds after them, to its end, and drops it with a warning: a 1 MB file
+ * holding 1 GiB of zeros after a 28x28 image took 2.6 s, and the time
+ * grows with the file. So the stream is inflated here first, into a
+ * buffer of its own, and no further than limit: time in proportion to the
+ * image. zlib is given libpng's 32 KB window (the most its header may
+ * ask for), so it inflates every stream libpng inflates to the same bytes.
+ * Returns 1 when the data holds more, 0 when not or when zlib fails (libpng
+ * then says what is wrong), -1 when out of memory. */
+static int inflates_past(const uint8_t *buf, size_t len, size_t first, uint64_t limit)
+{
+    enum { SCRATCH = 64 << 10 };
+    uint8_t *out = malloc(SCRATCH);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (!out || inflateInit2(&z, 15) != Z_OK) {
+        free(out);
+        return -1;
+    }
+    uint64_t got = 0;
+    int ret = Z_OK;
+    for (size_t at = first; ret == Z_OK && at + 8 <= len && memcmp(buf + at + 4, "IDAT", 4) == 0;) {
+        uint32_t k = bytes_be32(buf + at);
+        size_t has = len - at - 8 < k ? len - at - 8 : k;
+        z.next_in = (Bytef *)(uintptr_t)(buf + at + 8);
+        z.avail_in = (uInt)has;
+        while (ret == Z_OK && z.avail_in > 0 && got <= limit) {
+            z.next_out = out;
+            z.avail_out = SCRATCH;
+            ret = inflate(&z, Z_NO_FLUSH);
+            got += SCRATCH - z.avail_out;
+        }
+        if (got > limit || has < k || len - at - 8 - has < 4)
+            break;
+        at += 12 + (size_t)k;
+    }
+    inflateEnd(&z);
+    free(out);
+    return got > limit;
+}
+
+/* The image data against the rows it is to fill (see image.h): its
+ * compressed bytes, then what it inflates to. */
+static int check_image_data(const uint8_t *buf, size_t len, uint32_t w, uint32_t h,
+                            unsigned bits, int interlaced, const char *name, fm_err *e)
+{
+    uint64_t rows, raw = row_bytes(w, h, bits, interlaced, &rows);
+    size_t first;
+    uint64_t z = idat_run(buf, len, &first);
+    /* Stored blocks add 5 bytes to each 65,535; fixed Huffman codes spend
+     * at most 9 bits a byte; an encoder flushing after each row adds 10
+     * bytes a row (a stored block's header and an empty block), libpng
+     * told to flush each row through a 7-byte buffer 22.5. */
+    uint64_t most = raw + raw / 4 + 32 * rows + 65536;
+    if (z > most)
+        return fm_fail(e, FM_EFORMAT, name,
+                       "bad PNG: %" PRIu64 " bytes of image data for %" PRIu32 "x%" PRIu32
+                       " pixels, more than any encoder writes (at most %" PRIu64 ")",
+                       z, w, h, most);
+    int past = first ? inflates_past(buf, len, first, 2 * raw) : 0;
+    if (past < 0)
+        return fm_fail(e, FM_ENOMEM, name, "out of memory");
+    if (past)
+        return fm_fail(e, FM_EFORMAT, name,
+                       "bad PNG: its image data inflates to more than %" PRIu64 " bytes, "
+                       "twice what its %" PRIu32 "x%" PRIu32 " pixels fill",
+                       2 * raw, w, h);
+    return FM_OK;
+}
+
 /* The declared size, from an intact IHDR (signature, length 13, "IHDR",
  * width, height, ..., CRC), is judged before libpng sees the file and
  * before anything is allocated: a 100000x100000 header in a 60-byte file
@@ -64,6 +184,9 @@ static int check_declared(const uint8_t *buf, size_t len, const char *name, fm_e
                            "truncated PNG: %" PRIu32 "x%" PRIu32 " pixels cannot come from "
                            "%" PRIu64 " byte%s of image data",
                            w, h, idat, fm_plural(idat));
+        if (buf[28] <= 1)
+            return check_image_data(buf, len, w, h, (unsigned)(channels[type] * depth), buf[28],
+                                    name, e);
     }
     return FM_OK;
 }

@@ -265,6 +265,199 @@ static void test_decompression_bomb_header(void **state)
                                "data");
 }
 
+/* ---- the image data against the rows it fills ---- */
+
+/* A PNG of w x h pixels (colour type, depth, interlace as IHDR has them)
+ * whose zlib stream inflates to rows (rows_n bytes, all the rows need),
+ * then zeros_mib MiB of zeros after them (1 KB of compressed data a MiB),
+ * then excess bytes of zeros, and holds pad bytes of garbage after its end
+ * (which libpng skips); in IDAT chunks of at most piece bytes. In a new
+ * buffer; *n is its length. */
+static uint8_t *png_with_data(uint32_t w, uint32_t h, int type, int depth, int interlace,
+                              const uint8_t *rows, size_t rows_n, unsigned zeros_mib,
+                              size_t excess, size_t pad, size_t piece, size_t *n)
+{
+    /* The rows and the excess zeros, flushed to a byte boundary, not final. */
+    uint8_t *raw = calloc(rows_n + excess + 1, 1);
+    memcpy(raw, rows, rows_n);
+    size_t cap = compressBound((uLong)(rows_n + excess)) + 64 + (size_t)zeros_mib * 1100 + pad;
+    uint8_t *z = malloc(cap);
+    z_stream s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(deflateInit(&s, 9), Z_OK);
+    s.next_in = raw, s.avail_in = (uInt)(rows_n + excess);
+    s.next_out = z, s.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&s, Z_SYNC_FLUSH), Z_OK);
+    size_t zn = cap - s.avail_out;
+    deflateEnd(&s);
+    uLong adler = adler32(1, raw, (uInt)(rows_n + excess));
+    /* 1 MiB of zeros as raw deflate blocks that copy only from themselves,
+     * again and again. */
+    if (zeros_mib) {
+        uint8_t *mib = calloc(1 << 20, 1), blk[2048];
+        memset(&s, 0, sizeof s);
+        assert_int_equal(deflateInit2(&s, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY), Z_OK);
+        s.next_in = mib, s.avail_in = 1 << 20;
+        s.next_out = blk, s.avail_out = sizeof blk;
+        assert_int_equal(deflate(&s, Z_SYNC_FLUSH), Z_OK);
+        size_t bn = sizeof blk - s.avail_out;
+        deflateEnd(&s);
+        uLong a1 = adler32(1, mib, 1 << 20);
+        for (unsigned k = 0; k < zeros_mib; k++, zn += bn) {
+            memcpy(z + zn, blk, bn);
+            adler = adler32_combine(adler, a1, 1 << 20);
+        }
+        free(mib);
+    }
+    /* A last, empty block (fixed codes: 1, 01, end code 0000000), the
+     * Adler-32, then the garbage. */
+    z[zn++] = 0x03, z[zn++] = 0x00;
+    z[zn++] = (uint8_t)(adler >> 24), z[zn++] = (uint8_t)(adler >> 16);
+    z[zn++] = (uint8_t)(adler >> 8), z[zn++] = (uint8_t)adler;
+    memset(z + zn, 0xa5, pad), zn += pad;
+    uint8_t *buf = malloc(zn + (zn / piece + 1) * 12 + 100);
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    memcpy(buf, sig, 8);
+    uint8_t ihdr[13] = {0};
+    put32(ihdr, w);
+    put32(ihdr + 4, h);
+    ihdr[8] = (uint8_t)depth, ihdr[9] = (uint8_t)type, ihdr[12] = (uint8_t)interlace;
+    size_t at = put_chunk(buf, 8, "IHDR", ihdr, 13);
+    for (size_t i = 0; i < zn; i += piece)
+        at = put_chunk(buf, at, "IDAT", z + i, (uint32_t)(zn - i < piece ? zn - i : piece));
+    *n = put_chunk(buf, at, "IEND", NULL, 0);
+    free(z);
+    free(raw);
+    return buf;
+}
+
+/* libpng reads the rows, then inflates whatever the stream holds after
+ * them to its end (and drops it with a warning): a 28x28 picture with 1
+ * GiB of zeros after its rows, in a 1 MB file, took 2.6 s, and the time
+ * grew with the file. Image data inflating to more than twice the rows'
+ * bytes is refused, in time in proportion to the image; twice is read. */
+static void test_excess_image_data(void **state)
+{
+    (void)state;
+    /* 28x28 8-bit gray: 28 rows of a filter byte and 28 pixels. */
+    uint8_t rows[812] = {0};
+    for (int y = 0; y < 28; y++)
+        for (int x = 0; x < 28; x++)
+            rows[29 * y + 1 + x] = (uint8_t)(9 * x + y);
+    size_t n;
+    uint8_t *b = png_with_data(28, 28, 0, 8, 0, rows, sizeof rows, 64, 0, 0, 65536, &n);
+    expect_fail(b, n, FM_EFORMAT, "bad PNG: its image data inflates to more than 1624 bytes, "
+                                  "twice what its 28x28 pixels fill");
+    free(b);
+    /* At twice, read, the pixels as they are; a byte more, refused. */
+    b = png_with_data(28, 28, 0, 8, 0, rows, sizeof rows, 0, 812, 0, 65536, &n);
+    image img;
+    fm_err e;
+    assert_int_equal(image_decode_png(b, n, "x.png", &img, &e), FM_OK);
+    for (int y = 0; y < 28; y++)
+        for (int x = 0; x < 28; x++)
+            expect_px("twice", &img, x, y, (9 * x + y) & 255, (9 * x + y) & 255,
+                      (9 * x + y) & 255, 255);
+    image_free(&img);
+    free(b);
+    b = png_with_data(28, 28, 0, 8, 0, rows, sizeof rows, 0, 813, 0, 65536, &n);
+    expect_fail(b, n, FM_EFORMAT, "bad PNG: its image data inflates to more than 1624 bytes");
+    free(b);
+    /* The same in IDAT chunks of 7 bytes: the chunks are one stream. */
+    b = png_with_data(28, 28, 0, 8, 0, rows, sizeof rows, 0, 812, 0, 7, &n);
+    assert_int_equal(image_decode_png(b, n, "x.png", &img, &e), FM_OK);
+    image_free(&img);
+    free(b);
+    b = png_with_data(28, 28, 0, 8, 0, rows, sizeof rows, 0, 813, 0, 7, &n);
+    expect_fail(b, n, FM_EFORMAT, "bad PNG: its image data inflates to more than 1624 bytes");
+    free(b);
+    /* The rows' bytes over Adam7's passes and at depths under 8: 837 for
+     * 28x28 gray interlaced, 15 for 13x5 at 1 bit, 130 for 3x5 16-bit RGBA
+     * interlaced (pass 2 has a row but no columns: no bytes). All zeros:
+     * each filter byte 0. */
+    static const struct {
+        uint32_t w, h;
+        int type, depth, interlace;
+        size_t raw;
+    } shapes[] = {{28, 28, 0, 8, 1, 837}, {13, 5, 0, 1, 0, 15}, {3, 5, 6, 16, 1, 130}};
+    static const uint8_t zeros[837];
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        b = png_with_data(shapes[k].w, shapes[k].h, shapes[k].type, shapes[k].depth,
+                          shapes[k].interlace, zeros, shapes[k].raw, 0, shapes[k].raw, 0, 65536, &n);
+        if (image_decode_png(b, n, "x.png", &img, &e))
+            fail_msg("%ux%u, twice its rows: %s", shapes[k].w, shapes[k].h, e.msg);
+        image_free(&img);
+        free(b);
+        b = png_with_data(shapes[k].w, shapes[k].h, shapes[k].type, shapes[k].depth,
+                          shapes[k].interlace, zeros, shapes[k].raw, 0, shapes[k].raw + 1, 0, 65536, &n);
+        char want[100];
+        snprintf(want, sizeof want, "inflates to more than %zu bytes, twice what its %ux%u",
+                 2 * shapes[k].raw, shapes[k].w, shapes[k].h);
+        expect_fail(b, n, FM_EFORMAT, want);
+        free(b);
+    }
+}
+
+/* Compressed image data beyond what any encoder writes for the rows is
+ * refused before it is inflated: no more than the rows' bytes, a quarter
+ * more, 32 bytes a row and 65,536 (for 28x28 8-bit gray, 812 + 203 + 896
+ * + 65,536 = 67,447). Inflating it cost libpng 2.6 s for the 1 GiB of
+ * zeros a 1 MB file holds, and blocks that inflate to nothing cost it as
+ * much for each table to build. */
+static void test_compressed_image_data_bound(void **state)
+{
+    (void)state;
+    uint8_t rows[812] = {0};
+    size_t n, z0;
+    uint8_t *b = png_with_data(28, 28, 0, 8, 0, rows, sizeof rows, 0, 0, 0, 65536, &z0);
+    free(b);
+    z0 -= 8 + 25 + 12 + 12; /* the stream alone: no signature, IHDR, IDAT's frame, IEND */
+    b = png_with_data(28, 28, 0, 8, 0, rows, sizeof rows, 0, 0, 67447 - z0, 65536, &n);
+    image img;
+    fm_err e;
+    if (image_decode_png(b, n, "x.png", &img, &e))
+        fail_msg("67,447 bytes of image data: %s", e.msg);
+    image_free(&img);
+    free(b);
+    b = png_with_data(28, 28, 0, 8, 0, rows, sizeof rows, 0, 0, 67448 - z0, 65536, &n);
+    expect_fail(b, n, FM_EFORMAT, "bad PNG: 67448 bytes of image data for 28x28 pixels, more than "
+                                  "any encoder writes (at most 67447)");
+    free(b);
+    /* 1 GiB of zeros after a 28x28 picture's rows: 1 MB. */
+    b = png_with_data(28, 28, 0, 8, 0, rows, sizeof rows, 1024, 0, 0, 65536, &n);
+    expect_fail(b, n, FM_EFORMAT, "image data for 28x28 pixels, more than any encoder writes");
+    free(b);
+}
+
+/* The image data in chunks of one byte (libpng reads across them). */
+static void test_image_data_in_small_chunks(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *b = fixture_bytes("t1-interlaced.png", &n);
+    uint8_t *c = malloc(n * 13);
+    size_t at = 8, cn = 8;
+    memcpy(c, b, 8);
+    while (at + 12 <= n) {
+        uint32_t k = (uint32_t)b[at] << 24 | (uint32_t)b[at + 1] << 16 | (uint32_t)b[at + 2] << 8 | b[at + 3];
+        if (memcmp(b + at + 4, "IDAT", 4) == 0)
+            for (uint32_t i = 0; i < k; i++)
+                cn = put_chunk(c, cn, "IDAT", b + at + 8 + i, 1);
+        else
+            cn = put_chunk(c, cn, (const char *)b + at + 4, b + at + 8, k);
+        at += 12 + (size_t)k;
+    }
+    image whole, bytes;
+    fm_err e;
+    assert_int_equal(image_decode_png(b, n, "x.png", &whole, &e), FM_OK);
+    if (image_decode_png(c, cn, "x.png", &bytes, &e))
+        fail_msg("in 1-byte chunks: %s", e.msg);
+    assert_int_equal(bytes.w, whole.w);
+    assert_memory_equal(bytes.rgba, whole.rgba, (size_t)whole.w * whole.h * 4);
+    image_free(&whole), image_free(&bytes);
+    free(b), free(c);
+}
+
 static void test_read_file_errors(void **state)
 {
     (void)state;
@@ -321,6 +514,9 @@ int main(void)
         cmocka_unit_test(test_crc_broken),
         cmocka_unit_test(test_zero_size),
         cmocka_unit_test(test_decompression_bomb_header),
+        cmocka_unit_test(test_excess_image_data),
+        cmocka_unit_test(test_compressed_image_data_bound),
+        cmocka_unit_test(test_image_data_in_small_chunks),
         cmocka_unit_test(test_read_file_errors),
         cmocka_unit_test(test_rgb_png_round_trip),
     };

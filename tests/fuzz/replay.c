@@ -5,9 +5,10 @@
  * Calls the harness's LLVMFuzzerTestOneInput once per file (a directory's
  * regular files in name order, dot files skipped). With no arguments it
  * replays tests/fuzz/corpus/fuzz_NAME (the seeds, which must be there) and
- * tests/fuzz/regress/fuzz_NAME (inputs that once crashed, when any), from
- * the top of the source tree: this is what `make check` runs. Built by the
- * ordinary toolchain, so `make check SAN=1` replays under ASan + UBSan.
+ * tests/fuzz/regress/fuzz_NAME (inputs that once crashed or cost far too
+ * much, when any), from the top of the source tree: this is what `make
+ * check` runs. Built by the ordinary toolchain, so `make check SAN=1`
+ * replays under ASan + UBSan.
  * A crash names the input being replayed. Exit status 0 when every input
  * ran, 1 when an input could not be read. */
 #define _POSIX_C_SOURCE 200809L
