@@ -1,7 +1,7 @@
 /* test_cli_image.c: the built binary's picture options end to end:
  * classify --show / --ascii, eval --errors / --confusion, their usage
- * errors, hostile PNGs through classify, and JPEGs (upright or turned by
- * EXIF) classified as their PNG. Uses data/sample and
+ * errors, hostile PNGs and decoding bombs through classify, and JPEGs
+ * (upright or turned by EXIF) classified as their PNG. Uses data/sample and
  * tests/fixtures/; runs from the top directory. */
 #include "testutil.h"
 
@@ -316,6 +316,71 @@ static void test_hostile_pngs_through_classify(void **state)
     free(out), free(err);
 }
 
+/* Appends a PNG chunk (length, type, data, CRC) at b + at; returns the end. */
+static size_t chunk_at(uint8_t *b, size_t at, const char *type, const uint8_t *d, uint32_t n)
+{
+    uint8_t *c = b + at;
+    c[0] = (uint8_t)(n >> 24), c[1] = (uint8_t)(n >> 16), c[2] = (uint8_t)(n >> 8), c[3] = (uint8_t)n;
+    memcpy(c + 4, type, 4);
+    if (n)
+        memcpy(c + 8, d, n);
+    uint32_t crc = (uint32_t)crc32(0, c + 4, 4 + n);
+    c[8 + n] = (uint8_t)(crc >> 24), c[9 + n] = (uint8_t)(crc >> 16);
+    c[10 + n] = (uint8_t)(crc >> 8), c[11 + n] = (uint8_t)crc;
+    return at + 12 + n;
+}
+
+/* Two files of a few KB that decoded to far more than their pictures:
+ * a 28x28 gray PNG whose image data holds 64 MiB of zeros after its rows
+ * (libpng inflated them all; 1 GiB took 2.6 s), and an arithmetic-coded
+ * JPEG claiming 7000x7000 pixels in 106 bytes (decoded to 200 MB). Each
+ * is refused in one line, status 1; the good picture beside them is
+ * classified. */
+static void test_decoding_bombs_through_classify(void **state)
+{
+    (void)state;
+    size_t raw = 28 * 29 + ((size_t)64 << 20);
+    uint8_t *zeros = calloc(raw, 1);
+    uLongf zn = compressBound((uLong)raw);
+    uint8_t *z = malloc(zn), *b = malloc(zn + 4096);
+    assert_int_equal(compress2(z, &zn, zeros, (uLong)raw, 9), Z_OK);
+    memcpy(b, "\x89PNG\r\n\x1a\n", 8);
+    uint8_t ihdr[13] = {0, 0, 0, 28, 0, 0, 0, 28, 8, 0, 0, 0, 0};
+    size_t at = chunk_at(b, 8, "IHDR", ihdr, 13);
+    at = chunk_at(b, at, "IDAT", z, (uint32_t)zn);
+    at = chunk_at(b, at, "IEND", NULL, 0);
+    char png[4200], jpg[4200];
+    snprintf(png, sizeof png, "%s/excess.png", T);
+    tu_write(png, b, at);
+    /* SOI; DQT (table 0, all 1); SOF9, 7000x7000, 3 components, 4:2:0;
+     * SOS of the 3; EOI. */
+    at = 0;
+    memcpy(b, "\xff\xd8\xff\xdb\0\x43\0", 7), at = 7;
+    memset(b + at, 1, 64), at += 64;
+    memcpy(b + at, "\xff\xc9\0\x11\x08\x1b\x58\x1b\x58\x03\x01\x22\0\x02\x11\0\x03\x11\0", 19);
+    at += 19;
+    memcpy(b + at, "\xff\xda\0\x0c\x03\x01\0\x02\0\x03\0\0\x3f\0\xff\xd9", 16), at += 16;
+    assert_int_equal(at, 106);
+    snprintf(jpg, sizeof jpg, "%s/arith.jpg", T);
+    tu_write(jpg, b, at);
+    char *out, *err;
+    assert_int_equal(tu_fmnist(&out, &err, "classify --model %s/m.model %s %s " FIX "t1-gray28.png",
+                               T, png, jpg), 1);
+    char want[4400];
+    snprintf(want, sizeof want, "fmnist: %s: bad PNG: its image data inflates to more than 1624 "
+             "bytes, twice what its 28x28 pixels fill\n", png);
+    assert_non_null(strstr(err, want));
+    snprintf(want, sizeof want, "fmnist: %s: an arithmetic-coded JPEG of 7000x7000 pixels in 106 "
+             "bytes: over 32768 pixels a byte, as only a nearly blank picture codes (fmnist's "
+             "limit)\n", jpg);
+    assert_non_null(strstr(err, want));
+    assert_null(strstr(out, "excess.png"));
+    assert_null(strstr(out, "arith.jpg"));
+    assert_non_null(strstr(out, "t1-gray28.png: "));
+    free(out), free(err);
+    free(zeros), free(z), free(b);
+}
+
 /* classify --threads 12 of twelve 49-megapixel PNGs: each decodes to 196
  * MB, 2.4 GB if all were decoded at once; classify's budget of 1 GiB for
  * decoding and preparing (262 MB judged for each) lets at most 3 be. The
@@ -488,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_eval_pictures),
         cmocka_unit_test(test_eval_picture_failure_is_reported),
         cmocka_unit_test(test_hostile_pngs_through_classify),
+        cmocka_unit_test(test_decoding_bombs_through_classify),
         cmocka_unit_test(test_classify_threads_memory_is_bounded),
         cmocka_unit_test(test_jpeg_classified_as_its_png),
         cmocka_unit_test(test_other_formats_are_named),
