@@ -697,8 +697,8 @@ static int load_checkpoint(const cli_opts *o, const char *path, mlp *net, train_
     if (o->given & CLI_GIVEN_EPOCHS)
         c.epochs = o->train.epochs;
     if (st->epoch >= c.epochs) {
-        fprintf(stderr, "fmnist: %s: already %d epochs in; give --epochs N with N > %d\n",
-                shown(path), st->epoch, st->epoch);
+        fprintf(stderr, "fmnist: %s: already %d epoch%s in; give --epochs N with N > %d\n",
+                shown(path), st->epoch, st->epoch == 1 ? "" : "s", st->epoch);
         rc = usage_hint(CLI_TRAIN);
         goto out;
     }
@@ -1220,7 +1220,7 @@ static void eval_print_text(const cli_opts *o, const mlp *net, const char *meta,
         meta_get(meta, "best_epoch", be, sizeof be);
         printf("options:  %s%s%s\n", opts, be[0] ? "; kept epoch " : "", be);
     }
-    printf("test set: %s (%ld images)\n", shown(test_images), r->n);
+    printf("test set: %s (%ld image%s)\n", shown(test_images), r->n, r->n == 1 ? "" : "s");
     printf("accuracy: %.2f%% +- %.2f%% (%ld of %ld)\n", 100 * acc, 100 * se, r->correct, r->n);
     printf("loss:     %.4f (mean NLL)\n\n", r->loss);
     printf("   class         precision  recall\n");
