@@ -7,6 +7,11 @@
 # aarch64-linux-gnu-pkg-config) and BUILD (objects, tests and the binary in
 # that folder instead of build/ and ./fmnist).
 
+# Every rule is written here: make's built-in ones (%: %.o among them)
+# would take an included dependency file, build/tests/fuzz_replay_X.d, for
+# a program to link from fuzz_replay_X.d.o once replay.c changed.
+MAKEFLAGS += --no-builtin-rules
+
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 PREFIX  ?= /usr/local
